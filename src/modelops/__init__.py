@@ -1,0 +1,1 @@
+"""modelops: a GitOps CI/CD template for machine-learning models."""

@@ -1,0 +1,90 @@
+"""Atomic output writing: a failed command leaves the previous outputs intact.
+
+Stages compute everything first, then hand their outputs to `commit`: each file or directory is
+staged next to its target and swapped in with a rename, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+Writer = Callable[[Path], None]
+"""Writes one output (a file or a directory) at the path it is given."""
+
+
+def json_bytes(data: Any) -> bytes:
+    """Deterministic, readable JSON: sorted keys, two-space indent, trailing newline."""
+    return (json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+
+
+def bytes_writer(content: bytes) -> Writer:
+    """A writer that puts `content` in a file."""
+
+    def write(path: Path) -> None:
+        path.write_bytes(content)
+
+    return write
+
+
+def commit(outputs: Mapping[Path, Writer]) -> None:
+    """Write every output to a staging path, then move them all into place.
+
+    If any writer fails, nothing is moved and the staged files are removed.
+    """
+    staged: dict[Path, Path] = {}
+    try:
+        for target, write in outputs.items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = _sibling(target, "tmp")
+            _remove(staging)
+            staged[target] = staging
+            write(staging)
+    except BaseException:
+        for staging in staged.values():
+            _remove(staging)
+        raise
+    for target, staging in staged.items():
+        _swap_in(staging, target)
+
+
+@contextmanager
+def staged_dir(target: Path) -> Iterator[Path]:
+    """Yield an empty staging directory that replaces `target` if the block succeeds."""
+    staging = _sibling(target, "tmp")
+    _remove(staging)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+    except BaseException:
+        _remove(staging)
+        raise
+    _swap_in(staging, target)
+
+
+def _sibling(target: Path, purpose: str) -> Path:
+    return target.with_name(f".{target.name}.{purpose}-{os.getpid()}")
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    if target.exists() and (staging.is_dir() or target.is_dir()):
+        # A directory cannot be renamed over a non-empty one: park the old one first.
+        parked = _sibling(target, "old")
+        _remove(parked)
+        target.rename(parked)
+        staging.rename(target)
+        _remove(parked)
+    else:
+        staging.replace(target)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()

@@ -1,0 +1,288 @@
+"""`params.yaml`, validated once into frozen pydantic models.
+
+Every knob of the pipeline lives in `params.yaml`; this module is the only reader. A typo or a bad
+value fails here, naming the key and what is allowed, before any stage touches its outputs.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self, TypeAlias
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from modelops.errors import ParamsError
+
+PARAMS_FILE = "params.yaml"
+SYNTHETIC_SOURCE = "synthetic"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def label_text(value: object) -> str:
+    """Return the canonical text of a label value, so `1`, `1.0` and `"1"` name one class."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class SyntheticParams(_Frozen):
+    """The built-in churn data generator, used when `prepare.source` is `synthetic`."""
+
+    rows: int = Field(20_000, ge=200, le=20_000_000, description="Rows to generate.")
+    seed: int = Field(42, ge=0, description="Random seed; the same seed gives the same rows.")
+
+
+class ColumnsParams(_Frozen):
+    """Column roles. Leave `categorical` and `numeric` unset to infer them from the data."""
+
+    label: str = Field(description="Binary target column.")
+    positive_label: str | None = Field(
+        None,
+        description="Label value of the positive class; inferred when unset "
+        "(1/True/yes if present, else the rarer class).",
+    )
+    id: str | None = Field(None, description="Row identifier; never used as a feature.")
+    timestamp: str | None = Field(
+        None, description="Event time; never used as a feature, needed by the time split."
+    )
+    categorical: tuple[str, ...] | None = Field(None, description="Categorical features.")
+    numeric: tuple[str, ...] | None = Field(None, description="Numeric features.")
+    drop: tuple[str, ...] = Field((), description="Columns to ignore entirely.")
+
+    @field_validator("positive_label", mode="before")
+    @classmethod
+    def _label_as_text(cls, value: object) -> object:
+        return None if value is None else label_text(value)
+
+    @model_validator(mode="after")
+    def _roles_are_disjoint(self) -> Self:
+        roles: dict[str, list[str]] = {}
+        singles = {"label": self.label, "id": self.id, "timestamp": self.timestamp}
+        for role, column in singles.items():
+            if column is not None:
+                roles.setdefault(column, []).append(role)
+        for role in ("categorical", "numeric", "drop"):
+            for column in getattr(self, role) or ():
+                roles.setdefault(column, []).append(role)
+        clashes = {column: found for column, found in roles.items() if len(found) > 1}
+        if clashes:
+            detail = "; ".join(f"'{c}' is {' and '.join(r)}" for c, r in sorted(clashes.items()))
+            raise ValueError(f"a column can have one role only: {detail}")
+        return self
+
+
+class SplitParams(_Frozen):
+    """How rows are divided into train and test sets."""
+
+    strategy: Literal["stratified", "time"] = Field(
+        "stratified",
+        description="`stratified`: random, keeping the label balance; "
+        "`time`: the latest rows (by `columns.timestamp`) are the test set.",
+    )
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    seed: int = Field(42, ge=0)
+
+
+class PrepareParams(_Frozen):
+    """Stage `prepare`: load or generate the data, validate it, split it."""
+
+    source: str = Field(
+        SYNTHETIC_SOURCE,
+        description="`synthetic`, or a CSV/Parquet file: a local path (keep it under data/raw/ "
+        "so DVC sees changes) or an http(s) URL.",
+    )
+    format: Literal["auto", "csv", "parquet"] = Field(
+        "auto", description="File format; `auto` goes by the file extension."
+    )
+    synthetic: SyntheticParams = SyntheticParams()
+    columns: ColumnsParams
+    split: SplitParams = SplitParams()
+
+    @model_validator(mode="after")
+    def _time_split_needs_timestamp(self) -> Self:
+        if self.split.strategy == "time" and self.columns.timestamp is None:
+            raise ValueError(
+                "split.strategy 'time' needs columns.timestamp: name the event-time column, "
+                "or use strategy 'stratified'"
+            )
+        return self
+
+
+class HistGradientBoostingParams(_Frozen):
+    """scikit-learn's HistGradientBoostingClassifier: fast, handles missing values natively."""
+
+    kind: Literal["hist_gradient_boosting"]
+    learning_rate: float = Field(0.1, gt=0.0, le=1.0)
+    max_iter: int = Field(200, ge=1, le=10_000)
+    max_leaf_nodes: int = Field(31, ge=2)
+    max_depth: int | None = Field(None, ge=1)
+    min_samples_leaf: int = Field(20, ge=1)
+    l2_regularization: float = Field(0.0, ge=0.0)
+    early_stopping: bool = True
+    validation_fraction: float = Field(0.1, gt=0.0, lt=1.0)
+    n_iter_no_change: int = Field(10, ge=1)
+    class_weight: Literal["balanced"] | None = None
+
+
+class RandomForestParams(_Frozen):
+    """scikit-learn's RandomForestClassifier on one-hot encoded, imputed features."""
+
+    kind: Literal["random_forest"]
+    n_estimators: int = Field(200, ge=1, le=10_000)
+    max_depth: int | None = Field(None, ge=1)
+    min_samples_leaf: int = Field(5, ge=1)
+    max_features: Literal["sqrt", "log2"] | float = "sqrt"
+    class_weight: Literal["balanced", "balanced_subsample"] | None = None
+
+
+class LogisticRegressionParams(_Frozen):
+    """scikit-learn's LogisticRegression on one-hot encoded, scaled features: a simple baseline."""
+
+    kind: Literal["logistic_regression"]
+    C: float = Field(1.0, gt=0.0, description="Inverse regularisation strength.")
+    max_iter: int = Field(1000, ge=1)
+    class_weight: Literal["balanced"] | None = None
+
+
+ModelParams: TypeAlias = Annotated[
+    HistGradientBoostingParams | RandomForestParams | LogisticRegressionParams,
+    Field(discriminator="kind"),
+]
+
+
+class TrainParams(_Frozen):
+    """Stage `train`: fit the preprocessing + classifier pipeline."""
+
+    seed: int = Field(42, ge=0)
+    model: ModelParams
+
+
+class EvaluateParams(_Frozen):
+    """Stage `evaluate`: metrics and plots on the test set."""
+
+    threshold: float = Field(
+        0.5, gt=0.0, lt=1.0, description="Positive-class probability at which we predict positive."
+    )
+    calibration_bins: int = Field(10, ge=2, le=100)
+    importance_rows: int = Field(
+        5000, ge=100, description="Test rows sampled for permutation feature importance."
+    )
+    importance_repeats: int = Field(5, ge=1, le=100)
+
+
+class TrackingParams(_Frozen):
+    """MLflow tracking. The server comes from MLFLOW_TRACKING_URI (default: local SQLite)."""
+
+    experiment: str = Field("modelops", min_length=1)
+
+
+class Params(_Frozen):
+    """The whole of `params.yaml`."""
+
+    prepare: PrepareParams
+    train: TrainParams
+    evaluate: EvaluateParams = EvaluateParams()
+    tracking: TrackingParams = TrackingParams()
+
+
+def load_params(path: Path) -> Params:
+    """Read and validate a params file.
+
+    Raises:
+        ParamsError: the file is missing, is not YAML, or does not match the schema; the message
+            names every bad key and what is allowed there.
+    """
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: file not found; run from the project root") from None
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    return parse_params(raw, source=str(path))
+
+
+def parse_params(raw: Any, *, source: str = PARAMS_FILE) -> Params:
+    """Validate an already-parsed params mapping; see `load_params`."""
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        problems = "\n".join(f"  - {_describe(error)}" for error in exc.errors())
+        raise ParamsError(f"{source}: {exc.error_count()} invalid value(s):\n{problems}") from None
+
+
+def params_schema() -> dict[str, Any]:
+    """The JSON schema of `params.yaml`."""
+    return Params.model_json_schema()
+
+
+def _describe(error: Any) -> str:
+    """One line per pydantic error: the key as written in YAML, what is wrong, what is allowed."""
+    keys, models = _walk(tuple(error["loc"]))
+    key = ".".join(keys) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        allowed = sorted(models[0].model_fields) if len(models) == 1 else []
+        hint = difflib.get_close_matches(keys[-1], allowed, n=1)
+        suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+        return f"{key}: unknown key{suggestion}; allowed here: {', '.join(allowed)}"
+    if error["type"] == "missing":
+        return f"{key}: required key is missing"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] in {"union_tag_invalid", "union_tag_not_found"}:
+        return f"{key}: {message}"
+    return f"{key}: {message} (got {error.get('input')!r})"
+
+
+def _walk(loc: tuple[Any, ...]) -> tuple[list[str], list[type[BaseModel]]]:
+    """Follow an error location through the models.
+
+    Returns the keys as the user wrote them (pydantic adds the tag of a discriminated union, such
+    as the model kind, which is not a key in the file) and the models owning the last key.
+    """
+    keys: list[str] = []
+    candidates: list[type[BaseModel]] = [Params]
+    for part in loc:
+        if isinstance(part, int):
+            keys.append(str(part))
+            continue
+        owners = [model for model in candidates if part in model.model_fields]
+        if owners:
+            keys.append(str(part))
+            candidates = _models_in(owners[0].model_fields[part].annotation)
+            continue
+        tagged = [model for model in candidates if _kind_of(model) == part]
+        if tagged:
+            candidates = tagged
+        else:
+            keys.append(str(part))
+    return keys, candidates
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in getattr(annotation, "__args__", ()):
+        found.extend(_models_in(arg))
+    return found
+
+
+def _kind_of(model: type[BaseModel]) -> str | None:
+    field = model.model_fields.get("kind")
+    args = getattr(field.annotation, "__args__", ()) if field else ()
+    return str(args[0]) if args else None

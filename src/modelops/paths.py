@@ -1,0 +1,59 @@
+"""Where each stage reads and writes, relative to the project root (mirrors `dvc.yaml`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelops.params import PARAMS_FILE
+
+
+@dataclass(frozen=True)
+class ProjectPaths:
+    """The project's file layout; `dvc.yaml` declares the same paths (a test checks it)."""
+
+    root: Path
+
+    def show(self, path: Path) -> str:
+        """`path` relative to the root when it is inside it, for messages."""
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+    @property
+    def params_file(self) -> Path:
+        return self.root / PARAMS_FILE
+
+    @property
+    def raw_dir(self) -> Path:
+        """User data lives here (git- or DVC-tracked); `prepare` depends on it."""
+        return self.root / "data" / "raw"
+
+    @property
+    def prepared_dir(self) -> Path:
+        return self.root / "data" / "prepared"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.root / "models" / "model"
+
+    @property
+    def data_metrics(self) -> Path:
+        return self.root / "metrics" / "data.json"
+
+    @property
+    def model_metrics(self) -> Path:
+        return self.root / "metrics" / "model.json"
+
+    @property
+    def plots_dir(self) -> Path:
+        return self.root / "plots"
+
+    @property
+    def importance_file(self) -> Path:
+        return self.root / "reports" / "feature_importance.json"
+
+    @property
+    def mlflow_run_file(self) -> Path:
+        return self.root / "reports" / "mlflow_run.json"

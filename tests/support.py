@@ -1,0 +1,101 @@
+"""Helpers shared by the tests: the template's params, small variants, project copies."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SMALL_ROWS = 2000
+
+
+def template_params() -> dict[str, Any]:
+    """The template's own params.yaml, parsed."""
+    loaded: dict[str, Any] = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    return loaded
+
+
+def small_params(rows: int = SMALL_ROWS) -> dict[str, Any]:
+    """The template's params with a small synthetic dataset, for fast tests."""
+    params = copy.deepcopy(template_params())
+    params["prepare"]["synthetic"]["rows"] = rows
+    params["evaluate"]["importance_rows"] = 200
+    params["evaluate"]["importance_repeats"] = 2
+    return params
+
+
+def write_params(root: Path, params: dict[str, Any]) -> None:
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def venv_bin() -> Path:
+    """The bin directory of the environment running the tests (dvc, modelops)."""
+    return Path(sys.executable).parent
+
+
+def declared_outputs(root: Path = REPO_ROOT) -> list[str]:
+    """Every path `dvc.yaml` declares as an output, metric or plot."""
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    paths = []
+    for stage in stages.values():
+        for kind in ("outs", "metrics", "plots"):
+            for entry in stage.get(kind, []):
+                paths.append(next(iter(entry)) if isinstance(entry, dict) else entry)
+    return paths
+
+
+def template_files() -> list[str]:
+    """The template as a user gets it: tracked and new files, without what the pipeline made.
+
+    Untracked `.gitignore` files are left out too: DVC writes them beside its outputs.
+    """
+    def listed(*args: str) -> list[str]:
+        out = subprocess.run(
+            ["git", "ls-files", "-z", *args], cwd=REPO_ROOT, capture_output=True, check=True
+        ).stdout.decode()
+        return [name for name in out.split("\0") if name]
+
+    generated = [*declared_outputs(), "dvc.lock"]
+    untracked = [n for n in listed("--others", "--exclude-standard") if Path(n).name != ".gitignore"]
+    return sorted(
+        name
+        for name in {*listed("--cached"), *untracked}
+        if (REPO_ROOT / name).is_file()
+        and not any(name == g or name.startswith(f"{g}/") for g in generated)
+    )
+
+
+def git(root: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def copy_template(dest: Path, params: dict[str, Any]) -> Path:
+    """Copy the template into `dest` as a fresh git repository with `params`, committed."""
+    for name in template_files():
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / name, target)
+    write_params(dest, params)
+    git(dest, "init", "--quiet", "--initial-branch=main")
+    git(dest, "add", "--all")
+    git(dest, "commit", "--quiet", "--message", "Start from the modelops template")
+    return dest
+
+
+def run_dvc(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the real `dvc` of this environment in `root`, with its commands on PATH."""
+    env = {**os.environ, "PATH": f"{venv_bin()}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(
+        [str(venv_bin() / "dvc"), *args], cwd=root, capture_output=True, text=True, env=env
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(f"dvc {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done

@@ -1,0 +1,234 @@
+"""Schema resolution, strict coercion, splitting and fingerprints of the data module."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelops.data import Schema, coerce, fingerprint, resolve_schema, split
+from modelops.errors import DataError
+from modelops.params import ColumnsParams, SplitParams
+from modelops.synth import CATEGORICAL, ID, LABEL, NUMERIC, TIMESTAMP, generate_churn
+
+
+def _columns(**overrides: object) -> ColumnsParams:
+    values: dict[str, object] = {"label": LABEL, "id": ID, "timestamp": TIMESTAMP}
+    values.update(overrides)
+    return ColumnsParams.model_validate(values)
+
+
+def _schema(**overrides: object) -> Schema:
+    values: dict[str, object] = {
+        "label": "y",
+        "positive_label": "1",
+        "negative_label": "0",
+        "categorical": ("colour",),
+        "numeric": ("size",),
+    }
+    values.update(overrides)
+    return Schema(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def churn() -> pd.DataFrame:
+    return generate_churn(3000, seed=7)
+
+
+def test_given_the_churn_data_when_roles_are_unset_then_they_are_inferred_and_reported(
+    churn: pd.DataFrame,
+) -> None:
+    resolved = resolve_schema(churn, _columns(), source="churn")
+    assert resolved.schema.numeric == NUMERIC
+    assert resolved.schema.categorical == CATEGORICAL
+    assert resolved.schema.positive_label == "1"
+    notes = "\n".join(resolved.notes)
+    assert "inferred numeric features: age, tenure_months" in notes
+    assert "inferred positive class of 'churned': '1'" in notes
+
+
+def test_given_declared_features_then_other_columns_are_ignored_and_said_so(
+    churn: pd.DataFrame,
+) -> None:
+    resolved = resolve_schema(
+        churn, _columns(categorical=["plan"], numeric=["age"]), source="churn"
+    )
+    assert resolved.schema.features == ("plan", "age")
+    assert any(note.startswith("ignored columns") and "region" in note for note in resolved.notes)
+
+
+def test_given_a_missing_label_column_then_the_error_suggests_the_closest_name(
+    churn: pd.DataFrame,
+) -> None:
+    with pytest.raises(DataError, match=r"column 'churn' \(prepare.columns.label\) is not in the"):
+        resolve_schema(churn, _columns(label="churn"), source="churn.csv")
+    with pytest.raises(DataError, match="Did you mean 'churned'"):
+        resolve_schema(churn, _columns(label="churn"), source="churn.csv")
+
+
+def test_given_an_identifier_left_as_a_feature_then_a_warning_says_so() -> None:
+    frame = pd.DataFrame({"ref": [f"r{i}" for i in range(300)], "y": [0, 1] * 150})
+    resolved = resolve_schema(frame, ColumnsParams(label="y"), source="f")
+    assert any("'ref' has 300 distinct values" in note for note in resolved.notes)
+
+
+def test_given_only_label_and_keys_then_there_are_no_features() -> None:
+    frame = pd.DataFrame({"id": ["a", "b"], "y": [0, 1]})
+    with pytest.raises(DataError, match="no feature columns left"):
+        resolve_schema(frame, ColumnsParams(label="y", id="id"), source="f")
+
+
+@pytest.mark.parametrize(
+    ("labels", "positive"),
+    [
+        ([0, 1, 0, 0], "1"),
+        ([True, False, False, False], "True"),
+        (["no", "yes", "no", "no"], "yes"),
+        (["stay", "churn", "stay", "stay"], "churn"),  # neither name is positive: the rarer one
+    ],
+)
+def test_the_positive_class_is_inferred_sensibly(labels: list[object], positive: str) -> None:
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": labels})
+    resolved = resolve_schema(frame, ColumnsParams(label="y"), source="f")
+    assert resolved.schema.positive_label == positive
+
+
+def test_given_a_positive_label_that_is_not_a_value_then_the_values_are_listed() -> None:
+    frame = pd.DataFrame({"x": [1.0, 2.0], "y": ["a", "b"]})
+    with pytest.raises(
+        DataError, match="positive_label 'c' is not a value of 'y'; its values are a, b"
+    ):
+        resolve_schema(frame, ColumnsParams(label="y", positive_label="c"), source="f")
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ([1, 1, 1], "has a single class"),
+        (["a", "b", "c"], "has 3 classes"),
+        ([1, None, 0], r"has 1 missing value\(s\), e.g. at row\(s\) 2"),
+    ],
+)
+def test_given_an_unusable_label_then_it_is_refused(labels: list[object], message: str) -> None:
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": labels})
+    with pytest.raises(DataError, match=message):
+        resolve_schema(frame, ColumnsParams(label="y"), source="f")
+
+
+def test_coerce_types_every_role_and_keeps_missing_values_missing() -> None:
+    frame = pd.DataFrame(
+        {
+            "colour": ["red", None, 3, 2.0],
+            "size": ["1.5", " 2 ", "", None],
+            "y": [1.0, 0.0, 1.0, 0.0],
+        }
+    )
+    out = coerce(frame, _schema(), source="f")
+    assert out["colour"].tolist() == ["red", None, "3", "2"]
+    assert out["size"].dtype == np.float64
+    assert out["size"].tolist()[:2] == [1.5, 2.0]
+    assert out["size"].isna().tolist() == [False, False, True, True]
+    assert out["y"].tolist() == ["1", "0", "1", "0"]
+
+
+def test_given_text_in_a_numeric_column_then_the_values_and_rows_are_named() -> None:
+    frame = pd.DataFrame(
+        {"colour": ["a"] * 4, "size": ["1", "big", "3", "huge"], "y": [0, 1, 0, 1]}
+    )
+    with pytest.raises(DataError) as caught:
+        coerce(frame, _schema(), source="data.csv")
+    message = str(caught.value)
+    assert "numeric column 'size' has 2 of 4 values that are not numbers" in message
+    assert "'big', 'huge'" in message
+    assert "row(s) 2, 4" in message
+    assert "prepare.columns.categorical" in message, "says how to fix it"
+
+
+def test_given_infinity_in_a_numeric_column_then_it_is_refused() -> None:
+    frame = pd.DataFrame({"colour": ["a", "b"], "size": [1.0, np.inf], "y": [0, 1]})
+    with pytest.raises(DataError, match=r"1 infinite value\(s\) at row\(s\) 2"):
+        coerce(frame, _schema(), source="f")
+
+
+def test_given_timestamps_in_mixed_formats_then_they_parse_to_naive_utc() -> None:
+    frame = pd.DataFrame(
+        {
+            "t": ["2024-05-01", "2024-05-01T12:00:00Z", "2024-05-02 08:30:00+02:00"],
+            "colour": ["a", "b", "a"],
+            "size": [1.0, 2.0, 3.0],
+            "y": [0, 1, 0],
+        }
+    )
+    out = coerce(frame, _schema(timestamp="t"), source="f")
+    assert out["t"].tolist() == [
+        pd.Timestamp("2024-05-01 00:00:00"),
+        pd.Timestamp("2024-05-01 12:00:00"),
+        pd.Timestamp("2024-05-02 06:30:00"),
+    ]
+
+
+def test_given_a_timestamp_that_does_not_parse_then_the_value_and_row_are_named() -> None:
+    frame = pd.DataFrame(
+        {"t": ["2024-05-01", "yesterday"], "colour": ["a", "b"], "size": [1.0, 2.0], "y": [0, 1]}
+    )
+    with pytest.raises(DataError, match=r"'t' has 1 value\(s\) that do not parse .*'yesterday'"):
+        coerce(frame, _schema(timestamp="t"), source="f")
+
+
+def test_given_a_missing_timestamp_then_it_is_refused() -> None:
+    frame = pd.DataFrame(
+        {"t": ["2024-05-01", None], "colour": ["a", "b"], "size": [1.0, 2.0], "y": [0, 1]}
+    )
+    with pytest.raises(DataError, match=r"'t' has 1 missing value\(s\)"):
+        coerce(frame, _schema(timestamp="t"), source="f")
+
+
+def _prepared(rows: int = 3000) -> tuple[pd.DataFrame, Schema]:
+    raw = generate_churn(rows, seed=3)
+    schema = resolve_schema(raw, _columns(), source="s").schema
+    return coerce(raw, schema, source="s"), schema
+
+
+def test_a_stratified_split_keeps_the_label_balance_and_every_row() -> None:
+    frame, schema = _prepared()
+    train, test = split(frame, schema, SplitParams(test_fraction=0.25, seed=1))
+    assert len(test) == 750
+    assert len(train) + len(test) == len(frame)
+    rate = (frame[LABEL] == "1").mean()
+    assert (test[LABEL] == "1").mean() == pytest.approx(rate, abs=0.002)
+    assert set(train[ID]).isdisjoint(test[ID])
+
+
+def test_a_time_split_puts_the_latest_rows_in_test() -> None:
+    frame, schema = _prepared()
+    train, test = split(frame, schema, SplitParams(strategy="time", test_fraction=0.2))
+    assert train[TIMESTAMP].max() < test[TIMESTAMP].min()
+    assert len(test) == pytest.approx(600, abs=2)
+
+
+def test_given_a_time_split_with_one_class_in_test_then_it_is_refused() -> None:
+    frame = pd.DataFrame(
+        {
+            "t": pd.date_range("2024-01-01", periods=10, freq="D"),
+            "colour": ["a"] * 10,
+            "size": np.arange(10.0),
+            "y": ["0", "1", "0", "1", "0", "1", "0", "0", "0", "0"],
+        }
+    )
+    with pytest.raises(DataError, match="the test set has 2 rows and only the class"):
+        split(frame, _schema(timestamp="t"), SplitParams(strategy="time", test_fraction=0.2))
+
+
+def test_given_too_few_rows_of_a_class_then_the_stratified_split_says_so() -> None:
+    frame = pd.DataFrame({"colour": ["a"] * 5, "size": np.arange(5.0), "y": ["0"] * 4 + ["1"]})
+    with pytest.raises(DataError, match="cannot split 5 rows by label"):
+        split(frame, _schema(), SplitParams())
+
+
+def test_the_fingerprint_changes_with_any_value_and_with_nothing_else() -> None:
+    frame, _ = _prepared(500)
+    assert fingerprint(frame) == fingerprint(frame.copy())
+    changed = frame.copy()
+    changed.loc[0, "age"] += 1
+    assert fingerprint(changed) != fingerprint(frame)
+    assert fingerprint(frame.rename(columns={"age": "years"})) != fingerprint(frame)

@@ -1,0 +1,66 @@
+"""Atomic output writing: all outputs or none, and the old ones survive a failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelops.io import bytes_writer, commit, json_bytes, staged_dir
+
+
+def _boom(path: Path) -> None:
+    path.write_text("half")
+    raise RuntimeError("disk full")
+
+
+def test_commit_writes_every_output(tmp_path: Path) -> None:
+    commit({tmp_path / "a" / "x.json": bytes_writer(b"1"), tmp_path / "y.txt": bytes_writer(b"2")})
+    assert (tmp_path / "a" / "x.json").read_bytes() == b"1"
+    assert (tmp_path / "y.txt").read_bytes() == b"2"
+
+
+def test_when_one_writer_fails_then_no_output_changes_and_nothing_is_left_behind(
+    tmp_path: Path,
+) -> None:
+    old = tmp_path / "old.txt"
+    old.write_text("previous")
+    with pytest.raises(RuntimeError, match="disk full"):
+        commit({old: bytes_writer(b"new"), tmp_path / "other.txt": _boom})
+    assert old.read_text() == "previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.txt"]
+
+
+def test_a_directory_output_replaces_the_old_directory_whole(tmp_path: Path) -> None:
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "stale.bin").write_text("old")
+
+    def write(path: Path) -> None:
+        path.mkdir()
+        (path / "fresh.bin").write_text("new")
+
+    commit({target: write})
+    assert [p.name for p in target.iterdir()] == ["fresh.bin"]
+
+
+def test_staged_dir_keeps_the_old_directory_when_the_block_fails(tmp_path: Path) -> None:
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "weights.bin").write_text("old")
+
+    def fail_while_writing() -> None:
+        with staged_dir(target) as staging:
+            (staging / "weights.bin").write_text("half")
+            raise RuntimeError("fit failed")
+
+    with pytest.raises(RuntimeError, match="fit failed"):
+        fail_while_writing()
+    assert (target / "weights.bin").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_json_bytes_is_deterministic_and_refuses_nan() -> None:
+    assert json_bytes({"b": 1, "a": [1.5]}) == b'{\n  "a": [\n    1.5\n  ],\n  "b": 1\n}\n'
+    with pytest.raises(ValueError, match="Out of range float"):
+        json_bytes({"x": float("nan")})

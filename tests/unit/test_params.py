@@ -1,0 +1,150 @@
+"""params.yaml validation: valid files load, every kind of mistake names the key and the fix."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelops.errors import ParamsError
+from modelops.params import (
+    HistGradientBoostingParams,
+    LogisticRegressionParams,
+    Params,
+    label_text,
+    load_params,
+    params_schema,
+    parse_params,
+)
+from tests.support import REPO_ROOT, template_params
+
+
+def _with(path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    params = copy.deepcopy(template_params())
+    node = params
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return params
+
+
+def _error(raw: Any) -> str:
+    with pytest.raises(ParamsError) as caught:
+        parse_params(raw)
+    return str(caught.value)
+
+
+def test_given_the_template_params_when_loaded_then_they_are_valid_and_frozen() -> None:
+    params = load_params(REPO_ROOT / "params.yaml")
+    assert isinstance(params.train.model, HistGradientBoostingParams)
+    assert params.prepare.columns.label == "churned"
+    with pytest.raises(ValueError, match="frozen"):
+        params.train.seed = 1  # type: ignore[misc]
+
+
+def test_given_a_minimal_file_when_parsed_then_defaults_fill_the_rest() -> None:
+    params = parse_params(
+        {
+            "prepare": {"columns": {"label": "y"}},
+            "train": {"model": {"kind": "logistic_regression"}},
+        }
+    )
+    assert params.prepare.source == "synthetic"
+    assert params.prepare.split.strategy == "stratified"
+    assert isinstance(params.train.model, LogisticRegressionParams)
+    assert params.evaluate.threshold == 0.5
+
+
+def test_given_a_typo_in_a_key_then_the_error_names_it_and_suggests_the_right_one() -> None:
+    raw = template_params()
+    raw["prepare"]["split"]["stratgy"] = raw["prepare"]["split"].pop("strategy")
+    message = _error(raw)
+    assert "prepare.split.stratgy: unknown key (did you mean 'strategy'?)" in message
+    assert "allowed here: seed, strategy, test_fraction" in message
+
+
+def test_given_a_typo_inside_the_model_then_the_allowed_keys_are_those_of_that_model_kind() -> None:
+    raw = template_params()
+    raw["train"]["model"]["learning_rat"] = raw["train"]["model"].pop("learning_rate")
+    message = _error(raw)
+    assert "train.model.learning_rat: unknown key" in message
+    assert "did you mean 'learning_rate'?" in message
+    assert "max_leaf_nodes" in message, "lists the keys the chosen model accepts"
+
+
+def test_given_an_unknown_section_then_the_top_level_keys_are_listed() -> None:
+    message = _error(_with(("evalute",), {"threshold": 0.4}))
+    assert "evalute: unknown key (did you mean 'evaluate'?)" in message
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (("train", "model", "learning_rate"), -0.1, "greater than 0"),
+        (("prepare", "split", "test_fraction"), 1.5, "less than 1"),
+        (("prepare", "split", "strategy"), "random", "'stratified' or 'time'"),
+        (("prepare", "synthetic", "rows"), "many", "valid integer"),
+        (("evaluate", "threshold"), 0, "greater than 0"),
+        (("train", "model", "kind"), "xgboost", "hist_gradient_boosting"),
+    ],
+)
+def test_given_a_bad_value_then_the_error_names_the_key_and_what_is_allowed(
+    path: tuple[str, ...], value: Any, expected: str
+) -> None:
+    message = _error(_with(path, value))
+    assert ".".join(path[:2]) in message, message
+    assert expected in message, message
+
+
+def test_given_a_time_split_without_timestamp_then_it_is_refused_with_the_fix() -> None:
+    raw = _with(("prepare", "split", "strategy"), "time")
+    raw["prepare"]["columns"]["timestamp"] = None
+    assert "needs columns.timestamp" in _error(raw)
+
+
+def test_given_a_column_with_two_roles_then_it_is_refused() -> None:
+    raw = _with(("prepare", "columns", "numeric"), ["age", "churned"])
+    assert "'churned' is label and numeric" in _error(raw)
+
+
+def test_given_a_missing_required_key_then_it_is_named() -> None:
+    raw = template_params()
+    del raw["prepare"]["columns"]["label"]
+    assert "prepare.columns.label: required key is missing" in _error(raw)
+
+
+def test_given_a_file_that_is_not_a_mapping_then_the_error_says_so() -> None:
+    assert "expected a mapping" in _error(["prepare"])
+
+
+def test_given_invalid_yaml_then_the_error_names_the_file(tmp_path: Path) -> None:
+    broken = tmp_path / "params.yaml"
+    broken.write_text("prepare:\n  source: [unclosed\n")
+    with pytest.raises(ParamsError, match=r"params\.yaml: not valid YAML"):
+        load_params(broken)
+
+
+def test_given_no_params_file_then_the_error_says_where_to_run(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError, match="file not found; run from the project root"):
+        load_params(tmp_path / "params.yaml")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(1, "1"), (1.0, "1"), ("1", "1"), (True, "True"), (2.5, "2.5"), ("yes", "yes")],
+)
+def test_label_text_gives_one_spelling_per_class(value: object, text: str) -> None:
+    assert label_text(value) == text
+
+
+def test_given_a_numeric_positive_label_then_it_is_stored_as_text() -> None:
+    params = parse_params(_with(("prepare", "columns", "positive_label"), 1))
+    assert params.prepare.columns.positive_label == "1"
+
+
+def test_the_json_schema_describes_every_section() -> None:
+    schema = params_schema()
+    assert set(schema["properties"]) == set(Params.model_fields)
+    assert "hist_gradient_boosting" in str(schema), "model kinds are in the schema"
