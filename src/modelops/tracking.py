@@ -1,0 +1,240 @@
+"""The only module that talks to MLflow: the model directory format, and run tracking.
+
+The tracking store is `MLFLOW_TRACKING_URI` when set, else a SQLite file under `.mlflow/` in the
+project (git-ignored). Nothing here runs at import: callers pass the project root explicitly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelops.errors import ModelopsError
+from modelops.model import REVIEWED_SKOPS_TYPES
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+
+STORE_DIR = ".mlflow"
+MODEL_NAME = "model"
+_INPUT_EXAMPLE_ROWS = 3
+_BATCH = 100  # MLflow accepts at most 100 params or tags per log_batch call
+_UNSAFE_KEY = re.compile(r"[^\w\-. /]")
+# What loading the model needs, pinned to the versions that trained it. Listing them saves MLflow
+# from inferring them by loading the model in a subprocess (about 6 s per training run).
+MODEL_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "scipy", "pandas")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Where a pipeline run was recorded, to find it again in the MLflow UI."""
+
+    tracking_uri: str
+    experiment: str
+    experiment_id: str
+    run_id: str
+    model_uri: str
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON-ready form."""
+        return dict(vars(self))
+
+
+def tracking_uri(root: Path) -> str:
+    """`MLFLOW_TRACKING_URI` if set, else the project's local SQLite store."""
+    configured = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    return configured or default_tracking_uri(root)
+
+
+def default_tracking_uri(root: Path) -> str:
+    """The project's local SQLite store under `.mlflow/` (git-ignored)."""
+    return f"sqlite:///{(root / STORE_DIR / 'mlflow.db').resolve()}"
+
+
+def save_model(pipeline: Pipeline, path: Path, *, training_features: pd.DataFrame) -> None:
+    """Save a fitted pipeline as an MLflow model directory at `path` (absent or empty).
+
+    The pyfunc flavour returns class probabilities (`predict_proba`); the signature comes from
+    the full training features, so a column with missing values is marked optional. The model is
+    stored with skops, trusting only the types reviewed in `model.REVIEWED_SKOPS_TYPES`.
+
+    Raises:
+        ModelopsError: the pipeline contains types nobody reviewed for safe loading.
+    """
+    import mlflow.sklearn
+    import skops.io
+    from mlflow.models import infer_signature
+
+    untrusted = set(skops.io.get_untrusted_types(data=skops.io.dumps(pipeline)))
+    unreviewed = sorted(untrusted - REVIEWED_SKOPS_TYPES)
+    if unreviewed:
+        raise ModelopsError(
+            f"the trained model contains types not reviewed for safe loading: {unreviewed}. "
+            "Review them and add them to REVIEWED_SKOPS_TYPES in src/modelops/model.py"
+        )
+    complete = training_features.dropna()
+    example = (complete if len(complete) else training_features).head(_INPUT_EXAMPLE_ROWS)
+    signature = infer_signature(training_features, pipeline.predict_proba(example))
+    # MLflow warns that it cannot find pip's version for conda.yaml: uv environments have no pip,
+    # and we ship requirements.txt (below), not conda environments.
+    logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
+    mlflow.sklearn.save_model(
+        pipeline,
+        str(path),
+        serialization_format="skops",
+        skops_trusted_types=sorted(untrusted),
+        signature=signature,
+        input_example=example,
+        pyfunc_predict_fn="predict_proba",
+        pip_requirements=[f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS],
+    )
+
+
+def load_model(path: Path) -> Pipeline:
+    """Load the scikit-learn pipeline from an MLflow model directory."""
+    import mlflow.sklearn
+
+    if not (path / "MLmodel").is_file():
+        raise ModelopsError(f"{path}: no MLflow model here; run `dvc repro train` first")
+    model: Pipeline = mlflow.sklearn.load_model(str(path))
+    return model
+
+
+def log_pipeline_run(
+    *,
+    root: Path,
+    experiment: str,
+    run_name: str,
+    params: Mapping[str, str],
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+    model_dir: Path,
+    artifact_dirs: Mapping[str, Path],
+    dataset: tuple[str, str],
+) -> RunRecord:
+    """Record one pipeline run: params, metrics, tags, the model directory itself, artifacts.
+
+    The logged model is the very directory DVC tracks (not a re-serialisation), linked to the
+    run, with the test metrics attached. `dataset` is (name, content hash) of the test data.
+
+    Raises:
+        ModelopsError: the tracking store cannot be reached or refuses the run.
+    """
+    from mlflow import MlflowClient
+    from mlflow.entities import (
+        Dataset,
+        DatasetInput,
+        InputTag,
+        LoggedModelStatus,
+        Metric,
+        Param,
+    )
+    from mlflow.exceptions import MlflowException
+
+    uri = tracking_uri(root)
+    try:
+        client = MlflowClient(tracking_uri=uri)
+        experiment_id = _experiment_id(client, experiment, root=root, uri=uri)
+        run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
+        run_id = run.info.run_id
+        model = client.create_logged_model(
+            experiment_id, name=MODEL_NAME, source_run_id=run_id, model_type="sklearn"
+        )
+        client.log_model_artifacts(model.model_id, str(model_dir))
+        client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+        now = int(time.time() * 1000)
+        name, digest = dataset
+        metric_rows = [
+            Metric(
+                _safe_key(k),
+                v,
+                now,
+                0,
+                model_id=model.model_id,
+                dataset_name=name,
+                dataset_digest=digest[:36],
+            )
+            for k, v in metrics.items()
+        ]
+        param_rows = [Param(_safe_key(k), v) for k, v in params.items()]
+        client.log_batch(run_id, metrics=metric_rows)
+        for start in range(0, len(param_rows), _BATCH):
+            client.log_batch(run_id, params=param_rows[start : start + _BATCH])
+        client.log_inputs(
+            run_id,
+            datasets=[
+                DatasetInput(
+                    Dataset(name=name, digest=digest[:36], source_type="local", source=name),
+                    tags=[InputTag("mlflow.data.context", "evaluation")],
+                )
+            ],
+        )
+        for artifact_path, local_dir in artifact_dirs.items():
+            client.log_artifacts(run_id, str(local_dir), artifact_path)
+        client.set_tag(run_id, "mlflow.note.content", _note(metrics))
+        client.set_terminated(run_id)
+    except (MlflowException, OSError) as exc:
+        raise ModelopsError(
+            f"MLflow tracking at {uri} failed: {exc}. Check MLFLOW_TRACKING_URI (unset it to use "
+            f"the local store in {STORE_DIR}/)"
+        ) from None
+    return RunRecord(
+        tracking_uri=uri,
+        experiment=experiment,
+        experiment_id=experiment_id,
+        run_id=run_id,
+        model_uri=f"models:/{model.model_id}",
+    )
+
+
+def run_tags(
+    *, git_commit: str, git_dirty: bool, data_hash: str, extra: Mapping[str, str]
+) -> dict[str, str]:
+    """Provenance tags every run carries (MLflow's own git tag included, so the UI shows it)."""
+    return {
+        "mlflow.source.git.commit": git_commit,
+        "git_commit": git_commit,
+        "git_dirty": str(git_dirty).lower(),
+        "data_hash": data_hash,
+        **extra,
+    }
+
+
+def flatten_params(sections: Mapping[str, Any]) -> dict[str, str]:
+    """Nested params as dotted keys to strings, the form MLflow stores."""
+    flat: dict[str, str] = {}
+    for key, value in sections.items():
+        if isinstance(value, Mapping):
+            flat.update({f"{key}.{k}": v for k, v in flatten_params(value).items()})
+        else:
+            flat[key] = "null" if value is None else str(value)
+    return flat
+
+
+def _experiment_id(client: Any, name: str, *, root: Path, uri: str) -> str:
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    location = None
+    if uri == default_tracking_uri(root):
+        # The default local store keeps artifacts beside the database, not in the working dir.
+        location = (root / STORE_DIR / "artifacts").resolve().as_uri()
+    return str(client.create_experiment(name, artifact_location=location))
+
+
+def _safe_key(key: str) -> str:
+    return _UNSAFE_KEY.sub("_", key)
+
+
+def _note(metrics: Mapping[str, float]) -> str:
+    headline = ("roc_auc", "accuracy", "precision", "recall", "f1", "log_loss")
+    shown = [f"{k} {metrics[k]:.4f}" for k in headline if k in metrics]
+    return "Test set: " + ", ".join(shown)
