@@ -1,0 +1,193 @@
+"""The `modelops` command: one subcommand per stage plus a few helpers.
+
+Each subcommand loads params, resolves paths from the working directory (the project root), calls
+one stage or library function, prints what happened and returns an exit code. Expected failures
+(`ModelopsError`) print one clear message and exit 1; heavy imports happen inside subcommands so
+`modelops --help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from modelops.errors import ModelopsError
+from modelops.paths import ProjectPaths
+
+Handler = Callable[[argparse.Namespace, ProjectPaths], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    _configure_environment()
+    try:
+        handler: Handler = args.handler
+        return handler(args, ProjectPaths(root=Path.cwd()))
+    except ModelopsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modelops",
+        description="Train, evaluate and track the model described by params.yaml. "
+        "Run from the project root; `dvc repro` calls the stage commands.",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    command("prepare", _prepare, "Load or generate the data, validate it, split train/test.")
+    command("train", _train, "Fit the model on the training set and save it under models/.")
+    command("evaluate", _evaluate, "Score the model on the test set; record the run in MLflow.")
+    params = command("params", _params, "Validate params.yaml and print it with defaults filled.")
+    params.add_argument("--schema", action="store_true", help="print the JSON schema instead")
+    generate = command("generate", _generate, "Write the built-in synthetic data to a file.")
+    generate.add_argument("--rows", type=int, default=20_000, help="rows (default 20000)")
+    generate.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    generate.add_argument("--out", type=Path, required=True, help="a .csv or .parquet path")
+    command("summary", _summary, "Print where the data, model, metrics, plots and run are.")
+    return parser
+
+
+def _configure_environment() -> None:
+    """Quiet third-party chatter and opt out of telemetry, unless the user said otherwise."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _prepare(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.params import load_params
+    from modelops.stages import prepare
+
+    params = load_params(paths.params_file)
+    result = prepare.run(
+        params.prepare,
+        root=paths.root,
+        out_dir=paths.prepared_dir,
+        metrics_file=paths.data_metrics,
+    )
+    for note in result.notes:
+        print(f"prepare: {note}")
+    print(
+        f"prepare: {result.source} -> {paths.show(paths.prepared_dir)}/ "
+        f"(train {result.train_rows} rows, test {result.test_rows} rows, "
+        f"positive rate {result.train_positive_rate:.3f}, data hash {result.data_hash[:12]})"
+    )
+    return 0
+
+
+def _train(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.params import load_params
+    from modelops.stages import train
+
+    params = load_params(paths.params_file)
+    result = train.run(params.train, data_dir=paths.prepared_dir, model_dir=paths.model_dir)
+    rounds = f", {result.iterations} iterations" if result.iterations is not None else ""
+    print(
+        f"train: {result.model_kind} on {result.train_rows} rows x {result.features} features "
+        f"in {result.fit_seconds:.2f} s{rounds} -> {paths.show(paths.model_dir)}/"
+    )
+    return 0
+
+
+def _evaluate(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops import tracking
+    from modelops.gitinfo import git_state
+    from modelops.params import load_params
+    from modelops.stages import evaluate
+
+    params = load_params(paths.params_file)
+    git = git_state(paths.root)
+    context = evaluate.RunContext(
+        root=paths.root,
+        experiment=params.tracking.experiment,
+        run_name=f"{params.train.model.kind}-{git.commit[:8]}",
+        params=tracking.flatten_params(
+            params.model_dump(mode="json", include={"prepare", "train", "evaluate"})
+        ),
+        git=git,
+        model_kind=params.train.model.kind,
+    )
+    result = evaluate.run(
+        params.evaluate,
+        data_dir=paths.prepared_dir,
+        model_dir=paths.model_dir,
+        metrics_file=paths.model_metrics,
+        plots_dir=paths.plots_dir,
+        importance_file=paths.importance_file,
+        run_file=paths.mlflow_run_file,
+        context=context,
+    )
+    metrics = result.metrics
+    print(
+        f"evaluate: roc_auc {metrics.roc_auc:.4f} (baseline {metrics.baseline.roc_auc}), "
+        f"accuracy {metrics.accuracy:.4f} (baseline {metrics.baseline.accuracy:.4f}), "
+        f"recall {metrics.recall:.4f}, precision {metrics.precision:.4f}, "
+        f"log_loss {metrics.log_loss:.4f} -> {paths.show(paths.model_metrics)}"
+    )
+    print(f"evaluate: MLflow run {result.run.run_id} in experiment '{result.run.experiment}'")
+    return 0
+
+
+def _params(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.params import load_params, params_schema
+
+    if args.schema:
+        print(json.dumps(params_schema(), indent=2, sort_keys=True))
+        return 0
+    import yaml
+
+    params = load_params(paths.params_file)
+    print(f"# {paths.show(paths.params_file)} is valid; with defaults filled in:")
+    print(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False), end="")
+    return 0
+
+
+def _generate(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.io import commit
+    from modelops.synth import generate_churn
+
+    out: Path = args.out
+    suffix = out.suffix.lower()
+    if suffix not in {".csv", ".parquet"}:
+        raise ModelopsError(f"{out}: use a .csv or .parquet file name")
+    if args.rows < 1:
+        raise ModelopsError(f"--rows must be at least 1, got {args.rows}")
+    frame = generate_churn(args.rows, seed=args.seed)
+
+    def write(path: Path) -> None:
+        if suffix == ".csv":
+            frame.to_csv(path, index=False)
+        else:
+            frame.to_parquet(path, index=False)
+
+    commit({out: write})
+    print(f"generate: {args.rows} rows (seed {args.seed}) -> {out}")
+    return 0
+
+
+def _summary(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.summary import describe
+
+    print(describe(paths))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

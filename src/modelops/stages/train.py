@@ -1,0 +1,50 @@
+"""Stage `train`: fit the preprocessing + classifier pipeline and save it as an MLflow model.
+
+Writes `models/model/` (an MLflow model directory: skops file, signature, input example), swapped
+in whole once saving succeeded.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from modelops import data, tracking
+from modelops.io import staged_dir
+from modelops.model import build_pipeline
+from modelops.params import TrainParams
+from modelops.stages.prepare import load_prepared
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What was trained, on how much data, and how long fitting took."""
+
+    model_kind: str
+    features: int
+    train_rows: int
+    fit_seconds: float
+    iterations: int | None
+
+
+def run(params: TrainParams, *, data_dir: Path, model_dir: Path) -> TrainResult:
+    """Fit on the prepared training set and save the model directory."""
+    prepared = load_prepared(data_dir)
+    inputs = data.features(prepared.train, prepared.schema)
+    pipeline = build_pipeline(prepared.schema, params)
+    started = time.perf_counter()
+    pipeline.fit(inputs, prepared.train[prepared.schema.label])
+    fit_seconds = time.perf_counter() - started
+    with staged_dir(model_dir) as staging:
+        tracking.save_model(pipeline, staging, training_features=inputs)
+    iterations = getattr(pipeline[-1], "n_iter_", None)
+    return TrainResult(
+        model_kind=params.model.kind,
+        features=inputs.shape[1],
+        train_rows=len(inputs),
+        fit_seconds=round(fit_seconds, 3),
+        iterations=int(np.max(iterations)) if iterations is not None else None,
+    )

@@ -1,0 +1,177 @@
+"""Bad input fails fast with a message that says what and where, and loses nothing.
+
+Each test starts from a project whose pipeline already ran on good data, breaks one thing, runs
+the stage command and checks: exit code 1, the message names the file/column/key and the fix,
+and every previous output is byte-for-byte what it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Callable
+from contextlib import redirect_stdout
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from modelops.cli import main
+from modelops.synth import generate_churn
+from tests.support import small_params, write_params
+
+DATA_FILE = "data/raw/customers.csv"
+OUTPUTS = ("data/prepared", "metrics", "models", "plots", "reports")
+
+
+def _params(**prepare: Any) -> dict[str, Any]:
+    params = small_params()
+    params["prepare"]["source"] = DATA_FILE
+    params["prepare"].update(prepare)
+    return params
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory, mlflow_store: str) -> Path:
+    """A project whose whole pipeline ran on a good CSV file."""
+    root = tmp_path_factory.mktemp("baseline")
+    (root / "data" / "raw").mkdir(parents=True)
+    generate_churn(1500, seed=9).to_csv(root / DATA_FILE, index=False)
+    write_params(root, _params())
+    with pytest.MonkeyPatch.context() as patch, redirect_stdout(StringIO()):
+        patch.chdir(root)
+        patch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
+        for command in ("prepare", "train", "evaluate"):
+            assert main([command]) == 0
+    return root
+
+
+@pytest.fixture
+def broken(baseline: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh copy of the baseline project, as the working directory, ready to be broken."""
+    root = tmp_path / "project"
+    shutil.copytree(baseline, root)
+    monkeypatch.chdir(root)
+    return root
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    files = (p for out in OUTPUTS for p in sorted((root / out).rglob("*")) if p.is_file())
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def _fails(root: Path, command: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """Run `modelops <command>`, expect exit 1 and untouched outputs; return the message."""
+    before = _snapshot(root)
+    assert main([command]) == 1, f"modelops {command} should fail"
+    message = capsys.readouterr().err
+    assert message.startswith("error: "), "one clear line, not a traceback"
+    assert "Traceback" not in message
+    assert _snapshot(root) == before, "previous outputs must be untouched"
+    leftovers = [p.name for out in OUTPUTS for p in (root / out).parent.glob(".*tmp-*")]
+    assert not leftovers, f"staging files left behind: {leftovers}"
+    return message
+
+
+def _rewrite_csv(root: Path, change: Callable[[pd.DataFrame], pd.DataFrame]) -> None:
+    path = root / DATA_FILE
+    change(pd.read_csv(path)).to_csv(path, index=False)
+
+
+@pytest.mark.parametrize("command", ["prepare", "train", "evaluate"])
+def test_a_typo_in_params_is_refused_by_every_stage(
+    broken: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (broken / "params.yaml").read_text().replace("test_fraction:", "test_fractoin:")
+    (broken / "params.yaml").write_text(text)
+    message = _fails(broken, command, capsys)
+    assert "params.yaml" in message
+    assert "prepare.split.test_fractoin: unknown key (did you mean 'test_fraction'?)" in message
+
+
+def test_a_missing_label_column_is_named_with_the_columns_found(
+    broken: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _rewrite_csv(broken, lambda frame: frame.drop(columns=["churned"]))
+    message = _fails(broken, "prepare", capsys)
+    assert DATA_FILE in message
+    assert "column 'churned' (prepare.columns.label) is not in the data" in message
+    assert "Columns found: customer_id" in message
+
+
+def test_an_empty_data_file_is_refused(broken: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (broken / DATA_FILE).write_text("")
+    message = _fails(broken, "prepare", capsys)
+    assert f"{broken / DATA_FILE}: the file is empty (0 bytes)" in message
+
+
+def test_a_numeric_column_full_of_text_is_refused_with_the_fix(
+    broken: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_params(
+        broken,
+        _params(
+            columns={
+                "label": "churned",
+                "categorical": ["plan"],
+                "numeric": ["age", "tenure_months"],
+            }
+        ),
+    )
+    _rewrite_csv(broken, lambda frame: frame.assign(age="unknown"))
+    message = _fails(broken, "prepare", capsys)
+    assert (
+        "numeric column 'age' has 1500 of 1500 values that are not numbers ('unknown')" in message
+    )
+    assert "list 'age' under prepare.columns.categorical" in message
+
+
+def test_a_label_with_a_single_class_is_refused(
+    broken: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _rewrite_csv(broken, lambda frame: frame.assign(churned=0))
+    message = _fails(broken, "prepare", capsys)
+    assert "label column 'churned' has a single class ('0')" in message
+
+
+def test_a_data_path_that_does_not_exist_is_refused(
+    broken: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_params(broken, _params(source="data/raw/customers_2025.csv"))
+    message = _fails(broken, "prepare", capsys)
+    assert "customers_2025.csv: file not found. Set prepare.source in params.yaml" in message
+
+
+def test_a_timestamp_that_does_not_parse_is_named_with_an_example(
+    broken: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def garble(frame: pd.DataFrame) -> pd.DataFrame:
+        frame.loc[3, "snapshot_at"] = "31/02/2024 25:61"
+        return frame
+
+    _rewrite_csv(broken, garble)
+    message = _fails(broken, "prepare", capsys)
+    assert "timestamp column 'snapshot_at' has 1 value(s) that do not parse" in message
+    assert "'31/02/2024 25:61'" in message
+    assert "row(s) 4" in message
+    assert "ISO 8601" in message
+
+
+def test_train_without_prepared_data_says_which_stage_to_run(
+    broken: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.rmtree(broken / "data" / "prepared")
+    message = _fails(broken, "train", capsys)
+    assert "no prepared data; run `dvc repro prepare` first" in message
+
+
+def test_an_unreachable_tracking_server_fails_evaluate_clearly(
+    broken: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A URI scheme MLflow has no store for fails at once, without network retries.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "nosuchscheme://tracking")
+    message = _fails(broken, "evaluate", capsys)
+    assert "MLflow tracking at nosuchscheme://tracking failed" in message
+    assert "MLFLOW_TRACKING_URI" in message

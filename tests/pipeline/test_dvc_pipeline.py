@@ -1,0 +1,153 @@
+"""The real `dvc repro` on a copy of the template in a temporary git repository.
+
+Covers what a user does: a first run, a run with nothing changed, a hyperparameter change and
+its diffs, determinism across clean runs, and failures that keep the previous outputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow import MlflowClient
+
+from tests.support import copy_template, declared_outputs, git, run_dvc, small_params
+
+pytestmark = pytest.mark.pipeline
+
+ROWS = 4000
+
+
+def _metrics(root: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((root / "metrics" / "model.json").read_text())
+    return loaded
+
+
+def _digest(root: Path, relative: str) -> str:
+    path = root / relative
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(str(file.relative_to(root)).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    return {out: _digest(root, out) for out in [*declared_outputs(root), "dvc.lock"]}
+
+
+@dataclass(frozen=True)
+class FirstRun:
+    """The template after its first `dvc repro` (results committed), and what it produced."""
+
+    root: Path
+    outputs: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory, mlflow_store: str) -> FirstRun:
+    root = copy_template(tmp_path_factory.mktemp("first"), small_params(ROWS))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
+        run_dvc(root, "repro")
+    git(root, "add", "--all")
+    git(root, "commit", "--quiet", "--message", "First training run")
+    return FirstRun(root=root, outputs=_snapshot(root))
+
+
+@pytest.fixture
+def repo(first_run: FirstRun) -> Path:
+    return first_run.root
+
+
+def test_first_repro_writes_every_declared_output(repo: Path) -> None:
+    missing = [out for out in declared_outputs(repo) if not (repo / out).exists()]
+    assert not missing, f"declared but not written: {missing}"
+    assert (repo / "dvc.lock").is_file()
+    assert not git(repo, "status", "--porcelain"), "outputs are committed or git-ignored"
+
+
+def test_the_default_model_clearly_beats_a_majority_baseline(repo: Path) -> None:
+    metrics = _metrics(repo)
+    baseline = metrics["baseline"]
+    assert metrics["roc_auc"] > baseline["roc_auc"] + 0.25, metrics
+    assert metrics["accuracy"] > baseline["accuracy"] + 0.02, metrics
+    assert metrics["log_loss"] < 0.85 * baseline["log_loss"], metrics
+    assert 0.15 < metrics["positive_rate"] < 0.3
+
+
+def test_the_mlflow_run_carries_the_commit_that_was_checked_out(
+    repo: Path, mlflow_store: str
+) -> None:
+    record = json.loads((repo / "reports" / "mlflow_run.json").read_text())
+    run = MlflowClient(tracking_uri=mlflow_store).get_run(record["run_id"])
+    first_commit = git(repo, "rev-list", "--max-parents=0", "HEAD").strip()
+    assert run.data.tags["git_commit"] == first_commit
+    assert run.data.tags["mlflow.source.git.commit"] == first_commit
+
+
+def test_a_second_repro_with_nothing_changed_does_nothing(repo: Path) -> None:
+    before = _snapshot(repo)
+    done = run_dvc(repo, "repro")
+    assert "Data and pipelines are up to date." in done.stdout
+    assert "Running stage" not in done.stdout
+    assert _snapshot(repo) == before
+
+
+def test_a_failing_stage_keeps_every_previous_output(repo: Path) -> None:
+    before = _snapshot(repo)
+    params = (repo / "params.yaml").read_text()
+    try:
+        (repo / "params.yaml").write_text(params.replace("learning_rate:", "learning_rat:"))
+        done = run_dvc(repo, "repro", check=False)
+        assert done.returncode != 0
+        assert "train.model.learning_rat: unknown key" in done.stderr + done.stdout
+        assert _snapshot(repo) == before
+
+        (repo / "params.yaml").write_text(params.replace("source: synthetic", "source: gone.csv"))
+        done = run_dvc(repo, "repro", check=False)
+        assert done.returncode != 0
+        assert "gone.csv: file not found" in done.stderr + done.stdout
+        assert _snapshot(repo) == before
+    finally:
+        (repo / "params.yaml").write_text(params)
+
+
+def test_a_hyperparameter_change_reruns_only_what_depends_on_it(repo: Path) -> None:
+    # Given the committed first run, when the learning rate changes and the pipeline reruns
+    params = (repo / "params.yaml").read_text()
+    assert "learning_rate: 0.1\n" in params
+    (repo / "params.yaml").write_text(params.replace("learning_rate: 0.1\n", "learning_rate: 0.3\n"))
+    prepared_before = _digest(repo, "data/prepared")
+    done = run_dvc(repo, "repro")
+
+    # then prepare is skipped, train and evaluate run
+    assert "Stage 'prepare' didn't change, skipping" in done.stdout
+    assert "Running stage 'train'" in done.stdout
+    assert "Running stage 'evaluate'" in done.stdout
+    assert _digest(repo, "data/prepared") == prepared_before
+
+    # and DVC's diffs against the last commit show the change
+    params_diff = json.loads(run_dvc(repo, "params", "diff", "--json").stdout)
+    change = params_diff["params.yaml"]["train.model.learning_rate"]
+    assert (change["old"], change["new"]) == (0.1, 0.3)
+    metrics_diff = json.loads(run_dvc(repo, "metrics", "diff", "--json").stdout)
+    assert "roc_auc" in metrics_diff["metrics/model.json"]
+
+
+def test_two_clean_runs_give_identical_results(
+    first_run: FirstRun, tmp_path: Path, mlflow_store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
+    again = copy_template(tmp_path / "second", small_params(ROWS))
+    run_dvc(again, "repro")
+    deterministic = [
+        out for out in declared_outputs(again) if out.startswith(("metrics/", "plots/"))
+    ] + ["data/prepared", "reports/feature_importance.json"]
+    for output in deterministic:
+        assert _digest(again, output) == first_run.outputs[output], f"{output} differs"

@@ -1,0 +1,117 @@
+"""The repository's wiring: dvc.yaml, the CLI, params.yaml, the Makefile and the README agree."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from modelops.cli import _parser
+from modelops.params import Params
+from modelops.paths import ProjectPaths
+from tests.support import REPO_ROOT, declared_outputs, template_params
+
+STAGES: dict[str, Any] = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
+# Modules that move files or talk to services but do not change what a stage computes; a stage
+# need not list them in its deps. Every other modelops module a stage imports must be a dep.
+INFRASTRUCTURE = {"errors", "gitinfo", "io", "params", "paths", "tracking"}
+
+
+def _cli_commands() -> set[str]:
+    subparsers = next(
+        action for action in _parser()._actions if action.__class__.__name__ == "_SubParsersAction"
+    )
+    return set(subparsers.choices)  # type: ignore[attr-defined]
+
+
+def _imported_modules(source: Path) -> set[str]:
+    """`modelops.x` modules imported by a file, as `x` (or `stages.x`)."""
+    found = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("modelops"):
+            if node.module == "modelops":
+                found.update(alias.name for alias in node.names)
+            else:
+                found.add(node.module.removeprefix("modelops."))
+    return found
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_each_stage_has_its_module_command_and_dependency(stage: str) -> None:
+    spec = STAGES[stage]
+    module = f"src/modelops/stages/{stage}.py"
+    assert (REPO_ROOT / module).is_file(), f"stage {stage} has no module {module}"
+    assert spec["cmd"] == f"modelops {stage}"
+    assert stage in _cli_commands(), f"`modelops {stage}` is not a CLI command"
+    assert module in spec["deps"], f"stage {stage} must list {module} in deps"
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_each_stage_lists_the_modules_it_computes_with(stage: str) -> None:
+    imported = _imported_modules(REPO_ROOT / f"src/modelops/stages/{stage}.py")
+    required = {
+        f"src/modelops/{name}.py"
+        for name in imported
+        if name not in INFRASTRUCTURE and not name.startswith("stages")
+    }
+    missing = required - set(STAGES[stage]["deps"])
+    assert not missing, f"stage {stage} imports these but does not list them in deps: {missing}"
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_each_stage_dependency_exists_and_each_param_section_is_real(stage: str) -> None:
+    spec = STAGES[stage]
+    produced = set(declared_outputs())
+    for dep in spec["deps"]:
+        assert (REPO_ROOT / dep).exists() or dep in produced, f"{stage}: dep {dep} does not exist"
+    params = template_params()
+    for section in spec.get("params", []):
+        assert section in params, f"{stage}: params section {section} is not in params.yaml"
+        assert section in Params.model_fields
+
+
+def test_dvc_outputs_match_the_paths_the_code_writes() -> None:
+    paths = ProjectPaths(root=REPO_ROOT)
+    written = {
+        paths.prepared_dir,
+        paths.model_dir,
+        paths.data_metrics,
+        paths.model_metrics,
+        paths.importance_file,
+        paths.mlflow_run_file,
+    }
+    declared = {REPO_ROOT / out for out in declared_outputs()}
+    plots = {out for out in declared if out.parent == paths.plots_dir}
+    assert declared - plots == written
+    assert plots, "evaluate declares its plots"
+
+
+def test_every_output_persists_so_a_failed_stage_keeps_the_old_one() -> None:
+    for stage, spec in STAGES.items():
+        for kind in ("outs", "metrics", "plots"):
+            for entry in spec.get(kind, []):
+                (path, options), = entry.items()
+                assert options.get("persist") is True, f"{stage}: {path} must persist"
+
+
+def test_every_make_target_the_readme_names_exists() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, flags=re.MULTILINE))
+    named = set(re.findall(r"\bmake ([a-z][a-z-]*)", readme))
+    assert {"demo", "test"} <= named, "the README shows the two commands"
+    assert named <= targets, f"README names missing targets: {named - targets}"
+
+
+def test_the_readme_starts_with_the_two_commands() -> None:
+    blocks = re.findall(r"```(?:bash|sh)?\n(.*?)```", (REPO_ROOT / "README.md").read_text(), re.S)
+    commands = [line for block in blocks for line in block.splitlines() if line.startswith("make")]
+    assert commands[:2] == ["make demo", "make test"]
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    assert "make test" in (REPO_ROOT / ".ci" / "run").read_text()
