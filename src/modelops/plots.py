@@ -64,6 +64,7 @@ def roc_png(is_positive: npt.NDArray[np.bool_], positive_proba: npt.NDArray[np.f
     ax.plot(fpr, tpr, color=_ACCENT, label=f"model (AUC {auc:.3f})")
     ax.plot([0, 1], [0, 1], color=_MUTED, linestyle="--", label="chance (AUC 0.5)")
     _square(ax, "false positive rate", "true positive rate (recall)", "ROC curve (test set)")
+    ax.legend(loc="lower right")
     return _png(fig)
 
 
@@ -84,6 +85,7 @@ def precision_recall_png(
         [point_recall], [point_precision], "o", color="#d1242f", label=f"threshold {threshold:g}"
     )
     _square(ax, "recall", "precision", "Precision-recall curve (test set)")
+    ax.legend(loc="upper right")
     return _png(fig)
 
 
@@ -107,7 +109,6 @@ def calibration_png(
     bottom.set_xlabel("predicted probability of the positive class")
     bottom.set_ylabel("rows")
     bottom.set_xlim(0.0, 1.0)
-    fig.tight_layout()
     return _png(fig)
 
 
@@ -124,7 +125,6 @@ def importance_png(importances: Sequence[Importance], *, scoring: str) -> bytes:
     ax.set_xlabel(f"drop in {scoring} when the column is shuffled")
     ax.set_title("Permutation feature importance (test sample)")
     ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
     return _png(fig)
 
 
@@ -139,7 +139,6 @@ def _square(ax: Axes, xlabel: str, ylabel: str, title: str) -> None:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
 
 

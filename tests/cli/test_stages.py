@@ -153,3 +153,21 @@ def test_generate_refuses_an_unknown_extension(
 def test_without_a_command_the_help_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "prepare" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("kind", "strategy"),
+    [("random_forest", "stratified"), ("logistic_regression", "time")],
+)
+def test_other_model_kinds_and_the_time_split_run_end_to_end(
+    project: ProjectPaths, kind: str, strategy: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = small_params()
+    params["train"]["model"] = {"kind": kind}
+    params["prepare"]["split"]["strategy"] = strategy
+    write_params(project.root, params)
+    for command in ("prepare", "train", "evaluate"):
+        assert main([command]) == 0, capsys.readouterr().err
+    metrics = json.loads(project.model_metrics.read_text())
+    assert metrics["roc_auc"] > 0.7, f"{kind} with a {strategy} split learns something"
+    assert f"train: {kind}" in capsys.readouterr().out
