@@ -56,6 +56,7 @@ def template_files() -> list[str]:
 
     Untracked `.gitignore` files are left out too: DVC writes them beside its outputs.
     """
+
     def listed(*args: str) -> list[str]:
         out = subprocess.run(
             ["git", "ls-files", "-z", *args], cwd=REPO_ROOT, capture_output=True, check=True
@@ -63,7 +64,9 @@ def template_files() -> list[str]:
         return [name for name in out.split("\0") if name]
 
     generated = [*declared_outputs(), "dvc.lock"]
-    untracked = [n for n in listed("--others", "--exclude-standard") if Path(n).name != ".gitignore"]
+    untracked = [
+        n for n in listed("--others", "--exclude-standard") if Path(n).name != ".gitignore"
+    ]
     return sorted(
         name
         for name in {*listed("--cached"), *untracked}

@@ -94,7 +94,7 @@ def test_every_output_persists_so_a_failed_stage_keeps_the_old_one() -> None:
     for stage, spec in STAGES.items():
         for kind in ("outs", "metrics", "plots"):
             for entry in spec.get(kind, []):
-                (path, options), = entry.items()
+                ((path, options),) = entry.items()
                 assert options.get("persist") is True, f"{stage}: {path} must persist"
 
 

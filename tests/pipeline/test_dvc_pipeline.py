@@ -122,7 +122,9 @@ def test_a_hyperparameter_change_reruns_only_what_depends_on_it(repo: Path) -> N
     # Given the committed first run, when the learning rate changes and the pipeline reruns
     params = (repo / "params.yaml").read_text()
     assert "learning_rate: 0.1\n" in params
-    (repo / "params.yaml").write_text(params.replace("learning_rate: 0.1\n", "learning_rate: 0.3\n"))
+    (repo / "params.yaml").write_text(
+        params.replace("learning_rate: 0.1\n", "learning_rate: 0.3\n")
+    )
     prepared_before = _digest(repo, "data/prepared")
     done = run_dvc(repo, "repro")
 
