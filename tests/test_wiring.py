@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from modelops.cli import _parser
+from modelops.gates.results import GATE_ORDER
 from modelops.params import Params
 from modelops.paths import ProjectPaths
 from tests.support import REPO_ROOT, declared_outputs, template_params
@@ -18,7 +19,14 @@ from tests.support import REPO_ROOT, declared_outputs, template_params
 STAGES: dict[str, Any] = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
 # Modules that move files or talk to services but do not change what a stage computes; a stage
 # need not list them in its deps. Every other modelops module a stage imports must be a dep.
-INFRASTRUCTURE = {"errors", "gitinfo", "io", "params", "paths", "tracking"}
+INFRASTRUCTURE = {"errors", "gitinfo", "io", "lockfile", "params", "paths", "tracking"}
+
+
+def _command(stage: str) -> str:
+    """The `modelops` subcommand a stage runs; it is also the name of the stage's module."""
+    program, command, *_ = STAGES[stage]["cmd"].split()
+    assert program == "modelops", f"stage {stage} must run a modelops command"
+    return str(command)
 
 
 def _cli_commands() -> set[str]:
@@ -43,22 +51,27 @@ def _imported_modules(source: Path) -> set[str]:
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_each_stage_has_its_module_command_and_dependency(stage: str) -> None:
     spec = STAGES[stage]
-    module = f"src/modelops/stages/{stage}.py"
+    command = _command(stage)
+    module = f"src/modelops/stages/{command}.py"
     assert (REPO_ROOT / module).is_file(), f"stage {stage} has no module {module}"
-    assert spec["cmd"] == f"modelops {stage}"
-    assert stage in _cli_commands(), f"`modelops {stage}` is not a CLI command"
+    assert command in _cli_commands(), f"`modelops {command}` is not a CLI command"
     assert module in spec["deps"], f"stage {stage} must list {module} in deps"
 
 
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_each_stage_lists_the_modules_it_computes_with(stage: str) -> None:
-    imported = _imported_modules(REPO_ROOT / f"src/modelops/stages/{stage}.py")
+    imported = _imported_modules(REPO_ROOT / f"src/modelops/stages/{_command(stage)}.py")
     required = {
-        f"src/modelops/{name}.py"
+        "src/modelops/" + name.replace(".", "/") + ".py"
         for name in imported
         if name not in INFRASTRUCTURE and not name.startswith("stages")
     }
-    missing = required - set(STAGES[stage]["deps"])
+    deps = set(STAGES[stage]["deps"])
+    missing = {
+        module
+        for module in required
+        if not any(module == dep or module.startswith(f"{dep}/") for dep in deps)
+    }
     assert not missing, f"stage {stage} imports these but does not list them in deps: {missing}"
 
 
@@ -68,10 +81,13 @@ def test_each_stage_dependency_exists_and_each_param_section_is_real(stage: str)
     produced = set(declared_outputs())
     for dep in spec["deps"]:
         assert (REPO_ROOT / dep).exists() or dep in produced, f"{stage}: dep {dep} does not exist"
-    params = template_params()
-    for section in spec.get("params", []):
-        assert section in params, f"{stage}: params section {section} is not in params.yaml"
-        assert section in Params.model_fields
+    for key in spec.get("params", []):
+        node: Any = template_params()
+        model: Any = Params
+        for part in key.split("."):
+            assert part in node, f"{stage}: params key {key} is not in params.yaml"
+            assert part in model.model_fields, f"{stage}: params key {key} is not in the schema"
+            node, model = node[part], model.model_fields[part].annotation
 
 
 def test_dvc_outputs_match_the_paths_the_code_writes() -> None:
@@ -83,6 +99,8 @@ def test_dvc_outputs_match_the_paths_the_code_writes() -> None:
         paths.model_metrics,
         paths.importance_file,
         paths.mlflow_run_file,
+        paths.gates_file,
+        *(paths.gate_dir / f"{gate}.json" for gate in GATE_ORDER),
     }
     declared = {REPO_ROOT / out for out in declared_outputs()}
     plots = {out for out in declared if out.parent == paths.plots_dir}

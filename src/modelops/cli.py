@@ -13,13 +13,25 @@ import json
 import logging
 import os
 import sys
+import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelops.errors import ModelopsError
+from modelops.gates.results import GATE_ORDER
 from modelops.paths import ProjectPaths
 
+if TYPE_CHECKING:
+    from modelops.gates.results import GateResult
+
 Handler = Callable[[argparse.Namespace, ProjectPaths], int]
+_UPSTREAM_DEPRECATIONS = (
+    "pkg_resources is deprecated",
+    "DataFrame.applymap has been deprecated",
+    "ChainedAssignmentError",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,12 +42,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     _configure_environment()
+    paths = ProjectPaths(root=Path.cwd())
+    started = time.perf_counter()
     try:
         handler: Handler = args.handler
-        return handler(args, ProjectPaths(root=Path.cwd()))
+        code = handler(args, paths)
     except ModelopsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if args.handler in _STAGE_HANDLERS:
+        _record_timing(paths, " ".join(argv if argv is not None else sys.argv[1:]), started)
+    return code
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,6 +71,15 @@ def _parser() -> argparse.ArgumentParser:
     command("prepare", _prepare, "Load or generate the data, validate it, split train/test.")
     command("train", _train, "Fit the model on the training set and save it under models/.")
     command("evaluate", _evaluate, "Score the model on the test set; record the run in MLflow.")
+    gate = command("gate", _gate, "Run the named gates (Deepchecks and champion checks).")
+    gate.add_argument("names", nargs="+", choices=GATE_ORDER, metavar="GATE", help=str(GATE_ORDER))
+    command("gates", _gates, "Collect the gate results into reports/gates.json; print them.")
+    command("verdict", _verdict, "Print the verdict; exit 1 when an enforced gate failed.")
+    report = command("report", _report, "Build the pull-request report: reports/report.md.")
+    report.add_argument("--base", help="git ref to compare with (default: gates.champion.ref)")
+    report.add_argument(
+        "--no-images", action="store_true", help="list plots instead of embedding them"
+    )
     params = command("params", _params, "Validate params.yaml and print it with defaults filled.")
     params.add_argument("--schema", action="store_true", help="print the JSON schema instead")
     generate = command("generate", _generate, "Write the built-in synthetic data to a file.")
@@ -68,7 +94,13 @@ def _configure_environment() -> None:
     """Quiet third-party chatter and opt out of telemetry, unless the user said otherwise."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("DISABLE_DEEPCHECKS_ANONYMOUS_TELEMETRY", "true")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Deepchecks 0.19 (its last release) uses APIs its dependencies deprecated since; the
+    # warnings are not actionable here. Worker processes it spawns read PYTHONWARNINGS.
+    for message in _UPSTREAM_DEPRECATIONS:
+        warnings.filterwarnings("ignore", message=message)
+    os.environ.setdefault("PYTHONWARNINGS", ",".join(f"ignore:{m}" for m in _UPSTREAM_DEPRECATIONS))
 
 
 def _prepare(args: argparse.Namespace, paths: ProjectPaths) -> int:
@@ -145,6 +177,88 @@ def _evaluate(args: argparse.Namespace, paths: ProjectPaths) -> int:
     return 0
 
 
+def _gate(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.params import load_params
+    from modelops.stages import gate
+
+    params = load_params(paths.params_file)
+    results = gate.run(
+        args.names,
+        params,
+        root=paths.root,
+        data_dir=paths.prepared_dir,
+        model_dir=paths.model_dir,
+        importance_file=paths.importance_file,
+        out_dir=paths.gate_dir,
+        html_dir=paths.html_dir,
+    )
+    for result in results:
+        print(_gate_line(result))
+    return 0
+
+
+def _gates(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.stages import gates
+
+    outcome, results = gates.run(gate_dir=paths.gate_dir, out_file=paths.gates_file)
+    for result in results:
+        print(_gate_line(result))
+    print(f"verdict: {outcome.headline} -> {paths.show(paths.gates_file)}")
+    return 0
+
+
+def _verdict(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.gates.results import read_gates, verdict
+
+    try:
+        document = json.loads(paths.gates_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelopsError(
+            f"{paths.show(paths.gates_file)} does not exist; run `dvc repro` first"
+        ) from None
+    outcome = verdict(read_gates(document))
+    print(f"verdict: {outcome.headline}")
+    return 1 if outcome.blocking else 0
+
+
+def _report(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.io import bytes_writer, commit
+    from modelops.params import load_params
+    from modelops.report.inputs import gather
+    from modelops.report.markdown import render
+
+    base = args.base or load_params(paths.params_file).gates.champion.ref
+    inputs = gather(paths, base=base, images_dir=paths.report_images_dir)
+    text = render(inputs, images=not args.no_images)
+    commit({paths.report_file: bytes_writer(text.encode())})
+    print(f"report: {text.splitlines()[0].removeprefix('## ')} -> {paths.show(paths.report_file)}")
+    return 0
+
+
+def _gate_line(result: GateResult) -> str:
+    failing = [c for c in result.checks if c.status in ("fail", "error", "timeout")]
+    passed = sum(c.status == "pass" for c in result.checks)
+    line = f"gate {result.name} ({result.mode}): {result.status}"
+    if result.status in ("skipped", "off"):
+        return f"{line}: {'; '.join(result.notes)}"
+    line += f", {passed} condition(s) passed"
+    for check in failing:
+        line += f"\n  {check.status}: {check.title} [{check.dataset}] {check.value}"
+    return line
+
+
+def _record_timing(paths: ProjectPaths, command: str, started: float) -> None:
+    """Remember how long a stage command took, for the report (not a DVC output)."""
+    from modelops.io import bytes_writer, commit, json_bytes
+
+    try:
+        timings = json.loads(paths.timings_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        timings = {}
+    timings[command] = round(time.perf_counter() - started, 2)
+    commit({paths.timings_file: bytes_writer(json_bytes(timings))})
+
+
 def _params(args: argparse.Namespace, paths: ProjectPaths) -> int:
     from modelops.params import load_params, params_schema
 
@@ -187,6 +301,9 @@ def _summary(args: argparse.Namespace, paths: ProjectPaths) -> int:
 
     print(describe(paths))
     return 0
+
+
+_STAGE_HANDLERS = {_prepare, _train, _evaluate, _gate, _gates}
 
 
 if __name__ == "__main__":  # pragma: no cover

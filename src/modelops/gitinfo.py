@@ -26,6 +26,43 @@ def git_state(root: Path) -> GitState:
     return GitState(commit=commit, dirty=bool(status))
 
 
+def resolve_commit(root: Path, ref: str) -> str | None:
+    """The commit `ref` names, also trying `origin/<ref>` (CI checkouts lack local branches)."""
+    for candidate in (ref, f"origin/{ref}"):
+        commit = _git(root, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}")
+        if commit:
+            return commit
+    return None
+
+
+def show_file(root: Path, commit: str, path: str) -> str | None:
+    """A file's content at `commit`, or None when it is not there."""
+    return _git(root, "show", f"{commit}:{path}")
+
+
+def show_bytes(root: Path, commit: str, path: str) -> bytes | None:
+    """A file's bytes at `commit` (for binary files such as plots), or None."""
+    try:
+        done = subprocess.run(
+            ["git", "show", f"{commit}:{path}"], cwd=root, capture_output=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def describe_commit(root: Path, commit: str) -> tuple[str, str]:
+    """(subject, commit date as YYYY-MM-DD) of a commit."""
+    subject = _git(root, "log", "-1", "--format=%s", commit) or ""
+    date = _git(root, "log", "-1", "--format=%cs", commit) or ""
+    return subject, date
+
+
+def is_shallow(root: Path) -> bool:
+    """Whether this clone has only part of the history (as CI checkouts do by default)."""
+    return _git(root, "rev-parse", "--is-shallow-repository") == "true"
+
+
 def _git(root: Path, *args: str) -> str | None:
     try:
         done = subprocess.run(

@@ -57,3 +57,32 @@ class ProjectPaths:
     @property
     def mlflow_run_file(self) -> Path:
         return self.root / "reports" / "mlflow_run.json"
+
+    @property
+    def gate_dir(self) -> Path:
+        """One JSON file per gate, written by the gate stages."""
+        return self.root / "reports" / "gates"
+
+    @property
+    def gates_file(self) -> Path:
+        """Every gate and the verdict: what the report and `modelops verdict` read."""
+        return self.root / "reports" / "gates.json"
+
+    @property
+    def html_dir(self) -> Path:
+        """Full Deepchecks HTML reports: run artifacts (git-ignored), not DVC outputs."""
+        return self.root / "reports" / "deepchecks"
+
+    @property
+    def timings_file(self) -> Path:
+        """How long each stage command last took (git-ignored; read by the report)."""
+        return self.root / "reports" / "timings.json"
+
+    @property
+    def report_file(self) -> Path:
+        return self.root / "reports" / "report.md"
+
+    @property
+    def report_images_dir(self) -> Path:
+        """Plots of the base ref, extracted for the report (git-ignored)."""
+        return self.root / "reports" / "report"

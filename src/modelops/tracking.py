@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -106,6 +107,29 @@ def load_model(path: Path) -> Pipeline:
         raise ModelopsError(f"{path}: no MLflow model here; run `dvc repro train` first")
     model: Pipeline = mlflow.sklearn.load_model(str(path))
     return model
+
+
+def download_model(uri: str, destination: Path, *, root: Path) -> None:
+    """Copy a model to `destination`: a local MLflow model directory, or any MLflow model URI.
+
+    Raises:
+        ModelopsError: the URI names no model, or the tracking server cannot be reached.
+    """
+    local = Path(uri)
+    if (local / "MLmodel").is_file():
+        shutil.copytree(local, destination)
+        return
+    import mlflow.artifacts
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=uri, dst_path=str(destination), tracking_uri=tracking_uri(root)
+        )
+    except (MlflowException, OSError) as exc:
+        raise ModelopsError(f"cannot download the model {uri}: {exc}") from None
+    if not (destination / "MLmodel").is_file():
+        raise ModelopsError(f"{uri} is not an MLflow model (no MLmodel file)")
 
 
 def log_pipeline_run(

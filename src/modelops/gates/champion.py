@@ -1,0 +1,238 @@
+"""Gate `champion`: is the candidate at least as good as the model it would replace?
+
+The champion is, in order: `gates.champion.model_uri` when set; else the model that `ref`'s
+`dvc.lock` records, taken from the DVC cache or remote; else, when allowed, that model rebuilt
+from `ref`'s own code and params in a temporary git worktree. Both models are then scored on
+the candidate's test set with the same metric code, so the comparison is fair.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from modelops import tracking
+from modelops.data import Schema
+from modelops.errors import ModelopsError
+from modelops.gates.results import CheckRecord, GateResult, gate_status
+from modelops.gitinfo import resolve_commit, show_file
+from modelops.lockfile import DATA_PATH, MODEL_PATH, output_versions
+from modelops.metrics import ClassificationMetrics, classification_metrics
+from modelops.params import ChampionGateParams
+
+_HIGHER_IS_BETTER = "higher"
+_TITLE = "Champion comparison"
+
+
+@dataclass(frozen=True)
+class Champion:
+    """A champion model on disk and where it came from."""
+
+    model_dir: Path
+    context: dict[str, str]
+
+
+@dataclass(frozen=True)
+class NoChampion:
+    """There is nothing to compare against, and why (the gate is skipped, not failed)."""
+
+    reason: str
+    context: dict[str, str]
+
+
+def find_champion(
+    root: Path, params: ChampionGateParams, *, workdir: Path
+) -> Champion | NoChampion:
+    """Locate the champion and materialise it under `workdir`.
+
+    Raises:
+        ModelopsError: a champion exists but cannot be obtained (the gate then fails closed).
+    """
+    destination = workdir / "model"
+    if params.model_uri:
+        tracking.download_model(params.model_uri, destination, root=root)
+        return Champion(destination, {"champion": params.model_uri, "source": "model_uri"})
+
+    commit = resolve_commit(root, params.ref)
+    if commit is None:
+        return NoChampion(f"no '{params.ref}' branch yet: nothing to compare against", {})
+    versions = output_versions(show_file(root, commit, "dvc.lock"))
+    context = {
+        "champion": f"{MODEL_PATH} at {params.ref} ({commit[:12]})",
+        "commit": commit,
+        "data_version": versions.get(DATA_PATH, "unknown"),
+        "model_version": versions.get(MODEL_PATH, "unknown"),
+    }
+    if MODEL_PATH not in versions:
+        return NoChampion(
+            f"'{params.ref}' has no trained model yet (no {MODEL_PATH} in its dvc.lock): "
+            "this will be the first",
+            context,
+        )
+    try:
+        _from_dvc(root, commit, destination)
+        return Champion(destination, {**context, "source": "DVC cache or remote"})
+    except Exception as exc:
+        unavailable = f"not in the DVC cache or a remote ({type(exc).__name__})"
+    if not params.reproduce:
+        raise ModelopsError(
+            f"the champion model of {params.ref} ({commit[:12]}) is {unavailable}; configure a "
+            "DVC remote and `dvc push` on main, or set gates.champion.reproduce: true"
+        )
+    _rebuild(root, commit, destination, workdir=workdir)
+    return Champion(destination, {**context, "source": f"rebuilt from {params.ref}: {unavailable}"})
+
+
+def champion_gate(
+    params: ChampionGateParams,
+    *,
+    root: Path,
+    candidate: Any,
+    test: pd.DataFrame,
+    schema: Schema,
+    threshold: float,
+    train_positive_rate: float,
+) -> GateResult:
+    """Find the champion, score both models on `test`, and judge the candidate."""
+    with tempfile.TemporaryDirectory(prefix="modelops-champion-") as workdir:
+        try:
+            found = find_champion(root, params, workdir=Path(workdir))
+            if isinstance(found, NoChampion):
+                return GateResult(
+                    "champion", params.mode, "skipped", notes=(found.reason,), context=found.context
+                )
+            champion = tracking.load_model(found.model_dir)
+            scores = [
+                _score(model, test, schema, threshold=threshold, rate=train_positive_rate)
+                for model in (candidate, champion)
+            ]
+        except Exception as exc:
+            record = CheckRecord(
+                "champion",
+                _TITLE,
+                "test",
+                "the champion can be obtained and scored",
+                " ".join(f"{type(exc).__name__}: {exc}".split())[:300],
+                "error",
+                "the comparison could not run, so the gate fails closed",
+            )
+            return GateResult("champion", params.mode, "fail", checks=(record,))
+    records = tuple(
+        CheckRecord(
+            metric,
+            _TITLE,
+            "test (both models)",
+            condition,
+            value,
+            "pass" if passed else "fail",
+            "" if passed else "the candidate is worse than the model it would replace",
+        )
+        for metric, condition, value, passed in compare(scores[0], scores[1], params)
+    )
+    return GateResult(
+        "champion", params.mode, gate_status(records), checks=records, context=found.context
+    )
+
+
+def _score(
+    model: Any, test: pd.DataFrame, schema: Schema, *, threshold: float, rate: float
+) -> ClassificationMetrics:
+    """Score one model on the test rows, refusing a model that needs columns the data lacks."""
+    needed = list(getattr(model, "feature_names_in_", schema.features))
+    missing = [column for column in needed if column not in test.columns]
+    if missing:
+        raise ModelopsError(
+            f"the champion needs columns the current data does not have: {missing}. Review the "
+            "schema change, then set gates.champion.mode: warn for this pull request"
+        )
+    classes = [str(c) for c in model.classes_]
+    if schema.positive_label not in classes:
+        raise ModelopsError(
+            f"the champion predicts classes {classes}, not '{schema.positive_label}'"
+        )
+    proba = model.predict_proba(test.loc[:, needed])[:, classes.index(schema.positive_label)]
+    return classification_metrics(
+        (test[schema.label] == schema.positive_label).to_numpy(),
+        proba,
+        classes=(schema.negative_label, schema.positive_label),
+        threshold=threshold,
+        train_positive_rate=rate,
+    )
+
+
+def compare(
+    candidate: ClassificationMetrics,
+    champion: ClassificationMetrics,
+    params: ChampionGateParams,
+) -> list[tuple[str, str, str, bool]]:
+    """(metric, condition, measured value, passed) for every metric the params name."""
+    rows: list[tuple[str, str, str, bool]] = []
+    limits: list[tuple[str, float, str]] = [
+        (m, tol, _HIGHER_IS_BETTER) for m, tol in params.max_drop.items()
+    ]
+    limits += [(m, tol, "lower") for m, tol in params.max_rise.items()]
+    for metric, tolerance, better in limits:
+        ours, theirs = getattr(candidate, metric), getattr(champion, metric)
+        delta = ours - theirs
+        if better == _HIGHER_IS_BETTER:
+            passed = delta >= -tolerance
+            condition = f"{metric} not lower than the champion's by more than {tolerance:g}"
+        else:
+            passed = delta <= tolerance
+            condition = f"{metric} not higher than the champion's by more than {tolerance:g}"
+        value = f"candidate {ours:.4f} vs champion {theirs:.4f} ({delta:+.4f})"
+        rows.append((metric, condition, value, passed))
+    return rows
+
+
+def _from_dvc(root: Path, commit: str, destination: Path) -> None:
+    from dvc.api import DVCFileSystem
+
+    filesystem = DVCFileSystem(str(root), rev=commit)
+    filesystem.get(MODEL_PATH, str(destination), recursive=True)
+    if not (destination / "MLmodel").is_file():
+        raise FileNotFoundError(f"{MODEL_PATH} at {commit[:12]} has no MLmodel file")
+
+
+def _rebuild(root: Path, commit: str, destination: Path, *, workdir: Path) -> None:
+    """Run `dvc repro train` on `commit` in a throwaway worktree, with that commit's code."""
+    worktree = Path(tempfile.mkdtemp(prefix="champion-", dir=workdir))
+    shutil.rmtree(worktree)
+    subprocess.run(
+        ["git", "worktree", "add", "--quiet", "--detach", str(worktree), commit],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
+    try:
+        bin_dir = Path(sys.executable).parent
+        env = {
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PYTHONPATH": str(worktree / "src"),
+        }
+        done = subprocess.run(
+            [str(bin_dir / "dvc"), "repro", "train"],
+            cwd=worktree,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            tail = " ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
+            raise ModelopsError(f"rebuilding the champion at {commit[:12]} failed: {tail}")
+        shutil.copytree(worktree / MODEL_PATH, destination)
+    finally:
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(worktree)],
+            cwd=root,
+            capture_output=True,
+        )

@@ -1,0 +1,81 @@
+"""What the checks look at: Deepchecks datasets, shared predictions, the thresholded model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from deepchecks.tabular import Dataset
+
+from modelops.data import Schema, features
+from modelops.gates.runner import Predictions
+
+
+class ThresholdedClassifier:
+    """The trained pipeline, predicting the positive class at the project's threshold.
+
+    Deepchecks computes recall, precision and F1 from `predict`; scikit-learn's `predict` uses
+    0.5, while the project decides at `evaluate.threshold`. Probabilities pass through.
+    """
+
+    def __init__(self, model: Any, *, schema: Schema, threshold: float) -> None:
+        self._model = model
+        self.classes_ = model.classes_
+        self._positive = list(model.classes_).index(schema.positive_label)
+        self._labels = (schema.negative_label, schema.positive_label)
+        self._threshold = threshold
+
+    def predict_proba(self, inputs: pd.DataFrame) -> npt.NDArray[np.float64]:
+        """Class probabilities, columns in `classes_` order."""
+        proba: npt.NDArray[np.float64] = self._model.predict_proba(inputs)
+        return proba
+
+    def predict(self, inputs: pd.DataFrame) -> npt.NDArray[Any]:
+        """Labels at the threshold."""
+        return self.label(self.predict_proba(inputs))
+
+    def label(self, proba: npt.NDArray[np.float64]) -> npt.NDArray[Any]:
+        """The positive label where its probability reaches the threshold, else the negative."""
+        is_positive = proba[:, self._positive] >= self._threshold
+        return np.where(is_positive, self._labels[1], self._labels[0])
+
+
+def datasets(train: pd.DataFrame, test: pd.DataFrame, schema: Schema) -> tuple[Dataset, Dataset]:
+    """Deepchecks datasets with the schema's roles (id as index, timestamp as datetime)."""
+
+    def dataset(frame: pd.DataFrame) -> Dataset:
+        return Dataset(
+            frame.loc[:, list(schema.columns)],
+            label=schema.label,
+            features=list(schema.features),
+            cat_features=list(schema.categorical),
+            index_name=schema.id,
+            datetime_name=schema.timestamp,
+            label_type="binary",
+        )
+
+    return dataset(train), dataset(test)
+
+
+def predictions(
+    model: ThresholdedClassifier, train: pd.DataFrame, test: pd.DataFrame, schema: Schema
+) -> Predictions:
+    """Predict once for every check."""
+    train_proba = model.predict_proba(features(train, schema))
+    test_proba = model.predict_proba(features(test, schema))
+    return Predictions(
+        train_labels=model.label(train_proba),
+        test_labels=model.label(test_proba),
+        train_proba=train_proba,
+        test_proba=test_proba,
+    )
+
+
+def importance_series(ranked: list[dict[str, Any]], schema: Schema) -> pd.Series:
+    """Permutation importance from the evaluate stage, as Deepchecks wants it (sums to one)."""
+    values = pd.Series({row["feature"]: max(float(row["mean"]), 0.0) for row in ranked})
+    values = values.reindex(list(schema.features), fill_value=0.0)
+    total = values.sum()
+    return values / total if total > 0 else pd.Series(1.0 / len(values), index=values.index)

@@ -1,0 +1,1 @@
+"""The pull-request report: `inputs.gather` collects, `markdown.render` formats."""

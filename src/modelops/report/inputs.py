@@ -1,0 +1,253 @@
+"""Everything the pull-request report shows, gathered from files, git and DVC.
+
+`gather` is the only side-effecting part of the report: it reads the gate results, this branch's
+metrics, the diffs DVC computes against the base ref, and the base's plots. `markdown.render`
+turns the result into text without touching anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelops.errors import ModelopsError
+from modelops.gates.results import GateResult, read_gates
+from modelops.gitinfo import describe_commit, is_shallow, resolve_commit, show_bytes, show_file
+from modelops.lockfile import DATA_PATH, output_versions
+from modelops.paths import ProjectPaths
+
+PLOTS = (
+    ("ROC curve", "roc.png", True),
+    ("Precision-recall curve", "precision_recall.png", True),
+    ("Confusion matrix", "confusion_matrix.png", False),
+    ("Calibration", "calibration.png", False),
+    ("Feature importance", "feature_importance.png", False),
+)
+"""(title, file in plots/, shown beside the base's)."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """A metric or param, before (on the base ref) and after (on this branch)."""
+
+    name: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Where the comparison numbers come from, or why there are none."""
+
+    ref: str
+    commit: str | None = None
+    subject: str = ""
+    date: str = ""
+    data_version: str | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A plot of this branch, and the base's version when it helps to see both."""
+
+    title: str
+    current: str
+    baseline: str | None = None
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """The report's content, before formatting."""
+
+    gates: tuple[GateResult, ...]
+    baseline: Baseline
+    metrics: tuple[Change, ...] = ()
+    data: tuple[Change, ...] = ()
+    params: tuple[Change, ...] = ()
+    errors: tuple[str, ...] = ()
+    plots: tuple[Plot, ...] = ()
+    html_reports: tuple[str, ...] = ()
+    artifacts_url: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def gather(paths: ProjectPaths, *, base: str, images_dir: Path) -> ReportInputs:
+    """Collect the report's content; base plots are extracted into `images_dir`."""
+    try:
+        gates = read_gates(json.loads(paths.gates_file.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise ModelopsError(
+            f"{paths.show(paths.gates_file)} does not exist; run `dvc repro` first"
+        ) from None
+    baseline = _baseline(paths.root, base)
+    metrics, data, params, errors = _diffs(paths, baseline)
+    return ReportInputs(
+        gates=gates,
+        baseline=baseline,
+        metrics=metrics,
+        data=data,
+        params=params,
+        errors=errors,
+        plots=_plots(paths, baseline, images_dir),
+        html_reports=tuple(sorted(p.name for p in paths.html_dir.glob("*.html"))),
+        artifacts_url=_run_url(),
+        timings=_stage_timings(paths),
+    )
+
+
+def _baseline(root: Path, ref: str) -> Baseline:
+    commit = resolve_commit(root, ref)
+    if commit is None:
+        if is_shallow(root):
+            problem = (
+                f"'{ref}' is not in this shallow clone: check out with fetch-depth: 0 "
+                f"(or `git fetch origin {ref}`)"
+            )
+        else:
+            problem = f"there is no '{ref}' branch yet, so nothing to compare against"
+        return Baseline(ref=ref, problem=problem)
+    versions = output_versions(show_file(root, commit, "dvc.lock"))
+    subject, date = describe_commit(root, commit)
+    no_metrics = show_file(root, commit, "metrics/model.json") is None
+    return Baseline(
+        ref=ref,
+        commit=commit,
+        subject=subject,
+        date=date,
+        data_version=versions.get(DATA_PATH),
+        problem=(
+            f"'{ref}' has no committed metrics yet: this will be the first trained model"
+            if no_metrics
+            else None
+        ),
+    )
+
+
+def _diffs(
+    paths: ProjectPaths, baseline: Baseline
+) -> tuple[tuple[Change, ...], tuple[Change, ...], tuple[Change, ...], tuple[str, ...]]:
+    """Metric and param changes as DVC computes them against the base (workspace side)."""
+    current = {
+        name: _read_json(paths.root / name) for name in ("metrics/model.json", "metrics/data.json")
+    }
+    errors = [
+        f"{name} is missing or not valid JSON" for name, value in current.items() if not value
+    ]
+    if baseline.commit is None:
+        return (
+            _as_new(current, "metrics/model.json"),
+            _as_new(current, "metrics/data.json"),
+            (),
+            tuple(errors),
+        )
+
+    from dvc.repo import Repo
+
+    with Repo(str(paths.root)) as repo:
+        metrics = repo.metrics.diff(a_rev=baseline.commit, b_rev="workspace", all=True)
+        params = repo.params.diff(a_rev=baseline.commit, b_rev="workspace", all=False)
+    errors.extend(_errors(metrics))
+    changes = metrics.get("diff", {})
+    params_changes = tuple(
+        Change(name, values.get("old"), values.get("new"))
+        for file_changes in params.get("diff", {}).values()
+        for name, values in sorted(file_changes.items())
+    )
+    return (
+        _changes(changes.get("metrics/model.json", {})) or _as_new(current, "metrics/model.json"),
+        _changes(changes.get("metrics/data.json", {})) or _as_new(current, "metrics/data.json"),
+        params_changes,
+        tuple(errors),
+    )
+
+
+def _changes(diff: dict[str, dict[str, Any]]) -> tuple[Change, ...]:
+    return tuple(
+        Change(name, values.get("old"), values.get("new")) for name, values in sorted(diff.items())
+    )
+
+
+def _as_new(current: dict[str, Any], name: str) -> tuple[Change, ...]:
+    """Values of this branch alone, for when there is nothing to diff against."""
+    return tuple(Change(key, None, value) for key, value in sorted(_flatten(current[name] or {})))
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            items.extend(_flatten(value, f"{prefix}{key}."))
+        else:
+            items.append((f"{prefix}{key}", value))
+    return items
+
+
+def _errors(diff: dict[str, Any]) -> list[str]:
+    """DVC reports unreadable metrics files here (and gives an empty diff): surface them."""
+    found = []
+    for rev, problems in (diff.get("errors") or {}).items():
+        items = problems.items() if isinstance(problems, dict) else [("", problems)]
+        for name, error in items:
+            if isinstance(error, FileNotFoundError):
+                continue  # absent is not broken: the baseline section says what is missing
+            side = "this branch" if rev == "workspace" else "the base"
+            found.append(f"{name or 'metrics'} on {side} could not be read: {error}")
+    return found
+
+
+def _plots(paths: ProjectPaths, baseline: Baseline, images_dir: Path) -> tuple[Plot, ...]:
+    images_dir.mkdir(parents=True, exist_ok=True)
+    plots = []
+    for title, name, side_by_side in PLOTS:
+        current = paths.plots_dir / name
+        if not current.is_file():
+            continue
+        base_image = None
+        if side_by_side and baseline.commit is not None:
+            content = show_bytes(paths.root, baseline.commit, f"plots/{name}")
+            if content:
+                base_image = images_dir / f"{baseline.ref.replace('/', '-')}-{name}"
+                base_image.write_bytes(content)
+        plots.append(
+            Plot(
+                title,
+                paths.show(current),
+                paths.show(base_image) if base_image is not None else None,
+            )
+        )
+    return tuple(plots)
+
+
+def _stage_timings(paths: ProjectPaths) -> dict[str, float]:
+    """Seconds each stage last took, by `dvc.yaml` stage name and in pipeline order."""
+    recorded = _read_json(paths.timings_file) or {}
+    stages = (yaml.safe_load((paths.root / "dvc.yaml").read_text(encoding="utf-8")) or {}).get(
+        "stages", {}
+    )
+    timings = {}
+    for stage, spec in stages.items():
+        command = str(spec.get("cmd", "")).removeprefix("modelops ")
+        if command in recorded:
+            timings[stage] = float(recorded[command])
+    return timings
+
+
+def _run_url() -> str | None:
+    """The GitHub Actions run this report belongs to, when there is one."""
+    server, repo, run = (
+        os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    )
+    return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,288 @@
+"""The pull-request report as Markdown: verdict first, then what a reviewer needs to decide.
+
+Pure: the same inputs give the same text. It fits GitHub's comment limit by shortening long
+tables first and cutting only as a last resort.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from modelops.gates.results import GateResult, verdict
+from modelops.report.inputs import Baseline, Change, Plot, ReportInputs
+
+COMMENT_LIMIT = 65_536
+HEADLINE_METRICS = (
+    "roc_auc",
+    "average_precision",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "log_loss",
+    "brier_score",
+)
+LOWER_IS_BETTER = frozenset({"log_loss", "brier_score"})
+_VERDICT_ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌"}
+_GATE_ICON = {"pass": "✅ pass", "fail": "❌ fail", "skipped": "⏭️ skipped", "off": "⏸️ off"}
+_CHECK_ICON = {"fail": "❌ fail", "error": "💥 error", "timeout": "⏱️ timeout"}
+_ROW_LIMITS = (None, 40, 10)
+
+
+def render(inputs: ReportInputs, *, images: bool = True, max_chars: int = COMMENT_LIMIT) -> str:
+    """The report, within `max_chars`."""
+    for limit in _ROW_LIMITS:
+        text = _render(inputs, images=images, row_limit=limit)
+        if len(text) <= max_chars:
+            return text
+    note = "\n\n… (report cut to fit GitHub's comment limit; the full text is in the artifact)\n"
+    return text[: max_chars - len(note)] + note
+
+
+def _render(inputs: ReportInputs, *, images: bool, row_limit: int | None) -> str:
+    sections = [
+        _verdict(inputs),
+        _gates(inputs.gates, row_limit),
+        _metrics(inputs, row_limit),
+        _params(inputs, row_limit),
+        _data(inputs),
+        _plots(inputs.plots, inputs.baseline, images=images),
+        _baseline(inputs.baseline),
+        _artifacts(inputs),
+    ]
+    return "\n\n".join(section for section in sections if section).rstrip() + "\n"
+
+
+def _verdict(inputs: ReportInputs) -> str:
+    outcome = verdict(inputs.gates)
+    lines = [f"## {_VERDICT_ICON[outcome.status]} {outcome.headline}"]
+    metrics = {change.name: change for change in inputs.metrics}
+    summary = [
+        _headline_metric(metrics[name], inputs.baseline)
+        for name in ("roc_auc", "recall", "precision", "log_loss")
+        if name in metrics
+    ]
+    if summary:
+        lines.append(" · ".join(summary))
+    if inputs.errors:
+        lines.append("\n".join(f"> ⚠️ {error}" for error in inputs.errors))
+    return "\n\n".join(lines)
+
+
+def _headline_metric(change: Change, baseline: Baseline) -> str:
+    text = f"**{change.name}** {_number(change.new)}"
+    if change.old is not None and change.new is not None:
+        text += f" ({_trend(change)} {_signed(change.new - change.old)} vs `{baseline.ref}`)"
+    return text
+
+
+def _gates(gates: Sequence[GateResult], row_limit: int | None) -> str:
+    rows = [[gate.name, gate.mode, _GATE_ICON[gate.status], _gate_summary(gate)] for gate in gates]
+    lines = ["### Gates", _table(["Gate", "Mode", "Result", "Conditions"], rows)]
+    failing = [
+        (gate.name, check) for gate in gates for check in gate.checks if check.status in _CHECK_ICON
+    ]
+    if failing:
+        lines.append("**What failed**")
+        lines.append(
+            _table(
+                ["Gate", "Check", "Dataset", "Condition", "Measured", "Result", "What it means"],
+                [
+                    [
+                        gate,
+                        check.title,
+                        check.dataset,
+                        check.condition,
+                        check.value,
+                        _CHECK_ICON[check.status],
+                        check.reason,
+                    ]
+                    for gate, check in failing
+                ],
+                row_limit,
+            )
+        )
+    skipped = [
+        [gate.name, check.title, check.reason]
+        for gate in gates
+        for check in gate.checks
+        if check.status in ("not_applicable", "off")
+    ]
+    if skipped:
+        table = _table(["Gate", "Check", "Why it did not run"], skipped, row_limit)
+        lines.append(_details(f"Checks that did not run ({len(skipped)})", table))
+    return "\n\n".join(lines)
+
+
+def _gate_summary(gate: GateResult) -> str:
+    if gate.status in ("skipped", "off") and not gate.checks:
+        return "; ".join(gate.notes)
+    counts: dict[str, int] = {}
+    for check in gate.checks:
+        counts[check.status] = counts.get(check.status, 0) + 1
+    order = ("pass", "fail", "error", "timeout", "not_applicable", "off")
+    words = {"pass": "passed", "not_applicable": "not applicable", "off": "left out"}
+    return ", ".join(
+        f"{counts[status]} {words.get(status, status)}" for status in order if status in counts
+    )
+
+
+def _metrics(inputs: ReportInputs, row_limit: int | None) -> str:
+    if not inputs.metrics:
+        return "### Metrics\n\nNo metrics: the evaluate stage has not run."
+    compared = inputs.baseline.problem is None and inputs.baseline.commit is not None
+    title = (
+        f"### Metrics: this branch against `{inputs.baseline.ref}`" if compared else "### Metrics"
+    )
+    by_name = {change.name: change for change in inputs.metrics}
+    headline = [by_name[name] for name in HEADLINE_METRICS if name in by_name]
+    others = [change for change in inputs.metrics if change.name not in HEADLINE_METRICS]
+    header = ["Metric", f"`{inputs.baseline.ref}`", "This branch", "Change", ""]
+    lines = [title, _table(header, [_metric_row(change) for change in headline])]
+    if others:
+        table = _table(header, [_metric_row(change) for change in others], row_limit)
+        lines.append(_details(f"All other metrics ({len(others)})", table))
+    return "\n\n".join(lines)
+
+
+def _metric_row(change: Change) -> list[str]:
+    if change.old is None or change.new is None or change.old == change.new:
+        delta = "" if change.old is None or change.new is None else "0"
+        return [change.name, _number(change.old), _number(change.new), delta, ""]
+    return [
+        change.name,
+        _number(change.old),
+        _number(change.new),
+        _signed(change.new - change.old),
+        _verdict_word(change),
+    ]
+
+
+def _verdict_word(change: Change) -> str:
+    trend = _trend(change)
+    return {"▲": "▲ better", "▼": "▼ worse", "": ""}[trend]
+
+
+def _trend(change: Change) -> str:
+    """▲ when the change is an improvement, ▼ when it is worse, "" when neither applies."""
+    name = change.name.rsplit(".", 1)[-1]
+    if change.name.startswith("baseline.") or name in ("support", "rows", "threshold"):
+        return ""
+    if not isinstance(change.old, int | float) or not isinstance(change.new, int | float):
+        return ""
+    if change.new == change.old or name == "positive_rate":
+        return ""
+    improved = change.new < change.old if name in LOWER_IS_BETTER else change.new > change.old
+    return "▲" if improved else "▼"
+
+
+def _params(inputs: ReportInputs, row_limit: int | None) -> str:
+    if inputs.baseline.commit is None:
+        return ""
+    if not inputs.params:
+        return f"### Params\n\nNo params changed against `{inputs.baseline.ref}`."
+    rows = [[f"`{c.name}`", _value(c.old), _value(c.new)] for c in inputs.params]
+    header = ["Param", f"`{inputs.baseline.ref}`", "This branch"]
+    return f"### Params changed ({len(rows)})\n\n" + _table(header, rows, row_limit)
+
+
+def _data(inputs: ReportInputs) -> str:
+    if not inputs.data:
+        return ""
+    rows = [[c.name, _number(c.old), _number(c.new)] for c in inputs.data]
+    lines = ["### Data", _table(["", f"`{inputs.baseline.ref}`", "This branch"], rows)]
+    drift = _drift_summary(inputs.gates)
+    if drift:
+        lines.append(f"Train/test drift: {drift}")
+    return "\n\n".join(lines)
+
+
+def _drift_summary(gates: Iterable[GateResult]) -> str:
+    for gate in gates:
+        for check in gate.checks:
+            if check.check == "multivariate_drift" and check.value:
+                return check.value
+    return ""
+
+
+def _plots(plots: Sequence[Plot], baseline: Baseline, *, images: bool) -> str:
+    if not plots:
+        return ""
+    if not images:
+        names = ", ".join(f"`{plot.current}`" for plot in plots)
+        return f"### Plots\n\nNot embedded in this comment; in the report artifact: {names}."
+    lines = ["### Plots"]
+    for plot in plots:
+        if plot.baseline:
+            lines.append(
+                _table(
+                    [f"{plot.title}: this branch", f"`{baseline.ref}`"],
+                    [[f"![{plot.title}]({plot.current})", f"![{plot.title}]({plot.baseline})"]],
+                )
+            )
+        else:
+            lines.append(f"![{plot.title}]({plot.current})")
+    return "\n\n".join(lines)
+
+
+def _baseline(baseline: Baseline) -> str:
+    lines = ["### Baseline"]
+    if baseline.commit is not None:
+        data = f", data version `{baseline.data_version}`" if baseline.data_version else ""
+        lines.append(
+            f"`{baseline.ref}` at `{baseline.commit[:12]}` ({baseline.date}): "
+            f"{baseline.subject}{data}."
+        )
+    if baseline.problem:
+        lines.append(f"No comparison numbers: {baseline.problem}.")
+    return "\n\n".join(lines)
+
+
+def _artifacts(inputs: ReportInputs) -> str:
+    lines = []
+    if inputs.html_reports:
+        names = ", ".join(f"`{name}`" for name in inputs.html_reports)
+        where = (
+            f"in the `gate-reports` artifact of [this run]({inputs.artifacts_url})"
+            if inputs.artifacts_url
+            else "in `reports/deepchecks/`"
+        )
+        lines.append(f"Full Deepchecks reports ({names}) are {where}.")
+    if inputs.timings:
+        timings = " · ".join(f"{name} {seconds:.1f} s" for name, seconds in inputs.timings.items())
+        lines.append(f"Stage timings: {timings}.")
+    return "\n\n".join(lines)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], limit: int | None = None) -> str:
+    shown = rows if limit is None else rows[:limit]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in shown]
+    if len(shown) < len(rows):
+        lines.append(f"| … {len(rows) - len(shown)} more |" + " |" * (len(header) - 1))
+    return "\n".join(lines)
+
+
+def _details(summary: str, body: str) -> str:
+    return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>"
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return f"{value:.4f}" if isinstance(value, float) and not value.is_integer() else f"{value:g}"
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.4f}"
+
+
+def _value(value: Any) -> str:
+    return "—" if value is None else f"`{value}`"

@@ -1,0 +1,125 @@
+"""Stages `gate_data` and `gate_model`: run the named gates and record each one.
+
+Writes `reports/gates/<gate>.json` for every gate named (deterministic: no timings), and the full
+Deepchecks HTML report of each gate that ran to `reports/deepchecks/<gate>.html` (a run artifact,
+not a DVC output: plotly gives every figure a random id). All files land together at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
+
+from modelops import tracking
+from modelops.data import Schema
+from modelops.gates.catalog import CATALOG, Facts
+from modelops.gates.champion import champion_gate
+from modelops.gates.inputs import ThresholdedClassifier, datasets, importance_series, predictions
+from modelops.gates.results import GateResult
+from modelops.gates.runner import GateInputs, RunSettings, run_gate
+from modelops.io import Writer, bytes_writer, commit, json_bytes
+from modelops.params import Params
+from modelops.stages.prepare import load_prepared
+
+GateName: TypeAlias = Literal["data", "drift", "model", "champion"]
+_MODEL_GATES = frozenset({"model", "champion"})
+
+
+def run(
+    names: Sequence[GateName],
+    params: Params,
+    *,
+    root: Path,
+    data_dir: Path,
+    model_dir: Path,
+    importance_file: Path,
+    out_dir: Path,
+    html_dir: Path,
+) -> tuple[GateResult, ...]:
+    """Run the gates in `names`, in that order, and write their results."""
+    prepared = load_prepared(data_dir)
+    schema = prepared.schema
+    active = [name for name in names if getattr(params.gates, name).mode != "off"]
+    pipeline = tracking.load_model(model_dir) if _MODEL_GATES & set(active) else None
+    train, test = datasets(prepared.train, prepared.test, schema)
+    inputs = GateInputs(train=train, test=test, facts=_facts(params, schema))
+    settings = RunSettings(
+        sample_rows=params.gates.runner.sample_rows,
+        timeout_seconds=params.gates.runner.check_timeout_seconds,
+        with_display=params.gates.runner.html_reports,
+    )
+    html_dir.mkdir(parents=True, exist_ok=True)
+
+    results: list[GateResult] = []
+    outputs: dict[Path, Writer] = {}
+    for name in names:
+        gate_params = getattr(params.gates, name)
+        if name not in active:
+            note = f"turned off in params.yaml (gates.{name}.mode: off)"
+            results.append(GateResult(name, "off", "off", notes=(note,)))
+        elif name == "champion":
+            results.append(
+                champion_gate(
+                    gate_params,
+                    root=root,
+                    candidate=pipeline,
+                    test=prepared.test,
+                    schema=schema,
+                    threshold=params.evaluate.threshold,
+                    train_positive_rate=prepared.meta.train_positive_rate,
+                )
+            )
+        else:
+            gate_inputs = inputs
+            if name in _MODEL_GATES:
+                gate_inputs = _with_model(inputs, pipeline, prepared, params, importance_file)
+            staging = None
+            if settings.with_display:
+                staging = html_dir / f".{name}-{os.getpid()}.deepchecks.html"
+                staging.unlink(missing_ok=True)
+            result = run_gate(
+                name, CATALOG[name], gate_params, gate_inputs, settings, html_file=staging
+            )
+            if staging is not None and staging.exists():
+                outputs[html_dir / f"{name}.html"] = _moved_from(staging)
+            results.append(result)
+
+    for result in results:
+        outputs[out_dir / f"{result.name}.json"] = bytes_writer(json_bytes(result.to_dict()))
+    commit(outputs)
+    return tuple(results)
+
+
+def _facts(params: Params, schema: Schema) -> Facts:
+    return Facts(
+        has_id=schema.id is not None,
+        has_timestamp=schema.timestamp is not None,
+        time_split=params.prepare.split.strategy == "time",
+        positive_label=schema.positive_label,
+    )
+
+
+def _with_model(
+    inputs: GateInputs, pipeline: Any, prepared: Any, params: Params, importance_file: Path
+) -> GateInputs:
+    """Add the thresholded model, its predictions and the evaluate stage's feature importance."""
+    schema = prepared.schema
+    model = ThresholdedClassifier(pipeline, schema=schema, threshold=params.evaluate.threshold)
+    ranked = json.loads(importance_file.read_text(encoding="utf-8"))["features"]
+    return replace(
+        inputs,
+        model=model,
+        predictions=predictions(model, prepared.train, prepared.test, schema),
+        feature_importance=importance_series(ranked, schema),
+    )
+
+
+def _moved_from(staging: Path) -> Writer:
+    def move(path: Path) -> None:
+        staging.replace(path)
+
+    return move
