@@ -1,25 +1,27 @@
-"""The real `dvc repro` on a copy of the template in a temporary git repository.
+"""The real `dvc repro` on a copy of the template, on the default data, in a temporary git repo.
 
-Covers what a user does: a first run, a run with nothing changed, a hyperparameter change and
-its diffs, determinism across clean runs, and failures that keep the previous outputs.
+Covers what a user does: a first run (every gate passes), a run with nothing changed, a
+hyperparameter change with its diffs and pull-request report, determinism across clean runs,
+and failures that keep the previous outputs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import redirect_stdout
 from dataclasses import dataclass
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mlflow import MlflowClient
 
-from tests.support import copy_template, declared_outputs, git, run_dvc, small_params
+from modelops.cli import main
+from tests.support import copy_template, declared_outputs, git, run_dvc, template_params
 
 pytestmark = pytest.mark.pipeline
-
-ROWS = 4000
 
 
 def _metrics(root: Path) -> dict[str, Any]:
@@ -51,7 +53,7 @@ class FirstRun:
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory: pytest.TempPathFactory, mlflow_store: str) -> FirstRun:
-    root = copy_template(tmp_path_factory.mktemp("first"), small_params(ROWS))
+    root = copy_template(tmp_path_factory.mktemp("first"), template_params())
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
         run_dvc(root, "repro")
@@ -79,6 +81,14 @@ def test_the_default_model_clearly_beats_a_majority_baseline(repo: Path) -> None
     assert metrics["accuracy"] > baseline["accuracy"] + 0.02, metrics
     assert metrics["log_loss"] < 0.85 * baseline["log_loss"], metrics
     assert 0.15 < metrics["positive_rate"] < 0.3
+
+
+def test_on_the_default_data_every_gate_passes(repo: Path) -> None:
+    document = json.loads((repo / "reports" / "gates.json").read_text())
+    statuses = {gate["name"]: gate["status"] for gate in document["gates"]}
+    assert statuses == {"data": "pass", "drift": "pass", "model": "pass", "champion": "skipped"}
+    assert "has no trained model yet" in document["gates"][3]["notes"][0]
+    assert document["verdict"]["status"] == "pass"
 
 
 def test_the_mlflow_run_carries_the_commit_that_was_checked_out(
@@ -118,23 +128,29 @@ def test_a_failing_stage_keeps_every_previous_output(repo: Path) -> None:
         (repo / "params.yaml").write_text(params)
 
 
-def test_a_hyperparameter_change_reruns_only_what_depends_on_it(repo: Path) -> None:
-    # Given the committed first run, when the learning rate changes and the pipeline reruns
+@pytest.fixture(scope="module")
+def tuned(first_run: FirstRun, mlflow_store: str) -> tuple[Path, str]:
+    """The first run's repo with the learning rate changed and the pipeline rerun (uncommitted)."""
+    repo = first_run.root
     params = (repo / "params.yaml").read_text()
     assert "learning_rate: 0.1\n" in params
     (repo / "params.yaml").write_text(
         params.replace("learning_rate: 0.1\n", "learning_rate: 0.3\n")
     )
-    prepared_before = _digest(repo, "data/prepared")
-    done = run_dvc(repo, "repro")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
+        done = run_dvc(repo, "repro")
+    assert _digest(repo, "data/prepared") == first_run.outputs["data/prepared"]
+    return repo, done.stdout
 
-    # then prepare is skipped, train and evaluate run
-    assert "Stage 'prepare' didn't change, skipping" in done.stdout
-    assert "Running stage 'train'" in done.stdout
-    assert "Running stage 'evaluate'" in done.stdout
-    assert _digest(repo, "data/prepared") == prepared_before
 
-    # and DVC's diffs against the last commit show the change
+def test_a_hyperparameter_change_reruns_only_what_depends_on_it(tuned: tuple[Path, str]) -> None:
+    repo, printed = tuned
+    assert "Stage 'prepare' didn't change, skipping" in printed
+    assert "Stage 'gate_data' didn't change, skipping" in printed, "data gates skip model changes"
+    for stage in ("train", "evaluate", "gate_model", "gates"):
+        assert f"Running stage '{stage}'" in printed
+
     params_diff = json.loads(run_dvc(repo, "params", "diff", "--json").stdout)
     change = params_diff["params.yaml"]["train.model.learning_rate"]
     assert (change["old"], change["new"]) == (0.1, 0.3)
@@ -142,11 +158,72 @@ def test_a_hyperparameter_change_reruns_only_what_depends_on_it(repo: Path) -> N
     assert "roc_auc" in metrics_diff["metrics/model.json"]
 
 
+def test_the_champion_is_the_committed_model_from_the_dvc_cache(tuned: tuple[Path, str]) -> None:
+    repo, _ = tuned
+    champion = json.loads((repo / "reports" / "gates" / "champion.json").read_text())
+    assert champion["status"] in ("pass", "fail"), champion
+    assert champion["context"]["source"] == "DVC cache or remote"
+    assert champion["context"]["commit"] == git(repo, "rev-parse", "HEAD").strip()
+
+
+def test_the_report_compares_the_change_with_main(
+    tuned: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, _ = tuned
+    monkeypatch.chdir(repo)
+    with redirect_stdout(StringIO()):
+        assert main(["report"]) == 0
+    text = (repo / "reports" / "report.md").read_text()
+    assert text.splitlines()[0].startswith("## ")
+    assert "### Metrics: this branch against `main`" in text
+    assert "| `train.model.learning_rate` | `0.1` | `0.3` |" in text
+    head = git(repo, "rev-parse", "HEAD").strip()
+    assert f"`main` at `{head[:12]}`" in text
+    assert "![ROC curve](reports/report/main-roc.png)" in text
+    assert (repo / "reports" / "report" / "main-roc.png").read_bytes().startswith(b"\x89PNG")
+    assert "Stage timings: prepare" in text
+
+
+@pytest.mark.parametrize(
+    ("clone_options", "expected"),
+    [
+        (["--single-branch"], "there is no 'main' branch yet"),
+        (["--single-branch", "--depth", "1"], "'main' is not in this shallow clone"),
+    ],
+)
+def test_the_report_explains_a_missing_baseline(
+    first_run: FirstRun,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    clone_options: list[str],
+    expected: str,
+) -> None:
+    source = first_run.root
+    git(source, "branch", "--force", "feature", "HEAD")
+    clone = tmp_path / "clone"
+    git(
+        tmp_path,
+        "clone",
+        "--quiet",
+        *clone_options,
+        "--branch",
+        "feature",
+        source.as_uri(),
+        str(clone),
+    )
+    monkeypatch.chdir(clone)
+    with redirect_stdout(StringIO()):
+        assert main(["report"]) == 0
+    text = (clone / "reports" / "report.md").read_text()
+    assert f"No comparison numbers: {expected}" in text
+    assert "| roc_auc | — |" in text, "this branch's numbers are still shown"
+
+
 def test_two_clean_runs_give_identical_results(
     first_run: FirstRun, tmp_path: Path, mlflow_store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
-    again = copy_template(tmp_path / "second", small_params(ROWS))
+    again = copy_template(tmp_path / "second", template_params())
     run_dvc(again, "repro")
     deterministic = [
         out for out in declared_outputs(again) if out.startswith(("metrics/", "plots/"))

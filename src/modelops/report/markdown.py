@@ -72,13 +72,15 @@ def _verdict(inputs: ReportInputs) -> str:
 
 def _headline_metric(change: Change, baseline: Baseline) -> str:
     text = f"**{change.name}** {_number(change.new)}"
-    if change.old is not None and change.new is not None:
-        text += f" ({_trend(change)} {_signed(change.new - change.old)} vs `{baseline.ref}`)"
-    return text
+    if change.old is None or change.new is None:
+        return text
+    if change.new == change.old:
+        return f"{text} (same as `{baseline.ref}`)"
+    return f"{text} ({_trend(change)} {_signed(change.new - change.old)} vs `{baseline.ref}`)"
 
 
 def _gates(gates: Sequence[GateResult], row_limit: int | None) -> str:
-    rows = [[gate.name, gate.mode, _GATE_ICON[gate.status], _gate_summary(gate)] for gate in gates]
+    rows = [[gate.name, gate.mode, _gate_result(gate), _gate_summary(gate)] for gate in gates]
     lines = ["### Gates", _table(["Gate", "Mode", "Result", "Conditions"], rows)]
     failing = [
         (gate.name, check) for gate in gates for check in gate.checks if check.status in _CHECK_ICON
@@ -115,6 +117,12 @@ def _gates(gates: Sequence[GateResult], row_limit: int | None) -> str:
     return "\n\n".join(lines)
 
 
+def _gate_result(gate: GateResult) -> str:
+    if gate.status == "fail" and not gate.blocking:
+        return "⚠️ fail (does not block)"
+    return _GATE_ICON[gate.status]
+
+
 def _gate_summary(gate: GateResult) -> str:
     if gate.status in ("skipped", "off") and not gate.checks:
         return "; ".join(gate.notes)
@@ -122,7 +130,14 @@ def _gate_summary(gate: GateResult) -> str:
     for check in gate.checks:
         counts[check.status] = counts.get(check.status, 0) + 1
     order = ("pass", "fail", "error", "timeout", "not_applicable", "off")
-    words = {"pass": "passed", "not_applicable": "not applicable", "off": "left out"}
+    words = {
+        "pass": "passed",
+        "fail": "failed",
+        "error": "errored",
+        "timeout": "timed out",
+        "not_applicable": "not applicable",
+        "off": "left out",
+    }
     return ", ".join(
         f"{counts[status]} {words.get(status, status)}" for status in order if status in counts
     )
@@ -281,7 +296,7 @@ def _number(value: Any) -> str:
 
 
 def _signed(value: float) -> str:
-    return f"{value:+.4f}"
+    return f"{value:+d}" if isinstance(value, int) else f"{value:+.4f}"
 
 
 def _value(value: Any) -> str:

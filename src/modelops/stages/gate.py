@@ -86,6 +86,7 @@ def run(
             )
             if staging is not None and staging.exists():
                 outputs[html_dir / f"{name}.html"] = _moved_from(staging)
+                result = replace(result, html=f"{name}.html")
             results.append(result)
 
     for result in results:
@@ -96,7 +97,7 @@ def run(
 
 def _facts(params: Params, schema: Schema) -> Facts:
     return Facts(
-        has_id=schema.id is not None,
+        id_column=schema.id,
         has_timestamp=schema.timestamp is not None,
         time_split=params.prepare.split.strategy == "time",
         positive_label=schema.positive_label,

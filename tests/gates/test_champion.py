@@ -1,0 +1,143 @@
+"""The champion gate against a real `main` in a real git + DVC repository."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from contextlib import redirect_stdout
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelops.cli import main
+from modelops.gates.champion import compare
+from modelops.metrics import Baseline, ClassificationMetrics
+from modelops.params import ChampionGateParams
+from tests.support import copy_template, git, run_dvc, small_params, write_params
+
+ROWS = 3000
+
+
+def _params(**train_model: Any) -> dict[str, Any]:
+    params = small_params(ROWS)
+    params["gates"]["runner"]["html_reports"] = False
+    params["train"]["model"].update(train_model)
+    return params
+
+
+def _champion(root: Path) -> dict[str, Any]:
+    with redirect_stdout(StringIO()):
+        for command in ("prepare", "train", "evaluate", "gate model champion"):
+            assert main(command.split()) == 0, command
+    loaded: dict[str, Any] = json.loads((root / "reports/gates/champion.json").read_text())
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def main_branch(tmp_path_factory: pytest.TempPathFactory, mlflow_store: str) -> Path:
+    """A repository whose `main` has a trained model recorded in dvc.lock (and in the cache)."""
+    root = copy_template(tmp_path_factory.mktemp("champion"), _params())
+    run_dvc(root, "repro", "train")
+    git(root, "add", "--all")
+    git(root, "commit", "--quiet", "--message", "Train the first model")
+    return root
+
+
+@pytest.fixture
+def branch(main_branch: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clone of that repository (DVC cache included) on a feature branch, as the cwd."""
+    root = tmp_path / "branch"
+    shutil.copytree(main_branch, root)
+    git(root, "switch", "--quiet", "--create", "feature")
+    monkeypatch.chdir(root)
+    return root
+
+
+def test_a_candidate_clearly_worse_than_main_fails_the_champion_gate(branch: Path) -> None:
+    write_params(branch, _params(max_iter=2, learning_rate=0.05))
+    gate = _champion(branch)
+    assert gate["status"] == "fail"
+    failed = {c["check"]: c for c in gate["checks"] if c["status"] == "fail"}
+    assert {"roc_auc", "log_loss"} <= set(failed), gate["checks"]
+    assert failed["roc_auc"]["value"].startswith("candidate ")
+    assert " vs champion " in failed["roc_auc"]["value"]
+    assert failed["roc_auc"]["reason"] == "the candidate is worse than the model it would replace"
+    assert gate["context"]["source"] == "DVC cache or remote"
+    assert gate["context"]["commit"] == git(branch, "rev-parse", "main").strip()
+
+
+def test_the_same_model_as_main_passes(branch: Path) -> None:
+    gate = _champion(branch)
+    assert gate["status"] == "pass"
+    assert all("(+0.0000)" in c["value"] for c in gate["checks"]), gate["checks"]
+
+
+def test_without_a_dvc_cache_the_champion_is_rebuilt_from_main(branch: Path) -> None:
+    shutil.rmtree(branch / ".dvc" / "cache")
+    write_params(branch, _params(max_iter=2, learning_rate=0.05))
+    gate = _champion(branch)
+    assert gate["status"] == "fail", "the rebuilt champion is still the better model"
+    assert gate["context"]["source"].startswith("rebuilt from main")
+    assert "feature" in git(branch, "branch", "--show-current"), "the worktree left HEAD alone"
+    assert git(branch, "worktree", "list").count("\n") == 1, "the worktree was removed"
+
+
+def test_without_a_cache_and_without_rebuilding_the_gate_fails_closed(branch: Path) -> None:
+    shutil.rmtree(branch / ".dvc" / "cache")
+    params = _params()
+    params["gates"]["champion"]["reproduce"] = False
+    write_params(branch, params)
+    gate = _champion(branch)
+    assert gate["status"] == "fail"
+    (record,) = gate["checks"]
+    assert record["status"] == "error"
+    assert "configure a DVC remote" in record["value"]
+
+
+def test_an_explicit_model_uri_is_the_champion(branch: Path, main_branch: Path) -> None:
+    params = _params()
+    params["gates"]["champion"]["model_uri"] = str(main_branch / "models" / "model")
+    write_params(branch, params)
+    gate = _champion(branch)
+    assert gate["status"] == "pass"
+    assert gate["context"] == {
+        "champion": str(main_branch / "models" / "model"),
+        "source": "model_uri",
+    }
+
+
+def _metrics(**values: float) -> ClassificationMetrics:
+    base = {
+        "accuracy": 0.8,
+        "precision": 0.6,
+        "recall": 0.4,
+        "f1": 0.5,
+        "roc_auc": 0.8,
+        "average_precision": 0.6,
+        "log_loss": 0.4,
+        "brier_score": 0.12,
+    }
+    base.update(values)
+    return ClassificationMetrics(
+        **base,
+        threshold=0.5,
+        rows=100,
+        positive_rate=0.2,
+        baseline=Baseline(accuracy=0.8, log_loss=0.5),
+        per_class={},
+    )
+
+
+def test_compare_allows_the_tolerance_and_no_more() -> None:
+    params = ChampionGateParams(max_drop={"roc_auc": 0.01}, max_rise={"log_loss": 0.02})
+    champion = _metrics()
+    within = compare(_metrics(roc_auc=0.791, log_loss=0.419), champion, params)
+    assert [passed for *_, passed in within] == [True, True]
+    beyond = compare(_metrics(roc_auc=0.789, log_loss=0.421), champion, params)
+    assert [passed for *_, passed in beyond] == [False, False]
+    better = compare(_metrics(roc_auc=0.9, log_loss=0.3), champion, params)
+    assert [passed for *_, passed in better] == [True, True]
+    assert beyond[0][1] == "roc_auc not lower than the champion's by more than 0.01"
+    assert beyond[1][2] == "candidate 0.4210 vs champion 0.4000 (+0.0210)"

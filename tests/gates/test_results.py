@@ -1,0 +1,75 @@
+"""Gate status and verdict rules (pure), and the catalogue agreeing with params.yaml."""
+
+from __future__ import annotations
+
+import typing
+
+import pytest
+
+from modelops.gates.results import (
+    CheckRecord,
+    GateResult,
+    gate_status,
+    gates_document,
+    read_gates,
+    verdict,
+)
+from modelops.params import DataCheck, DriftCheck, ModelCheck
+
+
+def _check(status: str) -> CheckRecord:
+    return CheckRecord("c", "C", "test", "cond", "value", status)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected"),
+    [
+        (["pass", "pass"], "pass"),
+        (["pass", "fail"], "fail"),
+        (["pass", "error"], "fail"),
+        (["pass", "timeout"], "fail"),
+        (["pass", "not_applicable", "off"], "pass"),
+        (["not_applicable", "off"], "skipped"),
+        ([], "skipped"),
+    ],
+)
+def test_a_gate_fails_closed_on_any_failure_error_or_timeout(
+    statuses: list[str], expected: str
+) -> None:
+    assert gate_status([_check(s) for s in statuses]) == expected
+
+
+def test_an_enforced_failure_blocks_and_a_warn_mode_failure_only_warns() -> None:
+    gates = [
+        GateResult("data", "enforce", "pass"),
+        GateResult("drift", "warn", "fail"),
+        GateResult("model", "enforce", "fail"),
+        GateResult("champion", "enforce", "skipped"),
+    ]
+    outcome = verdict(gates)
+    assert (outcome.status, outcome.blocking, outcome.warnings) == ("fail", ("model",), ("drift",))
+    assert verdict(gates[:2]).status == "warn"
+    assert verdict([gates[0], gates[3]]).status == "pass"
+    assert verdict([GateResult("data", "off", "off")]).status == "pass"
+
+
+def test_the_gates_document_round_trips_in_a_fixed_order() -> None:
+    gates = [
+        GateResult("champion", "enforce", "skipped", notes=("no main",), context={"k": "v"}),
+        GateResult("data", "enforce", "pass", (_check("pass"),)),
+    ]
+    document = gates_document(gates)
+    assert [g["name"] for g in document["gates"]] == ["data", "champion"]
+    assert document["verdict"]["status"] == "pass"
+    assert read_gates(document) == (gates[1], gates[0])
+
+
+@pytest.mark.parametrize(
+    ("gate", "names"), [("data", DataCheck), ("drift", DriftCheck), ("model", ModelCheck)]
+)
+def test_every_check_a_user_can_skip_exists_and_every_check_can_be_skipped(
+    gate: str, names: object
+) -> None:
+    from modelops.gates.catalog import CATALOG
+
+    assert [spec.key for spec in CATALOG[gate]] == list(typing.get_args(names))

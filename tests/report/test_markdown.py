@@ -1,0 +1,167 @@
+"""The report's text: pinned by a golden file, bounded by GitHub's comment limit.
+
+Regenerate the golden file after an intended change with `UPDATE_GOLDEN=1 pytest tests/report`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from modelops.gates.results import CheckRecord, GateResult
+from modelops.report.inputs import Baseline, Change, Plot, ReportInputs
+from modelops.report.markdown import COMMENT_LIMIT, render
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _inputs() -> ReportInputs:
+    leak = CheckRecord(
+        "label_correlation",
+        "Feature-label correlation",
+        "train vs test",
+        "Train features' Predictive Power Score is less than 0.7",
+        "Found 1 out of 15 features in train dataset with PPS above threshold: {'refund': '0.93'}",
+        "fail",
+        "A feature predicts the label almost alone, or much better than in test: it leaks it.",
+    )
+    gates = (
+        GateResult(
+            "data",
+            "enforce",
+            "pass",
+            (CheckRecord("nulls", "Percent of nulls", "train", "c", "v", "pass"),),
+        ),
+        GateResult(
+            "drift",
+            "enforce",
+            "fail",
+            (
+                leak,
+                CheckRecord(
+                    "date_leakage",
+                    "Date leakage",
+                    "-",
+                    "",
+                    "",
+                    "not_applicable",
+                    "random split: train and test dates overlap by design",
+                ),
+            ),
+        ),
+        GateResult(
+            "model",
+            "warn",
+            "fail",
+            (
+                CheckRecord(
+                    "weak_segments",
+                    "Weak segments",
+                    "test",
+                    "c",
+                    "timed out",
+                    "timeout",
+                    "did not finish",
+                ),
+            ),
+        ),
+        GateResult("champion", "enforce", "skipped", notes=("no 'main' model yet",)),
+    )
+    return ReportInputs(
+        gates=gates,
+        baseline=Baseline(
+            ref="main",
+            commit="0123456789abcdef0123",
+            subject="Train the first model",
+            date="2026-11-20",
+            data_version="5d41402abc4b2a76b9719d911017c592.dir",
+        ),
+        metrics=(
+            Change("roc_auc", 0.81, 0.83),
+            Change("log_loss", 0.40, 0.42),
+            Change("recall", 0.30, 0.30),
+            Change("per_class.1.support", 850, 859),
+            Change("baseline.accuracy", 0.78, 0.785),
+        ),
+        data=(Change("rows.train", 16000, 16000), Change("positive_rate.test", 0.21, 0.2147)),
+        params=(Change("train.model.learning_rate", 0.1, 0.3),),
+        plots=(
+            Plot("ROC curve", "plots/roc.png", "reports/report/main-roc.png"),
+            Plot("Calibration", "plots/calibration.png"),
+        ),
+        html_reports=("data.html", "drift.html"),
+        artifacts_url="https://github.com/acme/churn/actions/runs/42",
+        timings={"prepare": 1.234, "gate_data": 9.81},
+    )
+
+
+def test_the_report_matches_the_golden_file() -> None:
+    text = render(_inputs())
+    golden = GOLDEN / "report.md"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert text == golden.read_text(), "run with UPDATE_GOLDEN=1 after an intended change"
+
+
+def test_the_first_line_is_the_verdict() -> None:
+    first = render(_inputs()).splitlines()[0]
+    assert first == "## ❌ Blocked: enforced gate(s) failed: drift"
+    passing = replace(_inputs(), gates=(GateResult("data", "enforce", "pass"),))
+    assert render(passing).splitlines()[0] == "## ✅ Safe to merge: every gate passed"
+
+
+def test_failures_say_what_they_mean_and_warn_mode_does_not_block() -> None:
+    text = render(_inputs())
+    assert "it leaks it." in text
+    assert "⏱️ timeout" in text
+    assert "Blocked: enforced gate(s) failed: drift" in text, "model is in warn mode"
+
+
+def test_better_and_worse_follow_each_metric_direction() -> None:
+    text = render(_inputs())
+    assert "| roc_auc | 0.8100 | 0.8300 | +0.0200 | ▲ better |" in text
+    assert "| log_loss | 0.4000 | 0.4200 | +0.0200 | ▼ worse |" in text
+    assert "| recall | 0.3000 | 0.3000 | 0 |  |" in text
+    assert "| baseline.accuracy | 0.7800 | 0.7850 | +0.0050 |  |" in text, "context, not a score"
+
+
+def test_without_a_baseline_the_report_says_so_plainly() -> None:
+    inputs = replace(
+        _inputs(),
+        baseline=Baseline(
+            ref="main", problem="there is no 'main' branch yet, so nothing to compare against"
+        ),
+        metrics=(Change("roc_auc", None, 0.83),),
+        params=(),
+    )
+    text = render(inputs)
+    assert "No comparison numbers: there is no 'main' branch yet" in text
+    assert "### Params" not in text
+    assert "| roc_auc | — | 0.8300 |  |  |" in text
+
+
+def test_plots_can_be_listed_instead_of_embedded() -> None:
+    text = render(_inputs(), images=False)
+    assert "![" not in text
+    assert "`plots/roc.png`" in text
+
+
+def test_a_huge_report_still_fits_a_github_comment() -> None:
+    many_checks = tuple(
+        CheckRecord(f"check{i}", f"Check {i}", "test", "x" * 200, "y" * 300, "fail", "z" * 200)
+        for i in range(400)
+    )
+    inputs = replace(
+        _inputs(),
+        gates=(GateResult("data", "enforce", "fail", many_checks),),
+        params=tuple(Change(f"p{i}", i, i + 1) for i in range(2000)),
+    )
+    text = render(inputs)
+    assert len(text) <= COMMENT_LIMIT
+    assert text.startswith("## ❌ Blocked")
+    assert "more |" in text, "long tables say how many rows they leave out"
+
+
+def test_rendering_is_deterministic() -> None:
+    assert render(_inputs()) == render(_inputs())
