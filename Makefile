@@ -22,7 +22,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install demo repro test lint format bench mlflow-ui lock clean
+.PHONY: help install demo repro report test lint format bench mlflow-ui lock clean
 
 help: ## List the tasks
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,14 +38,18 @@ $(INSTALLED): $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen
 	@touch $@
 
-demo: install ## Install, then run the whole pipeline on the built-in data and say where things are
+demo: install ## Install, run the pipeline and the gates on the built-in data, write the report
 	modelops params > /dev/null
 	dvc repro
+	modelops report
 	@echo
 	@modelops summary
 
-repro: install ## Run the pipeline (only what changed)
+repro: install ## Run the pipeline and the gates (only what changed)
 	dvc repro
+
+report: install ## Build the pull-request report against main: reports/report.md
+	modelops report
 
 test: install ## Run the whole test suite
 	pytest
@@ -61,6 +65,7 @@ format: install ## Format and auto-fix lint
 
 bench: install ## Run the benchmarks; results land in benchmarks/results/
 	python benchmarks/bench_pipeline.py
+	python benchmarks/bench_gates.py
 
 mlflow-ui: install ## Browse MLflow runs of the local store at http://127.0.0.1:$(MLFLOW_PORT)
 	mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/.mlflow/mlflow.db}" \

@@ -40,6 +40,16 @@ def describe(paths: ProjectPaths) -> str:
         lines.append(f"  plots    {paths.show(paths.plots_dir)}/  {', '.join(plots)}")
     else:
         lines.append("  metrics  missing: run `dvc repro evaluate`")
+    gates = _read_json(paths.gates_file)
+    if gates:
+        lines.append(
+            f"  gates    {paths.show(paths.gates_file)}  {gates['verdict']['headline']}"
+            f"  (full reports: {paths.show(paths.html_dir)}/)"
+        )
+    else:
+        lines.append("  gates    missing: run `dvc repro`")
+    if paths.report_file.is_file():
+        lines.append(f"  report   {paths.show(paths.report_file)}  (the pull-request comment)")
     run = _read_json(paths.mlflow_run_file)
     if run:
         lines.append(
