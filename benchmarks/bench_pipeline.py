@@ -58,6 +58,11 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> Timing:
     return Timing(seconds=elapsed, peak_mb=usage.ru_maxrss / 1024, output=printed)
 
 
+def machine() -> str:
+    """What the figures were measured on."""
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
 def environment(project: Path) -> dict[str, str]:
     return {
         **os.environ,
@@ -127,7 +132,7 @@ def markdown(result: dict[str, Any]) -> str:
         "| --- | --- | --- | --- |",
     ]
     for key, label in (
-        ("cold_repro_s", "cold `dvc repro`, default data"),
+        ("cold_repro_s", "cold `dvc repro`, default data, all stages and gates"),
         ("noop_repro_s", "no-op `dvc repro`"),
     ):
         lines.append(
@@ -171,9 +176,8 @@ def main() -> int:
     repro = bench_repro(repeats)
     print(f"  {repro}", flush=True)
     print("prepare + train scaling...", flush=True)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     result = {
-        "machine": machine,
+        "machine": machine(),
         "date": time.strftime("%Y-%m-%d"),
         "repro": repro,
         "scaling": bench_scaling(sizes),

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SMALL_ROWS = 2000
@@ -102,3 +108,35 @@ def run_dvc(root: Path, *args: str, check: bool = True) -> subprocess.CompletedP
     if check and done.returncode != 0:
         raise AssertionError(f"dvc {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return done
+
+
+DATA_FILE = "data/raw/customers.csv"
+
+
+def csv_project(root: Path, params: dict[str, Any], *, rows: int, seed: int) -> Path:
+    """A project reading the synthetic data from a CSV file in data/raw, with `params`."""
+    from modelops.synth import generate_churn
+
+    (root / "data" / "raw").mkdir(parents=True, exist_ok=True)
+    generate_churn(rows, seed=seed).to_csv(root / DATA_FILE, index=False)
+    write_params(root, {**params, "prepare": {**params["prepare"], "source": DATA_FILE}})
+    return root
+
+
+def rewrite_csv(root: Path, change: Callable[[pd.DataFrame], pd.DataFrame]) -> None:
+    """Apply `change` to the project's CSV data file."""
+    import pandas as pd
+
+    path = root / DATA_FILE
+    change(pd.read_csv(path)).to_csv(path, index=False)
+
+
+def run_modelops(*commands: str) -> str:
+    """Run `modelops` commands in-process in the working directory; return what they printed."""
+    from modelops.cli import main
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        for command in commands:
+            assert main(command.split()) == 0, f"modelops {command} failed"
+    return printed.getvalue()

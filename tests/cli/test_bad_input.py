@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Callable
-from contextlib import redirect_stdout
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +16,15 @@ import pandas as pd
 import pytest
 
 from modelops.cli import main
-from modelops.synth import generate_churn
-from tests.support import small_params, write_params
+from tests.support import (
+    DATA_FILE,
+    csv_project,
+    rewrite_csv,
+    run_modelops,
+    small_params,
+    write_params,
+)
 
-DATA_FILE = "data/raw/customers.csv"
 OUTPUTS = ("data/prepared", "metrics", "models", "plots", "reports")
 
 
@@ -36,15 +38,11 @@ def _params(**prepare: Any) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory: pytest.TempPathFactory, mlflow_store: str) -> Path:
     """A project whose whole pipeline ran on a good CSV file."""
-    root = tmp_path_factory.mktemp("baseline")
-    (root / "data" / "raw").mkdir(parents=True)
-    generate_churn(1500, seed=9).to_csv(root / DATA_FILE, index=False)
-    write_params(root, _params())
-    with pytest.MonkeyPatch.context() as patch, redirect_stdout(StringIO()):
+    root = csv_project(tmp_path_factory.mktemp("baseline"), _params(), rows=1500, seed=9)
+    with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         patch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
-        for command in ("prepare", "train", "evaluate"):
-            assert main([command]) == 0
+        run_modelops("prepare", "train", "evaluate")
     return root
 
 
@@ -75,11 +73,6 @@ def _fails(root: Path, command: str, capsys: pytest.CaptureFixture[str]) -> str:
     return message
 
 
-def _rewrite_csv(root: Path, change: Callable[[pd.DataFrame], pd.DataFrame]) -> None:
-    path = root / DATA_FILE
-    change(pd.read_csv(path)).to_csv(path, index=False)
-
-
 @pytest.mark.parametrize("command", ["prepare", "train", "evaluate"])
 def test_a_typo_in_params_is_refused_by_every_stage(
     broken: Path, command: str, capsys: pytest.CaptureFixture[str]
@@ -94,7 +87,7 @@ def test_a_typo_in_params_is_refused_by_every_stage(
 def test_a_missing_label_column_is_named_with_the_columns_found(
     broken: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _rewrite_csv(broken, lambda frame: frame.drop(columns=["churned"]))
+    rewrite_csv(broken, lambda frame: frame.drop(columns=["churned"]))
     message = _fails(broken, "prepare", capsys)
     assert DATA_FILE in message
     assert "column 'churned' (prepare.columns.label) is not in the data" in message
@@ -120,7 +113,7 @@ def test_a_numeric_column_full_of_text_is_refused_with_the_fix(
             }
         ),
     )
-    _rewrite_csv(broken, lambda frame: frame.assign(age="unknown"))
+    rewrite_csv(broken, lambda frame: frame.assign(age="unknown"))
     message = _fails(broken, "prepare", capsys)
     assert (
         "numeric column 'age' has 1500 of 1500 values that are not numbers ('unknown')" in message
@@ -131,7 +124,7 @@ def test_a_numeric_column_full_of_text_is_refused_with_the_fix(
 def test_a_label_with_a_single_class_is_refused(
     broken: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _rewrite_csv(broken, lambda frame: frame.assign(churned=0))
+    rewrite_csv(broken, lambda frame: frame.assign(churned=0))
     message = _fails(broken, "prepare", capsys)
     assert "label column 'churned' has a single class ('0')" in message
 
@@ -151,7 +144,7 @@ def test_a_timestamp_that_does_not_parse_is_named_with_an_example(
         frame.loc[3, "snapshot_at"] = "31/02/2024 25:61"
         return frame
 
-    _rewrite_csv(broken, garble)
+    rewrite_csv(broken, garble)
     message = _fails(broken, "prepare", capsys)
     assert "timestamp column 'snapshot_at' has 1 value(s) that do not parse" in message
     assert "'31/02/2024 25:61'" in message

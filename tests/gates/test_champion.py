@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
-from contextlib import redirect_stdout
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from modelops.cli import main
 from modelops.gates.champion import compare
 from modelops.metrics import Baseline, ClassificationMetrics
 from modelops.params import ChampionGateParams
-from tests.support import copy_template, git, run_dvc, small_params, write_params
+from tests.support import copy_template, git, run_dvc, run_modelops, small_params, write_params
 
 ROWS = 3000
 
@@ -28,9 +25,7 @@ def _params(**train_model: Any) -> dict[str, Any]:
 
 
 def _champion(root: Path) -> dict[str, Any]:
-    with redirect_stdout(StringIO()):
-        for command in ("prepare", "train", "evaluate", "gate model champion"):
-            assert main(command.split()) == 0, command
+    run_modelops("prepare", "train", "evaluate", "gate model champion")
     loaded: dict[str, Any] = json.loads((root / "reports/gates/champion.json").read_text())
     return loaded
 

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
-from contextlib import redirect_stdout
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +16,15 @@ import pandas as pd
 import pytest
 
 from modelops.cli import main
-from modelops.synth import generate_churn
-from tests.support import small_params, write_params
+from tests.support import (
+    DATA_FILE,
+    csv_project,
+    rewrite_csv,
+    run_modelops,
+    small_params,
+    write_params,
+)
 
-DATA_FILE = "data/raw/customers.csv"
 ROWS = 3000
 
 
@@ -42,14 +44,6 @@ def _params(**changes: Any) -> dict[str, Any]:
     return params
 
 
-def _run(*commands: str) -> str:
-    printed = StringIO()
-    with redirect_stdout(printed):
-        for command in commands:
-            assert main(command.split()) == 0, f"modelops {command} failed"
-    return printed.getvalue()
-
-
 def _gate(root: Path, name: str) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads((root / "reports" / "gates" / f"{name}.json").read_text())
     return loaded
@@ -62,14 +56,13 @@ def _failed(gate: dict[str, Any]) -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory: pytest.TempPathFactory, mlflow_store: str) -> Path:
     """A project whose pipeline and gates ran on good data."""
-    root = tmp_path_factory.mktemp("gates-baseline")
-    (root / "data" / "raw").mkdir(parents=True)
-    generate_churn(ROWS, seed=4).to_csv(root / DATA_FILE, index=False)
-    write_params(root, _params())
+    root = csv_project(tmp_path_factory.mktemp("gates-baseline"), _params(), rows=ROWS, seed=4)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         patch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
-        _run("prepare", "train", "evaluate", "gate data drift", "gate model champion", "gates")
+        run_modelops(
+            "prepare", "train", "evaluate", "gate data drift", "gate model champion", "gates"
+        )
     return root
 
 
@@ -79,11 +72,6 @@ def project(baseline: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     shutil.copytree(baseline, root)
     monkeypatch.chdir(root)
     return root
-
-
-def _rewrite(root: Path, change: Callable[[pd.DataFrame], pd.DataFrame]) -> None:
-    path = root / DATA_FILE
-    change(pd.read_csv(path)).to_csv(path, index=False)
 
 
 def test_on_good_data_every_gate_passes_and_the_verdict_is_safe(baseline: Path) -> None:
@@ -102,8 +90,8 @@ def test_a_feature_that_leaks_the_label_fails_the_drift_gate(project: Path) -> N
             refund_requested=np.where(noise, 1 - frame["churned"], frame["churned"])
         )
 
-    _rewrite(project, leak)
-    _run("prepare", "gate data drift")
+    rewrite_csv(project, leak)
+    run_modelops("prepare", "gate data drift")
     drift = _gate(project, "drift")
     assert drift["status"] == "fail"
     leaked = _failed(drift)["label_correlation"]
@@ -120,9 +108,9 @@ def test_strong_drift_between_train_and_test_fails_the_drift_gate(project: Path)
         frame.loc[late, "contract"] = "month-to-month"
         return frame
 
-    _rewrite(project, drift_late_rows)
+    rewrite_csv(project, drift_late_rows)
     write_params(project, _params(**{"prepare.split.strategy": "time"}))
-    _run("prepare", "gate data drift")
+    run_modelops("prepare", "gate data drift")
     drift = _gate(project, "drift")
     failed = _failed(drift)
     assert drift["status"] == "fail"
@@ -146,8 +134,8 @@ def test_a_burst_of_nulls_or_duplicated_rows_fails_the_data_gate(
             return frame
         return pd.concat([frame, frame.sample(frac=0.25, random_state=0)])
 
-    _rewrite(project, corrupt)
-    _run("prepare", "gate data drift")
+    rewrite_csv(project, corrupt)
+    run_modelops("prepare", "gate data drift")
     data = _gate(project, "data")
     assert data["status"] == "fail"
     failed = _failed(data)[check]
@@ -171,7 +159,7 @@ def test_a_model_that_predicts_a_constant_fails_the_model_gate(project: Path) ->
     with staged_dir(project / "models" / "model") as staging:
         tracking.save_model(constant, staging, training_features=inputs)
 
-    _run("gate model champion")
+    run_modelops("gate model champion")
     model = _gate(project, "model")
     assert model["status"] == "fail"
     assert {"performance", "simple_model"} <= set(_failed(model))
@@ -240,7 +228,7 @@ def test_a_check_that_runs_past_its_deadline_fails_its_gate(baseline: Path) -> N
 
 def test_a_gate_in_warn_mode_reports_its_failure_without_blocking(project: Path) -> None:
     write_params(project, _params(**{"gates.data.mode": "warn", "gates.data.max_null_ratio": 0.0}))
-    _run("gate data drift", "gates")
+    run_modelops("gate data drift", "gates")
     document = json.loads((project / "reports" / "gates.json").read_text())
     assert document["verdict"]["status"] == "warn"
     assert document["verdict"]["warnings"] == ["data"]
@@ -251,21 +239,21 @@ def test_an_enforced_failure_makes_the_verdict_command_exit_non_zero(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_params(project, _params(**{"gates.data.max_null_ratio": 0.0}))
-    _run("gate data drift", "gates")
+    run_modelops("gate data drift", "gates")
     assert main(["verdict"]) == 1
     assert "Blocked: enforced gate(s) failed: data" in capsys.readouterr().out
 
 
 def test_a_gate_turned_off_is_recorded_as_off(project: Path) -> None:
     write_params(project, _params(**{"gates.drift.mode": "off"}))
-    _run("gate data drift")
+    run_modelops("gate data drift")
     drift = _gate(project, "drift")
     assert (drift["status"], drift["mode"], drift["checks"]) == ("off", "off", [])
 
 
 def test_skipped_checks_and_inapplicable_checks_say_why(project: Path) -> None:
     write_params(project, _params(**{"gates.drift.skip": ["multivariate_drift"]}))
-    _run("gate data drift")
+    run_modelops("gate data drift")
     records = {c["check"]: c for c in _gate(project, "drift")["checks"]}
     assert records["multivariate_drift"]["status"] == "off"
     assert "skip" in records["multivariate_drift"]["reason"]
@@ -275,7 +263,7 @@ def test_skipped_checks_and_inapplicable_checks_say_why(project: Path) -> None:
 
 def test_html_reports_are_written_when_asked(project: Path) -> None:
     write_params(project, _params(**{"gates.runner.html_reports": True}))
-    _run("gate data drift")
+    run_modelops("gate data drift")
     html = project / "reports" / "deepchecks" / "data.html"
     assert html.stat().st_size > 100_000
     assert _gate(project, "data")["html"] == "data.html"

@@ -1,0 +1,1 @@
+"""Benchmark scripts (`make bench`); their results are in results/."""
