@@ -7,7 +7,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pytest
+from mlflow import MlflowClient
 
 from modelops.gates.champion import compare
 from modelops.metrics import Baseline, ClassificationMetrics
@@ -101,6 +103,24 @@ def test_an_explicit_model_uri_is_the_champion(branch: Path, main_branch: Path) 
         "champion": str(main_branch / "models" / "model"),
         "source": "model_uri",
     }
+
+
+def test_a_registered_champion_is_downloaded_from_the_mlflow_registry(
+    branch: Path, mlflow_store: str
+) -> None:
+    run_modelops("prepare", "train", "evaluate")
+    logged = json.loads((branch / "reports" / "mlflow_run.json").read_text())["model_uri"]
+    client = MlflowClient(tracking_uri=mlflow_store)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
+        version = mlflow.register_model(logged, "churn-test")
+    client.set_registered_model_alias("churn-test", "champion", version.version)
+    params = _params()
+    params["gates"]["champion"]["model_uri"] = "models:/churn-test@champion"
+    write_params(branch, params)
+    gate = _champion(branch)
+    assert gate["status"] == "pass", "the registered champion is this very model"
+    assert gate["context"]["champion"] == "models:/churn-test@champion"
 
 
 def _metrics(**values: float) -> ClassificationMetrics:
