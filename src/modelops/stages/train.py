@@ -1,7 +1,8 @@
 """Stage `train`: fit the preprocessing + classifier pipeline and save it as an MLflow model.
 
-Writes `models/model/` (an MLflow model directory: skops file, signature, input example), swapped
-in whole once saving succeeded.
+Writes `models/model/` (an MLflow model directory: skops file, signature, input example, plus
+`modelops.json`: what the server reports about the model), swapped in whole once saving
+succeeded.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from modelops import data, tracking
-from modelops.io import staged_dir
+from modelops.io import json_bytes, staged_dir
 from modelops.model import build_pipeline
 from modelops.params import TrainParams
 from modelops.stages.prepare import load_prepared
+
+MODEL_CARD = "modelops.json"
+"""Beside the MLflow files: classes, positive label, data version and model kind, for serving."""
 
 
 @dataclass(frozen=True)
@@ -38,8 +42,17 @@ def run(params: TrainParams, *, data_dir: Path, model_dir: Path) -> TrainResult:
     started = time.perf_counter()
     pipeline.fit(inputs, prepared.train[prepared.schema.label])
     fit_seconds = time.perf_counter() - started
+    schema = prepared.schema
+    card = {
+        "classes": [str(c) for c in pipeline.classes_],
+        "data_version": prepared.meta.data_hash,
+        "label": schema.label,
+        "model_kind": params.model.kind,
+        "positive_label": schema.positive_label,
+    }
     with staged_dir(model_dir) as staging:
         tracking.save_model(pipeline, staging, training_features=inputs)
+        (staging / MODEL_CARD).write_bytes(json_bytes(card))
     iterations = getattr(pipeline[-1], "n_iter_", None)
     return TrainResult(
         model_kind=params.model.kind,

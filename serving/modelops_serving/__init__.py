@@ -1,0 +1,1 @@
+"""The modelops model server."""

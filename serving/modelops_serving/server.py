@@ -1,0 +1,282 @@
+"""The seldon-core Python component serving the pipeline's model.
+
+Run it with `seldon-core-microservice modelops_serving.server.ModelServer` (what `make serve`,
+the Dockerfile and the tests do). Seldon passes the graph's `parameters` as keyword arguments:
+in a cluster `model_uri` is where its storage initializer downloaded the model (`/mnt/models`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flask import Blueprint, jsonify, request
+from seldon_core.flask_utils import SeldonMicroserviceException
+from seldon_core.metrics import SeldonMetrics
+from werkzeug.exceptions import BadRequest, HTTPException
+
+from modelops_serving.artifact import Artifact, load_pipeline, read_artifact
+from modelops_serving.metrics import batch_metrics
+from modelops_serving.scoring import Scoring, scoring
+from modelops_serving.validation import Batch, RequestError, to_batch
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL_URI = "/mnt/models"
+DEFAULT_MAX_BATCH_ROWS = 1000
+DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+_PREDICT_PATHS = ("/predict", "/predictions")
+_REASONS = {
+    400: "MICROSERVICE_BAD_DATA",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "REQUEST_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+
+
+class ModelLoadError(RuntimeError):
+    """The model cannot be served. Not an AttributeError: seldon-core swallows those in load()."""
+
+
+class ModelServer:
+    """Validates each request against the model's signature and returns class probabilities."""
+
+    def __init__(
+        self,
+        model_uri: str = "",
+        max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        threshold: float = 0.5,
+        model_version: str = "",
+        metrics_flush_seconds: float = 1.0,
+    ) -> None:
+        self.model_uri = model_uri or os.environ.get("MODEL_URI", DEFAULT_MODEL_URI)
+        self.max_batch_rows = int(max_batch_rows)
+        self.threshold = float(threshold)
+        self._version_override = model_version or os.environ.get("MODEL_VERSION", "")
+        self._pipeline: Any = None
+        self._scoring: Scoring | None = None
+        self._artifact: Artifact | None = None
+        self._pending = _Pending()
+        self._pending_lock = threading.Lock()
+        self._flush_every = float(metrics_flush_seconds)
+        self._flushed_at = 0.0
+        self.model_error_handler = _error_handler(int(max_body_bytes))
+        _skip_empty_metric_updates()
+
+    def load(self) -> None:
+        """Read and load the model (once per gunicorn worker, after the fork)."""
+        artifact = self.artifact
+        try:
+            self._pipeline = load_pipeline(artifact)
+        except Exception as exc:
+            raise ModelLoadError(str(exc)) from exc
+        missing = set(artifact.classes) - {str(c) for c in self._pipeline.classes_}
+        if missing:
+            raise ModelLoadError(f"{artifact.path}: the model does not predict {sorted(missing)}")
+        self._scoring = scoring(self._pipeline, artifact.names, probe=self._example().columns)
+        logger.info(
+            "loaded %s (%s), scoring path: %s", artifact.path, self.tags(), self._scoring.path
+        )
+
+    @property
+    def artifact(self) -> Artifact:
+        """The model's description, read from its directory on first use."""
+        if self._artifact is None:
+            try:
+                self._artifact = read_artifact(Path(self.model_uri))
+            except Exception as exc:
+                raise ModelLoadError(str(exc)) from exc
+        return self._artifact
+
+    def predict_raw(self, request: Any) -> dict[str, Any]:
+        """Answer a Seldon JSON request; a bad request gets a 4xx naming the field."""
+        artifact = self.artifact
+        try:
+            batch = to_batch(request, artifact.columns, max_rows=self.max_batch_rows)
+        except RequestError as exc:
+            raise SeldonMicroserviceException(
+                exc.message, status_code=exc.status, reason="MICROSERVICE_BAD_DATA"
+            ) from None
+        assert self._scoring is not None, "load() runs before the first request"
+        proba = self._scoring.predict_proba(batch.columns)
+        order = [str(c) for c in self._pipeline.classes_]
+        ordered = proba[:, [order.index(name) for name in artifact.classes]]
+        self._record(ordered[:, artifact.classes.index(artifact.positive_label)], batch)
+        meta: dict[str, Any] = {"tags": self.tags()}
+        metrics = self.metrics()
+        if metrics:
+            meta["metrics"] = metrics
+        return {
+            "data": {"names": list(artifact.classes), "ndarray": ordered.tolist()},
+            "meta": meta,
+        }
+
+    def tags(self) -> dict[str, str]:
+        """Which model and which data answered: added to every response's `meta.tags`."""
+        artifact = self.artifact
+        return {
+            "model_version": self._version_override or artifact.content_hash[:12],
+            "model_hash": artifact.content_hash,
+            "data_version": artifact.data_version,
+            "model_kind": artifact.model_kind,
+        }
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """Custom metrics since the last hand-over, at most once per `metrics_flush_seconds`.
+
+        seldon-core stores custom metrics in a multiprocessing manager shared by the workers:
+        every hand-over costs six inter-process calls, so they are aggregated here first.
+        """
+        with self._pending_lock:
+            now = time.monotonic()
+            if now - self._flushed_at < self._flush_every or not self._pending.scores:
+                return []
+            pending, self._pending, self._flushed_at = self._pending, _Pending(), now
+        artifact = self.artifact
+        negative = next(c for c in artifact.classes if c != artifact.positive_label)
+        scores = np.array(pending.scores)
+        predicted = np.where(scores >= self.threshold, artifact.positive_label, negative)
+        return batch_metrics(
+            predicted.tolist(), scores, rows_with_missing=pending.rows_with_missing
+        )
+
+    def _record(self, positive_scores: Any, batch: Any) -> None:
+        with self._pending_lock:
+            self._pending.scores.extend(positive_scores.tolist())
+            self._pending.rows_with_missing += batch.rows_with_missing
+
+    def health_status(self) -> dict[str, Any]:
+        """Ready only when the loaded model answers the training input example."""
+        if self._scoring is None:
+            raise SeldonMicroserviceException(
+                "the model is not loaded", status_code=503, reason="MICROSERVICE_NOT_READY"
+            )
+        proba = self._scoring.predict_proba(self._example().columns)
+        return {"status": "ok", "checked_rows": int(proba.shape[0]), **self.tags()}
+
+    def _example(self) -> Batch:
+        """The training input example, validated like any request."""
+        artifact = self.artifact
+        rows = [list(row) for row in artifact.example_rows]
+        request = {"data": {"names": list(artifact.names), "ndarray": rows}}
+        return to_batch(request, artifact.columns, max_rows=len(rows))
+
+    def init_metadata(self) -> dict[str, Any]:
+        """Seldon metadata (GET /metadata): inputs, outputs, their types. Needs no loaded model."""
+        artifact = self.artifact
+        return {
+            "name": "modelops-classifier",
+            "versions": [self._version_override or artifact.content_hash[:12]],
+            "platform": "scikit-learn",
+            "inputs": [
+                {
+                    "messagetype": "ndarray",
+                    "schema": {"names": list(artifact.names), "shape": [len(artifact.columns)]},
+                }
+            ],
+            "outputs": [
+                {
+                    "messagetype": "ndarray",
+                    "schema": {"names": list(artifact.classes), "shape": [len(artifact.classes)]},
+                }
+            ],
+            "custom": {
+                "input_types": json.dumps({c.name: c.kind for c in artifact.columns}),
+                "positive_label": artifact.positive_label,
+                "data_version": artifact.data_version,
+                "max_batch_rows": str(self.max_batch_rows),
+            },
+        }
+
+
+def _skip_empty_metric_updates() -> None:
+    """Make seldon-core skip metric updates that carry no metrics.
+
+    seldon-core 1.17 calls `SeldonMetrics.update` after every prediction, even with nothing to
+    record, and each call makes six round trips to the multiprocessing manager that all
+    workers share. Skipping the empty ones (this server hands metrics over once a second) took
+    single-row throughput from about 870 to about 1,900 requests/s on two cores
+    (benchmarks/results/serving.md). An empty update changes nothing, so nothing is lost.
+    Installed once, in the master process, before gunicorn forks the workers.
+    """
+    update = SeldonMetrics.update
+    if getattr(update, "skips_empty", False):
+        return
+
+    def update_unless_empty(self: SeldonMetrics, custom_metrics: list[Any], method: str) -> None:
+        if custom_metrics:
+            update(self, custom_metrics, method)
+
+    update_unless_empty.skips_empty = True  # type: ignore[attr-defined]
+    SeldonMetrics.update = update_unless_empty
+
+
+@dataclass
+class _Pending:
+    """Scores and missing-value rows not yet handed to seldon-core."""
+
+    scores: list[float] = field(default_factory=list)
+    rows_with_missing: int = 0
+
+
+def _error_handler(max_body_bytes: int) -> Blueprint:
+    """Seldon registers this blueprint on its Flask app (`model_error_handler`).
+
+    It caps the request body, and answers HTTP errors with their own status: seldon-core's
+    catch-all handler would turn a 413, 404 or 405 into a 500.
+    """
+    blueprint = Blueprint("modelops_errors", __name__)
+
+    def limit_body(state: Any) -> None:
+        state.app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
+
+    blueprint.record_once(limit_body)
+
+    @blueprint.before_app_request
+    def require_json() -> Any:
+        # seldon-core answers an unparseable body with "Can't find JSON in data"; say why.
+        if request.method != "POST" or not request.path.endswith(_PREDICT_PATHS):
+            return None
+        if request.form.get("json") or request.args.get("json"):
+            return None  # seldon-core's form-encoded variant
+        if not request.is_json:
+            return _status(415, "send the body as JSON, with Content-Type: application/json")
+        try:
+            request.get_json()
+        except BadRequest as exc:
+            return _status(400, f"the body is not valid JSON ({exc.description})")
+        return None
+
+    @blueprint.app_errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Any:
+        message = error.description or error.name
+        if error.code == 413:
+            message = f"the request body is over {max_body_bytes} bytes: send smaller batches"
+        return _status(error.code or 500, message)
+
+    return blueprint
+
+
+def _status(code: int, message: str) -> Any:
+    """An error in seldon-core's response shape, with a real HTTP status."""
+    response = jsonify(
+        {
+            "status": {
+                "status": 1,
+                "info": message,
+                "code": code,
+                "reason": _REASONS.get(code, "MICROSERVICE_ERROR"),
+            }
+        }
+    )
+    response.status_code = code
+    return response

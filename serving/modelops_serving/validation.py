@@ -1,0 +1,161 @@
+"""Turn a Seldon request into model input, or refuse it with a message that names the field.
+
+Accepted: `{"data": {"names": [...], "ndarray": [[...], ...]}}`. `names` is optional; when given
+it must be exactly the model's inputs, in any order. Numbers go in numeric inputs, strings in
+categorical ones, `null` anywhere for a missing value; NaN and infinity are refused (JSON has
+no such numbers and the model treats them as data, not as missing).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelops_serving.artifact import Column
+
+EXPECTED_FORM = '{"data": {"names": [...], "ndarray": [[...], ...]}}'
+_SHOWN = 20
+_LARGEST_FLOAT = 1.7976931348623157e308
+
+
+class RequestError(Exception):
+    """A request the server refuses; `status` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Validated rows, column by column in the model's order, and rows with a missing value."""
+
+    columns: dict[str, Any]
+    rows_with_missing: int
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The rows as the pipeline's input frame (the fast scorer does not need it)."""
+        return pd.DataFrame(self.columns)
+
+
+def to_batch(payload: Any, columns: Sequence[Column], *, max_rows: int) -> Batch:
+    """Validate a parsed JSON request against the model's inputs.
+
+    Raises:
+        RequestError: what is wrong, where (`data.ndarray[row]['column']`), and the expected form.
+    """
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
+        raise RequestError(f"the request needs a 'data' object: send {EXPECTED_FORM}")
+    data = payload["data"]
+    unsupported = sorted(set(data) - {"names", "ndarray"})
+    if "ndarray" not in data:
+        raise RequestError(
+            f"'data' needs 'ndarray' (a list of rows){_unsupported(unsupported)}: "
+            f"send {EXPECTED_FORM}"
+        )
+    rows = data["ndarray"]
+    if not isinstance(rows, list):
+        raise RequestError(f"'data.ndarray' must be a list of rows, got {_kind(rows)}")
+    if not rows:
+        raise RequestError("'data.ndarray' is empty: send at least one row")
+    if len(rows) > max_rows:
+        raise RequestError(
+            f"the batch has {len(rows)} rows, over the limit of {max_rows}: split it",
+            status=413,
+        )
+    order = _order(data.get("names"), columns)
+    width = len(columns)
+    for index, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != width:
+            size = f"{len(row)} values" if isinstance(row, list) else _kind(row)
+            raise RequestError(
+                f"'data.ndarray[{index}]' has {size}; each row needs {width} values, for "
+                f"{_names(c.name for c in columns)}"
+            )
+    values = list(zip(*rows, strict=True))
+    by_column = {
+        column.name: _column(values[order[position]], column)
+        for position, column in enumerate(columns)
+    }
+    missing = np.zeros(len(rows), dtype=bool)
+    for column in columns:
+        values_of = by_column[column.name]
+        if column.kind == "number":
+            missing |= np.isnan(values_of)
+        else:
+            missing |= np.fromiter((v is None for v in values_of), dtype=bool, count=len(rows))
+    return Batch(columns=by_column, rows_with_missing=int(missing.sum()))
+
+
+def _order(names: Any, columns: Sequence[Column]) -> list[int]:
+    """For each model input, its position in the request's rows."""
+    expected = [column.name for column in columns]
+    if names is None:
+        return list(range(len(columns)))
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise RequestError("'data.names' must be a list of input names (strings)")
+    unknown = [n for n in names if n not in expected]
+    missing = [n for n in expected if n not in names]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if unknown or missing or duplicated:
+        problems = [
+            f"unknown {_names(unknown)}" if unknown else "",
+            f"missing {_names(missing)}" if missing else "",
+            f"repeated {_names(duplicated)}" if duplicated else "",
+        ]
+        found = "; ".join(problem for problem in problems if problem)
+        raise RequestError(
+            f"'data.names' does not match the model's inputs ({found}). "
+            f"Expected, in any order: {_names(expected)}"
+        )
+    return [names.index(name) for name in expected]
+
+
+def _column(values: Sequence[Any], column: Column) -> Any:
+    if column.kind == "string":
+        for index, value in enumerate(values):
+            if value is not None and not isinstance(value, str):
+                raise RequestError(
+                    f"'data.ndarray[{index}]['{column.name}']' must be a string or null, "
+                    f"got {value!r}"
+                )
+        return list(values)
+    for index, value in enumerate(values):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise RequestError(
+                f"'data.ndarray[{index}]['{column.name}']' must be a number or null, got {value!r}"
+            )
+        if isinstance(value, int) and abs(value) > _LARGEST_FLOAT:
+            raise RequestError(
+                f"'data.ndarray[{index}]['{column.name}']' is too large for a number "
+                f"(an integer of {value.bit_length()} bits)"
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise RequestError(
+                f"'data.ndarray[{index}]['{column.name}']' is {value!r}: NaN and infinity are not "
+                "numbers here; send null for a missing value"
+            )
+    return np.array([np.nan if value is None else value for value in values], dtype=np.float64)
+
+
+def _unsupported(keys: list[str]) -> str:
+    return f" ({_names(keys)} not supported)" if keys else ""
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _names(names: Any) -> str:
+    listed = list(names)
+    shown = ", ".join(listed[:_SHOWN])
+    return shown + (f" and {len(listed) - _SHOWN} more" if len(listed) > _SHOWN else "")

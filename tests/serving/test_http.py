@@ -1,0 +1,292 @@
+"""The real `seldon-core-microservice`, from the serving environment, over real HTTP on loopback.
+
+One server process for the module (two gunicorn workers, as in production): predictions match
+the model in-process, bad requests get a 4xx and the server keeps serving, a fuzz run finds no
+5xx, and the metrics endpoint exposes the custom metrics.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
+import pytest
+from modelops_serving.artifact import content_hash
+from modelops_serving.launch import Server
+
+from modelops.data import features
+from modelops.stages.prepare import load_prepared
+from tests.serving.conftest import SERVING_BIN
+from tests.support import run_modelops, small_params, write_params
+
+FUZZ_REQUESTS = 3000
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, mlflow_store: str) -> Path:
+    """A trained model on small data (no MLflow run needed: only prepare and train)."""
+    root = tmp_path_factory.mktemp("served")
+    write_params(root, small_params(3000))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
+        run_modelops("prepare", "train")
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    log = tmp_path_factory.mktemp("logs") / "server.log"
+    running = Server(SERVING_BIN, project / "models" / "model", workers=2, log_file=log)
+    running.start()
+    try:
+        yield running
+    finally:
+        assert running.stop() == 0, f"the server did not stop cleanly:\n{log.read_text()[-2000:]}"
+
+
+def _rows(project: Path, count: int) -> tuple[list[str], list[list[Any]], pd.DataFrame]:
+    prepared = load_prepared(project / "data" / "prepared")
+    frame = features(prepared.test, prepared.schema).head(count)
+    rows = frame.astype(object).where(frame.notna(), None).to_numpy().tolist()
+    return list(frame.columns), rows, frame
+
+
+def _good(project: Path) -> dict[str, Any]:
+    names, rows, _ = _rows(project, 1)
+    return {"data": {"names": names, "ndarray": rows}}
+
+
+def test_the_server_is_ready_within_a_few_seconds(server: Server) -> None:
+    assert server.started_seconds < 10, f"ready after {server.started_seconds:.1f} s"
+
+
+def test_predictions_over_http_equal_the_model_in_process(server: Server, project: Path) -> None:
+    names, rows, frame = _rows(project, 100)
+    status, body = server.post({"data": {"names": names, "ndarray": rows}})
+    assert status == 200, body
+    local = mlflow.sklearn.load_model(str(project / "models" / "model"))
+    np.testing.assert_allclose(body["data"]["ndarray"], local.predict_proba(frame), rtol=1e-12)
+    assert body["data"]["names"] == [str(c) for c in local.classes_]
+    assert "metrics" not in body["meta"], "custom metrics stay on /metrics"
+
+
+def test_inputs_may_come_in_any_order_when_named(server: Server, project: Path) -> None:
+    names, rows, _ = _rows(project, 3)
+    shuffled = list(reversed(range(len(names))))
+    _, in_order = server.post({"data": {"names": names, "ndarray": rows}})
+    status, reordered = server.post(
+        {
+            "data": {
+                "names": [names[i] for i in shuffled],
+                "ndarray": [[row[i] for i in shuffled] for row in rows],
+            }
+        }
+    )
+    assert status == 200
+    assert reordered["data"] == in_order["data"]
+
+
+def test_responses_say_which_model_and_data_answered(server: Server, project: Path) -> None:
+    model_dir = project / "models" / "model"
+    card = json.loads((model_dir / "modelops.json").read_text())
+    _, body = server.post(_good(project))
+    tags = body["meta"]["tags"]
+    assert tags["model_hash"] == content_hash(model_dir)
+    assert tags["model_version"] == tags["model_hash"][:12]
+    assert tags["data_version"] == card["data_version"]
+    assert tags["model_kind"] == "hist_gradient_boosting"
+
+
+def test_health_and_metadata_describe_the_model(server: Server, project: Path) -> None:
+    status, health = server.get("/health/status")
+    assert status == 200
+    assert health["jsonData"]["status"] == "ok"
+    status, metadata = server.get("/api/v1.0/metadata")
+    assert status == 200
+    names, _, _ = _rows(project, 1)
+    assert metadata["inputs"][0]["schema"]["names"] == names
+    assert metadata["outputs"][0]["schema"]["names"] == ["0", "1"]
+    assert json.loads(metadata["custom"]["input_types"])["plan"] == "string"
+
+
+BAD_REQUESTS: list[tuple[str, bytes | None, Any, int, str]] = [
+    ("malformed JSON", b'{"data": {"ndarray": [[1, 2]', None, 400, "the body is not valid JSON"),
+    ("missing data", None, {"rows": []}, 400, "the request needs a 'data' object"),
+    ("empty batch", None, {"data": {"ndarray": []}}, 400, "'data.ndarray' is empty"),
+    (
+        "wrong number of features",
+        None,
+        {"data": {"ndarray": [[1, 2, 3]]}},
+        400,
+        "each row needs 14 values",
+    ),
+    (
+        "unknown and missing names",
+        None,
+        {"data": {"names": ["plann"], "ndarray": [[1]]}},
+        400,
+        "unknown plann",
+    ),
+    (
+        "string in a numeric field",
+        None,
+        "age=thirty",
+        400,
+        "['age']' must be a number or null, got 'thirty'",
+    ),
+    ("NaN", None, "age=NaN", 400, "NaN and infinity are not numbers here"),
+    ("infinity", None, "age=Infinity", 400, "is inf"),
+    ("batch over the limit", None, "rows=1001", 413, "over the limit of 1000"),
+    (
+        "huge body",
+        b'{"data": {"ndarray": [' + b"[1]," * 2_000_000 + b"[1]]}}",
+        None,
+        413,
+        "the request body is over",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "raw", "payload", "status", "message"), BAD_REQUESTS, ids=[b[0] for b in BAD_REQUESTS]
+)
+def test_a_bad_request_gets_a_4xx_that_says_why_and_the_server_keeps_serving(
+    server: Server,
+    project: Path,
+    case: str,
+    raw: bytes | None,
+    payload: Any,
+    status: int,
+    message: str,
+) -> None:
+    if isinstance(payload, str):  # a mutation of a good request
+        payload = _mutate(_good(project), payload)
+    got, body = server.post(payload, raw=raw)
+    assert got == status, f"{case}: {got} {body}"
+    assert message in body["status"]["info"], body
+    assert server.post(_good(project))[0] == 200, "the next good request is answered"
+
+
+def test_a_body_that_is_not_json_gets_415(server: Server, project: Path) -> None:
+    status, body = server.post(None, raw=b"age=3", headers=[("Content-Type", "text/plain")])
+    assert status == 415
+    assert "Content-Type: application/json" in body["status"]["info"]
+
+
+def test_thousands_of_random_payloads_get_no_5xx(server: Server, project: Path) -> None:
+    good = _good(project)
+    randomness = random.Random(20261126)
+    statuses: dict[int, int] = {}
+    connection = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=30)
+    try:
+        for _ in range(FUZZ_REQUESTS):
+            body = _fuzz_body(randomness, good)
+            connection.request(
+                "POST", "/api/v1.0/predictions", body, {"Content-Type": "application/json"}
+            )
+            response = connection.getresponse()
+            response.read()
+            statuses[response.status] = statuses.get(response.status, 0) + 1
+            assert response.status < 500, f"{response.status} for {body[:300]!r}"
+    finally:
+        connection.close()
+    assert statuses.get(200, 0) > 100, f"the fuzz should also send valid requests: {statuses}"
+    assert server.process is not None
+    assert server.process.poll() is None, "the server still runs"
+    assert server.post(good)[0] == 200
+
+
+def test_the_metrics_endpoint_exposes_the_custom_metrics(server: Server, project: Path) -> None:
+    names, rows, _ = _rows(project, 20)
+    rows[0][names.index("region")] = None
+    assert server.post({"data": {"names": names, "ndarray": rows}})[0] == 200
+    # Metrics reach seldon-core at most once a second per worker: send more after that.
+    time.sleep(1.1)
+    for _ in range(4):
+        assert server.post(_good(project))[0] == 200
+    connection = http.client.HTTPConnection("127.0.0.1", server.metrics_port, timeout=10)
+    connection.request("GET", "/metrics")
+    text = connection.getresponse().read().decode()
+    connection.close()
+    assert 'modelops_predictions_total{class="0"' in text
+    assert "modelops_positive_score_bucket{" in text
+    assert "modelops_positive_score_count{" in text
+    assert "modelops_rows_with_missing_values_total{" in text
+
+
+def _mutate(good: dict[str, Any], how: str) -> dict[str, Any]:
+    payload = json.loads(json.dumps(good))
+    names, row = payload["data"]["names"], payload["data"]["ndarray"][0]
+    field, value = how.split("=")
+    if field == "rows":
+        payload["data"]["ndarray"] = [row] * int(value)
+    else:
+        row[names.index(field)] = {"NaN": float("nan"), "Infinity": float("inf")}.get(value, value)
+    return payload
+
+
+def _fuzz_body(randomness: random.Random, good: dict[str, Any]) -> bytes:
+    """A random request: junk bytes, random JSON, or a valid request with random mutations."""
+    choice = randomness.random()
+    if choice < 0.1:
+        return bytes(randomness.getrandbits(8) for _ in range(randomness.randint(0, 200)))
+    if choice < 0.3:
+        return json.dumps(_random_json(randomness, depth=3)).encode()
+    payload = json.loads(json.dumps(good))
+    data = payload["data"]
+    row = data["ndarray"][0]
+    for _ in range(randomness.randint(0, 3)):
+        action = randomness.randrange(6)
+        if action == 0 and row:
+            row[randomness.randrange(len(row))] = _random_json(randomness, depth=1)
+        elif action == 1:
+            data["ndarray"] = [
+                list(row) for _ in range(randomness.choice([0, 1, 2, 50, 999, 1001]))
+            ]
+        elif action == 2 and data.get("names"):
+            randomness.shuffle(data["names"])
+        elif action == 3:
+            data.pop(randomness.choice(["names", "ndarray"]), None)
+        elif action == 4 and row:
+            row.pop()
+        elif action == 5:
+            payload = {randomness.choice(["data", "meta", "x"]): _random_json(randomness, depth=2)}
+    return json.dumps(payload, allow_nan=True).encode()
+
+
+def _random_json(randomness: random.Random, *, depth: int) -> Any:
+    kinds = ["int", "float", "str", "null", "bool", "big"] + (["list", "dict"] if depth else [])
+    kind = randomness.choice(kinds)
+    if kind == "int":
+        return randomness.randint(-(10**6), 10**6)
+    if kind == "float":
+        return randomness.choice(
+            [randomness.uniform(-1e6, 1e6), float("nan"), float("inf"), -0.0, 1e308]
+        )
+    if kind == "str":
+        return "".join(
+            chr(randomness.randint(32, 0x2FFF)) for _ in range(randomness.randint(0, 20))
+        )
+    if kind == "bool":
+        return randomness.random() < 0.5
+    if kind == "big":
+        return randomness.choice([10**400, -(10**30), 2**63])
+    if kind == "list":
+        return [_random_json(randomness, depth=depth - 1) for _ in range(randomness.randint(0, 4))]
+    if kind == "dict":
+        return {
+            randomness.choice(["data", "ndarray", "names", "k"]): _random_json(
+                randomness, depth=depth - 1
+            )
+            for _ in range(randomness.randint(0, 3))
+        }
+    return None
