@@ -11,7 +11,10 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 INSTALLED := $(VENV)/.installed
+SERVING_INSTALLED := serving/.venv/.installed
 MLFLOW_PORT ?= 5000
+SERVE_PORT ?= 9000
+SERVE_METRICS_PORT ?= 6000
 
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
@@ -22,12 +25,12 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install demo repro report test lint format bench mlflow-ui lock clean
+.PHONY: help install demo repro report serve test lint format bench mlflow-ui lock clean
 
 help: ## List the tasks
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-install: $(INSTALLED) ## Install the locked environment into .venv/ (uv, uv.lock)
+install: $(INSTALLED) $(SERVING_INSTALLED) ## Install the locked environments: .venv/ and serving/.venv/
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "modelops needs Python 3.11: set PYTHON=/path/to/python3.11")'
@@ -38,10 +41,16 @@ $(INSTALLED): $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen
 	@touch $@
 
-demo: install ## Install, run the pipeline and the gates on the built-in data, write the report
+# The model server has its own environment: seldon-core 1.17 cannot share one with Deepchecks.
+$(SERVING_INSTALLED): $(UV) serving/pyproject.toml serving/uv.lock
+	cd serving && ../$(UV) sync --frozen
+	@touch $@
+
+demo: install ## Install, run the pipeline and gates on the built-in data, report, serve one request
 	modelops params > /dev/null
 	dvc repro
 	modelops report
+	serving/.venv/bin/python -m modelops_serving.cli smoke models/model
 	@echo
 	@modelops summary
 
@@ -51,6 +60,11 @@ repro: install ## Run the pipeline and the gates (only what changed)
 report: install ## Build the pull-request report against main: reports/report.md
 	modelops report
 
+serve: install ## Serve the trained model with seldon-core-microservice on localhost:$(SERVE_PORT)
+	@test -f models/model/MLmodel || { echo "error: no trained model in models/model: run make repro" >&2; exit 1; }
+	serving/.venv/bin/python -m modelops_serving.cli serve models/model \
+		--port $(SERVE_PORT) --metrics-port $(SERVE_METRICS_PORT)
+
 test: install ## Run the whole test suite
 	pytest
 
@@ -58,6 +72,8 @@ lint: install ## Check formatting, lint and types
 	ruff format --check .
 	ruff check .
 	mypy
+	mypy --python-executable serving/.venv/bin/python --strict --ignore-missing-imports \
+		serving/modelops_serving
 
 format: install ## Format and auto-fix lint
 	ruff format .
@@ -75,4 +91,4 @@ lock: $(UV) ## Re-resolve uv.lock after editing dependencies in pyproject.toml
 	$(UV) lock
 
 clean: ## Remove environments and caches (not data, models or MLflow runs)
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache benchmarks/.work
+	rm -rf $(VENV) serving/.venv $(TOOLS) .pytest_cache .mypy_cache .ruff_cache benchmarks/.work

@@ -1,0 +1,72 @@
+"""The serving environment and image agree with training and with what the tests run."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import tomllib
+from pathlib import Path
+
+import pytest
+from modelops_serving.launch import (
+    DEFAULT_THREADS,
+    DEFAULT_WORKERS,
+    SERVER_CLASS,
+    SERVER_ENVIRONMENT,
+)
+
+from tests.serving.conftest import SERVING_DIR
+from tests.support import REPO_ROOT
+
+SHARED_WITH_TRAINING = ("scikit-learn", "skops", "numpy", "scipy", "pandas")
+DOCKERFILE = (SERVING_DIR / "Dockerfile").read_text()
+
+
+def _locked(lock: Path) -> dict[str, str]:
+    return {p["name"]: p["version"] for p in tomllib.loads(lock.read_text())["package"]}
+
+
+@pytest.mark.parametrize("package", SHARED_WITH_TRAINING)
+def test_the_model_libraries_match_the_training_environment(package: str) -> None:
+    training, serving = _locked(REPO_ROOT / "uv.lock"), _locked(SERVING_DIR / "uv.lock")
+    assert serving[package] == training[package], (
+        f"{package}: serving {serving[package]} != training {training[package]}; a model may "
+        "not load where it is served. Pin the same version in serving/pyproject.toml"
+    )
+
+
+def test_seldon_core_is_the_last_apache_release() -> None:
+    assert _locked(SERVING_DIR / "uv.lock")["seldon-core"] == "1.17.1", "1.18+ is BSL-1.1"
+
+
+def _instructions(name: str) -> list[str]:
+    return re.findall(rf"^{name}\s+(.+?)(?<!\\)$", DOCKERFILE, flags=re.MULTILINE | re.DOTALL)
+
+
+def _env() -> dict[str, str]:
+    assignments = " ".join(line.replace("\\\n", " ") for line in _instructions("ENV"))
+    return dict(item.split("=", 1) for item in shlex.split(assignments))
+
+
+def test_the_image_runs_the_command_the_tests_run() -> None:
+    (entrypoint,) = _instructions("ENTRYPOINT")
+    assert entrypoint == f'["seldon-core-microservice", "{SERVER_CLASS}"]'
+    env = _env()
+    assert env["GUNICORN_WORKERS"] == str(DEFAULT_WORKERS)
+    assert env["GUNICORN_THREADS"] == str(DEFAULT_THREADS)
+    for key, value in SERVER_ENVIRONMENT.items():
+        assert env[key] == value
+    assert env["MODEL_URI"] == "/mnt/models", "where Seldon's storage initializer puts the model"
+
+
+def test_the_image_is_pinned_locked_and_non_root() -> None:
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", DOCKERFILE, flags=re.MULTILINE)
+    assert base
+    assert re.fullmatch(r"python:3\.11[\w.-]*@sha256:[0-9a-f]{64}", base[1])
+    assert DOCKERFILE.count("FROM ${PYTHON_IMAGE}") == 2
+    assert "uv sync --frozen" in DOCKERFILE, "the image installs serving/uv.lock, nothing else"
+    makefile_uv = re.search(r"^UV_VERSION := (\S+)$", (REPO_ROOT / "Makefile").read_text(), re.M)
+    assert makefile_uv
+    assert f"uv=={makefile_uv[1]}" in DOCKERFILE
+    (user,) = _instructions("USER")
+    assert user not in ("0", "root")
