@@ -7,6 +7,8 @@ value fails here, naming the key and what is allowed, before any stage touches i
 from __future__ import annotations
 
 import difflib
+import itertools
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, TypeAlias
 
@@ -330,6 +332,119 @@ class GatesParams(_Frozen):
     champion: ChampionGateParams = ChampionGateParams()
 
 
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+_QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
+
+
+class ResourcesParams(_Frozen):
+    """Container requests and limits (Kubernetes quantities)."""
+
+    cpu: str = Field("250m", pattern=_QUANTITY)
+    memory: str = Field("512Mi", pattern=_QUANTITY)
+    cpu_limit: str = Field("1", pattern=_QUANTITY)
+    memory_limit: str = Field("1Gi", pattern=_QUANTITY)
+
+
+class AutoscalingParams(_Frozen):
+    """Horizontal autoscaling of each predictor on CPU utilisation."""
+
+    min_replicas: int = Field(1, ge=1)
+    max_replicas: int = Field(3, ge=1)
+    target_cpu_utilization: int = Field(70, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> Self:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(
+                f"max_replicas ({self.max_replicas}) is below min_replicas ({self.min_replicas})"
+            )
+        return self
+
+
+class EnvironmentParams(_Frozen):
+    """One deployment target: where, how big, and how a new model reaches it."""
+
+    namespace: str = Field(pattern=_DNS_LABEL)
+    strategy: Literal["direct", "canary"] = Field(
+        description="`direct`: a new model takes all traffic at once; `canary`: it starts at "
+        "the first of `canary_steps` and `modelops release promote` moves it through them."
+    )
+    canary_steps: tuple[int, ...] = Field(
+        (10, 25, 50, 100),
+        description="Canary traffic percentages, increasing; reaching 100 makes it stable.",
+    )
+    canary_replicas: int = Field(1, ge=1)
+    resources: ResourcesParams = ResourcesParams()
+    autoscaling: AutoscalingParams = AutoscalingParams()
+    min_available: int = Field(1, ge=0, description="PodDisruptionBudget: pods kept in a drain.")
+
+    @field_validator("canary_steps")
+    @classmethod
+    def _steps_increase_to_at_most_100(cls, steps: tuple[int, ...]) -> tuple[int, ...]:
+        if not steps:
+            raise ValueError("give at least one canary step, e.g. [10, 25, 50, 100]")
+        if any(not 0 < step <= 100 for step in steps):
+            raise ValueError(f"each canary step is a percentage from 1 to 100, got {list(steps)}")
+        if any(b <= a for a, b in itertools.pairwise(steps)):
+            raise ValueError(f"canary steps must increase, got {list(steps)}")
+        return steps
+
+
+class DeployParams(_Frozen):
+    """GitOps deploys: what is deployed where, and where published models live."""
+
+    name: str = Field("churn", pattern=_DNS_LABEL, description="SeldonDeployment name.")
+    registered_model: str = Field(
+        "churn", min_length=1, description="MLflow registered model (when a server is set)."
+    )
+    store: str = Field(
+        "model-store",
+        min_length=1,
+        description="Where models are published, content-addressed: an object store URI "
+        "(s3://bucket/prefix, gs://...) or a folder relative to the project (tries and tests).",
+    )
+    image: str = Field(
+        "ghcr.io/your-org/modelops-serving:0.1.0",
+        min_length=1,
+        description="The serving image built from serving/Dockerfile (pin a tag or digest).",
+    )
+    storage_initializer_image: str = Field(
+        "seldonio/rclone-storage-initializer:1.17.1",
+        description="Init container that downloads the published model into /mnt/models.",
+    )
+    storage_secret: str | None = Field(
+        None, description="Secret with the store's credentials, as env for the initializer."
+    )
+    repo_url: str = Field(
+        "https://github.com/your-org/modelops.git",
+        min_length=1,
+        description="The git repository Argo CD syncs manifests/rendered/<environment> from.",
+    )
+    revision: str = Field("main", min_length=1)
+    environments: dict[str, EnvironmentParams] = Field(
+        default_factory=lambda: {
+            "staging": EnvironmentParams(namespace="churn-staging", strategy="direct"),
+            "production": EnvironmentParams(
+                namespace="churn-production",
+                strategy="canary",
+                autoscaling=AutoscalingParams(min_replicas=2, max_replicas=6),
+            ),
+        }
+    )
+
+    @field_validator("environments")
+    @classmethod
+    def _environment_names(
+        cls, environments: dict[str, EnvironmentParams]
+    ) -> dict[str, EnvironmentParams]:
+        if not environments:
+            raise ValueError("declare at least one environment")
+        bad = [name for name in environments if not re.fullmatch(_DNS_LABEL, name)]
+        if bad:
+            raise ValueError(f"environment names must be DNS labels (a-z, 0-9, -): {bad}")
+        return environments
+
+
 class TrackingParams(_Frozen):
     """MLflow tracking. The server comes from MLFLOW_TRACKING_URI (default: local SQLite)."""
 
@@ -343,6 +458,7 @@ class Params(_Frozen):
     train: TrainParams
     evaluate: EvaluateParams = EvaluateParams()
     gates: GatesParams = GatesParams()
+    deploy: DeployParams = DeployParams()
     tracking: TrackingParams = TrackingParams()
 
 

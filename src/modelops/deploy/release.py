@@ -1,0 +1,257 @@
+"""The release state of one environment and the only ways it may change (pure functions).
+
+States: no release yet; a stable model alone; a canary at some traffic weight beside the stable
+model. A deploy of a new model makes it stable (the `direct` strategy, or the first model of an
+environment) or starts a canary at the first step; promote moves the canary to the next step,
+and past the last one makes it the stable model; rollback removes the canary; restore makes a
+model that was stable before the stable one again. Anything else is refused with what to do
+instead, and the release is left as it was.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal, TypeAlias
+
+from modelops.errors import ModelopsError
+
+Action: TypeAlias = Literal["deploy", "start-canary", "promote", "complete", "rollback", "restore"]
+KEEP_PREVIOUS = 5
+"""Replaced stable models remembered per environment, so `restore` can bring one back."""
+_CONTENT_HASH = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ReleaseError(ModelopsError):
+    """An illegal transition, or a release file that is not a release."""
+
+
+class NothingToDo(ModelopsError):  # noqa: N818 - not a failure: the command succeeds
+    """The request would change nothing (the command says so and succeeds)."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A published model, pinned: where it is (immutable), what it is, where it came from."""
+
+    version: str
+    model_uri: str
+    model_hash: str
+    data_version: str
+    git_commit: str
+    mlflow_run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Canary:
+    """A model taking `weight` percent of the traffic beside the stable one."""
+
+    model: ModelVersion
+    weight: int
+
+
+@dataclass(frozen=True)
+class Event:
+    """One step of the history: what happened, to which version, who did it, when and why."""
+
+    at: str
+    by: str
+    action: Action
+    version: str
+    traffic: dict[str, int]
+    reason: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """Who asks for a change, when, and why (recorded in the history)."""
+
+    at: str
+    by: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Release:
+    """An environment's models and traffic, and how they got there."""
+
+    environment: str
+    stable: ModelVersion | None = None
+    canary: Canary | None = None
+    previous: tuple[ModelVersion, ...] = ()
+    history: tuple[Event, ...] = ()
+
+    @property
+    def traffic(self) -> dict[str, int]:
+        """Percent of requests per predictor; stable and canary always add up to 100."""
+        if self.stable is None:
+            return {}
+        if self.canary is None:
+            return {"stable": 100}
+        return {"stable": 100 - self.canary.weight, "canary": self.canary.weight}
+
+    def describe(self) -> str:
+        """One line: what serves this environment now."""
+        if self.stable is None:
+            return f"{self.environment}: no release yet"
+        if self.canary is None:
+            return f"{self.environment}: stable {self.stable.version} (100%)"
+        return (
+            f"{self.environment}: stable {self.stable.version} ({100 - self.canary.weight}%), "
+            f"canary {self.canary.model.version} ({self.canary.weight}%)"
+        )
+
+
+def deploy(
+    release: Release,
+    model: ModelVersion,
+    *,
+    strategy: Literal["direct", "canary"],
+    steps: Sequence[int],
+    change: Change,
+) -> Release:
+    """A new model for this environment: stable at once, or a canary at the first step."""
+    require_immutable(model)
+    if release.canary is not None:
+        if release.canary.model.model_hash == model.model_hash:
+            raise NothingToDo(f"{model.version} is already the canary in {release.environment}")
+        raise ReleaseError(
+            f"{release.environment} is running a canary ({release.canary.model.version} at "
+            f"{release.canary.weight}%): promote or roll it back first "
+            f"(modelops release promote|rollback --env {release.environment})"
+        )
+    if release.stable is not None and release.stable.model_hash == model.model_hash:
+        raise NothingToDo(f"{model.version} is already the stable model in {release.environment}")
+    first_weight = steps[0] if steps else 100
+    if strategy == "direct" or release.stable is None or first_weight >= 100:
+        return _record(_replace_stable(release, model), "deploy", model, change)
+    started = replace(release, canary=Canary(model=model, weight=first_weight))
+    return _record(started, "start-canary", model, change)
+
+
+def promote(release: Release, *, steps: Sequence[int], change: Change) -> Release:
+    """Move the canary to the next traffic step; past the last one it becomes the stable model."""
+    canary = release.canary
+    if canary is None:
+        raise ReleaseError(
+            f"{release.environment} has no canary to promote: deploy a new model first "
+            f"({release.describe()})"
+        )
+    step = next_step(canary.weight, steps)
+    if step is None:
+        completed = replace(_replace_stable(release, canary.model), canary=None)
+        return _record(completed, "complete", canary.model, change)
+    moved = replace(release, canary=replace(canary, weight=step))
+    return _record(moved, "promote", canary.model, change)
+
+
+def next_step(weight: int, steps: Sequence[int]) -> int | None:
+    """The canary weight after `weight`, or None when the next promote makes it stable."""
+    following = [step for step in steps if step > weight]
+    return following[0] if following and following[0] < 100 else None
+
+
+def rollback(release: Release, *, change: Change) -> Release:
+    """Remove the canary: the stable model takes all traffic again."""
+    canary = release.canary
+    if canary is None:
+        raise ReleaseError(
+            f"{release.environment} has no canary to roll back ({release.describe()}). To go "
+            "back to an earlier model, deploy it: the history lists their versions and URIs"
+        )
+    return _record(replace(release, canary=None), "rollback", canary.model, change)
+
+
+def restore(release: Release, version: str, *, change: Change) -> Release:
+    """Make a previously stable model (by version) the stable model again, at 100%."""
+    if release.canary is not None:
+        raise ReleaseError(
+            f"{release.environment} is running a canary ({release.canary.model.version} at "
+            f"{release.canary.weight}%): roll it back first "
+            f"(modelops release rollback --env {release.environment})"
+        )
+    if release.stable is not None and release.stable.version == version:
+        raise NothingToDo(f"{version} is already the stable model in {release.environment}")
+    found = [model for model in release.previous if model.version == version]
+    if not found:
+        known = [model.version for model in release.previous] or "none"
+        raise ReleaseError(
+            f"{release.environment} has no previous model {version}; it can restore {known}"
+        )
+    return _record(_replace_stable(release, found[0]), "restore", found[0], change)
+
+
+def require_immutable(model: ModelVersion) -> None:
+    """A release may only point at a content-addressed model: its URI ends with its hash."""
+    if not _CONTENT_HASH.match(model.model_hash):
+        raise ReleaseError(f"{model.version}: model_hash must be a sha256 hex digest")
+    if not model.model_uri.rstrip("/").endswith("/" + model.model_hash):
+        raise ReleaseError(
+            f"model URI {model.model_uri} is not immutable: it must end with the model's content "
+            f"hash ({model.model_hash[:12]}…). Publish the model with `modelops release deploy`, "
+            "which copies it to the store under its hash"
+        )
+
+
+def to_document(release: Release) -> dict[str, Any]:
+    """The release file's content (stable key order, so diffs stay small)."""
+    return {
+        "environment": release.environment,
+        "stable": asdict(release.stable) if release.stable else None,
+        "canary": (
+            {"weight": release.canary.weight, **asdict(release.canary.model)}
+            if release.canary
+            else None
+        ),
+        "traffic": release.traffic,
+        "previous": [asdict(model) for model in release.previous],
+        "history": [asdict(event) for event in release.history],
+    }
+
+
+def from_document(document: Any, *, source: str) -> Release:
+    """Parse a release file; refuses one whose traffic does not match its models."""
+    try:
+        canary_doc = dict(document["canary"]) if document.get("canary") else None
+        canary = None
+        if canary_doc is not None:
+            weight = int(canary_doc.pop("weight"))
+            canary = Canary(model=ModelVersion(**canary_doc), weight=weight)
+        stable = ModelVersion(**document["stable"]) if document.get("stable") else None
+        release = Release(
+            environment=str(document["environment"]),
+            stable=stable,
+            canary=canary,
+            previous=tuple(ModelVersion(**model) for model in document.get("previous") or ()),
+            history=tuple(Event(**event) for event in document.get("history") or ()),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ReleaseError(f"{source}: not a release file ({exc}); restore it from git") from None
+    if canary is not None and (stable is None or not 0 < canary.weight < 100):
+        raise ReleaseError(f"{source}: a canary needs a stable model and a weight from 1 to 99")
+    if document.get("traffic", release.traffic) != release.traffic:
+        raise ReleaseError(
+            f"{source}: traffic {document['traffic']} does not match the models "
+            f"({release.traffic}); release files are written by `modelops release`, not by hand"
+        )
+    return release
+
+
+def _replace_stable(release: Release, model: ModelVersion) -> Release:
+    """`model` becomes stable; the one it replaces is remembered first in `previous`."""
+    kept = (release.stable, *release.previous) if release.stable is not None else release.previous
+    previous = tuple(m for m in kept if m.model_hash != model.model_hash)[:KEEP_PREVIOUS]
+    return replace(release, stable=model, previous=previous)
+
+
+def _record(release: Release, action: Action, model: ModelVersion, change: Change) -> Release:
+    event = Event(
+        at=change.at,
+        by=change.by,
+        action=action,
+        version=model.version,
+        traffic=release.traffic,
+        reason=change.reason,
+    )
+    return replace(release, history=(*release.history, event))

@@ -1,0 +1,78 @@
+"""Fixtures for the deploy tests: model versions, trained models, and the shared schemas."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from modelops.deploy.release import Change, ModelVersion
+from tests.support import (
+    REPO_ROOT,
+    git,
+    run_modelops,
+    small_params,
+    template_params,
+    write_params,
+)
+
+SHARED_SCHEMAS = REPO_ROOT.parent / "shared" / "schemas"
+
+
+def model_version(name: str, *, base: str = "model-store/churn") -> ModelVersion:
+    """A published model version with a made-up (but well-formed) content hash."""
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    return ModelVersion(
+        version=digest[:12],
+        model_uri=f"{base}/{digest}",
+        model_hash=digest,
+        data_version=hashlib.sha256(b"data").hexdigest(),
+        git_commit=hashlib.sha1(name.encode()).hexdigest(),
+    )
+
+
+def change(reason: str = "test", *, by: str = "alice") -> Change:
+    return Change(at="2026-11-26T10:00:00Z", by=by, reason=reason)
+
+
+@pytest.fixture(autouse=True)
+def _shared_schemas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validate against the shared Seldon schemas when this machine has them."""
+    if SHARED_SCHEMAS.is_dir() and not os.environ.get("MODELOPS_SCHEMAS"):
+        monkeypatch.setenv("MODELOPS_SCHEMAS", str(SHARED_SCHEMAS))
+
+
+@pytest.fixture(scope="session")
+def trained_models(tmp_path_factory: pytest.TempPathFactory, mlflow_store: str) -> list[Path]:
+    """Three real trained models (different learning rates), each with an MLflow run file."""
+    models = []
+    for rate in (0.05, 0.1, 0.2):
+        root = tmp_path_factory.mktemp(f"model-{rate}")
+        params = small_params(1500)
+        params["train"]["model"]["learning_rate"] = rate
+        write_params(root, params)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(root)
+            patch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
+            run_modelops("prepare", "train", "evaluate")
+        models.append(root)
+    return models
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The template's params and templates in a fresh repository, as the working directory."""
+    root = tmp_path / "repo"
+    shutil.copytree(REPO_ROOT / "manifests" / "templates", root / "manifests" / "templates")
+    write_params(root, template_params())
+    (root / ".gitignore").write_text("/models/\n/model-store/\n/reports/\n")
+    git(root, "init", "--quiet", "--initial-branch=main")
+    git(root, "add", "--all")
+    git(root, "commit", "--quiet", "--message", "Start from the template")
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    monkeypatch.setenv("GITHUB_ACTOR", "deploy-bot")
+    return root

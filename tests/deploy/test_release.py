@@ -1,0 +1,256 @@
+"""The release state machine: every legal transition, every illegal one, and the file format.
+
+States: no release; stable only; canary at a step; (promoted = stable again; rolled back =
+stable only). An illegal request raises with what to do instead and the release is unchanged
+(the functions are pure: the old value is never modified).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from modelops.deploy import release as state
+from modelops.deploy.release import Canary, NothingToDo, Release, ReleaseError
+from tests.deploy.conftest import change, model_version
+
+STEPS = (10, 25, 50, 100)
+V1, V2, V3 = (model_version(name) for name in ("v1", "v2", "v3"))
+
+
+def _stable(model=V1) -> Release:  # type: ignore[no-untyped-def]
+    return state.deploy(
+        Release("production"), model, strategy="canary", steps=STEPS, change=change()
+    )
+
+
+def _canary(weight: int = 10) -> Release:
+    started = state.deploy(_stable(), V2, strategy="canary", steps=STEPS, change=change())
+    assert started.canary is not None
+    return replace(started, canary=replace(started.canary, weight=weight))
+
+
+# Legal transitions ----------------------------------------------------------------------------
+
+
+def test_the_first_model_of_an_environment_is_stable_even_with_the_canary_strategy() -> None:
+    release = _stable()
+    assert release.stable == V1
+    assert release.canary is None
+    assert release.traffic == {"stable": 100}
+    assert [(e.action, e.version, e.traffic) for e in release.history] == [
+        ("deploy", V1.version, {"stable": 100})
+    ]
+
+
+def test_a_direct_environment_replaces_the_stable_model_and_remembers_the_old_one() -> None:
+    staging = state.deploy(Release("staging"), V1, strategy="direct", steps=STEPS, change=change())
+    replaced = state.deploy(staging, V2, strategy="direct", steps=STEPS, change=change())
+    assert replaced.stable == V2
+    assert replaced.canary is None
+    assert replaced.previous == (V1,)
+
+
+def test_a_new_model_starts_a_canary_at_the_first_step() -> None:
+    release = _canary()
+    assert release.canary == Canary(V2, 10)
+    assert release.traffic == {"stable": 90, "canary": 10}
+    assert release.history[-1].action == "start-canary"
+
+
+def test_promote_walks_every_step_then_makes_the_canary_stable() -> None:
+    release = _canary()
+    weights = []
+    while release.canary is not None:
+        release = state.promote(release, steps=STEPS, change=change("healthy"))
+        weights.append(release.canary.weight if release.canary else "stable")
+    assert weights == [25, 50, "stable"]
+    assert release.stable == V2
+    assert release.previous == (V1,)
+    assert [e.action for e in release.history][-3:] == ["promote", "promote", "complete"]
+    assert release.history[-1].traffic == {"stable": 100}
+
+
+def test_steps_without_100_complete_after_the_last_one() -> None:
+    release = _canary(50)
+    completed = state.promote(release, steps=(10, 50), change=change())
+    assert completed.stable == V2
+    assert completed.canary is None
+
+
+def test_rollback_removes_the_canary_and_keeps_the_stable_model() -> None:
+    release = state.rollback(_canary(25), change=change("error rate up", by="bob"))
+    assert release.stable == V1
+    assert release.canary is None
+    assert release.traffic == {"stable": 100}
+    event = release.history[-1]
+    assert (event.action, event.version, event.by, event.reason) == (
+        "rollback",
+        V2.version,
+        "bob",
+        "error rate up",
+    )
+
+
+def test_a_rolled_back_model_can_be_deployed_again_as_a_new_canary() -> None:
+    rolled_back = state.rollback(_canary(), change=change())
+    again = state.deploy(rolled_back, V2, strategy="canary", steps=STEPS, change=change())
+    assert again.canary == Canary(V2, 10)
+
+
+def test_restore_brings_back_the_model_a_completed_canary_replaced() -> None:
+    completed = state.promote(_canary(50), steps=STEPS, change=change())
+    restored = state.restore(completed, V1.version, change=change("bad in production"))
+    assert restored.stable == V1
+    assert restored.previous == (V2,)
+    assert restored.history[-1].action == "restore"
+
+
+def test_previous_models_are_bounded_and_never_repeat_the_stable_one() -> None:
+    release = Release("staging")
+    for index in range(state.KEEP_PREVIOUS + 3):
+        model = model_version(f"m{index}")
+        release = state.deploy(release, model, strategy="direct", steps=STEPS, change=change())
+    assert len(release.previous) == state.KEEP_PREVIOUS
+    assert release.stable not in release.previous
+    restored = state.restore(release, release.previous[-1].version, change=change())
+    assert restored.stable not in restored.previous
+
+
+def test_next_step_names_the_next_weight_or_none_for_completion() -> None:
+    assert state.next_step(10, STEPS) == 25
+    assert state.next_step(50, STEPS) is None
+    assert state.next_step(25, (10, 25)) is None
+
+
+# Illegal transitions: a clear message, and the release is unchanged ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "release", "attempt", "message"),
+    [
+        (
+            "promote without a canary",
+            _stable(),
+            lambda r: state.promote(r, steps=STEPS, change=change()),
+            "no canary to promote",
+        ),
+        (
+            "promote with no release at all",
+            Release("production"),
+            lambda r: state.promote(r, steps=STEPS, change=change()),
+            "no canary to promote",
+        ),
+        (
+            "start a canary while one runs",
+            _canary(),
+            lambda r: state.deploy(r, V3, strategy="canary", steps=STEPS, change=change()),
+            "is running a canary (",
+        ),
+        (
+            "roll back without a canary",
+            _stable(),
+            lambda r: state.rollback(r, change=change()),
+            "no canary to roll back",
+        ),
+        (
+            "restore while a canary runs",
+            _canary(),
+            lambda r: state.restore(r, V1.version, change=change()),
+            "roll it back first",
+        ),
+        (
+            "restore a model that was never stable here",
+            _stable(),
+            lambda r: state.restore(r, V3.version, change=change()),
+            "has no previous model",
+        ),
+        (
+            "a model URI that is not immutable",
+            _stable(),
+            lambda r: state.deploy(
+                r,
+                replace(V2, model_uri="s3://bucket/churn/latest"),
+                strategy="canary",
+                steps=STEPS,
+                change=change(),
+            ),
+            "is not immutable",
+        ),
+        (
+            "a model hash that is not a sha256",
+            Release("staging"),
+            lambda r: state.deploy(
+                r,
+                replace(V1, model_hash="abc", model_uri="s3://b/abc"),
+                strategy="direct",
+                steps=STEPS,
+                change=change(),
+            ),
+            "sha256",
+        ),
+    ],
+)
+def test_illegal_transitions_fail_clearly_and_change_nothing(name, release, attempt, message):  # type: ignore[no-untyped-def]
+    before = state.to_document(release)
+    with pytest.raises(ReleaseError, match=message.replace("(", r"\(")):
+        attempt(release)
+    assert state.to_document(release) == before, f"{name}: the release must be unchanged"
+
+
+@pytest.mark.parametrize(
+    ("release", "attempt"),
+    [
+        (_stable(), lambda r: state.deploy(r, V1, strategy="canary", steps=STEPS, change=change())),
+        (_canary(), lambda r: state.deploy(r, V2, strategy="canary", steps=STEPS, change=change())),
+        (_stable(), lambda r: state.restore(r, V1.version, change=change())),
+    ],
+    ids=["stable again", "canary again", "restore the stable one"],
+)
+def test_asking_for_the_current_state_is_nothing_to_do_not_an_error(release, attempt):  # type: ignore[no-untyped-def]
+    with pytest.raises(NothingToDo, match="already the"):
+        attempt(release)
+
+
+# The release file ------------------------------------------------------------------------------
+
+
+def test_a_release_survives_a_round_trip_through_its_document() -> None:
+    release = state.promote(_canary(), steps=STEPS, change=change())
+    release = replace(release, previous=(V3,))
+    document = state.to_document(release)
+    assert list(document) == ["environment", "stable", "canary", "traffic", "previous", "history"]
+    assert document["traffic"] == {"stable": 75, "canary": 25}
+    assert state.from_document(document, source="x.yaml") == release
+
+
+def test_an_empty_release_round_trips_too() -> None:
+    empty = Release("staging")
+    assert state.from_document(state.to_document(empty), source="x.yaml") == empty
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(traffic={"stable": 50, "canary": 50}), "does not match the models"),
+        (lambda d: d["canary"].update(weight=100), "weight from 1 to 99"),
+        (lambda d: d.update(stable=None, traffic={}), "needs a stable model"),
+        (lambda d: d["stable"].pop("model_uri"), "not a release file"),
+        (lambda d: d.update(history=[{"at": "now"}]), "not a release file"),
+    ],
+    ids=["traffic edited", "canary at 100", "canary without stable", "field missing", "bad event"],
+)
+def test_a_hand_edited_release_file_is_refused_with_how_to_fix_it(edit, message):  # type: ignore[no-untyped-def]
+    document = state.to_document(_canary())
+    edit(document)
+    with pytest.raises(ReleaseError, match=message):
+        state.from_document(document, source="manifests/releases/production.yaml")
+
+
+def test_describe_says_what_serves_the_environment() -> None:
+    assert Release("staging").describe() == "staging: no release yet"
+    assert _stable().describe() == f"production: stable {V1.version} (100%)"
+    assert _canary(25).describe() == (
+        f"production: stable {V1.version} (75%), canary {V2.version} (25%)"
+    )
