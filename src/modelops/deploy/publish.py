@@ -1,0 +1,91 @@
+"""Publish a model directory to the store under its content hash: an immutable address.
+
+A path that exists already is only ever reused when its content matches; it is never
+overwritten. A local folder stands in for the bucket in tests and in `make demo`; object store
+URIs (s3://, gs://, ...) go through fsspec with the matching filesystem package installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+from modelops.errors import ModelopsError
+
+PUBLISHED_MARKERS = ".published"
+"""Beside the versions, `<store>/<name>/.published/<hash>` says an upload completed (a marker
+inside the model directory would change the hash the server computes)."""
+
+
+class PublishError(ModelopsError):
+    """The model cannot be published, or the store holds something else at its address."""
+
+
+def content_hash(path: Path) -> str:
+    """sha256 over every file's relative path and bytes (the server computes the same)."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(path).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def model_uri(store: str, name: str, digest: str) -> str:
+    """The immutable address of a model version in the store."""
+    return f"{store.rstrip('/')}/{name}/{digest}"
+
+
+def is_object_store(store: str) -> bool:
+    """Whether `store` is a URI of a remote store rather than a local folder."""
+    return "://" in store and not store.startswith("file://")
+
+
+def publish(model_dir: Path, *, store: str, name: str, root: Path) -> tuple[str, str]:
+    """Copy `model_dir` to the store (unless already there); return (uri, content hash)."""
+    if not (model_dir / "MLmodel").is_file():
+        raise PublishError(f"{model_dir}: no trained model to publish; run `dvc repro train`")
+    digest = content_hash(model_dir)
+    uri = model_uri(store, name, digest)
+    if is_object_store(store):
+        _publish_remote(model_dir, uri, model_uri(store, name, f"{PUBLISHED_MARKERS}/{digest}"))
+    else:
+        local = Path(store.removeprefix("file://"))
+        _publish_local(model_dir, (local if local.is_absolute() else root / local) / name / digest)
+    return uri, digest
+
+
+def _publish_local(model_dir: Path, target: Path) -> None:
+    if target.exists():
+        if content_hash(target) != target.name:
+            raise PublishError(
+                f"{target} exists but its content does not hash to its name: the store is "
+                "corrupted there; remove that directory by hand after checking it"
+            )
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(model_dir, staging)
+    staging.rename(target)
+
+
+def _publish_remote(model_dir: Path, uri: str, marker: str) -> None:
+    import fsspec
+
+    protocol = uri.split("://", 1)[0]
+    try:
+        filesystem = fsspec.filesystem(protocol)
+    except (ImportError, ValueError) as exc:
+        raise PublishError(
+            f"cannot publish to {protocol}:// ({exc}); add its fsspec package to the project "
+            "(for example `uv add s3fs` for s3://) or use a local folder as deploy.store"
+        ) from None
+    if filesystem.exists(marker):
+        return  # content-addressed and complete: the same bytes are already there
+    if filesystem.exists(uri):
+        filesystem.rm(uri, recursive=True)  # an interrupted upload: no marker was written
+    filesystem.put(str(model_dir), uri, recursive=True)
+    filesystem.pipe(marker, uri.encode())
