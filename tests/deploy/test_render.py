@@ -1,0 +1,149 @@
+"""Rendering: golden files per environment and state, deterministic, valid, Seldon's weight rules.
+
+Regenerate the golden files after an intended template change with
+`UPDATE_GOLDEN=1 pytest tests/deploy/test_render.py` and review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import jinja2
+import pytest
+import yaml
+
+from modelops.deploy import release as state
+from modelops.deploy.release import Release
+from modelops.deploy.render import render
+from modelops.deploy.validate import SELDON_SCHEMA, schemas_dir, validate
+from modelops.params import DeployParams
+from tests.deploy.conftest import change, model_version
+from tests.support import REPO_ROOT
+
+TEMPLATES = REPO_ROOT / "manifests" / "templates"
+GOLDEN = Path(__file__).parent / "golden"
+DEPLOY = DeployParams()  # the defaults: golden files do not move when params.yaml is edited
+STEPS = (10, 25, 50, 100)
+V1, V2 = model_version("v1"), model_version("v2")
+
+
+def _releases(production_canary: int | None) -> dict[str, Release]:
+    staging = state.deploy(Release("staging"), V2, strategy="direct", steps=STEPS, change=change())
+    production = state.deploy(
+        Release("production"), V1, strategy="canary", steps=STEPS, change=change()
+    )
+    if production_canary is not None:
+        production = state.deploy(production, V2, strategy="canary", steps=STEPS, change=change())
+        assert production.canary is not None
+        production = replace(
+            production, canary=replace(production.canary, weight=production_canary)
+        )
+    return {"staging": staging, "production": production}
+
+
+STATES = {"stable": _releases(None), "canary-25": _releases(25)}
+
+
+def _render(releases: dict[str, Release], deploy: DeployParams = DEPLOY) -> dict[str, str]:
+    return render(TEMPLATES, deploy, releases, threshold=0.5)
+
+
+def _predictors(files: dict[str, str], environment: str) -> list[dict]:  # type: ignore[type-arg]
+    deployment = yaml.safe_load(files[f"rendered/{environment}/seldondeployment.yaml"])
+    return list(deployment["spec"]["predictors"])
+
+
+@pytest.mark.parametrize("name", sorted(STATES))
+def test_each_state_renders_its_golden_files(name: str) -> None:
+    files = _render(STATES[name])
+    folder = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        shutil.rmtree(folder, ignore_errors=True)
+        for path, text in files.items():
+            (folder / path).parent.mkdir(parents=True, exist_ok=True)
+            (folder / path).write_text(text)
+    expected = {
+        str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+    assert sorted(files) == sorted(expected), "run with UPDATE_GOLDEN=1 after an intended change"
+    for path, text in files.items():
+        assert text == expected[path], f"{path} differs; UPDATE_GOLDEN=1 after an intended change"
+
+
+@pytest.mark.parametrize("name", sorted(STATES))
+def test_rendered_files_are_valid_and_free_of_template_syntax(name: str) -> None:
+    files = _render(STATES[name])
+    for path, text in files.items():
+        assert not any(syntax in text for syntax in ("{{", "{%", "{#")), path
+    checked = validate(files, schemas=schemas_dir(REPO_ROOT))
+    assert checked.problems == ()
+
+
+def test_the_shared_seldon_schema_is_found_where_it_is_expected() -> None:
+    schemas = schemas_dir(REPO_ROOT)
+    if not schemas.is_dir():
+        pytest.skip(f"{schemas} is not on this machine (set MODELOPS_SCHEMAS to use one)")
+    assert (schemas / SELDON_SCHEMA).is_file(), "SELDON_SCHEMA must name a file in the schemas"
+    assert validate({}, schemas=schemas).skipped == ()
+
+
+def test_during_a_canary_the_weights_add_up_to_100_and_both_models_are_pinned() -> None:
+    predictors = _predictors(_render(STATES["canary-25"]), "production")
+    assert [(p["name"], p["traffic"]) for p in predictors] == [("stable", 75), ("canary", 25)]
+    uris = [p["componentSpecs"][0]["spec"]["initContainers"][0]["args"][0] for p in predictors]
+    assert uris == [V1.model_uri, V2.model_uri]
+    assert [p["annotations"]["modelops.io/model-hash"] for p in predictors] == [
+        V1.model_hash,
+        V2.model_hash,
+    ]
+
+
+def test_a_rollback_removes_the_canary_predictor_rather_than_setting_it_to_0() -> None:
+    rolled_back = dict(STATES["canary-25"])
+    rolled_back["production"] = state.rollback(rolled_back["production"], change=change())
+    predictors = _predictors(_render(rolled_back), "production")
+    assert [(p["name"], p["traffic"]) for p in predictors] == [("stable", 100)]
+    assert _render(rolled_back) == _render(STATES["stable"]), "the same as before the canary"
+
+
+def test_an_environment_without_a_release_renders_nothing_yet() -> None:
+    files = _render({"staging": STATES["stable"]["staging"], "production": Release("production")})
+    assert sorted(files) == [
+        "argocd/staging.yaml",
+        "rendered/staging/poddisruptionbudget.yaml",
+        "rendered/staging/seldondeployment.yaml",
+    ]
+
+
+def test_rendering_is_deterministic() -> None:
+    assert _render(STATES["canary-25"]) == _render(STATES["canary-25"])
+
+
+def test_params_reach_the_manifests() -> None:
+    deploy = DEPLOY.model_copy(
+        update={
+            "image": "registry.example/serving@sha256:" + "a" * 64,
+            "storage_secret": "s3-creds",
+        }
+    )
+    deployment = yaml.safe_load(
+        _render(STATES["stable"], deploy)["rendered/production/seldondeployment.yaml"]
+    )
+    spec = deployment["spec"]["predictors"][0]["componentSpecs"][0]
+    assert spec["spec"]["containers"][0]["image"] == deploy.image
+    assert spec["spec"]["initContainers"][0]["envFrom"] == [{"secretRef": {"name": "s3-creds"}}]
+    assert spec["hpaSpec"]["minReplicas"] == 2
+    assert spec["hpaSpec"]["maxReplicas"] == 6
+    assert deployment["metadata"]["namespace"] == "churn-production"
+
+
+def test_a_value_missing_from_the_context_is_an_error_not_an_empty_string(tmp_path: Path) -> None:
+    for template in TEMPLATES.iterdir():
+        shutil.copy(template, tmp_path / template.name)
+    path = tmp_path / "seldondeployment.yaml.j2"
+    path.write_text(path.read_text().replace("{{ deploy.name }}", "{{ deploy.nmae }}", 1))
+    with pytest.raises(jinja2.UndefinedError, match="nmae"):
+        render(tmp_path, DEPLOY, STATES["stable"], threshold=0.5)

@@ -1,0 +1,123 @@
+"""Validation catches what a cluster would refuse, before anything is committed."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from modelops.deploy.validate import schemas_dir, validate, webhook_rules
+from tests.support import REPO_ROOT
+
+GOLDEN = Path(__file__).parent / "golden" / "canary-25"
+SDEP = "rendered/production/seldondeployment.yaml"
+PDB = "rendered/production/poddisruptionbudget.yaml"
+APP = "argocd/production.yaml"
+
+
+def _document(path: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((GOLDEN / path).read_text())
+    return loaded
+
+
+def _problems(path: str, document: dict[str, Any]) -> tuple[str, ...]:
+    return validate({path: yaml.safe_dump(document)}, schemas=schemas_dir(REPO_ROOT)).problems
+
+
+def _needs_seldon_schema() -> None:
+    if validate({}, schemas=schemas_dir(REPO_ROOT)).skipped:
+        pytest.skip("the shared Seldon schemas are not on this machine (MODELOPS_SCHEMAS)")
+
+
+def test_the_golden_manifests_validate() -> None:
+    for path in (SDEP, PDB, APP):
+        assert _problems(path, _document(path)) == (), path
+
+
+def test_a_misspelt_seldon_field_is_refused_by_the_strict_crd_schema() -> None:
+    _needs_seldon_schema()
+    document = _document(SDEP)
+    document["spec"]["predictors"][0]["trafic"] = document["spec"]["predictors"][0].pop("traffic")
+    document["spec"]["predictors"][1]["traffic"] = 100
+    problems = _problems(SDEP, document)
+    assert any("trafic" in problem for problem in problems), problems
+
+
+def test_a_wrong_type_in_a_container_is_refused_by_the_schema() -> None:
+    _needs_seldon_schema()
+    document = _document(SDEP)
+    container = document["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["containers"][0]
+    container["readinessProbe"]["httpGet"]["port"] = [9000]
+    assert any("readinessProbe" in problem for problem in _problems(SDEP, document))
+
+
+def test_without_the_schemas_the_seldon_schema_check_is_skipped_and_says_why(
+    tmp_path: Path,
+) -> None:
+    checked = validate({SDEP: (GOLDEN / SDEP).read_text()}, schemas=tmp_path)
+    assert checked.problems == ()
+    assert len(checked.skipped) == 1
+    assert "MODELOPS_SCHEMAS" in checked.skipped[0]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda p: p[1].update(traffic=30), "must add up to 100, got [75, 30]"),
+        (lambda p: (p[0].update(traffic=100), p[1].update(traffic=0)), "no predictor may take 0%"),
+        (lambda p: p[1].update(name="stable"), "names must be unique"),
+        (lambda p: (p[0].update(shadow=True), p[1].update(shadow=True)), "at most one"),
+        (
+            lambda p: p[1]["componentSpecs"][0]["spec"]["containers"][0].update(name="other"),
+            "graph node classifier has no implementation and no container",
+        ),
+        (lambda p: p.pop(), "a single predictor takes 0 (unset) or 100"),
+        (lambda p: p.clear(), "at least one predictor"),
+        (
+            lambda p: p[0]["graph"].update(implementation="SKLEARN_SERVER"),
+            "SKLEARN_SERVER needs modelUri",
+        ),
+    ],
+    ids=[
+        "sum not 100",
+        "canary at 0",
+        "duplicate names",
+        "two shadows",
+        "container missing",
+        "single predictor at 75",
+        "no predictor",
+        "prepackaged without uri",
+    ],
+)
+def test_seldon_webhook_rules(edit, message) -> None:  # type: ignore[no-untyped-def]
+    document = copy.deepcopy(_document(SDEP))
+    edit(document["spec"]["predictors"])
+    problems = list(webhook_rules(document))
+    assert any(message in problem for problem in problems), problems
+
+
+def test_a_core_kind_is_checked_strictly_against_the_kubernetes_schema() -> None:
+    document = _document(PDB)
+    document["spec"]["minAvailabel"] = 1
+    problems = _problems(PDB, document)
+    assert any("minAvailabel" in problem for problem in problems), problems
+
+
+def test_an_argo_application_needs_its_source_and_destination() -> None:
+    document = _document(APP)
+    del document["spec"]["source"]["repoURL"]
+    assert _problems(APP, document) == (f"{APP}: Argo CD Application needs spec.source.repoURL",)
+
+
+def test_template_syntax_left_in_the_output_is_caught() -> None:
+    checked = validate({SDEP: "kind: x\nname: {{ deploy.name }}\n"}, schemas=Path("/none"))
+    assert checked.problems == (f"{SDEP}: template syntax left in the output",)
+
+
+def test_text_that_is_not_a_kubernetes_object_is_caught() -> None:
+    checked = validate({"a.yaml": "just: text\n", "b.yaml": "a: [\n"}, schemas=Path("/none"))
+    assert checked.problems[0] == "a.yaml: not a Kubernetes object (no kind)"
+    assert checked.problems[1].startswith("b.yaml: not valid YAML")
