@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelops.deploy import cli as deploy_cli
 from modelops.errors import ModelopsError
 from modelops.gates.results import GATE_ORDER
 from modelops.paths import ProjectPaths
@@ -87,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     generate.add_argument("--out", type=Path, required=True, help="a .csv or .parquet path")
     command("summary", _summary, "Print where the data, model, metrics, plots and run are.")
+    deploy_cli.register(commands)
     return parser
 
 

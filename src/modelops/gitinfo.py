@@ -58,6 +58,11 @@ def describe_commit(root: Path, commit: str) -> tuple[str, str]:
     return subject, date
 
 
+def user_name(root: Path) -> str | None:
+    """The configured git user name (`git config user.name`), if any."""
+    return _git(root, "config", "user.name") or None
+
+
 def is_shallow(root: Path) -> bool:
     """Whether this clone has only part of the history (as CI checkouts do by default)."""
     return _git(root, "rev-parse", "--is-shallow-repository") == "true"

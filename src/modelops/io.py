@@ -32,6 +32,18 @@ def bytes_writer(content: bytes) -> Writer:
     return write
 
 
+def tree_writer(files: Mapping[Path, str]) -> Writer:
+    """A writer that makes a directory holding `files` (relative path -> text)."""
+
+    def write(path: Path) -> None:
+        path.mkdir(parents=True)
+        for name, text in sorted(files.items()):
+            (path / name).parent.mkdir(parents=True, exist_ok=True)
+            (path / name).write_text(text, encoding="utf-8")
+
+    return write
+
+
 def commit(outputs: Mapping[Path, Writer]) -> None:
     """Write every output to a staging path, then move them all into place.
 

@@ -219,6 +219,63 @@ def log_pipeline_run(
     )
 
 
+def registry_configured() -> bool:
+    """Whether a tracking server (or store) was chosen: the registry is used only then."""
+    return bool(os.environ.get("MLFLOW_TRACKING_URI", "").strip())
+
+
+def register_model(logged_model_uri: str, name: str, *, run_id: str, root: Path) -> str:
+    """Register a logged model under `name` once; returns its version number.
+
+    Idempotent: a version registered from the same run is reused, so a deploy that is retried
+    does not create a second version of the same model.
+
+    Raises:
+        ModelopsError: the registry refuses it or cannot be reached.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    uri = tracking_uri(root)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    try:
+        existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+        if existing:
+            return str(min(int(version.version) for version in existing))
+        try:
+            client.get_registered_model(name)
+        except MlflowException:
+            client.create_registered_model(name)
+        version = client.create_model_version(
+            name,
+            logged_model_uri,
+            run_id=run_id,
+            model_id=logged_model_uri.removeprefix("models:/"),
+            tags={"modelops": "deploy"},
+        )
+    except (MlflowException, OSError) as exc:
+        raise ModelopsError(
+            f"registering {logged_model_uri} as '{name}' at {uri} failed: {exc}"
+        ) from None
+    return str(version.version)
+
+
+def move_alias(name: str, alias: str, version: str | None, *, root: Path) -> None:
+    """Point `models:/<name>@<alias>` at `version`, or delete the alias when version is None."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=tracking_uri(root), registry_uri=tracking_uri(root))
+    try:
+        if version is None:
+            client.delete_registered_model_alias(name, alias)
+        else:
+            client.set_registered_model_alias(name, alias, version)
+    except MlflowException as exc:
+        if version is not None:
+            raise ModelopsError(f"setting alias {name}@{alias} failed: {exc}") from None
+
+
 def run_tags(
     *, git_commit: str, git_dirty: bool, data_hash: str, extra: Mapping[str, str]
 ) -> dict[str, str]:

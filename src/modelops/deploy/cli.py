@@ -1,0 +1,306 @@
+"""`modelops release ...` and `modelops render`: the deploy half of the command line.
+
+Each handler loads params, calls `deploy.workflow`, prints what changed and returns an exit code.
+A request that would change nothing says so and succeeds; an illegal one raises `ReleaseError`,
+which `modelops.cli` prints as one line and exits 1 with nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelops.paths import ProjectPaths
+
+if TYPE_CHECKING:
+    from modelops.deploy.release import Change
+    from modelops.deploy.workflow import Plan
+    from modelops.params import Params
+
+Handler = Callable[[argparse.Namespace, ProjectPaths], int]
+Subparsers = Any  # argparse's _SubParsersAction is private
+PREVIEW_DIR = Path("reports/deploy-preview")
+
+
+def register(commands: Subparsers) -> None:
+    """Add `release` (with its actions) and `render` to the `modelops` parser."""
+    release = commands.add_parser(
+        "release",
+        help="Deploy, promote, roll back and inspect releases (manifests/releases/).",
+        description="Change what each environment serves. Every action writes the release "
+        "file and the rendered manifests together; commit them and Argo CD applies them.",
+    )
+    release.set_defaults(handler=lambda args, paths: _usage(release))
+    actions = release.add_subparsers(title="actions", metavar="ACTION")
+
+    def action(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = actions.add_parser(
+            name, help=help_text, description=help_text
+        )
+        sub.set_defaults(handler=handler)
+        return sub
+
+    status = action("status", _status, "Show what each environment serves and its history.")
+    status.add_argument("--env", help="one environment (default: all)")
+    status.add_argument("--history", type=int, default=5, help="events to show (default 5)")
+
+    deploy = action(
+        "deploy",
+        _deploy,
+        "Publish models/model under its content hash and deploy it: stable in `direct` "
+        "environments, a canary at the first step in `canary` ones.",
+    )
+    deploy.add_argument("--env", action="append", help="only this environment (repeatable)")
+    deploy.add_argument("--model-dir", type=Path, help="default: models/model")
+    deploy.add_argument("--commit", help="commit the model was trained at (default: HEAD)")
+    deploy.add_argument(
+        "--dry-run", action="store_true", help="print the plan; publish and write nothing"
+    )
+    deploy.add_argument(
+        "--object-store-only",
+        action="store_true",
+        help="refuse a local folder as deploy.store (deploy.yml: the runner's disk is gone "
+        "after the job)",
+    )
+    _change_options(deploy, reason_required=False)
+
+    promote = action("promote", _promote, "Move the canary to the next traffic step.")
+    promote.add_argument("--env", required=True, help="the environment, e.g. production")
+    _change_options(promote, reason_required=False)
+
+    rollback = action("rollback", _rollback, "Remove the canary: all traffic to the stable model.")
+    rollback.add_argument("--env", required=True, help="the environment, e.g. production")
+    _change_options(rollback, reason_required=True)
+
+    restore = action(
+        "restore",
+        _restore,
+        "Make a model that was stable before the current one stable again, at 100%.",
+    )
+    restore.add_argument("--env", required=True, help="the environment, e.g. production")
+    restore.add_argument(
+        "--version", required=True, help="a version under `previous:` in its release file"
+    )
+    _change_options(restore, reason_required=True)
+
+    preview = action(
+        "preview",
+        _preview,
+        "Show what merging this branch would deploy (a dry run) and the manifest diff.",
+    )
+    preview.add_argument("--model-dir", type=Path, help="default: models/model")
+    preview.add_argument(
+        "--out", type=Path, default=PREVIEW_DIR, help=f"write the manifests here ({PREVIEW_DIR})"
+    )
+
+    render = commands.add_parser(
+        "render",
+        help="Regenerate manifests/rendered/ and manifests/argocd/ from templates and releases.",
+        description="Regenerate the generated manifests after a change to the templates or to "
+        "deploy: in params.yaml. With --check, change nothing and exit 1 when they are stale.",
+    )
+    render.add_argument("--check", action="store_true", help="only check they are current")
+    render.set_defaults(handler=_render)
+
+
+def _change_options(parser: argparse.ArgumentParser, *, reason_required: bool) -> None:
+    parser.add_argument(
+        "--reason", required=reason_required, help="why (recorded in the release history)"
+    )
+    parser.add_argument("--by", help="who (default: $GITHUB_ACTOR, git user.name, $USER)")
+    parser.add_argument(
+        "--message-file", type=Path, help="also write the commit message to this file"
+    )
+
+
+def _status(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.deploy.release import ReleaseError, next_step
+    from modelops.deploy.workflow import load_releases, stale
+
+    params = _params(paths)
+    releases = load_releases(paths.root, params)
+    if args.env is not None and args.env not in releases:
+        raise ReleaseError(
+            f"unknown environment '{args.env}'; params.yaml declares {sorted(releases)}"
+        )
+    for name, release in releases.items():
+        if args.env not in (None, name):
+            continue
+        environment = params.deploy.environments[name]
+        print(f"{release.describe()}   [{environment.strategy}, namespace {environment.namespace}]")
+        models = [("stable", release.stable)]
+        if release.canary is not None:
+            models.append(("canary", release.canary.model))
+            step = next_step(release.canary.weight, environment.canary_steps)
+            print(f"  next promote: {f'canary to {step}%' if step else 'canary becomes stable'}")
+        for role, model in models:
+            if model is not None:
+                print(f"  {role} {model.version}: {model.model_uri}")
+        for event in release.history[-args.history :] if args.history > 0 else ():
+            traffic = ", ".join(f"{k} {v}%" for k, v in event.traffic.items())
+            print(f"  {event.at}  {event.action:<12} {event.version:<12} [{traffic}]")
+            print(f"    by {event.by}: {event.reason}")
+    differences = stale(paths.root, params)
+    current = "current" if not differences else f"{len(differences)} stale, run `make render`"
+    print(f"manifests: {current}")
+    return 0
+
+
+def _deploy(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.deploy.workflow import deploy_model
+    from modelops.gitinfo import describe_commit, git_state
+
+    commit = args.commit or git_state(paths.root).commit
+    reason = args.reason or f"merge of {commit[:12]}: {describe_commit(paths.root, commit)[0]}"
+    plan = deploy_model(
+        paths.root,
+        _params(paths),
+        model_dir=args.model_dir or paths.model_dir,
+        trained_at=commit,
+        change=_change(args, paths, reason),
+        environments=tuple(args.env or ()),
+        dry_run=args.dry_run,
+        object_store_only=args.object_store_only,
+    )
+    return _finish(args, paths, plan, dry_run=args.dry_run)
+
+
+def _promote(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.deploy.workflow import promote
+
+    params = _params(paths)
+    plan = promote(
+        paths.root,
+        params,
+        args.env,
+        change=_change(args, paths, args.reason or "(no reason given)"),
+    )
+    return _finish(args, paths, plan)
+
+
+def _rollback(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.deploy.workflow import rollback
+
+    params = _params(paths)
+    plan = rollback(paths.root, params, args.env, change=_change(args, paths, args.reason))
+    return _finish(args, paths, plan)
+
+
+def _restore(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.deploy.workflow import restore
+
+    params = _params(paths)
+    change = _change(args, paths, args.reason)
+    return _finish(args, paths, restore(paths.root, params, args.env, args.version, change=change))
+
+
+def _finish(
+    args: argparse.Namespace, paths: ProjectPaths, plan: Plan, *, dry_run: bool = False
+) -> int:
+    from modelops.deploy.workflow import write
+
+    for note in plan.notes:
+        print(f"release: {note}")
+    if not plan.changed:
+        print("release: nothing to change; no file written")
+        return 0
+    if dry_run:
+        print("release: dry run, nothing published or written; the commit would say:\n")
+        print(plan.message, end="")
+        return 0
+    written = write(paths.root, _params(paths), plan)
+    _note_skipped_checks(paths)
+    if args.message_file is not None:
+        args.message_file.write_text(plan.message, encoding="utf-8")
+    print(plan.message, end="")
+    print(f"release: wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def _preview(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.deploy.preview import preview
+    from modelops.gitinfo import git_state
+    from modelops.io import commit, tree_writer
+
+    params = _params(paths)
+    planned = preview(
+        paths.root,
+        params,
+        model_dir=args.model_dir or paths.model_dir,
+        trained_at=git_state(paths.root).commit,
+    )
+    if planned.problem is not None:
+        print(f"preview: a merge would not deploy: {planned.problem}", file=sys.stderr)
+        return 1
+    for change in planned.changes:
+        after = "(unchanged)" if change.before == change.after else "-> " + change.after
+        print(f"preview: {change.before} {after.replace(f'{change.environment}: ', '')}")
+    out = paths.root / args.out
+    assert planned.files is not None
+    commit({out: tree_writer({p.relative_to("manifests"): t for p, t in planned.files.items()})})
+    print(
+        planned.diff or "preview: the manifests would not change", end="" if planned.diff else "\n"
+    )
+    print(f"preview: manifests a merge would commit -> {paths.show(out)}/")
+    return 0
+
+
+def _render(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.deploy.workflow import render_all, stale
+
+    params = _params(paths)
+    _note_skipped_checks(paths)
+    if args.check:
+        differences = stale(paths.root, params)
+        for difference in differences:
+            print(f"stale: {difference}")
+        if differences:
+            print(
+                "render: manifests/ is not what the templates and releases produce; "
+                "run `make render` and commit the result",
+                file=sys.stderr,
+            )
+            return 1
+        print("render: manifests/rendered/ and manifests/argocd/ are current")
+        return 0
+    written = render_all(paths.root, params)
+    print(f"render: {', '.join(str(p) for p in written)} regenerated")
+    return 0
+
+
+def _note_skipped_checks(paths: ProjectPaths) -> None:
+    from modelops.deploy.validate import schemas_dir, validate
+
+    for skipped in validate({}, schemas=schemas_dir(paths.root)).skipped:
+        print(f"note: {skipped}", file=sys.stderr)
+
+
+def _params(paths: ProjectPaths) -> Params:
+    from modelops.params import load_params
+
+    return load_params(paths.params_file)
+
+
+def _change(args: argparse.Namespace, paths: ProjectPaths, reason: str) -> Change:
+    from modelops.deploy.release import Change
+    from modelops.gitinfo import user_name
+
+    by = (
+        args.by
+        or os.environ.get("GITHUB_ACTOR")
+        or user_name(paths.root)
+        or os.environ.get("USER")
+        or "unknown"
+    )
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return Change(at=now, by=by, reason=reason)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2

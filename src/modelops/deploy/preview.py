@@ -1,0 +1,85 @@
+"""What merging this branch would deploy: the release changes and the diff of the manifests.
+
+A dry run of `modelops release deploy` (nothing published, nothing registered) compared with the
+manifests committed now; the pull-request report shows it, `modelops release preview` prints it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelops.deploy.release import Change
+from modelops.deploy.workflow import GENERATED, deploy_model, load_releases, manifests
+from modelops.errors import ModelopsError
+from modelops.params import Params
+
+
+@dataclass(frozen=True)
+class EnvironmentChange:
+    """One environment before and after the merge, in words."""
+
+    environment: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class DeployPreview:
+    """The planned releases and manifests, or why the merge would not deploy."""
+
+    changes: tuple[EnvironmentChange, ...] = ()
+    files: Mapping[Path, str] | None = None
+    diff: str = ""
+    notes: tuple[str, ...] = ()
+    problem: str | None = None
+
+
+def preview(root: Path, params: Params, *, model_dir: Path, trained_at: str) -> DeployPreview:
+    """Plan the deploy a merge would make; a refusal is reported, not raised."""
+    before = load_releases(root, params)
+    change = Change(at="(at merge)", by="deploy.yml", reason="preview")
+    try:
+        plan = deploy_model(
+            root, params, model_dir=model_dir, trained_at=trained_at, change=change, dry_run=True
+        )
+        files = manifests(root, params, plan.releases)
+    except ModelopsError as refused:
+        return DeployPreview(problem=str(refused))
+    changes = tuple(
+        EnvironmentChange(name, before[name].describe(), plan.releases[name].describe())
+        for name in sorted(params.deploy.environments)
+    )
+    return DeployPreview(
+        changes=changes,
+        files=files,
+        diff=manifest_diff(root, files),
+        notes=plan.notes,
+    )
+
+
+def manifest_diff(root: Path, files: Mapping[Path, str]) -> str:
+    """A unified diff from the generated manifests on disk to `files`."""
+    current = {
+        path.relative_to(root): path.read_text(encoding="utf-8")
+        for folder in GENERATED
+        if (root / folder).is_dir()
+        for path in sorted((root / folder).rglob("*"))
+        if path.is_file()
+    }
+    chunks: list[str] = []
+    for path in sorted(set(current) | set(files)):
+        old, new = current.get(path), files.get(path)
+        if old == new:
+            continue
+        chunks.extend(
+            difflib.unified_diff(
+                (old or "").splitlines(keepends=True),
+                (new or "").splitlines(keepends=True),
+                fromfile=f"a/{path}" if old is not None else "/dev/null",
+                tofile=f"b/{path}" if new is not None else "/dev/null",
+            )
+        )
+    return "".join(chunks)

@@ -1,0 +1,63 @@
+"""Helpers for driving the release commands as deploy.yml and rollout.yml do."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+from pathlib import Path
+
+import yaml
+
+from modelops.cli import main
+from modelops.deploy.validate import schemas_dir, validate
+from tests.support import REPO_ROOT, git
+
+MODEL = Path("models/model")
+
+
+def modelops(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def merge_model(root: Path, source: Path) -> None:
+    """What a merge does to the working tree of deploy.yml: a newly trained model."""
+    shutil.rmtree(root / MODEL, ignore_errors=True)
+    shutil.copytree(source / MODEL, root / MODEL)
+    (root / "reports").mkdir(exist_ok=True)
+    shutil.copy(source / "reports" / "mlflow_run.json", root / "reports" / "mlflow_run.json")
+    (root / "merged.txt").write_text(str(source))
+    git(root, "add", "merged.txt")
+    git(root, "commit", "--quiet", "--message", f"Merge a model trained at {source.name}")
+
+
+def step(root: Path, *args: str) -> str:
+    """Run a release command as the workflow does, check the result, commit; return its title."""
+    message = root.parent / "message.txt"
+    code, _out, err = modelops("release", *args, "--message-file", str(message))
+    assert code == 0, f"modelops release {' '.join(args)} failed: {err}"
+    assert modelops("render", "--check")[0] == 0, "the manifests on disk are what renders"
+    rendered = {
+        str(p.relative_to(root / "manifests")): p.read_text()
+        for p in (root / "manifests").glob("*/**/*.yaml")
+        if "templates" not in p.parts and "releases" not in p.parts
+    }
+    assert validate(rendered, schemas=schemas_dir(REPO_ROOT)).problems == ()
+    git(root, "add", "manifests")
+    git(root, "commit", "--quiet", "--file", str(message))
+    return git(root, "log", "-1", "--format=%s").strip()
+
+
+def traffic(root: Path, environment: str) -> dict[str, int]:
+    path = root / "manifests" / "rendered" / environment / "seldondeployment.yaml"
+    deployment = yaml.safe_load(path.read_text())
+    return {p["name"]: p["traffic"] for p in deployment["spec"]["predictors"]}
+
+
+def version(root: Path, environment: str, role: str = "stable") -> str:
+    document = yaml.safe_load((root / "manifests" / "releases" / f"{environment}.yaml").read_text())
+    entry = document[role]
+    return str(entry["version"])

@@ -1,0 +1,66 @@
+"""The preview of a merge: what deploy.yml would change, shown in the PR report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelops.deploy.preview import preview
+from modelops.params import load_params
+from tests.deploy.support import merge_model, modelops, step
+
+
+def _preview(repo: Path):  # type: ignore[no-untyped-def]
+    return preview(
+        repo, load_params(repo / "params.yaml"), model_dir=repo / "models" / "model", trained_at="c"
+    )
+
+
+def test_a_first_merge_shows_both_environments_and_every_new_file(
+    repo: Path, trained_models: list[Path]
+) -> None:
+    merge_model(repo, trained_models[0])
+    planned = _preview(repo)
+    assert planned.problem is None
+    assert [(c.environment, c.before) for c in planned.changes] == [
+        ("production", "production: no release yet"),
+        ("staging", "staging: no release yet"),
+    ]
+    assert planned.changes[0].after.endswith("(100%)")
+    assert planned.diff.count("+++ b/manifests/") == 6
+    assert not (repo / "model-store").exists(), "a preview publishes nothing"
+
+
+def test_a_later_merge_shows_the_canary_and_only_the_lines_that_change(
+    repo: Path, trained_models: list[Path]
+) -> None:
+    merge_model(repo, trained_models[0])
+    step(repo, "deploy")
+    merge_model(repo, trained_models[1])
+    planned = _preview(repo)
+    production = planned.changes[0]
+    assert "canary" in production.after
+    assert "+  - name: canary" in planned.diff
+    assert "argocd" not in planned.diff, "the Applications do not change"
+
+
+def test_a_merge_that_would_be_refused_says_why(repo: Path, trained_models: list[Path]) -> None:
+    merge_model(repo, trained_models[0])
+    step(repo, "deploy")
+    merge_model(repo, trained_models[1])
+    step(repo, "deploy")
+    merge_model(repo, trained_models[2])
+    planned = _preview(repo)
+    assert planned.problem is not None
+    assert "production is running a canary" in planned.problem
+
+
+def test_the_command_writes_the_manifests_a_merge_would_commit(
+    repo: Path, trained_models: list[Path]
+) -> None:
+    merge_model(repo, trained_models[0])
+    code, out, _ = modelops("release", "preview")
+    assert code == 0
+    assert "preview: staging: no release yet -> stable" in out
+    written = repo / "reports" / "deploy-preview" / "rendered" / "staging" / "seldondeployment.yaml"
+    assert written.is_file()
+    assert not (repo / "manifests" / "rendered").exists(), "manifests/ is untouched"

@@ -1,0 +1,245 @@
+"""The whole GitOps loop through the real command line, in a temporary git repository.
+
+First deploy, a second model merged (a canary), promoted through every step, a third model
+rolled back, promoted after a new deploy, and restored; after each step the rendered files
+validate, `render --check` agrees, and the commit message and history say what happened.
+Without MLFLOW_TRACKING_URI (the default) versions are content-hash prefixes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import pytest
+import yaml
+
+from modelops.cli import main
+from tests.deploy.support import merge_model, modelops, step, traffic, version
+from tests.support import git
+
+
+def test_the_whole_loop(repo: Path, trained_models: list[Path]) -> None:
+    first, second, third = trained_models
+
+    # Given a new repository, when the first model is merged, both environments serve it.
+    merge_model(repo, first)
+    assert modelops("render", "--check")[0] == 0, "no release: nothing rendered is current"
+    title = step(repo, "deploy")
+    v1 = version(repo, "production")
+    assert title == f"deploy: {v1} to staging (100%), production (100%)"
+    assert traffic(repo, "staging") == traffic(repo, "production") == {"stable": 100}
+    assert sorted(p.name for p in (repo / "manifests" / "argocd").iterdir()) == [
+        "production.yaml",
+        "staging.yaml",
+    ]
+    assert (
+        repo
+        / "model-store"
+        / "churn"
+        / yaml.safe_load((repo / "manifests" / "releases" / "production.yaml").read_text())[
+            "stable"
+        ]["model_hash"]
+        / "MLmodel"
+    ).is_file(), "published before it is referenced"
+
+    # When a second model is merged, staging takes it and production starts a canary at 10%.
+    merge_model(repo, second)
+    title = step(repo, "deploy")
+    v2 = version(repo, "staging")
+    assert title == f"deploy: {v2} to staging (100%), production (canary 10%)"
+    assert traffic(repo, "production") == {"stable": 90, "canary": 10}
+    body = git(repo, "log", "-1", "--format=%b")
+    assert f"production: stable {v1} (90%), canary {v2} (10%)" in body
+    assert "By deploy-bot: merge of" in body
+
+    # Promote through every step; the last makes it stable.
+    assert step(repo, "promote", "--env", "production", "--reason", "ok at 10%") == (
+        f"promote: production canary {v2} 10% -> 25%"
+    )
+    assert traffic(repo, "production") == {"stable": 75, "canary": 25}
+    assert step(repo, "promote", "--env", "production") == (
+        f"promote: production canary {v2} 25% -> 50%"
+    )
+    assert step(repo, "promote", "--env", "production") == f"complete: production runs {v2} (100%)"
+    assert traffic(repo, "production") == {"stable": 100}
+    assert version(repo, "production") == v2
+
+    # A third model goes bad at 25%: roll back; the canary predictor is gone.
+    merge_model(repo, third)
+    v3 = step(repo, "deploy").split()[1]
+    step(repo, "promote", "--env", "production")
+    assert step(repo, "rollback", "--env", "production", "--reason", "errors up") == (
+        f"rollback: production canary {v3} removed, {v2} takes 100%"
+    )
+    assert traffic(repo, "production") == {"stable": 100}
+
+    # Promote now is illegal: it fails, says why, and changes nothing.
+    code, _, err = modelops("release", "promote", "--env", "production")
+    assert code == 1
+    assert "no canary to promote" in err
+    assert git(repo, "status", "--porcelain", "manifests") == ""
+
+    # Deploy the fixed model again (staging has it already) and promote it to the end.
+    assert step(repo, "deploy") == f"deploy: {v3} to production (canary 10%)"
+    for _ in range(3):
+        step(repo, "promote", "--env", "production")
+    assert version(repo, "production") == v3
+    assert traffic(repo, "production") == {"stable": 100}
+
+    # And go back to the previous model after all.
+    assert step(repo, "restore", "--env", "production", "--version", v2, "--reason", "drift") == (
+        f"restore: production back to {v2} (100%), replacing {v3}"
+    )
+
+    history = yaml.safe_load((repo / "manifests" / "releases" / "production.yaml").read_text())
+    assert [event["action"] for event in history["history"]] == [
+        "deploy",
+        "start-canary",
+        "promote",
+        "promote",
+        "complete",
+        "start-canary",
+        "promote",
+        "rollback",
+        "start-canary",
+        "promote",
+        "promote",
+        "complete",
+        "restore",
+    ]
+    assert history["history"][7]["reason"] == "errors up"
+    assert {event["by"] for event in history["history"]} == {"deploy-bot"}
+    subjects = git(repo, "log", "--format=%s").splitlines()
+    releases = [s for s in subjects if not s.startswith(("Merge", "Start"))]
+    assert len(releases) == len(history["history"]), "one commit per production step"
+    assert [s.split(":")[0] for s in reversed(releases)][:5] == [
+        "deploy",
+        "deploy",
+        "promote",
+        "promote",
+        "complete",
+    ]
+
+
+def test_an_illegal_deploy_publishes_and_writes_nothing(
+    repo: Path, trained_models: list[Path]
+) -> None:
+    merge_model(repo, trained_models[0])
+    step(repo, "deploy")
+    merge_model(repo, trained_models[1])
+    step(repo, "deploy")
+    published = sorted((repo / "model-store" / "churn").iterdir())
+
+    merge_model(repo, trained_models[2])
+    code, _, err = modelops("release", "deploy")
+    assert code == 1
+    assert "production is running a canary" in err
+    assert "promote or roll it back first" in err
+    assert git(repo, "status", "--porcelain") == ""
+    assert sorted((repo / "model-store" / "churn").iterdir()) == published
+
+
+def test_deploying_the_same_model_twice_changes_nothing(
+    repo: Path, trained_models: list[Path]
+) -> None:
+    merge_model(repo, trained_models[0])
+    step(repo, "deploy")
+    code, out, _ = modelops("release", "deploy")
+    assert code == 0
+    assert "nothing to change; no file written" in out
+    assert "already the stable model in staging" in out
+
+
+def test_a_dry_run_prints_the_commit_message_and_touches_nothing(
+    repo: Path, trained_models: list[Path]
+) -> None:
+    merge_model(repo, trained_models[0])
+    code, out, _ = modelops("release", "deploy", "--dry-run")
+    assert code == 0
+    assert "deploy: " in out
+    assert "to staging (100%), production (100%)" in out
+    assert not (repo / "model-store").exists()
+    assert not (repo / "manifests" / "releases").exists()
+
+
+def test_render_check_catches_hand_edits_and_render_repairs_them(
+    repo: Path, trained_models: list[Path]
+) -> None:
+    merge_model(repo, trained_models[0])
+    step(repo, "deploy")
+    rendered = repo / "manifests" / "rendered" / "production" / "seldondeployment.yaml"
+    rendered.write_text(rendered.read_text().replace("traffic: 100", "traffic: 50"))
+    (repo / "manifests" / "rendered" / "production" / "extra.yaml").write_text("kind: x\n")
+    code, out, err = modelops("render", "--check")
+    assert code == 1
+    assert "run `make render`" in err
+    assert "manifests/rendered/production/seldondeployment.yaml: out of date" in out
+    assert "manifests/rendered/production/extra.yaml: not produced by any release" in out
+    assert modelops("render")[0] == 0
+    assert git(repo, "status", "--porcelain") == "", "back to exactly what was committed"
+
+
+def test_a_template_that_renders_an_invalid_manifest_writes_nothing(
+    repo: Path, trained_models: list[Path]
+) -> None:
+    merge_model(repo, trained_models[0])
+    template = repo / "manifests" / "templates" / "seldondeployment.yaml.j2"
+    template.write_text(template.read_text().replace("traffic: {{", "traffic: 1{{", 1))
+    code, _, err = modelops("release", "deploy")
+    assert code == 1
+    assert "the manifests do not validate" in err
+    assert "traffic" in err
+    assert not (repo / "manifests" / "releases").exists()
+    assert not (repo / "manifests" / "rendered").exists()
+
+
+def test_status_shows_models_next_step_and_history(repo: Path, trained_models: list[Path]) -> None:
+    merge_model(repo, trained_models[0])
+    step(repo, "deploy")
+    merge_model(repo, trained_models[1])
+    step(repo, "deploy")
+    code, out, _ = modelops("release", "status", "--env", "production")
+    assert code == 0
+    assert "[canary, namespace churn-production]" in out
+    assert "next promote: canary to 25%" in out
+    assert "start-canary" in out
+    assert "by deploy-bot: merge of" in out
+    assert out.rstrip().endswith("manifests: current")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("release", "promote", "--env", "prod"), "unknown environment 'prod'"),
+        (("release", "deploy", "--env", "qa"), "unknown environment(s) ['qa']"),
+        (("release", "deploy", "--object-store-only"), "is the local folder 'model-store'"),
+        (("release", "deploy", "--model-dir", "nowhere"), "no trained model"),
+        (
+            ("release", "restore", "--env", "staging", "--version", "x", "--reason", "r"),
+            "has no previous model x",
+        ),
+    ],
+)
+def test_bad_requests_fail_with_what_to_do(repo: Path, args: tuple[str, ...], message: str) -> None:
+    code, _, err = modelops(*args)
+    assert code == 1
+    assert message in err
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_rollback_needs_a_reason(repo: Path) -> None:
+    with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()) as err:
+        main(["release", "rollback", "--env", "production"])
+    assert "--reason" in err.getvalue()
+
+
+def test_a_hand_edited_release_file_is_refused(repo: Path, trained_models: list[Path]) -> None:
+    merge_model(repo, trained_models[0])
+    step(repo, "deploy")
+    path = repo / "manifests" / "releases" / "production.yaml"
+    path.write_text(path.read_text().replace("stable: 100", "stable: 90"))
+    code, _, err = modelops("release", "status")
+    assert code == 1
+    assert "release files are written by `modelops release`" in err
