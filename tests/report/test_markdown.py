@@ -9,6 +9,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+from modelops.deploy.preview import DeployPreview, EnvironmentChange
 from modelops.gates.results import CheckRecord, GateResult
 from modelops.report.inputs import Baseline, Change, Plot, ReportInputs
 from modelops.report.markdown import COMMENT_LIMIT, render
@@ -93,6 +94,27 @@ def _inputs() -> ReportInputs:
         html_reports=("data.html", "drift.html"),
         artifacts_url="https://github.com/acme/churn/actions/runs/42",
         timings={"prepare": 1.234, "gate_data": 9.81},
+        deploy=DeployPreview(
+            changes=(
+                EnvironmentChange(
+                    "production",
+                    "production: stable 1a2b3c4d5e6f (100%)",
+                    "production: stable 1a2b3c4d5e6f (90%), canary 9f8e7d6c5b4a (10%)",
+                ),
+                EnvironmentChange(
+                    "staging",
+                    "staging: stable 1a2b3c4d5e6f (100%)",
+                    "staging: stable 9f8e7d6c5b4a (100%)",
+                ),
+            ),
+            diff=(
+                "--- a/manifests/rendered/staging/seldondeployment.yaml\n"
+                "+++ b/manifests/rendered/staging/seldondeployment.yaml\n"
+                "@@ -20,1 +20,1 @@\n"
+                '-      modelops.io/model-version: "1a2b3c4d5e6f"\n'
+                '+      modelops.io/model-version: "9f8e7d6c5b4a"\n'
+            ),
+        ),
     )
 
 
@@ -161,6 +183,28 @@ def test_a_huge_report_still_fits_a_github_comment() -> None:
     assert len(text) <= COMMENT_LIMIT
     assert text.startswith("## ❌ Blocked")
     assert "more |" in text, "long tables say how many rows they leave out"
+
+
+def test_the_deploy_section_says_what_a_merge_would_change_or_why_it_would_not() -> None:
+    text = render(_inputs())
+    assert "### Deploy on merge" in text
+    assert "- **production**: stable 1a2b3c4d5e6f (100%) → stable 1a2b3c4d5e6f (90%)" in text
+    assert "Manifest changes (1 file)" in text and "```diff" in text
+    refused = replace(
+        _inputs(), deploy=DeployPreview(problem="production is running a canary (x at 10%)")
+    )
+    assert "⚠️ A merge would not deploy: production is running a canary (x at 10%)." in render(
+        refused
+    )
+    assert "Deploy on merge" not in render(replace(_inputs(), deploy=None))
+
+
+def test_a_long_manifest_diff_is_shortened_before_anything_is_cut() -> None:
+    long_diff = "".join(f"+line {i}\n" for i in range(20_000))
+    inputs = replace(_inputs(), deploy=replace(_inputs().deploy, diff=long_diff))  # type: ignore[arg-type]
+    text = render(inputs)
+    assert len(text) <= COMMENT_LIMIT
+    assert "more lines" in text and "report cut" not in text, "the diff shrinks first"
 
 
 def test_rendering_is_deterministic() -> None:

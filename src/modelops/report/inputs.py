@@ -15,10 +15,19 @@ from typing import Any
 
 import yaml
 
+from modelops.deploy.preview import DeployPreview, preview
 from modelops.errors import ModelopsError
 from modelops.gates.results import GateResult, read_gates
-from modelops.gitinfo import describe_commit, is_shallow, resolve_commit, show_bytes, show_file
+from modelops.gitinfo import (
+    describe_commit,
+    git_state,
+    is_shallow,
+    resolve_commit,
+    show_bytes,
+    show_file,
+)
 from modelops.lockfile import DATA_PATH, output_versions
+from modelops.params import load_params
 from modelops.paths import ProjectPaths
 
 PLOTS = (
@@ -75,6 +84,7 @@ class ReportInputs:
     html_reports: tuple[str, ...] = ()
     artifacts_url: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    deploy: DeployPreview | None = None
 
 
 def gather(paths: ProjectPaths, *, base: str, images_dir: Path) -> ReportInputs:
@@ -98,6 +108,19 @@ def gather(paths: ProjectPaths, *, base: str, images_dir: Path) -> ReportInputs:
         html_reports=tuple(sorted(p.name for p in paths.html_dir.glob("*.html"))),
         artifacts_url=_run_url(),
         timings=_stage_timings(paths),
+        deploy=_deploy_preview(paths),
+    )
+
+
+def _deploy_preview(paths: ProjectPaths) -> DeployPreview:
+    """What `deploy.yml` would do with this model after the merge (nothing is published)."""
+    if not (paths.model_dir / "MLmodel").is_file():
+        return DeployPreview(problem=f"no trained model in {paths.show(paths.model_dir)}")
+    return preview(
+        paths.root,
+        load_params(paths.params_file),
+        model_dir=paths.model_dir,
+        trained_at=git_state(paths.root).commit,
     )
 
 

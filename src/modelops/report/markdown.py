@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from modelops.deploy.preview import DeployPreview
 from modelops.gates.results import GateResult, verdict
 from modelops.report.inputs import Baseline, Change, Plot, ReportInputs
 
@@ -28,6 +29,8 @@ _VERDICT_ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌"}
 _GATE_ICON = {"pass": "✅ pass", "fail": "❌ fail", "skipped": "⏭️ skipped", "off": "⏸️ off"}
 _CHECK_ICON = {"fail": "❌ fail", "error": "💥 error", "timeout": "⏱️ timeout"}
 _ROW_LIMITS = (None, 40, 10)
+_DIFF_LINES = {None: None, 40: 300, 10: 60}
+"""Lines of the manifest diff shown at each row limit."""
 
 
 def render(inputs: ReportInputs, *, images: bool = True, max_chars: int = COMMENT_LIMIT) -> str:
@@ -48,6 +51,7 @@ def _render(inputs: ReportInputs, *, images: bool, row_limit: int | None) -> str
         _params(inputs, row_limit),
         _data(inputs),
         _plots(inputs.plots, inputs.baseline, images=images),
+        _deploy(inputs.deploy, row_limit),
         _baseline(inputs.baseline),
         _artifacts(inputs),
     ]
@@ -239,6 +243,44 @@ def _plots(plots: Sequence[Plot], baseline: Baseline, *, images: bool) -> str:
         else:
             lines.append(f"![{plot.title}]({plot.current})")
     return "\n\n".join(lines)
+
+
+def _deploy(preview: DeployPreview | None, row_limit: int | None) -> str:
+    if preview is None:
+        return ""
+    lines = ["### Deploy on merge"]
+    if preview.problem is not None:
+        lines.append(f"⚠️ A merge would not deploy: {preview.problem}.")
+        return "\n\n".join(lines)
+    lines.append(
+        "\n".join(
+            f"- **{change.environment}**: "
+            + (
+                "unchanged"
+                if change.before == change.after
+                else f"{_state(change.before)} → {_state(change.after)}"
+            )
+            for change in preview.changes
+        )
+    )
+    lines.append(
+        "Versions here are content-hash prefixes; with an MLflow registry, `deploy.yml` uses the "
+        "registered version number. Each canary step after that is a `modelops release promote`."
+    )
+    if preview.diff:
+        diff = preview.diff.splitlines()
+        limit = _DIFF_LINES[row_limit]
+        shown = diff if limit is None else diff[:limit]
+        more = f"\n… {len(diff) - len(shown)} more lines" if len(shown) < len(diff) else ""
+        files = sum(line.startswith("+++ ") for line in diff)
+        body = "```diff\n" + "\n".join(shown) + more + "\n```"
+        noun = "file" if files == 1 else "files"
+        lines.append(_details(f"Manifest changes ({files} {noun})", body))
+    return "\n\n".join(lines)
+
+
+def _state(description: str) -> str:
+    return description.split(": ", 1)[1]
 
 
 def _baseline(baseline: Baseline) -> str:
