@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelops.errors import ModelopsError
-from modelops.model import REVIEWED_SKOPS_TYPES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,6 +72,8 @@ def save_model(pipeline: Pipeline, path: Path, *, training_features: pd.DataFram
     import mlflow.sklearn
     import skops.io
     from mlflow.models import infer_signature
+
+    from modelops.model import REVIEWED_SKOPS_TYPES
 
     untrusted = set(skops.io.get_untrusted_types(data=skops.io.dumps(pipeline)))
     unreviewed = sorted(untrusted - REVIEWED_SKOPS_TYPES)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from modelops.deploy.release import Change, ModelVersion
 from tests.support import (
     REPO_ROOT,
     git,
@@ -20,22 +18,6 @@ from tests.support import (
 )
 
 SHARED_SCHEMAS = REPO_ROOT.parent / "shared" / "schemas"
-
-
-def model_version(name: str, *, base: str = "model-store/churn") -> ModelVersion:
-    """A published model version with a made-up (but well-formed) content hash."""
-    digest = hashlib.sha256(name.encode()).hexdigest()
-    return ModelVersion(
-        version=digest[:12],
-        model_uri=f"{base}/{digest}",
-        model_hash=digest,
-        data_version=hashlib.sha256(b"data").hexdigest(),
-        git_commit=hashlib.sha1(name.encode()).hexdigest(),
-    )
-
-
-def change(reason: str = "test", *, by: str = "alice") -> Change:
-    return Change(at="2026-11-26T10:00:00Z", by=by, reason=reason)
 
 
 @pytest.fixture(autouse=True)

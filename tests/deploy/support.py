@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import shutil
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from modelops.cli import main
+from modelops.deploy.release import Change, ModelVersion
 from modelops.deploy.validate import schemas_dir, validate
 from tests.support import REPO_ROOT, git
 
@@ -61,3 +63,19 @@ def version(root: Path, environment: str, role: str = "stable") -> str:
     document = yaml.safe_load((root / "manifests" / "releases" / f"{environment}.yaml").read_text())
     entry = document[role]
     return str(entry["version"])
+
+
+def model_version(name: str, *, base: str = "model-store/churn") -> ModelVersion:
+    """A published model version with a made-up (but well-formed) content hash."""
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    return ModelVersion(
+        version=digest[:12],
+        model_uri=f"{base}/{digest}",
+        model_hash=digest,
+        data_version=hashlib.sha256(b"data").hexdigest(),
+        git_commit=hashlib.sha1(name.encode()).hexdigest(),
+    )
+
+
+def change(reason: str = "test", *, by: str = "alice") -> Change:
+    return Change(at="2026-11-26T10:00:00Z", by=by, reason=reason)

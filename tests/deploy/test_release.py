@@ -13,7 +13,7 @@ import pytest
 
 from modelops.deploy import release as state
 from modelops.deploy.release import Canary, NothingToDo, Release, ReleaseError
-from tests.deploy.conftest import change, model_version
+from tests.deploy.support import change, model_version
 
 STEPS = (10, 25, 50, 100)
 V1, V2, V3 = (model_version(name) for name in ("v1", "v2", "v3"))

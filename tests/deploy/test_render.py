@@ -20,7 +20,7 @@ from modelops.deploy.release import Release
 from modelops.deploy.render import render
 from modelops.deploy.validate import SELDON_SCHEMA, schemas_dir, validate
 from modelops.params import DeployParams
-from tests.deploy.conftest import change, model_version
+from tests.deploy.support import change, model_version
 from tests.support import REPO_ROOT
 
 TEMPLATES = REPO_ROOT / "manifests" / "templates"

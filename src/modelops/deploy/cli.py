@@ -235,8 +235,9 @@ def _preview(args: argparse.Namespace, paths: ProjectPaths) -> int:
         trained_at=git_state(paths.root).commit,
     )
     if planned.problem is not None:
+        # A preview informs; deploy.yml is where the refusal fails.
         print(f"preview: a merge would not deploy: {planned.problem}", file=sys.stderr)
-        return 1
+        return 0
     for change in planned.changes:
         after = "(unchanged)" if change.before == change.after else "-> " + change.after
         print(f"preview: {change.before} {after.replace(f'{change.environment}: ', '')}")

@@ -120,13 +120,12 @@ def deploy_model(
         f"Model {model.version}: sha256 {model.model_hash[:16]}, data {model.data_version[:16]}, "
         f"trained at {model.git_commit[:12]}, published to {model.model_uri}"
     )
-    plan = Plan(
+    return Plan(
         releases=releases,
         changed=tuple(changed),
         message=_message(title, releases, changed, change, body=(provenance,)),
         notes=tuple(notes),
     )
-    return plan
 
 
 def promote(root: Path, params: Params, environment: str, *, change: Change) -> Plan:
@@ -146,8 +145,7 @@ def promote(root: Path, params: Params, environment: str, *, change: Change) -> 
             f"promote: {environment} canary {event.version} "
             f"{before.canary.weight}% -> {after.canary.weight}%"
         )
-    plan = Plan(releases, (environment,), _message(title, releases, (environment,), change))
-    return plan
+    return Plan(releases, (environment,), _message(title, releases, (environment,), change))
 
 
 def rollback(root: Path, params: Params, environment: str, *, change: Change) -> Plan:
@@ -160,8 +158,7 @@ def rollback(root: Path, params: Params, environment: str, *, change: Change) ->
         f"rollback: {environment} canary {after.history[-1].version} removed, "
         f"{after.stable.version} takes 100%"
     )
-    plan = Plan(releases, (environment,), _message(title, releases, (environment,), change))
-    return plan
+    return Plan(releases, (environment,), _message(title, releases, (environment,), change))
 
 
 def restore(root: Path, params: Params, environment: str, version: str, *, change: Change) -> Plan:
@@ -172,8 +169,7 @@ def restore(root: Path, params: Params, environment: str, version: str, *, chang
     releases[environment] = after
     assert before.stable is not None
     title = f"restore: {environment} back to {version} (100%), replacing {before.stable.version}"
-    plan = Plan(releases, (environment,), _message(title, releases, (environment,), change))
-    return plan
+    return Plan(releases, (environment,), _message(title, releases, (environment,), change))
 
 
 def write(root: Path, params: Params, plan: Plan) -> list[Path]:
