@@ -25,12 +25,14 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install demo repro report serve test lint format bench mlflow-ui lock clean
+.PHONY: help install install-pipeline demo repro report serve render status test lint format bench mlflow-ui lock clean
 
 help: ## List the tasks
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 install: $(INSTALLED) $(SERVING_INSTALLED) ## Install the locked environments: .venv/ and serving/.venv/
+
+install-pipeline: $(INSTALLED) ## Install only .venv/ (what the release workflows need)
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "modelops needs Python 3.11: set PYTHON=/path/to/python3.11")'
@@ -46,10 +48,11 @@ $(SERVING_INSTALLED): $(UV) serving/pyproject.toml serving/uv.lock
 	cd serving && ../$(UV) sync --frozen
 	@touch $@
 
-demo: install ## Install, run the pipeline and gates on the built-in data, report, serve one request
+demo: install ## Install, run the pipeline and gates on the built-in data, report, render, serve one request
 	modelops params > /dev/null
 	dvc repro
 	modelops report
+	modelops release preview
 	serving/.venv/bin/python -m modelops_serving.cli smoke models/model
 	@echo
 	@modelops summary
@@ -65,10 +68,17 @@ serve: install ## Serve the trained model with seldon-core-microservice on local
 	serving/.venv/bin/python -m modelops_serving.cli serve models/model \
 		--port $(SERVE_PORT) --metrics-port $(SERVE_METRICS_PORT)
 
+render: install ## Regenerate manifests/rendered/ and manifests/argocd/ from templates and releases
+	modelops render
+
+status: install ## Show what each environment serves, its canary step and history
+	modelops release status
+
 test: install ## Run the whole test suite
 	pytest
 
-lint: install ## Check formatting, lint and types
+lint: install ## Check formatting, lint, types, and that manifests/ is what renders
+	modelops render --check
 	ruff format --check .
 	ruff check .
 	mypy
@@ -82,6 +92,8 @@ format: install ## Format and auto-fix lint
 bench: install ## Run the benchmarks; results land in benchmarks/results/
 	python benchmarks/bench_pipeline.py
 	python benchmarks/bench_gates.py
+	python benchmarks/bench_serving.py
+	python benchmarks/bench_render.py
 
 mlflow-ui: install ## Browse MLflow runs of the local store at http://127.0.0.1:$(MLFLOW_PORT)
 	mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/.mlflow/mlflow.db}" \

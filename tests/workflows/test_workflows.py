@@ -100,3 +100,66 @@ def test_the_pr_workflow_keeps_its_promises() -> None:
     )
     assert "modelops verdict" in steps["Verdict"]["run"]
     assert any("uses" in s and "upload-artifact" in s["uses"] for s in job["steps"])
+
+
+def _triggers(workflow: dict[str, Any]) -> dict[str, Any]:
+    triggers: dict[str, Any] = workflow[True] if True in workflow else workflow["on"]
+    return triggers
+
+
+def _run_text(workflow: dict[str, Any]) -> str:
+    return "\n".join(step.get("run", "") for step in _steps(workflow))
+
+
+def test_deploys_and_rollouts_are_serialised_and_never_cancelled() -> None:
+    groups = set()
+    for name in ("deploy.yml", "rollout.yml"):
+        workflow = _load(REPO_ROOT / ".github" / "workflows" / name)
+        assert workflow["concurrency"]["cancel-in-progress"] is False, name
+        groups.add(workflow["concurrency"]["group"])
+        (job,) = workflow["jobs"].values()
+        assert job["permissions"] == {"contents": "write"}, f"{name}: only pushing a commit"
+        checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout"))
+        assert checkout["with"]["persist-credentials"] is False, name
+        assert ".github/scripts/commit-and-push.sh" in _run_text(workflow), name
+        assert "make install-pipeline" in _run_text(workflow), name
+    assert len(groups) == 1, "one concurrency group for every release change"
+
+
+def test_the_deploy_workflow_runs_on_merges_and_skips_its_own_commits() -> None:
+    workflow = _load(REPO_ROOT / ".github" / "workflows" / "deploy.yml")
+    triggers = _triggers(workflow)
+    assert triggers["push"]["branches"] == ["main"]
+    assert set(triggers["push"]["paths-ignore"]) == {
+        "manifests/releases/**",
+        "manifests/rendered/**",
+        "manifests/argocd/**",
+    }
+    (job,) = workflow["jobs"].values()
+    assert job["if"] == "${{ vars.MODELOPS_DEPLOY == 'true' }}", "off until a bucket is set"
+    run = _run_text(workflow)
+    assert "modelops release deploy --object-store-only" in run
+    assert "--message-file" in run
+
+
+def test_the_rollout_workflow_passes_its_inputs_through_env_and_its_environment() -> None:
+    workflow = _load(REPO_ROOT / ".github" / "workflows" / "rollout.yml")
+    triggers = _triggers(workflow)
+    assert set(triggers) == {"workflow_dispatch"}
+    inputs = triggers["workflow_dispatch"]["inputs"]
+    assert inputs["action"]["options"] == ["promote", "rollback", "restore"]
+    declared = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["deploy"]["environments"]
+    assert set(inputs["environment"]["options"]) == set(declared), "keep in step with params.yaml"
+    (job,) = workflow["jobs"].values()
+    assert job["environment"] == "${{ inputs.environment }}", "production's reviewers approve"
+    assert {job["env"][k] for k in ("ACTION", "ENVIRONMENT", "REASON", "VERSION")} == {
+        f"${{{{ inputs.{name} }}}}" for name in ("action", "environment", "reason", "version")
+    }
+    assert "inputs." not in _run_text(workflow)
+
+
+def test_every_make_target_a_workflow_calls_exists() -> None:
+    targets = set(re.findall(r"^([a-z-]+):", (REPO_ROOT / "Makefile").read_text(), re.M))
+    for path in WORKFLOWS:
+        for target in re.findall(r"\bmake ([a-z-]+)", _run_text(_load(path))):
+            assert target in targets, f"{path.name}: make {target} does not exist"
