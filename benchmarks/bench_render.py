@@ -1,0 +1,167 @@
+"""Benchmark rendering and validating the manifests; write benchmarks/results/render.{json,md}.
+
+Measures, on this machine, with both environments of the template's params.yaml released and
+production in a canary (the largest state: two predictors):
+- `deploy.workflow.manifests` (render every template, validate every object against its schema
+  and Seldon's rules): the first call in a fresh process (imports and schema loading included)
+  and warm calls;
+- as a command: `modelops render --check` and `modelops release promote`, process start and
+  imports included.
+
+Run with `make bench` (or `python benchmarks/bench_render.py --quick` for a smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks.bench_pipeline import RESULTS, environment, fresh, machine, timed  # noqa: E402
+from modelops.deploy import release as state  # noqa: E402
+from modelops.deploy.release import Change, ModelVersion, Release  # noqa: E402
+from modelops.deploy.validate import schemas_dir, validate  # noqa: E402
+from modelops.deploy.workflow import Plan, manifests, write  # noqa: E402
+from modelops.params import load_params  # noqa: E402
+from tests.support import git, venv_bin  # noqa: E402
+
+GOALS = {"render_validate_all_s": 1.0}
+COLD = """
+import sys, time
+started = time.perf_counter()
+from pathlib import Path
+from modelops.deploy.workflow import load_releases, manifests
+from modelops.params import load_params
+root = Path.cwd()
+params = load_params(root / "params.yaml")
+manifests(root, params, load_releases(root, params))
+print(time.perf_counter() - started)
+"""
+
+
+def _model(name: str) -> ModelVersion:
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    return ModelVersion(digest[:12], f"s3://models/churn/{digest}", digest, digest, "0" * 40)
+
+
+def project() -> Path:
+    """The template's params and templates, both environments released, a canary running."""
+    root = fresh("render")
+    shutil.copytree(REPO_ROOT / "manifests" / "templates", root / "manifests" / "templates")
+    shutil.copy(REPO_ROOT / "params.yaml", root / "params.yaml")
+    params = load_params(root / "params.yaml")
+    change = Change(at="2026-01-01T00:00:00Z", by="bench", reason="bench")
+    releases = {}
+    for name, target in params.deploy.environments.items():
+        release = Release(name)
+        for model in (_model("v1"), _model("v2")):
+            release = state.deploy(
+                release, model, strategy=target.strategy, steps=target.canary_steps, change=change
+            )
+        releases[name] = release
+    write(root, params, Plan(releases, tuple(releases), "bench"))
+    git(root, "init", "--quiet", "--initial-branch=main")
+    git(root, "add", "--all")
+    git(root, "commit", "--quiet", "--message", "bench")
+    return root
+
+
+def in_process(root: Path, repeats: int) -> dict[str, Any]:
+    from modelops.deploy.workflow import load_releases
+
+    params = load_params(root / "params.yaml")
+    releases = load_releases(root, params)
+    python = str(venv_bin() / "python")
+    first = float(timed([python, "-c", COLD], root, environment(root)).output.split()[-1])
+    files = manifests(root, params, releases)
+    warm = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        manifests(root, params, releases)
+        warm.append(time.perf_counter() - started)
+    return {
+        "files": len(files),
+        "environments": len(releases),
+        "seldon_schema_checked": not validate({}, schemas=schemas_dir(root)).skipped,
+        "first_s": round(first, 3),
+        "warm_s": {"median": round(statistics.median(warm), 4), "max": round(max(warm), 4)},
+    }
+
+
+def commands(root: Path, repeats: int) -> dict[str, Any]:
+    env = environment(root)
+    modelops = str(venv_bin() / "modelops")
+    check = [timed([modelops, "render", "--check"], root, env).seconds for _ in range(repeats)]
+    promote = timed([modelops, "release", "promote", "--env", "production"], root, env).seconds
+    return {
+        "render_check_s": {
+            "runs": [round(s, 2) for s in check],
+            "median": round(statistics.median(check), 2),
+        },
+        "promote_s": round(promote, 2),
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    inner, cli = result["in_process"], result["commands"]
+    check = cli["render_check_s"]
+    goal = GOALS["render_validate_all_s"]
+    schema = "with" if inner["seldon_schema_checked"] else "WITHOUT (schemas absent)"
+    return "\n".join(
+        [
+            "# Render and validation benchmark",
+            "",
+            f"Machine: {result['machine']}. Command: `make bench`. Date: {result['date']}.",
+            "",
+            f"Both environments of the template's params.yaml released, production in a canary: "
+            f"{inner['files']} files, {schema} the strict Seldon CRD schema check.",
+            "",
+            "| what | time |",
+            "| --- | --- |",
+            f"| render + validate all environments, first call in a new process (imports, "
+            "schema loading) "
+            f"| {inner['first_s']:.3f} s |",
+            f"| render + validate all environments, warm (median, max) "
+            f"| {inner['warm_s']['median']:.4f} s, {inner['warm_s']['max']:.4f} s |",
+            f"| `modelops render --check` (process, median of {len(check['runs'])}) "
+            f"| {check['median']:.2f} s |",
+            f"| `modelops release promote --env production` (process, writes files) "
+            f"| {cli['promote_s']:.2f} s |",
+            "",
+            f"Goal: render plus validation of all environments under {goal:g} s.",
+            "",
+        ]
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (smoke run)")
+    args = parser.parse_args()
+    repeats = 3 if args.quick else 20
+    root = project()
+    result: dict[str, Any] = {"machine": machine(), "date": time.strftime("%Y-%m-%d")}
+    result["in_process"] = in_process(root, repeats)
+    result["commands"] = commands(root, 3 if args.quick else 5)
+    print(json.dumps(result, indent=2))
+    if args.quick:
+        print(markdown(result))
+        return 0
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "render.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "render.md").write_text(markdown(result))
+    print(f"wrote {RESULTS / 'render.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
