@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import yaml
 
 MODEL_PATH = "models/model"
@@ -18,3 +21,22 @@ def output_versions(lock_text: str | None) -> dict[str, str]:
         for stage in stages.values()
         for out in stage.get("outs", [])
     }
+
+
+def stage_inputs(lock_text: str | None, stage: str) -> str | None:
+    """A fingerprint of what a stage ran on: its dependencies' md5s and its params.
+
+    Two runs of the stage on the same inputs share it even when their outputs' bytes differ
+    (a retrained model carries new timestamps). None when `dvc.lock` has no such stage.
+    """
+    if not lock_text:
+        return None
+    entry = ((yaml.safe_load(lock_text) or {}).get("stages") or {}).get(stage)
+    if not entry:
+        return None
+    inputs = {
+        "cmd": entry.get("cmd"),
+        "deps": sorted((dep["path"], dep.get("md5")) for dep in entry.get("deps", [])),
+        "params": entry.get("params", {}),
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()

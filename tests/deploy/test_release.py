@@ -93,10 +93,42 @@ def test_rollback_removes_the_canary_and_keeps_the_stable_model() -> None:
     )
 
 
-def test_a_rolled_back_model_can_be_deployed_again_as_a_new_canary() -> None:
+def test_a_rolled_back_model_is_not_deployed_again_unless_retried_on_purpose() -> None:
     rolled_back = state.rollback(_canary(), change=change())
-    again = state.deploy(rolled_back, V2, strategy="canary", steps=STEPS, change=change())
+    assert rolled_back.rolled_back == (V2,)
+    with pytest.raises(NothingToDo, match=r"was rolled back in production.*--retry"):
+        state.deploy(rolled_back, V2, strategy="canary", steps=STEPS, change=change())
+    again = state.deploy(
+        rolled_back, V2, strategy="canary", steps=STEPS, change=change(), retry=True
+    )
     assert again.canary == Canary(V2, 10)
+    assert again.rolled_back == (), "retried: no longer marked"
+
+
+def test_a_retrained_copy_of_a_rolled_back_model_is_recognised_by_its_training_inputs() -> None:
+    trained = replace(V2, training_inputs="inputs-2")
+    started = state.deploy(_stable(), trained, strategy="canary", steps=STEPS, change=change())
+    rolled_back = state.rollback(started, change=change())
+    retrained = replace(model_version("v2-retrained"), training_inputs="inputs-2")
+    with pytest.raises(NothingToDo, match=f"trained from the same inputs as {V2.version}"):
+        state.deploy(rolled_back, retrained, strategy="canary", steps=STEPS, change=change())
+
+
+def test_a_retrain_from_the_same_inputs_is_nothing_new_to_deploy() -> None:
+    stable = state.deploy(
+        Release("staging"),
+        replace(V1, training_inputs="inputs-1"),
+        strategy="direct",
+        steps=STEPS,
+        change=change(),
+    )
+    retrained = replace(model_version("v1-retrained"), training_inputs="inputs-1")
+    with pytest.raises(NothingToDo, match=r"trained from the same inputs .* nothing new"):
+        state.deploy(stable, retrained, strategy="direct", steps=STEPS, change=change())
+    unknown = replace(model_version("v1-elsewhere"), training_inputs=None)
+    assert state.deploy(
+        stable, unknown, strategy="direct", steps=STEPS, change=change()
+    ).stable == (unknown), "without a fingerprint only the bytes decide"
 
 
 def test_restore_brings_back_the_model_a_completed_canary_replaced() -> None:
@@ -218,9 +250,17 @@ def test_asking_for_the_current_state_is_nothing_to_do_not_an_error(release, att
 
 def test_a_release_survives_a_round_trip_through_its_document() -> None:
     release = state.promote(_canary(), steps=STEPS, change=change())
-    release = replace(release, previous=(V3,))
+    release = replace(release, previous=(V3,), rolled_back=(replace(V1, training_inputs="i"),))
     document = state.to_document(release)
-    assert list(document) == ["environment", "stable", "canary", "traffic", "previous", "history"]
+    assert list(document) == [
+        "environment",
+        "stable",
+        "canary",
+        "traffic",
+        "previous",
+        "rolled_back",
+        "history",
+    ]
     assert document["traffic"] == {"stable": 75, "canary": 25}
     assert state.from_document(document, source="x.yaml") == release
 

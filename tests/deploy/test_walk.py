@@ -81,8 +81,14 @@ def test_the_whole_loop(repo: Path, trained_models: list[Path]) -> None:
     assert "no canary to promote" in err
     assert git(repo, "status", "--porcelain", "manifests") == ""
 
-    # Deploy the fixed model again (staging has it already) and promote it to the end.
-    assert step(repo, "deploy") == f"deploy: {v3} to production (canary 10%)"
+    # A later merge that does not change the model does not bring it back by itself.
+    code, out, _ = modelops("release", "deploy")
+    assert code == 0
+    assert f"{v3} was rolled back in production" in out
+    assert "nothing to change" in out
+
+    # Retried on purpose (staging has it already), then promoted to the end.
+    assert step(repo, "deploy", "--retry") == f"deploy: {v3} to production (canary 10%)"
     for _ in range(3):
         step(repo, "promote", "--env", "production")
     assert version(repo, "production") == v3
@@ -92,6 +98,10 @@ def test_the_whole_loop(repo: Path, trained_models: list[Path]) -> None:
     assert step(repo, "restore", "--env", "production", "--version", v2, "--reason", "drift") == (
         f"restore: production back to {v2} (100%), replacing {v3}"
     )
+
+    status = modelops("release", "status", "--env", "production")[1]
+    assert f"can restore: {v3}, {v1}" in status
+    assert "rolled back:" not in status, "retried on purpose: no longer held back"
 
     history = yaml.safe_load((repo / "manifests" / "releases" / "production.yaml").read_text())
     assert [event["action"] for event in history["history"]] == [
@@ -243,3 +253,23 @@ def test_a_hand_edited_release_file_is_refused(repo: Path, trained_models: list[
     code, _, err = modelops("release", "status")
     assert code == 1
     assert "release files are written by `modelops release`" in err
+
+
+def test_a_push_that_retrains_the_same_model_deploys_nothing(
+    repo: Path, trained_models: list[Path]
+) -> None:
+    # Given dvc.lock records the train stage's inputs (as after `dvc repro` on main)...
+    lock = {"stages": {"train": {"cmd": "modelops train", "deps": [], "params": {"p": 1}}}}
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock))
+    merge_model(repo, trained_models[0])
+    step(repo, "deploy")
+    # ...when an unrelated push retrains from the same inputs, the new bytes deploy nothing.
+    merge_model(repo, trained_models[1])
+    code, out, _ = modelops("release", "deploy")
+    assert code == 0
+    assert "was trained from the same inputs (dvc.lock)" in out
+    assert "nothing to change; no file written" in out
+    # A real change of inputs is a new model.
+    lock["stages"]["train"]["params"] = {"p": 2}
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock))
+    assert step(repo, "deploy").endswith("to staging (100%), production (canary 10%)")

@@ -189,7 +189,8 @@ def test_the_deploy_section_says_what_a_merge_would_change_or_why_it_would_not()
     text = render(_inputs())
     assert "### Deploy on merge" in text
     assert "- **production**: stable 1a2b3c4d5e6f (100%) → stable 1a2b3c4d5e6f (90%)" in text
-    assert "Manifest changes (1 file)" in text and "```diff" in text
+    assert "Manifest changes (1 file)" in text
+    assert "```diff" in text
     refused = replace(
         _inputs(), deploy=DeployPreview(problem="production is running a canary (x at 10%)")
     )
@@ -204,7 +205,8 @@ def test_a_long_manifest_diff_is_shortened_before_anything_is_cut() -> None:
     inputs = replace(_inputs(), deploy=replace(_inputs().deploy, diff=long_diff))  # type: ignore[arg-type]
     text = render(inputs)
     assert len(text) <= COMMENT_LIMIT
-    assert "more lines" in text and "report cut" not in text, "the diff shrinks first"
+    assert "more lines" in text
+    assert "report cut" not in text, "the diff shrinks first"
 
 
 def test_rendering_is_deterministic() -> None:

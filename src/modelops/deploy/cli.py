@@ -62,6 +62,11 @@ def register(commands: Subparsers) -> None:
         "--dry-run", action="store_true", help="print the plan; publish and write nothing"
     )
     deploy.add_argument(
+        "--retry",
+        action="store_true",
+        help="deploy it even though it was rolled back before (otherwise skipped)",
+    )
+    deploy.add_argument(
         "--object-store-only",
         action="store_true",
         help="refuse a local folder as deploy.store (deploy.yml: the runner's disk is gone "
@@ -141,6 +146,12 @@ def _status(args: argparse.Namespace, paths: ProjectPaths) -> int:
         for role, model in models:
             if model is not None:
                 print(f"  {role} {model.version}: {model.model_uri}")
+        if release.previous:
+            restorable = ", ".join(m.version for m in release.previous)
+            print(f"  can restore: {restorable} (modelops release restore --env {name} ...)")
+        if release.rolled_back:
+            rolled_back = ", ".join(m.version for m in release.rolled_back)
+            print(f"  rolled back: {rolled_back} (not redeployed unless deploy --retry)")
         for event in release.history[-args.history :] if args.history > 0 else ():
             traffic = ", ".join(f"{k} {v}%" for k, v in event.traffic.items())
             print(f"  {event.at}  {event.action:<12} {event.version:<12} [{traffic}]")
@@ -166,6 +177,7 @@ def _deploy(args: argparse.Namespace, paths: ProjectPaths) -> int:
         environments=tuple(args.env or ()),
         dry_run=args.dry_run,
         object_store_only=args.object_store_only,
+        retry=args.retry,
     )
     return _finish(args, paths, plan, dry_run=args.dry_run)
 

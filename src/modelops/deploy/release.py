@@ -41,6 +41,15 @@ class ModelVersion:
     data_version: str
     git_commit: str
     mlflow_run_id: str | None = None
+    training_inputs: str | None = None
+    """Fingerprint of what trained it (data, code, params in dvc.lock): two trainings from the
+    same inputs are the same model even though their files differ (timestamps, ids)."""
+
+    def same_model(self, other: ModelVersion) -> bool:
+        """The same bytes, or trained from the same inputs."""
+        return self.model_hash == other.model_hash or (
+            self.training_inputs is not None and self.training_inputs == other.training_inputs
+        )
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,7 @@ class Release:
     stable: ModelVersion | None = None
     canary: Canary | None = None
     previous: tuple[ModelVersion, ...] = ()
+    rolled_back: tuple[ModelVersion, ...] = ()
     history: tuple[Event, ...] = ()
 
     @property
@@ -110,19 +120,40 @@ def deploy(
     strategy: Literal["direct", "canary"],
     steps: Sequence[int],
     change: Change,
+    retry: bool = False,
 ) -> Release:
-    """A new model for this environment: stable at once, or a canary at the first step."""
+    """A new model for this environment: stable at once, or a canary at the first step.
+
+    A model already serving (same bytes or same training inputs) is nothing to do, and so is
+    one that was rolled back here, unless `retry` says to try it again on purpose.
+    """
     require_immutable(model)
+    where = release.environment
     if release.canary is not None:
-        if release.canary.model.model_hash == model.model_hash:
-            raise NothingToDo(f"{model.version} is already the canary in {release.environment}")
+        if release.canary.model.same_model(model):
+            raise NothingToDo(_already(model, release.canary.model, f"the canary in {where}"))
         raise ReleaseError(
-            f"{release.environment} is running a canary ({release.canary.model.version} at "
+            f"{where} is running a canary ({release.canary.model.version} at "
             f"{release.canary.weight}%): promote or roll it back first "
-            f"(modelops release promote|rollback --env {release.environment})"
+            f"(modelops release promote|rollback --env {where})"
         )
-    if release.stable is not None and release.stable.model_hash == model.model_hash:
-        raise NothingToDo(f"{model.version} is already the stable model in {release.environment}")
+    if release.stable is not None and release.stable.same_model(model):
+        raise NothingToDo(_already(model, release.stable, f"the stable model in {where}"))
+    rolled_back = [m for m in release.rolled_back if m.same_model(model)]
+    if rolled_back and not retry:
+        earlier = rolled_back[0]
+        which = (
+            ""
+            if earlier.model_hash == model.model_hash
+            else f" (trained from the same inputs as {earlier.version})"
+        )
+        raise NothingToDo(
+            f"{model.version}{which} was rolled back in {where}: not deployed again by itself. "
+            f"Merge a fix, or retry it on purpose: modelops release deploy --env {where} --retry"
+        )
+    release = replace(
+        release, rolled_back=tuple(m for m in release.rolled_back if not m.same_model(model))
+    )
     first_weight = steps[0] if steps else 100
     if strategy == "direct" or release.stable is None or first_weight >= 100:
         return _record(_replace_stable(release, model), "deploy", model, change)
@@ -160,7 +191,10 @@ def rollback(release: Release, *, change: Change) -> Release:
             f"{release.environment} has no canary to roll back ({release.describe()}). To go "
             "back to an earlier model, deploy it: the history lists their versions and URIs"
         )
-    return _record(replace(release, canary=None), "rollback", canary.model, change)
+    rolled_back = (canary.model, *release.rolled_back)[:KEEP_PREVIOUS]
+    return _record(
+        replace(release, canary=None, rolled_back=rolled_back), "rollback", canary.model, change
+    )
 
 
 def restore(release: Release, version: str, *, change: Change) -> Release:
@@ -206,6 +240,7 @@ def to_document(release: Release) -> dict[str, Any]:
         ),
         "traffic": release.traffic,
         "previous": [asdict(model) for model in release.previous],
+        "rolled_back": [asdict(model) for model in release.rolled_back],
         "history": [asdict(event) for event in release.history],
     }
 
@@ -224,6 +259,7 @@ def from_document(document: Any, *, source: str) -> Release:
             stable=stable,
             canary=canary,
             previous=tuple(ModelVersion(**model) for model in document.get("previous") or ()),
+            rolled_back=tuple(ModelVersion(**model) for model in document.get("rolled_back") or ()),
             history=tuple(Event(**event) for event in document.get("history") or ()),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -236,6 +272,15 @@ def from_document(document: Any, *, source: str) -> Release:
             f"({release.traffic}); release files are written by `modelops release`, not by hand"
         )
     return release
+
+
+def _already(model: ModelVersion, serving: ModelVersion, role: str) -> str:
+    if model.model_hash == serving.model_hash:
+        return f"{model.version} is already {role}"
+    return (
+        f"{model.version} was trained from the same inputs (dvc.lock) as {serving.version}, "
+        f"{role}: nothing new to deploy"
+    )
 
 
 def _replace_stable(release: Release, model: ModelVersion) -> Release:

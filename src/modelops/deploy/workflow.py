@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -22,6 +23,7 @@ from modelops.deploy.render import render
 from modelops.deploy.validate import schemas_dir, validate
 from modelops.errors import ModelopsError
 from modelops.io import Writer, bytes_writer, commit, tree_writer
+from modelops.lockfile import MODEL_PATH, stage_inputs
 from modelops.params import Params
 
 MANIFESTS = Path("manifests")
@@ -29,6 +31,7 @@ RELEASES = MANIFESTS / "releases"
 TEMPLATES = MANIFESTS / "templates"
 GENERATED = (MANIFESTS / "rendered", MANIFESTS / "argocd")
 MODEL_CARD = "modelops.json"
+TRAIN_STAGE = "train"
 _HEADER = "# Written by `modelops release`; do not edit by hand: the history is the audit trail.\n"
 
 
@@ -84,13 +87,14 @@ def deploy_model(
     environments: Sequence[str] = (),
     dry_run: bool = False,
     object_store_only: bool = False,
+    retry: bool = False,
 ) -> Plan:
     """Publish the trained model and deploy it: stable where direct, a canary where canary.
 
     `dry_run` publishes and registers nothing (the version is then the content hash's prefix,
     as it is whenever no MLflow registry is configured). `object_store_only` refuses a local
     folder as the store: in CI it would vanish with the runner, leaving manifests pointing at
-    nothing.
+    nothing. `retry` deploys a model that was rolled back (otherwise skipped).
     """
     if object_store_only and not is_object_store(params.deploy.store):
         raise DeployError(
@@ -107,11 +111,12 @@ def deploy_model(
         )
     # Plan with the content hash first: an illegal deploy is refused before anything is
     # published or registered.
-    model = _planned_version(params, model_dir=model_dir, trained_at=trained_at)
-    releases, changed, notes = _apply(load_releases(root, params), model, names, params, change)
+    model = _planned_version(root, params, model_dir=model_dir, trained_at=trained_at)
+    apply = partial(_apply, names=names, params=params, change=change, retry=retry)
+    releases, changed, notes = apply(load_releases(root, params), model)
     if changed and not dry_run:
         model, published = _publish_and_register(root, params, model_dir=model_dir, planned=model)
-        releases, changed, _ = _apply(load_releases(root, params), model, names, params, change)
+        releases, changed, _ = apply(load_releases(root, params), model)
         notes = [*published, *notes]
     title = f"deploy: {model.version} to " + ", ".join(
         f"{name} ({_share(releases[name])})" for name in changed
@@ -227,9 +232,11 @@ def _generated_writers(root: Path, files: Mapping[Path, str]) -> dict[Path, Writ
 def _apply(
     releases: dict[str, Release],
     model: ModelVersion,
+    *,
     names: Sequence[str],
     params: Params,
     change: Change,
+    retry: bool,
 ) -> tuple[dict[str, Release], list[str], list[str]]:
     """Deploy `model` to each named environment: (releases, changed names, notes)."""
     changed, notes = [], []
@@ -242,6 +249,7 @@ def _apply(
                 strategy=environment.strategy,
                 steps=environment.canary_steps,
                 change=change,
+                retry=retry,
             )
         except NothingToDo as unchanged:
             notes.append(str(unchanged))
@@ -250,7 +258,9 @@ def _apply(
     return releases, changed, notes
 
 
-def _planned_version(params: Params, *, model_dir: Path, trained_at: str) -> ModelVersion:
+def _planned_version(
+    root: Path, params: Params, *, model_dir: Path, trained_at: str
+) -> ModelVersion:
     """The model as it will be published: its content hash names its version and address."""
     try:
         card = json.loads((model_dir / MODEL_CARD).read_text(encoding="utf-8"))
@@ -259,12 +269,15 @@ def _planned_version(params: Params, *, model_dir: Path, trained_at: str) -> Mod
             f"{model_dir}: no trained model (no {MODEL_CARD}); run `dvc repro train` first"
         ) from None
     digest = content_hash(model_dir)
+    tracked = model_dir.resolve() == (root / MODEL_PATH).resolve()
     return ModelVersion(
         version=digest[:12],
         model_uri=model_uri(params.deploy.store, params.deploy.name, digest),
         model_hash=digest,
         data_version=str(card["data_version"]),
         git_commit=trained_at,
+        # dvc.lock describes the DVC-tracked model only, not one given by --model-dir.
+        training_inputs=stage_inputs(_read(root / "dvc.lock"), TRAIN_STAGE) if tracked else None,
     )
 
 
@@ -292,6 +305,13 @@ def _publish_and_register(
     )
     notes.append(f"registered as {deploy.registered_model} version {version} in MLflow")
     return replace(planned, version=version, mlflow_run_id=run["run_id"]), notes
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
 
 
 def _mlflow_run(root: Path) -> dict[str, str] | None:
