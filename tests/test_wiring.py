@@ -133,3 +133,47 @@ def test_the_readme_starts_with_the_two_commands() -> None:
 
 def test_ci_runs_the_readme_test_command() -> None:
     assert "make test" in (REPO_ROOT / ".ci" / "run").read_text()
+
+
+DOCS = sorted(
+    [
+        REPO_ROOT / "README.md",
+        REPO_ROOT / "serving" / "README.md",
+        REPO_ROOT / "manifests" / "README.md",
+        *(REPO_ROOT / "runbooks").glob("*.md"),
+    ]
+)
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_every_relative_link_in_the_docs_resolves(doc: Path) -> None:
+    for target in re.findall(r"\]\(([^)\s]+)\)", doc.read_text()):
+        if "://" in target or target.startswith("mailto:"):
+            continue
+        path, _, anchor = target.partition("#")
+        linked = (doc.parent / path).resolve() if path else doc
+        assert linked.exists(), f"{doc.name}: {target} does not exist"
+        if anchor and linked.suffix == ".md":
+            headings = re.findall(r"^#+ (.+)$", linked.read_text(), flags=re.MULTILINE)
+            assert anchor in {_anchor(h) for h in headings}, f"{doc.name}: no #{anchor}"
+
+
+def test_every_modelops_command_in_the_docs_exists() -> None:
+    commands = _cli_commands()
+    release = next(
+        action
+        for action in _parser()._subparsers._group_actions[0].choices["release"]._actions  # type: ignore[union-attr]
+        if action.__class__.__name__ == "_SubParsersAction"
+    )
+    for doc in DOCS:
+        for command, action in re.findall(r"\bmodelops ([a-z]+)(?: ([a-z]+))?", doc.read_text()):
+            if command in {"serving"}:
+                continue  # modelops_serving, the server package
+            assert command in commands, f"{doc.name}: modelops {command} does not exist"
+            if command == "release" and action:
+                assert action in release.choices, f"{doc.name}: release {action} does not exist"
