@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -148,6 +149,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats (smoke run)")
     args = parser.parse_args()
     repeats = 3 if args.quick else 20
+    # Validate as the project does: the shared schemas beside this checkout, unless set.
+    os.environ.setdefault("MODELOPS_SCHEMAS", str(schemas_dir(REPO_ROOT)))
     root = project()
     result: dict[str, Any] = {"machine": machine(), "date": time.strftime("%Y-%m-%d")}
     result["in_process"] = in_process(root, repeats)
