@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelops.deploy.preview import preview
+from modelops.deploy.preview import diff_stat, preview
 from modelops.params import load_params
 from tests.deploy.support import merge_model, modelops, step
 
@@ -61,6 +61,24 @@ def test_the_command_writes_the_manifests_a_merge_would_commit(
     code, out, _ = modelops("release", "preview")
     assert code == 0
     assert "preview: staging: no release yet -> stable" in out
-    written = repo / "reports" / "deploy-preview" / "rendered" / "staging" / "seldondeployment.yaml"
-    assert written.is_file()
+    assert "preview: manifests/rendered/staging/seldondeployment.yaml: +" in out
+    assert "+++ b/" not in out, "the whole diff only with --diff"
+    preview_dir = repo / "reports" / "deploy-preview"
+    assert (preview_dir / "rendered" / "staging" / "seldondeployment.yaml").is_file()
+    assert (preview_dir / "changes.diff").read_text().count("+++ b/manifests/") == 6
+    assert "+++ b/manifests/" in modelops("release", "preview", "--diff")[1]
     assert not (repo / "manifests" / "rendered").exists(), "manifests/ is untouched"
+
+
+def test_diff_stat_counts_lines_per_file_including_new_and_removed_files() -> None:
+    diff = (
+        "--- /dev/null\n+++ b/manifests/argocd/staging.yaml\n@@ -0,0 +1,2 @@\n+a\n+b\n"
+        "--- a/manifests/rendered/x.yaml\n+++ b/manifests/rendered/x.yaml\n@@ -1,2 +1,2 @@\n"
+        "-old\n+new\n same\n"
+        "--- a/manifests/rendered/gone.yaml\n+++ /dev/null\n@@ -1 +0,0 @@\n-x\n"
+    )
+    assert diff_stat(diff) == [
+        ("manifests/argocd/staging.yaml", 2, 0),
+        ("manifests/rendered/x.yaml", 1, 1),
+        ("manifests/rendered/gone.yaml", 0, 1),
+    ]

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 Handler = Callable[[argparse.Namespace, ProjectPaths], int]
 Subparsers = Any  # argparse's _SubParsersAction is private
 PREVIEW_DIR = Path("reports/deploy-preview")
+DIFF_FILE = "changes.diff"
 
 
 def register(commands: Subparsers) -> None:
@@ -101,6 +102,9 @@ def register(commands: Subparsers) -> None:
     preview.add_argument("--model-dir", type=Path, help="default: models/model")
     preview.add_argument(
         "--out", type=Path, default=PREVIEW_DIR, help=f"write the manifests here ({PREVIEW_DIR})"
+    )
+    preview.add_argument(
+        "--diff", action="store_true", help="print the whole diff, not one line per file"
     )
 
     render = commands.add_parser(
@@ -235,7 +239,7 @@ def _finish(
 
 
 def _preview(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.deploy.preview import preview
+    from modelops.deploy.preview import diff_stat, preview
     from modelops.gitinfo import git_state
     from modelops.io import commit, tree_writer
 
@@ -255,11 +259,16 @@ def _preview(args: argparse.Namespace, paths: ProjectPaths) -> int:
         print(f"preview: {change.before} {after.replace(f'{change.environment}: ', '')}")
     out = paths.root / args.out
     assert planned.files is not None
-    commit({out: tree_writer({p.relative_to("manifests"): t for p, t in planned.files.items()})})
-    print(
-        planned.diff or "preview: the manifests would not change", end="" if planned.diff else "\n"
-    )
-    print(f"preview: manifests a merge would commit -> {paths.show(out)}/")
+    files = {p.relative_to("manifests"): t for p, t in planned.files.items()}
+    files[Path(DIFF_FILE)] = planned.diff
+    commit({out: tree_writer(files)})
+    if args.diff:
+        print(planned.diff, end="")
+    for path, added, removed in diff_stat(planned.diff):
+        print(f"preview: {path}: +{added} -{removed}")
+    if not planned.diff:
+        print("preview: the manifests would not change")
+    print(f"preview: manifests a merge would commit and their diff -> {paths.show(out)}/")
     return 0
 
 

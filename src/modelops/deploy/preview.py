@@ -83,3 +83,21 @@ def manifest_diff(root: Path, files: Mapping[Path, str]) -> str:
             )
         )
     return "".join(chunks)
+
+
+def diff_stat(diff: str) -> list[tuple[str, int, int]]:
+    """(file, lines added, lines removed) for each file of a unified diff."""
+    lines = diff.splitlines()
+    stats: list[tuple[str, int, int]] = []
+    for index, line in enumerate(lines):
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        if line.startswith("--- ") and following.startswith("+++ "):
+            old, new = line[4:], following[4:]
+            stats.append(((old if new == "/dev/null" else new)[2:], 0, 0))
+        elif stats and line.startswith("+") and not line.startswith("+++ "):
+            name, added, removed = stats[-1]
+            stats[-1] = (name, added + 1, removed)
+        elif stats and line.startswith("-") and not following.startswith("+++ "):
+            name, added, removed = stats[-1]
+            stats[-1] = (name, added, removed + 1)
+    return stats
