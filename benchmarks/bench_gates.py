@@ -23,7 +23,13 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.bench_pipeline import RESULTS, environment, fresh, machine, timed  # noqa: E402
+from benchmarks.bench_pipeline import (  # noqa: E402
+    environment,
+    fresh,
+    machine,
+    timed,
+    write_results,
+)
 from tests.support import copy_template, git, small_params, venv_bin, write_params  # noqa: E402
 
 GOALS = {"gates_default_s": 20.0, "speedup_200k": 5.0, "report_s": 5.0}
@@ -140,10 +146,7 @@ def main() -> int:
     if args.quick:
         print(markdown(result))
         return 0
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "gates.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "gates.md").write_text(markdown(result))
-    print(f"wrote {RESULTS / 'gates.md'}")
+    write_results("gates", result, markdown(result))
     return 0
 
 

@@ -58,6 +58,14 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> Timing:
     return Timing(seconds=elapsed, peak_mb=usage.ru_maxrss / 1024, output=printed)
 
 
+def write_results(name: str, result: dict[str, Any], text: str) -> None:
+    """Record a benchmark: benchmarks/results/<name>.json (figures) and .md (for people)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(text)
+    print(f"wrote {RESULTS / f'{name}.md'}")
+
+
 def machine() -> str:
     """What the figures were measured on."""
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
@@ -185,10 +193,7 @@ def main() -> int:
     if args.quick:
         print(markdown(result))
         return 0
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "pipeline.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "pipeline.md").write_text(markdown(result))
-    print(f"wrote {RESULTS / 'pipeline.md'}")
+    write_results("pipeline", result, markdown(result))
     return 0
 
 

@@ -27,7 +27,13 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.bench_pipeline import RESULTS, environment, fresh, machine, timed  # noqa: E402
+from benchmarks.bench_pipeline import (  # noqa: E402
+    environment,
+    fresh,
+    machine,
+    timed,
+    write_results,
+)
 from modelops.deploy import release as state  # noqa: E402
 from modelops.deploy.release import Change, ModelVersion, Release  # noqa: E402
 from modelops.deploy.validate import schemas_dir, validate  # noqa: E402
@@ -159,10 +165,7 @@ def main() -> int:
     if args.quick:
         print(markdown(result))
         return 0
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "render.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "render.md").write_text(markdown(result))
-    print(f"wrote {RESULTS / 'render.md'}")
+    write_results("render", result, markdown(result))
     return 0
 
 

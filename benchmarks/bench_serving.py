@@ -27,7 +27,13 @@ sys.path.insert(0, str(REPO_ROOT / "serving"))
 
 from modelops_serving.launch import DEFAULT_THREADS, DEFAULT_WORKERS, Server  # noqa: E402
 
-from benchmarks.bench_pipeline import RESULTS, environment, fresh, machine, timed  # noqa: E402
+from benchmarks.bench_pipeline import (  # noqa: E402
+    environment,
+    fresh,
+    machine,
+    timed,
+    write_results,
+)
 from tests.support import template_params, venv_bin, write_params  # noqa: E402
 
 SERVING_BIN = REPO_ROOT / "serving" / ".venv" / "bin"
@@ -253,10 +259,7 @@ def main() -> int:
     if args.quick:
         print(markdown(result))
         return 0
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "serving.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "serving.md").write_text(markdown(result))
-    print(f"wrote {RESULTS / 'serving.md'}")
+    write_results("serving", result, markdown(result))
     return 0
 
 

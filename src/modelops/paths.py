@@ -7,6 +7,10 @@ from pathlib import Path
 
 from modelops.params import PARAMS_FILE
 
+MODEL_CARD = "modelops.json"
+"""Beside the MLflow files in a model directory: classes, positive label, data version and model
+kind, for serving and deploys."""
+
 
 @dataclass(frozen=True)
 class ProjectPaths:

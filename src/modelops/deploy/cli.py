@@ -170,11 +170,12 @@ def _deploy(args: argparse.Namespace, paths: ProjectPaths) -> int:
     from modelops.deploy.workflow import deploy_model
     from modelops.gitinfo import describe_commit, git_state
 
+    params = _params(paths)
     commit = args.commit or git_state(paths.root).commit
     reason = args.reason or f"merge of {commit[:12]}: {describe_commit(paths.root, commit)[0]}"
     plan = deploy_model(
         paths.root,
-        _params(paths),
+        params,
         model_dir=args.model_dir or paths.model_dir,
         trained_at=commit,
         change=_change(args, paths, reason),
@@ -183,7 +184,7 @@ def _deploy(args: argparse.Namespace, paths: ProjectPaths) -> int:
         object_store_only=args.object_store_only,
         retry=args.retry,
     )
-    return _finish(args, paths, plan, dry_run=args.dry_run)
+    return _finish(args, paths, params, plan, dry_run=args.dry_run)
 
 
 def _promote(args: argparse.Namespace, paths: ProjectPaths) -> int:
@@ -196,7 +197,7 @@ def _promote(args: argparse.Namespace, paths: ProjectPaths) -> int:
         args.env,
         change=_change(args, paths, args.reason or "(no reason given)"),
     )
-    return _finish(args, paths, plan)
+    return _finish(args, paths, params, plan)
 
 
 def _rollback(args: argparse.Namespace, paths: ProjectPaths) -> int:
@@ -204,7 +205,7 @@ def _rollback(args: argparse.Namespace, paths: ProjectPaths) -> int:
 
     params = _params(paths)
     plan = rollback(paths.root, params, args.env, change=_change(args, paths, args.reason))
-    return _finish(args, paths, plan)
+    return _finish(args, paths, params, plan)
 
 
 def _restore(args: argparse.Namespace, paths: ProjectPaths) -> int:
@@ -212,11 +213,17 @@ def _restore(args: argparse.Namespace, paths: ProjectPaths) -> int:
 
     params = _params(paths)
     change = _change(args, paths, args.reason)
-    return _finish(args, paths, restore(paths.root, params, args.env, args.version, change=change))
+    plan = restore(paths.root, params, args.env, args.version, change=change)
+    return _finish(args, paths, params, plan)
 
 
 def _finish(
-    args: argparse.Namespace, paths: ProjectPaths, plan: Plan, *, dry_run: bool = False
+    args: argparse.Namespace,
+    paths: ProjectPaths,
+    params: Params,
+    plan: Plan,
+    *,
+    dry_run: bool = False,
 ) -> int:
     from modelops.deploy.workflow import write
 
@@ -229,7 +236,7 @@ def _finish(
         print("release: dry run, nothing published or written; the commit would say:\n")
         print(plan.message, end="")
         return 0
-    written = write(paths.root, _params(paths), plan)
+    written = write(paths.root, params, plan)
     _note_skipped_checks(paths)
     if args.message_file is not None:
         args.message_file.write_text(plan.message, encoding="utf-8")

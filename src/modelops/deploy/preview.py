@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelops.deploy.release import Change
-from modelops.deploy.workflow import GENERATED, deploy_model, load_releases, manifests
+from modelops.deploy.workflow import deploy_model, generated_files, load_releases, manifests
 from modelops.errors import ModelopsError
 from modelops.params import Params
 
@@ -62,13 +62,7 @@ def preview(root: Path, params: Params, *, model_dir: Path, trained_at: str) -> 
 
 def manifest_diff(root: Path, files: Mapping[Path, str]) -> str:
     """A unified diff from the generated manifests on disk to `files`."""
-    current = {
-        path.relative_to(root): path.read_text(encoding="utf-8")
-        for folder in GENERATED
-        if (root / folder).is_dir()
-        for path in sorted((root / folder).rglob("*"))
-        if path.is_file()
-    }
+    current = generated_files(root)
     chunks: list[str] = []
     for path in sorted(set(current) | set(files)):
         old, new = current.get(path), files.get(path)

@@ -23,14 +23,14 @@ from modelops.deploy.render import render
 from modelops.deploy.validate import schemas_dir, validate
 from modelops.errors import ModelopsError
 from modelops.io import Writer, bytes_writer, commit, tree_writer
-from modelops.lockfile import MODEL_PATH, stage_inputs
+from modelops.lockfile import stage_inputs
 from modelops.params import Params
+from modelops.paths import MODEL_CARD, ProjectPaths
 
 MANIFESTS = Path("manifests")
 RELEASES = MANIFESTS / "releases"
 TEMPLATES = MANIFESTS / "templates"
 GENERATED = (MANIFESTS / "rendered", MANIFESTS / "argocd")
-MODEL_CARD = "modelops.json"
 TRAIN_STAGE = "train"
 _HEADER = "# Written by `modelops release`; do not edit by hand: the history is the audit trail.\n"
 
@@ -112,11 +112,12 @@ def deploy_model(
     # Plan with the content hash first: an illegal deploy is refused before anything is
     # published or registered.
     model = _planned_version(root, params, model_dir=model_dir, trained_at=trained_at)
-    apply = partial(_apply, names=names, params=params, change=change, retry=retry)
-    releases, changed, notes = apply(load_releases(root, params), model)
+    current = load_releases(root, params)
+    apply = partial(_apply, current, names=names, params=params, change=change, retry=retry)
+    releases, changed, notes = apply(model)
     if changed and not dry_run:
         model, published = _publish_and_register(root, params, model_dir=model_dir, planned=model)
-        releases, changed, _ = apply(load_releases(root, params), model)
+        releases, changed, _ = apply(model)
         notes = [*published, *notes]
     title = f"deploy: {model.version} to " + ", ".join(
         f"{name} ({_share(releases[name])})" for name in changed
@@ -204,18 +205,29 @@ def render_all(root: Path, params: Params) -> list[Path]:
     return sorted(path.relative_to(root) for path in outputs)
 
 
+def generated_files(root: Path) -> dict[Path, str]:
+    """The generated manifests on disk (`rendered/`, `argocd/`), by path relative to the root."""
+    return {
+        path.relative_to(root): path.read_text(encoding="utf-8")
+        for folder in GENERATED
+        if (root / folder).is_dir()
+        for path in sorted((root / folder).rglob("*"))
+        if path.is_file()
+    }
+
+
 def stale(root: Path, params: Params) -> list[str]:
     """How the generated manifests on disk differ from what templates and releases produce."""
     expected = manifests(root, params, load_releases(root, params))
+    on_disk = generated_files(root)
     differences = [
-        f"{path}: {'missing' if not (root / path).is_file() else 'out of date'}"
+        f"{path}: {'missing' if path not in on_disk else 'out of date'}"
         for path, text in sorted(expected.items())
-        if not (root / path).is_file() or (root / path).read_text(encoding="utf-8") != text
+        if on_disk.get(path) != text
     ]
-    for folder in GENERATED:
-        for path in sorted((root / folder).rglob("*")) if (root / folder).is_dir() else ():
-            if path.is_file() and path.relative_to(root) not in expected:
-                differences.append(f"{path.relative_to(root)}: not produced by any release")
+    differences += [
+        f"{path}: not produced by any release" for path in sorted(set(on_disk) - set(expected))
+    ]
     return differences
 
 
@@ -230,7 +242,7 @@ def _generated_writers(root: Path, files: Mapping[Path, str]) -> dict[Path, Writ
 
 
 def _apply(
-    releases: dict[str, Release],
+    current: Mapping[str, Release],
     model: ModelVersion,
     *,
     names: Sequence[str],
@@ -238,8 +250,8 @@ def _apply(
     change: Change,
     retry: bool,
 ) -> tuple[dict[str, Release], list[str], list[str]]:
-    """Deploy `model` to each named environment: (releases, changed names, notes)."""
-    changed, notes = [], []
+    """Deploy `model` to each named environment: (releases after, changed names, notes)."""
+    releases, changed, notes = dict(current), [], []
     for name in names:
         environment = params.deploy.environments[name]
         try:
@@ -269,7 +281,7 @@ def _planned_version(
             f"{model_dir}: no trained model (no {MODEL_CARD}); run `dvc repro train` first"
         ) from None
     digest = content_hash(model_dir)
-    tracked = model_dir.resolve() == (root / MODEL_PATH).resolve()
+    tracked = model_dir.resolve() == ProjectPaths(root).model_dir.resolve()
     return ModelVersion(
         version=digest[:12],
         model_uri=model_uri(params.deploy.store, params.deploy.name, digest),
@@ -317,7 +329,7 @@ def _read(path: Path) -> str | None:
 def _mlflow_run(root: Path) -> dict[str, str] | None:
     try:
         run: dict[str, str] = json.loads(
-            (root / "reports" / "mlflow_run.json").read_text(encoding="utf-8")
+            ProjectPaths(root).mlflow_run_file.read_text(encoding="utf-8")
         )
     except (OSError, ValueError):
         return None

@@ -17,10 +17,8 @@ from modelops import data, tracking
 from modelops.io import json_bytes, staged_dir
 from modelops.model import build_pipeline
 from modelops.params import TrainParams
+from modelops.paths import MODEL_CARD
 from modelops.stages.prepare import load_prepared
-
-MODEL_CARD = "modelops.json"
-"""Beside the MLflow files: classes, positive label, data version and model kind, for serving."""
 
 
 @dataclass(frozen=True)
