@@ -177,3 +177,25 @@ def test_every_modelops_command_in_the_docs_exists() -> None:
             assert command in commands, f"{doc.name}: modelops {command} does not exist"
             if command == "release" and action:
                 assert action in release.choices, f"{doc.name}: release {action} does not exist"
+
+
+def test_the_model_gates_rerun_whenever_a_training_input_changes() -> None:
+    # The model gates record the training inputs of the model they judged (dvc.lock's
+    # fingerprint of prepare and train); a deploy compares them, so they must never be stale.
+    produced = {out for spec in STAGES.values() for out in _outs(spec)}
+    inputs = {
+        dep
+        for stage in ("prepare", "train")
+        for dep in STAGES[stage]["deps"]
+        if dep not in produced
+    }
+    gate = STAGES["gate_model"]
+    assert inputs <= set(gate["deps"]), f"gate_model misses {inputs - set(gate['deps'])}"
+    sections = {p for stage in ("prepare", "train") for p in STAGES[stage].get("params", [])}
+    assert sections <= set(gate["params"]), f"gate_model misses params {sections}"
+
+
+def _outs(spec: dict[str, Any]) -> list[str]:
+    return [
+        next(iter(entry)) for kind in ("outs", "metrics", "plots") for entry in spec.get(kind, [])
+    ]

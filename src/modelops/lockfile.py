@@ -1,42 +1,68 @@
-"""Reading `dvc.lock`: which version (md5) of each output a commit recorded."""
+"""Reading `dvc.lock`: which version (md5) of each output a commit recorded, and what made it."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 import yaml
 
 MODEL_PATH = "models/model"
 DATA_PATH = "data/prepared"
+TRAIN_STAGE = "train"
 
 
 def output_versions(lock_text: str | None) -> dict[str, str]:
     """Output path -> md5 for every stage output a `dvc.lock` records (empty when none)."""
-    if not lock_text:
-        return {}
-    stages = (yaml.safe_load(lock_text) or {}).get("stages", {})
     return {
         out["path"]: out.get("md5", "unknown")
-        for stage in stages.values()
+        for stage in _stages(lock_text).values()
         for out in stage.get("outs", [])
     }
 
 
-def stage_inputs(lock_text: str | None, stage: str) -> str | None:
-    """A fingerprint of what a stage ran on: its dependencies' md5s and its params.
+def stage_inputs(lock_text: str | None, stage: str = TRAIN_STAGE) -> str | None:
+    """A fingerprint of everything a stage's outputs come from, through earlier stages.
 
-    Two runs of the stage on the same inputs share it even when their outputs' bytes differ
-    (a retrained model carries new timestamps). None when `dvc.lock` has no such stage.
+    Each dependency that another stage produced (the prepared data, for `train`) stands for that
+    stage's own inputs, recursively, so the fingerprint names code, params and raw data only,
+    never the bytes of an intermediate output. Two runs on the same inputs share it even when
+    their outputs differ (a retrained model carries new timestamps), and so do two machines
+    whose prepared files differ in metadata. None when `dvc.lock` has no such stage.
     """
-    if not lock_text:
+    stages = _stages(lock_text)
+    if stage not in stages:
         return None
-    entry = ((yaml.safe_load(lock_text) or {}).get("stages") or {}).get(stage)
-    if not entry:
-        return None
-    inputs = {
-        "cmd": entry.get("cmd"),
-        "deps": sorted((dep["path"], dep.get("md5")) for dep in entry.get("deps", [])),
-        "params": entry.get("params", {}),
+    producers = {
+        out["path"]: name for name, entry in stages.items() for out in entry.get("outs", [])
     }
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    digest = hashlib.sha256(
+        json.dumps(_inputs(stage, stages, producers, ()), sort_keys=True).encode()
+    )
+    return digest.hexdigest()
+
+
+def _inputs(
+    stage: str,
+    stages: dict[str, Any],
+    producers: dict[str, str],
+    seen: tuple[str, ...],
+) -> dict[str, Any]:
+    entry = stages[stage]
+    deps = []
+    for dep in sorted(entry.get("deps", []), key=lambda dep: str(dep["path"])):
+        producer = producers.get(dep["path"])
+        if producer is not None and producer != stage and producer not in seen:
+            upstream = _inputs(producer, stages, producers, (*seen, stage))
+            deps.append((dep["path"], upstream))
+        else:
+            deps.append((dep["path"], dep.get("md5")))
+    return {"cmd": entry.get("cmd"), "deps": deps, "params": entry.get("params", {})}
+
+
+def _stages(lock_text: str | None) -> dict[str, Any]:
+    if not lock_text:
+        return {}
+    stages: dict[str, Any] = (yaml.safe_load(lock_text) or {}).get("stages") or {}
+    return stages

@@ -7,12 +7,12 @@ URIs (s3://, gs://, ...) go through fsspec with the matching filesystem package 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
 
 from modelops.errors import ModelopsError
+from modelops.identity import content_hash
 
 PUBLISHED_MARKERS = ".published"
 """Beside the versions, `<store>/<name>/.published/<hash>` says an upload completed (a marker
@@ -21,16 +21,6 @@ inside the model directory would change the hash the server computes)."""
 
 class PublishError(ModelopsError):
     """The model cannot be published, or the store holds something else at its address."""
-
-
-def content_hash(path: Path) -> str:
-    """sha256 over every file's relative path and bytes (the server computes the same)."""
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(file.relative_to(path).as_posix().encode())
-        digest.update(b"\0")
-        digest.update(file.read_bytes())
-    return digest.hexdigest()
 
 
 def model_uri(store: str, name: str, digest: str) -> str:
@@ -89,3 +79,29 @@ def _publish_remote(model_dir: Path, uri: str, marker: str) -> None:
         filesystem.rm(uri, recursive=True)  # an interrupted upload: no marker was written
     filesystem.put(str(model_dir), uri, recursive=True)
     filesystem.pipe(marker, uri.encode())
+
+
+def fetch(uri: str, destination: Path, *, root: Path) -> None:
+    """Copy a published model to `destination` (absent), checking it hashes to its address.
+
+    Raises:
+        PublishError: the store cannot be read here, or holds something else at that address.
+    """
+    digest = uri.rstrip("/").rsplit("/", 1)[-1]
+    if is_object_store(uri):
+        import fsspec
+
+        protocol = uri.split("://", 1)[0]
+        try:
+            filesystem = fsspec.filesystem(protocol)
+            filesystem.get(uri.rstrip("/") + "/", str(destination), recursive=True)
+        except (ImportError, ValueError, OSError) as exc:
+            raise PublishError(f"cannot read {uri} ({type(exc).__name__}: {exc})") from None
+    else:
+        local = Path(uri.removeprefix("file://"))
+        source = local if local.is_absolute() else root / local
+        if not (source / "MLmodel").is_file():
+            raise PublishError(f"{uri} is not in the store on this machine")
+        shutil.copytree(source, destination)
+    if content_hash(destination) != digest:
+        raise PublishError(f"{uri} does not hash to its address: the store is corrupted there")

@@ -12,6 +12,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Self, TypeAlias
 
+from modelops.errors import ModelopsError
+from modelops.identity import ModelIdentity
+
 CheckStatus: TypeAlias = Literal["pass", "fail", "error", "timeout", "not_applicable", "off"]
 GateStatus: TypeAlias = Literal["pass", "fail", "skipped", "off"]
 VerdictStatus: TypeAlias = Literal["pass", "warn", "fail"]
@@ -43,6 +46,8 @@ class GateResult:
     notes: tuple[str, ...] = ()
     html: str | None = None
     context: dict[str, str] = field(default_factory=dict)
+    judged: ModelIdentity | None = None
+    """The model the gate looked at (model and champion gates): what a deploy must match."""
 
     @property
     def blocking(self) -> bool:
@@ -51,7 +56,9 @@ class GateResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return asdict(self)
+        document = asdict(self)
+        document["judged"] = self.judged.to_dict() if self.judged else None
+        return document
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Self:
@@ -65,6 +72,7 @@ class GateResult:
             notes=tuple(raw.get("notes", ())),
             html=raw.get("html"),
             context=dict(raw.get("context", {})),
+            judged=ModelIdentity.from_dict(raw["judged"]) if raw.get("judged") else None,
         )
 
 
@@ -76,6 +84,14 @@ class Verdict:
     headline: str
     blocking: tuple[str, ...]
     warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GatesRecord:
+    """What `reports/gates.json` says: the model the gates judged, and their verdict."""
+
+    judged: ModelIdentity | None
+    verdict: Verdict
 
 
 def gate_status(checks: Sequence[CheckRecord]) -> GateStatus:
@@ -111,10 +127,22 @@ def verdict(gates: Iterable[GateResult]) -> Verdict:
 
 
 def gates_document(gates: Iterable[GateResult]) -> dict[str, Any]:
-    """The content of `reports/gates.json`: the verdict, then every gate in a fixed order."""
+    """The content of `reports/gates.json`: the verdict, the model judged, every gate in order.
+
+    Raises:
+        ModelopsError: the model gates judged different models (run them together again).
+    """
     ordered = sorted(gates, key=lambda gate: _order(gate.name))
     outcome = verdict(ordered)
+    judged = {gate.judged for gate in ordered if gate.judged is not None}
+    if len(judged) > 1:
+        seen = ", ".join(sorted(identity.describe() for identity in judged))
+        raise ModelopsError(
+            f"the model gates judged different models ({seen}): run `dvc repro` so that every "
+            "gate judges the current model"
+        )
     return {
+        "judged": judged.pop().to_dict() if judged else None,
         "verdict": {
             "status": outcome.status,
             "headline": outcome.headline,
@@ -128,6 +156,15 @@ def gates_document(gates: Iterable[GateResult]) -> dict[str, Any]:
 def read_gates(document: dict[str, Any]) -> tuple[GateResult, ...]:
     """Gates from the content of `reports/gates.json`."""
     return tuple(GateResult.from_dict(raw) for raw in document["gates"])
+
+
+def read_record(document: dict[str, Any]) -> GatesRecord:
+    """The judged model and the verdict (recomputed from the gates) of `reports/gates.json`."""
+    judged = document.get("judged")
+    return GatesRecord(
+        judged=ModelIdentity.from_dict(judged) if judged else None,
+        verdict=verdict(read_gates(document)),
+    )
 
 
 def _order(name: str) -> int:

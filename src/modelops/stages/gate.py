@@ -1,6 +1,7 @@
 """Stages `gate_data` and `gate_model`: run the named gates and record each one.
 
-Writes `reports/gates/<gate>.json` for every gate named (deterministic: no timings), and the full
+Writes `reports/gates/<gate>.json` for every gate named (deterministic: no timings; the model
+gates also record which model they judged: its content hash and training inputs), and the full
 Deepchecks HTML report of each gate that ran to `reports/deepchecks/<gate>.html` (a run artifact,
 not a DVC output: plotly gives every figure a random id). All files land together at the end.
 """
@@ -21,6 +22,7 @@ from modelops.gates.champion import champion_gate
 from modelops.gates.inputs import ThresholdedClassifier, datasets, importance_series, predictions
 from modelops.gates.results import GateResult
 from modelops.gates.runner import GateInputs, RunSettings, run_gate
+from modelops.identity import identify
 from modelops.io import Writer, bytes_writer, commit, json_bytes
 from modelops.params import Params
 from modelops.stages.prepare import load_prepared
@@ -89,6 +91,14 @@ def run(
                 result = replace(result, html=f"{name}.html")
             results.append(result)
 
+    if _MODEL_GATES & set(names):
+        # Whatever their modes, the model gates record which model they judged: a deploy
+        # publishes only that model (or a retrain of its inputs that passed its own gates).
+        judged = identify(model_dir, root=root)
+        results = [
+            replace(result, judged=judged) if result.name in _MODEL_GATES else result
+            for result in results
+        ]
     for result in results:
         outputs[out_dir / f"{result.name}.json"] = bytes_writer(json_bytes(result.to_dict()))
     commit(outputs)
