@@ -75,7 +75,21 @@ def _parser() -> argparse.ArgumentParser:
     gate = command("gate", _gate, "Run the named gates (Deepchecks and champion checks).")
     gate.add_argument("names", nargs="+", choices=GATE_ORDER, metavar="GATE", help=str(GATE_ORDER))
     command("gates", _gates, "Collect the gate results into reports/gates.json; print them.")
-    command("verdict", _verdict, "Print the verdict; exit 1 when an enforced gate failed.")
+    verdict = command(
+        "verdict", _verdict, "Print the verdict; exit 1 when an enforced gate failed."
+    )
+    verdict.add_argument(
+        "--committed",
+        action="store_true",
+        help="also fail when reports/gates.json as committed (HEAD) is not what this run gated "
+        "(pr.yml: what merges is what deploys)",
+    )
+    verdict.add_argument(
+        "--exact",
+        action="store_true",
+        help="with --committed: the very same model, not only the same training inputs "
+        "(a DVC remote holds the model)",
+    )
     report = command("report", _report, "Build the pull-request report: reports/report.md.")
     report.add_argument("--base", help="git ref to compare with (default: gates.champion.ref)")
     report.add_argument(
@@ -210,7 +224,7 @@ def _gates(args: argparse.Namespace, paths: ProjectPaths) -> int:
 
 
 def _verdict(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.gates.results import read_gates, verdict
+    from modelops.gates.results import read_record
 
     try:
         document = json.loads(paths.gates_file.read_text(encoding="utf-8"))
@@ -218,9 +232,16 @@ def _verdict(args: argparse.Namespace, paths: ProjectPaths) -> int:
         raise ModelopsError(
             f"{paths.show(paths.gates_file)} does not exist; run `dvc repro` first"
         ) from None
-    outcome = verdict(read_gates(document))
-    print(f"verdict: {outcome.headline}")
-    return 1 if outcome.blocking else 0
+    record = read_record(document)
+    print(f"verdict: {record.verdict.headline}")
+    if args.committed:
+        from modelops.deploy.gated import check_committed
+        from modelops.gitinfo import show_file
+
+        committed = show_file(paths.root, "HEAD", paths.show(paths.gates_file))
+        recorded = read_record(json.loads(committed)) if committed else None
+        print(f"verdict: {check_committed(record, recorded, exact=args.exact)}")
+    return 1 if record.verdict.blocking else 0
 
 
 def _report(args: argparse.Namespace, paths: ProjectPaths) -> int:

@@ -50,7 +50,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "repo"
     shutil.copytree(REPO_ROOT / "manifests" / "templates", root / "manifests" / "templates")
     write_params(root, template_params())
-    (root / ".gitignore").write_text("/models/\n/model-store/\n/reports/\n")
+    (root / ".gitignore").write_text("/models/\n/model-store/\n/reports/*\n!/reports/gates.json\n")
     git(root, "init", "--quiet", "--initial-branch=main")
     git(root, "add", "--all")
     git(root, "commit", "--quiet", "--message", "Start from the template")

@@ -13,6 +13,9 @@ import yaml
 from modelops.cli import main
 from modelops.deploy.release import Change, ModelVersion
 from modelops.deploy.validate import schemas_dir, validate
+from modelops.gates.results import GATE_ORDER, CheckRecord, GateResult, gates_document
+from modelops.identity import identify
+from modelops.io import json_bytes
 from tests.support import REPO_ROOT, git
 
 MODEL = Path("models/model")
@@ -25,14 +28,32 @@ def modelops(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def merge_model(root: Path, source: Path) -> None:
-    """What a merge does to the working tree of deploy.yml: a newly trained model."""
+def record_gates(root: Path, *, passed: bool = True) -> None:
+    """Write reports/gates.json as the gate stages record models/model.
+
+    A stand-in for the pull request's gate run, with every gate off (so the verdict passes) or,
+    with `passed=False`, the enforced model gate failed. The real gates run before a real deploy
+    in tests/pipeline; here only the record matters, and it is built by the real code.
+    """
+    judged = identify(root / MODEL, root=root)
+    if passed:
+        gates = [GateResult(name, "off", "off", judged=judged) for name in GATE_ORDER]
+    else:
+        failed = CheckRecord("performance", "Test performance", "test", "c", "v", "fail")
+        gates = [GateResult("model", "enforce", "fail", checks=(failed,), judged=judged)]
+    (root / "reports").mkdir(exist_ok=True)
+    (root / "reports" / "gates.json").write_bytes(json_bytes(gates_document(gates)))
+
+
+def merge_model(root: Path, source: Path, *, passed: bool = True) -> None:
+    """What a merge does to the working tree of deploy.yml: a newly trained, gated model."""
     shutil.rmtree(root / MODEL, ignore_errors=True)
     shutil.copytree(source / MODEL, root / MODEL)
     (root / "reports").mkdir(exist_ok=True)
     shutil.copy(source / "reports" / "mlflow_run.json", root / "reports" / "mlflow_run.json")
+    record_gates(root, passed=passed)
     (root / "merged.txt").write_text(str(source))
-    git(root, "add", "merged.txt")
+    git(root, "add", "merged.txt", "reports/gates.json")
     git(root, "commit", "--quiet", "--message", f"Merge a model trained at {source.name}")
 
 

@@ -42,8 +42,16 @@ def preview(root: Path, params: Params, *, model_dir: Path, trained_at: str) -> 
     before = load_releases(root, params)
     change = Change(at="(at merge)", by="deploy.yml", reason="preview")
     try:
+        # Before the merge only this checkout's gates exist: the preview asks that they
+        # passed the model; deploy.yml then checks the merged commit's record as well.
         plan = deploy_model(
-            root, params, model_dir=model_dir, trained_at=trained_at, change=change, dry_run=True
+            root,
+            params,
+            model_dir=model_dir,
+            trained_at=trained_at,
+            change=change,
+            dry_run=True,
+            gates="workspace",
         )
         files = manifests(root, params, plan.releases)
     except ModelopsError as refused:

@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from functools import partial
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from modelops import tracking
 from modelops.deploy import release as state
-from modelops.deploy.publish import content_hash, is_object_store, model_uri, publish
-from modelops.deploy.release import Change, ModelVersion, NothingToDo, Release, ReleaseError
+from modelops.deploy.gated import Requirement, check_gated
+from modelops.deploy.publish import is_object_store, model_uri, publish
+from modelops.deploy.release import Change, ModelVersion, Release, ReleaseError, Unchanged
 from modelops.deploy.render import render
 from modelops.deploy.validate import schemas_dir, validate
 from modelops.errors import ModelopsError
+from modelops.gates.results import GatesRecord, read_record
+from modelops.gitinfo import show_file
+from modelops.identity import ModelIdentity, identify
 from modelops.io import Writer, bytes_writer, commit, tree_writer
-from modelops.lockfile import stage_inputs
 from modelops.params import Params
 from modelops.paths import MODEL_CARD, ProjectPaths
 
@@ -31,7 +33,6 @@ MANIFESTS = Path("manifests")
 RELEASES = MANIFESTS / "releases"
 TEMPLATES = MANIFESTS / "templates"
 GENERATED = (MANIFESTS / "rendered", MANIFESTS / "argocd")
-TRAIN_STAGE = "train"
 _HEADER = "# Written by `modelops release`; do not edit by hand: the history is the audit trail.\n"
 
 
@@ -55,8 +56,12 @@ def load_releases(root: Path, params: Params) -> dict[str, Release]:
     for name in params.deploy.environments:
         path = root / RELEASES / f"{name}.yaml"
         if path.is_file():
+            source = str(path.relative_to(root))
             document = yaml.safe_load(path.read_text(encoding="utf-8"))
-            releases[name] = state.from_document(document, source=str(path.relative_to(root)))
+            release = state.from_document(document, source=source)
+            steps = params.deploy.environments[name].canary_steps
+            state.check_release(release, steps=steps, source=source)
+            releases[name] = release
         else:
             releases[name] = Release(environment=name)
     return releases
@@ -88,13 +93,15 @@ def deploy_model(
     dry_run: bool = False,
     object_store_only: bool = False,
     retry: bool = False,
+    gates: Requirement = "merged",
 ) -> Plan:
     """Publish the trained model and deploy it: stable where direct, a canary where canary.
 
-    `dry_run` publishes and registers nothing (the version is then the content hash's prefix,
-    as it is whenever no MLflow registry is configured). `object_store_only` refuses a local
+    Only a model the gates passed is published (`deploy.gated`; `gates` says how strictly it must
+    be the merged commit's). `dry_run` publishes nothing. `object_store_only` refuses a local
     folder as the store: in CI it would vanish with the runner, leaving manifests pointing at
-    nothing. `retry` deploys a model that was rolled back (otherwise skipped).
+    nothing. `retry` deploys a model that was taken out before (otherwise skipped). The MLflow
+    registry is not touched here: `sync_registry` follows the release files once they are pushed.
     """
     if object_store_only and not is_object_store(params.deploy.store):
         raise DeployError(
@@ -109,22 +116,40 @@ def deploy_model(
             f"unknown environment(s) {unknown}; params.yaml declares "
             f"{sorted(params.deploy.environments)}"
         )
-    # Plan with the content hash first: an illegal deploy is refused before anything is
-    # published or registered.
-    model = _planned_version(root, params, model_dir=model_dir, trained_at=trained_at)
-    current = load_releases(root, params)
-    apply = partial(_apply, current, names=names, params=params, change=change, retry=retry)
-    releases, changed, notes = apply(model)
+    identity = _identity(root, model_dir)
+    model = _planned_version(root, params, model_dir=model_dir, identity=identity, at=trained_at)
+    releases, changed, notes = _apply(
+        load_releases(root, params), model, names=names, params=params, change=change, retry=retry
+    )
+    if changed:
+        # Refused before anything is published: the gates must have passed this model.
+        paths = ProjectPaths(root)
+        workspace = _read(paths.gates_file)
+        committed = show_file(root, "HEAD", paths.show(paths.gates_file))
+        gated = check_gated(
+            identity,
+            workspace=_gates_record(workspace, source=paths.show(paths.gates_file)),
+            committed=_gates_record(committed, source=f"HEAD:{paths.show(paths.gates_file)}"),
+            require=gates,
+        )
+        notes.insert(0, gated)
     if changed and not dry_run:
-        model, published = _publish_and_register(root, params, model_dir=model_dir, planned=model)
-        releases, changed, _ = apply(model)
-        notes = [*published, *notes]
-    title = f"deploy: {model.version} to " + ", ".join(
+        uri, digest = publish(
+            model_dir, store=params.deploy.store, name=params.deploy.name, root=root
+        )
+        if digest != model.model_hash:
+            raise DeployError(
+                f"{model_dir} changed while it was being deployed; run the deploy again"
+            )
+        notes.insert(1, f"published to {uri}")
+    deployed = _as_recorded(model, releases, changed)
+    title = f"deploy: {deployed.version} to " + ", ".join(
         f"{name} ({_share(releases[name])})" for name in changed
     )
     provenance = (
-        f"Model {model.version}: sha256 {model.model_hash[:16]}, data {model.data_version[:16]}, "
-        f"trained at {model.git_commit[:12]}, published to {model.model_uri}"
+        f"Model {deployed.version}: sha256 {deployed.model_hash[:16]}, data "
+        f"{deployed.data_version[:16]}, trained at {deployed.git_commit[:12]}, published to "
+        f"{deployed.model_uri}"
     )
     return Plan(
         releases=releases,
@@ -172,6 +197,8 @@ def restore(root: Path, params: Params, environment: str, version: str, *, chang
     releases = load_releases(root, params)
     before = _release(releases, environment)
     after = state.restore(before, version, change=change)
+    if isinstance(after, Unchanged):
+        return Plan(releases, (), "", notes=(after.reason,))
     releases[environment] = after
     assert before.stable is not None
     title = f"restore: {environment} back to {version} (100%), replacing {before.stable.version}"
@@ -179,8 +206,7 @@ def restore(root: Path, params: Params, environment: str, version: str, *, chang
 
 
 def write(root: Path, params: Params, plan: Plan) -> list[Path]:
-    """Write the changed release files and every generated manifest together, then point the
-    registry's aliases at what the releases now serve.
+    """Write the changed release files and every generated manifest together.
 
     Returns:
         What was written, relative to the root.
@@ -194,7 +220,6 @@ def write(root: Path, params: Params, plan: Plan) -> list[Path]:
         outputs[root / RELEASES / f"{name}.yaml"] = bytes_writer(text.encode())
     outputs.update(_generated_writers(root, files))
     commit(outputs)
-    _move_aliases(params, plan, root=root)
     return sorted(path.relative_to(root) for path in outputs)
 
 
@@ -254,69 +279,69 @@ def _apply(
     releases, changed, notes = dict(current), [], []
     for name in names:
         environment = params.deploy.environments[name]
-        try:
-            releases[name] = state.deploy(
-                releases[name],
-                model,
-                strategy=environment.strategy,
-                steps=environment.canary_steps,
-                change=change,
-                retry=retry,
-            )
-        except NothingToDo as unchanged:
-            notes.append(str(unchanged))
+        after = state.deploy(
+            releases[name],
+            model,
+            strategy=environment.strategy,
+            steps=environment.canary_steps,
+            change=change,
+            retry=retry,
+        )
+        if isinstance(after, Unchanged):
+            notes.append(after.reason)
         else:
+            releases[name] = after
             changed.append(name)
     return releases, changed, notes
 
 
-def _planned_version(
-    root: Path, params: Params, *, model_dir: Path, trained_at: str
-) -> ModelVersion:
-    """The model as it will be published: its content hash names its version and address."""
-    try:
-        card = json.loads((model_dir / MODEL_CARD).read_text(encoding="utf-8"))
-    except FileNotFoundError:
+def _identity(root: Path, model_dir: Path) -> ModelIdentity:
+    if not (model_dir / MODEL_CARD).is_file():
         raise DeployError(
             f"{model_dir}: no trained model (no {MODEL_CARD}); run `dvc repro train` first"
-        ) from None
-    digest = content_hash(model_dir)
-    tracked = model_dir.resolve() == ProjectPaths(root).model_dir.resolve()
+        )
+    return identify(model_dir, root=root)
+
+
+def _planned_version(
+    root: Path, params: Params, *, model_dir: Path, identity: ModelIdentity, at: str
+) -> ModelVersion:
+    """The model as it will be published: its content hash names its version and address."""
+    card = json.loads((model_dir / MODEL_CARD).read_text(encoding="utf-8"))
+    paths = ProjectPaths(root)
+    tracked = model_dir.resolve() == paths.model_dir.resolve()
+    run = _read_json(paths.mlflow_run_file) if tracked else None
+    digest = identity.model_hash
     return ModelVersion(
         version=digest[:12],
         model_uri=model_uri(params.deploy.store, params.deploy.name, digest),
         model_hash=digest,
         data_version=str(card["data_version"]),
-        git_commit=trained_at,
-        # dvc.lock describes the DVC-tracked model only, not one given by --model-dir.
-        training_inputs=stage_inputs(_read(root / "dvc.lock"), TRAIN_STAGE) if tracked else None,
+        git_commit=at,
+        mlflow_run_id=str(run["run_id"]) if run and run.get("run_id") else None,
+        training_inputs=identity.training_inputs,
     )
 
 
-def _publish_and_register(
-    root: Path, params: Params, *, model_dir: Path, planned: ModelVersion
-) -> tuple[ModelVersion, list[str]]:
-    """Publish the model, and register it when an MLflow registry is configured."""
-    deploy = params.deploy
-    uri, digest = publish(model_dir, store=deploy.store, name=deploy.name, root=root)
-    if digest != planned.model_hash:
-        raise DeployError(f"{model_dir} changed while it was being deployed; run the deploy again")
-    notes = [f"published to {uri}"]
-    if not tracking.registry_configured():
-        notes.append(
-            "no MLflow server configured (MLFLOW_TRACKING_URI unset): deploying the DVC-tracked "
-            "model, versioned by its content hash"
-        )
-        return planned, notes
-    run = _mlflow_run(root)
-    if run is None:
-        notes.append("no MLflow run recorded (reports/mlflow_run.json): not registered")
-        return planned, notes
-    version = tracking.register_model(
-        run["model_uri"], deploy.registered_model, run_id=run["run_id"], root=root
-    )
-    notes.append(f"registered as {deploy.registered_model} version {version} in MLflow")
-    return replace(planned, version=version, mlflow_run_id=run["run_id"]), notes
+def _as_recorded(
+    model: ModelVersion, releases: Mapping[str, Release], changed: Sequence[str]
+) -> ModelVersion:
+    """The model as the releases record it (a retried one keeps the commit that trained it)."""
+    for name in changed:
+        release = releases[name]
+        for recorded in (release.stable, release.canary.model if release.canary else None):
+            if recorded is not None and recorded.model_hash == model.model_hash:
+                return recorded
+    return model
+
+
+def _gates_record(text: str | None, *, source: str) -> GatesRecord | None:
+    if text is None:
+        return None
+    try:
+        return read_record(json.loads(text))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DeployError(f"{source} is not a gates record ({exc}); run `dvc repro`") from None
 
 
 def _read(path: Path) -> str | None:
@@ -326,32 +351,44 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _mlflow_run(root: Path) -> dict[str, str] | None:
+def _read_json(path: Path) -> dict[str, object] | None:
     try:
-        run: dict[str, str] = json.loads(
-            ProjectPaths(root).mlflow_run_file.read_text(encoding="utf-8")
-        )
+        loaded = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return run
+    return loaded if isinstance(loaded, dict) else None
 
 
-def _move_aliases(params: Params, plan: Plan, *, root: Path) -> None:
-    """Registry aliases follow the releases: `<environment>` (stable) and `canary`."""
+def sync_registry(root: Path, params: Params) -> list[str]:
+    """Point the MLflow registry at what the release files serve; returns what it did.
+
+    Run after the release commit is pushed (deploy.yml and rollout.yml do), so a refused push
+    leaves the registry as it was; running it again reconciles the registry with `main`. Each
+    served model is registered once (by content hash, from its immutable store URI, linked to
+    its MLflow run when the server has that run); the alias `<environment>` names the stable
+    model and `<environment>-canary` the canary, removed when there is none.
+    """
     if not tracking.registry_configured():
-        return
+        return ["no MLflow registry configured (MLFLOW_TRACKING_URI unset): nothing to sync"]
     name = params.deploy.registered_model
-    for environment in plan.changed:
-        release = plan.releases[environment]
-        if release.stable is not None and release.stable.mlflow_run_id:
-            tracking.move_alias(name, environment, release.stable.version, root=root)
-        if params.deploy.environments[environment].strategy != "canary":
-            continue
+    notes = []
+    for environment, release in load_releases(root, params).items():
         canary = release.canary.model if release.canary else None
-        if canary is None:
-            tracking.move_alias(name, "canary", None, root=root)
-        elif canary.mlflow_run_id:
-            tracking.move_alias(name, "canary", canary.version, root=root)
+        for alias, model in ((environment, release.stable), (f"{environment}-canary", canary)):
+            if model is None:
+                if alias != environment and tracking.move_alias(name, alias, None, root=root):
+                    notes.append(f"{name}@{alias} removed (no canary)")
+                continue
+            version = tracking.register_version(
+                name,
+                source=model.model_uri,
+                model_hash=model.model_hash,
+                run_id=model.mlflow_run_id,
+                root=root,
+            )
+            tracking.move_alias(name, alias, version, root=root)
+            notes.append(f"{name}@{alias} -> version {version} ({model.version})")
+    return notes
 
 
 def _release(releases: Mapping[str, Release], environment: str) -> Release:

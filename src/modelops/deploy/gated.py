@@ -1,0 +1,142 @@
+"""Deploy only what the gates passed, whatever path leads to the deploy.
+
+Two ways lead to a deployable model (runbooks/deploy.md, "What a deploy publishes"):
+
+- exact: it is the model the merged commit's gates judged, byte for byte (with a DVC remote,
+  deploy.yml pulls the model that commit's `dvc.lock` records, which pr.yml pushed);
+- reproduced: no remote had it, so the deploy retrained it from the merged commit. It is
+  deployable when its training inputs equal those the merged gates judged and its own gates,
+  run again on it, passed.
+
+Anything else, or a model whose enforced gates did not pass, is refused with how to fix it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeAlias
+
+from modelops.errors import ModelopsError
+from modelops.gates.results import GatesRecord
+from modelops.identity import ModelIdentity
+
+Requirement: TypeAlias = Literal["exact", "merged", "workspace"]
+"""`exact`: only the merged gates' model; `merged`: it, or a retrain of its inputs that passed
+its own gates; `workspace`: the gates of this checkout passed it (a preview before merging)."""
+GATES_FILE = "reports/gates.json"
+
+
+class UngatedModelError(ModelopsError):
+    """The model was not judged by the gates, or they did not pass it: it is never deployed."""
+
+
+def check_gated(
+    model: ModelIdentity,
+    *,
+    workspace: GatesRecord | None,
+    committed: GatesRecord | None,
+    require: Requirement,
+) -> str:
+    """Say how `model` was gated, or refuse it.
+
+    Args:
+        model: the model about to be published.
+        workspace: `reports/gates.json` in the checkout (the gates' latest run here).
+        committed: `reports/gates.json` as the commit being deployed records it.
+        require: how strictly the model must match what the merged gates judged.
+
+    Raises:
+        UngatedModelError: what does not match, and what to run.
+    """
+    judged = _judged(workspace, where=f"{GATES_FILE} in this checkout")
+    if judged.model_hash != model.model_hash:
+        raise UngatedModelError(
+            f"the gates in {GATES_FILE} judged model {judged.describe()}, not this one "
+            f"({model.describe()}): run `dvc repro` so that the gates judge the model you deploy"
+        )
+    if judged.training_inputs != model.training_inputs:
+        raise UngatedModelError(
+            f"dvc.lock changed since the gates judged {model.model_hash[:12]}: run `dvc repro`"
+        )
+    _passed(workspace, model)
+    if require == "workspace":
+        return f"the gates passed model {model.model_hash[:12]}"
+    merged = _judged(committed, where=f"{GATES_FILE} of the commit being deployed")
+    _passed(committed, merged)
+    if merged.model_hash == model.model_hash:
+        return f"model {model.model_hash[:12]} is the one the merged commit's gates passed"
+    if require == "exact":
+        raise UngatedModelError(
+            f"models/model is {model.model_hash[:12]}, not the model the merged commit's gates "
+            f"passed ({merged.model_hash[:12]}): with a DVC remote the deploy takes exactly that "
+            "model (`dvc pull train`), which pr.yml pushes after gating it. Push it from the pull "
+            "request's branch (`dvc push`), or remove the remote to let the deploy reproduce it"
+        )
+    if merged.same_inputs(model):
+        return (
+            f"model {model.model_hash[:12]} was retrained from the inputs the merged commit's "
+            f"gates passed ({merged.describe()}) and passed its own gates"
+        )
+    raise UngatedModelError(
+        f"models/model ({model.describe()}) is neither the model the merged commit's gates "
+        f"passed ({merged.describe()}) nor a retrain of its inputs: deploy from the merged "
+        "commit with `dvc pull` (a DVC remote) or `dvc repro` (none), and commit "
+        f"{GATES_FILE} with dvc.lock in the pull request"
+    )
+
+
+def _judged(record: GatesRecord | None, *, where: str) -> ModelIdentity:
+    if record is None:
+        raise UngatedModelError(
+            f"{where} does not exist: the gates must judge a model before it is deployed. Run "
+            "`dvc repro` and commit reports/gates.json with dvc.lock (the README's loop, step 4)"
+        )
+    if record.judged is None:
+        raise UngatedModelError(
+            f"{where} records no judged model (the model gates did not run): run `dvc repro` "
+            "and commit reports/gates.json with dvc.lock"
+        )
+    return record.judged
+
+
+def _passed(record: GatesRecord | None, model: ModelIdentity) -> None:
+    assert record is not None
+    if record.verdict.status == "fail":
+        raise UngatedModelError(
+            f"the gates blocked model {model.model_hash[:12]} ({record.verdict.headline}): a "
+            "model whose enforced gates did not pass is never deployed. Fix what failed and "
+            "merge a pull request whose gates pass"
+        )
+
+
+def check_committed(workspace: GatesRecord, committed: GatesRecord | None, *, exact: bool) -> str:
+    """Check, in a pull request, that the committed gates record is the one this run made.
+
+    What merges is what deploy.yml checks (`check_gated`), so a pull request whose committed
+    dvc.lock and reports/gates.json describe another model, or other inputs, or another verdict
+    than the run that gated it, fails here, before anyone merges it.
+
+    Raises:
+        UngatedModelError: what differs, and what to commit.
+    """
+    fix = "run `dvc repro` on the branch and commit dvc.lock and reports/gates.json"
+    ran = _judged(workspace, where=f"{GATES_FILE} of this run")
+    recorded = _judged(committed, where=f"{GATES_FILE} as committed")
+    assert committed is not None
+    if exact and recorded.model_hash != ran.model_hash:
+        raise UngatedModelError(
+            f"the committed {GATES_FILE} judged model {recorded.model_hash[:12]}, this run "
+            f"gated {ran.model_hash[:12]}: the deploy takes exactly the committed model from "
+            "the DVC remote, so push the model your run made (`dvc push`) and commit its "
+            f"dvc.lock and {GATES_FILE}, or {fix}"
+        )
+    if recorded.training_inputs != ran.training_inputs:
+        raise UngatedModelError(
+            f"the committed {GATES_FILE} judged a model trained from other inputs "
+            f"({recorded.describe()}) than this branch's files give ({ran.describe()}): {fix}"
+        )
+    if committed.verdict.status != workspace.verdict.status:
+        raise UngatedModelError(
+            f"the committed {GATES_FILE} says '{committed.verdict.headline}', this run says "
+            f"'{workspace.verdict.headline}': {fix}"
+        )
+    return f"the committed {GATES_FILE} is what this run gated ({ran.describe()})"
