@@ -7,28 +7,44 @@ stable only). An illegal request raises with what to do instead and the release 
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
 from modelops.deploy import release as state
-from modelops.deploy.release import Canary, NothingToDo, Release, ReleaseError
+from modelops.deploy.release import Canary, Change, Release, ReleaseError, Unchanged
 from tests.deploy.support import change, model_version
 
 STEPS = (10, 25, 50, 100)
 V1, V2, V3 = (model_version(name) for name in ("v1", "v2", "v3"))
 
 
+def _changed(outcome: Release | Unchanged) -> Release:
+    assert isinstance(outcome, Release), f"expected a change, got {outcome}"
+    return outcome
+
+
+def _unchanged(outcome: Release | Unchanged) -> str:
+    assert isinstance(outcome, Unchanged), f"expected nothing to do, got {outcome}"
+    return outcome.reason
+
+
 def _stable(model=V1) -> Release:  # type: ignore[no-untyped-def]
-    return state.deploy(
-        Release("production"), model, strategy="canary", steps=STEPS, change=change()
+    return _changed(
+        state.deploy(Release("production"), model, strategy="canary", steps=STEPS, change=change())
     )
 
 
 def _canary(weight: int = 10) -> Release:
-    started = state.deploy(_stable(), V2, strategy="canary", steps=STEPS, change=change())
-    assert started.canary is not None
-    return replace(started, canary=replace(started.canary, weight=weight))
+    """V1 stable and V2 a canary, promoted step by step to `weight`."""
+    release = _changed(state.deploy(_stable(), V2, strategy="canary", steps=STEPS, change=change()))
+    while release.canary is not None and release.canary.weight < weight:
+        release = state.promote(release, steps=STEPS, change=change())
+    assert release.canary is not None
+    assert release.canary.weight == weight
+    return release
 
 
 # Legal transitions ----------------------------------------------------------------------------
@@ -45,8 +61,10 @@ def test_the_first_model_of_an_environment_is_stable_even_with_the_canary_strate
 
 
 def test_a_direct_environment_replaces_the_stable_model_and_remembers_the_old_one() -> None:
-    staging = state.deploy(Release("staging"), V1, strategy="direct", steps=STEPS, change=change())
-    replaced = state.deploy(staging, V2, strategy="direct", steps=STEPS, change=change())
+    staging = _changed(
+        state.deploy(Release("staging"), V1, strategy="direct", steps=STEPS, change=change())
+    )
+    replaced = _changed(state.deploy(staging, V2, strategy="direct", steps=STEPS, change=change()))
     assert replaced.stable == V2
     assert replaced.canary is None
     assert replaced.previous == (V1,)
@@ -74,7 +92,7 @@ def test_promote_walks_every_step_then_makes_the_canary_stable() -> None:
 
 def test_steps_without_100_complete_after_the_last_one() -> None:
     release = _canary(50)
-    completed = state.promote(release, steps=(10, 50), change=change())
+    completed = state.promote(release, steps=(10, 25, 50), change=change())
     assert completed.stable == V2
     assert completed.canary is None
 
@@ -96,58 +114,108 @@ def test_rollback_removes_the_canary_and_keeps_the_stable_model() -> None:
 def test_a_rolled_back_model_is_not_deployed_again_unless_retried_on_purpose() -> None:
     rolled_back = state.rollback(_canary(), change=change())
     assert rolled_back.rolled_back == (V2,)
-    with pytest.raises(NothingToDo, match=r"was rolled back in production.*--retry"):
+    reason = _unchanged(
         state.deploy(rolled_back, V2, strategy="canary", steps=STEPS, change=change())
-    again = state.deploy(
-        rolled_back, V2, strategy="canary", steps=STEPS, change=change(), retry=True
+    )
+    assert re.search(r"was taken out of production .*--retry", reason), reason
+    again = _changed(
+        state.deploy(rolled_back, V2, strategy="canary", steps=STEPS, change=change(), retry=True)
     )
     assert again.canary == Canary(V2, 10)
     assert again.rolled_back == (), "retried: no longer marked"
 
 
+def test_a_retry_records_the_commit_that_trained_the_model_not_the_current_one() -> None:
+    # Given V2 trained at its commit and rolled back, when it is retried from a later checkout
+    # (whose HEAD is another commit), then the release still names the commit that trained it.
+    rolled_back = state.rollback(_canary(), change=change())
+    later = replace(V2, git_commit="f" * 40, mlflow_run_id=None)
+    again = _changed(
+        state.deploy(
+            rolled_back, later, strategy="canary", steps=STEPS, change=change(), retry=True
+        )
+    )
+    assert again.canary is not None
+    assert again.canary.model.git_commit == V2.git_commit != later.git_commit
+
+
 def test_a_retrained_copy_of_a_rolled_back_model_is_recognised_by_its_training_inputs() -> None:
     trained = replace(V2, training_inputs="inputs-2")
-    started = state.deploy(_stable(), trained, strategy="canary", steps=STEPS, change=change())
+    started = _changed(
+        state.deploy(_stable(), trained, strategy="canary", steps=STEPS, change=change())
+    )
     rolled_back = state.rollback(started, change=change())
     retrained = replace(model_version("v2-retrained"), training_inputs="inputs-2")
-    with pytest.raises(NothingToDo, match=f"trained from the same inputs as {V2.version}"):
+    reason = _unchanged(
         state.deploy(rolled_back, retrained, strategy="canary", steps=STEPS, change=change())
+    )
+    assert f"trained from the same inputs as {V2.version}" in reason
 
 
 def test_a_retrain_from_the_same_inputs_is_nothing_new_to_deploy() -> None:
-    stable = state.deploy(
-        Release("staging"),
-        replace(V1, training_inputs="inputs-1"),
-        strategy="direct",
-        steps=STEPS,
-        change=change(),
+    stable = _changed(
+        state.deploy(
+            Release("staging"),
+            replace(V1, training_inputs="inputs-1"),
+            strategy="direct",
+            steps=STEPS,
+            change=change(),
+        )
     )
     retrained = replace(model_version("v1-retrained"), training_inputs="inputs-1")
-    with pytest.raises(NothingToDo, match=r"trained from the same inputs .* nothing new"):
+    reason = _unchanged(
         state.deploy(stable, retrained, strategy="direct", steps=STEPS, change=change())
+    )
+    assert re.search(r"trained from the same inputs .* nothing new", reason), reason
     unknown = replace(model_version("v1-elsewhere"), training_inputs=None)
-    assert state.deploy(
-        stable, unknown, strategy="direct", steps=STEPS, change=change()
-    ).stable == (unknown), "without a fingerprint only the bytes decide"
+    deployed = _changed(
+        state.deploy(stable, unknown, strategy="direct", steps=STEPS, change=change())
+    )
+    assert deployed.stable == unknown, "without a fingerprint only the bytes decide"
 
 
 def test_restore_brings_back_the_model_a_completed_canary_replaced() -> None:
     completed = state.promote(_canary(50), steps=STEPS, change=change())
-    restored = state.restore(completed, V1.version, change=change("bad in production"))
+    restored = _changed(state.restore(completed, V1.version, change=change("bad in production")))
     assert restored.stable == V1
     assert restored.previous == (V2,)
     assert restored.history[-1].action == "restore"
+
+
+def test_a_merge_after_a_restore_does_not_bring_back_the_model_moved_away_from() -> None:
+    # Given V2 completed its canary and was then restored away from (back to V1), when main's
+    # model (still V2) is deployed again by the next merge, then production keeps V1.
+    completed = state.promote(_canary(50), steps=STEPS, change=change())
+    restored = _changed(state.restore(completed, V1.version, change=change("bad in production")))
+    assert restored.rolled_back == (V2,)
+    reason = _unchanged(state.deploy(restored, V2, strategy="canary", steps=STEPS, change=change()))
+    assert "restored away from" in reason
+    retried = _changed(
+        state.deploy(restored, V2, strategy="canary", steps=STEPS, change=change(), retry=True)
+    )
+    assert retried.canary == Canary(V2, 10)
+    back = _changed(state.restore(restored, V2.version, change=change("it was fine after all")))
+    assert back.stable == V2
+    assert back.rolled_back == (V1,), "restoring V2 on purpose takes V1 out instead"
 
 
 def test_previous_models_are_bounded_and_never_repeat_the_stable_one() -> None:
     release = Release("staging")
     for index in range(state.KEEP_PREVIOUS + 3):
         model = model_version(f"m{index}")
-        release = state.deploy(release, model, strategy="direct", steps=STEPS, change=change())
+        release = _changed(
+            state.deploy(release, model, strategy="direct", steps=STEPS, change=change())
+        )
     assert len(release.previous) == state.KEEP_PREVIOUS
     assert release.stable not in release.previous
-    restored = state.restore(release, release.previous[-1].version, change=change())
+    restored = _changed(state.restore(release, release.previous[-1].version, change=change()))
     assert restored.stable not in restored.previous
+    assert len(restored.rolled_back) <= state.KEEP_PREVIOUS
+
+
+def test_every_step_records_a_reason() -> None:
+    with pytest.raises(ReleaseError, match="records a reason"):
+        Change(at="2026-12-01T00:00:00Z", by="alice", reason="  ")
 
 
 def test_next_step_names_the_next_weight_or_none_for_completion() -> None:
@@ -241,8 +309,7 @@ def test_illegal_transitions_fail_clearly_and_change_nothing(name, release, atte
     ids=["stable again", "canary again", "restore the stable one"],
 )
 def test_asking_for_the_current_state_is_nothing_to_do_not_an_error(release, attempt):  # type: ignore[no-untyped-def]
-    with pytest.raises(NothingToDo, match="already the"):
-        attempt(release)
+    assert "already the" in _unchanged(attempt(release))
 
 
 # The release file ------------------------------------------------------------------------------
@@ -294,3 +361,69 @@ def test_describe_says_what_serves_the_environment() -> None:
     assert _canary(25).describe() == (
         f"production: stable {V1.version} (75%), canary {V2.version} (25%)"
     )
+
+
+# Release files cannot be edited around the history ------------------------------------------
+
+
+def _consistent() -> Release:
+    """V1 stable, V2 a canary at 25%: a release the commands made."""
+    return _canary(25)
+
+
+def test_a_release_the_commands_made_follows_from_its_history() -> None:
+    for release in (
+        _stable(),
+        _canary(),
+        _consistent(),
+        state.rollback(_canary(), change=change()),
+    ):
+        state.check_release(release, steps=STEPS, source="x.yaml")
+    completed = state.promote(_canary(50), steps=STEPS, change=change())
+    restored = _changed(state.restore(completed, V1.version, change=change()))
+    state.check_release(restored, steps=STEPS, source="x.yaml")
+
+
+def test_a_hand_edited_weight_that_is_not_a_step_is_refused_with_the_fix() -> None:
+    release = _consistent()
+    assert release.canary is not None
+    edited = replace(release, canary=replace(release.canary, weight=30))
+    with pytest.raises(ReleaseError, match=r"30%, which is not one of canary_steps .*git checkout"):
+        state.check_release(edited, steps=STEPS, source="manifests/releases/production.yaml")
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        # The weight moved to another step by hand (traffic kept consistent with it).
+        lambda r: replace(r, canary=replace(r.canary, weight=50)),
+        # The stable model swapped for another without a deploy.
+        lambda r: replace(r, stable=V3),
+        # The canary's model swapped.
+        lambda r: replace(r, canary=replace(r.canary, model=V3)),
+        # History trimmed so that the promotion to 25% never happened.
+        lambda r: replace(r, history=r.history[:-1]),
+        # A promotion inserted that lowers the traffic.
+        lambda r: replace(
+            r, history=(*r.history, replace(r.history[-1], traffic={"stable": 90, "canary": 10}))
+        ),
+    ],
+    ids=["weight", "stable swapped", "canary swapped", "history trimmed", "bad promote"],
+)
+def test_a_release_whose_state_does_not_follow_from_its_history_is_refused(edit: Any) -> None:
+    edited = edit(_consistent())
+    with pytest.raises(ReleaseError, match=r"history.*git checkout <commit> --"):
+        state.check_release(edited, steps=STEPS, source="manifests/releases/production.yaml")
+
+
+def test_a_previous_model_that_never_served_is_refused() -> None:
+    edited = replace(_consistent(), previous=(V3,))
+    with pytest.raises(ReleaseError, match="never served here"):
+        state.check_release(edited, steps=STEPS, source="x.yaml")
+
+
+def test_an_unknown_action_in_the_history_is_not_a_release_file() -> None:
+    document = state.to_document(_consistent())
+    document["history"][-1]["action"] = "teleport"
+    with pytest.raises(ReleaseError, match="not a release file"):
+        state.from_document(document, source="x.yaml")

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
 from modelops.cli import main
-from tests.deploy.support import merge_model, modelops, step, traffic, version
+from tests.deploy.support import merge_model, modelops, record_gates, step, traffic, version
 from tests.support import git
 
 
@@ -59,24 +60,26 @@ def test_the_whole_loop(repo: Path, trained_models: list[Path]) -> None:
         f"promote: production canary {v2} 10% -> 25%"
     )
     assert traffic(repo, "production") == {"stable": 75, "canary": 25}
-    assert step(repo, "promote", "--env", "production") == (
+    assert step(repo, "promote", "--env", "production", "--reason", "ok at 25%") == (
         f"promote: production canary {v2} 25% -> 50%"
     )
-    assert step(repo, "promote", "--env", "production") == f"complete: production runs {v2} (100%)"
+    assert step(repo, "promote", "--env", "production", "--reason", "ok at 50%") == (
+        f"complete: production runs {v2} (100%)"
+    )
     assert traffic(repo, "production") == {"stable": 100}
     assert version(repo, "production") == v2
 
     # A third model goes bad at 25%: roll back; the canary predictor is gone.
     merge_model(repo, third)
     v3 = step(repo, "deploy").split()[1]
-    step(repo, "promote", "--env", "production")
+    step(repo, "promote", "--env", "production", "--reason", "ok at 10%")
     assert step(repo, "rollback", "--env", "production", "--reason", "errors up") == (
         f"rollback: production canary {v3} removed, {v2} takes 100%"
     )
     assert traffic(repo, "production") == {"stable": 100}
 
     # Promote now is illegal: it fails, says why, and changes nothing.
-    code, _, err = modelops("release", "promote", "--env", "production")
+    code, _, err = modelops("release", "promote", "--env", "production", "--reason", "again")
     assert code == 1
     assert "no canary to promote" in err
     assert git(repo, "status", "--porcelain", "manifests") == ""
@@ -84,13 +87,13 @@ def test_the_whole_loop(repo: Path, trained_models: list[Path]) -> None:
     # A later merge that does not change the model does not bring it back by itself.
     code, out, _ = modelops("release", "deploy")
     assert code == 0
-    assert f"{v3} was rolled back in production" in out
+    assert f"{v3} was taken out of production (rolled back" in out
     assert "nothing to change" in out
 
     # Retried on purpose (staging has it already), then promoted to the end.
     assert step(repo, "deploy", "--retry") == f"deploy: {v3} to production (canary 10%)"
     for _ in range(3):
-        step(repo, "promote", "--env", "production")
+        step(repo, "promote", "--env", "production", "--reason", "healthy")
     assert version(repo, "production") == v3
     assert traffic(repo, "production") == {"stable": 100}
 
@@ -101,7 +104,13 @@ def test_the_whole_loop(repo: Path, trained_models: list[Path]) -> None:
 
     status = modelops("release", "status", "--env", "production")[1]
     assert f"can restore: {v3}, {v1}" in status
-    assert "rolled back:" not in status, "retried on purpose: no longer held back"
+    assert f"taken out: {v3} (rolled back or restored away from" in status
+
+    # The next merge (main still records v3's model) does not bring v3 back as a canary.
+    code, out, _ = modelops("release", "deploy")
+    assert code == 0
+    assert f"{v3} was taken out of production (rolled back, or restored away from)" in out
+    assert version(repo, "production") == v2
 
     history = yaml.safe_load((repo / "manifests" / "releases" / "production.yaml").read_text())
     assert [event["action"] for event in history["history"]] == [
@@ -269,7 +278,178 @@ def test_a_push_that_retrains_the_same_model_deploys_nothing(
     assert code == 0
     assert "was trained from the same inputs (dvc.lock)" in out
     assert "nothing to change; no file written" in out
-    # A real change of inputs is a new model.
+    # A real change of inputs is a new model, once the gates judged it.
     lock["stages"]["train"]["params"] = {"p": 2}
     (repo / "dvc.lock").write_text(yaml.safe_dump(lock))
+    code, _, err = modelops("release", "deploy")
+    assert code == 1
+    assert "dvc.lock changed since the gates judged" in err, "not gated with these inputs"
+    record_gates(repo)
+    git(repo, "commit", "--quiet", "--all", "--message", "Gate the new inputs")
     assert step(repo, "deploy").endswith("to staging (100%), production (canary 10%)")
+
+
+# Only what the gates passed is ever published -------------------------------------------------
+
+
+def _published(repo: Path) -> list[str]:
+    store = repo / "model-store" / "churn"
+    return sorted(p.name for p in store.iterdir()) if store.is_dir() else []
+
+
+def test_a_model_whose_gates_failed_is_never_published(
+    repo: Path, trained_models: list[Path]
+) -> None:
+    merge_model(repo, trained_models[0], passed=False)
+    for args in (("deploy",), ("deploy", "--exact"), ("deploy", "--dry-run")):
+        code, _, err = modelops("release", *args)
+        assert code == 1, args
+        assert "the gates blocked model" in err, err
+        assert "is never deployed" in err, err
+    assert _published(repo) == []
+    assert not (repo / "manifests" / "releases").exists()
+
+
+def test_a_model_the_gates_did_not_judge_is_refused(repo: Path, trained_models: list[Path]) -> None:
+    merge_model(repo, trained_models[0])
+    # Another model lands in models/model without the gates running on it.
+    shutil.rmtree(repo / "models" / "model")
+    shutil.copytree(trained_models[1] / "models" / "model", repo / "models" / "model")
+    code, _, err = modelops("release", "deploy")
+    assert code == 1
+    assert "judged model" in err
+    assert "run `dvc repro` so that the gates judge" in err
+    # --model-dir does not get around it either.
+    code, _, err = modelops(
+        "release", "deploy", "--model-dir", str(trained_models[2] / "models" / "model")
+    )
+    assert code == 1
+    assert "judged model" in err
+    assert _published(repo) == []
+
+
+def test_gates_that_ran_here_but_were_never_committed_do_not_count(
+    repo: Path, trained_models: list[Path]
+) -> None:
+    merge_model(repo, trained_models[0])
+    git(repo, "rm", "--quiet", "--cached", "reports/gates.json")
+    git(repo, "commit", "--quiet", "--message", "Forget the gates record")
+    code, _, err = modelops("release", "deploy")
+    assert code == 1
+    assert "of the commit being deployed does not exist" in err
+    assert _published(repo) == []
+
+
+def test_a_retrain_of_the_merged_inputs_deploys_only_after_its_own_gates_passed(
+    repo: Path, trained_models: list[Path]
+) -> None:
+    # Given the merged commit's gates judged model A trained from inputs I...
+    lock = {"stages": {"train": {"cmd": "modelops train", "deps": [], "params": {"p": 1}}}}
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock))
+    merge_model(repo, trained_models[0])
+    # ...when the deploy retrains from I (no DVC remote) and gets model B with other bytes:
+    shutil.rmtree(repo / "models" / "model")
+    shutil.copytree(trained_models[1] / "models" / "model", repo / "models" / "model")
+    record_gates(repo, passed=False)
+    code, _, err = modelops("release", "deploy")
+    assert (code, "the gates blocked model" in err) == (1, True), "its own gates failed"
+    record_gates(repo)
+    code, _, err = modelops("release", "deploy", "--exact")
+    assert code == 1, "with a DVC remote only the very model the merged gates passed"
+    assert "not the model the merged commit's gates passed" in err
+    assert _published(repo) == []
+    code, out, err = modelops("release", "deploy")
+    assert code == 0, err
+    assert "was retrained from the inputs the merged commit's gates passed" in out
+    assert len(_published(repo)) == 1
+
+
+def test_a_retrain_from_other_inputs_than_the_merged_gates_judged_is_refused(
+    repo: Path, trained_models: list[Path]
+) -> None:
+    lock = {"stages": {"train": {"cmd": "modelops train", "deps": [], "params": {"p": 1}}}}
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock))
+    merge_model(repo, trained_models[0])
+    lock["stages"]["train"]["params"] = {"p": 2}
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock))
+    shutil.rmtree(repo / "models" / "model")
+    shutil.copytree(trained_models[1] / "models" / "model", repo / "models" / "model")
+    record_gates(repo)  # its own gates passed, but on other inputs than were merged
+    code, _, err = modelops("release", "deploy")
+    assert code == 1
+    assert "is neither the model the merged commit's gates passed" in err
+    assert "nor a retrain of its inputs" in err
+
+
+def test_a_retried_model_keeps_the_commit_that_trained_it(
+    repo: Path, trained_models: list[Path]
+) -> None:
+    merge_model(repo, trained_models[0])
+    step(repo, "deploy")
+    merge_model(repo, trained_models[1])
+    step(repo, "deploy")
+    trained_at = yaml.safe_load((repo / "manifests/releases/production.yaml").read_text())[
+        "canary"
+    ]["git_commit"]
+    step(repo, "rollback", "--env", "production", "--reason", "errors")
+    (repo / "README.md").write_text("an unrelated change\n")
+    git(repo, "add", "README.md")
+    git(repo, "commit", "--quiet", "--message", "Docs")
+    step(repo, "deploy", "--env", "production", "--retry", "--reason", "flaky alert")
+    canary = yaml.safe_load((repo / "manifests/releases/production.yaml").read_text())["canary"]
+    assert canary["git_commit"] == trained_at != git(repo, "rev-parse", "HEAD").strip()
+    assert canary["mlflow_run_id"], "the run that evaluated it"
+
+
+def test_promote_without_a_reason_is_refused_in_ci_and_asked_for_at_a_terminal(
+    repo: Path, trained_models: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    merge_model(repo, trained_models[0])
+    step(repo, "deploy")
+    merge_model(repo, trained_models[1])
+    step(repo, "deploy")
+    monkeypatch.setenv("CI", "true")
+    code, _, err = modelops("release", "promote", "--env", "production")
+    assert code == 1
+    assert "say why with --reason" in err
+    assert traffic(repo, "production") == {"stable": 90, "canary": 10}
+
+    monkeypatch.delenv("CI")
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: "latency flat for 2 h")
+    assert modelops("release", "promote", "--env", "production")[0] == 0
+    history = yaml.safe_load((repo / "manifests/releases/production.yaml").read_text())["history"]
+    assert history[-1]["reason"] == "latency flat for 2 h"
+
+
+def test_restoring_the_stable_model_says_so_and_succeeds(
+    repo: Path, trained_models: list[Path]
+) -> None:
+    merge_model(repo, trained_models[0])
+    v1 = step(repo, "deploy").split()[1]
+    code, out, err = modelops(
+        "release", "restore", "--env", "production", "--version", v1, "--reason", "x"
+    )
+    assert code == 0, err
+    assert f"{v1} is already the stable model in production" in out
+    assert git(repo, "status", "--porcelain", "manifests") == ""
+
+
+def test_a_hand_edited_canary_weight_is_refused_with_the_fix(
+    repo: Path, trained_models: list[Path]
+) -> None:
+    merge_model(repo, trained_models[0])
+    step(repo, "deploy")
+    merge_model(repo, trained_models[1])
+    step(repo, "deploy")
+    # Skip ahead by hand: the weight and the traffic agree, the history does not.
+    path = repo / "manifests" / "releases" / "production.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["canary"]["weight"] = 50
+    document["traffic"] = {"stable": 50, "canary": 50}
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    code, _, err = modelops("release", "promote", "--env", "production", "--reason", "skip ahead")
+    assert code == 1
+    assert "does not follow from its history" in err or "history entry" in err, err
+    assert "git checkout <commit> -- manifests/releases/production.yaml" in err

@@ -2,7 +2,8 @@
 
 Each handler loads params, calls `deploy.workflow`, prints what changed and returns an exit code.
 A request that would change nothing says so and succeeds; an illegal one raises `ReleaseError`,
-which `modelops.cli` prints as one line and exits 1 with nothing written.
+which `modelops.cli` prints as one line and exits 1 with nothing written. Help texts are
+%-formatted by argparse: a literal percent sign is written `%%`.
 """
 
 from __future__ import annotations
@@ -73,9 +74,20 @@ def register(commands: Subparsers) -> None:
         help="refuse a local folder as deploy.store (deploy.yml: the runner's disk is gone "
         "after the job)",
     )
+    deploy.add_argument(
+        "--exact",
+        action="store_true",
+        help="deploy only the very model the merged commit's gates passed, never a retrain of "
+        "its inputs (deploy.yml with a DVC remote)",
+    )
     _change_options(deploy, reason_required=False)
 
-    promote = action("promote", _promote, "Move the canary to the next traffic step.")
+    promote = action(
+        "promote",
+        _promote,
+        "Move the canary to the next traffic step (past the last one it becomes stable). "
+        "Needs a reason: asked for at a terminal, refused without --reason elsewhere.",
+    )
     promote.add_argument("--env", required=True, help="the environment, e.g. production")
     _change_options(promote, reason_required=False)
 
@@ -86,7 +98,8 @@ def register(commands: Subparsers) -> None:
     restore = action(
         "restore",
         _restore,
-        "Make a model that was stable before the current one stable again, at 100%.",
+        "Make a model that was stable before the current one stable again, at 100%%. The "
+        "model it replaces is not deployed again by a later merge (only with deploy --retry).",
     )
     restore.add_argument("--env", required=True, help="the environment, e.g. production")
     restore.add_argument(
@@ -105,6 +118,13 @@ def register(commands: Subparsers) -> None:
     )
     preview.add_argument(
         "--diff", action="store_true", help="print the whole diff, not one line per file"
+    )
+
+    action(
+        "sync-registry",
+        _sync_registry,
+        "Point the MLflow registry's aliases (<env>, <env>-canary) at what the release files "
+        "serve; deploy.yml and rollout.yml run it after their push.",
     )
 
     render = commands.add_parser(
@@ -154,8 +174,11 @@ def _status(args: argparse.Namespace, paths: ProjectPaths) -> int:
             restorable = ", ".join(m.version for m in release.previous)
             print(f"  can restore: {restorable} (modelops release restore --env {name} ...)")
         if release.rolled_back:
-            rolled_back = ", ".join(m.version for m in release.rolled_back)
-            print(f"  rolled back: {rolled_back} (not redeployed unless deploy --retry)")
+            taken_out = ", ".join(m.version for m in release.rolled_back)
+            print(
+                f"  taken out: {taken_out} (rolled back or restored away from; a merge does "
+                "not bring them back, `deploy --retry` does)"
+            )
         for event in release.history[-args.history :] if args.history > 0 else ():
             traffic = ", ".join(f"{k} {v}%" for k, v in event.traffic.items())
             print(f"  {event.at}  {event.action:<12} {event.version:<12} [{traffic}]")
@@ -183,21 +206,51 @@ def _deploy(args: argparse.Namespace, paths: ProjectPaths) -> int:
         dry_run=args.dry_run,
         object_store_only=args.object_store_only,
         retry=args.retry,
+        gates="exact" if args.exact else "merged",
     )
     return _finish(args, paths, params, plan, dry_run=args.dry_run)
 
 
 def _promote(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.deploy.release import ReleaseError
     from modelops.deploy.workflow import promote
 
     params = _params(paths)
-    plan = promote(
-        paths.root,
-        params,
-        args.env,
-        change=_change(args, paths, args.reason or "(no reason given)"),
-    )
+    if args.env not in params.deploy.environments:
+        raise ReleaseError(
+            f"unknown environment '{args.env}'; params.yaml declares "
+            f"{sorted(params.deploy.environments)}"
+        )
+    reason = args.reason or _ask_reason(f"promote the canary of {args.env}")
+    plan = promote(paths.root, params, args.env, change=_change(args, paths, reason))
     return _finish(args, paths, params, plan)
+
+
+def _sync_registry(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.deploy.workflow import sync_registry
+
+    for note in sync_registry(paths.root, _params(paths)):
+        print(f"registry: {note}")
+    return 0
+
+
+def _ask_reason(what: str) -> str:
+    """A reason typed at a terminal; in CI or without a terminal, --reason is required."""
+    from modelops.deploy.release import ReleaseError
+
+    refused = ReleaseError(
+        f"to {what}, say why with --reason (what you checked, e.g. 'errors and latency as "
+        "stable's for 2 h'): every release step records its reason"
+    )
+    if os.environ.get("CI") or os.environ.get("GITHUB_ACTIONS") or not sys.stdin.isatty():
+        raise refused
+    try:
+        reason = input(f"Why {what}? ").strip()
+    except EOFError:
+        reason = ""
+    if not reason:
+        raise refused
+    return reason
 
 
 def _rollback(args: argparse.Namespace, paths: ProjectPaths) -> int:

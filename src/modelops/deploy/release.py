@@ -4,8 +4,12 @@ States: no release yet; a stable model alone; a canary at some traffic weight be
 model. A deploy of a new model makes it stable (the `direct` strategy, or the first model of an
 environment) or starts a canary at the first step; promote moves the canary to the next step,
 and past the last one makes it the stable model; rollback removes the canary; restore makes a
-model that was stable before the stable one again. Anything else is refused with what to do
-instead, and the release is left as it was.
+model that was stable before the stable one again. A request that would change nothing returns
+`Unchanged` with the reason (a value, not an error); anything illegal raises `ReleaseError` with
+what to do instead, and the release is left as it was.
+
+A release file is only ever written by these functions, so its state must follow from its
+history: `check_release` replays the history and refuses a file edited by hand.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, assert_never, get_args
 
 from modelops.errors import ModelopsError
 
@@ -27,8 +31,18 @@ class ReleaseError(ModelopsError):
     """An illegal transition, or a release file that is not a release."""
 
 
-class NothingToDo(ModelopsError):  # noqa: N818 - not a failure: the command succeeds
-    """The request would change nothing (the command says so and succeeds)."""
+@dataclass(frozen=True)
+class Unchanged:
+    """A request that would change nothing, and why (the command says so and succeeds)."""
+
+    reason: str
+
+
+_HAND_EDITED = (
+    "Release files are written by `modelops release` only: restore it from git (`git log -- "
+    "{source}` lists its commits, `git checkout <commit> -- {source}` brings one back) and make "
+    "the change with a command"
+)
 
 
 @dataclass(frozen=True)
@@ -74,11 +88,15 @@ class Event:
 
 @dataclass(frozen=True)
 class Change:
-    """Who asks for a change, when, and why (recorded in the history)."""
+    """Who asks for a change, when, and why (recorded in the history: a reason is required)."""
 
     at: str
     by: str
     reason: str
+
+    def __post_init__(self) -> None:
+        if not self.reason.strip():
+            raise ReleaseError("every release step records a reason: give --reason")
 
 
 @dataclass(frozen=True)
@@ -90,6 +108,8 @@ class Release:
     canary: Canary | None = None
     previous: tuple[ModelVersion, ...] = ()
     rolled_back: tuple[ModelVersion, ...] = ()
+    """Models taken out of this environment (rolled back, or restored away from): a deploy
+    skips them unless retried on purpose."""
     history: tuple[Event, ...] = ()
 
     @property
@@ -121,35 +141,44 @@ def deploy(
     steps: Sequence[int],
     change: Change,
     retry: bool = False,
-) -> Release:
+) -> Release | Unchanged:
     """A new model for this environment: stable at once, or a canary at the first step.
 
-    A model already serving (same bytes or same training inputs) is nothing to do, and so is
-    one that was rolled back here, unless `retry` says to try it again on purpose.
+    A model already serving (same bytes or same training inputs) is unchanged, and so is one
+    that was taken out of this environment (rolled back, or restored away from), unless `retry`
+    says to try it again on purpose; a retried model keeps the commit that trained it.
     """
     require_immutable(model)
     where = release.environment
     if release.canary is not None:
         if release.canary.model.same_model(model):
-            raise NothingToDo(_already(model, release.canary.model, f"the canary in {where}"))
+            return Unchanged(_already(model, release.canary.model, f"the canary in {where}"))
         raise ReleaseError(
             f"{where} is running a canary ({release.canary.model.version} at "
             f"{release.canary.weight}%): promote or roll it back first "
             f"(modelops release promote|rollback --env {where})"
         )
     if release.stable is not None and release.stable.same_model(model):
-        raise NothingToDo(_already(model, release.stable, f"the stable model in {where}"))
-    rolled_back = [m for m in release.rolled_back if m.same_model(model)]
-    if rolled_back and not retry:
-        earlier = rolled_back[0]
+        return Unchanged(_already(model, release.stable, f"the stable model in {where}"))
+    withdrawn = [m for m in release.rolled_back if m.same_model(model)]
+    if withdrawn and not retry:
+        earlier = withdrawn[0]
         which = (
             ""
             if earlier.model_hash == model.model_hash
             else f" (trained from the same inputs as {earlier.version})"
         )
-        raise NothingToDo(
-            f"{model.version}{which} was rolled back in {where}: not deployed again by itself. "
-            f"Merge a fix, or retry it on purpose: modelops release deploy --env {where} --retry"
+        return Unchanged(
+            f"{model.version}{which} was taken out of {where} (rolled back, or restored away "
+            f"from): not deployed again by itself. Merge a fix, or retry it on purpose: "
+            f"modelops release deploy --env {where} --retry --reason ..."
+        )
+    if withdrawn:
+        earlier = withdrawn[0]
+        model = replace(
+            model,
+            git_commit=earlier.git_commit,
+            mlflow_run_id=model.mlflow_run_id or earlier.mlflow_run_id,
         )
     release = replace(
         release, rolled_back=tuple(m for m in release.rolled_back if not m.same_model(model))
@@ -197,8 +226,12 @@ def rollback(release: Release, *, change: Change) -> Release:
     )
 
 
-def restore(release: Release, version: str, *, change: Change) -> Release:
-    """Make a previously stable model (by version) the stable model again, at 100%."""
+def restore(release: Release, version: str, *, change: Change) -> Release | Unchanged:
+    """Make a previously stable model (by version) the stable model again, at 100%.
+
+    The model it replaces is taken out of the environment: merging again later does not bring
+    it back as a canary (only `deploy --retry` does).
+    """
     if release.canary is not None:
         raise ReleaseError(
             f"{release.environment} is running a canary ({release.canary.model.version} at "
@@ -206,14 +239,22 @@ def restore(release: Release, version: str, *, change: Change) -> Release:
             f"(modelops release rollback --env {release.environment})"
         )
     if release.stable is not None and release.stable.version == version:
-        raise NothingToDo(f"{version} is already the stable model in {release.environment}")
+        return Unchanged(f"{version} is already the stable model in {release.environment}")
     found = [model for model in release.previous if model.version == version]
     if not found:
         known = [model.version for model in release.previous] or "none"
         raise ReleaseError(
             f"{release.environment} has no previous model {version}; it can restore {known}"
         )
-    return _record(_replace_stable(release, found[0]), "restore", found[0], change)
+    restored = found[0]
+    withdrawn = release.rolled_back
+    if release.stable is not None:
+        withdrawn = (release.stable, *withdrawn)
+    release = replace(
+        release,
+        rolled_back=tuple(m for m in withdrawn if not m.same_model(restored))[:KEEP_PREVIOUS],
+    )
+    return _record(_replace_stable(release, restored), "restore", restored, change)
 
 
 def require_immutable(model: ModelVersion) -> None:
@@ -262,6 +303,9 @@ def from_document(document: Any, *, source: str) -> Release:
             rolled_back=tuple(ModelVersion(**model) for model in document.get("rolled_back") or ()),
             history=tuple(Event(**event) for event in document.get("history") or ()),
         )
+        unknown = sorted({e.action for e in release.history} - set(get_args(Action)))
+        if unknown:
+            raise ValueError(f"unknown action(s) {unknown}")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ReleaseError(f"{source}: not a release file ({exc}); restore it from git") from None
     if canary is not None and (stable is None or not 0 < canary.weight < 100):
@@ -272,6 +316,102 @@ def from_document(document: Any, *, source: str) -> Release:
             f"({release.traffic}); release files are written by `modelops release`, not by hand"
         )
     return release
+
+
+def check_release(release: Release, *, steps: Sequence[int], source: str) -> None:
+    """Refuse a release file that was edited around the commands.
+
+    Its canary must sit on one of the environment's `canary_steps`, and replaying its history
+    from an empty environment must give exactly its stable model and canary.
+
+    Raises:
+        ReleaseError: what does not add up, and how to put the file back.
+    """
+    fix = _HAND_EDITED.format(source=source)
+    canary = release.canary
+    if canary is not None and canary.weight not in steps:
+        raise ReleaseError(
+            f"{source}: the canary takes {canary.weight}%, which is not one of canary_steps "
+            f"{list(steps)} (deploy.environments.{release.environment}.canary_steps). {fix}. "
+            f"If you changed canary_steps while this canary runs, keep {canary.weight} in the "
+            "list until it completes or is rolled back"
+        )
+    replayed = _replay(release.history, source=source, fix=fix)
+    actual = (
+        release.stable.version if release.stable else None,
+        (canary.model.version, canary.weight) if canary else None,
+    )
+    if replayed != actual:
+        raise ReleaseError(
+            f"{source}: its state ({_state_words(*actual)}) does not follow from its history, "
+            f"which ends at {_state_words(*replayed)}. {fix}"
+        )
+    known = {event.version for event in release.history}
+    unknown = sorted({m.version for m in (*release.previous, *release.rolled_back)} - known)
+    if unknown:
+        raise ReleaseError(f"{source}: {unknown} never served here according to its history. {fix}")
+
+
+_Replayed: TypeAlias = tuple[str | None, tuple[str, int] | None]
+
+
+def _replay(history: Sequence[Event], *, source: str, fix: str) -> _Replayed:
+    """(stable version, (canary version, weight)) after every event, checking each one."""
+    stable: str | None = None
+    canary: tuple[str, int] | None = None
+    for number, event in enumerate(history, start=1):
+        weight = event.traffic.get("canary", 0)
+        running = canary is not None and canary[0] == event.version
+        problem = None
+        match event.action:
+            case "deploy":
+                problem = "replaces the stable model while a canary runs" if canary else None
+                stable = event.version
+            case "start-canary":
+                problem = "starts a canary beside no stable model" if stable is None else None
+                problem = "starts a canary while another runs" if canary else problem
+                canary = (event.version, weight)
+            case "promote":
+                if not running:
+                    problem = "promotes a canary that is not running"
+                elif canary is not None and weight <= canary[1]:
+                    problem = f"does not raise the canary's traffic ({canary[1]}% -> {weight}%)"
+                canary = (event.version, weight)
+            case "complete":
+                problem = None if running else "completes a canary that is not running"
+                stable, canary = event.version, None
+            case "rollback":
+                problem = None if running else "rolls back a canary that is not running"
+                canary = None
+            case "restore":
+                problem = "restores a model while a canary runs" if canary else None
+                stable = event.version
+            case _:
+                assert_never(event.action)
+        expected = _traffic(stable, canary)
+        if problem is None and event.traffic != expected:
+            problem = f"records traffic {event.traffic}, but the history before it gives {expected}"
+        if problem is not None:
+            raise ReleaseError(
+                f"{source}: history entry {number} ({event.action} {event.version}) {problem}. "
+                f"{fix}"
+            )
+    return stable, canary
+
+
+def _traffic(stable: str | None, canary: tuple[str, int] | None) -> dict[str, int]:
+    if stable is None:
+        return {}
+    if canary is None:
+        return {"stable": 100}
+    return {"stable": 100 - canary[1], "canary": canary[1]}
+
+
+def _state_words(stable: str | None, canary: tuple[str, int] | None) -> str:
+    if stable is None:
+        return "no model"
+    words = f"stable {stable}"
+    return f"{words}, canary {canary[0]} at {canary[1]}%" if canary else words
 
 
 def _already(model: ModelVersion, serving: ModelVersion, role: str) -> str:
