@@ -28,6 +28,7 @@ MODEL_NAME = "model"
 _INPUT_EXAMPLE_ROWS = 3
 _BATCH = 100  # MLflow accepts at most 100 params or tags per log_batch call
 _UNSAFE_KEY = re.compile(r"[^\w\-. /]")
+_NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
 # What loading the model needs, pinned to the versions that trained it. Listing them saves MLflow
 # from inferring them by loading the model in a subprocess (about 6 s per training run).
 MODEL_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "scipy", "pandas")
@@ -225,11 +226,14 @@ def registry_configured() -> bool:
     return bool(os.environ.get("MLFLOW_TRACKING_URI", "").strip())
 
 
-def register_model(logged_model_uri: str, name: str, *, run_id: str, root: Path) -> str:
-    """Register a logged model under `name` once; returns its version number.
+def register_version(
+    name: str, *, source: str, model_hash: str, run_id: str | None, root: Path
+) -> str:
+    """Register a published model under `name` once; returns its registry version.
 
-    Idempotent: a version registered from the same run is reused, so a deploy that is retried
-    does not create a second version of the same model.
+    Idempotent by content hash (the version's `model_hash` tag): syncing the registry again
+    never creates a second version of the same model. The version's source is the model's
+    immutable store URI; it is linked to its MLflow run when the server has that run.
 
     Raises:
         ModelopsError: the registry refuses it or cannot be reached.
@@ -240,41 +244,64 @@ def register_model(logged_model_uri: str, name: str, *, run_id: str, root: Path)
     uri = tracking_uri(root)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     try:
-        existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+        existing = client.search_model_versions(
+            f"name = '{name}' and tags.model_hash = '{model_hash}'"
+        )
         if existing:
             return str(min(int(version.version) for version in existing))
         try:
             client.get_registered_model(name)
-        except MlflowException:
+        except MlflowException as exc:
+            if exc.error_code != _NOT_FOUND:
+                raise
             client.create_registered_model(name)
         version = client.create_model_version(
             name,
-            logged_model_uri,
-            run_id=run_id,
-            model_id=logged_model_uri.removeprefix("models:/"),
-            tags={"modelops": "deploy"},
+            source,
+            run_id=run_id if run_id and _run_exists(client, run_id) else None,
+            tags={"model_hash": model_hash, "modelops": "release"},
         )
     except (MlflowException, OSError) as exc:
-        raise ModelopsError(
-            f"registering {logged_model_uri} as '{name}' at {uri} failed: {exc}"
-        ) from None
+        raise ModelopsError(f"registering {source} as '{name}' at {uri} failed: {exc}") from None
     return str(version.version)
 
 
-def move_alias(name: str, alias: str, version: str | None, *, root: Path) -> None:
-    """Point `models:/<name>@<alias>` at `version`, or delete the alias when version is None."""
+def move_alias(name: str, alias: str, version: str | None, *, root: Path) -> bool:
+    """Point `models:/<name>@<alias>` at `version`, or delete the alias when version is None.
+
+    Returns whether the alias existed or was set (False: there was no alias to delete).
+
+    Raises:
+        ModelopsError: the registry refuses it or cannot be reached.
+    """
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     client = MlflowClient(tracking_uri=tracking_uri(root), registry_uri=tracking_uri(root))
     try:
-        if version is None:
-            client.delete_registered_model_alias(name, alias)
-        else:
-            client.set_registered_model_alias(name, alias, version)
-    except MlflowException as exc:
         if version is not None:
-            raise ModelopsError(f"setting alias {name}@{alias} failed: {exc}") from None
+            client.set_registered_model_alias(name, alias, version)
+            return True
+        client.delete_registered_model_alias(name, alias)
+    except MlflowException as exc:
+        if version is None and exc.error_code == _NOT_FOUND:
+            return False
+        raise ModelopsError(f"moving alias {name}@{alias} failed: {exc}") from None
+    except OSError as exc:
+        raise ModelopsError(f"moving alias {name}@{alias} failed: {exc}") from None
+    return True
+
+
+def _run_exists(client: Any, run_id: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_run(run_id)
+    except MlflowException as exc:
+        if exc.error_code == _NOT_FOUND:
+            return False
+        raise
+    return True
 
 
 def run_tags(

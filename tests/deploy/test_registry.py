@@ -1,7 +1,10 @@
-"""With an MLflow registry configured, deploys register versions and aliases follow releases.
+"""The MLflow registry follows the release files, and only after they were pushed.
 
-`<environment>` points at what serves an environment as stable; `canary` at the running canary
-(and is deleted when there is none). The store is the tests' throwaway SQLite one.
+`modelops release deploy|promote|rollback|restore` never touch the registry: a release commit
+whose push is refused leaves it as it was. `modelops release sync-registry` (run by deploy.yml and
+rollout.yml after their push) registers each served model once, by content hash, and points
+`<environment>` at the stable model and `<environment>-canary` at the canary (removed when
+there is none). The store is the tests' throwaway SQLite one.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ import yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from modelops import tracking
 from tests.deploy.support import merge_model, modelops, step
 from tests.support import write_params
+
+ALIASES = ("staging", "production", "production-canary", "staging-canary")
 
 
 @pytest.fixture
@@ -30,75 +34,98 @@ def registered(repo: Path, mlflow_store: str, monkeypatch: pytest.MonkeyPatch) -
     return name
 
 
+def _client(store: str) -> MlflowClient:
+    return MlflowClient(tracking_uri=store, registry_uri=store)
+
+
 def _aliases(store: str, name: str) -> dict[str, str]:
-    client = MlflowClient(tracking_uri=store, registry_uri=store)
     found = {}
-    for alias in ("staging", "production", "canary"):
+    for alias in ALIASES:
         try:
-            found[alias] = str(client.get_model_version_by_alias(name, alias).version)
+            found[alias] = str(_client(store).get_model_version_by_alias(name, alias).version)
         except MlflowException:
             continue
     return found
 
 
-def test_aliases_follow_every_release_step(
-    repo: Path,
-    registered: str,
-    mlflow_store: str,
-    trained_models: list[Path],
+def _versions(store: str, name: str) -> int:
+    return len(_client(store).search_model_versions(f"name = '{name}'"))
+
+
+def _sync() -> str:
+    code, out, err = modelops("release", "sync-registry")
+    assert code == 0, err
+    return out
+
+
+def test_release_steps_leave_the_registry_alone_until_it_is_synced(
+    repo: Path, registered: str, mlflow_store: str, trained_models: list[Path]
 ) -> None:
     merge_model(repo, trained_models[0])
-    assert modelops("release", "deploy", "--dry-run")[0] == 0
-    assert _aliases(mlflow_store, registered) == {}, "a dry run registers nothing"
-    assert step(repo, "deploy") == "deploy: 1 to staging (100%), production (100%)"
+    v1 = step(repo, "deploy").split()[1]
+    assert _versions(mlflow_store, registered) == 0, "a release commit not yet pushed"
+    assert f"{registered}@production -> version 1 ({v1})" in _sync()
     assert _aliases(mlflow_store, registered) == {"staging": "1", "production": "1"}
-    release = yaml.safe_load((repo / "manifests" / "releases" / "staging.yaml").read_text())
-    run = yaml.safe_load((trained_models[0] / "reports" / "mlflow_run.json").read_text())
-    assert release["stable"]["mlflow_run_id"] == run["run_id"]
+    version = _client(mlflow_store).get_model_version(registered, "1")
+    release = yaml.safe_load((repo / "manifests" / "releases" / "production.yaml").read_text())
+    assert version.source == release["stable"]["model_uri"], "the immutable published copy"
+    assert version.run_id == release["stable"]["mlflow_run_id"], "linked to its MLflow run"
+    assert version.tags["model_hash"] == release["stable"]["model_hash"]
 
     merge_model(repo, trained_models[1])
-    assert step(repo, "deploy") == "deploy: 2 to staging (100%), production (canary 10%)"
-    assert _aliases(mlflow_store, registered) == {"staging": "2", "production": "1", "canary": "2"}
+    step(repo, "deploy")
+    assert _aliases(mlflow_store, registered) == {"staging": "1", "production": "1"}
+    _sync()
+    assert _aliases(mlflow_store, registered) == {
+        "staging": "2",
+        "production": "1",
+        "production-canary": "2",
+    }
 
-    for _ in range(3):
-        step(repo, "promote", "--env", "production")
+    for reason in ("ok at 10%", "ok at 25%", "ok at 50%"):
+        step(repo, "promote", "--env", "production", "--reason", reason)
+    assert "production-canary removed (no canary)" in _sync()
     assert _aliases(mlflow_store, registered) == {"staging": "2", "production": "2"}
 
     merge_model(repo, trained_models[2])
     step(repo, "deploy")
-    assert _aliases(mlflow_store, registered)["canary"] == "3"
+    _sync()
+    assert _aliases(mlflow_store, registered)["production-canary"] == "3"
     step(repo, "rollback", "--env", "production", "--reason", "latency")
+    _sync()
     assert _aliases(mlflow_store, registered) == {"staging": "3", "production": "2"}
 
 
-def test_registering_the_same_run_twice_reuses_its_version(
-    repo: Path,
-    registered: str,
-    trained_models: list[Path],
+def test_syncing_again_changes_nothing_and_registers_nothing_twice(
+    repo: Path, registered: str, mlflow_store: str, trained_models: list[Path]
 ) -> None:
+    merge_model(repo, trained_models[0])
+    step(repo, "deploy")
+    first = _sync()
+    assert _sync() == first
+    assert _versions(mlflow_store, registered) == 1, "staging and production share one version"
+
+
+def test_a_run_that_the_server_does_not_have_is_not_linked(
+    repo: Path, registered: str, mlflow_store: str, trained_models: list[Path]
+) -> None:
+    # Given a model evaluated against another tracking store (a pull request's throwaway one),
+    # when its release is synced, it is registered from its store URI without a run link.
+    merge_model(repo, trained_models[0])
+    run_file = repo / "reports" / "mlflow_run.json"
+    run = yaml.safe_load(run_file.read_text())
+    run_file.write_text(yaml.safe_dump({**run, "run_id": uuid.uuid4().hex}))
+    step(repo, "deploy")
+    _sync()
+    assert _client(mlflow_store).get_model_version(registered, "1").run_id is None
+
+
+def test_without_a_registry_the_release_still_records_the_run_and_sync_says_so(
+    repo: Path, trained_models: list[Path]
+) -> None:
+    merge_model(repo, trained_models[0])
+    step(repo, "deploy")
+    release = yaml.safe_load((repo / "manifests" / "releases" / "production.yaml").read_text())
     run = yaml.safe_load((trained_models[0] / "reports" / "mlflow_run.json").read_text())
-    first = tracking.register_model(run["model_uri"], registered, run_id=run["run_id"], root=repo)
-    again = tracking.register_model(run["model_uri"], registered, run_id=run["run_id"], root=repo)
-    assert first == again == "1"
-
-
-def test_without_a_run_file_the_deploy_still_works_and_says_so(
-    repo: Path,
-    registered: str,
-    trained_models: list[Path],
-) -> None:
-    merge_model(repo, trained_models[0])
-    (repo / "reports" / "mlflow_run.json").unlink()
-    code, out, _ = modelops("release", "deploy")
-    assert code == 0
-    assert "no MLflow run recorded" in out
-
-
-def test_without_a_registry_the_deploy_says_it_uses_the_dvc_tracked_model(
-    repo: Path,
-    trained_models: list[Path],
-) -> None:
-    merge_model(repo, trained_models[0])
-    code, out, _ = modelops("release", "deploy")
-    assert code == 0
-    assert "no MLflow server configured (MLFLOW_TRACKING_URI unset)" in out
+    assert release["stable"]["mlflow_run_id"] == run["run_id"], "filled whenever a run exists"
+    assert "MLFLOW_TRACKING_URI unset" in _sync()
