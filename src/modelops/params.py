@@ -293,10 +293,16 @@ class ChampionGateParams(_Frozen):
         description="Use this model as the champion instead: an MLflow model URI "
         "(models:/name@alias) or a local MLflow model directory.",
     )
+    environment: str | None = Field(
+        "production",
+        description="The environment whose stable model is the champion: what it serves, read "
+        "from manifests/releases/<environment>.yaml on `ref`. When nothing is released there "
+        "yet, or when null, the model on `ref` is the champion.",
+    )
     reproduce: bool = Field(
         True,
-        description="When the champion's model is in no DVC cache or remote, rebuild it with "
-        "`dvc repro train` on `ref` in a temporary git worktree.",
+        description="When the champion's model is in no store, DVC cache or remote, rebuild it "
+        "with `dvc repro train` at its commit in a temporary git worktree.",
     )
     max_drop: dict[ChampionHigherBetter, float] = Field(
         default_factory=lambda: dict(_DEFAULT_MAX_DROP),
@@ -460,6 +466,18 @@ class Params(_Frozen):
     gates: GatesParams = GatesParams()
     deploy: DeployParams = DeployParams()
     tracking: TrackingParams = TrackingParams()
+
+    @model_validator(mode="after")
+    def _champion_environment_is_declared(self) -> Self:
+        environment = self.gates.champion.environment
+        if environment is not None and environment not in self.deploy.environments:
+            raise ValueError(
+                f"gates.champion.environment '{environment}' is not one of deploy.environments "
+                f"({', '.join(sorted(self.deploy.environments))}): name the environment whose "
+                "stable model is the champion, or null to compare with the model on "
+                "gates.champion.ref"
+            )
+        return self
 
 
 def load_params(path: Path) -> Params:

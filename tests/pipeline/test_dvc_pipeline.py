@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from contextlib import redirect_stdout
 from dataclasses import dataclass
 from io import StringIO
@@ -179,8 +180,13 @@ def test_the_report_compares_the_change_with_main(
     assert "| `train.model.learning_rate` | `0.1` | `0.3` |" in text
     head = git(repo, "rev-parse", "HEAD").strip()
     assert f"`main` at `{head[:12]}`" in text
-    assert "![ROC curve](reports/report/main-roc.png)" in text
+    assert "![ROC curve](report/main-roc.png)" in text
     assert (repo / "reports" / "report" / "main-roc.png").read_bytes().startswith(b"\x89PNG")
+    # CML (and any Markdown preview) resolves image links against the report's own folder.
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert len(links) >= 5, text
+    for link in links:
+        assert (repo / "reports" / link).is_file(), f"{link} does not resolve from reports/"
     assert "Stage timings: prepare" in text
 
 

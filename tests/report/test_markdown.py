@@ -11,8 +11,9 @@ from pathlib import Path
 
 from modelops.deploy.preview import DeployPreview, EnvironmentChange
 from modelops.gates.results import CheckRecord, GateResult
+from modelops.paths import ProjectPaths
 from modelops.report.inputs import Baseline, Change, Plot, ReportInputs
-from modelops.report.markdown import COMMENT_LIMIT, render
+from modelops.report.markdown import COMMENT_LIMIT, REPORT_DIR, render
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -67,7 +68,26 @@ def _inputs() -> ReportInputs:
                 ),
             ),
         ),
-        GateResult("champion", "enforce", "skipped", notes=("no 'main' model yet",)),
+        GateResult(
+            "champion",
+            "enforce",
+            "pass",
+            checks=(
+                CheckRecord(
+                    "roc_auc",
+                    "Champion comparison",
+                    "test (both models)",
+                    "roc_auc not lower than the champion's by more than 0.01",
+                    "candidate 0.8300 vs champion 0.8100 (+0.0200)",
+                    "pass",
+                ),
+            ),
+            context={
+                "champion": "production's stable model 1a2b3c4d5e6f "
+                "(manifests/releases/production.yaml on main (0123456789ab))",
+                "source": "the model store (s3://models/churn/1a2b3c)",
+            },
+        ),
     )
     return ReportInputs(
         gates=gates,
@@ -88,8 +108,8 @@ def _inputs() -> ReportInputs:
         data=(Change("rows.train", 16000, 16000), Change("positive_rate.test", 0.21, 0.2147)),
         params=(Change("train.model.learning_rate", 0.1, 0.3),),
         plots=(
-            Plot("ROC curve", "plots/roc.png", "reports/report/main-roc.png"),
-            Plot("Calibration", "plots/calibration.png"),
+            Plot("ROC curve", "../plots/roc.png", "report/main-roc.png"),
+            Plot("Calibration", "../plots/calibration.png"),
         ),
         html_reports=("data.html", "drift.html"),
         artifacts_url="https://github.com/acme/churn/actions/runs/42",
@@ -167,6 +187,17 @@ def test_plots_can_be_listed_instead_of_embedded() -> None:
     text = render(_inputs(), images=False)
     assert "![" not in text
     assert "`plots/roc.png`" in text
+
+
+def test_the_report_folder_is_where_the_report_is_written() -> None:
+    paths = ProjectPaths(Path("/project"))
+    assert paths.report_file.parent == paths.root / REPORT_DIR
+
+
+def test_the_report_names_the_champion_and_where_it_came_from() -> None:
+    text = render(_inputs())
+    assert "Champion: production's stable model 1a2b3c4d5e6f" in text
+    assert "from the model store" in text
 
 
 def test_a_huge_report_still_fits_a_github_comment() -> None:

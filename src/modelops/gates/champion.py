@@ -1,9 +1,15 @@
 """Gate `champion`: is the candidate at least as good as the model it would replace?
 
-The champion is, in order: `gates.champion.model_uri` when set; else the model that `ref`'s
-`dvc.lock` records, taken from the DVC cache or remote; else, when allowed, that model rebuilt
-from `ref`'s own code and params in a temporary git worktree. Both models are then scored on
-the candidate's test set with the same metric code, so the comparison is fair.
+The champion is, in order:
+1. `gates.champion.model_uri` when set;
+2. what `gates.champion.environment` serves: the stable model of its release file on `ref`
+   (`manifests/releases/<environment>.yaml`), taken from the model store, else from the DVC cache
+   or remote at the commit that trained it, else rebuilt there;
+3. when nothing is released there yet, the model that `ref`'s `dvc.lock` records, taken from the
+   DVC cache or remote, else (when allowed) rebuilt from `ref`'s own code and params in a
+   temporary git worktree.
+Both models are then scored on the candidate's test set with the same metric code, so the
+comparison is fair. The gate's context says which champion it was and where it came from.
 """
 
 from __future__ import annotations
@@ -18,13 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from modelops import tracking
 from modelops.data import Schema
+from modelops.deploy.publish import PublishError, fetch
+from modelops.deploy.release import ModelVersion, ReleaseError, from_document
 from modelops.errors import ModelopsError
 from modelops.gates.results import CheckRecord, GateResult, gate_status
 from modelops.gitinfo import resolve_commit, show_file
-from modelops.lockfile import DATA_PATH, MODEL_PATH, output_versions
+from modelops.identity import content_hash
+from modelops.lockfile import DATA_PATH, MODEL_PATH, output_versions, stage_inputs
 from modelops.metrics import ClassificationMetrics, classification_metrics
 from modelops.params import ChampionGateParams
 
@@ -64,24 +74,99 @@ def find_champion(
     commit = resolve_commit(root, params.ref)
     if commit is None:
         return NoChampion(f"no '{params.ref}' branch yet: nothing to compare against", {})
+    fallback = ""
+    if params.environment is not None:
+        released = _released(root, commit, params.environment, ref=params.ref)
+        if released is not None:
+            return _released_champion(root, released, params, destination, workdir=workdir)
+        fallback = f"nothing released to {params.environment} yet, so "
+    return _ref_champion(root, commit, params, destination, workdir=workdir, fallback=fallback)
+
+
+def _released(root: Path, commit: str, environment: str, *, ref: str) -> _Released | None:
+    """The stable model of `environment` as the release file on `ref` records it."""
+    path = f"manifests/releases/{environment}.yaml"
+    text = show_file(root, commit, path)
+    if text is None:
+        return None
+    try:
+        release = from_document(yaml.safe_load(text), source=f"{path} on {ref}")
+    except (ReleaseError, yaml.YAMLError) as exc:
+        raise ModelopsError(f"cannot tell what {environment} serves: {exc}") from None
+    if release.stable is None:
+        return None
+    return _Released(environment, release.stable, where=f"{path} on {ref} ({commit[:12]})")
+
+
+@dataclass(frozen=True)
+class _Released:
+    environment: str
+    model: ModelVersion
+    where: str
+
+
+def _released_champion(
+    root: Path, released: _Released, params: ChampionGateParams, destination: Path, *, workdir: Path
+) -> Champion:
+    """What production serves: from the store, else from DVC or rebuilt at its training commit."""
+    model = released.model
+    context = {
+        "champion": f"{released.environment}'s stable model {model.version} ({released.where})",
+        "commit": model.git_commit,
+        "data_version": model.data_version,
+        "model_version": model.version,
+    }
+    try:
+        fetch(model.model_uri, destination, root=root)
+        return Champion(destination, {**context, "source": f"the model store ({model.model_uri})"})
+    except PublishError as exc:
+        unreadable = str(exc)
+    shutil.rmtree(destination, ignore_errors=True)
+    lock = show_file(root, model.git_commit, "dvc.lock")
+    same_inputs = model.training_inputs is not None and stage_inputs(lock) == model.training_inputs
+    unavailable = _from_dvc(root, model.git_commit, destination)
+    if unavailable is None:
+        if content_hash(destination) == model.model_hash or same_inputs:
+            return Champion(destination, {**context, "source": f"DVC at {model.git_commit[:12]}"})
+        shutil.rmtree(destination)
+        unavailable = "the DVC copy at that commit is another model"
+    if not (params.reproduce and same_inputs):
+        raise ModelopsError(
+            f"the champion, {context['champion']}, cannot be obtained: {unreadable}; at its "
+            f"training commit {model.git_commit[:12]} it is {unavailable}. Give this job read "
+            "access to deploy.store, `dvc push` on main, or set gates.champion.model_uri"
+        )
+    _rebuild(root, model.git_commit, destination, workdir=workdir)
+    source = f"rebuilt at {model.git_commit[:12]} from the inputs it was trained on"
+    return Champion(destination, {**context, "source": source})
+
+
+def _ref_champion(
+    root: Path,
+    commit: str,
+    params: ChampionGateParams,
+    destination: Path,
+    *,
+    workdir: Path,
+    fallback: str,
+) -> Champion | NoChampion:
+    """The model `ref`'s dvc.lock records: from DVC, else rebuilt in a worktree."""
     versions = output_versions(show_file(root, commit, "dvc.lock"))
     context = {
-        "champion": f"{MODEL_PATH} at {params.ref} ({commit[:12]})",
+        "champion": f"{fallback}{MODEL_PATH} at {params.ref} ({commit[:12]})",
         "commit": commit,
         "data_version": versions.get(DATA_PATH, "unknown"),
         "model_version": versions.get(MODEL_PATH, "unknown"),
     }
     if MODEL_PATH not in versions:
         return NoChampion(
-            f"'{params.ref}' has no trained model yet (no {MODEL_PATH} in its dvc.lock): "
+            f"{fallback}'{params.ref}' has no trained model yet (no {MODEL_PATH} in its dvc.lock): "
             "this will be the first",
             context,
         )
-    try:
-        _from_dvc(root, commit, destination)
+    unavailable = _from_dvc(root, commit, destination)
+    if unavailable is None:
         return Champion(destination, {**context, "source": "DVC cache or remote"})
-    except Exception as exc:
-        unavailable = f"not in the DVC cache or a remote ({type(exc).__name__})"
     if not params.reproduce:
         raise ModelopsError(
             f"the champion model of {params.ref} ({commit[:12]}) is {unavailable}; configure a "
@@ -193,13 +278,22 @@ def compare(
     return rows
 
 
-def _from_dvc(root: Path, commit: str, destination: Path) -> None:
+def _from_dvc(root: Path, commit: str, destination: Path) -> str | None:
+    """Copy the model `commit` records from the DVC cache or a remote; None, or why not."""
     from dvc.api import DVCFileSystem
+    from dvc.exceptions import DvcException
+    from dvc_data.index.index import DataIndexError
 
-    filesystem = DVCFileSystem(str(root), rev=commit)
-    filesystem.get(MODEL_PATH, str(destination), recursive=True)
+    try:
+        filesystem = DVCFileSystem(str(root), rev=commit)
+        filesystem.get(MODEL_PATH, str(destination), recursive=True)
+    except (DvcException, DataIndexError, OSError) as exc:
+        shutil.rmtree(destination, ignore_errors=True)
+        return f"not in the DVC cache or a remote ({type(exc).__name__})"
     if not (destination / "MLmodel").is_file():
-        raise FileNotFoundError(f"{MODEL_PATH} at {commit[:12]} has no MLmodel file")
+        shutil.rmtree(destination, ignore_errors=True)
+        return f"incomplete in the DVC cache ({MODEL_PATH} at {commit[:12]} has no MLmodel)"
+    return None
 
 
 def _rebuild(root: Path, commit: str, destination: Path, *, workdir: Path) -> None:

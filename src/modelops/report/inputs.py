@@ -63,7 +63,11 @@ class Baseline:
 
 @dataclass(frozen=True)
 class Plot:
-    """A plot of this branch, and the base's version when it helps to see both."""
+    """A plot of this branch, and the base's version when it helps to see both.
+
+    Paths are relative to the report's own folder: CML and Markdown previews resolve image
+    links against the file that holds them, not the repository root.
+    """
 
     title: str
     current: str
@@ -240,11 +244,16 @@ def _plots(paths: ProjectPaths, baseline: Baseline, images_dir: Path) -> tuple[P
         plots.append(
             Plot(
                 title,
-                paths.show(current),
-                paths.show(base_image) if base_image is not None else None,
+                _link(paths, current),
+                _link(paths, base_image) if base_image is not None else None,
             )
         )
     return tuple(plots)
+
+
+def _link(paths: ProjectPaths, target: Path) -> str:
+    """`target` as the report file links to it (relative to the report's folder)."""
+    return Path(os.path.relpath(target, paths.report_file.parent)).as_posix()
 
 
 def _stage_timings(paths: ProjectPaths) -> dict[str, float]:

@@ -6,6 +6,7 @@ tables first and cutting only as a last resort.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -14,6 +15,8 @@ from modelops.gates.results import GateResult, verdict
 from modelops.report.inputs import Baseline, Change, Plot, ReportInputs
 
 COMMENT_LIMIT = 65_536
+REPORT_DIR = "reports"
+"""The report's folder in the repository (`ProjectPaths.report_file`; a test holds it)."""
 HEADLINE_METRICS = (
     "roc_auc",
     "average_precision",
@@ -86,6 +89,7 @@ def _headline_metric(change: Change, baseline: Baseline) -> str:
 def _gates(gates: Sequence[GateResult], row_limit: int | None) -> str:
     rows = [[gate.name, gate.mode, _gate_result(gate), _gate_summary(gate)] for gate in gates]
     lines = ["### Gates", _table(["Gate", "Mode", "Result", "Conditions"], rows)]
+    lines.extend(_champion(gate) for gate in gates if gate.name == "champion" and gate.context)
     failing = [
         (gate.name, check) for gate in gates for check in gate.checks if check.status in _CHECK_ICON
     ]
@@ -119,6 +123,13 @@ def _gates(gates: Sequence[GateResult], row_limit: int | None) -> str:
         table = _table(["Gate", "Check", "Why it did not run"], skipped, row_limit)
         lines.append(_details(f"Checks that did not run ({len(skipped)})", table))
     return "\n\n".join(lines)
+
+
+def _champion(gate: GateResult) -> str:
+    """Which model the candidate was compared with, and where it came from."""
+    where = gate.context.get("champion", "unknown")
+    source = gate.context.get("source")
+    return f"Champion: {where}" + (f", from {source}." if source else ".")
 
 
 def _gate_result(gate: GateResult) -> str:
@@ -229,7 +240,10 @@ def _plots(plots: Sequence[Plot], baseline: Baseline, *, images: bool) -> str:
     if not plots:
         return ""
     if not images:
-        names = ", ".join(f"`{plot.current}`" for plot in plots)
+        # Links are relative to the report's folder; name the files from the repository root.
+        names = ", ".join(
+            f"`{posixpath.normpath(posixpath.join(REPORT_DIR, plot.current))}`" for plot in plots
+        )
         return f"### Plots\n\nNot embedded in this comment; in the report artifact: {names}."
     lines = ["### Plots"]
     for plot in plots:
