@@ -1,50 +1,56 @@
 #!/usr/bin/env bash
-# Commit what a release command changed under manifests/ and push it to the branch.
+# Run a release command, commit what it changed under manifests/ and push it to the branch.
 #
-#   commit-and-push.sh MESSAGE_FILE
+#   commit-and-push.sh MESSAGE_FILE -- COMMAND [ARGUMENT...]
 #
-# When someone pushed first, rebase on top of their commit, check that the manifests are still
-# what the templates and releases produce, and push again (up to $ATTEMPTS times). A rebase
-# that conflicts means two release changes raced on the same environment: stop, push nothing,
-# and say so; re-running the workflow applies the command to the new state.
+# COMMAND (a `modelops release ...` call) writes the release files, the rendered manifests and
+# MESSAGE_FILE. When someone pushed first, the change is never rebased: a promote computed on
+# the old state, replayed on the new one, could promote twice or undo a rollback. Instead the
+# checkout is reset to the new tip of the branch and COMMAND runs again there, so the request
+# applies to the state that is really there (up to $ATTEMPTS times). When COMMAND refuses on
+# the new tip, nothing is pushed and the message names the recovery: a new run of the workflow
+# (GitHub's "Re-run" would start again from the old commit).
 #
 # Environment: REMOTE (default origin; a URL works too), BRANCH (default main),
-# MODELOPS (default .venv/bin/modelops), ATTEMPTS (default 5).
+# ATTEMPTS (default 5), BACKOFF (seconds times the attempt number to wait before recomputing,
+# default 2), WORKFLOW (the name shown in messages, default "this workflow").
 set -euo pipefail
 
-message_file=${1:?usage: commit-and-push.sh MESSAGE_FILE}
+message_file=${1:?usage: commit-and-push.sh MESSAGE_FILE -- COMMAND [ARGUMENT...]}
+shift
+[ "${1:-}" = "--" ] || { echo "usage: commit-and-push.sh MESSAGE_FILE -- COMMAND ..." >&2; exit 2; }
+shift
+[ "$#" -gt 0 ] || { echo "commit-and-push.sh: no command given" >&2; exit 2; }
 remote=${REMOTE:-origin}
 branch=${BRANCH:-main}
-modelops=${MODELOPS:-.venv/bin/modelops}
 attempts=${ATTEMPTS:-5}
-
-if [ -z "$(git status --porcelain -- manifests)" ]; then
-  echo "Nothing changed under manifests/: nothing to commit."
-  exit 0
-fi
-git add -- manifests
-git commit --quiet --file "$message_file"
-echo "Committed: $(git log -1 --format=%s)"
+backoff=${BACKOFF:-2}
+workflow=${WORKFLOW:-this workflow}
+new_run="Start a new run of $workflow from $branch (Actions > $workflow > Run workflow); \"Re-run\" would start again from the old commit."
 
 for attempt in $(seq 1 "$attempts"); do
+  if ! "$@"; then
+    if [ "$attempt" -gt 1 ]; then
+      echo "::error::$branch moved while this run waited, and on its new tip the command was" \
+        "refused (see above). Nothing was pushed. $new_run"
+    fi
+    exit 1
+  fi
+  if [ -z "$(git status --porcelain -- manifests)" ]; then
+    echo "Nothing changed under manifests/: nothing to commit."
+    exit 0
+  fi
+  git add -- manifests
+  git commit --quiet --file "$message_file"
+  echo "Committed: $(git log -1 --format=%s)"
   if git push --quiet "$remote" "HEAD:refs/heads/$branch"; then
     echo "Pushed $(git rev-parse --short HEAD) to $branch."
     exit 0
   fi
-  echo "Push rejected (attempt $attempt of $attempts): $branch moved; rebasing on top of it."
+  echo "Push rejected (attempt $attempt of $attempts): $branch moved; recomputing on its new tip."
   git fetch --quiet "$remote" "$branch"
-  if ! git rebase --quiet FETCH_HEAD; then
-    git rebase --abort
-    echo "::error::$branch changed manifests/ meanwhile (another release change). Nothing was" \
-      "pushed. Re-run this workflow to apply the command to the new state."
-    exit 1
-  fi
-  if ! "$modelops" render --check; then
-    echo "::error::After rebasing on $branch the manifests are not what the templates and" \
-      "releases produce. Nothing was pushed. Run make render on $branch, commit, and re-run."
-    exit 1
-  fi
-  sleep $((attempt * 2))
+  git reset --quiet --hard FETCH_HEAD
+  sleep $((attempt * backoff))
 done
-echo "::error::Gave up after $attempts attempts: $branch keeps moving. Re-run this workflow."
+echo "::error::Gave up after $attempts attempts: $branch keeps moving. Nothing was pushed. $new_run"
 exit 1

@@ -1,7 +1,9 @@
-"""The push step of deploy.yml and rollout.yml, against a real bare remote and two clones.
+"""The release step of deploy.yml and rollout.yml, against a real bare remote and two clones.
 
 GitHub is not here; a bare repository stands in for it. Clone "bot" is the workflow's
-checkout, clone "person" pushes in between as a concurrent merge or hand-run release would.
+checkout, clone "person" pushes in between, as a concurrent merge or a hand-run release would.
+The script runs the real `modelops release` command, and runs it again on the new tip when its
+push is refused: a release change is recomputed, never rebased.
 """
 
 from __future__ import annotations
@@ -14,21 +16,42 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelops.deploy.release import deploy
+from modelops.deploy.release import Release, deploy
 from modelops.deploy.workflow import Plan, load_releases, write
 from modelops.params import load_params
 from tests.deploy.support import change, model_version
 from tests.support import REPO_ROOT, git, template_params, venv_bin, write_params
 
 SCRIPT = REPO_ROOT / ".github" / "scripts" / "commit-and-push.sh"
+RELEASE = Path("manifests/releases/production.yaml")
+
+
+def _canary_running(root: Path) -> None:
+    """Production: v1 stable, v2 a canary at 10%, written by the real state machine."""
+    params = load_params(root / "params.yaml")
+    releases = load_releases(root, params)
+    steps = params.deploy.environments["production"].canary_steps
+    release: Release | object = releases["production"]
+    for name in ("v1", "v2"):
+        release = deploy(
+            release,  # type: ignore[arg-type]
+            model_version(name),
+            strategy="canary",
+            steps=steps,
+            change=change(),
+        )
+    assert isinstance(release, Release)
+    releases["production"] = release
+    write(root, params, Plan(releases, ("production",), "unused"))
 
 
 @pytest.fixture
 def remote(tmp_path: Path) -> Path:
-    """A bare remote whose main has the template's params and templates and one release."""
+    """A bare remote whose main has the template's params and templates and a running canary."""
     seed = tmp_path / "seed"
     shutil.copytree(REPO_ROOT / "manifests" / "templates", seed / "manifests" / "templates")
     write_params(seed, template_params())
+    _canary_running(seed)
     git(seed, "init", "--quiet", "--initial-branch=main")
     git(seed, "add", "--all")
     git(seed, "commit", "--quiet", "--message", "Start")
@@ -43,91 +66,141 @@ def clone(remote: Path, name: str) -> Path:
     return path
 
 
-def release_change(root: Path, model: str) -> Path:
-    """What `modelops release deploy` leaves: releases and manifests written, a message file."""
-    params = load_params(root / "params.yaml")
-    releases = load_releases(root, params)
-    production = releases["production"]
-    releases["production"] = deploy(
-        production, model_version(model), strategy="direct", steps=(100,), change=change()
-    )
-    write(root, params, Plan(releases, ("production",), "unused"))
+def release(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """What rollout.yml's step runs: the script around a real `modelops release` command."""
     message = root.parent / f"{root.name}-message.txt"
-    message.write_text(f"deploy: {model} to production\n\nBy bot: test\n")
-    return message
-
-
-def push(root: Path, message: Path) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
-        "MODELOPS": str(venv_bin() / "modelops"),
         "ATTEMPTS": "3",
+        "BACKOFF": "0",
+        "WORKFLOW": "rollout",
         "PATH": f"{venv_bin()}{os.pathsep}{os.environ['PATH']}",
     }
+    command = [str(venv_bin() / "modelops"), "release", *args, "--message-file", str(message)]
     return subprocess.run(
-        ["bash", str(SCRIPT), str(message)], cwd=root, capture_output=True, text=True, env=env
+        ["bash", str(SCRIPT), str(message), "--", *command],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=env,
     )
+
+
+def person_releases(person: Path, *args: str) -> None:
+    """Someone else changes the release and pushes first."""
+    message = person.parent / "person-message.txt"
+    done = subprocess.run(
+        [str(venv_bin() / "modelops"), "release", *args, "--message-file", str(message)],
+        cwd=person,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    git(person, "add", "manifests")
+    git(person, "commit", "--quiet", "--file", str(message))
+    git(person, "push", "--quiet", "origin", "main")
 
 
 def remote_log(remote: Path) -> list[str]:
     return git(remote, "log", "--format=%s", "main").splitlines()
 
 
+def remote_release(remote: Path, tmp_path: Path) -> dict:  # type: ignore[type-arg]
+    check = tmp_path / "check"
+    git(tmp_path, "clone", "--quiet", str(remote), str(check))
+    done = subprocess.run(
+        [str(venv_bin() / "modelops"), "render", "--check"], cwd=check, capture_output=True
+    )
+    assert done.returncode == 0, "main's manifests are what its releases render"
+    loaded: dict = yaml.safe_load((check / RELEASE).read_text())  # type: ignore[type-arg]
+    return loaded
+
+
 def test_a_release_change_is_committed_with_its_message_and_pushed(remote: Path) -> None:
     bot = clone(remote, "bot")
-    done = push(bot, release_change(bot, "a"))
+    done = release(bot, "promote", "--env", "production", "--reason", "healthy at 10%")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert remote_log(remote) == ["deploy: a to production", "Start"]
-    assert "By bot: test" in git(remote, "log", "-1", "--format=%b", "main")
+    assert remote_log(remote)[0].startswith("promote: production canary")
+    assert "healthy at 10%" in git(remote, "log", "-1", "--format=%b", "main")
 
 
-def test_nothing_changed_means_nothing_committed(remote: Path) -> None:
+def test_a_command_that_changes_nothing_commits_nothing(remote: Path) -> None:
     bot = clone(remote, "bot")
-    message = bot.parent / "m.txt"
-    message.write_text("x\n")
-    done = push(bot, message)
-    assert done.returncode == 0
+    done = subprocess.run(
+        ["bash", str(SCRIPT), str(bot.parent / "m.txt"), "--", "true"],
+        cwd=bot,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
     assert "nothing to commit" in done.stdout
     assert remote_log(remote) == ["Start"]
 
 
-def test_a_push_that_races_another_is_rebased_on_top_of_it(remote: Path) -> None:
+def test_a_push_that_races_an_unrelated_merge_is_recomputed_on_top_of_it(remote: Path) -> None:
     bot, person = clone(remote, "bot"), clone(remote, "person")
     (person / "README.md").write_text("a merge landed meanwhile\n")
     git(person, "add", "README.md")
     git(person, "commit", "--quiet", "--message", "Merge pull request #7")
     git(person, "push", "--quiet", "origin", "main")
 
-    done = push(bot, release_change(bot, "a"))
+    done = release(bot, "promote", "--env", "production", "--reason", "ok")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "rebasing on top of it" in done.stdout
-    assert remote_log(remote) == ["deploy: a to production", "Merge pull request #7", "Start"]
+    assert "recomputing on its new tip" in done.stdout
+    assert remote_log(remote)[1:] == ["Merge pull request #7", "Start"]
 
 
-def test_two_release_changes_that_conflict_push_nothing_and_say_to_rerun(remote: Path) -> None:
+def test_a_promote_that_races_another_promote_applies_to_the_new_state(
+    remote: Path, tmp_path: Path
+) -> None:
+    # Given two people promote the 10% canary at once, then it moves two steps, each recorded
+    # once: the bot's promote is recomputed from 25%, never replayed from 10%.
     bot, person = clone(remote, "bot"), clone(remote, "person")
-    person_message = release_change(person, "b")
-    git(person, "add", "manifests")
-    git(person, "commit", "--quiet", "--file", str(person_message))
-    git(person, "push", "--quiet", "origin", "main")
+    person_releases(person, "promote", "--env", "production", "--reason", "person: ok")
+    done = release(bot, "promote", "--env", "production", "--reason", "bot: ok")
+    assert done.returncode == 0, done.stdout + done.stderr
+    document = remote_release(remote, tmp_path)
+    assert document["canary"]["weight"] == 50
+    assert [e["reason"] for e in document["history"]][-2:] == ["person: ok", "bot: ok"]
 
-    done = push(bot, release_change(bot, "a"))
+
+def test_a_command_refused_on_the_new_tip_pushes_nothing_and_names_a_new_run(
+    remote: Path,
+) -> None:
+    bot, person = clone(remote, "bot"), clone(remote, "person")
+    person_releases(person, "rollback", "--env", "production", "--reason", "errors")
+    done = release(bot, "promote", "--env", "production", "--reason", "ok")
     assert done.returncode == 1
-    assert "Re-run this workflow" in done.stdout
-    assert remote_log(remote) == ["deploy: b to production", "Start"], "the remote is untouched"
-    assert git(bot, "status", "--porcelain") == "", "no rebase left half-done"
+    assert "no canary to promote" in done.stderr
+    assert "Start a new run of rollout from main" in done.stdout
+    assert '"Re-run" would start again from the old commit' in done.stdout
+    assert remote_log(remote)[0].startswith("rollback:"), "the remote keeps the rollback"
+    assert git(bot, "status", "--porcelain") == "", "nothing left half-done"
 
 
-def test_a_rebase_that_leaves_stale_manifests_is_not_pushed(remote: Path) -> None:
+def test_stale_manifests_on_the_new_tip_are_rendered_fresh(remote: Path, tmp_path: Path) -> None:
     bot, person = clone(remote, "bot"), clone(remote, "person")
     params = yaml.safe_load((person / "params.yaml").read_text())
     params["deploy"]["image"] = "registry.example/serving:2"
-    write_params(person, params)  # and no `make render`: the bot rendered the old image
+    write_params(person, params)  # and no `make render`
     git(person, "add", "--all")
     git(person, "commit", "--quiet", "--message", "Change the image without rendering")
     git(person, "push", "--quiet", "origin", "main")
 
-    done = push(bot, release_change(bot, "a"))
+    done = release(bot, "promote", "--env", "production", "--reason", "ok")
+    assert done.returncode == 0, done.stdout + done.stderr
+    remote_release(remote, tmp_path)  # render --check passes on main
+    check = tmp_path / "check" / "manifests" / "rendered" / "production"
+    assert "registry.example/serving:2" in (check / "seldondeployment.yaml").read_text()
+
+
+def test_a_branch_that_keeps_moving_gives_up_and_names_a_new_run(remote: Path) -> None:
+    bot = clone(remote, "bot")
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho refused by the test >&2\nexit 1\n")
+    hook.chmod(0o755)
+    done = release(bot, "promote", "--env", "production", "--reason", "ok")
     assert done.returncode == 1
-    assert "not what the templates and releases produce" in done.stdout
-    assert remote_log(remote)[0] == "Change the image without rendering"
+    assert "Gave up after 3 attempts" in done.stdout
+    assert "Start a new run of rollout" in done.stdout
+    assert remote_log(remote) == ["Start"]

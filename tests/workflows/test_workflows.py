@@ -78,6 +78,45 @@ def test_no_run_step_interpolates_an_expression(path: Path) -> None:
         assert "${{" not in step.get("run", ""), f"{path.name}: pass values through env: instead"
 
 
+NODE24_PINS = {
+    # From ../shared/STACK-NOTES.md: the releases whose action.yml runs on node24.
+    "actions/checkout": "3d3c42e5aac5ba805825da76410c181273ba90b1",
+    "actions/setup-python": "5fda3b95a4ea91299a34e894583c3862153e4b97",
+    "actions/cache": "27d5ce7f107fe9357f9df03efb73ab90386fccae",
+    "actions/upload-artifact": "bbbca2ddaa5d8feaa63e36b76fdaad77386f024f",
+}
+SECRET = re.compile(r"\$\{\{\s*(secrets\.|github\.token)")
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_action_runs_on_node24(path: Path) -> None:
+    for step in _steps(_load(path)):
+        if "uses" in step:
+            action, sha = step["uses"].split("@")
+            assert NODE24_PINS.get(action) == sha, f"{path.name}: {step['uses']} is not node24"
+
+
+def _job(workflow: dict[str, Any], name: str) -> dict[str, Any]:
+    job: dict[str, Any] = workflow["jobs"][name]
+    return job
+
+
+def _named(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {step.get("name", step.get("uses", "")): step for step in job["steps"]}
+
+
+def _secret_steps(job: dict[str, Any]) -> set[str]:
+    """Names of the steps that are given a secret or the workflow token."""
+    assert not any(SECRET.search(str(v)) for v in (job.get("env") or {}).values()), (
+        "secrets go to the steps that need them, never to the whole job"
+    )
+    return {
+        step.get("name", "")
+        for step in job["steps"]
+        if any(SECRET.search(str(value)) for value in (step.get("env") or {}).values())
+    }
+
+
 def test_the_pr_workflow_keeps_its_promises() -> None:
     workflow = _load(REPO_ROOT / ".github" / "workflows" / "pr.yml")
     triggers = workflow[True] if True in workflow else workflow["on"]  # YAML reads `on` as True
@@ -86,7 +125,7 @@ def test_the_pr_workflow_keeps_its_promises() -> None:
     assert "pull_request.number" in workflow["concurrency"]["group"]
     (job,) = workflow["jobs"].values()
     assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
-    steps = {step.get("name", step.get("uses", "")): step for step in job["steps"]}
+    steps = _named(job)
     checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout"))
     assert checkout["with"]["fetch-depth"] == 0
     assert checkout["with"]["persist-credentials"] is False
@@ -94,12 +133,18 @@ def test_the_pr_workflow_keeps_its_promises() -> None:
     assert post["continue-on-error"] is True, "a read-only token must not fail the job"
     assert "@dvcorg/cml@0.20.6 comment update --target=pr" in post["run"]
     assert "--watermark-title" in post["run"]
-    names = [step.get("name", "") for step in job["steps"]]
-    assert names.index("Post or update the report comment") < names.index("Verdict"), (
+    names = list(steps)
+    verdict = next(name for name in names if name.startswith("Verdict"))
+    assert names.index("Post or update the report comment") < names.index(verdict), (
         "the job fails on the verdict only after the comment is posted"
     )
-    assert "modelops verdict" in steps["Verdict"]["run"]
+    assert "modelops verdict --committed" in steps[verdict]["run"], "what merges is what deploys"
     assert any("uses" in s and "upload-artifact" in s["uses"] for s in job["steps"])
+    push = next(step for name, step in steps.items() if name.startswith("Push the gated"))
+    assert "dvc push --run-cache" in push["run"]
+    assert push["if"] == "${{ github.event.pull_request.head.repo.full_name == github.repository }}"
+    assert names.index(push["name"]) > names.index("Reproduce the pipeline and run the gates")
+    assert _secret_steps(job) == {push["name"], "Post or update the report comment"}
 
 
 def _triggers(workflow: dict[str, Any]) -> dict[str, Any]:
@@ -111,19 +156,51 @@ def _run_text(workflow: dict[str, Any]) -> str:
     return "\n".join(step.get("run", "") for step in _steps(workflow))
 
 
-def test_deploys_and_rollouts_are_serialised_and_never_cancelled() -> None:
-    groups = set()
-    for name in ("deploy.yml", "rollout.yml"):
-        workflow = _load(REPO_ROOT / ".github" / "workflows" / name)
-        assert workflow["concurrency"]["cancel-in-progress"] is False, name
-        groups.add(workflow["concurrency"]["group"])
-        (job,) = workflow["jobs"].values()
-        assert job["permissions"] == {"contents": "write"}, f"{name}: only pushing a commit"
-        checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout"))
-        assert checkout["with"]["persist-credentials"] is False, name
-        assert ".github/scripts/commit-and-push.sh" in _run_text(workflow), name
-        assert "make install-pipeline" in _run_text(workflow), name
-    assert len(groups) == 1, "one concurrency group for every release change"
+RELEASE_JOBS = {"deploy.yml": "deploy", "rollout.yml": "rollout"}
+
+
+@pytest.mark.parametrize("name", sorted(RELEASE_JOBS))
+def test_release_workflows_are_serialised_never_cancelled_and_run_on_mains_tip(name: str) -> None:
+    workflow = _load(REPO_ROOT / ".github" / "workflows" / name)
+    assert workflow["concurrency"] == {"group": "releases", "cancel-in-progress": False}
+    job = _job(workflow, RELEASE_JOBS[name])
+    assert job["permissions"] == {"contents": "write"}, f"{name}: only pushing a commit"
+    checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout"))
+    assert checkout["with"]["persist-credentials"] is False, name
+    assert checkout["with"]["ref"] == "main", "a queued run works on main's tip, not its trigger"
+    assert "github.ref == 'refs/heads/main'" in job["if"], "never from another branch"
+    guard = _job(workflow, "main-only")
+    assert guard["if"] == "${{ github.ref != 'refs/heads/main' }}"
+    assert "exit 1" in guard["steps"][0]["run"], "a run from another branch fails loudly"
+    run = _run_text(workflow)
+    assert ".github/scripts/commit-and-push.sh" in run
+    assert " -- .venv/bin/modelops" in run
+    assert "make install-pipeline" in run
+
+
+@pytest.mark.parametrize("name", sorted(RELEASE_JOBS))
+def test_release_workflows_move_the_registry_only_after_the_push(name: str) -> None:
+    job = _job(_load(REPO_ROOT / ".github" / "workflows" / name), RELEASE_JOBS[name])
+    names = [step.get("name", "") for step in job["steps"]]
+    push = next(i for i, n in enumerate(names) if "commit and push" in n)
+    sync = next(i for i, n in enumerate(names) if "registry" in n)
+    assert sync > push
+    assert job["steps"][sync]["run"] == ".venv/bin/modelops release sync-registry"
+    assert "if" not in job["steps"][sync] or "always()" not in job["steps"][sync]["if"], (
+        "a failed push leaves the registry as it was"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(RELEASE_JOBS))
+def test_release_workflows_give_credentials_only_to_the_steps_that_need_them(name: str) -> None:
+    job = _job(_load(REPO_ROOT / ".github" / "workflows" / name), RELEASE_JOBS[name])
+    given = _secret_steps(job)
+    assert not any("Install" in step or "Reproduce" in step for step in given), given
+    for step in job["steps"]:
+        if step.get("name", "").startswith(("Install", "Reproduce")):
+            assert not step.get("env"), f"{step['name']} gets no credentials"
+    needed = {n for n in given if "commit and push" in n or "registry" in n or "DVC remote" in n}
+    assert given == needed, given
 
 
 def test_the_deploy_workflow_runs_on_merges_and_skips_its_own_commits() -> None:
@@ -135,11 +212,20 @@ def test_the_deploy_workflow_runs_on_merges_and_skips_its_own_commits() -> None:
         "manifests/rendered/**",
         "manifests/argocd/**",
     }
-    (job,) = workflow["jobs"].values()
-    assert job["if"] == "${{ vars.MODELOPS_DEPLOY == 'true' }}", "off until a bucket is set"
+    job = _job(workflow, "deploy")
+    assert job["if"].startswith("${{ vars.MODELOPS_DEPLOY == 'true'"), "off until a bucket is set"
     run = _run_text(workflow)
-    assert "modelops release deploy --object-store-only" in run
+    assert "release deploy --object-store-only" in run
     assert "--message-file" in run
+    steps = _named(job)
+    assert (
+        "dvc pull train evaluate"
+        in steps["Take the model the merged gates passed, from the DVC remote"]["run"]
+    )
+    assert (
+        steps["Reproduce the model and run its gates (no DVC remote)"]["run"]
+        == ".venv/bin/dvc repro"
+    )
 
 
 def test_the_rollout_workflow_passes_its_inputs_through_env_and_its_environment() -> None:
@@ -148,14 +234,45 @@ def test_the_rollout_workflow_passes_its_inputs_through_env_and_its_environment(
     assert set(triggers) == {"workflow_dispatch"}
     inputs = triggers["workflow_dispatch"]["inputs"]
     assert inputs["action"]["options"] == ["promote", "rollback", "restore"]
+    assert inputs["reason"]["required"] is True, "every step records a reason"
     declared = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["deploy"]["environments"]
     assert set(inputs["environment"]["options"]) == set(declared), "keep in step with params.yaml"
-    (job,) = workflow["jobs"].values()
+    job = _job(workflow, "rollout")
     assert job["environment"] == "${{ inputs.environment }}", "production's reviewers approve"
     assert {job["env"][k] for k in ("ACTION", "ENVIRONMENT", "REASON", "VERSION")} == {
         f"${{{{ inputs.{name} }}}}" for name in ("action", "environment", "reason", "version")
     }
     assert "inputs." not in _run_text(workflow)
+
+
+def test_ci_cancels_superseded_runs_only_for_pull_requests() -> None:
+    workflow = _load(REPO_ROOT / ".github" / "workflows" / "ci.yml")
+    assert workflow["concurrency"]["cancel-in-progress"] == (
+        "${{ github.event_name == 'pull_request' }}"
+    )
+    assert ".ci/run" in _run_text(workflow), "the same entry point as everywhere"
+
+
+def test_dependabot_watches_the_actions_both_locks_and_the_image() -> None:
+    config = REPO_ROOT / ".github" / "dependabot.yml"
+    done = subprocess.run(
+        [
+            str(venv_bin() / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.dependabot",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    watched = {(u["package-ecosystem"], u["directory"]) for u in _load(config)["updates"]}
+    assert watched == {
+        ("github-actions", "/"),
+        ("uv", "/"),
+        ("uv", "/serving"),
+        ("docker", "/serving"),
+    }
 
 
 def test_every_make_target_a_workflow_calls_exists() -> None:
