@@ -9,12 +9,19 @@ from typing import Any
 
 import mlflow
 import pytest
+import yaml
 from mlflow import MlflowClient
 
+from modelops.deploy.publish import publish
+from modelops.deploy.release import Change, ModelVersion, Release, deploy, to_document
+from modelops.errors import ParamsError
 from modelops.gates.champion import compare
+from modelops.lockfile import stage_inputs
 from modelops.metrics import Baseline, ClassificationMetrics
-from modelops.params import ChampionGateParams
+from modelops.params import ChampionGateParams, parse_params
 from tests.support import copy_template, git, run_dvc, run_modelops, small_params, write_params
+
+_CHANGE = Change(at="2026-12-01T00:00:00Z", by="tests", reason="the weak model")
 
 ROWS = 3000
 
@@ -121,6 +128,96 @@ def test_a_registered_champion_is_downloaded_from_the_mlflow_registry(
     gate = _champion(branch)
     assert gate["status"] == "pass", "the registered champion is this very model"
     assert gate["context"]["champion"] == "models:/churn-test@champion"
+
+
+# What production serves is the champion --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def released_main(tmp_path_factory: pytest.TempPathFactory, main_branch: Path) -> Path:
+    """main, plus a production release of a weak model (published to the local store).
+
+    main's own dvc.lock records the good model; production still serves an older, weak one,
+    trained at a commit of its own, as after a canary that has not been promoted yet.
+    """
+    root = tmp_path_factory.mktemp("released") / "repo"
+    shutil.copytree(main_branch, root)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        git(root, "switch", "--quiet", "--create", "weak")
+        write_params(root, _params(max_iter=2, learning_rate=0.05))
+        run_dvc(root, "repro", "train")
+        git(root, "commit", "--quiet", "--all", "--message", "A weak model")
+        weak_commit = git(root, "rev-parse", "HEAD").strip()
+        uri, digest = publish(
+            root / "models" / "model", store="model-store", name="churn", root=root
+        )
+        git(root, "switch", "--quiet", "main")
+        run_dvc(root, "checkout", "train")
+    lock = git(root, "show", f"{weak_commit}:dvc.lock")
+    weak = ModelVersion(
+        version=digest[:12],
+        model_uri=uri,
+        model_hash=digest,
+        data_version="d" * 32,
+        git_commit=weak_commit,
+        training_inputs=stage_inputs(lock),
+    )
+    release = deploy(Release("production"), weak, strategy="direct", steps=(100,), change=_CHANGE)
+    assert isinstance(release, Release)
+    path = root / "manifests" / "releases" / "production.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(to_document(release), sort_keys=False))
+    git(root, "add", str(path))
+    git(root, "commit", "--quiet", "--message", "Release the weak model to production")
+    return root
+
+
+@pytest.fixture
+def released_branch(released_main: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "branch"
+    shutil.copytree(released_main, root)
+    git(root, "switch", "--quiet", "--create", "feature")
+    monkeypatch.chdir(root)
+    return root
+
+
+def test_the_champion_is_what_production_serves_taken_from_the_store(
+    released_branch: Path,
+) -> None:
+    gate = _champion(released_branch)
+    assert gate["context"]["champion"].startswith("production's stable model ")
+    assert "manifests/releases/production.yaml on main" in gate["context"]["champion"]
+    assert gate["context"]["source"].startswith("the model store (")
+    assert gate["status"] == "pass", "the good candidate against the weak model production serves"
+    roc = next(c for c in gate["checks"] if c["check"] == "roc_auc")
+    assert "(+0.0000)" not in roc["value"], "compared with production's model, not main's"
+
+
+def test_without_the_store_the_served_model_comes_from_dvc_at_its_commit(
+    released_branch: Path,
+) -> None:
+    shutil.rmtree(released_branch / "model-store")
+    gate = _champion(released_branch)
+    assert gate["context"]["source"].startswith("DVC at "), gate["context"]
+    assert gate["context"]["model_version"] in gate["context"]["champion"]
+
+
+def test_nothing_released_or_no_environment_means_mains_model(branch: Path) -> None:
+    gate = _champion(branch)
+    assert gate["context"]["champion"].startswith("nothing released to production yet, so ")
+    params = _params()
+    params["gates"]["champion"]["environment"] = None
+    write_params(branch, params)
+    gate = _champion(branch)
+    assert gate["context"]["champion"].startswith("models/model at main")
+
+
+def test_a_champion_environment_that_is_not_declared_is_a_params_error() -> None:
+    raw = _params()
+    raw["gates"]["champion"]["environment"] = "prod"
+    with pytest.raises(ParamsError, match=r"gates.champion.environment 'prod' is not one of"):
+        parse_params(raw)
 
 
 def _metrics(**values: float) -> ClassificationMetrics:
