@@ -100,6 +100,7 @@ def test_dvc_outputs_match_the_paths_the_code_writes() -> None:
         paths.importance_file,
         paths.mlflow_run_file,
         paths.gates_file,
+        paths.champion_file,
         *(paths.gate_dir / f"{gate}.json" for gate in GATE_ORDER),
     }
     declared = {REPO_ROOT / out for out in declared_outputs()}

@@ -72,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     command("prepare", _prepare, "Load or generate the data, validate it, split train/test.")
     command("train", _train, "Fit the model on the training set and save it under models/.")
     command("evaluate", _evaluate, "Score the model on the test set; record the run in MLflow.")
+    command("champion", _champion, "Record which model the champion gate compares with.")
     gate = command("gate", _gate, "Run the named gates (Deepchecks and champion checks).")
     gate.add_argument("names", nargs="+", choices=GATE_ORDER, metavar="GATE", help=str(GATE_ORDER))
     command("gates", _gates, "Collect the gate results into reports/gates.json; print them.")
@@ -193,6 +194,20 @@ def _evaluate(args: argparse.Namespace, paths: ProjectPaths) -> int:
     return 0
 
 
+def _champion(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.params import load_params
+    from modelops.stages import champion
+
+    identity = champion.run(
+        load_params(paths.params_file).gates.champion,
+        root=paths.root,
+        out_file=paths.champion_file,
+    )
+    described = ", ".join(f"{key} {value}" for key, value in sorted(identity.items()))
+    print(f"champion: {described} -> {paths.show(paths.champion_file)}")
+    return 0
+
+
 def _gate(args: argparse.Namespace, paths: ProjectPaths) -> int:
     from modelops.params import load_params
     from modelops.stages import gate
@@ -216,7 +231,12 @@ def _gate(args: argparse.Namespace, paths: ProjectPaths) -> int:
 def _gates(args: argparse.Namespace, paths: ProjectPaths) -> int:
     from modelops.stages import gates
 
-    outcome, results = gates.run(gate_dir=paths.gate_dir, out_file=paths.gates_file)
+    outcome, results = gates.run(
+        gate_dir=paths.gate_dir,
+        out_file=paths.gates_file,
+        run_file=paths.mlflow_run_file,
+        root=paths.root,
+    )
     for result in results:
         print(_gate_line(result))
     print(f"verdict: {outcome.headline} -> {paths.show(paths.gates_file)}")
@@ -259,14 +279,16 @@ def _report(args: argparse.Namespace, paths: ProjectPaths) -> int:
 
 
 def _gate_line(result: GateResult) -> str:
-    failing = [c for c in result.checks if c.status in ("fail", "error", "timeout")]
+    shown = [c for c in result.checks if c.status in ("fail", "error", "timeout", "inconclusive")]
     passed = sum(c.status == "pass" for c in result.checks)
     line = f"gate {result.name} ({result.mode}): {result.status}"
     if result.status in ("skipped", "off"):
         return f"{line}: {'; '.join(result.notes)}"
     line += f", {passed} condition(s) passed"
-    for check in failing:
+    for check in shown:
         line += f"\n  {check.status}: {check.title} [{check.dataset}] {check.value}"
+        if check.status == "inconclusive":
+            line += f"\n    {check.reason}"
     return line
 
 
@@ -326,7 +348,7 @@ def _summary(args: argparse.Namespace, paths: ProjectPaths) -> int:
     return 0
 
 
-_STAGE_HANDLERS = {_prepare, _train, _evaluate, _gate, _gates}
+_STAGE_HANDLERS = {_prepare, _train, _evaluate, _champion, _gate, _gates}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -255,9 +255,19 @@ class DriftGateParams(_Frozen):
     max_sample_overlap_ratio: float = Field(0.05, **_RATIO, description="Test rows also in train.")
     max_index_overlap_ratio: float = Field(0.0, **_RATIO, description="Test ids also in train.")
     max_feature_label_pps: float = Field(
-        0.7, **_RATIO, description="A feature predicting the label this well (in train) leaks it."
+        0.9,
+        **_RATIO,
+        description="A feature predicting the label this well alone (predictive power score in "
+        "train, confidently above) leaks it.",
     )
-    max_feature_label_pps_change: float = Field(0.2, **_RATIO)
+    max_feature_label_pps_change: float = Field(
+        0.2, **_RATIO, description="How much better a feature may predict the label in train."
+    )
+    trusted_features: tuple[str, ...] = Field(
+        (),
+        description="Features known to predict the label legitimately well (a lab result that "
+        "defines the diagnosis): never called a leak.",
+    )
     max_identifier_label_pps: float = Field(0.2, **_RATIO, description="Id or timestamp vs label.")
     max_date_leakage_ratio: float = Field(0.0, **_RATIO, description="Time split only.")
 
@@ -277,8 +287,15 @@ class ModelGateParams(_Frozen):
     max_weak_segment_drop: float = Field(
         0.3, gt=0.0, lt=1.0, description="Accuracy drop of the weakest segment, relative."
     )
+    min_segment_rows: int = Field(
+        100, ge=10, description="Smallest segment that weak-segment search may call weak."
+    )
     max_overfitting: float = Field(
-        0.1, gt=0.0, lt=1.0, description="Relative ROC AUC drop from train to test."
+        0.25,
+        gt=0.0,
+        lt=1.0,
+        description="Relative ROC AUC drop from train (in-sample) to test; boosted trees score "
+        "close to 1 in-sample on small data.",
     )
     max_prediction_drift: float = Field(0.15, **_RATIO)
 
@@ -314,6 +331,21 @@ class ChampionGateParams(_Frozen):
     )
 
 
+class StatisticsParams(_Frozen):
+    """How sure a gate must be before it passes or fails a check (otherwise: inconclusive)."""
+
+    confidence: float = Field(
+        0.95,
+        ge=0.5,
+        lt=1.0,
+        description="Two-sided confidence of every interval; checks of many columns share it.",
+    )
+    bootstrap_resamples: int = Field(
+        1000, ge=100, le=100_000, description="Paired bootstrap resamples of the test rows."
+    )
+    seed: int = Field(0, ge=0, description="Random seed of the bootstrap (results repeat).")
+
+
 class GateRunnerParams(_Frozen):
     """How gate checks run."""
 
@@ -323,15 +355,26 @@ class GateRunnerParams(_Frozen):
     sample_rows: int = Field(
         10_000, ge=100, description="Rows each Deepchecks check samples per dataset."
     )
-    html_reports: bool = Field(
-        True, description="Write the full Deepchecks HTML reports to reports/deepchecks/."
+    html_reports: Literal["failures", "always", "never"] = Field(
+        "failures",
+        description="Deepchecks HTML reports in reports/deepchecks/: `failures` writes one per "
+        "gate with a failed or inconclusive check, holding only those checks; `always` every "
+        "check of every gate (tens of MB); `never` none.",
     )
+
+    @field_validator("html_reports", mode="before")
+    @classmethod
+    def _booleans_of_older_params(cls, value: object) -> object:
+        if isinstance(value, bool):
+            return "always" if value else "never"
+        return value
 
 
 class GatesParams(_Frozen):
     """The pull-request gates; each gate's mode is enforce, warn or off."""
 
     runner: GateRunnerParams = GateRunnerParams()
+    statistics: StatisticsParams = StatisticsParams()
     data: DataGateParams = DataGateParams()
     drift: DriftGateParams = DriftGateParams()
     model: ModelGateParams = ModelGateParams()

@@ -63,6 +63,11 @@ class ProjectPaths:
         return self.root / "reports" / "mlflow_run.json"
 
     @property
+    def champion_file(self) -> Path:
+        """Which model the champion gate compares with (written on every `dvc repro`)."""
+        return self.root / "reports" / "champion.json"
+
+    @property
     def gate_dir(self) -> Path:
         """One JSON file per gate, written by the gate stages."""
         return self.root / "reports" / "gates"

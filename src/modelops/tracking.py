@@ -221,6 +221,24 @@ def log_pipeline_run(
     )
 
 
+def tag_run(run_id: str, tags: Mapping[str, str], *, root: Path) -> None:
+    """Add tags to a recorded run (the gates' verdict, so the run and the pull request agree).
+
+    Raises:
+        ModelopsError: the tracking store cannot be reached or has no such run.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    uri = tracking_uri(root)
+    try:
+        client = MlflowClient(tracking_uri=uri)
+        for key, value in sorted(tags.items()):
+            client.set_tag(run_id, key, value)
+    except (MlflowException, OSError) as exc:
+        raise ModelopsError(f"tagging MLflow run {run_id} at {uri} failed: {exc}") from None
+
+
 def registry_configured() -> bool:
     """Whether a tracking server (or store) was chosen: the registry is used only then."""
     return bool(os.environ.get("MLFLOW_TRACKING_URI", "").strip())

@@ -27,13 +27,25 @@ def _inputs() -> ReportInputs:
         "Found 1 out of 15 features in train dataset with PPS above threshold: {'refund': '0.93'}",
         "fail",
         "A feature predicts the label almost alone, or much better than in test: it leaks it.",
+        tuned_by="gates.drift.max_feature_label_pps = 0.9; gates.drift.skip: [label_correlation]",
+    )
+    unsure = CheckRecord(
+        "duplicates",
+        "Duplicate rows",
+        "test",
+        "share duplicated at most 0.05",
+        "0 of 40 rows duplicated: 0.0% [0.0%, 8.8%]",
+        "inconclusive",
+        "inconclusive: 40 rows cannot show the share duplicated is under 0.05 (0.0% [0.0%, 8.8%]); "
+        "about 73 rows at this rate would",
+        tuned_by="gates.data.max_duplicate_ratio = 0.05; gates.data.skip: [duplicates]",
     )
     gates = (
         GateResult(
             "data",
             "enforce",
             "pass",
-            (CheckRecord("nulls", "Percent of nulls", "train", "c", "v", "pass"),),
+            (CheckRecord("nulls", "Percent of nulls", "train", "c", "v", "pass"), unsure),
         ),
         GateResult(
             "drift",
@@ -162,8 +174,8 @@ def test_failures_say_what_they_mean_and_warn_mode_does_not_block() -> None:
 
 def test_better_and_worse_follow_each_metric_direction() -> None:
     text = render(_inputs())
-    assert "| roc_auc | 0.8100 | 0.8300 | +0.0200 | ▲ better |" in text
-    assert "| log_loss | 0.4000 | 0.4200 | +0.0200 | ▼ worse |" in text
+    assert "| roc_auc | 0.8100 | 0.8300 | +0.0200 | better |" in text
+    assert "| log_loss | 0.4000 | 0.4200 | +0.0200 | worse |" in text
     assert "| recall | 0.3000 | 0.3000 | 0 |  |" in text
     assert "| baseline.accuracy | 0.7800 | 0.7850 | +0.0050 |  |" in text, "context, not a score"
 
@@ -242,3 +254,30 @@ def test_a_long_manifest_diff_is_shortened_before_anything_is_cut() -> None:
 
 def test_rendering_is_deterministic() -> None:
     assert render(_inputs()) == render(_inputs())
+
+
+def test_a_failed_row_names_the_param_that_tunes_it_and_its_value() -> None:
+    text = render(_inputs())
+    assert "`gates.drift.max_feature_label_pps = 0.9`" in text
+    assert "Tune with (params.yaml)" in text
+
+
+def test_inconclusive_checks_say_what_the_data_cannot_tell_and_do_not_fail() -> None:
+    text = render(_inputs())
+    assert "❔ Inconclusive: too little data to tell (1)" in text
+    assert "40 rows cannot show the share duplicated is under 0.05" in text
+    assert "about 73 rows at this rate would" in text
+    only_unsure = GateResult(
+        "data", "enforce", "inconclusive", (replace(_inputs().gates[0].checks[1]),)
+    )
+    first = render(replace(_inputs(), gates=(only_unsure,))).splitlines()[0]
+    assert first == "## ⚠️ Safe to merge, with warnings from: data (inconclusive)"
+
+
+def test_a_lower_log_loss_reads_better_and_a_higher_one_worse() -> None:
+    improved = replace(_inputs(), metrics=(Change("log_loss", 0.4206, 0.42),))
+    headline = render(improved).splitlines()[2]
+    assert "**log_loss** 0.4200 (better: -0.0006 vs `main`)" in headline
+    assert "▲" not in render(improved)
+    worse = replace(_inputs(), metrics=(Change("log_loss", 0.40, 0.42),))
+    assert "(worse: +0.0200 vs `main`)" in render(worse)

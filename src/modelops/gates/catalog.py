@@ -1,11 +1,14 @@
-"""The gate checks: which Deepchecks check, its condition from params, and what a failure means.
+"""The gate checks: which Deepchecks check, how it is decided, and what a failure means.
 
 Chosen deliberately rather than running Deepchecks' default suites: every check here guards
 against a way a model goes wrong in production, runs on a bounded sample, and reads feature
-importance from the evaluate stage instead of recomputing it. Left out on purpose:
-ModelInferenceTime (flaky on shared machines), BoostingOverfit (does not support
-HistGradientBoosting; TrainTestPerformance covers overfitting), FeatureFeatureCorrelation
-(correlated features are not a defect), and checks without conditions (reports only).
+importance from the evaluate stage instead of recomputing it. Checks that estimate a rate, a
+distance or a score are decided by a judge (`judges`) with the interval the sample supports;
+checks of plain facts about this data (a constant column, mixed types, an id in both sets) keep
+Deepchecks' own condition. Left out on purpose: ModelInferenceTime (flaky on shared machines),
+BoostingOverfit (does not support HistGradientBoosting; TrainTestPerformance covers
+overfitting), FeatureFeatureCorrelation (correlated features are not a defect), and checks
+without conditions (reports only).
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
-import pandas as pd
-from deepchecks.core import BaseCheck, ConditionCategory, ConditionResult
+from deepchecks.core import BaseCheck
 from deepchecks.tabular import checks
+
+from modelops.gates import judges
+from modelops.gates.judges import Judge, Sizes
 
 Scope: TypeAlias = Literal["each", "pair", "test"]
 """`each`: train and test separately; `pair`: train against test; `test`: the test set only."""
@@ -48,7 +53,11 @@ Builder: TypeAlias = Callable[[Any, Facts, int], BaseCheck]
 
 @dataclass(frozen=True)
 class CheckSpec:
-    """One gate check."""
+    """One gate check.
+
+    `judge` decides it from the check's value (its condition is then not Deepchecks'), and
+    `tuned_by` names the gate params that tune it, as the report shows them.
+    """
 
     key: str
     title: str
@@ -56,31 +65,14 @@ class CheckSpec:
     scope: Scope
     build: Builder
     applies: Callable[[Facts], str | None] = lambda facts: None
+    judge: Judge | None = None
+    tuned_by: tuple[str, ...] = ()
+    too_small: Callable[[Sizes, Any], str | None] = lambda sizes, params: None
+    """An inconclusive reason when the data is too small for the check to run at all."""
 
 
 def _sampled(check_class: type[BaseCheck], rows: int, **options: Any) -> Any:
     return check_class(n_samples=rows, random_state=0, **options)
-
-
-def _score_at_least(
-    metric: str, threshold: float, *, of_class: str | None = None
-) -> Callable[[pd.DataFrame], ConditionResult]:
-    """A score from SingleDatasetPerformance's table at or above a threshold, value shown.
-
-    Deepchecks 0.19's own `class_mode` condition indexes its result table by the class name and
-    raises KeyError (or, for an integer, reads another class's row), so we read the table here.
-    """
-
-    def condition(scores: pd.DataFrame) -> ConditionResult:
-        rows = scores[scores["Metric"] == metric]
-        if of_class is not None:
-            rows = rows[rows["Class"].astype(str) == of_class]
-        value = float(rows["Value"].iloc[0])
-        category = ConditionCategory.PASS if value >= threshold else ConditionCategory.FAIL
-        label = f"{metric} of class '{of_class}'" if of_class is not None else metric
-        return ConditionResult(category, f"{label}: {value:.4f}")
-
-    return condition
 
 
 def _needs_id(facts: Facts) -> str | None:
@@ -107,9 +99,9 @@ DATA: tuple[CheckSpec, ...] = (
         "Percent of nulls",
         "A column is mostly empty: a broken export, join or tracking gap.",
         "each",
-        lambda p, f, n: _sampled(
-            checks.PercentOfNulls, n
-        ).add_condition_percent_of_nulls_not_greater_than(p.max_null_ratio),
+        lambda p, f, n: _sampled(checks.PercentOfNulls, n),
+        judge=judges.nulls,
+        tuned_by=("max_null_ratio",),
     ),
     CheckSpec(
         "mixed_nulls",
@@ -119,6 +111,7 @@ DATA: tuple[CheckSpec, ...] = (
         lambda p, f, n: _sampled(checks.MixedNulls, n).add_condition_different_nulls_less_equal_to(
             p.max_null_kinds
         ),
+        tuned_by=("max_null_kinds",),
     ),
     CheckSpec(
         "mixed_types",
@@ -137,28 +130,30 @@ DATA: tuple[CheckSpec, ...] = (
         # Rows repeated under new ids are duplicates too: compare content, not the id.
         lambda p, f, n: _sampled(
             checks.DataDuplicates, n, ignore_columns=[f.id_column] if f.id_column else None
-        ).add_condition_ratio_less_or_equal(p.max_duplicate_ratio),
+        ),
+        judge=judges.duplicates,
+        tuned_by=("max_duplicate_ratio",),
     ),
     CheckSpec(
         "conflicting_labels",
         "Conflicting labels",
         "Identical rows carry different labels: the label is noisy or features are missing.",
         "each",
-        lambda p, f, n: _sampled(
-            checks.ConflictingLabels, n
-        ).add_condition_ratio_of_conflicting_labels_less_or_equal(p.max_conflicting_label_ratio),
+        lambda p, f, n: _sampled(checks.ConflictingLabels, n),
+        judge=judges.conflicting_labels,
+        tuned_by=("max_conflicting_label_ratio",),
     ),
     CheckSpec(
         "outliers",
         "Outlier rows",
         "Too many rows unlike the rest: corrupted values or a different population.",
         "each",
+        # Its own 10 s timeout would pre-empt gates.runner.check_timeout_seconds.
         lambda p, f, n: _sampled(
-            # Its own 10 s timeout would pre-empt gates.runner.check_timeout_seconds.
-            checks.OutlierSampleDetection,
-            min(n, _OUTLIER_ROWS),
-            timeout=86_400,
-        ).add_condition_outlier_ratio_less_or_equal(p.max_outlier_ratio, p.outlier_probability),
+            checks.OutlierSampleDetection, min(n, _OUTLIER_ROWS), timeout=86_400
+        ),
+        judge=judges.outliers,
+        tuned_by=("max_outlier_ratio", "outlier_probability"),
     ),
     CheckSpec(
         "string_mismatch",
@@ -168,6 +163,7 @@ DATA: tuple[CheckSpec, ...] = (
         lambda p, f, n: _sampled(
             checks.StringMismatch, n
         ).add_condition_ratio_variants_less_or_equal(p.max_string_mismatch_ratio),
+        tuned_by=("max_string_mismatch_ratio",),
     ),
     CheckSpec(
         "special_characters",
@@ -177,13 +173,15 @@ DATA: tuple[CheckSpec, ...] = (
         lambda p, f, n: _sampled(
             checks.SpecialCharacters, n
         ).add_condition_ratio_of_special_characters_less_or_equal(p.max_special_character_ratio),
+        tuned_by=("max_special_character_ratio",),
     ),
     CheckSpec(
         "single_value",
         "Single value",
         "A column holds one value only: it carries no information, often a broken feed.",
         "each",
-        lambda p, f, n: _sampled(checks.IsSingleValue, n).add_condition_not_single_value(),
+        lambda p, f, n: _sampled(checks.IsSingleValue, n),
+        judge=judges.single_value,
     ),
 )
 
@@ -193,37 +191,37 @@ DRIFT: tuple[CheckSpec, ...] = (
         "Feature drift",
         "Features are distributed differently in test than in train: test scores will not hold.",
         "pair",
-        lambda p, f, n: _sampled(checks.FeatureDrift, n).add_condition_drift_score_less_than(
-            max_allowed_categorical_score=p.max_categorical_drift,
-            max_allowed_numeric_score=p.max_numeric_drift,
-        ),
+        # min_samples=1: a judge decides what the sample supports, instead of an error below 10.
+        lambda p, f, n: _sampled(checks.FeatureDrift, n, min_samples=1),
+        judge=judges.feature_drift,
+        tuned_by=("max_numeric_drift", "max_categorical_drift"),
     ),
     CheckSpec(
         "label_drift",
         "Label drift",
         "The label balance differs between train and test.",
         "pair",
-        lambda p, f, n: _sampled(checks.LabelDrift, n).add_condition_drift_score_less_than(
-            p.max_label_drift
-        ),
+        lambda p, f, n: _sampled(checks.LabelDrift, n, min_samples=1),
+        judge=judges.label_drift,
+        tuned_by=("max_label_drift",),
     ),
     CheckSpec(
         "multivariate_drift",
         "Multivariate drift",
         "A classifier can tell test rows from train rows: the data changed as a whole.",
         "pair",
-        lambda p, f, n: _sampled(
-            checks.MultivariateDrift, n
-        ).add_condition_overall_drift_value_less_than(p.max_multivariate_drift),
+        lambda p, f, n: _sampled(checks.MultivariateDrift, n),
+        judge=judges.multivariate_drift,
+        tuned_by=("max_multivariate_drift",),
     ),
     CheckSpec(
         "new_categories",
         "New categories",
         "Test rows have categories never seen in training: the model treats them as unknown.",
         "pair",
-        lambda p, f, n: _sampled(
-            checks.NewCategoryTrainTest, n
-        ).add_condition_new_category_ratio_less_or_equal(p.max_new_category_ratio),
+        lambda p, f, n: _sampled(checks.NewCategoryTrainTest, n),
+        judge=judges.new_categories,
+        tuned_by=("max_new_category_ratio",),
     ),
     CheckSpec(
         "new_labels",
@@ -233,15 +231,16 @@ DRIFT: tuple[CheckSpec, ...] = (
         lambda p, f, n: _sampled(
             checks.NewLabelTrainTest, n
         ).add_condition_new_label_ratio_less_or_equal(p.max_new_label_ratio),
+        tuned_by=("max_new_label_ratio",),
     ),
     CheckSpec(
         "sample_overlap",
         "Train/test sample overlap",
         "Test rows also appear in train: test scores are inflated.",
         "pair",
-        lambda p, f, n: _sampled(
-            checks.TrainTestSamplesMix, n
-        ).add_condition_duplicates_ratio_less_or_equal(p.max_sample_overlap_ratio),
+        lambda p, f, n: _sampled(checks.TrainTestSamplesMix, n),
+        judge=judges.sample_overlap,
+        tuned_by=("max_sample_overlap_ratio",),
     ),
     CheckSpec(
         "index_leakage",
@@ -252,27 +251,27 @@ DRIFT: tuple[CheckSpec, ...] = (
             p.max_index_overlap_ratio
         ),
         _needs_id,
+        tuned_by=("max_index_overlap_ratio",),
     ),
     CheckSpec(
         "label_correlation",
         "Feature-label correlation",
-        "A feature predicts the label almost alone, or much better than in test: it leaks it.",
+        "A feature predicts the label almost alone, or far better in train than in test: it "
+        "leaks the label (a column computed from the outcome, or after it).",
         "pair",
-        lambda p, f, n: (
-            _sampled(checks.FeatureLabelCorrelationChange, n)
-            .add_condition_feature_pps_in_train_less_than(p.max_feature_label_pps)
-            .add_condition_feature_pps_difference_less_than(p.max_feature_label_pps_change)
-        ),
+        lambda p, f, n: _sampled(checks.FeatureLabelCorrelationChange, n),
+        judge=judges.label_correlation,
+        tuned_by=("max_feature_label_pps", "max_feature_label_pps_change", "trusted_features"),
     ),
     CheckSpec(
         "identifier_leakage",
         "Identifier-label correlation",
         "The id or timestamp predicts the label: the data is ordered by outcome.",
         "pair",
-        lambda p, f, n: _sampled(
-            checks.IdentifierLabelCorrelation, n
-        ).add_condition_pps_less_or_equal(p.max_identifier_label_pps),
+        lambda p, f, n: _sampled(checks.IdentifierLabelCorrelation, n),
         _needs_id_or_timestamp,
+        judge=judges.identifier_leakage,
+        tuned_by=("max_identifier_label_pps",),
     ),
     CheckSpec(
         "date_leakage",
@@ -283,6 +282,7 @@ DRIFT: tuple[CheckSpec, ...] = (
             checks.DateTrainTestLeakageOverlap, n
         ).add_condition_leakage_ratio_less_or_equal(p.max_date_leakage_ratio),
         _needs_time_split,
+        tuned_by=("max_date_leakage_ratio",),
     ),
 )
 
@@ -292,16 +292,11 @@ MODEL: tuple[CheckSpec, ...] = (
         "Test performance",
         "The model misses the agreed minimum on the test set.",
         "test",
-        lambda p, f, n: (
-            _sampled(checks.SingleDatasetPerformance, n, scorers=["roc_auc", "recall_per_class"])
-            .add_condition(
-                f"ROC AUC is at least {p.min_roc_auc:g}", _score_at_least("roc_auc", p.min_roc_auc)
-            )
-            .add_condition(
-                f"Recall of class '{f.positive_label}' is at least {p.min_recall:g}",
-                _score_at_least("recall", p.min_recall, of_class=f.positive_label),
-            )
+        lambda p, f, n: _sampled(
+            checks.SingleDatasetPerformance, n, scorers=["roc_auc", "recall_per_class"]
         ),
+        judge=judges.performance,
+        tuned_by=("min_roc_auc", "min_recall"),
     ),
     CheckSpec(
         "simple_model",
@@ -310,9 +305,9 @@ MODEL: tuple[CheckSpec, ...] = (
         "pair",
         # On the positive class only: predicting the majority class already scores well on the
         # majority class, so a gain there says little about an imbalanced problem.
-        lambda p, f, n: _sampled(checks.SimpleModelComparison, n).add_condition_gain_greater_than(
-            p.min_simple_model_gain, classes=[f.positive_label]
-        ),
+        lambda p, f, n: _sampled(checks.SimpleModelComparison, n),
+        judge=judges.simple_model,
+        tuned_by=("min_simple_model_gain",),
     ),
     CheckSpec(
         "weak_segments",
@@ -321,25 +316,28 @@ MODEL: tuple[CheckSpec, ...] = (
         "test",
         lambda p, f, n: _sampled(
             checks.WeakSegmentsPerformance, min(n, _SEGMENT_ROWS), n_top_features=5
-        ).add_condition_segments_relative_performance_greater_than(p.max_weak_segment_drop),
+        ),
+        judge=judges.weak_segments,
+        tuned_by=("max_weak_segment_drop", "min_segment_rows"),
+        too_small=judges.weak_segments_too_small,
     ),
     CheckSpec(
         "overfitting",
         "Train/test performance",
         "The model does much better on train than on test: it overfits.",
         "pair",
-        lambda p, f, n: _sampled(
-            checks.TrainTestPerformance, n, scorers=["roc_auc"]
-        ).add_condition_train_test_relative_degradation_less_than(p.max_overfitting),
+        lambda p, f, n: _sampled(checks.TrainTestPerformance, n, scorers=["roc_auc"]),
+        judge=judges.overfitting,
+        tuned_by=("max_overfitting",),
     ),
     CheckSpec(
         "prediction_drift",
         "Prediction drift",
         "Predictions are distributed differently on test than on train.",
         "pair",
-        lambda p, f, n: _sampled(checks.PredictionDrift, n).add_condition_drift_score_less_than(
-            p.max_prediction_drift
-        ),
+        lambda p, f, n: _sampled(checks.PredictionDrift, n, min_samples=1),
+        judge=judges.prediction_drift,
+        tuned_by=("max_prediction_drift",),
     ),
 )
 

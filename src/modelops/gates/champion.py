@@ -19,10 +19,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import yaml
 
@@ -31,14 +34,14 @@ from modelops.data import Schema
 from modelops.deploy.publish import PublishError, fetch
 from modelops.deploy.release import ModelVersion, ReleaseError, from_document
 from modelops.errors import ModelopsError
+from modelops.gates.bootstrap import METRICS, paired_differences
 from modelops.gates.results import CheckRecord, GateResult, gate_status
+from modelops.gates.statistics import Interval, decide_at_least
 from modelops.gitinfo import resolve_commit, show_file
 from modelops.identity import content_hash
 from modelops.lockfile import DATA_PATH, MODEL_PATH, output_versions, stage_inputs
-from modelops.metrics import ClassificationMetrics, classification_metrics
-from modelops.params import ChampionGateParams
+from modelops.params import ChampionGateParams, StatisticsParams
 
-_HIGHER_IS_BETTER = "higher"
 _TITLE = "Champion comparison"
 
 
@@ -56,6 +59,29 @@ class NoChampion:
 
     reason: str
     context: dict[str, str]
+
+
+def champion_identity(root: Path, params: ChampionGateParams) -> dict[str, str]:
+    """Which model the champion is, without fetching it: what the `champion` stage records.
+
+    It changes exactly when the champion does (a release on `ref`, or `ref`'s model moving), so
+    DVC reruns the champion gate then, and only then.
+    """
+    if params.model_uri:
+        return {"model_uri": params.model_uri}
+    commit = resolve_commit(root, params.ref)
+    if commit is None:
+        return {"ref": params.ref, "champion": "none: the ref does not exist"}
+    if params.environment is not None:
+        released = _released(root, commit, params.environment, ref=params.ref)
+        if released is not None:
+            return {
+                "environment": params.environment,
+                "model_hash": released.model.model_hash,
+                "ref": params.ref,
+            }
+    versions = output_versions(show_file(root, commit, "dvc.lock"))
+    return {"ref": params.ref, "model_md5": versions.get(MODEL_PATH, "none: no trained model")}
 
 
 def find_champion(
@@ -184,9 +210,13 @@ def champion_gate(
     test: pd.DataFrame,
     schema: Schema,
     threshold: float,
-    train_positive_rate: float,
+    statistics: StatisticsParams,
 ) -> GateResult:
-    """Find the champion, score both models on `test`, and judge the candidate."""
+    """Find the champion, score both models on the same test rows, and judge the candidate.
+
+    `test` holds, besides this schema's columns, the test rows' other source columns: after a
+    schema change the champion is scored on the columns it was trained with.
+    """
     with tempfile.TemporaryDirectory(prefix="modelops-champion-") as workdir:
         try:
             found = find_champion(root, params, workdir=Path(workdir))
@@ -195,10 +225,7 @@ def champion_gate(
                     "champion", params.mode, "skipped", notes=(found.reason,), context=found.context
                 )
             champion = tracking.load_model(found.model_dir)
-            scores = [
-                _score(model, test, schema, threshold=threshold, rate=train_positive_rate)
-                for model in (candidate, champion)
-            ]
+            scores = [_positive_scores(model, test, schema) for model in (candidate, champion)]
         except Exception as exc:
             record = CheckRecord(
                 "champion",
@@ -210,72 +237,116 @@ def champion_gate(
                 "the comparison could not run, so the gate fails closed",
             )
             return GateResult("champion", params.mode, "fail", checks=(record,))
-    records = tuple(
-        CheckRecord(
-            metric,
-            _TITLE,
-            "test (both models)",
-            condition,
-            value,
-            "pass" if passed else "fail",
-            "" if passed else "the candidate is worse than the model it would replace",
+    truth = (test[schema.label] == schema.positive_label).to_numpy(dtype=np.float64)
+    metrics: list[str] = [*params.max_drop, *params.max_rise]
+    deltas = paired_differences(
+        truth,
+        scores[0],
+        scores[1],
+        metrics,
+        threshold=threshold,
+        resamples=statistics.bootstrap_resamples,
+        confidence=statistics.confidence,
+        seed=statistics.seed,
+    )
+    observed = {
+        metric: (
+            _metric(metric, truth, scores[0], threshold),
+            _metric(metric, truth, scores[1], threshold),
         )
-        for metric, condition, value, passed in compare(scores[0], scores[1], params)
+        for metric in metrics
+    }
+    records = tuple(
+        compare(deltas, observed, params, rows=len(truth), confidence=statistics.confidence)
     )
+    numbers = ", ".join(f"{metric} {observed[metric][1]:.4f}" for metric in metrics)
+    context = {**found.context, "champion_metrics": numbers}
     return GateResult(
-        "champion", params.mode, gate_status(records), checks=records, context=found.context
+        "champion", params.mode, gate_status(records), checks=records, context=context
     )
 
 
-def _score(
-    model: Any, test: pd.DataFrame, schema: Schema, *, threshold: float, rate: float
-) -> ClassificationMetrics:
-    """Score one model on the test rows, refusing a model that needs columns the data lacks."""
+def compare(
+    deltas: Mapping[str, Interval],
+    observed: Mapping[str, tuple[float, float]],
+    params: ChampionGateParams,
+    *,
+    rows: int,
+    confidence: float,
+) -> list[CheckRecord]:
+    """One record per metric: candidate minus champion with its paired bootstrap interval.
+
+    A drop fails only when the whole interval is beyond the tolerance (`max_drop`, `max_rise`);
+    an interval that reaches past it is inconclusive; each delta reads better, worse or within
+    noise by whether its interval excludes zero.
+    """
+    records = []
+    for metric, tolerance, lower_is_better in [
+        *((m, t, False) for m, t in params.max_drop.items()),
+        *((m, t, True) for m, t in params.max_rise.items()),
+    ]:
+        found = deltas[metric]
+        gain = Interval(-found.estimate, -found.high, -found.low) if lower_is_better else found
+        status = decide_at_least(gain, -tolerance)
+        word = "better" if gain.low > 0 else "worse" if gain.high < 0 else "within noise"
+        ours, theirs = observed[metric]
+        side, key = ("higher", "max_rise") if lower_is_better else ("lower", "max_drop")
+        reason = ""
+        if status == "fail":
+            reason = "the candidate is worse than the model it would replace"
+        elif status == "inconclusive":
+            reason = (
+                f"inconclusive: {rows} test rows cannot tell whether {metric} is {side} than the "
+                f"champion's by more than {tolerance:g} ({found.text()}); more test rows would"
+            )
+        records.append(
+            CheckRecord(
+                metric,
+                _TITLE,
+                "test (both models)",
+                f"{metric} not {side} than the champion's by more than {tolerance:g}",
+                f"candidate {ours:.4f} vs champion {theirs:.4f}: {found.estimate:+.4f} "
+                f"[{found.low:+.4f}, {found.high:+.4f}], {word} "
+                f"({confidence:.0%} paired bootstrap on {rows} rows)",
+                status,
+                reason,
+                tuned_by=f"gates.champion.{key}.{metric} = {tolerance:g}",
+            )
+        )
+    return records
+
+
+def _positive_scores(model: Any, test: pd.DataFrame, schema: Schema) -> npt.NDArray[np.float64]:
+    """A model's positive-class scores on the test rows, from the columns it was trained with.
+
+    Raises:
+        ModelopsError: the model needs a column that the test rows do not have at all.
+    """
     needed = list(getattr(model, "feature_names_in_", schema.features))
     missing = [column for column in needed if column not in test.columns]
     if missing:
         raise ModelopsError(
-            f"the champion needs columns the current data does not have: {missing}. Review the "
-            "schema change, then set gates.champion.mode: warn for this pull request"
+            f"the champion needs columns that the data no longer has: {missing}, so the two "
+            "models cannot be scored on the same rows and the candidate cannot be shown to be "
+            "at least as good. Keep those columns in prepare.source (the candidate can leave "
+            "them out with prepare.columns.drop): the champion is then scored on them"
         )
     classes = [str(c) for c in model.classes_]
     if schema.positive_label not in classes:
         raise ModelopsError(
             f"the champion predicts classes {classes}, not '{schema.positive_label}'"
         )
-    proba = model.predict_proba(test.loc[:, needed])[:, classes.index(schema.positive_label)]
-    return classification_metrics(
-        (test[schema.label] == schema.positive_label).to_numpy(),
-        proba,
-        classes=(schema.negative_label, schema.positive_label),
-        threshold=threshold,
-        train_positive_rate=rate,
+    proba = model.predict_proba(test.loc[:, needed])
+    scores: npt.NDArray[np.float64] = np.asarray(
+        proba[:, classes.index(schema.positive_label)], dtype=np.float64
     )
+    return scores
 
 
-def compare(
-    candidate: ClassificationMetrics,
-    champion: ClassificationMetrics,
-    params: ChampionGateParams,
-) -> list[tuple[str, str, str, bool]]:
-    """(metric, condition, measured value, passed) for every metric the params name."""
-    rows: list[tuple[str, str, str, bool]] = []
-    limits: list[tuple[str, float, str]] = [
-        (m, tol, _HIGHER_IS_BETTER) for m, tol in params.max_drop.items()
-    ]
-    limits += [(m, tol, "lower") for m, tol in params.max_rise.items()]
-    for metric, tolerance, better in limits:
-        ours, theirs = getattr(candidate, metric), getattr(champion, metric)
-        delta = ours - theirs
-        if better == _HIGHER_IS_BETTER:
-            passed = delta >= -tolerance
-            condition = f"{metric} not lower than the champion's by more than {tolerance:g}"
-        else:
-            passed = delta <= tolerance
-            condition = f"{metric} not higher than the champion's by more than {tolerance:g}"
-        value = f"candidate {ours:.4f} vs champion {theirs:.4f} ({delta:+.4f})"
-        rows.append((metric, condition, value, passed))
-    return rows
+def _metric(
+    name: str, truth: npt.NDArray[np.float64], score: npt.NDArray[np.float64], threshold: float
+) -> float:
+    return float(METRICS[name](np.ones((1, len(truth))), truth, score, threshold)[0])
 
 
 def _from_dvc(root: Path, commit: str, destination: Path) -> str | None:

@@ -10,6 +10,7 @@ import pandas as pd
 from deepchecks.tabular import Dataset
 
 from modelops.data import Schema, features
+from modelops.gates.judges import Sizes
 from modelops.gates.runner import Predictions
 
 
@@ -79,3 +80,37 @@ def importance_series(ranked: list[dict[str, Any]], schema: Schema) -> pd.Series
     values = values.reindex(list(schema.features), fill_value=0.0)
     total = values.sum()
     return values / total if total > 0 else pd.Series(1.0 / len(values), index=values.index)
+
+
+def sizes(train: pd.DataFrame, test: pd.DataFrame, schema: Schema, *, sample_rows: int) -> Sizes:
+    """What the judges need to know about the rows the checks sample."""
+    train_rows, test_rows = min(len(train), sample_rows), min(len(test), sample_rows)
+
+    def positives(frame: pd.DataFrame, rows: int) -> int:
+        share = float((frame[schema.label].astype(str) == schema.positive_label).mean())
+        return round(share * rows) if len(frame) else 0
+
+    categories = {
+        column: int(pd.concat([train[column], test[column]]).nunique(dropna=True))
+        for column in schema.categorical
+    }
+    singletons = {
+        column: int((train[column].value_counts() == 1).sum()) for column in schema.categorical
+    }
+    both = pd.concat([train, test], ignore_index=True)
+    counts = {column: both[column].value_counts(dropna=False) for column in schema.columns}
+    distinct = {column: len(found) for column, found in counts.items()}
+    top_share = {
+        column: float(found.iloc[0] / len(both)) if len(found) else 1.0
+        for column, found in counts.items()
+    }
+    return Sizes(
+        train_rows=train_rows,
+        test_rows=test_rows,
+        train_positives=positives(train, train_rows),
+        test_positives=positives(test, test_rows),
+        categories=categories,
+        singletons=singletons,
+        distinct=distinct,
+        top_share=top_share,
+    )

@@ -15,8 +15,10 @@ from typing import Any, Literal, Self, TypeAlias
 from modelops.errors import ModelopsError
 from modelops.identity import ModelIdentity
 
-CheckStatus: TypeAlias = Literal["pass", "fail", "error", "timeout", "not_applicable", "off"]
-GateStatus: TypeAlias = Literal["pass", "fail", "skipped", "off"]
+CheckStatus: TypeAlias = Literal[
+    "pass", "fail", "inconclusive", "error", "timeout", "not_applicable", "off"
+]
+GateStatus: TypeAlias = Literal["pass", "fail", "inconclusive", "skipped", "off"]
 VerdictStatus: TypeAlias = Literal["pass", "warn", "fail"]
 GATE_ORDER = ("data", "drift", "model", "champion")
 FAILING: frozenset[str] = frozenset({"fail", "error", "timeout"})
@@ -33,6 +35,8 @@ class CheckRecord:
     value: str
     status: CheckStatus
     reason: str = ""
+    tuned_by: str = ""
+    """The params.yaml key(s) that tune this condition, with their current values."""
 
 
 @dataclass(frozen=True)
@@ -95,18 +99,28 @@ class GatesRecord:
 
 
 def gate_status(checks: Sequence[CheckRecord]) -> GateStatus:
-    """Fail if any check failed, errored or timed out; skipped if none ran; else pass."""
+    """Fail if any check failed, errored or timed out; pass if any passed; inconclusive if the
+    checks that ran could only say that the data is too small; skipped if none ran."""
     statuses = {check.status for check in checks}
     if statuses & FAILING:
         return "fail"
-    return "pass" if "pass" in statuses else "skipped"
+    if "pass" in statuses:
+        return "pass"
+    return "inconclusive" if "inconclusive" in statuses else "skipped"
 
 
 def verdict(gates: Iterable[GateResult]) -> Verdict:
-    """Blocked by any failed enforced gate; a warning for each failed warn-mode gate."""
+    """Blocked by any failed enforced gate; a warning for each failed warn-mode gate and for
+    each gate whose checks were all inconclusive (too little data to say anything)."""
     ordered = sorted(gates, key=lambda gate: _order(gate.name))
     blocking = tuple(gate.name for gate in ordered if gate.blocking)
-    warnings = tuple(gate.name for gate in ordered if gate.status == "fail" and gate.mode == "warn")
+    warned = [
+        gate
+        for gate in ordered
+        if (gate.status == "fail" and gate.mode == "warn")
+        or (gate.status == "inconclusive" and gate.mode != "off")
+    ]
+    warnings = tuple(gate.name for gate in warned)
     if blocking:
         return Verdict(
             status="fail",
@@ -115,9 +129,13 @@ def verdict(gates: Iterable[GateResult]) -> Verdict:
             warnings=warnings,
         )
     if warnings:
+        described = ", ".join(
+            f"{gate.name} ({'inconclusive' if gate.status == 'inconclusive' else 'failed'})"
+            for gate in warned
+        )
         return Verdict(
             status="warn",
-            headline=f"Safe to merge, with warnings from: {', '.join(warnings)}",
+            headline=f"Safe to merge, with warnings from: {described}",
             blocking=(),
             warnings=warnings,
         )

@@ -2,7 +2,9 @@
 
 Checks run individually (not as a Deepchecks suite) so that each gets its own deadline and its
 own record: a condition not met, an exception inside Deepchecks and a timeout all fail the
-gate, each with a reason a reviewer can act on.
+gate, each with a reason a reviewer can act on. A judged check (`catalog.CheckSpec.judge`) is
+decided from its value and its sample's interval; one Deepchecks cannot run for lack of rows is
+inconclusive, with the reason, never failed or passed by accident.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ import numpy.typing as npt
 import pandas as pd
 from deepchecks.core import CheckResult, ConditionCategory
 from deepchecks.core.check_result import CheckFailure
+from deepchecks.core.errors import DeepchecksProcessError, NotEnoughSamplesError
 from deepchecks.core.suite import SuiteResult
 from deepchecks.tabular import Dataset
 from deepchecks.tabular.base_checks import SingleDatasetCheck
 
 from modelops.gates.catalog import CheckSpec, Facts
+from modelops.gates.judges import Evidence, Sizes, records
 from modelops.gates.results import CheckRecord, GateResult, gate_status
 
 _MAX_VALUE_CHARS = 300
@@ -54,6 +58,8 @@ class GateInputs:
     train: Dataset
     test: Dataset
     facts: Facts
+    sizes: Sizes
+    threshold: float = 0.5
     model: Any = None
     predictions: Predictions | None = None
     feature_importance: pd.Series | None = None
@@ -61,11 +67,18 @@ class GateInputs:
 
 @dataclass(frozen=True)
 class RunSettings:
-    """How checks run: sample size per dataset, deadline per check, displays for HTML."""
+    """How checks run and are decided, and which HTML reports to keep."""
 
     sample_rows: int
     timeout_seconds: float
-    with_display: bool
+    html: str = "failures"
+    confidence: float = 0.95
+    resamples: int = 1000
+    seed: int = 0
+
+    @property
+    def with_display(self) -> bool:
+        return self.html != "never"
 
 
 def run_gate(
@@ -77,17 +90,23 @@ def run_gate(
     *,
     html_file: Path | None = None,
 ) -> GateResult:
-    """Run every check of one gate and summarise it; optionally save the full HTML report."""
+    """Run every check of one gate and summarise it; optionally save its HTML report.
+
+    With `html: failures` the report holds only the checks that did not pass, and is written
+    only when there is one: that is what a reviewer opens, at a fraction of the size.
+    """
     records: list[CheckRecord] = []
-    results: list[CheckResult | CheckFailure] = []
+    kept: list[CheckResult | CheckFailure] = []
     for spec in specs:
         spec_records, spec_results = _run_spec(spec, gate_params, inputs, settings)
         records.extend(spec_records)
-        results.extend(spec_results)
-    if html_file is not None and results:
+        passed = all(r.status in ("pass", "off", "not_applicable") for r in spec_records)
+        if settings.html == "always" or not passed:
+            kept.extend(spec_results)
+    if html_file is not None and kept:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            SuiteResult(f"modelops gate: {name}", results).save_as_html(
+            SuiteResult(f"modelops gate: {name}", kept).save_as_html(
                 str(html_file), as_widget=False
             )
     return GateResult(
@@ -98,14 +117,20 @@ def run_gate(
 def _run_spec(
     spec: CheckSpec, gate_params: Any, inputs: GateInputs, settings: RunSettings
 ) -> tuple[list[CheckRecord], list[CheckResult | CheckFailure]]:
+    tuned_by = _tuned_by(spec, gate_params)
+
     def record(dataset: str, status: Any, value: str = "", reason: str = "") -> CheckRecord:
-        return CheckRecord(spec.key, spec.title, dataset, "", value, status, reason)
+        return CheckRecord(spec.key, spec.title, dataset, "", value, status, reason, tuned_by)
 
     if spec.key in gate_params.skip:
         return [record("-", "off", reason="left out in params.yaml (skip)")], []
     not_applicable = spec.applies(inputs.facts)
     if not_applicable:
         return [record("-", "not_applicable", reason=not_applicable)], []
+    too_small = spec.too_small(inputs.sizes, gate_params)
+    if too_small:
+        rows = _rows(_datasets(spec)[0], inputs.sizes)
+        return [record(_datasets(spec)[0], "inconclusive", f"{rows} rows", too_small)], []
 
     records: list[CheckRecord] = []
     results: list[CheckResult | CheckFailure] = []
@@ -118,6 +143,7 @@ def _run_spec(
             with warnings.catch_warnings(), _deadline(settings.timeout_seconds):
                 warnings.simplefilter("ignore")
                 result = _run(check, dataset, inputs, settings.with_display)
+                judged = _decide(spec, dataset, result, gate_params, inputs, settings, tuned_by)
         except CheckTimeout:
             records.append(
                 record(
@@ -128,21 +154,109 @@ def _run_spec(
                 )
             )
             continue
-        except Exception as exc:
+        except (NotEnoughSamplesError, DeepchecksProcessError) as exc:
+            if isinstance(exc, DeepchecksProcessError) and "n_samples" not in str(exc):
+                records.append(_error(spec, dataset, exc, tuned_by))
+                if check is not None:
+                    results.append(CheckFailure(check, exc, f" - {dataset}"))
+                continue
+            rows = _rows(dataset, inputs.sizes)
             records.append(
                 record(
                     dataset,
-                    "error",
-                    value=_one_line(f"{type(exc).__name__}: {exc}"),
-                    reason="the check raised instead of answering; the gate fails closed",
+                    "inconclusive",
+                    value=f"{rows} rows",
+                    reason=f"inconclusive: Deepchecks cannot run this check on {rows} rows "
+                    f"({_one_line(str(exc)).split('. ')[0]}); more rows would",
                 )
             )
+            continue
+        except Exception as exc:
+            records.append(_error(spec, dataset, exc, tuned_by))
             if check is not None:
                 results.append(CheckFailure(check, exc, f" - {dataset}"))
             continue
         results.append(result)
-        records.extend(_condition_records(spec, dataset, result))
+        records.extend(judged)
     return records, results
+
+
+def _decide(
+    spec: CheckSpec,
+    dataset: str,
+    result: CheckResult,
+    gate_params: Any,
+    inputs: GateInputs,
+    settings: RunSettings,
+    tuned_by: str,
+) -> list[CheckRecord]:
+    """The check's records: its judge's verdicts, else Deepchecks' own conditions."""
+    if spec.judge is None:
+        return _condition_records(spec, dataset, result, tuned_by)
+    predictions = inputs.predictions
+    positive = inputs.facts.positive_label
+    truth = score = None
+    if predictions is not None:
+        column = [str(c) for c in inputs.model.classes_].index(positive)
+        score = predictions.test_proba[:, column]
+        truth = (inputs.test.label_col.astype(str) == positive).to_numpy(dtype=np.float64)
+    evidence = Evidence(
+        value=result.value,
+        dataset=dataset,
+        sizes=inputs.sizes,
+        params=gate_params,
+        confidence=settings.confidence,
+        resamples=settings.resamples,
+        seed=settings.seed,
+        threshold=inputs.threshold,
+        positive_label=positive,
+        test_truth=truth,
+        test_score=score,
+        trusted=tuple(getattr(gate_params, "trusted_features", ())),
+    )
+    return records(
+        spec.judge(evidence),
+        key=spec.key,
+        title=spec.title,
+        dataset=dataset,
+        meaning=spec.meaning,
+        tuned_by=tuned_by,
+    )
+
+
+def _error(spec: CheckSpec, dataset: str, exc: Exception, tuned_by: str) -> CheckRecord:
+    return CheckRecord(
+        spec.key,
+        spec.title,
+        dataset,
+        "",
+        _one_line(f"{type(exc).__name__}: {exc}"),
+        "error",
+        "the check raised instead of answering; the gate fails closed",
+        tuned_by,
+    )
+
+
+def _tuned_by(spec: CheckSpec, gate_params: Any) -> str:
+    """`gates.<gate>.<key> = <value>` for each param that tunes the check."""
+    gate = type(gate_params).__name__.removesuffix("GateParams").lower()
+    parts = [f"gates.{gate}.{key} = {_param(getattr(gate_params, key))}" for key in spec.tuned_by]
+    parts.append(f"gates.{gate}.skip: [{spec.key}]")
+    return "; ".join(parts)
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _rows(dataset: str, sizes: Sizes) -> str:
+    if dataset == "train":
+        return str(sizes.train_rows)
+    if dataset == "test":
+        return str(sizes.test_rows)
+    return f"{sizes.train_rows} + {sizes.test_rows}"
 
 
 def _datasets(spec: CheckSpec) -> tuple[str, ...]:
@@ -176,11 +290,15 @@ def _run(check: Any, dataset: str, inputs: GateInputs, with_display: bool) -> Ch
     return result
 
 
-def _condition_records(spec: CheckSpec, dataset: str, result: CheckResult) -> list[CheckRecord]:
+def _condition_records(
+    spec: CheckSpec, dataset: str, result: CheckResult, tuned_by: str
+) -> list[CheckRecord]:
     conditions = result.conditions_results
     if not conditions:
         return [
-            CheckRecord(spec.key, spec.title, dataset, "", "", "error", "the check has no result")
+            CheckRecord(
+                spec.key, spec.title, dataset, "", "", "error", "the check has no result", tuned_by
+            )
         ]
     records = []
     for condition in conditions:
@@ -199,6 +317,7 @@ def _condition_records(spec: CheckSpec, dataset: str, result: CheckResult) -> li
                 value=_one_line(condition.details),
                 status=status,  # type: ignore[arg-type]
                 reason=reason,
+                tuned_by=tuned_by,
             )
         )
     return records

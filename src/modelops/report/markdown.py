@@ -29,7 +29,13 @@ HEADLINE_METRICS = (
 )
 LOWER_IS_BETTER = frozenset({"log_loss", "brier_score"})
 _VERDICT_ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌"}
-_GATE_ICON = {"pass": "✅ pass", "fail": "❌ fail", "skipped": "⏭️ skipped", "off": "⏸️ off"}
+_GATE_ICON = {
+    "pass": "✅ pass",
+    "fail": "❌ fail",
+    "inconclusive": "❔ inconclusive (warns)",
+    "skipped": "⏭️ skipped",
+    "off": "⏸️ off",
+}
 _CHECK_ICON = {"fail": "❌ fail", "error": "💥 error", "timeout": "⏱️ timeout"}
 _ROW_LIMITS = (None, 40, 10)
 _DIFF_LINES = {None: None, 40: 300, 10: 60}
@@ -83,7 +89,8 @@ def _headline_metric(change: Change, baseline: Baseline) -> str:
         return text
     if change.new == change.old:
         return f"{text} (same as `{baseline.ref}`)"
-    return f"{text} ({_trend(change)} {_signed(change.new - change.old)} vs `{baseline.ref}`)"
+    word = _verdict_word(change) or "changed"
+    return f"{text} ({word}: {_signed(change.new - change.old)} vs `{baseline.ref}`)"
 
 
 def _gates(gates: Sequence[GateResult], row_limit: int | None) -> str:
@@ -97,7 +104,16 @@ def _gates(gates: Sequence[GateResult], row_limit: int | None) -> str:
         lines.append("**What failed**")
         lines.append(
             _table(
-                ["Gate", "Check", "Dataset", "Condition", "Measured", "Result", "What it means"],
+                [
+                    "Gate",
+                    "Check",
+                    "Dataset",
+                    "Condition",
+                    "Measured",
+                    "Result",
+                    "What it means",
+                    "Tune with (params.yaml)",
+                ],
                 [
                     [
                         gate,
@@ -107,10 +123,28 @@ def _gates(gates: Sequence[GateResult], row_limit: int | None) -> str:
                         check.value,
                         _CHECK_ICON[check.status],
                         check.reason,
+                        _code(check.tuned_by),
                     ]
                     for gate, check in failing
                 ],
                 row_limit,
+            )
+        )
+    unsure = [(gate.name, c) for gate in gates for c in gate.checks if c.status == "inconclusive"]
+    if unsure:
+        table = _table(
+            ["Gate", "Check", "Dataset", "What the data can and cannot say", "Tune with"],
+            [
+                [gate, check.title, check.dataset, check.reason, _code(check.tuned_by)]
+                for gate, check in unsure
+            ],
+            row_limit,
+        )
+        lines.append(
+            _details(
+                f"❔ Inconclusive: too little data to tell ({len(unsure)}); neither passed nor "
+                "failed",
+                table,
             )
         )
     skipped = [
@@ -129,7 +163,9 @@ def _champion(gate: GateResult) -> str:
     """Which model the candidate was compared with, and where it came from."""
     where = gate.context.get("champion", "unknown")
     source = gate.context.get("source")
-    return f"Champion: {where}" + (f", from {source}." if source else ".")
+    line = f"Champion: {where}" + (f", from {source}." if source else ".")
+    numbers = gate.context.get("champion_metrics")
+    return f"{line} Its numbers on these test rows: {numbers}." if numbers else line
 
 
 def _gate_result(gate: GateResult) -> str:
@@ -144,10 +180,11 @@ def _gate_summary(gate: GateResult) -> str:
     counts: dict[str, int] = {}
     for check in gate.checks:
         counts[check.status] = counts.get(check.status, 0) + 1
-    order = ("pass", "fail", "error", "timeout", "not_applicable", "off")
+    order = ("pass", "fail", "inconclusive", "error", "timeout", "not_applicable", "off")
     words = {
         "pass": "passed",
         "fail": "failed",
+        "inconclusive": "inconclusive",
         "error": "errored",
         "timeout": "timed out",
         "not_applicable": "not applicable",
@@ -190,12 +227,12 @@ def _metric_row(change: Change) -> list[str]:
 
 
 def _verdict_word(change: Change) -> str:
-    trend = _trend(change)
-    return {"▲": "▲ better", "▼": "▼ worse", "": ""}[trend]
+    """'better' or 'worse' in the metric's own direction (a lower log loss is better)."""
+    return {"up": "better", "down": "worse", "": ""}[_trend(change)]
 
 
 def _trend(change: Change) -> str:
-    """▲ when the change is an improvement, ▼ when it is worse, "" when neither applies."""
+    """ "up" when the change is an improvement, "down" when it is worse, "" when neither applies."""
     name = change.name.rsplit(".", 1)[-1]
     if change.name.startswith("baseline.") or name in ("support", "rows", "threshold"):
         return ""
@@ -204,7 +241,7 @@ def _trend(change: Change) -> str:
     if change.new == change.old or name == "positive_rate":
         return ""
     improved = change.new < change.old if name in LOWER_IS_BETTER else change.new > change.old
-    return "▲" if improved else "▼"
+    return "up" if improved else "down"
 
 
 def _params(inputs: ReportInputs, row_limit: int | None) -> str:
@@ -337,6 +374,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], limit: int | No
 
 def _details(summary: str, body: str) -> str:
     return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>"
+
+
+def _code(text: str) -> str:
+    return "; ".join(f"`{part.strip()}`" for part in text.split(";") if part.strip())
 
 
 def _cell(text: str) -> str:

@@ -19,7 +19,13 @@ from modelops import tracking
 from modelops.data import Schema
 from modelops.gates.catalog import CATALOG, Facts
 from modelops.gates.champion import champion_gate
-from modelops.gates.inputs import ThresholdedClassifier, datasets, importance_series, predictions
+from modelops.gates.inputs import (
+    ThresholdedClassifier,
+    datasets,
+    importance_series,
+    predictions,
+    sizes,
+)
 from modelops.gates.results import GateResult
 from modelops.gates.runner import GateInputs, RunSettings, run_gate
 from modelops.identity import identify
@@ -48,11 +54,21 @@ def run(
     active = [name for name in names if getattr(params.gates, name).mode != "off"]
     pipeline = tracking.load_model(model_dir) if _MODEL_GATES & set(active) else None
     train, test = datasets(prepared.train, prepared.test, schema)
-    inputs = GateInputs(train=train, test=test, facts=_facts(params, schema))
+    runner, statistics = params.gates.runner, params.gates.statistics
+    inputs = GateInputs(
+        train=train,
+        test=test,
+        facts=_facts(params, schema),
+        sizes=sizes(prepared.train, prepared.test, schema, sample_rows=runner.sample_rows),
+        threshold=params.evaluate.threshold,
+    )
     settings = RunSettings(
-        sample_rows=params.gates.runner.sample_rows,
-        timeout_seconds=params.gates.runner.check_timeout_seconds,
-        with_display=params.gates.runner.html_reports,
+        sample_rows=runner.sample_rows,
+        timeout_seconds=runner.check_timeout_seconds,
+        html=runner.html_reports,
+        confidence=statistics.confidence,
+        resamples=statistics.bootstrap_resamples,
+        seed=statistics.seed,
     )
     html_dir.mkdir(parents=True, exist_ok=True)
 
@@ -72,7 +88,7 @@ def run(
                     test=prepared.test,
                     schema=schema,
                     threshold=params.evaluate.threshold,
-                    train_positive_rate=prepared.meta.train_positive_rate,
+                    statistics=params.gates.statistics,
                 )
             )
         else:

@@ -1,0 +1,678 @@
+"""Decide a check from the numbers Deepchecks computed, with their sample sizes and intervals.
+
+Deepchecks' own conditions compare a point estimate with a threshold, whatever the number of
+rows: on a hundred rows that blocks clean data by accident, and passes broken data by luck.
+A judge reads the same result, attaches the interval the sample supports (`statistics`), and
+decides pass, fail or inconclusive; an inconclusive record says in one sentence how many rows
+would settle it. Pure functions over the check result and the data's sizes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from modelops.gates import bootstrap
+from modelops.gates.results import CheckRecord
+from modelops.gates.statistics import (
+    Decision,
+    Interval,
+    auc_interval,
+    cramers_v_interval,
+    cramers_v_rows_needed,
+    decide_at_least,
+    decide_at_most,
+    difference,
+    ks_interval,
+    ks_rows_needed,
+    rows_to_show_rate_below,
+    wilson,
+    z_value,
+)
+
+_SHOWN = 3
+"""Columns named in one record (the worst first)."""
+MIN_POSITIVES = 20
+"""Positive test rows below which a bootstrap interval of F1 is not trusted (it degenerates)."""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Rows the check looked at, and what the judges need to know about them."""
+
+    train_rows: int
+    test_rows: int
+    train_positives: int
+    test_positives: int
+    categories: Mapping[str, int] = field(default_factory=dict)
+    """Distinct values per categorical feature, over train and test."""
+    singletons: Mapping[str, int] = field(default_factory=dict)
+    """Per categorical feature: values seen exactly once in train (Good-Turing's unseen mass)."""
+    distinct: Mapping[str, int] = field(default_factory=dict)
+    """Per column: distinct values over train and test together."""
+    top_share: Mapping[str, float] = field(default_factory=dict)
+    """Per column: the share of its most common value over train and test together."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a judge sees: the result's value, the sizes, settings, and shared predictions."""
+
+    value: Any
+    dataset: str
+    sizes: Sizes
+    params: Any
+    confidence: float
+    resamples: int
+    seed: int
+    threshold: float
+    positive_label: str = "1"
+    test_truth: npt.NDArray[np.float64] | None = None
+    test_score: npt.NDArray[np.float64] | None = None
+    trusted: tuple[str, ...] = ()
+
+    def rows(self) -> int:
+        """Rows of the dataset this record is about (test for pairs)."""
+        return self.sizes.train_rows if self.dataset == "train" else self.sizes.test_rows
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One decision: what was measured, the decision, and why (or what would settle it)."""
+
+    decision: Decision
+    condition: str
+    value: str
+    reason: str = ""
+
+
+Judge: TypeAlias = Callable[[Evidence], list[Verdict]]
+
+
+def records(
+    verdicts: Iterable[Verdict], *, key: str, title: str, dataset: str, meaning: str, tuned_by: str
+) -> list[CheckRecord]:
+    """Check records from a judge's verdicts (a failure carries what it means)."""
+    return [
+        CheckRecord(
+            check=key,
+            title=title,
+            dataset=dataset,
+            condition=verdict.condition,
+            value=verdict.value,
+            status=verdict.decision,
+            reason=meaning if verdict.decision == "fail" and not verdict.reason else verdict.reason,
+            tuned_by=tuned_by,
+        )
+        for verdict in verdicts
+    ]
+
+
+# Rates ---------------------------------------------------------------------------------------
+
+
+def rate_at_most(
+    events: int, rows: int, limit: float, *, z: float, what: str, unit: str
+) -> Verdict:
+    """At most `limit` of `rows` may have the property (`what`, counted in `unit`)."""
+    found = wilson(events, rows, z=z)
+    decision = decide_at_most(found, limit)
+    value = f"{events} of {rows} {unit} {what}: {found.text(percent=True)}"
+    reason = ""
+    if decision == "inconclusive":
+        needed = rows_to_show_rate_below(found.estimate, limit, z=z)
+        more = f"about {needed} {unit} at this rate would" if needed else "more rows would"
+        reason = (
+            f"inconclusive: {rows} {unit} cannot show the share {what} is under {limit:g} "
+            f"({found.text(percent=True)}); {more}"
+        )
+    return Verdict(decision, f"share {what} at most {limit:g}", value, reason)
+
+
+def _ratio_judge(
+    read: Callable[[Any], float], limit_of: Callable[[Any], float], what: str
+) -> Judge:
+    def judge(evidence: Evidence) -> list[Verdict]:
+        rows = evidence.rows()
+        events = round(read(evidence.value) * rows)
+        z = z_value(evidence.confidence)
+        return [rate_at_most(events, rows, limit_of(evidence.params), z=z, what=what, unit="rows")]
+
+    return judge
+
+
+duplicates = _ratio_judge(lambda v: float(v), lambda p: p.max_duplicate_ratio, "duplicated")
+conflicting_labels = _ratio_judge(
+    lambda v: float(v["percent_of_conflicting_samples"]),
+    lambda p: p.max_conflicting_label_ratio,
+    "with a conflicting label",
+)
+sample_overlap = _ratio_judge(
+    lambda v: float(v["ratio"]), lambda p: p.max_sample_overlap_ratio, "also in train"
+)
+
+
+def nulls(evidence: Evidence) -> list[Verdict]:
+    """Per column, at most `max_null_ratio` nulls; the columns share the error rate."""
+    shares = evidence.value["Percent of nulls in sample"]
+    rows = evidence.rows()
+    z = z_value(evidence.confidence, tests=len(shares))
+    limit = evidence.params.max_null_ratio
+    per_column = {
+        str(column): rate_at_most(round(share * rows), rows, limit, z=z, what="null", unit="rows")
+        for column, share in shares.items()
+    }
+    return [_worst(per_column, f"share of nulls in each column at most {limit:g}")]
+
+
+def outliers(evidence: Evidence) -> list[Verdict]:
+    """At most `max_outlier_ratio` rows with an outlier probability above the cut-off."""
+    probabilities = np.asarray(evidence.value, dtype=np.float64)
+    cut = evidence.params.outlier_probability
+    events = int(np.sum(probabilities > cut))
+    return [
+        rate_at_most(
+            events,
+            len(probabilities),
+            evidence.params.max_outlier_ratio,
+            z=z_value(evidence.confidence),
+            what=f"outlying (probability > {cut:g})",
+            unit="rows",
+        )
+    ]
+
+
+def new_categories(evidence: Evidence) -> list[Verdict]:
+    """Test rows with a category never seen in train, beyond what sampling alone leaves unseen.
+
+    A category absent from a small train set by chance is expected: Good-Turing's estimate of
+    the unseen share (values seen once in train / train rows) is added to the limit.
+    """
+    table = evidence.value
+    rows = evidence.sizes.test_rows
+    z = z_value(evidence.confidence, tests=max(len(table), 1))
+    limit = evidence.params.max_new_category_ratio
+    per_column = {}
+    for column, entry in table.iterrows():
+        unseen = evidence.sizes.singletons.get(str(column), 0) / max(evidence.sizes.train_rows, 1)
+        events = round(float(entry["Ratio of New Categories"]) * rows)
+        verdict = rate_at_most(
+            events, rows, limit + unseen, z=z, what="with a new category", unit="test rows"
+        )
+        per_column[str(column)] = verdict
+    condition = f"share of test rows with a new category at most {limit:g} (+ unseen by chance)"
+    return [_worst(per_column, condition)]
+
+
+def single_value(evidence: Evidence) -> list[Verdict]:
+    """A column with one value is a broken feed, unless so few rows show one value by chance.
+
+    Constant over all the data: it fails. Constant in this dataset only: the chance that n rows
+    all draw the most common value (top share ** n) decides whether that is evidence.
+    """
+    rows = evidence.rows()
+    constant = [str(column) for column, count in evidence.value.items() if count <= 1]
+    tests = max(len(evidence.value), 1)
+    alpha = (1.0 - evidence.confidence) / tests
+    per_column = {}
+    for column in constant:
+        everywhere = evidence.sizes.distinct.get(column, 1) <= 1
+        chance = 0.0 if everywhere else evidence.sizes.top_share.get(column, 1.0) ** rows
+        if everywhere or chance <= alpha:
+            where = "in all the data" if everywhere else f"in these {rows} rows"
+            per_column[column] = Verdict("fail", "", f"one value {where}")
+        else:
+            per_column[column] = Verdict(
+                "inconclusive",
+                "",
+                f"one value in {rows} rows; more in the other set",
+                f"inconclusive: {rows} rows show one value of '{column}' by chance with "
+                f"probability {chance:.2f}; more rows would tell a constant column from luck",
+            )
+    return [_worst(per_column, "no column holds a single value")]
+
+
+# Distribution distances ----------------------------------------------------------------------
+
+
+def feature_drift(evidence: Evidence) -> list[Verdict]:
+    """Per feature, drift within its limit; the features share the error rate."""
+    params = evidence.params
+    tests = max(len(evidence.value), 1)
+    per_column = {
+        str(column): _distance(
+            entry["Drift score"],
+            str(entry["Method"]),
+            evidence,
+            limit=params.max_categorical_drift
+            if "Cramer" in str(entry["Method"])
+            else params.max_numeric_drift,
+            categories=evidence.sizes.categories.get(str(column), 2),
+            tests=tests,
+        )
+        for column, entry in evidence.value.items()
+    }
+    condition = (
+        f"drift of each feature at most {params.max_numeric_drift:g} (numeric, KS) and "
+        f"{params.max_categorical_drift:g} (categorical, Cramér's V)"
+    )
+    return [_worst(per_column, condition)]
+
+
+def label_drift(evidence: Evidence) -> list[Verdict]:
+    limit = evidence.params.max_label_drift
+    verdict = _distance(
+        evidence.value["Drift score"],
+        str(evidence.value["Method"]),
+        evidence,
+        limit=limit,
+        categories=2,
+    )
+    return [
+        Verdict(verdict.decision, f"label drift at most {limit:g}", verdict.value, verdict.reason)
+    ]
+
+
+def prediction_drift(evidence: Evidence) -> list[Verdict]:
+    limit = evidence.params.max_prediction_drift
+    verdict = _distance(
+        evidence.value["Drift score"],
+        str(evidence.value["Method"]),
+        evidence,
+        limit=limit,
+        categories=2,
+    )
+    return [
+        Verdict(
+            verdict.decision, f"prediction drift at most {limit:g}", verdict.value, verdict.reason
+        )
+    ]
+
+
+def multivariate_drift(evidence: Evidence) -> list[Verdict]:
+    """The domain classifier's drift score (2 AUC - 1) from its held-out AUC's interval.
+
+    Deepchecks samples min(train, test, sample_rows) rows of each side and holds 30% out.
+    """
+    limit = evidence.params.max_multivariate_drift
+    sample = min(evidence.sizes.train_rows, evidence.sizes.test_rows)
+    held_out = max(1, round(0.3 * sample))
+    auc = float(evidence.value["domain_classifier_auc"])
+    found = auc_interval(auc, held_out, held_out, z=z_value(evidence.confidence))
+    drift = Interval(
+        max(2 * auc - 1, 0.0), max(2 * found.low - 1, 0.0), max(2 * found.high - 1, 0.0)
+    )
+    decision = decide_at_most(drift, limit)
+    value = f"domain classifier AUC {auc:.3f} on {2 * held_out} held-out rows: drift {drift.text()}"
+    reason = ""
+    if decision == "inconclusive":
+        reason = _needs(
+            f"{sample} rows per side cannot tell whether the data drifted beyond {limit:g}",
+            sample,
+            drift,
+            limit,
+            unit="rows per side",
+        )
+    return [Verdict(decision, f"multivariate drift at most {limit:g}", value, reason)]
+
+
+def _distance(
+    score: float,
+    method: str,
+    evidence: Evidence,
+    *,
+    limit: float,
+    categories: int,
+    tests: int = 1,
+) -> Verdict:
+    train, test = evidence.sizes.train_rows, evidence.sizes.test_rows
+    if "Cramer" in method:
+        found = cramers_v_interval(
+            float(score), train + test, categories, confidence=evidence.confidence, tests=tests
+        )
+        needed = cramers_v_rows_needed(
+            limit, categories, confidence=evidence.confidence, tests=tests
+        )
+        name = "Cramér's V"
+    else:
+        found = ks_interval(float(score), train, test, confidence=evidence.confidence, tests=tests)
+        share = train / max(train + test, 1)
+        needed = ks_rows_needed(limit, share=share, confidence=evidence.confidence, tests=tests)
+        name = "KS"
+    decision = decide_at_most(found, limit)
+    value = f"{name} {found.text()} on {train} + {test} rows"
+    reason = ""
+    if decision == "inconclusive":
+        reason = (
+            f"inconclusive: {train} + {test} rows cannot tell a drift of {limit:g} from none "
+            f"({name} {found.text()}); about {needed} rows in all would"
+        )
+    return Verdict(decision, f"drift at most {limit:g}", value, reason)
+
+
+# Leakage -------------------------------------------------------------------------------------
+
+
+def label_correlation(evidence: Evidence) -> list[Verdict]:
+    """A leak predicts the label almost alone, or far better in train than in test.
+
+    The predictive power score is the F1-based skill of a one-feature model; its interval treats
+    it as a proportion of the rows scored (Wilson), which approximates its sampling error. A
+    strong legitimate feature predicts well but not almost perfectly, and as well in test as in
+    train; `gates.drift.trusted_features` lists features known to be legitimately that strong.
+    """
+    params = evidence.params
+    train, test = evidence.value["train"], evidence.value["test"]
+    features = [f for f in train if str(f) not in evidence.trusted]
+    tests = max(len(features), 1)
+    z = z_value(evidence.confidence, tests=tests)
+    rows_train, rows_test = evidence.sizes.train_rows, evidence.sizes.test_rows
+    alone, gap = {}, {}
+    for feature in features:
+        in_train = _score_interval(float(train[feature]), rows_train, z=z)
+        in_test = _score_interval(float(test.get(feature, 0.0)), rows_test, z=z)
+        alone[str(feature)] = _score_verdict(
+            in_train, params.max_feature_label_pps, rows_train, what="predicts the label alone"
+        )
+        change = difference(in_train, in_test)
+        decision = decide_at_most(change, params.max_feature_label_pps_change)
+        reason = ""
+        if decision == "inconclusive":
+            reason = _needs(
+                f"{rows_train} + {rows_test} rows cannot tell whether it predicts the label better "
+                f"in train than in test by more than {params.max_feature_label_pps_change:g}",
+                rows_test,
+                change,
+                params.max_feature_label_pps_change,
+                unit="test rows",
+            )
+        gap[str(feature)] = Verdict(
+            decision, "", f"train {in_train.text()} vs test {in_test.text()}", reason
+        )
+    trusted = f" (trusted: {', '.join(evidence.trusted)})" if evidence.trusted else ""
+    return [
+        _worst(
+            alone,
+            f"no feature predicts the label alone beyond PPS {params.max_feature_label_pps:g}"
+            + trusted,
+        ),
+        _worst(
+            gap,
+            "no feature predicts the label better in train than in test by more than "
+            f"{params.max_feature_label_pps_change:g}",
+        ),
+    ]
+
+
+def identifier_leakage(evidence: Evidence) -> list[Verdict]:
+    """The id or the timestamp must not predict the label."""
+    limit = evidence.params.max_identifier_label_pps
+    rows = evidence.sizes.train_rows
+    z = z_value(evidence.confidence, tests=max(len(evidence.value), 1))
+    per_column = {
+        str(column): _score_verdict(
+            _score_interval(float(score), rows, z=z), limit, rows, what="predicts the label"
+        )
+        for column, score in evidence.value.items()
+    }
+    return [_worst(per_column, f"the id and timestamp predict the label at most PPS {limit:g}")]
+
+
+def _score_interval(score: float, rows: int, *, z: float) -> Interval:
+    clipped = min(max(score, 0.0), 1.0)
+    found = wilson(round(clipped * rows), rows, z=z)
+    return Interval(clipped, found.low, found.high)
+
+
+def _score_verdict(found: Interval, limit: float, rows: int, *, what: str) -> Verdict:
+    decision = decide_at_most(found, limit)
+    reason = ""
+    if decision == "inconclusive":
+        reason = _needs(
+            f"{rows} rows cannot tell whether it {what} beyond PPS {limit:g}",
+            rows,
+            found,
+            limit,
+            unit="rows",
+        )
+    return Verdict(decision, "", f"PPS {found.text()} on {rows} rows", reason)
+
+
+# The model -----------------------------------------------------------------------------------
+
+
+def performance(evidence: Evidence) -> list[Verdict]:
+    """ROC AUC (Hanley-McNeil) and the positive class's recall (Wilson) against their minimums."""
+    params, sizes = evidence.params, evidence.sizes
+    table = evidence.value
+    auc = float(table[table["Metric"] == "roc_auc"]["Value"].iloc[0])
+    positives, negatives = sizes.test_positives, sizes.test_rows - sizes.test_positives
+    z = z_value(evidence.confidence)
+    found_auc = auc_interval(auc, positives, negatives, z=z)
+    verdicts = [
+        _at_least(
+            found_auc,
+            params.min_roc_auc,
+            condition=f"ROC AUC at least {params.min_roc_auc:g}",
+            value=f"ROC AUC {found_auc.text()} on {positives} positive and {negatives} negative "
+            "test rows",
+            rows=sizes.test_rows,
+            what="ROC AUC",
+        )
+    ]
+    recall_rows = table[(table["Metric"] == "recall")]
+    if evidence.test_truth is not None and evidence.test_score is not None:
+        hits = int(
+            np.sum((evidence.test_truth > 0.5) & (evidence.test_score >= evidence.threshold))
+        )
+    else:  # from the table, for the positive class
+        hits = round(float(recall_rows["Value"].iloc[-1]) * positives)
+    found_recall = wilson(hits, positives, z=z)
+    verdicts.append(
+        _at_least(
+            found_recall,
+            params.min_recall,
+            condition=f"recall of the positive class at least {params.min_recall:g}",
+            value=f"recall {found_recall.text()}: {hits} of {positives} positives found",
+            rows=positives,
+            what="recall",
+            unit="positive test rows",
+        )
+    )
+    return verdicts
+
+
+def simple_model(evidence: Evidence) -> list[Verdict]:
+    """The positive class's F1 gain over the majority class, with a bootstrap interval."""
+    limit = evidence.params.min_simple_model_gain
+    condition = f"F1 gain over the majority class at least {limit:g}"
+    positives = evidence.sizes.test_positives
+    if positives < MIN_POSITIVES:
+        reason = (
+            f"inconclusive: {positives} positive test rows are too few for an interval of the "
+            f"F1 gain; at least {MIN_POSITIVES} would give one"
+        )
+        return [Verdict("inconclusive", condition, f"{positives} positive test rows", reason)]
+    simple = float(evidence.value["scores"]["F1"][evidence.positive_label]["Simple"])
+    assert evidence.test_truth is not None, "the model gate shares its predictions"
+    assert evidence.test_score is not None, "the model gate shares its predictions"
+    found = bootstrap.interval(
+        evidence.test_truth,
+        evidence.test_score,
+        "f1",
+        threshold=evidence.threshold,
+        resamples=evidence.resamples,
+        confidence=evidence.confidence,
+        seed=evidence.seed,
+    )
+    scale = 1.0 - simple if simple < 1.0 else 1.0
+    gain = Interval(
+        (found.estimate - simple) / scale,
+        (found.low - simple) / scale,
+        (found.high - simple) / scale,
+    )
+    return [
+        _at_least(
+            gain,
+            limit,
+            condition=condition,
+            value=f"F1 {found.text()} against {simple:.3f} for the majority class: gain "
+            f"{gain.text()} (bootstrap, {evidence.resamples} resamples)",
+            rows=evidence.sizes.test_rows,
+            what="the F1 gain",
+        )
+    ]
+
+
+def weak_segments(evidence: Evidence) -> list[Verdict]:
+    """The weakest segment of at least `min_segment_rows`, against the average accuracy.
+
+    Segments are searched, so the weakest is an extreme of many: the intervals share the error
+    rate over the segments Deepchecks reports.
+    """
+    params = evidence.params
+    limit = params.max_weak_segment_drop
+    minimum = params.min_segment_rows
+    segments = evidence.value["weak_segments_list"]
+    average = float(evidence.value["avg_score"])
+    floor = average * (1.0 - limit)
+    condition = (
+        f"no segment of {minimum}+ rows more than {limit:g} below the average accuracy "
+        f"({average:.3f}, so not under {floor:.3f})"
+    )
+    sized = [
+        (float(row["Accuracy Score"]), len(row["Samples in Segment"]), _segment_name(row))
+        for _, row in segments.iterrows()
+        if len(row["Samples in Segment"]) >= minimum
+    ]
+    rows = evidence.sizes.test_rows
+    if not sized:
+        return [
+            Verdict("pass", condition, f"no weak segment of {minimum}+ rows in {rows} test rows")
+        ]
+    z = z_value(evidence.confidence, tests=len(sized))
+    per_segment = {}
+    for accuracy, size, name in sized:
+        found = wilson(round(accuracy * size), size, z=z)
+        decision = decide_at_least(found, floor)
+        reason = ""
+        if decision == "inconclusive":
+            reason = _needs(
+                f"a segment of {size} rows cannot tell whether its accuracy is under {floor:.3f}",
+                size,
+                found,
+                floor,
+                unit="rows in the segment",
+            )
+        per_segment[name] = Verdict(decision, "", f"accuracy {found.text()} on {size} rows", reason)
+    return [_worst(per_segment, condition, order=("fail", "inconclusive", "pass"))]
+
+
+def weak_segments_too_small(sizes: Sizes, params: Any) -> str | None:
+    """Below two minimum segments of test rows the search has nothing it may call weak."""
+    minimum = params.min_segment_rows
+    if sizes.test_rows >= 2 * minimum:
+        return None
+    return (
+        f"inconclusive: {sizes.test_rows} test rows hold no segment of {minimum} rows "
+        f"(gates.model.min_segment_rows) to judge; at least {2 * minimum} test rows would"
+    )
+
+
+def overfitting(evidence: Evidence) -> list[Verdict]:
+    """The relative ROC AUC drop from train to test, from both AUCs' intervals."""
+    limit = evidence.params.max_overfitting
+    table = evidence.value
+    sizes = evidence.sizes
+    train = float(table[table["Dataset"] == "Train"]["Value"].iloc[0])
+    test = float(table[table["Dataset"] == "Test"]["Value"].iloc[0])
+    z = z_value(evidence.confidence)
+    in_train = auc_interval(
+        train, sizes.train_positives, sizes.train_rows - sizes.train_positives, z=z
+    )
+    in_test = auc_interval(test, sizes.test_positives, sizes.test_rows - sizes.test_positives, z=z)
+    drop = Interval(
+        1.0 - test / train if train > 0 else 0.0,
+        max(-1.0, 1.0 - in_test.high / max(in_train.low, 1e-9)),
+        min(1.0, 1.0 - in_test.low / max(in_train.high, 1e-9)),
+    )
+    decision = decide_at_most(drop, limit)
+    reason = ""
+    if decision == "inconclusive":
+        reason = _needs(
+            f"{sizes.test_rows} test rows cannot tell whether ROC AUC drops more than {limit:g} "
+            "from train to test",
+            sizes.test_rows,
+            drop,
+            limit,
+            unit="test rows",
+        )
+    value = f"ROC AUC train {in_train.text()} vs test {in_test.text()}: relative drop {drop.text()}"
+    return [Verdict(decision, f"relative ROC AUC drop at most {limit:g}", value, reason)]
+
+
+# Helpers -------------------------------------------------------------------------------------
+
+
+def _at_least(
+    found: Interval,
+    limit: float,
+    *,
+    condition: str,
+    value: str,
+    rows: int,
+    what: str,
+    unit: str = "test rows",
+) -> Verdict:
+    decision = decide_at_least(found, limit)
+    reason = ""
+    if decision == "inconclusive":
+        reason = _needs(
+            f"{rows} {unit} cannot tell whether {what} reaches {limit:g}",
+            rows,
+            found,
+            limit,
+            unit=unit,
+        )
+    return Verdict(decision, condition, value, reason)
+
+
+def _needs(sentence: str, rows: int, found: Interval, limit: float, *, unit: str) -> str:
+    """'inconclusive: <sentence> (<interval>); about N <unit> would' (width falls as 1/sqrt n)."""
+    margin = abs(found.estimate - limit)
+    half = (found.high - found.low) / 2.0
+    if margin <= 0 or not math.isfinite(half) or half <= 0:
+        return f"inconclusive: {sentence} ({found.text()}); the estimate sits on the limit"
+    needed = math.ceil(rows * (half / margin) ** 2)
+    return f"inconclusive: {sentence} ({found.text()}); about {needed} {unit} would"
+
+
+_ORDER = ("fail", "inconclusive", "pass")
+
+
+def _worst(
+    per_item: Mapping[str, Verdict], condition: str, *, order: tuple[str, ...] = _ORDER
+) -> Verdict:
+    """One verdict for many columns: the worst decision, naming the columns that have it."""
+    if not per_item:
+        return Verdict("pass", condition, "nothing to check")
+    decision = next(d for d in order if any(v.decision == d for v in per_item.values()))
+    named = [(item, v) for item, v in per_item.items() if v.decision == decision]
+    shown = "; ".join(f"'{item}': {v.value}" for item, v in named[:_SHOWN])
+    more = f"; and {len(named) - _SHOWN} more" if len(named) > _SHOWN else ""
+    if decision == "pass":
+        return Verdict("pass", condition, f"all {len(per_item)} within the limit")
+    return Verdict(decision, condition, shown + more, named[0][1].reason)  # type: ignore[arg-type]
+
+
+def _segment_name(row: pd.Series) -> str:
+    parts = [f"{row['Feature1']} in {row['Feature1 Range']}"]
+    if isinstance(row.get("Feature2"), str) and row.get("Feature2"):
+        parts.append(f"{row['Feature2']} in {row['Feature2 Range']}")
+    return " and ".join(parts)

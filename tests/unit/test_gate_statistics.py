@@ -1,0 +1,151 @@
+"""The statistics around the gates: intervals, decisions, and the paired bootstrap."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from modelops.gates import bootstrap
+from modelops.gates.statistics import (
+    Interval,
+    auc_interval,
+    cramers_v_critical,
+    decide_at_least,
+    decide_at_most,
+    difference,
+    ks_interval,
+    ks_rows_needed,
+    rows_to_show_rate_below,
+    wilson,
+    z_value,
+)
+
+Z95 = z_value(0.95)
+
+
+def test_wilson_matches_the_textbook_values() -> None:
+    # 0 of 30: upper bound 3.84/33.84 = 0.1135 (the Wilson "rule of three" analogue).
+    none = wilson(0, 30, z=Z95)
+    assert none.low == 0.0
+    assert none.high == pytest.approx(0.1135, abs=1e-3)
+    half = wilson(50, 100, z=Z95)
+    assert (half.low, half.high) == pytest.approx((0.4038, 0.5962), abs=1e-3)
+
+
+def test_a_rate_is_decided_only_when_its_interval_is_on_one_side() -> None:
+    assert decide_at_most(wilson(0, 1000, z=Z95), 0.05) == "pass"
+    assert decide_at_most(wilson(300, 1000, z=Z95), 0.05) == "fail"
+    assert decide_at_most(wilson(2, 30, z=Z95), 0.05) == "inconclusive", "30 rows cannot tell"
+    assert decide_at_least(Interval(0.8, 0.75, 0.85), 0.7) == "pass"
+    assert decide_at_least(Interval(0.6, 0.5, 0.65), 0.7) == "fail"
+    assert decide_at_least(Interval(0.7, 0.6, 0.8), 0.7) == "inconclusive"
+
+
+def test_rows_needed_is_the_smallest_size_that_shows_a_rate_under_a_limit() -> None:
+    needed = rows_to_show_rate_below(0.0, 0.05, z=Z95)
+    assert needed is not None
+    assert wilson(0, needed, z=Z95).high <= 0.05 < wilson(0, needed - 1, z=Z95).high
+    assert rows_to_show_rate_below(0.06, 0.05, z=Z95) is None
+
+
+def test_more_simultaneous_tests_widen_each_interval() -> None:
+    assert z_value(0.95, tests=10) > z_value(0.95)
+
+
+def test_the_ks_interval_shrinks_with_rows_and_the_rows_needed_reach_the_limit() -> None:
+    small = ks_interval(0.1, 24, 6, confidence=0.95)
+    large = ks_interval(0.1, 24_000, 6_000, confidence=0.95)
+    assert small.high - small.low > large.high - large.low
+    needed = ks_rows_needed(0.2, share=0.8, confidence=0.95)
+    at_needed = ks_interval(0.0, int(needed * 0.8), int(needed * 0.2), confidence=0.95)
+    assert at_needed.high <= 0.2 + 1e-3
+
+
+def test_cramers_v_critical_value_falls_with_rows() -> None:
+    assert cramers_v_critical(30, 3, alpha=0.05) > cramers_v_critical(3000, 3, alpha=0.05)
+
+
+def test_the_auc_interval_contains_the_estimate_and_narrows_with_rows() -> None:
+    small = auc_interval(0.8, 10, 40, z=Z95)
+    large = auc_interval(0.8, 1000, 4000, z=Z95)
+    assert small.low < large.low < 0.8 < large.high < small.high
+    assert auc_interval(1.0, 10, 40, z=Z95).low < 1.0, "a perfect AUC on 50 rows is not certain"
+
+
+def test_a_difference_of_intervals_is_wider_than_either() -> None:
+    diff = difference(Interval(0.5, 0.4, 0.6), Interval(0.3, 0.2, 0.4))
+    assert diff.estimate == pytest.approx(0.2)
+    assert diff.low < 0.1
+    assert diff.high > 0.3
+
+
+# The bootstrap's metrics: equal to scikit-learn's on the rows each resample stands for --------
+
+
+def _data(n: int = 400, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+    generator = np.random.default_rng(seed)
+    truth = (generator.random(n) < 0.25).astype(float)
+    score = np.clip(0.3 * truth + generator.random(n) * 0.7, 0, 1).round(2)  # with ties
+    return truth, score
+
+
+SKLEARN = {
+    "roc_auc": lambda y, s, w, t: skm.roc_auc_score(y, s, sample_weight=w),
+    "average_precision": lambda y, s, w, t: skm.average_precision_score(y, s, sample_weight=w),
+    "log_loss": lambda y, s, w, t: skm.log_loss(y, np.clip(s, 1e-15, 1 - 1e-15), sample_weight=w),
+    "brier_score": lambda y, s, w, t: skm.brier_score_loss(y, s, sample_weight=w),
+    "accuracy": lambda y, s, w, t: skm.accuracy_score(y, s >= t, sample_weight=w),
+    "recall": lambda y, s, w, t: skm.recall_score(y, s >= t, sample_weight=w),
+    "precision": lambda y, s, w, t: skm.precision_score(y, s >= t, sample_weight=w),
+    "f1": lambda y, s, w, t: skm.f1_score(y, s >= t, sample_weight=w),
+}
+
+
+@pytest.mark.parametrize("name", sorted(bootstrap.METRICS))
+def test_each_bootstrap_metric_equals_scikit_learn_with_the_same_weights(name: str) -> None:
+    truth, score = _data()
+    weights = np.random.default_rng(7).poisson(1.0, size=(5, len(truth))).astype(float)
+    ours = bootstrap.METRICS[name](weights, truth, score, 0.5)
+    theirs = [SKLEARN[name](truth, score, row, 0.5) for row in weights]
+    np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+
+
+def test_identical_models_differ_by_exactly_nothing() -> None:
+    truth, score = _data()
+    deltas = bootstrap.paired_differences(
+        truth,
+        score,
+        score,
+        ["roc_auc", "log_loss"],
+        threshold=0.5,
+        resamples=200,
+        confidence=0.95,
+        seed=0,
+    )
+    for found in deltas.values():
+        assert (found.estimate, found.low, found.high) == (0.0, 0.0, 0.0)
+
+
+def test_a_clearly_better_model_has_an_interval_above_zero_and_noise_straddles_it() -> None:
+    truth, score = _data(2000)
+    generator = np.random.default_rng(3)
+    worse = np.clip(score + generator.normal(0, 0.4, len(score)), 0, 1)
+    jitter = np.clip(score + generator.normal(0, 0.001, len(score)), 0, 1)
+    better = bootstrap.paired_differences(
+        truth, score, worse, ["roc_auc"], threshold=0.5, resamples=400, confidence=0.95, seed=0
+    )["roc_auc"]
+    assert better.low > 0.05
+    noise = bootstrap.paired_differences(
+        truth, score, jitter, ["roc_auc"], threshold=0.5, resamples=400, confidence=0.95, seed=0
+    )["roc_auc"]
+    assert noise.low < 0 < noise.high
+
+
+def test_a_single_models_interval_covers_its_estimate() -> None:
+    truth, score = _data(1000)
+    found = bootstrap.interval(
+        truth, score, "f1", threshold=0.5, resamples=300, confidence=0.95, seed=0
+    )
+    assert found.low < found.estimate < found.high
+    assert found.estimate == pytest.approx(skm.f1_score(truth, score >= 0.5))
