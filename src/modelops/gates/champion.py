@@ -35,6 +35,7 @@ from modelops.deploy.publish import PublishError, fetch
 from modelops.deploy.release import ModelVersion, ReleaseError, from_document
 from modelops.errors import ModelopsError
 from modelops.gates.bootstrap import METRICS, paired_differences
+from modelops.gates.judges import MIN_POSITIVES
 from modelops.gates.results import CheckRecord, GateResult, gate_status
 from modelops.gates.statistics import Interval, decide_at_least
 from modelops.gitinfo import resolve_commit, show_file
@@ -257,7 +258,14 @@ def champion_gate(
         for metric in metrics
     }
     records = tuple(
-        compare(deltas, observed, params, rows=len(truth), confidence=statistics.confidence)
+        compare(
+            deltas,
+            observed,
+            params,
+            rows=len(truth),
+            positives=int(truth.sum()),
+            confidence=statistics.confidence,
+        )
     )
     numbers = ", ".join(f"{metric} {observed[metric][1]:.4f}" for metric in metrics)
     context = {**found.context, "champion_metrics": numbers}
@@ -272,6 +280,7 @@ def compare(
     params: ChampionGateParams,
     *,
     rows: int,
+    positives: int,
     confidence: float,
 ) -> list[CheckRecord]:
     """One record per metric: candidate minus champion with its paired bootstrap interval.
@@ -281,19 +290,26 @@ def compare(
     noise by whether its interval excludes zero.
     """
     records = []
+    few = min(positives, rows - positives) < MIN_POSITIVES
     for metric, tolerance, lower_is_better in [
         *((m, t, False) for m, t in params.max_drop.items()),
         *((m, t, True) for m, t in params.max_rise.items()),
     ]:
         found = deltas[metric]
         gain = Interval(-found.estimate, -found.high, -found.low) if lower_is_better else found
-        status = decide_at_least(gain, -tolerance)
+        status = "inconclusive" if few else decide_at_least(gain, -tolerance)
         word = "better" if gain.low > 0 else "worse" if gain.high < 0 else "within noise"
         ours, theirs = observed[metric]
         side, key = ("higher", "max_rise") if lower_is_better else ("lower", "max_drop")
         reason = ""
         if status == "fail":
             reason = "the candidate is worse than the model it would replace"
+        elif few:
+            reason = (
+                f"inconclusive: {min(positives, rows - positives)} test rows of the rarer class "
+                f"are too few for a paired interval of {metric}; at least {MIN_POSITIVES} would "
+                "give one"
+            )
         elif status == "inconclusive":
             reason = (
                 f"inconclusive: {rows} test rows cannot tell whether {metric} is {side} than the "

@@ -362,10 +362,11 @@ def _distance(
 def label_correlation(evidence: Evidence) -> list[Verdict]:
     """A leak predicts the label almost alone, or far better in train than in test.
 
-    The predictive power score is the F1-based skill of a one-feature model; its interval treats
-    it as a proportion of the rows scored (Wilson), which approximates its sampling error. A
-    strong legitimate feature predicts well but not almost perfectly, and as well in test as in
-    train; `gates.drift.trusted_features` lists features known to be legitimately that strong.
+    The predictive power score (PPS) is a one-feature model's F1 rescaled by the F1 of always
+    predicting the majority class; its interval is a Wilson interval of the F1 on the rows
+    scored, shrunk by that rescaling (`_score_interval`). A strong legitimate feature predicts
+    well but not almost perfectly, and as well in test as in train;
+    `gates.drift.trusted_features` lists features known to be legitimately that strong.
     """
     params = evidence.params
     train, test = evidence.value["train"], evidence.value["test"]
@@ -374,9 +375,14 @@ def label_correlation(evidence: Evidence) -> list[Verdict]:
     z = z_value(evidence.confidence, tests=tests)
     rows_train, rows_test = evidence.sizes.train_rows, evidence.sizes.test_rows
     alone, gap = {}, {}
+    sizes = evidence.sizes
     for feature in features:
-        in_train = _score_interval(float(train[feature]), rows_train, z=z)
-        in_test = _score_interval(float(test.get(feature, 0.0)), rows_test, z=z)
+        in_train = _score_interval(
+            float(train[feature]), rows_train, z=z, positives=sizes.train_positives
+        )
+        in_test = _score_interval(
+            float(test.get(feature, 0.0)), rows_test, z=z, positives=sizes.test_positives
+        )
         alone[str(feature)] = _score_verdict(
             in_train, params.max_feature_label_pps, rows_train, what="predicts the label alone"
         )
@@ -415,18 +421,28 @@ def identifier_leakage(evidence: Evidence) -> list[Verdict]:
     limit = evidence.params.max_identifier_label_pps
     rows = evidence.sizes.train_rows
     z = z_value(evidence.confidence, tests=max(len(evidence.value), 1))
+    positives = evidence.sizes.train_positives
     per_column = {
         str(column): _score_verdict(
-            _score_interval(float(score), rows, z=z), limit, rows, what="predicts the label"
+            _score_interval(float(score), rows, z=z, positives=positives),
+            limit,
+            rows,
+            what="predicts the label",
         )
         for column, score in evidence.value.items()
     }
     return [_worst(per_column, f"the id and timestamp predict the label at most PPS {limit:g}")]
 
 
-def _score_interval(score: float, rows: int, *, z: float) -> Interval:
+def _score_interval(score: float, rows: int, *, z: float, positives: int) -> Interval:
+    """A PPS with an interval: PPS = (F1 - F1_naive) / (1 - F1_naive), so its standard error is
+    the F1's divided by (1 - F1_naive); a Wilson interval on rows * (1 - F1_naive)**2 effective
+    rows has that spread. F1_naive is the weighted F1 of predicting the majority class."""
     clipped = min(max(score, 0.0), 1.0)
-    found = wilson(round(clipped * rows), rows, z=z)
+    majority = max(positives, rows - positives) / rows if rows else 1.0
+    naive = majority * 2 * majority / (1 + majority)
+    effective = max(1, round(rows * (1 - naive) ** 2))
+    found = wilson(round(clipped * effective), effective, z=z)
     return Interval(clipped, found.low, found.high)
 
 
