@@ -18,7 +18,8 @@ import yaml
 from modelops.deploy import release as state
 from modelops.deploy.release import Release
 from modelops.deploy.render import render
-from modelops.deploy.validate import SELDON_SCHEMA, schemas_dir, validate
+from modelops.deploy.schemas import PINNED, schema_source
+from modelops.deploy.validate import validate
 from modelops.params import DeployParams
 from tests.deploy.support import change, model_version
 from tests.support import REPO_ROOT
@@ -78,16 +79,14 @@ def test_rendered_files_are_valid_and_free_of_template_syntax(name: str) -> None
     files = _render(STATES[name])
     for path, text in files.items():
         assert not any(syntax in text for syntax in ("{{", "{%", "{#")), path
-    checked = validate(files, schemas=schemas_dir(REPO_ROOT))
+    checked = validate(files, schemas=schema_source(REPO_ROOT))
     assert checked.problems == ()
 
 
-def test_the_shared_seldon_schema_is_found_where_it_is_expected() -> None:
-    schemas = schemas_dir(REPO_ROOT)
-    if not schemas.is_dir():
-        pytest.skip(f"{schemas} is not on this machine (set MODELOPS_SCHEMAS to use one)")
-    assert (schemas / SELDON_SCHEMA).is_file(), "SELDON_SCHEMA must name a file in the schemas"
-    assert validate({}, schemas=schemas).skipped == ()
+@pytest.mark.parametrize("pinned", PINNED, ids=lambda p: p.kind)
+def test_each_pinned_schema_names_files_of_the_shared_layout(pinned, shared_schemas) -> None:  # type: ignore[no-untyped-def]
+    assert (shared_schemas / pinned.crd).is_file(), "the CRD as upstream ships it"
+    assert (shared_schemas / pinned.strict).is_file(), "its strict JSON schema"
 
 
 def test_during_a_canary_the_weights_add_up_to_100_and_both_models_are_pinned() -> None:

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from modelops.deploy.validate import schemas_dir, validate, webhook_rules
+from modelops.deploy.schemas import SchemaError, SchemaSource, load, pinned_for, schema_source
+from modelops.deploy.validate import validate, webhook_rules
 from tests.support import REPO_ROOT
 
 GOLDEN = Path(__file__).parent / "golden" / "canary-25"
@@ -24,12 +25,23 @@ def _document(path: str) -> dict[str, Any]:
 
 
 def _problems(path: str, document: dict[str, Any]) -> tuple[str, ...]:
-    return validate({path: yaml.safe_dump(document)}, schemas=schemas_dir(REPO_ROOT)).problems
+    return validate({path: yaml.safe_dump(document)}, schemas=schema_source(REPO_ROOT)).problems
 
 
 def _needs_seldon_schema() -> None:
-    if validate({}, schemas=schemas_dir(REPO_ROOT)).skipped:
-        pytest.skip("the shared Seldon schemas are not on this machine (MODELOPS_SCHEMAS)")
+    pinned = pinned_for("machinelearning.seldon.io/v1", "SeldonDeployment")
+    assert pinned is not None
+    try:
+        load(pinned, schema_source(REPO_ROOT))
+    except SchemaError as exc:
+        pytest.skip(f"the Seldon schema is not on this machine: {exc}")
+
+
+def _nowhere(tmp_path: Path, *, required: bool) -> SchemaSource:
+    """No schema folder, an empty cache and downloads off: no schema can be had."""
+    return SchemaSource(
+        folders=(tmp_path,), cache=tmp_path / "cache", base_url=None, required=required
+    )
 
 
 def test_the_golden_manifests_validate() -> None:
@@ -57,10 +69,40 @@ def test_a_wrong_type_in_a_container_is_refused_by_the_schema() -> None:
 def test_without_the_schemas_the_seldon_schema_check_is_skipped_and_says_why(
     tmp_path: Path,
 ) -> None:
-    checked = validate({SDEP: (GOLDEN / SDEP).read_text()}, schemas=tmp_path)
+    checked = validate(
+        {SDEP: (GOLDEN / SDEP).read_text()}, schemas=_nowhere(tmp_path, required=False)
+    )
     assert checked.problems == ()
     assert len(checked.skipped) == 1
     assert "MODELOPS_SCHEMAS" in checked.skipped[0]
+
+
+def test_under_ci_a_schema_that_cannot_be_had_fails_the_validation(tmp_path: Path) -> None:
+    files = {SDEP: (GOLDEN / SDEP).read_text(), APP: (GOLDEN / APP).read_text()}
+    checked = validate(files, schemas=_nowhere(tmp_path, required=True))
+    assert checked.skipped == ()
+    assert len(checked.problems) == 2, "one problem per kind, not per object"
+    assert all("required under CI" in problem for problem in checked.problems)
+    assert any(
+        problem.startswith("SeldonDeployment schema unavailable") for problem in checked.problems
+    )
+
+
+def test_a_misspelt_argo_application_field_is_refused_by_its_crd_schema() -> None:
+    document = _document(APP)
+    document["spec"]["syncPolicy"]["automated"]["selfHeel"] = True
+    problems = _problems(APP, document)
+    assert any("selfHeel" in problem for problem in problems), problems
+
+
+def test_each_object_of_a_file_holding_several_is_checked() -> None:
+    budget = _document(PDB)
+    broken = copy.deepcopy(budget)
+    broken["spec"]["maxUnavailabel"] = 1
+    text = yaml.safe_dump_all([budget, broken])
+    problems = validate({PDB: text}, schemas=schema_source(REPO_ROOT)).problems
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{PDB} (object 2): PodDisruptionBudget"), problems
 
 
 @pytest.mark.parametrize(
@@ -109,15 +151,23 @@ def test_a_core_kind_is_checked_strictly_against_the_kubernetes_schema() -> None
 def test_an_argo_application_needs_its_source_and_destination() -> None:
     document = _document(APP)
     del document["spec"]["source"]["repoURL"]
-    assert _problems(APP, document) == (f"{APP}: Argo CD Application needs spec.source.repoURL",)
+    assert _problems(APP, document) == (
+        f"{APP}: Application spec.source: 'repoURL' is a required property",
+        f"{APP}: Argo CD Application needs spec.source.repoURL",
+    )
 
 
 def test_template_syntax_left_in_the_output_is_caught() -> None:
-    checked = validate({SDEP: "kind: x\nname: {{ deploy.name }}\n"}, schemas=Path("/none"))
+    checked = validate(
+        {SDEP: "kind: x\nname: {{ deploy.name }}\n"}, schemas=_nowhere(Path("/none"), required=True)
+    )
     assert checked.problems == (f"{SDEP}: template syntax left in the output",)
 
 
 def test_text_that_is_not_a_kubernetes_object_is_caught() -> None:
-    checked = validate({"a.yaml": "just: text\n", "b.yaml": "a: [\n"}, schemas=Path("/none"))
+    checked = validate(
+        {"a.yaml": "just: text\n", "b.yaml": "a: [\n"},
+        schemas=_nowhere(Path("/none"), required=True),
+    )
     assert checked.problems[0] == "a.yaml: not a Kubernetes object (no kind)"
     assert checked.problems[1].startswith("b.yaml: not valid YAML")

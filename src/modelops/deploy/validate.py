@@ -1,31 +1,30 @@
 """Check rendered manifests before anything commits them: schemas, and Seldon's webhook rules.
 
-- SeldonDeployment: the upstream CRD schema (strict: unknown fields refused), read from the
-  shared schemas folder (`$MODELOPS_SCHEMAS`, else `../shared/schemas` beside the project); when
-  it is absent that one check is skipped and the result says so.
-- Core kinds (PodDisruptionBudget): kubernetes-validate's bundled schemas, strict.
-- Argo CD Application: the fields Argo CD needs.
+- Custom kinds (SeldonDeployment, Argo CD Application, the Prometheus Operator's PodMonitor and
+  PrometheusRule): the pinned upstream CRD schema, strict (unknown fields refused), located or
+  fetched by `schemas.py`. When it cannot be had, that check is a problem under CI (`CI=true`)
+  and is skipped elsewhere, with a note that says how to get it.
+- Core kinds (PodDisruptionBudget, NetworkPolicy): kubernetes-validate's bundled schemas, strict.
+- Argo CD Application: also the values Argo CD needs to sync (source and destination set).
 - Seldon's admission webhook rules, which no schema expresses: traffic of non-shadow predictors
   adds up to 100, unique predictor names, at most one shadow and never alone, a container named
   after each graph node without an implementation, a modelUri for prepackaged servers; and ours:
   no predictor at 0% (some ingresses read 0 as an equal split).
+
+A file may hold several objects (`---`); each is checked.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-SELDON_SCHEMA = Path(
-    "seldon/v1.17.1-apache2/kubeconform-strict/machinelearning.seldon.io/seldondeployment_v1.json"
-)
+from modelops.deploy.schemas import Pinned, SchemaError, SchemaSource, load, pinned_for
+
 KUBERNETES_VERSION = "1.30.0"
 _PREPACKAGED = (
     "SKLEARN_SERVER",
@@ -46,48 +45,49 @@ class Validation:
     skipped: tuple[str, ...]
 
 
-def schemas_dir(root: Path) -> Path:
-    """Where the shared schemas are: `$MODELOPS_SCHEMAS`, else `../shared/schemas`."""
-    configured = os.environ.get("MODELOPS_SCHEMAS", "").strip()
-    return Path(configured) if configured else root.parent / "shared" / "schemas"
-
-
-def validate(files: Mapping[str, str], *, schemas: Path) -> Validation:
-    """Validate every rendered file (path -> YAML text)."""
+def validate(files: Mapping[str, str], *, schemas: SchemaSource) -> Validation:
+    """Validate every rendered file (path -> YAML text, one or more objects)."""
     problems: list[str] = []
-    skipped: list[str] = []
-    seldon_schema = schemas / SELDON_SCHEMA
-    if not seldon_schema.is_file():
-        skipped.append(
-            f"SeldonDeployment schema check skipped: {seldon_schema} not found (set "
-            "MODELOPS_SCHEMAS to the folder holding seldon/); webhook rules still checked"
-        )
+    unavailable: dict[str, str] = {}
     for path, text in sorted(files.items()):
         if "{{" in text or "{%" in text:
             problems.append(f"{path}: template syntax left in the output")
             continue
         try:
-            document = yaml.safe_load(text)
+            documents = [d for d in yaml.safe_load_all(text) if d is not None] or [None]
         except yaml.YAMLError as exc:
             problems.append(f"{path}: not valid YAML ({exc})")
             continue
-        problems.extend(f"{path}: {problem}" for problem in _check(document, seldon_schema))
-    return Validation(problems=tuple(problems), skipped=tuple(skipped))
+        for index, document in enumerate(documents, start=1):
+            where = path if len(documents) == 1 else f"{path} (object {index})"
+            found = _check(document, schemas, unavailable)
+            problems.extend(f"{where}: {problem}" for problem in found)
+    # A schema that cannot be had is said once per kind, however many objects need it.
+    if schemas.required:
+        problems.extend(f"{why} (required under CI)" for why in unavailable.values())
+        return Validation(problems=tuple(problems), skipped=())
+    skipped = tuple(f"{why}; that check is skipped" for why in unavailable.values())
+    return Validation(problems=tuple(problems), skipped=skipped)
 
 
-def _check(document: Any, seldon_schema: Path) -> Iterator[str]:
+def _check(document: Any, schemas: SchemaSource, unavailable: dict[str, str]) -> Iterator[str]:
     if not isinstance(document, dict) or "kind" not in document:
         yield "not a Kubernetes object (no kind)"
         return
-    kind = document["kind"]
+    kind = str(document["kind"])
+    pinned = pinned_for(str(document.get("apiVersion")), kind)
+    if pinned is None:
+        yield from _core(document)
+    else:
+        validator = _validator(pinned, schemas)
+        if isinstance(validator, str):
+            unavailable[kind] = validator
+        else:
+            yield from _schema_errors(kind, validator, document)
     if kind == "SeldonDeployment":
-        if seldon_schema.is_file():
-            yield from _schema_errors(_seldon_validator(str(seldon_schema)), document)
         yield from webhook_rules(document)
     elif kind == "Application":
         yield from _application(document)
-    else:
-        yield from _core(document)
 
 
 def webhook_rules(deployment: dict[str, Any]) -> Iterator[str]:
@@ -169,14 +169,17 @@ def _core(document: dict[str, Any]) -> Iterator[str]:
 
 
 @cache
-def _seldon_validator(path: str) -> Any:
+def _validator(pinned: Pinned, schemas: SchemaSource) -> Any:
+    """The kind's schema validator, or why its schema cannot be had (tried once a process)."""
     import jsonschema
 
-    schema = json.loads(Path(path).read_text(encoding="utf-8"))
-    return jsonschema.Draft7Validator(schema)
+    try:
+        return jsonschema.Draft7Validator(load(pinned, schemas))
+    except SchemaError as exc:
+        return f"{pinned.kind} schema unavailable: {exc}; {schemas.describe(pinned)}"
 
 
-def _schema_errors(validator: Any, document: dict[str, Any]) -> Iterator[str]:
-    for error in sorted(validator.iter_errors(document), key=lambda e: list(e.path)):
+def _schema_errors(kind: str, validator: Any, document: dict[str, Any]) -> Iterator[str]:
+    for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path))):
         where = ".".join(str(p) for p in error.path) or "(top level)"
-        yield f"SeldonDeployment {where}: {error.message}"
+        yield f"{kind} {where}: {error.message}"

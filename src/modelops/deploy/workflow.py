@@ -20,7 +20,8 @@ from modelops.deploy import release as state
 from modelops.deploy.publish import content_hash, is_object_store, model_uri, publish
 from modelops.deploy.release import Change, ModelVersion, NothingToDo, Release, ReleaseError
 from modelops.deploy.render import render
-from modelops.deploy.validate import schemas_dir, validate
+from modelops.deploy.schemas import schema_source
+from modelops.deploy.validate import validate
 from modelops.errors import ModelopsError
 from modelops.io import Writer, bytes_writer, commit, tree_writer
 from modelops.lockfile import stage_inputs
@@ -71,7 +72,7 @@ def manifests(root: Path, params: Params, releases: Mapping[str, Release]) -> di
     rendered = render(
         root / TEMPLATES, params.deploy, releases, threshold=params.evaluate.threshold
     )
-    checked = validate(rendered, schemas=schemas_dir(root))
+    checked = validate(rendered, schemas=schema_source(root))
     if checked.problems:
         raise DeployError("the manifests do not validate:\n  " + "\n  ".join(checked.problems))
     return {MANIFESTS / path: text for path, text in rendered.items()}
