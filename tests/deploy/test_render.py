@@ -100,6 +100,15 @@ def test_during_a_canary_the_weights_add_up_to_100_and_both_models_are_pinned() 
     ]
 
 
+def test_each_predictor_passes_its_model_hash_to_the_server_as_a_graph_parameter() -> None:
+    predictors = _predictors(_render(STATES["canary-25"]), "production")
+    hashes = [
+        {p["name"]: (p["type"], p["value"]) for p in predictor["graph"]["parameters"]}["model_hash"]
+        for predictor in predictors
+    ]
+    assert hashes == [("STRING", V1.model_hash), ("STRING", V2.model_hash)]
+
+
 def test_a_rollback_removes_the_canary_predictor_rather_than_setting_it_to_0() -> None:
     rolled_back = dict(STATES["canary-25"])
     rolled_back["production"] = state.rollback(rolled_back["production"], change=change())
