@@ -412,6 +412,19 @@ class DeployParams(_Frozen):
         "seldonio/rclone-storage-initializer:1.17.1",
         description="Init container that downloads the published model into /mnt/models.",
     )
+    storage_initializer_resources: ResourcesParams = Field(
+        default_factory=lambda: ResourcesParams(
+            cpu="100m", memory="128Mi", cpu_limit="500m", memory_limit="256Mi"
+        ),
+        description="Requests and limits of the init container that downloads the model.",
+    )
+    run_as_user: int = Field(
+        10001,
+        ge=1,
+        description="uid every container runs as (never root): serving/Dockerfile's USER. The "
+        "storage initializer runs as it too.",
+    )
+    run_as_group: int = Field(10001, ge=1, description="gid every container runs as.")
     storage_secret: str | None = Field(
         None, description="Secret with the store's credentials, as env for the initializer."
     )

@@ -20,7 +20,7 @@ from modelops.deploy.release import Release
 from modelops.deploy.render import render
 from modelops.deploy.schemas import PINNED, schema_source
 from modelops.deploy.validate import validate
-from modelops.params import DeployParams
+from modelops.params import DeployParams, ResourcesParams
 from tests.deploy.support import change, model_version
 from tests.support import REPO_ROOT
 
@@ -146,6 +146,78 @@ def test_params_reach_the_manifests() -> None:
     assert spec["hpaSpec"]["minReplicas"] == 2
     assert spec["hpaSpec"]["maxReplicas"] == 6
     assert deployment["metadata"]["namespace"] == "churn-production"
+
+
+def _pod_specs(files: dict[str, str], environment: str) -> list[dict]:  # type: ignore[type-arg]
+    return [p["componentSpecs"][0]["spec"] for p in _predictors(files, environment)]
+
+
+HARDENED = {
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "runAsGroup": 10001,
+    "readOnlyRootFilesystem": True,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_every_container_runs_as_non_root_read_only_without_privileges(environment: str) -> None:
+    for pod in _pod_specs(_render(STATES["canary-25"]), environment):
+        containers = pod["initContainers"] + pod["containers"]
+        assert [c["name"] for c in containers] == ["model-initializer", "classifier"]
+        for container in containers:
+            assert container["securityContext"] == HARDENED, container["name"]
+            tmp = [m for m in container["volumeMounts"] if m["mountPath"] == "/tmp"]
+            assert [m["name"] for m in tmp] == ["tmp"], f"{container['name']} has scratch space"
+        assert {"name": "tmp", "emptyDir": {}} in pod["volumes"]
+        assert pod["automountServiceAccountToken"] is False
+        assert pod["securityContext"] == {
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "runAsGroup": 10001,
+            "fsGroup": 10001,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
+
+
+def test_the_uid_is_the_serving_images_user() -> None:
+    dockerfile = (REPO_ROOT / "serving" / "Dockerfile").read_text()
+    assert f"--uid {DEPLOY.run_as_user} " in dockerfile
+    assert f"\nUSER {DEPLOY.run_as_user}\n" in dockerfile
+
+
+def test_the_initializer_gets_the_requests_limits_and_uid_of_params() -> None:
+    deploy = DEPLOY.model_copy(
+        update={
+            "storage_initializer_resources": ResourcesParams(
+                cpu="50m", memory="64Mi", cpu_limit="2", memory_limit="512Mi"
+            ),
+            "run_as_user": 2000,
+            "run_as_group": 3000,
+        }
+    )
+    pod = _pod_specs(_render(STATES["stable"], deploy), "staging")[0]
+    initializer = pod["initContainers"][0]
+    assert initializer["resources"] == {
+        "requests": {"cpu": "50m", "memory": "64Mi"},
+        "limits": {"cpu": "2", "memory": "512Mi"},
+    }
+    for container in (initializer, pod["containers"][0]):
+        assert container["securityContext"]["runAsUser"] == 2000
+        assert container["securityContext"]["runAsGroup"] == 3000
+
+
+def test_a_slow_model_load_is_guarded_by_a_startup_probe_and_every_probe_times_out() -> None:
+    classifier = _pod_specs(_render(STATES["stable"]), "production")[0]["containers"][0]
+    startup = classifier["startupProbe"]
+    assert startup["httpGet"] == {"path": "/health/status", "port": 9000}
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300, "5 minutes to load"
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert 1 < classifier[probe]["timeoutSeconds"] <= classifier[probe]["periodSeconds"]
+        assert "initialDelaySeconds" not in classifier[probe], "the startup probe gates them"
 
 
 def test_a_value_missing_from_the_context_is_an_error_not_an_empty_string(tmp_path: Path) -> None:

@@ -148,3 +148,13 @@ def test_the_json_schema_describes_every_section() -> None:
     schema = params_schema()
     assert set(schema["properties"]) == set(Params.model_fields)
     assert "hist_gradient_boosting" in str(schema), "model kinds are in the schema"
+
+
+def test_given_root_as_the_containers_uid_then_the_error_names_the_key() -> None:
+    message = _error(_with(("deploy", "run_as_user"), 0))
+    assert "deploy.run_as_user: Input should be greater than or equal to 1 (got 0)" in message
+
+
+def test_given_a_bad_initializer_quantity_then_the_error_names_the_key() -> None:
+    message = _error(_with(("deploy", "storage_initializer_resources"), {"cpu": "lots"}))
+    assert "deploy.storage_initializer_resources.cpu: String should match pattern" in message
