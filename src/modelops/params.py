@@ -21,6 +21,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from modelops.errors import ParamsError
 
@@ -376,7 +377,18 @@ class EnvironmentParams(_Frozen):
     canary_replicas: int = Field(1, ge=1)
     resources: ResourcesParams = ResourcesParams()
     autoscaling: AutoscalingParams = AutoscalingParams()
-    min_available: int = Field(1, ge=0, description="PodDisruptionBudget: pods kept in a drain.")
+    # Removed (each track has its own budget now); declared only so that an old params.yaml
+    # gets a precise error instead of "unknown key". Not in the schema, never dumped.
+    min_available: SkipJsonSchema[None] = Field(None, exclude=True)
+
+    @field_validator("min_available", mode="before")
+    @classmethod
+    def _min_available_was_removed(cls, value: object) -> None:
+        raise ValueError(
+            "removed: each track (stable, and canary while one runs) now gets its own "
+            "PodDisruptionBudget with maxUnavailable 1, so no budget blocks a node drain; "
+            "delete this key"
+        )
 
     @field_validator("canary_steps")
     @classmethod

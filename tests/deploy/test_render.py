@@ -148,6 +148,35 @@ def test_params_reach_the_manifests() -> None:
     assert deployment["metadata"]["namespace"] == "churn-production"
 
 
+def _pod_labels(deployment: dict, predictor: dict) -> dict[str, str]:  # type: ignore[type-arg]
+    """The labels the v1.17 operator gives a predictor's pods (createDeploymentWithoutEngine):
+    seldon-deployment-id (the SeldonDeployment's name), the predictor's labels, and those of
+    its componentSpecs metadata."""
+    return {
+        "seldon-deployment-id": deployment["metadata"]["name"],
+        **predictor.get("labels", {}),
+        **predictor["componentSpecs"][0]["metadata"]["labels"],
+    }
+
+
+@pytest.mark.parametrize(("state", "tracks"), [("stable", 1), ("canary-25", 2)])
+def test_each_track_has_a_budget_that_lets_one_of_its_pods_go(state: str, tracks: int) -> None:
+    files = _render(STATES[state])
+    deployment = yaml.safe_load(files["rendered/production/seldondeployment.yaml"])
+    budgets = list(yaml.safe_load_all(files["rendered/production/poddisruptionbudget.yaml"]))
+    predictors = deployment["spec"]["predictors"]
+    assert len(budgets) == len(predictors) == tracks
+    for budget, predictor in zip(budgets, predictors, strict=True):
+        assert budget["metadata"]["name"] == f"churn-{predictor['name']}"
+        assert budget["spec"]["maxUnavailable"] == 1, "a one-replica track can still be drained"
+        assert "minAvailable" not in budget["spec"]
+        selector = budget["spec"]["selector"]["matchLabels"]
+        selected = [
+            p["name"] for p in predictors if selector.items() <= _pod_labels(deployment, p).items()
+        ]
+        assert selected == [predictor["name"]], "the budget selects its track's pods, only them"
+
+
 def _pod_specs(files: dict[str, str], environment: str) -> list[dict]:  # type: ignore[type-arg]
     return [p["componentSpecs"][0]["spec"] for p in _predictors(files, environment)]
 

@@ -158,3 +158,17 @@ def test_given_root_as_the_containers_uid_then_the_error_names_the_key() -> None
 def test_given_a_bad_initializer_quantity_then_the_error_names_the_key() -> None:
     message = _error(_with(("deploy", "storage_initializer_resources"), {"cpu": "lots"}))
     assert "deploy.storage_initializer_resources.cpu: String should match pattern" in message
+
+
+def test_given_the_removed_min_available_then_the_error_says_why_and_what_to_do() -> None:
+    message = _error(_with(("deploy", "environments", "staging", "min_available"), 1))
+    assert "deploy.environments.staging.min_available: removed: each track" in message
+    assert "maxUnavailable 1" in message
+    assert "delete this key (got 1)" in message
+
+
+def test_the_removed_min_available_is_neither_in_the_schema_nor_in_the_dump() -> None:
+    environment = params_schema()["$defs"]["EnvironmentParams"]["properties"]
+    assert "min_available" not in environment
+    dumped = load_params(REPO_ROOT / "params.yaml").model_dump()
+    assert "min_available" not in dumped["deploy"]["environments"]["staging"]
