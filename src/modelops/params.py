@@ -402,6 +402,26 @@ class EnvironmentParams(_Frozen):
         return steps
 
 
+_Namespace: TypeAlias = Annotated[str, Field(pattern=_DNS_LABEL)]
+
+
+class NetworkPolicyParams(_Frozen):
+    """Who may reach the model pods (their NetworkPolicy); everything else is refused."""
+
+    ingress_namespaces: tuple[_Namespace, ...] = Field(
+        ("istio-system",),
+        min_length=1,
+        description="Namespaces of the ingress gateway that sends predictions (to the Seldon "
+        "executor: REST 8000, gRPC 5001), e.g. istio-system or ambassador.",
+    )
+    prometheus_namespaces: tuple[_Namespace, ...] = Field(
+        ("monitoring",),
+        min_length=1,
+        description="Namespaces of the Prometheus that scrapes the metrics (executor 8000, "
+        "model 6000).",
+    )
+
+
 class DeployParams(_Frozen):
     """GitOps deploys: what is deployed where, and where published models live."""
 
@@ -440,6 +460,7 @@ class DeployParams(_Frozen):
     storage_secret: str | None = Field(
         None, description="Secret with the store's credentials, as env for the initializer."
     )
+    network_policy: NetworkPolicyParams = NetworkPolicyParams()
     repo_url: str = Field(
         "https://github.com/your-org/modelops.git",
         min_length=1,

@@ -20,7 +20,7 @@ from modelops.deploy.release import Release
 from modelops.deploy.render import render
 from modelops.deploy.schemas import PINNED, schema_source
 from modelops.deploy.validate import validate
-from modelops.params import DeployParams, ResourcesParams
+from modelops.params import DeployParams, NetworkPolicyParams, ResourcesParams
 from tests.deploy.support import change, model_version
 from tests.support import REPO_ROOT
 
@@ -121,6 +121,7 @@ def test_an_environment_without_a_release_renders_nothing_yet() -> None:
     files = _render({"staging": STATES["stable"]["staging"], "production": Release("production")})
     assert sorted(files) == [
         "argocd/staging.yaml",
+        "rendered/staging/networkpolicy.yaml",
         "rendered/staging/poddisruptionbudget.yaml",
         "rendered/staging/seldondeployment.yaml",
     ]
@@ -175,6 +176,69 @@ def test_each_track_has_a_budget_that_lets_one_of_its_pods_go(state: str, tracks
             p["name"] for p in predictors if selector.items() <= _pod_labels(deployment, p).items()
         ]
         assert selected == [predictor["name"]], "the budget selects its track's pods, only them"
+
+
+def _policy(files: dict[str, str], environment: str) -> dict:  # type: ignore[type-arg]
+    policy: dict = yaml.safe_load(files[f"rendered/{environment}/networkpolicy.yaml"])  # type: ignore[type-arg]
+    return policy
+
+
+def _rules(policy: dict) -> list[tuple[set[str], set[int]]]:  # type: ignore[type-arg]
+    """Each ingress rule as (namespaces it admits, TCP ports it opens)."""
+    rules = []
+    for rule in policy["spec"]["ingress"]:
+        namespaces = {
+            peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            for peer in rule["from"]
+        }
+        assert {port["protocol"] for port in rule["ports"]} == {"TCP"}
+        rules.append((namespaces, {port["port"] for port in rule["ports"]}))
+    return rules
+
+
+@pytest.mark.parametrize("state", sorted(STATES))
+def test_the_network_policy_admits_only_predictions_and_metrics(state: str) -> None:
+    files = _render(STATES[state])
+    for environment in ("staging", "production"):
+        policy = _policy(files, environment)
+        assert policy["spec"]["policyTypes"] == ["Ingress"], "egress stays open"
+        assert _rules(policy) == [
+            ({"istio-system"}, {8000, 5001}),  # the executor's REST and gRPC ports
+            ({"monitoring"}, {8000, 6000}),  # its metrics (on 8000) and the model's
+        ]
+        deployment = yaml.safe_load(files[f"rendered/{environment}/seldondeployment.yaml"])
+        selector = policy["spec"]["podSelector"]["matchLabels"]
+        for predictor in deployment["spec"]["predictors"]:
+            assert selector.items() <= _pod_labels(deployment, predictor).items()
+
+
+def test_every_track_declares_the_metrics_port_that_the_policy_and_scrapers_use() -> None:
+    files = _render(STATES["canary-25"])
+    admitted = _rules(_policy(files, "production"))[1][1]
+    for predictor in _predictors(files, "production"):
+        spec = predictor["componentSpecs"][0]
+        ports = {p["name"]: p for p in spec["spec"]["containers"][0]["ports"]}
+        assert ports["metrics"] == {"name": "metrics", "containerPort": 6000, "protocol": "TCP"}
+        assert ports["http"]["containerPort"] == 9000
+        assert ports["metrics"]["containerPort"] in admitted
+        annotation = spec["metadata"]["annotations"]["prometheus.io/port"]
+        assert annotation == "6000", f"{predictor['name']} is scraped where it serves"
+
+
+def test_the_policy_admits_the_namespaces_of_params() -> None:
+    deploy = DEPLOY.model_copy(
+        update={
+            "network_policy": NetworkPolicyParams(
+                ingress_namespaces=("ambassador", "churn-clients"),
+                prometheus_namespaces=("observability",),
+            )
+        }
+    )
+    rules = _rules(_policy(_render(STATES["stable"], deploy), "staging"))
+    assert [namespaces for namespaces, _ in rules] == [
+        {"ambassador", "churn-clients"},
+        {"observability"},
+    ]
 
 
 def _pod_specs(files: dict[str, str], environment: str) -> list[dict]:  # type: ignore[type-arg]

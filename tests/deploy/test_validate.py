@@ -16,6 +16,7 @@ from tests.support import REPO_ROOT
 GOLDEN = Path(__file__).parent / "golden" / "canary-25"
 SDEP = "rendered/production/seldondeployment.yaml"
 PDB = "rendered/production/poddisruptionbudget.yaml"
+NETPOL = "rendered/production/networkpolicy.yaml"
 APP = "argocd/production.yaml"
 
 
@@ -46,7 +47,7 @@ def _nowhere(tmp_path: Path, *, required: bool) -> SchemaSource:
 
 
 def test_the_golden_manifests_validate() -> None:
-    files = {path: (GOLDEN / path).read_text() for path in (SDEP, PDB, APP)}
+    files = {path: (GOLDEN / path).read_text() for path in (SDEP, PDB, NETPOL, APP)}
     assert validate(files, schemas=schema_source(REPO_ROOT)).problems == ()
 
 
@@ -147,6 +148,13 @@ def test_a_core_kind_is_checked_strictly_against_the_kubernetes_schema() -> None
     document["spec"]["minAvailabel"] = 1
     problems = _problems(PDB, document)
     assert any("minAvailabel" in problem for problem in problems), problems
+
+
+def test_the_network_policy_is_checked_strictly_against_the_kubernetes_schema() -> None:
+    document = _document(NETPOL)
+    document["spec"]["ingress"][0]["ports"][0]["prot"] = "TCP"
+    problems = _problems(NETPOL, document)
+    assert any("prot" in problem for problem in problems), problems
 
 
 def test_an_argo_application_needs_its_source_and_destination() -> None:

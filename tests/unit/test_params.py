@@ -172,3 +172,17 @@ def test_the_removed_min_available_is_neither_in_the_schema_nor_in_the_dump() ->
     assert "min_available" not in environment
     dumped = load_params(REPO_ROOT / "params.yaml").model_dump()
     assert "min_available" not in dumped["deploy"]["environments"]["staging"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ([], "deploy.network_policy.ingress_namespaces: Tuple should have at least 1 item"),
+        (["Istio_System"], "deploy.network_policy.ingress_namespaces.0: String should match"),
+    ],
+    ids=["empty", "not a namespace name"],
+)
+def test_given_bad_network_policy_namespaces_then_the_error_names_the_key(
+    value: list[str], expected: str
+) -> None:
+    assert expected in _error(_with(("deploy", "network_policy", "ingress_namespaces"), value))
