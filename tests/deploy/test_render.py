@@ -149,6 +149,14 @@ def test_params_reach_the_manifests() -> None:
     assert deployment["metadata"]["namespace"] == "churn-production"
 
 
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_argo_cd_diffs_server_side_and_ignores_no_path(environment: str) -> None:
+    application = yaml.safe_load(_render(STATES["stable"])[f"argocd/{environment}.yaml"])
+    options = application["metadata"]["annotations"]["argocd.argoproj.io/compare-options"]
+    assert "ServerSideDiff=true" in options.split(",")
+    assert "ignoreDifferences" not in application["spec"], "ignored paths would hide drift"
+
+
 def _pod_labels(deployment: dict, predictor: dict) -> dict[str, str]:  # type: ignore[type-arg]
     """The labels the v1.17 operator gives a predictor's pods (createDeploymentWithoutEngine):
     seldon-deployment-id (the SeldonDeployment's name), the predictor's labels, and those of
