@@ -175,8 +175,9 @@ def test_template_syntax_left_in_the_output_is_caught() -> None:
 
 def test_text_that_is_not_a_kubernetes_object_is_caught() -> None:
     checked = validate(
-        {"a.yaml": "just: text\n", "b.yaml": "a: [\n"},
+        {"a.yaml": "just: text\n", "b.yaml": "a: [\n", "c.yaml": "kind: x\n"},
         schemas=_nowhere(Path("/none"), required=True),
     )
     assert checked.problems[0] == "a.yaml: not a Kubernetes object (no kind)"
     assert checked.problems[1].startswith("b.yaml: not valid YAML")
+    assert checked.problems[2] == "c.yaml: x has no apiVersion"

@@ -74,6 +74,9 @@ def _check(document: Any, schemas: SchemaSource, unavailable: dict[str, str]) ->
     if not isinstance(document, dict) or "kind" not in document:
         yield "not a Kubernetes object (no kind)"
         return
+    if "apiVersion" not in document:
+        yield f"{document['kind']} has no apiVersion"
+        return
     kind = str(document["kind"])
     pinned = pinned_for(str(document.get("apiVersion")), kind)
     if pinned is None:
