@@ -136,12 +136,11 @@ class SchemaSource:
     def describe(self, pinned: Pinned) -> str:
         """How a user gets `pinned`'s schema onto this machine."""
         fetch = (
-            f"let it be downloaded from {pinned.url(self.base_url)} (sha256-checked, cached in "
-            f"{self.cache})"
+            f"or let this machine download it (sha256-checked, cached in {self.cache})"
             if self.base_url
-            else "unset MODELOPS_SCHEMAS_URL (now off) to let it be downloaded and cached"
+            else "or unset MODELOPS_SCHEMAS_URL (now off) so that it is downloaded and cached"
         )
-        return f"set MODELOPS_SCHEMAS to a folder holding {pinned.strict}, or {fetch}"
+        return f"set MODELOPS_SCHEMAS to a folder holding {pinned.strict}, {fetch}"
 
 
 def schema_source(root: Path) -> SchemaSource:
@@ -180,8 +179,8 @@ def load(pinned: Pinned, source: SchemaSource) -> dict[str, Any]:
         return _read_json(source.cache / pinned.strict)
     if source.base_url is None:
         raise SchemaError(
-            f"{pinned.kind} schema not found in {', '.join(map(str, source.folders))} nor in "
-            f"the cache, and downloads are off (MODELOPS_SCHEMAS_URL=off)"
+            f"not found in {', '.join(map(str, source.folders))} nor in the cache, and "
+            "downloads are off (MODELOPS_SCHEMAS_URL=off)"
         )
     data = download(pinned, base_url=source.base_url)
     schema = derive(pinned, data)
@@ -226,7 +225,7 @@ def derive(pinned: Pinned, data: bytes) -> dict[str, Any]:
     try:
         schema = storage_schema(data.decode("utf-8"), helm_template=pinned.helm_template)
     except (CrdError, UnicodeDecodeError) as exc:
-        raise SchemaError(f"{pinned.kind} CRD from {pinned.repository}: {exc}") from None
+        raise SchemaError(f"the {pinned.kind} CRD of {pinned.repository}: {exc}") from None
     return strict(
         schema,
         close_root=pinned.close_root,
