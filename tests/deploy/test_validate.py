@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from modelops.deploy.schemas import SchemaError, SchemaSource, load, pinned_for, schema_source
-from modelops.deploy.validate import validate, webhook_rules
+from modelops.deploy.validate import skipped_checks, validate, webhook_rules
 from tests.support import REPO_ROOT
 
 GOLDEN = Path(__file__).parent / "golden" / "canary-25"
@@ -77,6 +77,16 @@ def test_without_the_schemas_the_seldon_schema_check_is_skipped_and_says_why(
     assert checked.problems == ()
     assert len(checked.skipped) == 1
     assert "MODELOPS_SCHEMAS" in checked.skipped[0]
+
+
+def test_the_skipped_checks_are_those_validate_would_skip(tmp_path: Path) -> None:
+    files = {path: (GOLDEN / path).read_text() for path in (SDEP, PDB, NETPOL, APP)}
+    nowhere = _nowhere(tmp_path, required=False)
+    skipped = skipped_checks(files, schemas=nowhere)
+    assert skipped == validate(files, schemas=nowhere).skipped
+    assert [note.split(" ")[0] for note in skipped] == ["Application", "SeldonDeployment"]
+    assert skipped_checks(files, schemas=schema_source(REPO_ROOT)) == ()
+    assert skipped_checks(files, schemas=_nowhere(tmp_path, required=True)) == (), "problems"
 
 
 def test_under_ci_a_schema_that_cannot_be_had_fails_the_validation(tmp_path: Path) -> None:
