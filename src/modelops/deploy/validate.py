@@ -106,7 +106,7 @@ def _check(document: Any, schemas: SchemaSource, unavailable: dict[str, str]) ->
         yield f"{document['kind']} has no apiVersion"
         return
     kind = str(document["kind"])
-    pinned = pinned_for(str(document.get("apiVersion")), kind)
+    pinned = pinned_for(str(document["apiVersion"]), kind)
     if pinned is None:
         yield from _core(document)
     else:
