@@ -122,7 +122,7 @@ def commands(root: Path, repeats: int) -> dict[str, Any]:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    inner, cli = result["in_process"], result["commands"]
+    inner, cli, load = result["in_process"], result["commands"], result["load_average_1m"]
     check = cli["render_check_s"]
     goal = GOALS["render_validate_all_s"]
     schema = "with" if inner["crd_schemas_checked"] else "WITHOUT (schemas absent)"
@@ -130,7 +130,9 @@ def markdown(result: dict[str, Any]) -> str:
         [
             "# Render and validation benchmark",
             "",
-            f"Machine: {result['machine']}. Command: `make bench`. Date: {result['date']}.",
+            f"Machine: {result['machine']}. Command: `make bench`. Date: {result['date']}. "
+            f"Load average (1 min) {load['start']:g} at the start, {load['end']:g} at the end "
+            f"({os.cpu_count()} cores).",
             "",
             f"Both environments of the template's params.yaml released, production in a canary: "
             f"{inner['files']} files, {schema} the strict CRD schema checks (SeldonDeployment, "
@@ -165,9 +167,15 @@ def main() -> int:
     if shared.is_dir():
         os.environ.setdefault("MODELOPS_SCHEMAS", str(shared))
     root = project()
-    result: dict[str, Any] = {"machine": machine(), "date": time.strftime("%Y-%m-%d")}
+    result: dict[str, Any] = {
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d"),
+        # A shared machine's other work inflates every figure: say how busy it was.
+        "load_average_1m": {"start": round(os.getloadavg()[0], 2)},
+    }
     result["in_process"] = in_process(root, repeats)
     result["commands"] = commands(root, 3 if args.quick else 5)
+    result["load_average_1m"]["end"] = round(os.getloadavg()[0], 2)
     print(json.dumps(result, indent=2))
     if args.quick:
         print(markdown(result))
