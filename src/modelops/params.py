@@ -21,6 +21,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from modelops.errors import ParamsError
 
@@ -425,7 +426,18 @@ class EnvironmentParams(_Frozen):
     canary_replicas: int = Field(1, ge=1)
     resources: ResourcesParams = ResourcesParams()
     autoscaling: AutoscalingParams = AutoscalingParams()
-    min_available: int = Field(1, ge=0, description="PodDisruptionBudget: pods kept in a drain.")
+    # Removed (each track has its own budget now); declared only so that an old params.yaml
+    # gets a precise error instead of "unknown key". Not in the schema, never dumped.
+    min_available: SkipJsonSchema[None] = Field(None, exclude=True)
+
+    @field_validator("min_available", mode="before")
+    @classmethod
+    def _min_available_was_removed(cls, value: object) -> None:
+        raise ValueError(
+            "removed: each track (stable, and canary while one runs) now gets its own "
+            "PodDisruptionBudget with maxUnavailable 1, so no budget blocks a node drain; "
+            "delete this key"
+        )
 
     @field_validator("canary_steps")
     @classmethod
@@ -437,6 +449,26 @@ class EnvironmentParams(_Frozen):
         if any(b <= a for a, b in itertools.pairwise(steps)):
             raise ValueError(f"canary steps must increase, got {list(steps)}")
         return steps
+
+
+_Namespace: TypeAlias = Annotated[str, Field(pattern=_DNS_LABEL)]
+
+
+class NetworkPolicyParams(_Frozen):
+    """Who may reach the model pods (their NetworkPolicy); everything else is refused."""
+
+    ingress_namespaces: tuple[_Namespace, ...] = Field(
+        ("istio-system",),
+        min_length=1,
+        description="Namespaces of the ingress gateway that sends predictions (to the Seldon "
+        "executor: REST 8000, gRPC 5001), e.g. istio-system or ambassador.",
+    )
+    prometheus_namespaces: tuple[_Namespace, ...] = Field(
+        ("monitoring",),
+        min_length=1,
+        description="Namespaces of the Prometheus that scrapes the metrics (executor 8000, "
+        "model 6000).",
+    )
 
 
 class DeployParams(_Frozen):
@@ -461,9 +493,23 @@ class DeployParams(_Frozen):
         "seldonio/rclone-storage-initializer:1.17.1",
         description="Init container that downloads the published model into /mnt/models.",
     )
+    storage_initializer_resources: ResourcesParams = Field(
+        default_factory=lambda: ResourcesParams(
+            cpu="100m", memory="128Mi", cpu_limit="500m", memory_limit="256Mi"
+        ),
+        description="Requests and limits of the init container that downloads the model.",
+    )
+    run_as_user: int = Field(
+        10001,
+        ge=1,
+        description="uid every container runs as (never root): serving/Dockerfile's USER. The "
+        "storage initializer runs as it too.",
+    )
+    run_as_group: int = Field(10001, ge=1, description="gid every container runs as.")
     storage_secret: str | None = Field(
         None, description="Secret with the store's credentials, as env for the initializer."
     )
+    network_policy: NetworkPolicyParams = NetworkPolicyParams()
     repo_url: str = Field(
         "https://github.com/your-org/modelops.git",
         min_length=1,

@@ -20,11 +20,31 @@ from tests.support import (
 SHARED_SCHEMAS = REPO_ROOT.parent / "shared" / "schemas"
 
 
+@pytest.fixture(scope="session")
+def schema_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One schema cache for the session: tests never read or fill the user's own cache."""
+    return tmp_path_factory.mktemp("schema-cache")
+
+
 @pytest.fixture(autouse=True)
-def _shared_schemas(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Validate against the shared Seldon schemas when this machine has them."""
+def _shared_schemas(monkeypatch: pytest.MonkeyPatch, schema_cache: Path) -> None:
+    """Validate against the shared schemas when this machine has them.
+
+    An already-set MODELOPS_SCHEMAS wins (a worktree anywhere can point at them); without
+    either, the pinned upstream files are downloaded once into the session's cache.
+    """
     if SHARED_SCHEMAS.is_dir() and not os.environ.get("MODELOPS_SCHEMAS"):
         monkeypatch.setenv("MODELOPS_SCHEMAS", str(SHARED_SCHEMAS))
+    monkeypatch.setenv("MODELOPS_SCHEMAS_CACHE", str(schema_cache))
+
+
+@pytest.fixture
+def shared_schemas() -> Path:
+    """The shared schemas folder itself (reference data, read in place), or skip."""
+    folder = Path(os.environ.get("MODELOPS_SCHEMAS") or SHARED_SCHEMAS)
+    if not (folder / "seldon").is_dir():
+        pytest.skip(f"no shared schemas at {folder} (set MODELOPS_SCHEMAS to use them)")
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,8 @@ import yaml
 
 from modelops.cli import main
 from modelops.deploy.release import Change, ModelVersion
-from modelops.deploy.validate import schemas_dir, validate
+from modelops.deploy.schemas import schema_source
+from modelops.deploy.validate import validate
 from modelops.gates.results import GATE_ORDER, CheckRecord, GateResult, gates_document
 from modelops.identity import identify
 from modelops.io import json_bytes
@@ -68,7 +69,7 @@ def step(root: Path, *args: str) -> str:
         for p in (root / "manifests").glob("*/**/*.yaml")
         if "templates" not in p.parts and "releases" not in p.parts
     }
-    assert validate(rendered, schemas=schemas_dir(REPO_ROOT)).problems == ()
+    assert validate(rendered, schemas=schema_source(REPO_ROOT)).problems == ()
     git(root, "add", "manifests")
     git(root, "commit", "--quiet", "--file", str(message))
     return git(root, "log", "-1", "--format=%s").strip()

@@ -18,8 +18,9 @@ import yaml
 from modelops.deploy import release as state
 from modelops.deploy.release import Release
 from modelops.deploy.render import render
-from modelops.deploy.validate import SELDON_SCHEMA, schemas_dir, validate
-from modelops.params import DeployParams
+from modelops.deploy.schemas import PINNED, schema_source
+from modelops.deploy.validate import validate
+from modelops.params import DeployParams, NetworkPolicyParams, ResourcesParams
 from tests.deploy.support import change, model_version
 from tests.support import REPO_ROOT
 
@@ -78,16 +79,14 @@ def test_rendered_files_are_valid_and_free_of_template_syntax(name: str) -> None
     files = _render(STATES[name])
     for path, text in files.items():
         assert not any(syntax in text for syntax in ("{{", "{%", "{#")), path
-    checked = validate(files, schemas=schemas_dir(REPO_ROOT))
+    checked = validate(files, schemas=schema_source(REPO_ROOT))
     assert checked.problems == ()
 
 
-def test_the_shared_seldon_schema_is_found_where_it_is_expected() -> None:
-    schemas = schemas_dir(REPO_ROOT)
-    if not schemas.is_dir():
-        pytest.skip(f"{schemas} is not on this machine (set MODELOPS_SCHEMAS to use one)")
-    assert (schemas / SELDON_SCHEMA).is_file(), "SELDON_SCHEMA must name a file in the schemas"
-    assert validate({}, schemas=schemas).skipped == ()
+@pytest.mark.parametrize("pinned", PINNED, ids=lambda p: p.kind)
+def test_each_pinned_schema_names_files_of_the_shared_layout(pinned, shared_schemas) -> None:  # type: ignore[no-untyped-def]
+    assert (shared_schemas / pinned.crd).is_file(), "the CRD as upstream ships it"
+    assert (shared_schemas / pinned.strict).is_file(), "its strict JSON schema"
 
 
 def test_during_a_canary_the_weights_add_up_to_100_and_both_models_are_pinned() -> None:
@@ -99,6 +98,15 @@ def test_during_a_canary_the_weights_add_up_to_100_and_both_models_are_pinned() 
         V1.model_hash,
         V2.model_hash,
     ]
+
+
+def test_each_predictor_passes_its_model_hash_to_the_server_as_a_graph_parameter() -> None:
+    predictors = _predictors(_render(STATES["canary-25"]), "production")
+    hashes = [
+        {p["name"]: (p["type"], p["value"]) for p in predictor["graph"]["parameters"]}["model_hash"]
+        for predictor in predictors
+    ]
+    assert hashes == [("STRING", V1.model_hash), ("STRING", V2.model_hash)]
 
 
 def test_a_rollback_removes_the_canary_predictor_rather_than_setting_it_to_0() -> None:
@@ -113,6 +121,7 @@ def test_an_environment_without_a_release_renders_nothing_yet() -> None:
     files = _render({"staging": STATES["stable"]["staging"], "production": Release("production")})
     assert sorted(files) == [
         "argocd/staging.yaml",
+        "rendered/staging/networkpolicy.yaml",
         "rendered/staging/poddisruptionbudget.yaml",
         "rendered/staging/seldondeployment.yaml",
     ]
@@ -138,6 +147,178 @@ def test_params_reach_the_manifests() -> None:
     assert spec["hpaSpec"]["minReplicas"] == 2
     assert spec["hpaSpec"]["maxReplicas"] == 6
     assert deployment["metadata"]["namespace"] == "churn-production"
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_argo_cd_diffs_server_side_and_ignores_no_path(environment: str) -> None:
+    application = yaml.safe_load(_render(STATES["stable"])[f"argocd/{environment}.yaml"])
+    options = application["metadata"]["annotations"]["argocd.argoproj.io/compare-options"]
+    assert "ServerSideDiff=true" in options.split(",")
+    assert "ignoreDifferences" not in application["spec"], "ignored paths would hide drift"
+
+
+def _pod_labels(deployment: dict, predictor: dict) -> dict[str, str]:  # type: ignore[type-arg]
+    """The labels the v1.17 operator gives a predictor's pods (createDeploymentWithoutEngine):
+    seldon-deployment-id (the SeldonDeployment's name), the predictor's labels, and those of
+    its componentSpecs metadata."""
+    return {
+        "seldon-deployment-id": deployment["metadata"]["name"],
+        **predictor.get("labels", {}),
+        **predictor["componentSpecs"][0]["metadata"]["labels"],
+    }
+
+
+@pytest.mark.parametrize(("state", "tracks"), [("stable", 1), ("canary-25", 2)])
+def test_each_track_has_a_budget_that_lets_one_of_its_pods_go(state: str, tracks: int) -> None:
+    files = _render(STATES[state])
+    deployment = yaml.safe_load(files["rendered/production/seldondeployment.yaml"])
+    budgets = list(yaml.safe_load_all(files["rendered/production/poddisruptionbudget.yaml"]))
+    predictors = deployment["spec"]["predictors"]
+    assert len(budgets) == len(predictors) == tracks
+    for budget, predictor in zip(budgets, predictors, strict=True):
+        assert budget["metadata"]["name"] == f"churn-{predictor['name']}"
+        assert budget["spec"]["maxUnavailable"] == 1, "a one-replica track can still be drained"
+        assert "minAvailable" not in budget["spec"]
+        selector = budget["spec"]["selector"]["matchLabels"]
+        selected = [
+            p["name"] for p in predictors if selector.items() <= _pod_labels(deployment, p).items()
+        ]
+        assert selected == [predictor["name"]], "the budget selects its track's pods, only them"
+
+
+def _policy(files: dict[str, str], environment: str) -> dict:  # type: ignore[type-arg]
+    policy: dict = yaml.safe_load(files[f"rendered/{environment}/networkpolicy.yaml"])  # type: ignore[type-arg]
+    return policy
+
+
+def _rules(policy: dict) -> list[tuple[set[str], set[int]]]:  # type: ignore[type-arg]
+    """Each ingress rule as (namespaces it admits, TCP ports it opens)."""
+    rules = []
+    for rule in policy["spec"]["ingress"]:
+        namespaces = {
+            peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            for peer in rule["from"]
+        }
+        assert {port["protocol"] for port in rule["ports"]} == {"TCP"}
+        rules.append((namespaces, {port["port"] for port in rule["ports"]}))
+    return rules
+
+
+@pytest.mark.parametrize("state", sorted(STATES))
+def test_the_network_policy_admits_only_predictions_and_metrics(state: str) -> None:
+    files = _render(STATES[state])
+    for environment in ("staging", "production"):
+        policy = _policy(files, environment)
+        assert policy["spec"]["policyTypes"] == ["Ingress"], "egress stays open"
+        assert _rules(policy) == [
+            ({"istio-system"}, {8000, 5001}),  # the executor's REST and gRPC ports
+            ({"monitoring"}, {8000, 6000}),  # its metrics (on 8000) and the model's
+        ]
+        deployment = yaml.safe_load(files[f"rendered/{environment}/seldondeployment.yaml"])
+        selector = policy["spec"]["podSelector"]["matchLabels"]
+        for predictor in deployment["spec"]["predictors"]:
+            assert selector.items() <= _pod_labels(deployment, predictor).items()
+
+
+def test_every_track_declares_the_metrics_port_that_the_policy_and_scrapers_use() -> None:
+    files = _render(STATES["canary-25"])
+    admitted = _rules(_policy(files, "production"))[1][1]
+    for predictor in _predictors(files, "production"):
+        spec = predictor["componentSpecs"][0]
+        ports = {p["name"]: p for p in spec["spec"]["containers"][0]["ports"]}
+        assert ports["metrics"] == {"name": "metrics", "containerPort": 6000, "protocol": "TCP"}
+        assert ports["http"]["containerPort"] == 9000
+        assert ports["metrics"]["containerPort"] in admitted
+        annotation = spec["metadata"]["annotations"]["prometheus.io/port"]
+        assert annotation == "6000", f"{predictor['name']} is scraped where it serves"
+
+
+def test_the_policy_admits_the_namespaces_of_params() -> None:
+    deploy = DEPLOY.model_copy(
+        update={
+            "network_policy": NetworkPolicyParams(
+                ingress_namespaces=("ambassador", "churn-clients"),
+                prometheus_namespaces=("observability",),
+            )
+        }
+    )
+    rules = _rules(_policy(_render(STATES["stable"], deploy), "staging"))
+    assert [namespaces for namespaces, _ in rules] == [
+        {"ambassador", "churn-clients"},
+        {"observability"},
+    ]
+
+
+def _pod_specs(files: dict[str, str], environment: str) -> list[dict]:  # type: ignore[type-arg]
+    return [p["componentSpecs"][0]["spec"] for p in _predictors(files, environment)]
+
+
+HARDENED = {
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "runAsGroup": 10001,
+    "readOnlyRootFilesystem": True,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_every_container_runs_as_non_root_read_only_without_privileges(environment: str) -> None:
+    for pod in _pod_specs(_render(STATES["canary-25"]), environment):
+        containers = pod["initContainers"] + pod["containers"]
+        assert [c["name"] for c in containers] == ["model-initializer", "classifier"]
+        for container in containers:
+            assert container["securityContext"] == HARDENED, container["name"]
+            tmp = [m for m in container["volumeMounts"] if m["mountPath"] == "/tmp"]
+            assert [m["name"] for m in tmp] == ["tmp"], f"{container['name']} has scratch space"
+        assert {"name": "tmp", "emptyDir": {}} in pod["volumes"]
+        assert pod["automountServiceAccountToken"] is False
+        assert pod["securityContext"] == {
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "runAsGroup": 10001,
+            "fsGroup": 10001,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
+
+
+def test_the_uid_is_the_serving_images_user() -> None:
+    dockerfile = (REPO_ROOT / "serving" / "Dockerfile").read_text()
+    assert f"--uid {DEPLOY.run_as_user} " in dockerfile
+    assert f"\nUSER {DEPLOY.run_as_user}\n" in dockerfile
+
+
+def test_the_initializer_gets_the_requests_limits_and_uid_of_params() -> None:
+    deploy = DEPLOY.model_copy(
+        update={
+            "storage_initializer_resources": ResourcesParams(
+                cpu="50m", memory="64Mi", cpu_limit="2", memory_limit="512Mi"
+            ),
+            "run_as_user": 2000,
+            "run_as_group": 3000,
+        }
+    )
+    pod = _pod_specs(_render(STATES["stable"], deploy), "staging")[0]
+    initializer = pod["initContainers"][0]
+    assert initializer["resources"] == {
+        "requests": {"cpu": "50m", "memory": "64Mi"},
+        "limits": {"cpu": "2", "memory": "512Mi"},
+    }
+    for container in (initializer, pod["containers"][0]):
+        assert container["securityContext"]["runAsUser"] == 2000
+        assert container["securityContext"]["runAsGroup"] == 3000
+
+
+def test_a_slow_model_load_is_guarded_by_a_startup_probe_and_every_probe_times_out() -> None:
+    classifier = _pod_specs(_render(STATES["stable"]), "production")[0]["containers"][0]
+    startup = classifier["startupProbe"]
+    assert startup["httpGet"] == {"path": "/health/status", "port": 9000}
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300, "5 minutes to load"
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert 1 < classifier[probe]["timeoutSeconds"] <= classifier[probe]["periodSeconds"]
+        assert "initialDelaySeconds" not in classifier[probe], "the startup probe gates them"
 
 
 def test_a_value_missing_from_the_context_is_an_error_not_an_empty_string(tmp_path: Path) -> None:

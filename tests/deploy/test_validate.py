@@ -9,32 +9,46 @@ from typing import Any
 import pytest
 import yaml
 
-from modelops.deploy.validate import schemas_dir, validate, webhook_rules
+from modelops.deploy.schemas import SchemaError, SchemaSource, load, pinned_for, schema_source
+from modelops.deploy.validate import skipped_checks, validate, webhook_rules
 from tests.support import REPO_ROOT
 
 GOLDEN = Path(__file__).parent / "golden" / "canary-25"
 SDEP = "rendered/production/seldondeployment.yaml"
 PDB = "rendered/production/poddisruptionbudget.yaml"
+NETPOL = "rendered/production/networkpolicy.yaml"
 APP = "argocd/production.yaml"
 
 
 def _document(path: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((GOLDEN / path).read_text())
+    """The first object of a golden file."""
+    loaded: dict[str, Any] = next(yaml.safe_load_all((GOLDEN / path).read_text()))
     return loaded
 
 
 def _problems(path: str, document: dict[str, Any]) -> tuple[str, ...]:
-    return validate({path: yaml.safe_dump(document)}, schemas=schemas_dir(REPO_ROOT)).problems
+    return validate({path: yaml.safe_dump(document)}, schemas=schema_source(REPO_ROOT)).problems
 
 
 def _needs_seldon_schema() -> None:
-    if validate({}, schemas=schemas_dir(REPO_ROOT)).skipped:
-        pytest.skip("the shared Seldon schemas are not on this machine (MODELOPS_SCHEMAS)")
+    pinned = pinned_for("machinelearning.seldon.io/v1", "SeldonDeployment")
+    assert pinned is not None
+    try:
+        load(pinned, schema_source(REPO_ROOT))
+    except SchemaError as exc:
+        pytest.skip(f"the Seldon schema is not on this machine: {exc}")
+
+
+def _nowhere(tmp_path: Path, *, required: bool) -> SchemaSource:
+    """No schema folder, an empty cache and downloads off: no schema can be had."""
+    return SchemaSource(
+        folders=(tmp_path,), cache=tmp_path / "cache", base_url=None, required=required
+    )
 
 
 def test_the_golden_manifests_validate() -> None:
-    for path in (SDEP, PDB, APP):
-        assert _problems(path, _document(path)) == (), path
+    files = {path: (GOLDEN / path).read_text() for path in (SDEP, PDB, NETPOL, APP)}
+    assert validate(files, schemas=schema_source(REPO_ROOT)).problems == ()
 
 
 def test_a_misspelt_seldon_field_is_refused_by_the_strict_crd_schema() -> None:
@@ -57,10 +71,50 @@ def test_a_wrong_type_in_a_container_is_refused_by_the_schema() -> None:
 def test_without_the_schemas_the_seldon_schema_check_is_skipped_and_says_why(
     tmp_path: Path,
 ) -> None:
-    checked = validate({SDEP: (GOLDEN / SDEP).read_text()}, schemas=tmp_path)
+    checked = validate(
+        {SDEP: (GOLDEN / SDEP).read_text()}, schemas=_nowhere(tmp_path, required=False)
+    )
     assert checked.problems == ()
     assert len(checked.skipped) == 1
     assert "MODELOPS_SCHEMAS" in checked.skipped[0]
+
+
+def test_the_skipped_checks_are_those_validate_would_skip(tmp_path: Path) -> None:
+    files = {path: (GOLDEN / path).read_text() for path in (SDEP, PDB, NETPOL, APP)}
+    nowhere = _nowhere(tmp_path, required=False)
+    skipped = skipped_checks(files, schemas=nowhere)
+    assert skipped == validate(files, schemas=nowhere).skipped
+    assert [note.split(" ")[0] for note in skipped] == ["Application", "SeldonDeployment"]
+    assert skipped_checks(files, schemas=schema_source(REPO_ROOT)) == ()
+    assert skipped_checks(files, schemas=_nowhere(tmp_path, required=True)) == (), "problems"
+
+
+def test_under_ci_a_schema_that_cannot_be_had_fails_the_validation(tmp_path: Path) -> None:
+    files = {SDEP: (GOLDEN / SDEP).read_text(), APP: (GOLDEN / APP).read_text()}
+    checked = validate(files, schemas=_nowhere(tmp_path, required=True))
+    assert checked.skipped == ()
+    assert len(checked.problems) == 2, "one problem per kind, not per object"
+    assert all("required under CI" in problem for problem in checked.problems)
+    assert any(
+        problem.startswith("SeldonDeployment schema unavailable") for problem in checked.problems
+    )
+
+
+def test_a_misspelt_argo_application_field_is_refused_by_its_crd_schema() -> None:
+    document = _document(APP)
+    document["spec"]["syncPolicy"]["automated"]["selfHeel"] = True
+    problems = _problems(APP, document)
+    assert any("selfHeel" in problem for problem in problems), problems
+
+
+def test_each_object_of_a_file_holding_several_is_checked() -> None:
+    budget = _document(PDB)
+    broken = copy.deepcopy(budget)
+    broken["spec"]["maxUnavailabel"] = 1
+    text = yaml.safe_dump_all([budget, broken])
+    problems = validate({PDB: text}, schemas=schema_source(REPO_ROOT)).problems
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{PDB} (object 2): PodDisruptionBudget"), problems
 
 
 @pytest.mark.parametrize(
@@ -106,18 +160,34 @@ def test_a_core_kind_is_checked_strictly_against_the_kubernetes_schema() -> None
     assert any("minAvailabel" in problem for problem in problems), problems
 
 
+def test_the_network_policy_is_checked_strictly_against_the_kubernetes_schema() -> None:
+    document = _document(NETPOL)
+    document["spec"]["ingress"][0]["ports"][0]["prot"] = "TCP"
+    problems = _problems(NETPOL, document)
+    assert any("prot" in problem for problem in problems), problems
+
+
 def test_an_argo_application_needs_its_source_and_destination() -> None:
     document = _document(APP)
     del document["spec"]["source"]["repoURL"]
-    assert _problems(APP, document) == (f"{APP}: Argo CD Application needs spec.source.repoURL",)
+    assert _problems(APP, document) == (
+        f"{APP}: Application spec.source: 'repoURL' is a required property",
+        f"{APP}: Argo CD Application needs spec.source.repoURL",
+    )
 
 
 def test_template_syntax_left_in_the_output_is_caught() -> None:
-    checked = validate({SDEP: "kind: x\nname: {{ deploy.name }}\n"}, schemas=Path("/none"))
+    checked = validate(
+        {SDEP: "kind: x\nname: {{ deploy.name }}\n"}, schemas=_nowhere(Path("/none"), required=True)
+    )
     assert checked.problems == (f"{SDEP}: template syntax left in the output",)
 
 
 def test_text_that_is_not_a_kubernetes_object_is_caught() -> None:
-    checked = validate({"a.yaml": "just: text\n", "b.yaml": "a: [\n"}, schemas=Path("/none"))
+    checked = validate(
+        {"a.yaml": "just: text\n", "b.yaml": "a: [\n", "c.yaml": "kind: x\n"},
+        schemas=_nowhere(Path("/none"), required=True),
+    )
     assert checked.problems[0] == "a.yaml: not a Kubernetes object (no kind)"
     assert checked.problems[1].startswith("b.yaml: not valid YAML")
+    assert checked.problems[2] == "c.yaml: x has no apiVersion"

@@ -148,3 +148,41 @@ def test_the_json_schema_describes_every_section() -> None:
     schema = params_schema()
     assert set(schema["properties"]) == set(Params.model_fields)
     assert "hist_gradient_boosting" in str(schema), "model kinds are in the schema"
+
+
+def test_given_root_as_the_containers_uid_then_the_error_names_the_key() -> None:
+    message = _error(_with(("deploy", "run_as_user"), 0))
+    assert "deploy.run_as_user: Input should be greater than or equal to 1 (got 0)" in message
+
+
+def test_given_a_bad_initializer_quantity_then_the_error_names_the_key() -> None:
+    message = _error(_with(("deploy", "storage_initializer_resources"), {"cpu": "lots"}))
+    assert "deploy.storage_initializer_resources.cpu: String should match pattern" in message
+
+
+def test_given_the_removed_min_available_then_the_error_says_why_and_what_to_do() -> None:
+    message = _error(_with(("deploy", "environments", "staging", "min_available"), 1))
+    assert "deploy.environments.staging.min_available: removed: each track" in message
+    assert "maxUnavailable 1" in message
+    assert "delete this key (got 1)" in message
+
+
+def test_the_removed_min_available_is_neither_in_the_schema_nor_in_the_dump() -> None:
+    environment = params_schema()["$defs"]["EnvironmentParams"]["properties"]
+    assert "min_available" not in environment
+    dumped = load_params(REPO_ROOT / "params.yaml").model_dump()
+    assert "min_available" not in dumped["deploy"]["environments"]["staging"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ([], "deploy.network_policy.ingress_namespaces: Tuple should have at least 1 item"),
+        (["Istio_System"], "deploy.network_policy.ingress_namespaces.0: String should match"),
+    ],
+    ids=["empty", "not a namespace name"],
+)
+def test_given_bad_network_policy_namespaces_then_the_error_names_the_key(
+    value: list[str], expected: str
+) -> None:
+    assert expected in _error(_with(("deploy", "network_policy", "ingress_namespaces"), value))

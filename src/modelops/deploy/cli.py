@@ -356,9 +356,12 @@ def _render(args: argparse.Namespace, paths: ProjectPaths) -> int:
 
 
 def _note_skipped_checks(paths: ProjectPaths) -> None:
-    from modelops.deploy.validate import schemas_dir, validate
+    from modelops.deploy.schemas import schema_source
+    from modelops.deploy.validate import skipped_checks
+    from modelops.deploy.workflow import generated_files
 
-    for skipped in validate({}, schemas=schemas_dir(paths.root)).skipped:
+    files = {str(path): text for path, text in generated_files(paths.root).items()}
+    for skipped in skipped_checks(files, schemas=schema_source(paths.root)):
         print(f"note: {skipped}", file=sys.stderr)
 
 

@@ -17,8 +17,32 @@ import jinja2
 from modelops.deploy.release import ModelVersion, Release
 from modelops.params import DeployParams
 
-ENVIRONMENT_TEMPLATES = ("seldondeployment.yaml.j2", "poddisruptionbudget.yaml.j2")
+ENVIRONMENT_TEMPLATES = (
+    "seldondeployment.yaml.j2",
+    "poddisruptionbudget.yaml.j2",
+    "networkpolicy.yaml.j2",
+)
 APPLICATION_TEMPLATE = "argocd-application.yaml.j2"
+
+
+@dataclass(frozen=True)
+class SeldonPorts:
+    """The ports of a Seldon Core v1.17 model pod, one home for the templates.
+
+    The operator's executor (container seldon-container-engine) serves REST on 8000, which is
+    also its `metrics` port, and gRPC on 5001 (operator/controllers/seldondeployment_engine.go).
+    The model container serves on 9000, reached by the executor over localhost. Its `metrics`
+    port is declared by our template, 6000 in every track: undeclared, the operator numbers
+    them 6000, 6001, ... across predictors (defaults.go), so the canary's would move.
+    """
+
+    executor_http: int = 8000
+    executor_grpc: int = 5001
+    model_http: int = 9000
+    model_metrics: int = 6000
+
+
+SELDON_PORTS = SeldonPorts()
 
 
 @dataclass(frozen=True)
@@ -61,6 +85,7 @@ def render(
             "environment": environment,
             "environment_name": name,
             "threshold": threshold,
+            "ports": SELDON_PORTS,
         }
         release = releases.get(name, Release(environment=name))
         if release.stable is None:

@@ -1,32 +1,36 @@
 """Check rendered manifests before anything commits them: schemas, and Seldon's webhook rules.
 
-- SeldonDeployment: the upstream CRD schema (strict: unknown fields refused), read from the
-  shared schemas folder (`$MODELOPS_SCHEMAS`, else `../shared/schemas` beside the project); when
-  it is absent that one check is skipped and the result says so.
-- Core kinds (PodDisruptionBudget): kubernetes-validate's bundled schemas, strict.
-- Argo CD Application: the fields Argo CD needs.
+- Custom kinds (SeldonDeployment, Argo CD Application, the Prometheus Operator's PodMonitor and
+  PrometheusRule): the pinned upstream CRD schema, strict (unknown fields refused), located or
+  fetched by `schemas.py`. When it cannot be had, that check is a problem under CI (`CI=true`)
+  and is skipped elsewhere, with a note that says how to get it.
+- Core kinds (PodDisruptionBudget, NetworkPolicy): kubernetes-validate's bundled schemas, strict.
+- Argo CD Application: also the values Argo CD needs to sync (source and destination set).
 - Seldon's admission webhook rules, which no schema expresses: traffic of non-shadow predictors
   adds up to 100, unique predictor names, at most one shadow and never alone, a container named
   after each graph node without an implementation, a modelUri for prepackaged servers; and ours:
   no predictor at 0% (some ingresses read 0 as an equal split).
+
+A file may hold several objects (`---`); each is checked.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 import yaml
 
-SELDON_SCHEMA = Path(
-    "seldon/v1.17.1-apache2/kubeconform-strict/machinelearning.seldon.io/seldondeployment_v1.json"
-)
+from modelops.deploy.schemas import Pinned, SchemaError, SchemaSource, load, pinned_for
+
 KUBERNETES_VERSION = "1.30.0"
+_CORE_SCHEMAS = f"v{KUBERNETES_VERSION}-local-strict"  # kubernetes-validate's bundled schemas
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser, ~10x faster
 _PREPACKAGED = (
     "SKLEARN_SERVER",
     "XGBOOST_SERVER",
@@ -46,48 +50,75 @@ class Validation:
     skipped: tuple[str, ...]
 
 
-def schemas_dir(root: Path) -> Path:
-    """Where the shared schemas are: `$MODELOPS_SCHEMAS`, else `../shared/schemas`."""
-    configured = os.environ.get("MODELOPS_SCHEMAS", "").strip()
-    return Path(configured) if configured else root.parent / "shared" / "schemas"
-
-
-def validate(files: Mapping[str, str], *, schemas: Path) -> Validation:
-    """Validate every rendered file (path -> YAML text)."""
+def validate(files: Mapping[str, str], *, schemas: SchemaSource) -> Validation:
+    """Validate every rendered file (path -> YAML text, one or more objects)."""
     problems: list[str] = []
-    skipped: list[str] = []
-    seldon_schema = schemas / SELDON_SCHEMA
-    if not seldon_schema.is_file():
-        skipped.append(
-            f"SeldonDeployment schema check skipped: {seldon_schema} not found (set "
-            "MODELOPS_SCHEMAS to the folder holding seldon/); webhook rules still checked"
-        )
+    unavailable: dict[str, str] = {}
     for path, text in sorted(files.items()):
         if "{{" in text or "{%" in text:
             problems.append(f"{path}: template syntax left in the output")
             continue
         try:
-            document = yaml.safe_load(text)
+            documents = [d for d in yaml.load_all(text, Loader=_LOADER) if d is not None] or [None]
         except yaml.YAMLError as exc:
             problems.append(f"{path}: not valid YAML ({exc})")
             continue
-        problems.extend(f"{path}: {problem}" for problem in _check(document, seldon_schema))
-    return Validation(problems=tuple(problems), skipped=tuple(skipped))
+        for index, document in enumerate(documents, start=1):
+            where = path if len(documents) == 1 else f"{path} (object {index})"
+            found = _check(document, schemas, unavailable)
+            problems.extend(f"{where}: {problem}" for problem in found)
+    # A schema that cannot be had is said once per kind, however many objects need it.
+    if schemas.required:
+        problems.extend(f"{why} (required under CI)" for why in unavailable.values())
+        return Validation(problems=tuple(problems), skipped=())
+    return Validation(problems=tuple(problems), skipped=_skipped(unavailable))
 
 
-def _check(document: Any, seldon_schema: Path) -> Iterator[str]:
+def skipped_checks(files: Mapping[str, str], *, schemas: SchemaSource) -> tuple[str, ...]:
+    """The checks `validate` would skip for `files`, and why, without validating them."""
+    if schemas.required:
+        return ()
+    unavailable: dict[str, str] = {}
+    for text in files.values():
+        try:
+            documents = list(yaml.load_all(text, Loader=_LOADER))
+        except yaml.YAMLError:
+            continue
+        for document in documents:
+            if not isinstance(document, dict):
+                continue
+            pinned = pinned_for(str(document.get("apiVersion")), str(document.get("kind")))
+            validator = None if pinned is None else _validator(pinned, schemas)
+            if isinstance(validator, str):
+                unavailable[str(document["kind"])] = validator
+    return _skipped(unavailable)
+
+
+def _skipped(unavailable: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(f"{why}; that check is skipped" for _, why in sorted(unavailable.items()))
+
+
+def _check(document: Any, schemas: SchemaSource, unavailable: dict[str, str]) -> Iterator[str]:
     if not isinstance(document, dict) or "kind" not in document:
         yield "not a Kubernetes object (no kind)"
         return
-    kind = document["kind"]
+    if "apiVersion" not in document:
+        yield f"{document['kind']} has no apiVersion"
+        return
+    kind = str(document["kind"])
+    pinned = pinned_for(str(document["apiVersion"]), kind)
+    if pinned is None:
+        yield from _core(document)
+    else:
+        validator = _validator(pinned, schemas)
+        if isinstance(validator, str):
+            unavailable[kind] = validator
+        else:
+            yield from _schema_errors(kind, validator, document)
     if kind == "SeldonDeployment":
-        if seldon_schema.is_file():
-            yield from _schema_errors(_seldon_validator(str(seldon_schema)), document)
         yield from webhook_rules(document)
     elif kind == "Application":
         yield from _application(document)
-    else:
-        yield from _core(document)
 
 
 def webhook_rules(deployment: dict[str, Any]) -> Iterator[str]:
@@ -156,27 +187,55 @@ def _application(application: dict[str, Any]) -> Iterator[str]:
 
 
 def _core(document: dict[str, Any]) -> Iterator[str]:
-    import kubernetes_validate
-
-    try:
-        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
-    except kubernetes_validate.ValidationError as exc:
-        where = ".".join(str(p) for p in exc.path) or "(top level)"
-        yield f"{document.get('kind')} {where}: {exc.message}"
-    except kubernetes_validate.SchemaNotFoundError:
-        kind = f"{document.get('apiVersion')} {document.get('kind')}"
+    validator = _core_validator(str(document["apiVersion"]), str(document["kind"]))
+    if validator is None:
+        kind = f"{document['apiVersion']} {document['kind']}"
         yield f"no Kubernetes {KUBERNETES_VERSION} schema for {kind}"
+        return
+    yield from _schema_errors(str(document["kind"]), validator, document)
 
 
 @cache
-def _seldon_validator(path: str) -> Any:
+def _core_validator(api_version: str, kind: str) -> Any:
+    """kubernetes-validate's strict schema of a core kind, or None; read once a process.
+
+    Its own `validate()` reads the kind's schema and 1.3 MB of shared definitions on every
+    call, most of the time of a render.
+    """
+    import jsonschema
+    from referencing import Registry, Resource
+
+    # networking.k8s.io/v1 -> networking-v1, policy/v1 -> policy-v1, v1 -> v1
+    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    folder = resources.files("kubernetes_validate") / "kubernetes-json-schema" / _CORE_SCHEMAS
+    try:
+        schema = json.loads((folder / f"{kind.lower()}-{group_version}.json").read_text())
+    except FileNotFoundError:
+        return None
+    registry = Resource.from_contents(schema) @ (_core_definitions() @ Registry())
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+@cache
+def _core_definitions() -> Any:
+    from referencing import Resource
+
+    folder = resources.files("kubernetes_validate") / "kubernetes-json-schema" / _CORE_SCHEMAS
+    return Resource.from_contents(json.loads((folder / "_definitions.json").read_text()))
+
+
+@cache
+def _validator(pinned: Pinned, schemas: SchemaSource) -> Any:
+    """The kind's schema validator, or why its schema cannot be had (tried once a process)."""
     import jsonschema
 
-    schema = json.loads(Path(path).read_text(encoding="utf-8"))
-    return jsonschema.Draft7Validator(schema)
+    try:
+        return jsonschema.Draft7Validator(load(pinned, schemas))
+    except SchemaError as exc:
+        return f"{pinned.kind} schema unavailable: {exc}; {schemas.describe(pinned)}"
 
 
-def _schema_errors(validator: Any, document: dict[str, Any]) -> Iterator[str]:
-    for error in sorted(validator.iter_errors(document), key=lambda e: list(e.path)):
+def _schema_errors(kind: str, validator: Any, document: dict[str, Any]) -> Iterator[str]:
+    for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path))):
         where = ".".join(str(p) for p in error.path) or "(top level)"
-        yield f"SeldonDeployment {where}: {error.message}"
+        yield f"{kind} {where}: {error.message}"

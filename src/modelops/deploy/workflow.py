@@ -20,7 +20,8 @@ from modelops.deploy.gated import Requirement, check_gated
 from modelops.deploy.publish import is_object_store, model_uri, publish
 from modelops.deploy.release import Change, ModelVersion, Release, ReleaseError, Unchanged
 from modelops.deploy.render import render
-from modelops.deploy.validate import schemas_dir, validate
+from modelops.deploy.schemas import schema_source
+from modelops.deploy.validate import validate
 from modelops.errors import ModelopsError
 from modelops.gates.results import GatesRecord, read_record
 from modelops.gitinfo import show_file
@@ -76,7 +77,7 @@ def manifests(root: Path, params: Params, releases: Mapping[str, Release]) -> di
     rendered = render(
         root / TEMPLATES, params.deploy, releases, threshold=params.evaluate.threshold
     )
-    checked = validate(rendered, schemas=schemas_dir(root))
+    checked = validate(rendered, schemas=schema_source(root))
     if checked.problems:
         raise DeployError("the manifests do not validate:\n  " + "\n  ".join(checked.problems))
     return {MANIFESTS / path: text for path, text in rendered.items()}
