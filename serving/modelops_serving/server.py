@@ -235,6 +235,7 @@ def _error_handler(max_body_bytes: int) -> Blueprint:
     catch-all handler would turn a 413, 404 or 405 into a 500.
     """
     blueprint = Blueprint("modelops_errors", __name__)
+    too_large = f"the request body is over {max_body_bytes} bytes: send smaller batches"
 
     def limit_body(state: Any) -> None:
         state.app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
@@ -253,14 +254,19 @@ def _error_handler(max_body_bytes: int) -> Blueprint:
         try:
             request.get_json()
         except BadRequest as exc:
-            return _status(400, f"the body is not valid JSON ({exc.description})")
+            # Werkzeug 3 cuts a chunked body (no Content-Length) at the limit, breaking its JSON.
+            if request.content_length is None and len(request.get_data()) >= max_body_bytes:
+                return _status(413, too_large)
+            # Flask 2.3 replaces the decoder's message (the line and column) by a generic one.
+            cause = exc.__cause__ if isinstance(exc.__cause__, BadRequest) else exc
+            return _status(400, f"the body is not valid JSON ({cause.description})")
         return None
 
     @blueprint.app_errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Any:
         message = error.description or error.name
         if error.code == 413:
-            message = f"the request body is over {max_body_bytes} bytes: send smaller batches"
+            message = too_large
         return _status(error.code or 500, message)
 
     return blueprint
