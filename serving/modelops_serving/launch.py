@@ -1,7 +1,9 @@
-"""Start and stop the real `seldon-core-microservice` on a model: one definition of the command.
+"""Start and stop the real microservice on a model: one definition of the command.
 
 The Dockerfile, `make serve`, the smoke request of `make demo`, the tests and the benchmark all
-run this command. Standard library only, so the pipeline's environment can import it too.
+run `modelops-microservice` (seldon-core's microservice with this server's error handlers: see
+`modelops_serving.microservice`). Standard library only, so the pipeline's environment can
+import it too.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+EXECUTABLE = "modelops-microservice"
 SERVER_CLASS = "modelops_serving.server.ModelServer"
 # Chosen from benchmarks/results/serving.md on 2 cores: one process per core, one thread each
 # (threads also race in seldon-core's metrics bookkeeping and lose counter increments).
@@ -36,11 +39,12 @@ def command(
     metrics_port: int,
     workers: int = DEFAULT_WORKERS,
     threads: int = DEFAULT_THREADS,
+    server_class: str = SERVER_CLASS,
 ) -> list[str]:
     """The microservice command line (the Dockerfile sets the same through environment)."""
     return [
-        str(bin_dir / "seldon-core-microservice"),
-        SERVER_CLASS,
+        str(bin_dir / EXECUTABLE),
+        server_class,
         "--http-port",
         str(http_port),
         "--metrics-port",
@@ -73,6 +77,7 @@ class Server:
     log_file: Path | None = None
     http_port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
+    server_class: str = SERVER_CLASS
     process: subprocess.Popen[bytes] | None = None
     started_seconds: float = 0.0
 
@@ -110,6 +115,7 @@ class Server:
             metrics_port=self.metrics_port,
             workers=self.workers,
             threads=self.threads,
+            server_class=self.server_class,
         )
         started = time.perf_counter()
         # The child keeps its own copy of the log's descriptor; ours closes at once.
@@ -145,9 +151,20 @@ class Server:
         self, payload: Any, *, raw: bytes | None = None, headers: Sequence[tuple[str, str]] = ()
     ) -> tuple[int, Any]:
         """POST to the prediction endpoint; returns (status, decoded JSON body)."""
+        return self.post_to("/api/v1.0/predictions", payload, raw=raw, headers=headers)
+
+    def post_to(
+        self,
+        path: str,
+        payload: Any,
+        *,
+        raw: bytes | None = None,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> tuple[int, Any]:
+        """POST to `path`; returns (status, decoded JSON body)."""
         body = raw if raw is not None else json.dumps(payload).encode()
         request = urllib.request.Request(
-            f"{self.url}/api/v1.0/predictions",
+            f"{self.url}{path}",
             data=body,
             headers={"Content-Type": "application/json", **dict(headers)},
             method="POST",
