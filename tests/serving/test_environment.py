@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from modelops_serving.launch import (
+    BIND_HOST_ENV,
     DEFAULT_THREADS,
     DEFAULT_WORKERS,
     EXECUTABLE,
@@ -44,6 +45,7 @@ def test_the_image_runs_the_command_the_tests_run() -> None:
     scripts = tomllib.loads((SERVING_DIR / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts[EXECUTABLE] == "modelops_serving.microservice:main"
     env = environment()
+    assert env[BIND_HOST_ENV] == "0.0.0.0", "in a pod, the executor and Prometheus connect"
     assert env["GUNICORN_WORKERS"] == str(DEFAULT_WORKERS)
     assert env["GUNICORN_THREADS"] == str(DEFAULT_THREADS)
     for key, value in SERVER_ENVIRONMENT.items():

@@ -1,10 +1,10 @@
 """The real microservice, from the serving environment, over real HTTP on loopback.
 
-One server process for the module (two gunicorn workers, as in production): predictions match
-the model in-process, bad requests get a 4xx that quotes at most an excerpt and is logged as a
-warning, bodies at the size limit are refused within a second, the server keeps serving, a fuzz
-run finds no 5xx, and the metrics endpoint exposes the custom metrics. A second server with an
-injected fault shows what an unexpected error looks like.
+One server process for the module (two gunicorn workers, as in production, on loopback only):
+predictions match the model in-process, bad requests get a 4xx that quotes at most an excerpt
+and is logged as a warning, bodies at the size limit are refused within a second, the server
+keeps serving, a fuzz run finds no 5xx, and the metrics endpoint exposes the custom metrics. A
+second server with an injected fault shows what an unexpected error looks like.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from modelops_serving.launch import Server
 from modelops.data import features
 from modelops.stages.prepare import load_prepared
 from tests.serving.conftest import SERVING_BIN
+from tests.serving.processes import alive, wait_for_listeners
 
 FUZZ_REQUESTS = 3000
 BODY_LIMIT = 5 * 1024 * 1024  # ModelServer's default max_body_bytes (a test below checks it)
@@ -323,6 +324,16 @@ def test_an_unexpected_error_gets_a_generic_500_and_the_log_has_the_traceback(
     assert f"ERROR:  error {found[1]} answering POST /api/v1.0/predictions" in text
     assert "Traceback (most recent call last)" in text
     assert f"RuntimeError: {secret}" in text
+
+
+def test_the_server_listens_on_loopback_only(server: Server) -> None:
+    """REST, metrics and gRPC: seldon-core alone would bind all three to 0.0.0.0."""
+    assert server.process is not None
+    group = server.process.pid
+    found = wait_for_listeners(lambda: alive(group=group), 3, within=30)
+    assert len(found) == 3, f"REST, metrics and gRPC should listen: {found}"
+    assert {server.http_port, server.metrics_port} <= {port for _, port in found}
+    assert {address for address, _ in found} == {"127.0.0.1"}, found
 
 
 def test_a_body_that_is_not_json_gets_415(server: Server, project: Path) -> None:
