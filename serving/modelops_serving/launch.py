@@ -33,6 +33,8 @@ DEFAULT_WORKERS = 2
 DEFAULT_THREADS = 1
 # Without this, seldon-core copies every custom metric (one per scored row) into each response.
 SERVER_ENVIRONMENT = {"INCLUDE_METRICS_IN_CLIENT_RESPONSE": "false"}
+# seldon-core reads the graph's parameters from here, as the Seldon operator sets it in a pod.
+PARAMETERS_ENV = "PREDICTIVE_UNIT_PARAMETERS"
 
 
 def command(
@@ -89,6 +91,7 @@ class Server:
     http_port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
     host: str = LOOPBACK
+    model_hash: str = ""
     server_class: str = SERVER_CLASS
     inherit_output: bool = False
     process: subprocess.Popen[bytes] | None = None
@@ -179,6 +182,9 @@ class Server:
             "MODEL_URI": str(self.model_uri),
             **self.extra_env,
         }
+        if self.model_hash:
+            parameters = [{"name": "model_hash", "type": "STRING", "value": self.model_hash}]
+            env[PARAMETERS_ENV] = json.dumps(parameters)
         line = command(
             self.bin_dir,
             http_port=self.http_port,

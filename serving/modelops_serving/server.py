@@ -1,9 +1,10 @@
 """The seldon-core Python component serving the pipeline's model.
 
 Run it with `modelops-microservice modelops_serving.server.ModelServer` (seldon-core's
-microservice with this server's error handlers: `modelops_serving.microservice`), as
-`make serve`, the Dockerfile and the tests do. Seldon passes the graph's `parameters` as
-keyword arguments: in a cluster `model_uri` is where the model was downloaded (`/mnt/models`).
+microservice with a bind host and this server's error handlers: `modelops_serving.microservice`),
+as `make serve`, the Dockerfile and the tests do. Seldon passes the graph's `parameters` as
+keyword arguments: in a cluster `model_uri` is where the model was downloaded (`/mnt/models`)
+and `model_hash` the published version's content hash, which the directory must match.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from modelops_serving import errors
 from modelops_serving.artifact import Artifact, load_pipeline, read_artifact
 from modelops_serving.metrics import batch_metrics
 from modelops_serving.scoring import Scoring, scoring
+from modelops_serving.skops_types import REVIEWED_SKOPS_TYPES
 from modelops_serving.validation import Batch, to_batch
 
 logger = logging.getLogger(__name__)
@@ -39,7 +41,12 @@ class ModelLoadError(RuntimeError):
 
 
 class ModelServer:
-    """Validates each request against the model's signature and returns class probabilities."""
+    """Validates each request against the model's signature and returns class probabilities.
+
+    The model directory is read, and its content hash checked against `model_hash`, when the
+    class is built: in seldon-core's first process, before any server starts, so a directory
+    that is not the published version stops the microservice before it ever becomes ready.
+    """
 
     def __init__(
         self,
@@ -49,6 +56,7 @@ class ModelServer:
         threshold: float = 0.5,
         model_version: str = "",
         metrics_flush_seconds: float = 1.0,
+        model_hash: str = "",
     ) -> None:
         self.model_uri = model_uri or os.environ.get("MODEL_URI", DEFAULT_MODEL_URI)
         self.max_batch_rows = int(max_batch_rows)
@@ -56,17 +64,26 @@ class ModelServer:
         self._version_override = model_version or os.environ.get("MODEL_VERSION", "")
         self._pipeline: Any = None
         self._scoring: Scoring | None = None
-        self._artifact: Artifact | None = None
         self._pending = _Pending()
         self._pending_lock = threading.Lock()
         self._flush_every = float(metrics_flush_seconds)
         self._flushed_at = 0.0
         self.model_error_handler = errors.blueprint(int(max_body_bytes))
+        self.artifact = _verified_artifact(
+            Path(self.model_uri), model_hash or os.environ.get("MODEL_HASH", "")
+        )
         _skip_empty_metric_updates()
 
     def load(self) -> None:
-        """Read and load the model (once per gunicorn worker, after the fork)."""
+        """Load the model from the verified bytes (once per gunicorn worker, after the fork)."""
         artifact = self.artifact
+        unreviewed = sorted(set(artifact.declared_types) - REVIEWED_SKOPS_TYPES)
+        if unreviewed:
+            logger.warning(
+                "%s: MLmodel lists skops types this server does not trust: %s",
+                artifact.path,
+                ", ".join(unreviewed),
+            )
         try:
             self._pipeline = load_pipeline(artifact)
         except Exception as exc:
@@ -78,16 +95,6 @@ class ModelServer:
         logger.info(
             "loaded %s (%s), scoring path: %s", artifact.path, self.tags(), self._scoring.path
         )
-
-    @property
-    def artifact(self) -> Artifact:
-        """The model's description, read from its directory on first use."""
-        if self._artifact is None:
-            try:
-                self._artifact = read_artifact(Path(self.model_uri))
-            except Exception as exc:
-                raise ModelLoadError(str(exc)) from exc
-        return self._artifact
 
     def predict_raw(self, request: Any) -> dict[str, Any]:
         """Answer a Seldon JSON request; a bad one raises RequestError (a 4xx naming the field)."""
@@ -183,6 +190,23 @@ class ModelServer:
                 "max_batch_rows": str(self.max_batch_rows),
             },
         }
+
+
+def _verified_artifact(path: Path, expected_hash: str) -> Artifact:
+    """The model directory, read once and checked against `expected_hash` when there is one."""
+    try:
+        artifact = read_artifact(path, expected_hash=expected_hash)
+    except Exception as exc:
+        raise ModelLoadError(str(exc)) from exc
+    if expected_hash:
+        logger.info("%s: content hash verified (%s)", path, artifact.content_hash)
+    else:
+        logger.warning(
+            "%s: content hash NOT verified (no model_hash parameter, no MODEL_HASH); it is %s",
+            path,
+            artifact.content_hash,
+        )
+    return artifact
 
 
 def _skip_empty_metric_updates() -> None:

@@ -1,10 +1,10 @@
 """The real microservice, from the serving environment, over real HTTP on loopback.
 
-One server process for the module (two gunicorn workers, as in production, on loopback only):
-predictions match the model in-process, bad requests get a 4xx that quotes at most an excerpt
-and is logged as a warning, bodies at the size limit are refused within a second, the server
-keeps serving, a fuzz run finds no 5xx, and the metrics endpoint exposes the custom metrics. A
-second server with an injected fault shows what an unexpected error looks like.
+One server process for the module (two gunicorn workers, as in production, verifying the model
+hash): predictions match the model in-process, bad requests get a 4xx that quotes at most an
+excerpt and is logged as a warning, bodies at the size limit are refused within a second, the
+server keeps serving, a fuzz run finds no 5xx, and the metrics endpoint exposes the custom
+metrics. A second server with an injected fault shows what an unexpected error looks like.
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ def server_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(model_dir: Path, server_log: Path) -> Iterator[Server]:
-    running = Server(SERVING_BIN, model_dir, workers=2, log_file=server_log)
+    running = Server(
+        SERVING_BIN, model_dir, workers=2, log_file=server_log, model_hash=content_hash(model_dir)
+    )
     running.start()
     try:
         yield running

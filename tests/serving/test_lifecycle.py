@@ -9,6 +9,7 @@ metrics, gRPC) listened on the address it was told, never on 0.0.0.0.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -17,7 +18,14 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from modelops_serving.launch import BIND_HOST_ENV, EXECUTABLE, SERVER_CLASS, free_port
+from modelops_serving.artifact import content_hash
+from modelops_serving.launch import (
+    BIND_HOST_ENV,
+    EXECUTABLE,
+    PARAMETERS_ENV,
+    SERVER_CLASS,
+    free_port,
+)
 
 from tests.serving import dockerfile
 from tests.serving.conftest import SERVING_BIN, SERVING_DIR
@@ -65,7 +73,7 @@ def _stop(process: subprocess.Popen[bytes], how: signal.Signals) -> tuple[int, f
 
 
 def _clean_environment() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != BIND_HOST_ENV}
+    return {k: v for k, v in os.environ.items() if k not in ("MODEL_HASH", BIND_HOST_ENV)}
 
 
 def test_ctrl_c_on_serve_stops_every_process_and_frees_the_ports(
@@ -90,6 +98,7 @@ def test_ctrl_c_on_serve_stops_every_process_and_frees_the_ports(
     assert can_listen(metrics_port), "the metrics port is still held"
     assert len(listeners) == 3, f"REST, metrics and gRPC should have listened: {listeners}"
     assert {address for address, _ in listeners} == {"127.0.0.1"}, listeners
+    assert "content hash NOT verified" in output, "without MODEL_HASH, the log says so"
     assert "serve: stopped (exit code 0)" in output
 
 
@@ -109,6 +118,9 @@ def test_the_image_entrypoint_stops_all_of_itself_on_sigterm_to_its_first_proces
         "PATH": f"{SERVING_BIN}{os.pathsep}{os.environ['PATH']}",
         BIND_HOST_ENV: host,
         "MODEL_URI": str(model_dir),
+        PARAMETERS_ENV: json.dumps(
+            [{"name": "model_hash", "type": "STRING", "value": content_hash(model_dir)}]
+        ),
         **{f"PREDICTIVE_UNIT_{name}_SERVICE_PORT": str(port) for name, port in ports.items()},
     }
     log = tmp_path / "image.log"
@@ -123,6 +135,7 @@ def test_the_image_entrypoint_stops_all_of_itself_on_sigterm_to_its_first_proces
     assert left == [], f"processes left running: {left}"
     assert listeners == {(host, port) for port in ports.values()}
     assert all(can_listen(port) for port in ports.values())
+    assert "content hash verified" in output
 
 
 def test_flasks_development_server_is_refused(tmp_path: Path) -> None:
