@@ -107,7 +107,10 @@ class Server:
 
     @property
     def _client_host(self) -> str:
-        return LOOPBACK if self.host in ("0.0.0.0", "") else self.host
+        """Where a client on this machine reaches the server (IPv6 addresses in brackets)."""
+        if self.host in ("0.0.0.0", "::", ""):
+            return LOOPBACK
+        return f"[{self.host}]" if ":" in self.host else self.host
 
     def __enter__(self) -> Server:
         self.start()

@@ -22,6 +22,7 @@ Everything else is seldon-core's own `main`, with the remaining arguments.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -33,6 +34,8 @@ from seldon_core.utils import getenv_as_bool
 
 from modelops_serving import errors
 from modelops_serving.launch import BIND_HOST_ENV, LOOPBACK
+
+logger = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
             os.killpg(leader, signal.SIGTERM)
 
 
-def address(host: str, port: int | str) -> str:
+def _address(host: str, port: int | str) -> str:
     """`host:port`, with an IPv6 host in brackets."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -73,8 +76,8 @@ def _bind_to(host: str) -> None:
     def run_grpc_on_host(*args: Any) -> None:
         *head, bind_address = args
         port = str(bind_address).rpartition(":")[2]
-        microservice.logger.info("gRPC server binds to %s", address(host, port))
-        run_grpc(*head, address(host, port))
+        logger.info("gRPC server binds to %s", _address(host, port))
+        run_grpc(*head, _address(host, port))
 
     microservice._run_grpc_server = run_grpc_on_host
 
@@ -85,7 +88,7 @@ def _on_host(application: type, host: str) -> type:
     class OnHost(application):  # type: ignore[misc]
         def __init__(self, *args: Any, options: dict[str, Any], **kwargs: Any) -> None:
             port = str(options["bind"]).rpartition(":")[2]
-            changed = {**options, "bind": address(host, port), "control_socket_disable": True}
+            changed = {**options, "bind": _address(host, port), "control_socket_disable": True}
             super().__init__(*args, options=changed, **kwargs)
 
     OnHost.__name__ = OnHost.__qualname__ = f"{application.__name__}OnHost"
