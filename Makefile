@@ -63,7 +63,7 @@ repro: install ## Run the pipeline and the gates (only what changed)
 report: install ## Build the pull-request report against main: reports/report.md
 	modelops report
 
-serve: install ## Serve the trained model with seldon-core-microservice on localhost:$(SERVE_PORT)
+serve: install ## Serve the trained model on 127.0.0.1:$(SERVE_PORT); Ctrl-C stops all of it
 	@test -f models/model/MLmodel || { echo "error: no trained model in models/model: run make repro" >&2; exit 1; }
 	serving/.venv/bin/python -m modelops_serving.cli serve models/model \
 		--port $(SERVE_PORT) --metrics-port $(SERVE_METRICS_PORT)

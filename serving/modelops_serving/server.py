@@ -1,8 +1,10 @@
 """The seldon-core Python component serving the pipeline's model.
 
-Run it with `seldon-core-microservice modelops_serving.server.ModelServer` (what `make serve`,
-the Dockerfile and the tests do). Seldon passes the graph's `parameters` as keyword arguments:
-in a cluster `model_uri` is where its storage initializer downloaded the model (`/mnt/models`).
+Run it with `modelops-microservice modelops_serving.server.ModelServer` (seldon-core's
+microservice with a bind host and this server's error handlers: `modelops_serving.microservice`),
+as `make serve`, the Dockerfile and the tests do. Seldon passes the graph's `parameters` as
+keyword arguments: in a cluster `model_uri` is where the model was downloaded (`/mnt/models`)
+and `model_hash` the published version's content hash, which the directory must match.
 """
 
 from __future__ import annotations
@@ -17,29 +19,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from flask import Blueprint, jsonify, request
 from seldon_core.flask_utils import SeldonMicroserviceException
 from seldon_core.metrics import SeldonMetrics
-from werkzeug.exceptions import BadRequest, HTTPException
 
+from modelops_serving import errors
 from modelops_serving.artifact import Artifact, load_pipeline, read_artifact
 from modelops_serving.metrics import batch_metrics
 from modelops_serving.scoring import Scoring, scoring
-from modelops_serving.validation import Batch, RequestError, to_batch
+from modelops_serving.skops_types import REVIEWED_SKOPS_TYPES
+from modelops_serving.validation import Batch, to_batch
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_URI = "/mnt/models"
 DEFAULT_MAX_BATCH_ROWS = 1000
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
-_PREDICT_PATHS = ("/predict", "/predictions")
-_REASONS = {
-    400: "MICROSERVICE_BAD_DATA",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    413: "REQUEST_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-}
 
 
 class ModelLoadError(RuntimeError):
@@ -47,7 +41,12 @@ class ModelLoadError(RuntimeError):
 
 
 class ModelServer:
-    """Validates each request against the model's signature and returns class probabilities."""
+    """Validates each request against the model's signature and returns class probabilities.
+
+    The model directory is read, and its content hash checked against `model_hash`, when the
+    class is built: in seldon-core's first process, before any server starts, so a directory
+    that is not the published version stops the microservice before it ever becomes ready.
+    """
 
     def __init__(
         self,
@@ -57,6 +56,7 @@ class ModelServer:
         threshold: float = 0.5,
         model_version: str = "",
         metrics_flush_seconds: float = 1.0,
+        model_hash: str = "",
     ) -> None:
         self.model_uri = model_uri or os.environ.get("MODEL_URI", DEFAULT_MODEL_URI)
         self.max_batch_rows = int(max_batch_rows)
@@ -64,17 +64,26 @@ class ModelServer:
         self._version_override = model_version or os.environ.get("MODEL_VERSION", "")
         self._pipeline: Any = None
         self._scoring: Scoring | None = None
-        self._artifact: Artifact | None = None
         self._pending = _Pending()
         self._pending_lock = threading.Lock()
         self._flush_every = float(metrics_flush_seconds)
         self._flushed_at = 0.0
-        self.model_error_handler = _error_handler(int(max_body_bytes))
+        self.model_error_handler = errors.blueprint(int(max_body_bytes))
+        self.artifact = _verified_artifact(
+            Path(self.model_uri), model_hash or os.environ.get("MODEL_HASH", "")
+        )
         _skip_empty_metric_updates()
 
     def load(self) -> None:
-        """Read and load the model (once per gunicorn worker, after the fork)."""
+        """Load the model from the verified bytes (once per gunicorn worker, after the fork)."""
         artifact = self.artifact
+        unreviewed = sorted(set(artifact.declared_types) - REVIEWED_SKOPS_TYPES)
+        if unreviewed:
+            logger.warning(
+                "%s: MLmodel lists skops types this server does not trust: %s",
+                artifact.path,
+                ", ".join(unreviewed),
+            )
         try:
             self._pipeline = load_pipeline(artifact)
         except Exception as exc:
@@ -87,25 +96,10 @@ class ModelServer:
             "loaded %s (%s), scoring path: %s", artifact.path, self.tags(), self._scoring.path
         )
 
-    @property
-    def artifact(self) -> Artifact:
-        """The model's description, read from its directory on first use."""
-        if self._artifact is None:
-            try:
-                self._artifact = read_artifact(Path(self.model_uri))
-            except Exception as exc:
-                raise ModelLoadError(str(exc)) from exc
-        return self._artifact
-
     def predict_raw(self, request: Any) -> dict[str, Any]:
-        """Answer a Seldon JSON request; a bad request gets a 4xx naming the field."""
+        """Answer a Seldon JSON request; a bad one raises RequestError (a 4xx naming the field)."""
         artifact = self.artifact
-        try:
-            batch = to_batch(request, artifact.columns, max_rows=self.max_batch_rows)
-        except RequestError as exc:
-            raise SeldonMicroserviceException(
-                exc.message, status_code=exc.status, reason="MICROSERVICE_BAD_DATA"
-            ) from None
+        batch = to_batch(request, artifact.columns, max_rows=self.max_batch_rows)
         assert self._scoring is not None, "load() runs before the first request"
         proba = self._scoring.predict_proba(batch.columns)
         order = [str(c) for c in self._pipeline.classes_]
@@ -198,6 +192,23 @@ class ModelServer:
         }
 
 
+def _verified_artifact(path: Path, expected_hash: str) -> Artifact:
+    """The model directory, read once and checked against `expected_hash` when there is one."""
+    try:
+        artifact = read_artifact(path, expected_hash=expected_hash)
+    except Exception as exc:
+        raise ModelLoadError(str(exc)) from exc
+    if expected_hash:
+        logger.info("%s: content hash verified (%s)", path, artifact.content_hash)
+    else:
+        logger.warning(
+            "%s: content hash NOT verified (no model_hash parameter, no MODEL_HASH); it is %s",
+            path,
+            artifact.content_hash,
+        )
+    return artifact
+
+
 def _skip_empty_metric_updates() -> None:
     """Make seldon-core skip metric updates that carry no metrics.
 
@@ -226,57 +237,3 @@ class _Pending:
 
     scores: list[float] = field(default_factory=list)
     rows_with_missing: int = 0
-
-
-def _error_handler(max_body_bytes: int) -> Blueprint:
-    """Seldon registers this blueprint on its Flask app (`model_error_handler`).
-
-    It caps the request body, and answers HTTP errors with their own status: seldon-core's
-    catch-all handler would turn a 413, 404 or 405 into a 500.
-    """
-    blueprint = Blueprint("modelops_errors", __name__)
-
-    def limit_body(state: Any) -> None:
-        state.app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
-
-    blueprint.record_once(limit_body)
-
-    @blueprint.before_app_request
-    def require_json() -> Any:
-        # seldon-core answers an unparseable body with "Can't find JSON in data"; say why.
-        if request.method != "POST" or not request.path.endswith(_PREDICT_PATHS):
-            return None
-        if request.form.get("json") or request.args.get("json"):
-            return None  # seldon-core's form-encoded variant
-        if not request.is_json:
-            return _status(415, "send the body as JSON, with Content-Type: application/json")
-        try:
-            request.get_json()
-        except BadRequest as exc:
-            return _status(400, f"the body is not valid JSON ({exc.description})")
-        return None
-
-    @blueprint.app_errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> Any:
-        message = error.description or error.name
-        if error.code == 413:
-            message = f"the request body is over {max_body_bytes} bytes: send smaller batches"
-        return _status(error.code or 500, message)
-
-    return blueprint
-
-
-def _status(code: int, message: str) -> Any:
-    """An error in seldon-core's response shape, with a real HTTP status."""
-    response = jsonify(
-        {
-            "status": {
-                "status": 1,
-                "info": message,
-                "code": code,
-                "reason": _REASONS.get(code, "MICROSERVICE_ERROR"),
-            }
-        }
-    )
-    response.status_code = code
-    return response

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import re
-import shlex
 import tomllib
 from pathlib import Path
 
 import pytest
 from modelops_serving.launch import (
+    BIND_HOST_ENV,
     DEFAULT_THREADS,
     DEFAULT_WORKERS,
+    EXECUTABLE,
     SERVER_CLASS,
     SERVER_ENVIRONMENT,
 )
 
 from tests.serving.conftest import SERVING_DIR
+from tests.serving.dockerfile import DOCKERFILE, entrypoint, environment, instructions
 from tests.support import REPO_ROOT
 
 SHARED_WITH_TRAINING = ("scikit-learn", "skops", "numpy", "scipy", "pandas")
-DOCKERFILE = (SERVING_DIR / "Dockerfile").read_text()
 
 
 def _locked(lock: Path) -> dict[str, str]:
@@ -39,19 +40,12 @@ def test_seldon_core_is_the_last_apache_release() -> None:
     assert _locked(SERVING_DIR / "uv.lock")["seldon-core"] == "1.17.1", "1.18+ is BSL-1.1"
 
 
-def _instructions(name: str) -> list[str]:
-    return re.findall(rf"^{name}\s+(.+?)(?<!\\)$", DOCKERFILE, flags=re.MULTILINE | re.DOTALL)
-
-
-def _env() -> dict[str, str]:
-    assignments = " ".join(line.replace("\\\n", " ") for line in _instructions("ENV"))
-    return dict(item.split("=", 1) for item in shlex.split(assignments))
-
-
 def test_the_image_runs_the_command_the_tests_run() -> None:
-    (entrypoint,) = _instructions("ENTRYPOINT")
-    assert entrypoint == f'["seldon-core-microservice", "{SERVER_CLASS}"]'
-    env = _env()
+    assert entrypoint() == [EXECUTABLE, SERVER_CLASS]
+    scripts = tomllib.loads((SERVING_DIR / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts[EXECUTABLE] == "modelops_serving.microservice:main"
+    env = environment()
+    assert env[BIND_HOST_ENV] == "0.0.0.0", "in a pod, the executor and Prometheus connect"
     assert env["GUNICORN_WORKERS"] == str(DEFAULT_WORKERS)
     assert env["GUNICORN_THREADS"] == str(DEFAULT_THREADS)
     for key, value in SERVER_ENVIRONMENT.items():
@@ -68,5 +62,5 @@ def test_the_image_is_pinned_locked_and_non_root() -> None:
     makefile_uv = re.search(r"^UV_VERSION := (\S+)$", (REPO_ROOT / "Makefile").read_text(), re.M)
     assert makefile_uv
     assert f"uv=={makefile_uv[1]}" in DOCKERFILE
-    (user,) = _instructions("USER")
+    (user,) = instructions("USER")
     assert user not in ("0", "root")

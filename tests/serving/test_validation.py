@@ -1,4 +1,7 @@
-"""Request validation against the model's inputs: what is accepted, and what each refusal says."""
+"""Request validation against the model's inputs: what is accepted, and what each refusal says.
+
+How fast a refusal comes is measured over HTTP, with bodies at the size limit (test_http.py).
+"""
 
 from __future__ import annotations
 
@@ -103,3 +106,36 @@ def test_a_batch_over_the_limit_is_refused_with_413() -> None:
     error = _refused({"data": {"ndarray": [["a", 1, 2]] * 11}}, max_rows=10)
     assert error.status == 413
     assert error.message == "the batch has 11 rows, over the limit of 10: split it"
+
+
+def test_names_longer_than_the_inputs_are_refused_on_their_length_alone() -> None:
+    # Not a string among them: nothing looked at the names beyond their count.
+    error = _refused({"data": {"names": [1] * 100_000, "ndarray": [["a", 1, 2]]}})
+    assert error.message == (
+        "'data.names' has 100000 names, more than the model's 3 inputs. "
+        "Expected, in any order: plan, age, calls"
+    )
+
+
+def test_names_may_not_repeat_even_when_as_many_as_the_inputs() -> None:
+    error = _refused({"data": {"names": ["age", "age", "age"], "ndarray": [["a", 1, 2]]}})
+    assert "missing plan, calls; repeated age" in error.message
+
+
+def test_a_bad_value_is_quoted_by_an_excerpt_only() -> None:
+    error = _refused({"data": {"ndarray": [["basic", "y" * 100_000, 1]]}})
+    assert error.message == (f"'data.ndarray[0]['age']' must be a number or null, got '{'y' * 39}…")
+
+
+def test_names_a_client_sent_are_shown_short_and_on_one_line() -> None:
+    forged = "x\nERROR forged" + "z" * 100
+    error = _refused({"data": {"names": ["plan", "age", forged], "ndarray": [["a", 1, 2]]}})
+    assert f"unknown {repr(forged)[:40]}…; missing calls" in error.message
+    assert "\n" not in error.message
+
+
+def test_unsupported_data_keys_are_listed_in_the_order_sent_and_at_most_twenty() -> None:
+    data = {f"k{i:06d}": 1 for i in range(50_000)}
+    error = _refused({"data": data})
+    assert error.message.startswith("'data' needs 'ndarray' (a list of rows) (k000000, k000001, ")
+    assert "k000019 and 49980 more not supported)" in error.message
