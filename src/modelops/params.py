@@ -269,7 +269,12 @@ class DriftGateParams(_Frozen):
         description="Features known to predict the label legitimately well (a lab result that "
         "defines the diagnosis): never called a leak.",
     )
-    max_identifier_label_pps: float = Field(0.2, **_RATIO, description="Id or timestamp vs label.")
+    max_identifier_label_power: float = Field(
+        0.2,
+        **_RATIO,
+        description="How well the order of the id or the timestamp alone predicts the label: "
+        "|2 AUC - 1|, 0 for none, 1 for a label sorted by id.",
+    )
     max_date_leakage_ratio: float = Field(0.0, **_RATIO, description="Time split only.")
 
 

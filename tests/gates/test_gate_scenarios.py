@@ -272,25 +272,25 @@ def test_html_reports_hold_what_did_not_pass_unless_every_check_is_asked_for(
     html = project / "reports" / "deepchecks" / "data.html"
     write_params(project, _params(**{"gates.runner.html_reports": "always"}))
     run_modelops("gate data drift")
-    everything = html.stat().st_size
-    assert everything > 100_000
+    assert html.stat().st_size > 100_000
+    assert "Mixed data types" in html.read_text(), "every check"
     assert _gate(project, "data")["html"] == "data.html"
     assert not list(html.parent.glob(".*")), "no staging files left behind"
 
+    # Given only the null check fails (and the one check 3,000 rows leave inconclusive is left
+    # out), the report holds that check alone.
     html.unlink()
-    write_params(
-        project,
-        _params(**{"gates.runner.html_reports": "failures", "gates.data.max_null_ratio": 0.0}),
-    )
+    quiet = {"gates.runner.html_reports": "failures", "gates.data.skip": ["conflicting_labels"]}
+    write_params(project, _params(**{**quiet, "gates.data.max_null_ratio": 0.0}))
     run_modelops("gate data drift")
-    data = _gate(project, "data")
-    assert data["status"] == "fail"
-    assert data["html"] == "data.html"
-    assert html.stat().st_size < everything / 2, "only the checks that did not pass"
-
+    text = html.read_text()
+    assert "Percent of nulls" in text
+    assert "Mixed data types" not in text
+    # When every check passes, no report is written.
     html.unlink()
-    write_params(project, _params(**{"gates.runner.html_reports": "never"}))
+    write_params(project, _params(**quiet))
     run_modelops("gate data drift")
+    assert _gate(project, "data")["status"] == "pass"
     assert not html.exists()
     assert _gate(project, "data")["html"] is None
 
@@ -300,6 +300,10 @@ def test_the_verdict_and_each_gate_are_tags_of_the_mlflow_run(
 ) -> None:
     from mlflow import MlflowClient
 
+    # Other tests gate copies of this project, which share its run: collect it once more.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(baseline)
+        run_modelops("gates")
     document = json.loads((baseline / "reports" / "gates.json").read_text())
     run_id = json.loads((baseline / "reports" / "mlflow_run.json").read_text())["run_id"]
     tags = MlflowClient(tracking_uri=mlflow_store).get_run(run_id).data.tags

@@ -266,12 +266,13 @@ DRIFT: tuple[CheckSpec, ...] = (
     CheckSpec(
         "identifier_leakage",
         "Identifier-label correlation",
-        "The id or timestamp predicts the label: the data is ordered by outcome.",
+        "The order of the id or timestamp predicts the label: the export is sorted by outcome, "
+        "or ids are handed out after it.",
         "pair",
         lambda p, f, n: _sampled(checks.IdentifierLabelCorrelation, n),
         _needs_id_or_timestamp,
         judge=judges.identifier_leakage,
-        tuned_by=("max_identifier_label_pps",),
+        tuned_by=("max_identifier_label_power",),
     ),
     CheckSpec(
         "date_leakage",

@@ -104,6 +104,12 @@ def sizes(train: pd.DataFrame, test: pd.DataFrame, schema: Schema, *, sample_row
         column: float(found.iloc[0] / len(both)) if len(found) else 1.0
         for column, found in counts.items()
     }
+    is_positive = train[schema.label].astype(str) == schema.positive_label
+    order_auc = {
+        column: _order_auc(train[column], is_positive)
+        for column in (schema.id, schema.timestamp)
+        if column is not None and column in train.columns
+    }
     return Sizes(
         train_rows=train_rows,
         test_rows=test_rows,
@@ -113,4 +119,16 @@ def sizes(train: pd.DataFrame, test: pd.DataFrame, schema: Schema, *, sample_row
         singletons=singletons,
         distinct=distinct,
         top_share=top_share,
+        order_auc=order_auc,
     )
+
+
+def _order_auc(values: pd.Series, is_positive: pd.Series) -> float:
+    """ROC AUC of a column's order (ranks, ties averaged) against the label (Mann-Whitney)."""
+    known = values.notna()
+    ranks = values[known].rank(method="average")
+    positive = is_positive[known]
+    count, total = int(positive.sum()), int(known.sum())
+    if count == 0 or count == total:
+        return 0.5
+    return float((ranks[positive].sum() - count * (count + 1) / 2) / (count * (total - count)))

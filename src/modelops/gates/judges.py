@@ -58,6 +58,8 @@ class Sizes:
     """Per column: distinct values over train and test together."""
     top_share: Mapping[str, float] = field(default_factory=dict)
     """Per column: the share of its most common value over train and test together."""
+    order_auc: Mapping[str, float] = field(default_factory=dict)
+    """For the id and the timestamp: ROC AUC of their order against the label in train."""
 
 
 @dataclass(frozen=True)
@@ -417,21 +419,42 @@ def label_correlation(evidence: Evidence) -> list[Verdict]:
 
 
 def identifier_leakage(evidence: Evidence) -> list[Verdict]:
-    """The id or the timestamp must not predict the label."""
-    limit = evidence.params.max_identifier_label_pps
-    rows = evidence.sizes.train_rows
-    z = z_value(evidence.confidence, tests=max(len(evidence.value), 1))
-    positives = evidence.sizes.train_positives
-    per_column = {
-        str(column): _score_verdict(
-            _score_interval(float(score), rows, z=z, positives=positives),
-            limit,
-            rows,
-            what="predicts the label",
+    """The order of the id or the timestamp must not predict the label.
+
+    Deepchecks scores the id with ppscore, which gives 0 to any column whose values are all
+    unique (ids and timestamps always are), so it can never see an export sorted by outcome.
+    Here the order itself is scored: |2 AUC - 1| of the ranks against the label, in train, with
+    the Hanley-McNeil interval.
+    """
+    limit = evidence.params.max_identifier_label_power
+    sizes = evidence.sizes
+    z = z_value(evidence.confidence, tests=max(len(sizes.order_auc), 1))
+    positives, negatives = sizes.train_positives, sizes.train_rows - sizes.train_positives
+    per_column = {}
+    for column, auc in sizes.order_auc.items():
+        found = auc_interval(auc, positives, negatives, z=z)
+        power = Interval(
+            abs(2 * auc - 1),
+            max(0.0, 2 * found.low - 1, 1 - 2 * found.high),
+            max(abs(2 * found.low - 1), abs(2 * found.high - 1)),
         )
-        for column, score in evidence.value.items()
-    }
-    return [_worst(per_column, f"the id and timestamp predict the label at most PPS {limit:g}")]
+        decision = decide_at_most(power, limit)
+        reason = ""
+        if decision == "inconclusive":
+            reason = _needs(
+                f"{sizes.train_rows} rows cannot tell whether the order of '{column}' predicts "
+                f"the label beyond {limit:g}",
+                sizes.train_rows,
+                power,
+                limit,
+                unit="rows",
+            )
+        per_column[column] = Verdict(
+            decision, "", f"order vs label: |2 AUC - 1| {power.text()} (AUC {auc:.3f})", reason
+        )
+    return [
+        _worst(per_column, f"the id's and timestamp's order predict the label at most {limit:g}")
+    ]
 
 
 def _score_interval(score: float, rows: int, *, z: float, positives: int) -> Interval:

@@ -1,0 +1,151 @@
+"""The judges decide from a check's numbers and the sample's size (pure, no Deepchecks run)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelops.gates import judges
+from modelops.gates.inputs import _order_auc, sizes
+from modelops.gates.judges import Evidence, Sizes
+from modelops.params import DataGateParams, DriftGateParams, ModelGateParams
+
+
+def _evidence(value: Any, params: Any, *, dataset: str = "train", **size: Any) -> Evidence:
+    defaults = {"train_rows": 2400, "test_rows": 600, "train_positives": 480, "test_positives": 120}
+    return Evidence(
+        value=value,
+        dataset=dataset,
+        sizes=Sizes(**{**defaults, **size}),
+        params=params,
+        confidence=0.95,
+        resamples=200,
+        seed=0,
+        threshold=0.5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("ratio", "rows", "decision"),
+    [
+        (0.0, 2400, "pass"),
+        (0.2, 2400, "fail"),
+        (0.0, 24, "inconclusive"),
+        (0.08, 60, "inconclusive"),
+    ],
+)
+def test_duplicates_are_decided_by_their_interval_not_their_point(
+    ratio: float, rows: int, decision: str
+) -> None:
+    (verdict,) = judges.duplicates(_evidence(ratio, DataGateParams(), train_rows=rows))
+    assert verdict.decision == decision, verdict
+    if decision == "inconclusive":
+        assert verdict.reason.startswith(f"inconclusive: {rows} rows cannot show")
+        assert "would" in verdict.reason
+
+
+def test_columns_share_the_error_rate_and_the_worst_is_named() -> None:
+    shares = pd.DataFrame({"Percent of nulls in sample": {"a": 0.0, "b": 0.9, "c": 0.01}})
+    (verdict,) = judges.nulls(_evidence(shares, DataGateParams()))
+    assert verdict.decision == "fail"
+    assert verdict.value.startswith("'b': 2160 of 2400 rows null")
+
+
+def test_a_category_missing_from_a_small_train_set_by_chance_is_allowed_for() -> None:
+    table = pd.DataFrame({"Ratio of New Categories": {"plan": 0.02}})
+    params = DriftGateParams(max_new_category_ratio=0.01)
+    # 2% of test rows bring a category never seen in train: a defect with a complete train set,
+    # but expected when a tenth of the train rows hold values seen once (Good-Turing).
+    strict = judges.new_categories(_evidence(table, params, singletons={"plan": 0}))[0]
+    lenient = judges.new_categories(_evidence(table, params, singletons={"plan": 240}))[0]
+    assert strict.decision in {"fail", "inconclusive"}
+    assert lenient.decision == "pass", lenient
+
+
+def test_drift_needs_enough_rows_to_tell_a_drift_of_the_limit_from_none() -> None:
+    value = {"x": {"Drift score": 0.05, "Method": "Kolmogorov-Smirnov"}}
+    small = judges.feature_drift(_evidence(value, DriftGateParams(), train_rows=24, test_rows=6))[0]
+    large = judges.feature_drift(
+        _evidence(value, DriftGateParams(), train_rows=24000, test_rows=6000)
+    )[0]
+    shifted = judges.feature_drift(
+        _evidence({"x": {"Drift score": 0.6, "Method": "Kolmogorov-Smirnov"}}, DriftGateParams())
+    )[0]
+    assert (small.decision, large.decision, shifted.decision) == ("inconclusive", "pass", "fail")
+    assert "rows in all would" in small.reason
+
+
+def test_an_id_handed_out_in_label_order_predicts_the_label() -> None:
+    frame = pd.DataFrame({"id": np.arange(1000), "y": (np.arange(1000) >= 800).astype(int)})
+    assert _order_auc(frame["id"], frame["y"] == 1) == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    assert _order_auc(pd.Series(rng.permutation(1000)), frame["y"] == 1) == pytest.approx(
+        0.5, abs=0.06
+    )
+    sorted_ids = judges.identifier_leakage(
+        _evidence({}, DriftGateParams(), order_auc={"id": 1.0}, train_rows=800, train_positives=160)
+    )[0]
+    random_ids = judges.identifier_leakage(
+        _evidence({}, DriftGateParams(), order_auc={"id": 0.5}, train_rows=800, train_positives=160)
+    )[0]
+    assert (sorted_ids.decision, random_ids.decision) == ("fail", "pass")
+
+
+def test_a_constant_column_fails_but_a_small_sample_of_a_varied_one_is_inconclusive() -> None:
+    params = DataGateParams()
+    constant = judges.single_value(
+        _evidence({"a": 1}, params, distinct={"a": 1}, top_share={"a": 1.0}, train_rows=6)
+    )[0]
+    lucky = judges.single_value(
+        _evidence({"a": 1}, params, distinct={"a": 3}, top_share={"a": 0.7}, train_rows=6)
+    )[0]
+    broken = judges.single_value(
+        _evidence({"a": 1}, params, distinct={"a": 3}, top_share={"a": 0.7}, train_rows=600)
+    )[0]
+    assert (constant.decision, lucky.decision, broken.decision) == ("fail", "inconclusive", "fail")
+
+
+def test_a_weak_segment_needs_its_minimum_size_and_a_confident_drop() -> None:
+    params = ModelGateParams(min_segment_rows=100)
+
+    def segments(*rows: tuple[float, int]) -> dict[str, Any]:
+        table = pd.DataFrame(
+            [
+                {
+                    "Accuracy Score": score,
+                    "Feature1": "x",
+                    "Feature1 Range": (0, 1),
+                    "Feature2": "",
+                    "Feature2 Range": None,
+                    "% of Data": 1.0,
+                    "Samples in Segment": list(range(size)),
+                }
+                for score, size in rows
+            ]
+        )
+        return {"weak_segments_list": table, "avg_score": 0.8}
+
+    tiny = judges.weak_segments(_evidence(segments((0.1, 30)), params, dataset="test"))[0]
+    weak = judges.weak_segments(_evidence(segments((0.3, 400)), params, dataset="test"))[0]
+    fine = judges.weak_segments(_evidence(segments((0.75, 400)), params, dataset="test"))[0]
+    assert tiny.decision == "pass", "a 30-row segment is never called weak"
+    assert weak.decision == "fail"
+    assert fine.decision == "pass"
+    assert judges.weak_segments_too_small(Sizes(100, 60, 20, 12), params) is not None
+
+
+def test_sizes_count_what_the_judges_need() -> None:
+    from modelops.data import Schema
+
+    schema = Schema("y", "1", "0", ("c",), ("n",), id="id")
+    frame = pd.DataFrame(
+        {"id": range(10), "c": list("aabbbbbbbz"), "n": range(10), "y": ["1"] * 2 + ["0"] * 8}
+    )
+    found = sizes(frame, frame.head(4), schema, sample_rows=5)
+    assert (found.train_rows, found.test_rows, found.train_positives) == (5, 4, 1)
+    assert found.singletons == {"c": 1}
+    assert found.distinct["c"] == 3
+    assert found.order_auc["id"] == pytest.approx(0.0), "ids count down the positives"
