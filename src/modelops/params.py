@@ -6,6 +6,7 @@ value fails here, naming the key and what is allowed, before any stage touches i
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import itertools
 import re
@@ -99,6 +100,55 @@ class SplitParams(_Frozen):
     seed: int = Field(42, ge=0)
 
 
+CSV_DELIMITERS = (",", ";", "\t", "|")
+_DELIMITER_NAMES = {"tab": "\t", "\\t": "\t"}
+
+
+class CsvParams(_Frozen):
+    """How CSV files are read; Parquet files ignore this section."""
+
+    delimiter: Literal["auto", ",", ";", "\t", "|"] = Field(
+        "auto",
+        description="Field separator: `auto` sniffs it from the file's first lines among "
+        '`,` `;` tab `|`; or one of those (write tab as `tab` or "\\t").',
+    )
+    decimal: Literal[".", ","] = Field(
+        ".",
+        description="Decimal mark of numbers: `,` for files written as 1,5 (usually with "
+        "delimiter `;`); numbers with the other mark are read as text.",
+    )
+    encoding: str = Field(
+        "utf-8",
+        description="Text encoding of the file, e.g. utf-8 (also reads a byte-order mark), "
+        "latin-1 or cp1252 for older spreadsheet exports.",
+    )
+
+    @field_validator("delimiter", mode="before")
+    @classmethod
+    def _delimiter_by_name(cls, value: object) -> object:
+        return _DELIMITER_NAMES.get(value, value) if isinstance(value, str) else value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(
+                f"unknown text encoding '{value}'; use e.g. utf-8, latin-1 or cp1252"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _decimal_is_not_the_delimiter(self) -> Self:
+        if self.delimiter == self.decimal:
+            raise ValueError(
+                f"decimal '{self.decimal}' cannot also be the delimiter: with decimal ',' "
+                "set delimiter to ';' (or tab, or 'auto')"
+            )
+        return self
+
+
 class PrepareParams(_Frozen):
     """Stage `prepare`: load or generate the data, validate it, split it."""
 
@@ -110,6 +160,7 @@ class PrepareParams(_Frozen):
     format: Literal["auto", "csv", "parquet"] = Field(
         "auto", description="File format; `auto` goes by the file extension."
     )
+    csv: CsvParams = CsvParams()
     synthetic: SyntheticParams = SyntheticParams()
     columns: ColumnsParams
     split: SplitParams = SplitParams()

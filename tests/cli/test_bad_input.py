@@ -168,3 +168,15 @@ def test_an_unreachable_tracking_server_fails_evaluate_clearly(
     message = _fails(broken, "evaluate", capsys)
     assert "MLflow tracking at nosuchscheme://tracking failed" in message
     assert "MLFLOW_TRACKING_URI" in message
+
+
+def test_a_wrong_delimiter_says_the_file_was_read_as_one_column(
+    broken: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frame = pd.read_csv(broken / DATA_FILE)
+    frame.to_csv(broken / DATA_FILE, index=False, sep=";")
+    write_params(broken, _params(csv={"delimiter": ","}))
+    message = _fails(broken, "prepare", capsys)
+    assert "read as one column named 'customer_id;snapshot_at;plan;" in message
+    assert "(delimiter ',')" in message
+    assert "it looks separated by ';' (17 columns): set prepare.csv.delimiter: ';'" in message

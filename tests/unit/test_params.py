@@ -148,3 +148,30 @@ def test_the_json_schema_describes_every_section() -> None:
     schema = params_schema()
     assert set(schema["properties"]) == set(Params.model_fields)
     assert "hist_gradient_boosting" in str(schema), "model kinds are in the schema"
+
+
+def test_the_csv_section_defaults_to_sniffing_utf8_with_a_decimal_point() -> None:
+    csv = parse_params(template_params()).prepare.csv
+    assert (csv.delimiter, csv.decimal, csv.encoding) == ("auto", ".", "utf-8")
+
+
+@pytest.mark.parametrize(("written", "delimiter"), [("tab", "\t"), ("\\t", "\t"), (";", ";")])
+def test_a_delimiter_can_be_written_as_users_write_it(written: str, delimiter: str) -> None:
+    params = parse_params(_with(("prepare", "csv"), {"delimiter": written}))
+    assert params.prepare.csv.delimiter == delimiter
+
+
+@pytest.mark.parametrize(
+    ("csv", "expected"),
+    [
+        ({"delimiter": ":"}, "prepare.csv.delimiter: Input should be 'auto', ',', ';'"),
+        ({"decimal": ","}, "decimal ',' cannot also be the delimiter"),
+        ({"encoding": "utf9"}, "prepare.csv.encoding: unknown text encoding 'utf9'"),
+        ({"delimeter": ";"}, "prepare.csv.delimeter: unknown key (did you mean 'delimiter'?)"),
+    ],
+)
+def test_a_bad_csv_setting_names_the_key_and_what_is_allowed(
+    csv: dict[str, str], expected: str
+) -> None:
+    raw = _with(("prepare", "csv"), {"delimiter": ",", **csv} if "decimal" in csv else csv)
+    assert expected in _error(raw)

@@ -1,0 +1,73 @@
+"""A first hour on your own data: the commands a new user runs, on tables shaped like theirs.
+
+Each test writes a table and a params.yaml as a user would type it (YAML text, not a dumped
+mapping: `positive_label: yes` must stay what YAML makes of it), runs the real commands in
+process and checks what they print and write.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from modelops.paths import ProjectPaths
+from modelops.synth import generate_churn
+from tests.support import run_modelops
+
+
+def _project(root: Path, monkeypatch: pytest.MonkeyPatch, params: str) -> ProjectPaths:
+    """`root` as the working directory, with `params` written verbatim as params.yaml."""
+    (root / "data" / "raw").mkdir(parents=True)
+    (root / "params.yaml").write_text(params)
+    monkeypatch.chdir(root)
+    return ProjectPaths(root=root)
+
+
+def _bank(rows: int, *, labels: tuple[object, object] = ("yes", "no")) -> pd.DataFrame:
+    """A bank-marketing-like table: the churn data with a 'subscribed' label of `labels`."""
+    frame = generate_churn(rows, seed=4).drop(columns=["customer_id", "snapshot_at"])
+    positive, negative = labels
+    subscribed = frame.pop("churned").map({1: positive, 0: negative})
+    return frame.assign(subscribed=subscribed)
+
+
+def _params(source: str, *, positive_label: str, extra: str = "") -> str:
+    return (
+        "prepare:\n"
+        f"  source: {source}\n"
+        f"{extra}"
+        "  columns:\n"
+        "    label: subscribed\n"
+        f"    positive_label: {positive_label}\n"
+        "train:\n"
+        "  model:\n"
+        "    kind: hist_gradient_boosting\n"
+    )
+
+
+def _meta(paths: ProjectPaths) -> dict[str, object]:
+    meta: dict[str, object] = json.loads((paths.prepared_dir / "meta.json").read_text())
+    return meta
+
+
+def test_a_semicolon_file_with_decimal_commas_prepares_with_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a European export (';' between fields, ',' as decimal mark) and only
+    # `prepare.csv.decimal: ","` set: the delimiter is sniffed and the numbers are numbers.
+    paths = _project(
+        tmp_path,
+        monkeypatch,
+        _params("data/raw/bank.csv", positive_label='"yes"', extra='  csv:\n    decimal: ","\n'),
+    )
+    _bank(400).to_csv(paths.root / "data/raw/bank.csv", index=False, sep=";", decimal=",")
+    printed = run_modelops("prepare")
+    assert "prepare: read bank.csv as ';'-separated (sniffed from its first lines)" in printed
+    schema = _meta(paths)["schema"]
+    assert isinstance(schema, dict)
+    assert "monthly_charges" in schema["numeric"], "decimal commas were read as numbers"
+    train_rows = pd.read_parquet(paths.prepared_dir / "train.parquet")
+    assert train_rows["monthly_charges"].dtype == "float64"
