@@ -170,6 +170,52 @@ def test_an_unreachable_tracking_server_fails_evaluate_clearly(
     assert "MLFLOW_TRACKING_URI" in message
 
 
+def test_a_new_source_with_four_problems_gets_one_error_listing_all_four(
+    broken: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given params written for another export of the data: three names are off and the
+    # positive class is not a value; when prepared; then one error names all four and the fix.
+    columns = {"label": "churn", "positive_label": "yes", "id": "cust_id", "timestamp": "snapshot"}
+    write_params(broken, _params(columns=columns))
+    message = _fails(broken, "prepare", capsys)
+    assert message.startswith(f"error: {DATA_FILE}: 4 problems; fix them all, then run again:")
+    for key, found in (("label", "churned"), ("id", "customer_id"), ("timestamp", "snapshot_at")):
+        assert f"(prepare.columns.{key}) is not in the data. Did you mean '{found}'?" in message
+    assert "positive_label 'yes' is not a value of 'churned' (the closest match" in message
+    assert "its values are 0, 1" in message
+    assert message.count("Columns found: customer_id, snapshot_at, plan") == 1
+
+
+def test_bad_values_in_several_columns_are_reported_together(
+    broken: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_params(
+        broken,
+        _params(
+            columns={
+                "label": "churned",
+                "timestamp": "snapshot_at",
+                "categorical": ["plan"],
+                "numeric": ["age", "tenure_months"],
+            }
+        ),
+    )
+
+    def garble(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.astype({"age": object, "churned": object})
+        frame.loc[3, "snapshot_at"] = "31/02/2024 25:61"
+        frame.loc[5, "age"] = "forty"
+        frame.loc[7, "churned"] = None
+        return frame
+
+    rewrite_csv(broken, garble)
+    message = _fails(broken, "prepare", capsys)
+    assert "3 problems" in message, message
+    assert "label column 'churned' has 1 missing value(s), e.g. at row(s) 8" in message
+    assert "timestamp column 'snapshot_at' has 1 value(s) that do not parse" in message
+    assert "numeric column 'age' has 1 of 1500 values that are not numbers ('forty')" in message
+
+
 def test_a_wrong_delimiter_says_the_file_was_read_as_one_column(
     broken: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

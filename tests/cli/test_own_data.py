@@ -71,3 +71,16 @@ def test_a_semicolon_file_with_decimal_commas_prepares_with_numbers(
     assert "monthly_charges" in schema["numeric"], "decimal commas were read as numbers"
     train_rows = pd.read_parquet(paths.prepared_dir / "train.parquet")
     assert train_rows["monthly_charges"].dtype == "float64"
+
+
+def test_decimal_commas_without_the_setting_are_flagged_not_silently_categorical(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = _project(tmp_path, monkeypatch, _params("data/raw/bank.csv", positive_label='"yes"'))
+    _bank(400).to_csv(paths.root / "data/raw/bank.csv", index=False, sep=";", decimal=",")
+    printed = run_modelops("prepare")
+    (warning,) = [line for line in printed.splitlines() if "comma" in line]
+    assert warning.startswith("prepare: warning: categorical 'age', 'tenure_months', ")
+    assert "'monthly_charges'" in warning
+    assert "hold(s) numbers written with a comma (age: '" in warning
+    assert "set prepare.csv.decimal: ','" in printed

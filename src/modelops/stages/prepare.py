@@ -86,11 +86,13 @@ class Prepared:
 
 
 def run(params: PrepareParams, *, root: Path, out_dir: Path, metrics_file: Path) -> PrepareResult:
-    """Load, validate and split the data, then write it (all outputs or none)."""
+    """Load, validate and split the data, then write it (all outputs or none).
+
+    Every problem of the data against `params.columns` is reported at once, in one `DataError`.
+    """
     table = load_source(params, root=root)
     source = table.name
-    resolved = data.resolve_schema(table.frame, params.columns, source=source)
-    frame = data.coerce(table.frame, resolved.schema, source=source)
+    resolved, frame = data.validate(table.frame, params.columns, source=source)
     train, test = data.split(frame, resolved.schema, params.split)
     label, positive = resolved.schema.label, resolved.schema.positive_label
     feature_cells = frame.loc[:, list(resolved.schema.features)]
