@@ -27,6 +27,11 @@ from modelops.errors import DataError
 from modelops.params import ColumnsParams, SplitParams, label_text
 
 _POSITIVE_NAMES = ("1", "True", "true", "yes", "Yes", "YES", "y", "Y", "positive", "pos")
+# How label values read as booleans when `positive_label` is a YAML boolean (yes/on/true...).
+_BOOLEAN_SPELLINGS = {
+    True: frozenset({"true", "t", "yes", "y", "on", "1"}),
+    False: frozenset({"false", "f", "no", "n", "off", "0"}),
+}
 _EXAMPLES = 5
 _SHOWN_VALUES = 10
 _SHOWN_COLUMNS = 40
@@ -440,11 +445,13 @@ def _positive_class(
     """
     classes = sorted(labels.unique())
     wanted = columns.positive_label
+    if isinstance(wanted, bool):
+        return _boolean_class(classes, wanted, about=about)
     if wanted is not None:
         if wanted not in classes:
             return (
                 f"prepare.columns.positive_label '{wanted}' is not a value of {about}; its values "
-                f"are {_shown(classes)}"
+                f"are {_shown(classes)}{_class_hint(wanted, classes)}"
             )
         return _Choice(wanted, _other(classes, wanted)) if len(classes) == 2 else None
     if len(classes) != 2:
@@ -458,6 +465,50 @@ def _positive_class(
         note=f"inferred positive class of '{labels.name}': '{positive}' (negative: "
         f"'{negative}'); set prepare.columns.positive_label to choose",
     )
+
+
+def _boolean_class(classes: list[str], wanted: bool, *, about: str) -> _Choice | str | None:
+    """The class a YAML boolean names: `positive_label: yes` means the label value 'yes'."""
+    word = "true" if wanted else "false"
+    matches = [c for c in classes if c.lower() in _BOOLEAN_SPELLINGS[wanted]]
+    read_as = (
+        f"prepare.columns.positive_label is the boolean {word} (YAML reads unquoted yes/no, "
+        "on/off and true/false as booleans)"
+    )
+    if not matches:
+        example = classes[0] if classes else "..."
+        return (
+            f"{read_as}, and no value of {about} reads as {word}; its values are "
+            f"{_shown(classes)}: quote the positive class as written in the data, e.g. "
+            f'positive_label: "{example}"'
+        )
+    if len(matches) > 1:
+        return (
+            f"{read_as}, and several values of {about} read as {word} ({_shown(matches)}): "
+            f'quote the one you mean, e.g. positive_label: "{matches[0]}"'
+        )
+    if len(classes) != 2:
+        return None
+    positive = matches[0]
+    note = (
+        f"positive class of {about}: '{positive}', the value that prepare.columns.positive_label "
+        f"names (YAML read it as the boolean {word})"
+    )
+    return _Choice(positive, _other(classes, positive), note=note)
+
+
+def _class_hint(wanted: str, classes: Sequence[str]) -> str:
+    """A class the user probably meant: the same up to case, or the same boolean reading."""
+    same_case = [c for c in classes if c.lower() == wanted.lower()]
+    reading = [
+        c
+        for spelled in _BOOLEAN_SPELLINGS.values()
+        if wanted.lower() in spelled
+        for c in classes
+        if c.lower() in spelled
+    ]
+    hint = same_case or reading
+    return f"; did you mean '{hint[0]}'?" if len(hint) == 1 else ""
 
 
 def _other(classes: Sequence[str], positive: str) -> str:

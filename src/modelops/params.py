@@ -53,10 +53,12 @@ class ColumnsParams(_Frozen):
     """Column roles. Leave `categorical` and `numeric` unset to infer them from the data."""
 
     label: str = Field(description="Binary target column.")
-    positive_label: str | None = Field(
+    positive_label: bool | str | None = Field(
         None,
         description="Label value of the positive class; inferred when unset "
-        "(1/True/yes if present, else the rarer class).",
+        "(1/True/yes if present, else the rarer class). YAML reads unquoted yes/no, on/off and "
+        "true/false as booleans: a boolean matches the label's yes/no, y/n, on/off, true/false "
+        "or 1/0 values (any case).",
     )
     id: str | None = Field(None, description="Row identifier; never used as a feature.")
     timestamp: str | None = Field(
@@ -69,7 +71,8 @@ class ColumnsParams(_Frozen):
     @field_validator("positive_label", mode="before")
     @classmethod
     def _label_as_text(cls, value: object) -> object:
-        return None if value is None else label_text(value)
+        """Numbers become their label text (`1.0` -> `1`); booleans stay booleans for matching."""
+        return value if value is None or isinstance(value, bool) else label_text(value)
 
     @model_validator(mode="after")
     def _roles_are_disjoint(self) -> Self:

@@ -26,6 +26,7 @@ from tests.support import (
 )
 
 OUTPUTS = ("data/prepared", "metrics", "models", "plots", "reports")
+LEFT_OR_STAYED = {1: "left", 0: "stayed"}
 
 
 def _params(**prepare: Any) -> dict[str, Any]:
@@ -226,3 +227,19 @@ def test_a_wrong_delimiter_says_the_file_was_read_as_one_column(
     assert "read as one column named 'customer_id;snapshot_at;plan;" in message
     assert "(delimiter ',')" in message
     assert "it looks separated by ';' (17 columns): set prepare.csv.delimiter: ';'" in message
+
+
+def test_a_yaml_boolean_positive_label_that_names_no_value_says_to_quote_it(
+    broken: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a label of 'left'/'stayed' and, unquoted, `positive_label: yes` (YAML: true).
+    rewrite_csv(broken, lambda frame: frame.assign(churned=frame["churned"].map(LEFT_OR_STAYED)))
+    text = (broken / "params.yaml").read_text()
+    assert "positive_label: 1\n" in text
+    (broken / "params.yaml").write_text(
+        text.replace("positive_label: 1\n", "positive_label: yes\n")
+    )
+    message = _fails(broken, "prepare", capsys)
+    assert "prepare.columns.positive_label is the boolean true" in message
+    assert "no value of 'churned' reads as true; its values are left, stayed" in message
+    assert 'e.g. positive_label: "left"' in message

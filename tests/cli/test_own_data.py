@@ -53,6 +53,59 @@ def _meta(paths: ProjectPaths) -> dict[str, object]:
     return meta
 
 
+@pytest.mark.parametrize(
+    ("labels", "written", "positive"),
+    [
+        (("yes", "no"), "yes", "yes"),
+        (("on", "off"), "on", "on"),
+        (("on", "off"), "off", "off"),
+    ],
+    ids=["yes-no", "on-off", "off-is-positive"],
+)
+def test_a_yaml_boolean_positive_label_names_the_csv_label_as_written(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    labels: tuple[str, str],
+    written: str,
+    positive: str,
+) -> None:
+    # Given a CSV label of 'yes'/'no' (or 'on'/'off') and params.yaml saying, unquoted,
+    # `positive_label: yes`, which YAML reads as true; when prepared; then 'yes' is positive.
+    paths = _project(tmp_path, monkeypatch, _params("data/raw/bank.csv", positive_label=written))
+    _bank(400, labels=labels).to_csv(paths.root / "data/raw/bank.csv", index=False)
+    assert "positive_label: " + written in (paths.root / "params.yaml").read_text()
+    printed = run_modelops("prepare")
+    schema = _meta(paths)["schema"]
+    assert isinstance(schema, dict)
+    assert schema["positive_label"] == positive
+    assert schema["negative_label"] == next(label for label in labels if label != positive)
+    assert (
+        f"prepare: positive class of 'subscribed': '{positive}', the value that "
+        "prepare.columns.positive_label names (YAML read it as the boolean "
+        f"{'false' if written == 'off' else 'true'})" in printed
+    ), printed
+
+
+def test_a_yaml_boolean_positive_label_names_a_parquet_boolean_label(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a Parquet label of real booleans and `positive_label: yes`: True is positive.
+    paths = _project(tmp_path, monkeypatch, _params("data/raw/bank.parquet", positive_label="yes"))
+    frame = _bank(400, labels=(True, False))
+    assert frame["subscribed"].dtype == bool
+    frame.to_parquet(paths.root / "data/raw/bank.parquet", index=False)
+    printed = run_modelops("prepare")
+    assert "prepare: positive class of 'subscribed': 'True', the value that " in printed, (
+        "says how it read the YAML boolean"
+    )
+    schema = _meta(paths)["schema"]
+    assert isinstance(schema, dict)
+    assert (schema["positive_label"], schema["negative_label"]) == ("True", "False")
+    summary = json.loads(paths.data_metrics.read_text())
+    rate = float((frame["subscribed"]).mean())
+    assert summary["positive_rate"]["train"] == pytest.approx(rate, abs=0.02)
+
+
 def test_a_semicolon_file_with_decimal_commas_prepares_with_numbers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -341,6 +341,74 @@ def test_validate_returns_the_schema_and_the_typed_frame_when_all_is_well(
     assert frame.equals(coerce(churn, resolved.schema, source="churn"))
 
 
+# positive_label as a YAML boolean: `positive_label: yes` means the label value 'yes'.
+
+
+@pytest.mark.parametrize(
+    ("labels", "wanted", "positive"),
+    [
+        (["yes", "no", "no", "yes"], True, "yes"),
+        (["Yes", "No", "No", "No"], True, "Yes"),
+        (["y", "n", "n", "n"], True, "y"),
+        (["on", "off", "off", "on"], True, "on"),
+        (["on", "off", "off", "on"], False, "off"),
+        (["TRUE", "FALSE", "FALSE", "TRUE"], True, "TRUE"),
+        ([True, False, False, False], True, "True"),
+        ([1, 0, 0, 0], True, "1"),
+        ([1.0, 0.0, 0.0, 0.0], False, "0"),
+        (["no", "yes", "yes", "yes"], False, "no"),
+    ],
+)
+def test_a_boolean_positive_label_names_the_class_that_reads_as_it(
+    labels: list[object], wanted: bool, positive: str
+) -> None:
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": labels})
+    resolved = resolve_schema(frame, ColumnsParams(label="y", positive_label=wanted), source="f")
+    assert resolved.schema.positive_label == positive
+    assert resolved.schema.negative_label != positive
+    note = next(n for n in resolved.notes if n.startswith("positive class"))
+    assert f"'{positive}', the value that prepare.columns.positive_label names" in note
+    assert f"YAML read it as the boolean {'true' if wanted else 'false'}" in note
+
+
+def test_given_a_boolean_positive_label_and_labels_that_are_not_booleans_then_it_says_quote() -> (
+    None
+):
+    frame = pd.DataFrame({"x": [1.0, 2.0], "y": ["churn", "stay"]})
+    message = _error(
+        resolve_schema, frame, ColumnsParams(label="y", positive_label=True), source="f"
+    )
+    assert "prepare.columns.positive_label is the boolean true" in message
+    assert "YAML reads unquoted yes/no, on/off and true/false as booleans" in message
+    assert "no value of 'y' reads as true; its values are churn, stay" in message
+    assert (
+        'quote the positive class as written in the data, e.g. positive_label: "churn"' in message
+    )
+
+
+def test_given_a_boolean_that_two_label_values_read_as_then_it_is_ambiguous() -> None:
+    frame = pd.DataFrame({"x": [1.0, 2.0], "y": ["yes", "y"]})
+    message = _error(
+        resolve_schema, frame, ColumnsParams(label="y", positive_label=True), source="f"
+    )
+    assert "several values of 'y' read as true (y, yes)" in message
+
+
+@pytest.mark.parametrize(
+    ("wanted", "labels", "hint"),
+    [("Yes", ["yes", "no"], "did you mean 'yes'?"), ("true", ["1", "0"], "did you mean '1'?")],
+)
+def test_given_a_text_positive_label_that_nearly_matches_then_the_class_is_suggested(
+    wanted: str, labels: list[str], hint: str
+) -> None:
+    frame = pd.DataFrame({"x": [1.0, 2.0], "y": labels})
+    message = _error(
+        resolve_schema, frame, ColumnsParams(label="y", positive_label=wanted), source="f"
+    )
+    assert f"positive_label '{wanted}' is not a value of 'y'" in message
+    assert hint in message
+
+
 # Decimal commas: numbers written 1,5 are not silently read as categories.
 
 

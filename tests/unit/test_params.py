@@ -175,3 +175,21 @@ def test_a_bad_csv_setting_names_the_key_and_what_is_allowed(
 ) -> None:
     raw = _with(("prepare", "csv"), {"delimiter": ",", **csv} if "decimal" in csv else csv)
     assert expected in _error(raw)
+
+
+@pytest.mark.parametrize(
+    ("written", "value"),
+    [("yes", True), ("on", True), ("no", False), ("off", False), ("true", True), ('"yes"', "yes")],
+)
+def test_a_positive_label_written_as_a_yaml_boolean_stays_a_boolean(
+    tmp_path: Path, written: str, value: object
+) -> None:
+    # Given params.yaml text as a user types it (YAML 1.1 reads unquoted yes/on as true), when
+    # loaded, then the boolean is kept, so the data step can match it to 'yes'/'on'/'true'/1.
+    path = tmp_path / "params.yaml"
+    path.write_text(
+        "prepare:\n  columns:\n    label: subscribed\n"
+        f"    positive_label: {written}\n"
+        "train:\n  model:\n    kind: logistic_regression\n"
+    )
+    assert load_params(path).prepare.columns.positive_label == value
