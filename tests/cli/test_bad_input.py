@@ -243,3 +243,19 @@ def test_a_yaml_boolean_positive_label_that_names_no_value_says_to_quote_it(
     assert "prepare.columns.positive_label is the boolean true" in message
     assert "no value of 'churned' reads as true; its values are left, stayed" in message
     assert 'e.g. positive_label: "left"' in message
+
+
+def test_a_table_too_small_for_early_stopping_is_refused_before_training(
+    broken: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given 30 rows and a validation fraction that leaves 1 validation row, scikit-learn would
+    # fail inside fit with a traceback; train refuses first, naming the range that works.
+    rewrite_csv(broken, lambda frame: frame.iloc[:30])
+    assert main(["prepare"]) == 0
+    params = _params()
+    params["train"]["model"]["validation_fraction"] = 0.01
+    write_params(broken, params)
+    message = _fails(broken, "train", capsys)
+    assert "train.model.validation_fraction 0.01 splits the 24 training rows" in message
+    assert "set train.model.validation_fraction between 0.05 and 0.91" in message
+    assert "Or set train.model.early_stopping: false" in message

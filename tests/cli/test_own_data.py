@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from modelops.paths import ProjectPaths
+from modelops.stages import train
 from modelops.synth import generate_churn
 from tests.support import run_modelops
 
@@ -137,3 +138,50 @@ def test_decimal_commas_without_the_setting_are_flagged_not_silently_categorical
     assert "'monthly_charges'" in warning
     assert "hold(s) numbers written with a comma (age: '" in warning
     assert "set prepare.csv.decimal: ','" in printed
+
+
+SMALL_DATA_PARAMS = _params("data/raw/bank.csv", positive_label="yes")
+
+
+def test_a_30_row_table_trains_with_warnings_that_say_what_to_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given 30 rows: 24 train, 3 of them early stopping's validation split, 21 left to fit,
+    # fewer than two leaves of min_samples_leaf 20; when trained; then it warns and still trains.
+    paths = _project(tmp_path, monkeypatch, SMALL_DATA_PARAMS)
+    _bank(30).to_csv(paths.root / "data/raw/bank.csv", index=False)
+    printed = run_modelops("prepare", "train")
+    warnings = [line for line in printed.splitlines() if line.startswith("train: warning: ")]
+    assert len(warnings) == 2, printed
+    leaf, stopping = warnings
+    assert "train.model.min_samples_leaf is 20, but the trees fit 21 rows" in leaf
+    assert "the model predicts one probability for every row" in leaf
+    assert leaf.endswith("Set train.model.min_samples_leaf: 2")
+    assert "train.model.early_stopping judges the validation loss on 3 rows" in stopping
+    assert "Set train.model.early_stopping: false" in stopping
+    assert (paths.model_dir / "MLmodel").is_file(), "training still ran"
+
+    # When the suggested values are set, the same table trains without a warning.
+    text = SMALL_DATA_PARAMS + "    min_samples_leaf: 2\n    early_stopping: false\n"
+    (paths.root / "params.yaml").write_text(text)
+    assert "warning" not in run_modelops("train")
+
+
+def test_a_300_row_table_warns_only_about_the_validation_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = _project(tmp_path, monkeypatch, SMALL_DATA_PARAMS)
+    _bank(300).to_csv(paths.root / "data/raw/bank.csv", index=False)
+    run_modelops("prepare")
+    from modelops.params import load_params
+
+    result = train.run(
+        load_params(paths.params_file).train,
+        data_dir=paths.prepared_dir,
+        model_dir=paths.model_dir,
+    )
+    assert result.train_rows == 240
+    assert len(result.warnings) == 1, "leaves of 20 fit; the validation split is what is small"
+    (warning,) = result.warnings
+    assert warning.startswith("train.model.early_stopping judges the validation loss on 24 rows")
+    assert "train.model.validation_fraction: 0." in warning, "a fraction that holds 10 rows"
