@@ -147,6 +147,8 @@ def _train(args: argparse.Namespace, paths: ProjectPaths) -> int:
 
     params = load_params(paths.params_file)
     result = train.run(params.train, data_dir=paths.prepared_dir, model_dir=paths.model_dir)
+    for warning in result.warnings:
+        print(f"train: warning: {warning}")
     rounds = f", {result.iterations} iterations" if result.iterations is not None else ""
     print(
         f"train: {result.model_kind} on {result.train_rows} rows x {result.features} features "

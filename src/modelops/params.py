@@ -6,6 +6,7 @@ value fails here, naming the key and what is allowed, before any stage touches i
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import itertools
 import re
@@ -53,10 +54,12 @@ class ColumnsParams(_Frozen):
     """Column roles. Leave `categorical` and `numeric` unset to infer them from the data."""
 
     label: str = Field(description="Binary target column.")
-    positive_label: str | None = Field(
+    positive_label: bool | str | None = Field(
         None,
         description="Label value of the positive class; inferred when unset "
-        "(1/True/yes if present, else the rarer class).",
+        "(1/True/yes if present, else the rarer class). YAML reads unquoted yes/no, on/off and "
+        "true/false as booleans: a boolean matches the label's yes/no, y/n, on/off, true/false "
+        "or 1/0 values (any case).",
     )
     id: str | None = Field(None, description="Row identifier; never used as a feature.")
     timestamp: str | None = Field(
@@ -69,7 +72,8 @@ class ColumnsParams(_Frozen):
     @field_validator("positive_label", mode="before")
     @classmethod
     def _label_as_text(cls, value: object) -> object:
-        return None if value is None else label_text(value)
+        """Numbers become their label text (`1.0` -> `1`); booleans stay booleans for matching."""
+        return value if value is None or isinstance(value, bool) else label_text(value)
 
     @model_validator(mode="after")
     def _roles_are_disjoint(self) -> Self:
@@ -100,6 +104,55 @@ class SplitParams(_Frozen):
     seed: int = Field(42, ge=0)
 
 
+CSV_DELIMITERS = (",", ";", "\t", "|")
+_DELIMITER_NAMES = {"tab": "\t", "\\t": "\t"}
+
+
+class CsvParams(_Frozen):
+    """How CSV files are read; Parquet files ignore this section."""
+
+    delimiter: Literal["auto", ",", ";", "\t", "|"] = Field(
+        "auto",
+        description="Field separator: `auto` sniffs it from the file's first lines among "
+        '`,` `;` tab `|`; or one of those (write tab as `tab` or "\\t").',
+    )
+    decimal: Literal[".", ","] = Field(
+        ".",
+        description="Decimal mark of numbers: `,` for files written as 1,5 (usually with "
+        "delimiter `;`); numbers with the other mark are read as text.",
+    )
+    encoding: str = Field(
+        "utf-8",
+        description="Text encoding of the file, e.g. utf-8 (also reads a byte-order mark), "
+        "latin-1 or cp1252 for older spreadsheet exports.",
+    )
+
+    @field_validator("delimiter", mode="before")
+    @classmethod
+    def _delimiter_by_name(cls, value: object) -> object:
+        return _DELIMITER_NAMES.get(value, value) if isinstance(value, str) else value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(
+                f"unknown text encoding '{value}'; use e.g. utf-8, latin-1 or cp1252"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _decimal_is_not_the_delimiter(self) -> Self:
+        if self.delimiter == self.decimal:
+            raise ValueError(
+                f"decimal '{self.decimal}' cannot also be the delimiter: with decimal ',' "
+                "set delimiter to ';' (or tab, or 'auto')"
+            )
+        return self
+
+
 class PrepareParams(_Frozen):
     """Stage `prepare`: load or generate the data, validate it, split it."""
 
@@ -111,6 +164,7 @@ class PrepareParams(_Frozen):
     format: Literal["auto", "csv", "parquet"] = Field(
         "auto", description="File format; `auto` goes by the file extension."
     )
+    csv: CsvParams = CsvParams()
     synthetic: SyntheticParams = SyntheticParams()
     columns: ColumnsParams
     split: SplitParams = SplitParams()

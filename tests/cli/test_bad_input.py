@@ -26,6 +26,7 @@ from tests.support import (
 )
 
 OUTPUTS = ("data/prepared", "metrics", "models", "plots", "reports")
+LEFT_OR_STAYED = {1: "left", 0: "stayed"}
 
 
 def _params(**prepare: Any) -> dict[str, Any]:
@@ -168,3 +169,93 @@ def test_an_unreachable_tracking_server_fails_evaluate_clearly(
     message = _fails(broken, "evaluate", capsys)
     assert "MLflow tracking at nosuchscheme://tracking failed" in message
     assert "MLFLOW_TRACKING_URI" in message
+
+
+def test_a_new_source_with_four_problems_gets_one_error_listing_all_four(
+    broken: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given params written for another export of the data: three names are off and the
+    # positive class is not a value; when prepared; then one error names all four and the fix.
+    columns = {"label": "churn", "positive_label": "yes", "id": "cust_id", "timestamp": "snapshot"}
+    write_params(broken, _params(columns=columns))
+    message = _fails(broken, "prepare", capsys)
+    assert message.startswith(f"error: {DATA_FILE}: 4 problems; fix them all, then run again:")
+    for key, found in (("label", "churned"), ("id", "customer_id"), ("timestamp", "snapshot_at")):
+        assert f"(prepare.columns.{key}) is not in the data. Did you mean '{found}'?" in message
+    assert "positive_label 'yes' is not a value of 'churned' (the closest match" in message
+    assert "its values are 0, 1" in message
+    assert message.count("Columns found: customer_id, snapshot_at, plan") == 1
+
+
+def test_bad_values_in_several_columns_are_reported_together(
+    broken: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_params(
+        broken,
+        _params(
+            columns={
+                "label": "churned",
+                "timestamp": "snapshot_at",
+                "categorical": ["plan"],
+                "numeric": ["age", "tenure_months"],
+            }
+        ),
+    )
+
+    def garble(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.astype({"age": object, "churned": object})
+        frame.loc[3, "snapshot_at"] = "31/02/2024 25:61"
+        frame.loc[5, "age"] = "forty"
+        frame.loc[7, "churned"] = None
+        return frame
+
+    rewrite_csv(broken, garble)
+    message = _fails(broken, "prepare", capsys)
+    assert "3 problems" in message, message
+    assert "label column 'churned' has 1 missing value(s), e.g. at row(s) 8" in message
+    assert "timestamp column 'snapshot_at' has 1 value(s) that do not parse" in message
+    assert "numeric column 'age' has 1 of 1500 values that are not numbers ('forty')" in message
+
+
+def test_a_wrong_delimiter_says_the_file_was_read_as_one_column(
+    broken: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frame = pd.read_csv(broken / DATA_FILE)
+    frame.to_csv(broken / DATA_FILE, index=False, sep=";")
+    write_params(broken, _params(csv={"delimiter": ","}))
+    message = _fails(broken, "prepare", capsys)
+    assert "read as one column named 'customer_id;snapshot_at;plan;" in message
+    assert "(delimiter ',')" in message
+    assert "it looks separated by ';' (17 columns): set prepare.csv.delimiter: ';'" in message
+
+
+def test_a_yaml_boolean_positive_label_that_names_no_value_says_to_quote_it(
+    broken: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a label of 'left'/'stayed' and, unquoted, `positive_label: yes` (YAML: true).
+    rewrite_csv(broken, lambda frame: frame.assign(churned=frame["churned"].map(LEFT_OR_STAYED)))
+    text = (broken / "params.yaml").read_text()
+    assert "positive_label: 1\n" in text
+    (broken / "params.yaml").write_text(
+        text.replace("positive_label: 1\n", "positive_label: yes\n")
+    )
+    message = _fails(broken, "prepare", capsys)
+    assert "prepare.columns.positive_label is the boolean true" in message
+    assert "no value of 'churned' reads as true; its values are left, stayed" in message
+    assert 'e.g. positive_label: "left"' in message
+
+
+def test_a_table_too_small_for_early_stopping_is_refused_before_training(
+    broken: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given 30 rows and a validation fraction that leaves 1 validation row, scikit-learn would
+    # fail inside fit with a traceback; train refuses first, naming the range that works.
+    rewrite_csv(broken, lambda frame: frame.iloc[:30])
+    assert main(["prepare"]) == 0
+    params = _params()
+    params["train"]["model"]["validation_fraction"] = 0.01
+    write_params(broken, params)
+    message = _fails(broken, "train", capsys)
+    assert "train.model.validation_fraction 0.01 splits the 24 training rows" in message
+    assert "set train.model.validation_fraction between 0.05 and 0.91" in message
+    assert "Or set train.model.early_stopping: false" in message

@@ -186,3 +186,48 @@ def test_given_bad_network_policy_namespaces_then_the_error_names_the_key(
     value: list[str], expected: str
 ) -> None:
     assert expected in _error(_with(("deploy", "network_policy", "ingress_namespaces"), value))
+
+
+def test_the_csv_section_defaults_to_sniffing_utf8_with_a_decimal_point() -> None:
+    csv = parse_params(template_params()).prepare.csv
+    assert (csv.delimiter, csv.decimal, csv.encoding) == ("auto", ".", "utf-8")
+
+
+@pytest.mark.parametrize(("written", "delimiter"), [("tab", "\t"), ("\\t", "\t"), (";", ";")])
+def test_a_delimiter_can_be_written_as_users_write_it(written: str, delimiter: str) -> None:
+    params = parse_params(_with(("prepare", "csv"), {"delimiter": written}))
+    assert params.prepare.csv.delimiter == delimiter
+
+
+@pytest.mark.parametrize(
+    ("csv", "expected"),
+    [
+        ({"delimiter": ":"}, "prepare.csv.delimiter: Input should be 'auto', ',', ';'"),
+        ({"decimal": ","}, "decimal ',' cannot also be the delimiter"),
+        ({"encoding": "utf9"}, "prepare.csv.encoding: unknown text encoding 'utf9'"),
+        ({"delimeter": ";"}, "prepare.csv.delimeter: unknown key (did you mean 'delimiter'?)"),
+    ],
+)
+def test_a_bad_csv_setting_names_the_key_and_what_is_allowed(
+    csv: dict[str, str], expected: str
+) -> None:
+    raw = _with(("prepare", "csv"), {"delimiter": ",", **csv} if "decimal" in csv else csv)
+    assert expected in _error(raw)
+
+
+@pytest.mark.parametrize(
+    ("written", "value"),
+    [("yes", True), ("on", True), ("no", False), ("off", False), ("true", True), ('"yes"', "yes")],
+)
+def test_a_positive_label_written_as_a_yaml_boolean_stays_a_boolean(
+    tmp_path: Path, written: str, value: object
+) -> None:
+    # Given params.yaml text as a user types it (YAML 1.1 reads unquoted yes/on as true), when
+    # loaded, then the boolean is kept, so the data step can match it to 'yes'/'on'/'true'/1.
+    path = tmp_path / "params.yaml"
+    path.write_text(
+        "prepare:\n  columns:\n    label: subscribed\n"
+        f"    positive_label: {written}\n"
+        "train:\n  model:\n    kind: logistic_regression\n"
+    )
+    assert load_params(path).prepare.columns.positive_label == value

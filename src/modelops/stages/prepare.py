@@ -86,10 +86,13 @@ class Prepared:
 
 
 def run(params: PrepareParams, *, root: Path, out_dir: Path, metrics_file: Path) -> PrepareResult:
-    """Load, validate and split the data, then write it (all outputs or none)."""
-    raw, source = load_source(params, root=root)
-    resolved = data.resolve_schema(raw, params.columns, source=source)
-    frame = data.coerce(raw, resolved.schema, source=source)
+    """Load, validate and split the data, then write it (all outputs or none).
+
+    Every problem of the data against `params.columns` is reported at once, in one `DataError`.
+    """
+    table = load_source(params, root=root)
+    source = table.name
+    resolved, frame = data.validate(table.frame, params.columns, source=source)
     train, test = data.split(frame, resolved.schema, params.split)
     label, positive = resolved.schema.label, resolved.schema.positive_label
     feature_cells = frame.loc[:, list(resolved.schema.features)]
@@ -102,7 +105,7 @@ def run(params: PrepareParams, *, root: Path, out_dir: Path, metrics_file: Path)
         train_positive_rate=round(float((train[label] == positive).mean()), 6),
         test_positive_rate=round(float((test[label] == positive).mean()), 6),
         missing_fraction=round(float(feature_cells.isna().to_numpy().mean()), 6),
-        notes=resolved.notes,
+        notes=table.notes + resolved.notes,
     )
 
     def write_dataset(directory: Path) -> None:

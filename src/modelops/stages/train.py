@@ -15,7 +15,7 @@ import numpy as np
 
 from modelops import data, tracking
 from modelops.io import json_bytes, staged_dir
-from modelops.model import build_pipeline
+from modelops.model import build_pipeline, size_warnings
 from modelops.params import TrainParams
 from modelops.paths import MODEL_CARD
 from modelops.stages.prepare import load_prepared
@@ -23,18 +23,27 @@ from modelops.stages.prepare import load_prepared
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What was trained, on how much data, and how long fitting took."""
+    """What was trained, on how much data, how long fitting took, and what to look at."""
 
     model_kind: str
     features: int
     train_rows: int
     fit_seconds: float
     iterations: int | None
+    warnings: tuple[str, ...] = ()
 
 
 def run(params: TrainParams, *, data_dir: Path, model_dir: Path) -> TrainResult:
-    """Fit on the prepared training set and save the model directory."""
+    """Fit on the prepared training set and save the model directory.
+
+    A training set too small for the params gets warnings (in the result) naming the param to
+    set; one scikit-learn cannot fit at all is refused before anything is written.
+    """
     prepared = load_prepared(data_dir)
+    counts = prepared.train[prepared.schema.label].value_counts()
+    warnings = size_warnings(
+        params.model, class_rows={str(name): int(rows) for name, rows in counts.items()}
+    )
     inputs = data.features(prepared.train, prepared.schema)
     pipeline = build_pipeline(prepared.schema, params)
     started = time.perf_counter()
@@ -58,4 +67,5 @@ def run(params: TrainParams, *, data_dir: Path, model_dir: Path) -> TrainResult:
         train_rows=len(inputs),
         fit_seconds=round(fit_seconds, 3),
         iterations=int(np.max(iterations)) if iterations is not None else None,
+        warnings=warnings,
     )
