@@ -7,6 +7,7 @@ gate against the new one, and a repro with nothing moved reruns nothing.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import copy_template, git, run_dvc, small_params, write_params
+from tests.support import copy_template, git, run_dvc, small_params, template_params, write_params
 
 pytestmark = pytest.mark.pipeline
 ROWS = 3000
@@ -82,3 +83,32 @@ def test_when_main_moves_the_champion_gate_reruns_against_the_new_model(
     gate = _json(repo / "reports" / "gates" / "champion.json")
     assert gate["context"]["commit"] == new_main
     assert "champion_metrics" in gate["context"], "the report shows the champion's numbers"
+
+
+def test_after_a_schema_change_the_champion_is_scored_on_its_own_columns(
+    tmp_path: Path, mlflow_store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given main's model uses `contract`, the strongest feature of the default data (all 20,000
+    # rows: the drop must be clear beyond the 0.01 tolerance, which 600 test rows cannot show)...
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
+    full = {**_params(), "prepare": template_params()["prepare"]}
+    root = copy_template(tmp_path / "repo", full)
+    run_dvc(root, "repro", "train")
+    git(root, "add", "--all")
+    git(root, "commit", "--quiet", "--message", "The first model")
+    # ...when a branch drops it (a schema change) and reruns the pipeline...
+    git(root, "switch", "--quiet", "--create", "drop-contract")
+    params = copy.deepcopy(full)
+    params["prepare"]["columns"]["drop"] = ["contract"]
+    write_params(root, params)
+    run_dvc(root, "repro")
+    # ...then the champion is still scored (on `contract`, kept beside the test rows), and the
+    # clearly worse candidate is blocked: no error, and no advice that would let it through.
+    gate = _json(root / "reports" / "gates" / "champion.json")
+    assert gate["status"] == "fail", gate
+    failed = {c["check"]: c for c in gate["checks"] if c["status"] == "fail"}
+    assert "roc_auc" in failed, gate["checks"]
+    assert ", worse (" in failed["roc_auc"]["value"]
+    document = (root / "reports" / "gates.json").read_text()
+    assert json.loads(document)["verdict"]["status"] == "fail"
+    assert "mode: warn" not in document

@@ -1,7 +1,8 @@
 """Stage `prepare`: load or generate the raw table, validate it against the schema, split it.
 
 Writes `data/prepared/` (train.parquet, test.parquet, meta.json) and `metrics/data.json`, both at
-once and only when every check passed.
+once and only when every check passed. test.parquet also keeps the source's other columns for its
+rows (never features): the champion gate scores a champion trained on them after a schema change.
 """
 
 from __future__ import annotations
@@ -93,13 +94,20 @@ def run(params: PrepareParams, *, root: Path, out_dir: Path, metrics_file: Path)
     table = load_source(params, root=root)
     source = table.name
     resolved, frame = data.validate(table.frame, params.columns, source=source)
-    train, test = data.split(frame, resolved.schema, params.split)
+    schema_columns = list(frame.columns)
+    # The test rows keep the source's other columns (dropped or unused ones): after a schema
+    # change the champion is scored on the columns it was trained with, on the same rows.
+    others = table.frame.loc[:, [c for c in table.frame.columns if c not in schema_columns]]
+    train, test = data.split(
+        frame.join(others.reset_index(drop=True)), resolved.schema, params.split
+    )
+    train = train.loc[:, schema_columns]
     label, positive = resolved.schema.label, resolved.schema.positive_label
     feature_cells = frame.loc[:, list(resolved.schema.features)]
     result = PrepareResult(
         source=source,
         schema=resolved.schema,
-        data_hash=data.fingerprint(train, test),
+        data_hash=data.fingerprint(train, test.loc[:, schema_columns]),
         train_rows=len(train),
         test_rows=len(test),
         train_positive_rate=round(float((train[label] == positive).mean()), 6),
