@@ -149,3 +149,15 @@ def test_sizes_count_what_the_judges_need() -> None:
     assert found.singletons == {"c": 1}
     assert found.distinct["c"] == 3
     assert found.order_auc["id"] == pytest.approx(0.0), "ids count down the positives"
+
+
+def test_deepchecks_messages_name_params_yaml_keys_not_its_own_arguments() -> None:
+    from modelops.gates.runner import _one_line
+
+    said = _one_line(
+        "WeakSegmentsPerformance was unable to train an error model to find weak segments. "
+        "Try increasing n_samples or supply additional features."
+    )
+    assert "n_samples" not in said
+    assert said.endswith("More rows would help.")
+    assert "n_samples" not in _one_line("Not enough samples; raise n_samples")

@@ -339,6 +339,17 @@ def _deadline(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+_OUR_TERMS = (
+    # Deepchecks' messages name its own arguments; say which params.yaml key is meant instead.
+    ("Use the 'min_samples' parameter to change this requirement.", ""),
+    ("Try increasing n_samples or supply additional features.", "More rows would help."),
+    ("increasing n_samples", "raising gates.runner.sample_rows"),
+    ("n_samples", "gates.runner.sample_rows"),
+)
+
+
 def _one_line(text: str) -> str:
     flat = " ".join(str(text).split())
+    for theirs, ours in _OUR_TERMS:
+        flat = flat.replace(theirs, ours).strip()
     return flat if len(flat) <= _MAX_VALUE_CHARS else flat[: _MAX_VALUE_CHARS - 1] + "…"
