@@ -108,7 +108,7 @@ def test_each_bootstrap_metric_equals_scikit_learn_with_the_same_weights(name: s
     weights = np.random.default_rng(7).poisson(1.0, size=(5, len(truth))).astype(float)
     ours = bootstrap.METRICS[name](weights, truth, score, 0.5)
     theirs = [SKLEARN[name](truth, score, row, 0.5) for row in weights]
-    np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)  # float32 weights
 
 
 def test_identical_models_differ_by_exactly_nothing() -> None:

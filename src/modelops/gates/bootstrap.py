@@ -3,31 +3,34 @@
 Resamples are Poisson(1) row weights, the same weights for every model scored on the rows, so
 the interval of a difference between two models reflects only how the rows were drawn. Metrics
 are computed for all resamples at once from weighted sums over score-sorted rows (ties share a
-group), in chunks that bound memory to about 64 MB.
+group), in chunks that bound memory to about 32 MB. Weights are small integers held as float32:
+sums stay exact well past any test set's size, and memory traffic halves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
 from modelops.gates.statistics import Interval
 
-Array: TypeAlias = npt.NDArray[np.float64]
+Array: TypeAlias = npt.NDArray[np.floating[Any]]
 Metric: TypeAlias = Callable[[Array, Array, Array, float], Array]
 """(weights B x n, truth n, positive-class score n, threshold) -> B metric values."""
 _EPSILON = 1e-15
 _CHUNK_CELLS = 8_000_000
+"""Weights per chunk: 8 million float32 cells, 32 MB."""
 
 
 def roc_auc(weights: Array, truth: Array, score: Array, threshold: float) -> Array:
     """Weighted Mann-Whitney AUC: pairs (positive, negative) ordered right, ties count half."""
     order, groups = _sorted_groups(score, descending=False)
-    positive = _group_sums(weights[:, order] * truth[order], groups)
-    negative = _group_sums(weights[:, order] * (1.0 - truth[order]), groups)
+    ordered, truth_ordered = weights[:, order], truth[order].astype(weights.dtype)
+    positive = _group_sums(ordered * truth_ordered, groups)
+    negative = _group_sums(ordered, groups) - positive
     below = np.cumsum(negative, axis=1) - negative
     pairs = (positive * (below + 0.5 * negative)).sum(axis=1)
     total: Array = positive.sum(axis=1) * negative.sum(axis=1)
@@ -37,8 +40,9 @@ def roc_auc(weights: Array, truth: Array, score: Array, threshold: float) -> Arr
 def average_precision(weights: Array, truth: Array, score: Array, threshold: float) -> Array:
     """Weighted average precision, as scikit-learn defines it (ties as one threshold)."""
     order, groups = _sorted_groups(score, descending=True)
-    positive = _group_sums(weights[:, order] * truth[order], groups)
-    everything = _group_sums(weights[:, order], groups)
+    ordered = weights[:, order]
+    positive = _group_sums(ordered * truth[order].astype(weights.dtype), groups)
+    everything = _group_sums(ordered, groups)
     precision = np.divide(
         np.cumsum(positive, axis=1),
         np.cumsum(everything, axis=1),
@@ -117,7 +121,7 @@ def paired_differences(
     """For each metric: candidate minus champion on the same rows, with its percentile interval."""
     y = np.asarray(truth, dtype=np.float64)
     first, second = np.asarray(candidate, dtype=np.float64), np.asarray(champion, dtype=np.float64)
-    observed = np.ones((1, len(y)))
+    observed = np.ones((1, len(y)), dtype=np.float32)
     found: dict[str, list[Array]] = {name: [] for name in metrics}
     for weights in _weights(len(y), resamples=resamples, seed=seed):
         for name in metrics:
@@ -155,7 +159,7 @@ def interval(
             for weights in _weights(len(y), resamples=resamples, seed=seed)
         ]
     )
-    estimate = float(function(np.ones((1, len(y))), y, s, threshold)[0])
+    estimate = float(function(np.ones((1, len(y)), dtype=np.float32), y, s, threshold)[0])
     return _percentile_interval(estimate, values, confidence)
 
 
@@ -164,7 +168,7 @@ def _weights(n: int, *, resamples: int, seed: int) -> Iterator[Array]:
     chunk = max(1, min(resamples, _CHUNK_CELLS // max(n, 1)))
     for start in range(0, resamples, chunk):
         size = min(chunk, resamples - start)
-        yield generator.poisson(1.0, size=(size, n)).astype(np.float64)
+        yield generator.poisson(1.0, size=(size, n)).astype(np.float32)
 
 
 def _percentile_interval(estimate: float, values: Array, confidence: float) -> Interval:
@@ -187,6 +191,8 @@ def _sorted_groups(
 
 
 def _group_sums(values: Array, starts: npt.NDArray[np.intp]) -> Array:
+    if len(starts) == values.shape[1]:
+        return values  # no ties: each row is its own group
     sums: Array = np.add.reduceat(values, starts, axis=1)
     return sums
 

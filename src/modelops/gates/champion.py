@@ -362,7 +362,9 @@ def _positive_scores(model: Any, test: pd.DataFrame, schema: Schema) -> npt.NDAr
 def _metric(
     name: str, truth: npt.NDArray[np.float64], score: npt.NDArray[np.float64], threshold: float
 ) -> float:
-    return float(METRICS[name](np.ones((1, len(truth))), truth, score, threshold)[0])
+    return float(
+        METRICS[name](np.ones((1, len(truth)), dtype=np.float32), truth, score, threshold)[0]
+    )
 
 
 def _from_dvc(root: Path, commit: str, destination: Path) -> str | None:

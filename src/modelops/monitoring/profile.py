@@ -1,0 +1,189 @@
+"""The reference profile: what normal looks like for a model, written beside it at training time.
+
+One definition used everywhere after the deploy: the server bins each request's features and
+scores on the profile's bins (so its counters compare with the profile directly), and the
+dashboards, the canary judge and the drift monitor compare those counts with the profile's
+expected shares. It travels in the model directory, so a server always bins exactly as the model
+it serves was profiled.
+
+- numeric feature: interior cut points at the training data's deciles (deduplicated), the share
+  of training rows in each bin, the missing rate;
+- categorical feature: its most frequent training categories (their shares), the other ones seen
+  in training (grouped as `other`), and the missing rate; a value never seen is `unseen`;
+- score: cut points at the deciles of the test set's positive-class scores, the share per bin,
+  the positive rate at the deployment's threshold, and the expected test metrics.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Self
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+PROFILE_FILE = "profile.json"
+FORMAT = 1
+BINS = 10
+TOP_CATEGORIES = 20
+KNOWN_CATEGORIES = 1000
+"""Categories kept per feature (top ones named, the rest grouped as `other`); past this many a
+value counts as `unseen`, which keeps the file and the server's lookups bounded."""
+MISSING, OTHER, UNSEEN = "__missing__", "__other__", "__unseen__"
+
+
+@dataclass(frozen=True)
+class NumericProfile:
+    """Bins of one numeric feature: `cuts` between them, training `shares` per bin."""
+
+    name: str
+    cuts: tuple[float, ...]
+    shares: tuple[float, ...]
+    missing: float
+
+    @property
+    def bins(self) -> tuple[str, ...]:
+        """Bin names, in order: b00, b01, ... (one more than there are cuts)."""
+        return tuple(f"b{index:02d}" for index in range(len(self.cuts) + 1))
+
+
+@dataclass(frozen=True)
+class CategoricalProfile:
+    """One categorical feature: named top categories and their shares, the rest of those seen."""
+
+    name: str
+    categories: tuple[str, ...]
+    shares: tuple[float, ...]
+    other: tuple[str, ...]
+    other_share: float
+    missing: float
+
+
+@dataclass(frozen=True)
+class ScoreProfile:
+    """The positive-class score on the test set, and its rate at the deployment's threshold."""
+
+    cuts: tuple[float, ...]
+    shares: tuple[float, ...]
+    threshold: float
+    positive_rate: float
+    rows: int
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    """What normal looks like for one model."""
+
+    numeric: tuple[NumericProfile, ...]
+    categorical: tuple[CategoricalProfile, ...]
+    score: ScoreProfile
+    expected: Mapping[str, float]
+    train_rows: int
+    positive_label: str
+    format: int = FORMAT
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (deterministic: the same data gives the same file)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Self:
+        """Inverse of `to_dict`."""
+        return cls(
+            numeric=tuple(NumericProfile(**_tuples(n)) for n in raw["numeric"]),
+            categorical=tuple(CategoricalProfile(**_tuples(c)) for c in raw["categorical"]),
+            score=ScoreProfile(**_tuples(raw["score"])),
+            expected=dict(raw["expected"]),
+            train_rows=int(raw["train_rows"]),
+            positive_label=str(raw["positive_label"]),
+            format=int(raw.get("format", FORMAT)),
+        )
+
+    def to_json(self) -> bytes:
+        return (
+            json.dumps(self.to_dict(), indent=1, sort_keys=True, allow_nan=False) + "\n"
+        ).encode()
+
+
+def build_profile(
+    train: pd.DataFrame,
+    *,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    test_scores: npt.ArrayLike,
+    threshold: float,
+    expected: Mapping[str, float],
+    positive_label: str,
+) -> ReferenceProfile:
+    """Profile the training features and the test set's scores."""
+    scores = np.asarray(test_scores, dtype=np.float64)
+    score_cuts = quantile_cuts(scores)
+    return ReferenceProfile(
+        numeric=tuple(_numeric(train[name], name) for name in numeric),
+        categorical=tuple(_categorical(train[name], name) for name in categorical),
+        score=ScoreProfile(
+            cuts=score_cuts,
+            shares=_shares(np.searchsorted(score_cuts, scores, side="right"), len(score_cuts) + 1),
+            threshold=float(threshold),
+            positive_rate=_round(float(np.mean(scores >= threshold))) if scores.size else 0.0,
+            rows=int(scores.size),
+        ),
+        expected={key: _round(float(value)) for key, value in sorted(expected.items())},
+        train_rows=len(train),
+        positive_label=positive_label,
+    )
+
+
+def quantile_cuts(values: npt.NDArray[np.float64], bins: int = BINS) -> tuple[float, ...]:
+    """Interior cut points at the quantiles of the finite values, deduplicated."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return ()
+    cuts = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1]))
+    # A cut at the minimum leaves its lower bin empty by construction: drop it.
+    return tuple(_round(float(c)) for c in cuts if c > finite.min())
+
+
+def _numeric(column: pd.Series, name: str) -> NumericProfile:
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    known = values[np.isfinite(values)]
+    cuts = quantile_cuts(known)
+    counts = np.bincount(np.searchsorted(cuts, known, side="right"), minlength=len(cuts) + 1)
+    return NumericProfile(
+        name=name,
+        cuts=cuts,
+        shares=tuple(_round(c / max(known.size, 1)) for c in counts),
+        missing=_round(1.0 - known.size / max(len(values), 1)),
+    )
+
+
+def _categorical(column: pd.Series, name: str) -> CategoricalProfile:
+    present = column[column.notna()].astype(str)
+    counts = present.value_counts(sort=True)
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    top, rest = ordered[:TOP_CATEGORIES], ordered[TOP_CATEGORIES:KNOWN_CATEGORIES]
+    total = max(len(present), 1)
+    return CategoricalProfile(
+        name=name,
+        categories=tuple(str(value) for value, _ in top),
+        shares=tuple(_round(count / total) for _, count in top),
+        other=tuple(sorted(str(value) for value, _ in rest)),
+        other_share=_round(sum(count for _, count in rest) / total),
+        missing=_round(1.0 - len(present) / max(len(column), 1)),
+    )
+
+
+def _shares(bins: npt.NDArray[np.intp], size: int) -> tuple[float, ...]:
+    counts = np.bincount(bins, minlength=size)
+    return tuple(_round(c / max(bins.size, 1)) for c in counts)
+
+
+def _round(value: float) -> float:
+    return round(float(value), 6)
+
+
+def _tuples(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: tuple(value) if isinstance(value, list) else value for key, value in raw.items()}
