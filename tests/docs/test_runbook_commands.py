@@ -9,10 +9,13 @@ right after it) the key lines must appear, in order, in what it printed: hashes,
 decimals may differ, the rest must be as written.
 
 A new block fails `test_every_block_is_run_or_says_why_not` until it is either a `STORY` step
-or made only of commands `NOT_RUNNABLE` explains. Substitutions, all listed in `Story.command`:
-`/tmp/msg` is a file of the story's own (the machine is shared), and the runbooks' example model
-ids (`18a6b0185466` the stable model, `b0159f2672d4` the new one) are the story's real ones.
-`make` in the copy uses this checkout's environments (linked) and never reinstalls them.
+or made only of commands `NOT_RUNNABLE` explains. What differs from a user's machine, and only
+this: `/tmp/msg` is a file of the story's own (the machine is shared); the runbooks' example
+model ids (`18a6b0185466` the stable model, `b0159f2672d4` the new one) are the story's real ones
+(`Story.command`, `line_pattern`); their bucket `s3://acme-models/` is the template's local
+`model-store/`; `git push` goes to a local bare repository that stands in for GitHub, as `alice`
+(`GITHUB_ACTOR`); `make` in the copy uses this checkout's environments (linked) and never
+reinstalls them.
 """
 
 from __future__ import annotations
