@@ -25,7 +25,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install install-pipeline demo repro report serve render status test lint format bench mlflow-ui lock clean
+.PHONY: help install install-pipeline demo repro exp-show report serve render status test lint format bench mlflow-ui lock clean
 
 help: ## List the tasks
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -59,6 +59,13 @@ demo: install ## Install, run the pipeline and gates on the built-in data, repor
 
 repro: install ## Run the pipeline and the gates (only what changed)
 	dvc repro
+
+# `dvc exp show` has no setting for its default columns (160 here): keep the headline metrics and
+# the params that differ between the rows; Markdown, so that no column is cut at the terminal's edge.
+EXP_METRICS := roc_auc|average_precision|recall|log_loss
+exp-show: install-pipeline ## Compare experiments: headline metrics and the params that differ
+	dvc exp show --no-pager --md --only-changed \
+		--keep '^(Experiment|$(EXP_METRICS))$$' --drop '^(?!(prepare|train|evaluate|gates)\.)'
 
 report: install ## Build the pull-request report against main: reports/report.md
 	modelops report
