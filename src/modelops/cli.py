@@ -51,6 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelopsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # Outputs are written atomically at the end, so an interrupted command changed nothing.
+        print("interrupted: nothing was written", file=sys.stderr)
+        return 130
     if args.handler in _STAGE_HANDLERS:
         _record_timing(paths, " ".join(argv if argv is not None else sys.argv[1:]), started)
     return code

@@ -44,6 +44,8 @@ from modelops.lockfile import DATA_PATH, MODEL_PATH, output_versions, stage_inpu
 from modelops.params import ChampionGateParams, StatisticsParams
 
 _TITLE = "Champion comparison"
+_DVC_EXPERIMENT = "DVC_EXP_BASELINE_REV"
+"""Set by DVC while it runs an experiment (in a queued one, the copy has no other branches)."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,12 @@ def find_champion(
 
     commit = resolve_commit(root, params.ref)
     if commit is None:
+        if os.environ.get(_DVC_EXPERIMENT):
+            raise ModelopsError(
+                f"'{params.ref}' is not in the temporary copy a queued DVC experiment runs in, so "
+                "the champion cannot be found: run the experiment in the workspace (`dvc exp run` "
+                "without --queue or --temp), or set gates.champion.model_uri"
+            )
         return NoChampion(f"no '{params.ref}' branch yet: nothing to compare against", {})
     fallback = ""
     if params.environment is not None:
