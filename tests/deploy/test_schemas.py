@@ -182,7 +182,13 @@ def test_the_source_follows_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = tmp_path / "project"
-    for name in ("MODELOPS_SCHEMAS", "MODELOPS_SCHEMAS_CACHE", "MODELOPS_SCHEMAS_URL", "CI"):
+    for name in (
+        "MODELOPS_SCHEMAS",
+        "MODELOPS_SCHEMAS_CACHE",
+        "MODELOPS_SCHEMAS_URL",
+        "MODELOPS_REQUIRE_SCHEMAS",
+        "GITHUB_ACTIONS",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     source = schema_source(root)
@@ -195,8 +201,13 @@ def test_the_source_follows_the_environment(
     monkeypatch.setenv("MODELOPS_SCHEMAS_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("MODELOPS_SCHEMAS_URL", "off")
     monkeypatch.setenv("CI", "true")
+    assert not schema_source(root).required, "a CI machine that cannot reach GitHub skips"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    assert schema_source(root).required, "GitHub Actions reaches GitHub: a missing schema fails"
+    monkeypatch.delenv("GITHUB_ACTIONS")
+    monkeypatch.setenv("MODELOPS_REQUIRE_SCHEMAS", "true")
     source = schema_source(root)
     assert source.folders == (tmp_path / "set", tmp_path / "shared" / "schemas")
     assert source.cache == tmp_path / "cache"
     assert source.base_url is None
-    assert source.required, "under CI a missing schema fails validation"
+    assert source.required, "asked for: a missing schema fails validation"

@@ -89,12 +89,17 @@ def test_the_skipped_checks_are_those_validate_would_skip(tmp_path: Path) -> Non
     assert skipped_checks(files, schemas=_nowhere(tmp_path, required=True)) == (), "problems"
 
 
-def test_under_ci_a_schema_that_cannot_be_had_fails_the_validation(tmp_path: Path) -> None:
+def test_where_schemas_are_required_one_that_cannot_be_had_fails_the_validation(
+    tmp_path: Path,
+) -> None:
     files = {SDEP: (GOLDEN / SDEP).read_text(), APP: (GOLDEN / APP).read_text()}
     checked = validate(files, schemas=_nowhere(tmp_path, required=True))
     assert checked.skipped == ()
     assert len(checked.problems) == 2, "one problem per kind, not per object"
-    assert all("required under CI" in problem for problem in checked.problems)
+    assert all(
+        "required here: GitHub Actions or MODELOPS_REQUIRE_SCHEMAS=true" in problem
+        for problem in checked.problems
+    )
     assert any(
         problem.startswith("SeldonDeployment schema unavailable") for problem in checked.problems
     )

@@ -16,8 +16,8 @@ from modelops.deploy.publish import publish
 from modelops.deploy.release import Change, ModelVersion, Release, deploy, to_document
 from modelops.errors import ParamsError
 from modelops.gates.champion import compare
+from modelops.gates.statistics import Interval
 from modelops.lockfile import stage_inputs
-from modelops.metrics import Baseline, ClassificationMetrics
 from modelops.params import ChampionGateParams, parse_params
 from tests.support import copy_template, git, run_dvc, run_modelops, small_params, write_params
 
@@ -64,10 +64,12 @@ def test_a_candidate_clearly_worse_than_main_fails_the_champion_gate(branch: Pat
     gate = _champion(branch)
     assert gate["status"] == "fail"
     failed = {c["check"]: c for c in gate["checks"] if c["status"] == "fail"}
-    assert {"roc_auc", "log_loss"} <= set(failed), gate["checks"]
-    assert failed["roc_auc"]["value"].startswith("candidate ")
-    assert " vs champion " in failed["roc_auc"]["value"]
-    assert failed["roc_auc"]["reason"] == "the candidate is worse than the model it would replace"
+    assert "log_loss" in failed, gate["checks"]
+    worse = failed["log_loss"]
+    assert worse["value"].startswith("candidate ")
+    assert " vs champion " in worse["value"]
+    assert ", worse (95% paired bootstrap on " in worse["value"], "the interval says why"
+    assert worse["reason"] == "the candidate is worse than the model it would replace"
     assert gate["context"]["source"] == "DVC cache or remote"
     assert gate["context"]["commit"] == git(branch, "rev-parse", "main").strip()
 
@@ -75,7 +77,9 @@ def test_a_candidate_clearly_worse_than_main_fails_the_champion_gate(branch: Pat
 def test_the_same_model_as_main_passes(branch: Path) -> None:
     gate = _champion(branch)
     assert gate["status"] == "pass"
-    assert all("(+0.0000)" in c["value"] for c in gate["checks"]), gate["checks"]
+    assert all(
+        ": +0.0000 [+0.0000, +0.0000], within noise" in c["value"] for c in gate["checks"]
+    ), gate["checks"]
 
 
 def test_without_a_dvc_cache_the_champion_is_rebuilt_from_main(branch: Path) -> None:
@@ -106,10 +110,9 @@ def test_an_explicit_model_uri_is_the_champion(branch: Path, main_branch: Path) 
     write_params(branch, params)
     gate = _champion(branch)
     assert gate["status"] == "pass"
-    assert gate["context"] == {
-        "champion": str(main_branch / "models" / "model"),
-        "source": "model_uri",
-    }
+    assert gate["context"]["champion"] == str(main_branch / "models" / "model")
+    assert gate["context"]["source"] == "model_uri"
+    assert gate["context"]["champion_metrics"].startswith("roc_auc "), "its own numbers are shown"
 
 
 def test_a_registered_champion_is_downloaded_from_the_mlflow_registry(
@@ -220,36 +223,33 @@ def test_a_champion_environment_that_is_not_declared_is_a_params_error() -> None
         parse_params(raw)
 
 
-def _metrics(**values: float) -> ClassificationMetrics:
-    base = {
-        "accuracy": 0.8,
-        "precision": 0.6,
-        "recall": 0.4,
-        "f1": 0.5,
-        "roc_auc": 0.8,
-        "average_precision": 0.6,
-        "log_loss": 0.4,
-        "brier_score": 0.12,
-    }
-    base.update(values)
-    return ClassificationMetrics(
-        **base,
-        threshold=0.5,
-        rows=100,
-        positive_rate=0.2,
-        baseline=Baseline(accuracy=0.8, log_loss=0.5),
-        per_class={},
-    )
-
-
-def test_compare_allows_the_tolerance_and_no_more() -> None:
+def _compare(roc_auc: Interval, log_loss: Interval, *, positives: int = 200) -> list[Any]:
     params = ChampionGateParams(max_drop={"roc_auc": 0.01}, max_rise={"log_loss": 0.02})
-    champion = _metrics()
-    within = compare(_metrics(roc_auc=0.791, log_loss=0.419), champion, params)
-    assert [passed for *_, passed in within] == [True, True]
-    beyond = compare(_metrics(roc_auc=0.789, log_loss=0.421), champion, params)
-    assert [passed for *_, passed in beyond] == [False, False]
-    better = compare(_metrics(roc_auc=0.9, log_loss=0.3), champion, params)
-    assert [passed for *_, passed in better] == [True, True]
-    assert beyond[0][1] == "roc_auc not lower than the champion's by more than 0.01"
-    assert beyond[1][2] == "candidate 0.4210 vs champion 0.4000 (+0.0210)"
+    observed = {"roc_auc": (0.8, 0.8), "log_loss": (0.4, 0.4)}
+    deltas = {"roc_auc": roc_auc, "log_loss": log_loss}
+    return compare(deltas, observed, params, rows=1000, positives=positives, confidence=0.95)
+
+
+def test_compare_fails_only_when_the_whole_interval_is_beyond_the_tolerance() -> None:
+    beyond = _compare(Interval(-0.03, -0.05, -0.011), Interval(0.04, 0.021, 0.06))
+    assert [r.status for r in beyond] == ["fail", "fail"]
+    assert beyond[0].condition == "roc_auc not lower than the champion's by more than 0.01"
+    assert (
+        "-0.0300 [-0.0500, -0.0110], worse (95% paired bootstrap on 1000 rows)" in beyond[0].value
+    )
+    assert beyond[1].tuned_by == "gates.champion.max_rise.log_loss = 0.02"
+    reaching = _compare(Interval(-0.012, -0.03, 0.005), Interval(0.01, -0.01, 0.03))
+    assert [r.status for r in reaching] == ["inconclusive", "inconclusive"]
+    assert "within noise" in reaching[0].value
+    assert "more test rows would" in reaching[0].reason
+    within = _compare(Interval(-0.002, -0.009, 0.004), Interval(0.001, -0.01, 0.019))
+    assert [r.status for r in within] == ["pass", "pass"]
+    better = _compare(Interval(0.05, 0.03, 0.07), Interval(-0.05, -0.07, -0.03))
+    assert [r.status for r in better] == ["pass", "pass"]
+    assert all(", better (" in r.value for r in better), "a lower log loss reads better"
+
+
+def test_compare_with_too_few_positives_is_inconclusive_whatever_the_interval() -> None:
+    few = _compare(Interval(-0.3, -0.4, -0.2), Interval(0.3, 0.2, 0.4), positives=5)
+    assert [r.status for r in few] == ["inconclusive", "inconclusive"]
+    assert "5 test rows of the rarer class" in few[0].reason

@@ -103,8 +103,16 @@ def test_the_mlflow_run_carries_the_commit_that_was_checked_out(
 
 
 def test_a_second_repro_with_nothing_changed_does_nothing(repo: Path) -> None:
-    # Only the champion stage runs (it always does: the champion lives on main, outside the
-    # workspace); its record is unchanged, so nothing after it reruns.
+    # Committing made this model main's: the champion moved from "none yet" to it, so one repro
+    # re-judges against it. After that only the champion stage runs (it always does: the
+    # champion lives on main, outside the workspace); its record is unchanged, so nothing after
+    # it reruns.
+    moved = run_dvc(repo, "repro")
+    assert re.findall(r"Running stage '([\w-]+)'", moved.stdout) == [
+        "champion",
+        "gate_model",
+        "gates",
+    ]
     before = _snapshot(repo)
     done = run_dvc(repo, "repro")
     ran = re.findall(r"Running stage '([\w-]+)'", done.stdout)

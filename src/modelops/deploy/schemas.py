@@ -34,7 +34,7 @@ DEFAULT_BASE_URL = "https://raw.githubusercontent.com"
 DOWNLOAD_TIMEOUT_SECONDS = 30
 MAX_DOWNLOAD_BYTES = 16 * 1024 * 1024
 _OFF = {"off", "none", "0", "false"}
-_CI = {"true", "1", "yes"}
+_TRUE = {"true", "1", "yes"}
 
 
 class SchemaError(ModelopsError):
@@ -123,8 +123,9 @@ _BY_KIND = {(p.api_version, p.kind): p for p in PINNED}
 class SchemaSource:
     """Where schemas are looked for, in order, and whether they may be downloaded.
 
-    `required`: under CI a schema that cannot be had is a validation problem; elsewhere the
-    check is skipped with a note.
+    `required`: a schema that cannot be had is a validation problem (in GitHub Actions, which
+    reaches GitHub, or wherever `MODELOPS_REQUIRE_SCHEMAS=true`); elsewhere, a laptop or a CI
+    machine that cannot reach GitHub, the check is skipped with a note.
     """
 
     folders: tuple[Path, ...]
@@ -154,7 +155,7 @@ def schema_source(root: Path) -> SchemaSource:
         folders=tuple(folders),
         cache=_cache_dir(),
         base_url=None if url.lower() in _OFF else (url or DEFAULT_BASE_URL),
-        required=os.environ.get("CI", "").strip().lower() in _CI,
+        required=_is_true("MODELOPS_REQUIRE_SCHEMAS") or _is_true("GITHUB_ACTIONS"),
     )
 
 
@@ -241,6 +242,10 @@ def _cached(pinned: Pinned, cache: Path) -> bool:
     except OSError:
         return False
     return (cache / pinned.strict).is_file() and hashlib.sha256(crd).hexdigest() == pinned.sha256
+
+
+def _is_true(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in _TRUE
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 - Custom kinds (SeldonDeployment, Argo CD Application, the Prometheus Operator's PodMonitor and
   PrometheusRule): the pinned upstream CRD schema, strict (unknown fields refused), located or
-  fetched by `schemas.py`. When it cannot be had, that check is a problem under CI (`CI=true`)
-  and is skipped elsewhere, with a note that says how to get it.
+  fetched by `schemas.py`. When it cannot be had, that check is a problem where schemas are
+  required (GitHub Actions, `MODELOPS_REQUIRE_SCHEMAS=true`) and is skipped elsewhere, with a
+  note that says how to get it.
 - Core kinds (PodDisruptionBudget, NetworkPolicy): kubernetes-validate's bundled schemas, strict.
 - Argo CD Application: also the values Argo CD needs to sync (source and destination set).
 - Seldon's admission webhook rules, which no schema expresses: traffic of non-shadow predictors
@@ -69,7 +70,10 @@ def validate(files: Mapping[str, str], *, schemas: SchemaSource) -> Validation:
             problems.extend(f"{where}: {problem}" for problem in found)
     # A schema that cannot be had is said once per kind, however many objects need it.
     if schemas.required:
-        problems.extend(f"{why} (required under CI)" for why in unavailable.values())
+        problems.extend(
+            f"{why} (required here: GitHub Actions or MODELOPS_REQUIRE_SCHEMAS=true)"
+            for why in unavailable.values()
+        )
         return Validation(problems=tuple(problems), skipped=())
     return Validation(problems=tuple(problems), skipped=_skipped(unavailable))
 
