@@ -30,13 +30,20 @@ def _problems(path: str, document: dict[str, Any]) -> tuple[str, ...]:
     return validate({path: yaml.safe_dump(document)}, schemas=schema_source(REPO_ROOT)).problems
 
 
-def _needs_seldon_schema() -> None:
-    pinned = pinned_for("machinelearning.seldon.io/v1", "SeldonDeployment")
+def _needs_schema(
+    api_version: str = "machinelearning.seldon.io/v1", kind: str = "SeldonDeployment"
+) -> None:
+    """Skip where the pinned schema cannot be had (no shared folder, cache or GitHub)."""
+    pinned = pinned_for(api_version, kind)
     assert pinned is not None
     try:
         load(pinned, schema_source(REPO_ROOT))
     except SchemaError as exc:
-        pytest.skip(f"the Seldon schema is not on this machine: {exc}")
+        pytest.skip(f"the {kind} schema is not on this machine: {exc}")
+
+
+def _needs_argo_schema() -> None:
+    _needs_schema("argoproj.io/v1alpha1", "Application")
 
 
 def _nowhere(tmp_path: Path, *, required: bool) -> SchemaSource:
@@ -52,7 +59,7 @@ def test_the_golden_manifests_validate() -> None:
 
 
 def test_a_misspelt_seldon_field_is_refused_by_the_strict_crd_schema() -> None:
-    _needs_seldon_schema()
+    _needs_schema()
     document = _document(SDEP)
     document["spec"]["predictors"][0]["trafic"] = document["spec"]["predictors"][0].pop("traffic")
     document["spec"]["predictors"][1]["traffic"] = 100
@@ -61,7 +68,7 @@ def test_a_misspelt_seldon_field_is_refused_by_the_strict_crd_schema() -> None:
 
 
 def test_a_wrong_type_in_a_container_is_refused_by_the_schema() -> None:
-    _needs_seldon_schema()
+    _needs_schema()
     document = _document(SDEP)
     container = document["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["containers"][0]
     container["readinessProbe"]["httpGet"]["port"] = [9000]
@@ -85,6 +92,8 @@ def test_the_skipped_checks_are_those_validate_would_skip(tmp_path: Path) -> Non
     skipped = skipped_checks(files, schemas=nowhere)
     assert skipped == validate(files, schemas=nowhere).skipped
     assert [note.split(" ")[0] for note in skipped] == ["Application", "SeldonDeployment"]
+    _needs_schema()
+    _needs_argo_schema()
     assert skipped_checks(files, schemas=schema_source(REPO_ROOT)) == ()
     assert skipped_checks(files, schemas=_nowhere(tmp_path, required=True)) == (), "problems"
 
@@ -106,6 +115,7 @@ def test_where_schemas_are_required_one_that_cannot_be_had_fails_the_validation(
 
 
 def test_a_misspelt_argo_application_field_is_refused_by_its_crd_schema() -> None:
+    _needs_argo_schema()
     document = _document(APP)
     document["spec"]["syncPolicy"]["automated"]["selfHeel"] = True
     problems = _problems(APP, document)
@@ -175,7 +185,10 @@ def test_the_network_policy_is_checked_strictly_against_the_kubernetes_schema() 
 def test_an_argo_application_needs_its_source_and_destination() -> None:
     document = _document(APP)
     del document["spec"]["source"]["repoURL"]
-    assert _problems(APP, document) == (
+    problems = _problems(APP, document)
+    assert f"{APP}: Argo CD Application needs spec.source.repoURL" in problems, "our own rule"
+    _needs_argo_schema()
+    assert problems == (
         f"{APP}: Application spec.source: 'repoURL' is a required property",
         f"{APP}: Argo CD Application needs spec.source.repoURL",
     )

@@ -46,6 +46,13 @@ def test_each_defect_blocks_at_3000_rows(workdir: Path, defect: str) -> None:
     assert "fail" in outcome.statuses(expected.gate, expected.check), outcome
 
 
+def test_duplicated_rows_are_counted_on_every_row_not_on_a_sample(workdir: Path) -> None:
+    # 24,000 train rows: a 10,000-row sample would hold few of the duplicated pairs.
+    outcome = run_scenario(workdir, "duplicated_rows", 30_000, SEED)
+    assert outcome.blocked, outcome
+    assert "fail" in outcome.statuses("data", "duplicates"), outcome
+
+
 @pytest.mark.parametrize("defect", sorted(DEFECTS))
 def test_at_30_rows_a_defect_is_never_passed_silently(workdir: Path, defect: str) -> None:
     outcome = run_scenario(workdir, defect, 30, SEED)

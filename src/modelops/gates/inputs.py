@@ -120,6 +120,8 @@ def sizes(train: pd.DataFrame, test: pd.DataFrame, schema: Schema, *, sample_row
         distinct=distinct,
         top_share=top_share,
         order_auc=order_auc,
+        train_total=len(train),
+        test_total=len(test),
     )
 
 

@@ -42,6 +42,10 @@ MIN_POSITIVES = 20
 """Positive test rows below which a bootstrap interval of F1 is not trusted (it degenerates)."""
 
 
+WHOLE_ROWS = 10_000_000
+"""Rows a whole-data check reads at most (Deepchecks' own default for those checks)."""
+
+
 @dataclass(frozen=True)
 class Sizes:
     """Rows the check looked at, and what the judges need to know about them."""
@@ -60,6 +64,18 @@ class Sizes:
     """Per column: the share of its most common value over train and test together."""
     order_auc: Mapping[str, float] = field(default_factory=dict)
     """For the id and the timestamp: ROC AUC of their order against the label in train."""
+    train_total: int = 0
+    """All train rows, for the checks that read every row (0: the same as train_rows)."""
+    test_total: int = 0
+    """All test rows, likewise."""
+
+    def rows(self, dataset: str, *, whole: bool = False) -> int:
+        """Rows a check of `dataset` read: the sample, or every row for a whole-data check."""
+        if dataset == "train":
+            return (
+                min(self.train_total or self.train_rows, WHOLE_ROWS) if whole else self.train_rows
+            )
+        return min(self.test_total or self.test_rows, WHOLE_ROWS) if whole else self.test_rows
 
 
 @dataclass(frozen=True)
@@ -78,10 +94,12 @@ class Evidence:
     test_truth: npt.NDArray[np.float64] | None = None
     test_score: npt.NDArray[np.float64] | None = None
     trusted: tuple[str, ...] = ()
+    whole: bool = False
+    """The check read every row, not the sample."""
 
     def rows(self) -> int:
         """Rows of the dataset this record is about (test for pairs)."""
-        return self.sizes.train_rows if self.dataset == "train" else self.sizes.test_rows
+        return self.sizes.rows(self.dataset, whole=self.whole)
 
 
 @dataclass(frozen=True)

@@ -213,6 +213,7 @@ def _decide(
         test_truth=truth,
         test_score=score,
         trusted=tuple(getattr(gate_params, "trusted_features", ())),
+        whole=spec.whole,
     )
     return records(
         spec.judge(evidence),
