@@ -15,6 +15,9 @@ SERVING_INSTALLED := serving/.venv/.installed
 MLFLOW_PORT ?= 5000
 SERVE_PORT ?= 9000
 SERVE_METRICS_PORT ?= 6000
+# Test processes: one per core on the 2-core machines the suite is sized for. Files stay whole
+# on one worker (--dist loadfile), so a module's expensive fixtures are built once.
+TEST_WORKERS ?= 2
 
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
@@ -81,8 +84,8 @@ render: install ## Regenerate manifests/rendered/ and manifests/argocd/ from tem
 status: install ## Show what each environment serves, its canary step and history
 	modelops release status
 
-test: install ## Run the whole test suite
-	pytest
+test: install ## Run the whole test suite (TEST_WORKERS=1 for one process)
+	pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: install ## Check formatting, lint, types, and that manifests/ is what renders
 	modelops render --check
