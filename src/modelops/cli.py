@@ -150,7 +150,12 @@ def _train(args: argparse.Namespace, paths: ProjectPaths) -> int:
     from modelops.stages import train
 
     params = load_params(paths.params_file)
-    result = train.run(params.train, data_dir=paths.prepared_dir, model_dir=paths.model_dir)
+    result = train.run(
+        params.train,
+        threshold=params.evaluate.threshold,
+        data_dir=paths.prepared_dir,
+        model_dir=paths.model_dir,
+    )
     for warning in result.warnings:
         print(f"train: warning: {warning}")
     rounds = f", {result.iterations} iterations" if result.iterations is not None else ""

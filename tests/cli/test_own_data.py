@@ -175,8 +175,10 @@ def test_a_300_row_table_warns_only_about_the_validation_split(
     run_modelops("prepare")
     from modelops.params import load_params
 
+    params = load_params(paths.params_file)
     result = train.run(
-        load_params(paths.params_file).train,
+        params.train,
+        threshold=params.evaluate.threshold,
         data_dir=paths.prepared_dir,
         model_dir=paths.model_dir,
     )

@@ -85,6 +85,22 @@ def test_evaluate_writes_metrics_plots_and_importances(trained: tuple[ProjectPat
     assert "evaluate: roc_auc" in printed
 
 
+def test_the_model_carries_its_reference_profile_which_agrees_with_evaluate(
+    trained: tuple[ProjectPaths, str],
+) -> None:
+    paths, _ = trained
+    profile = json.loads((paths.model_dir / "profile.json").read_text())
+    metrics = json.loads(paths.model_metrics.read_text())
+    for name in ("roc_auc", "recall", "log_loss", "positive_rate"):
+        assert profile["expected"][name] == pytest.approx(metrics[name], abs=1e-6), name
+    assert profile["score"]["rows"] == 400
+    assert profile["train_rows"] == 1600
+    assert {"plan", "contract"} <= {f["name"] for f in profile["categorical"]}
+    assert len(profile["numeric"]) + len(profile["categorical"]) == 14, "every feature"
+    card = json.loads((paths.model_dir / "modelops.json").read_text())
+    assert card["trained_at"].endswith("Z"), "freshness is known from the model itself"
+
+
 def test_the_mlflow_run_has_params_metrics_tags_and_the_model(
     trained: tuple[ProjectPaths, str], mlflow_store: str
 ) -> None:

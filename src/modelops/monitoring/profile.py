@@ -7,7 +7,9 @@ expected shares. It travels in the model directory, so a server always bins exac
 it serves was profiled.
 
 - numeric feature: interior cut points at the training data's deciles (deduplicated), the share
-  of training rows in each bin, the missing rate;
+  of training rows in each bin, the missing rate; bin i holds the values in (cut[i-1], cut[i]],
+  upper bound included as Prometheus' `le` buckets are, so the server's score histogram and the
+  profile agree bin for bin (`bin_index`);
 - categorical feature: its most frequent training categories (their shares), the other ones seen
   in training (grouped as `other`), and the missing rate; a value never seen is `unseen`;
 - score: cut points at the deciles of the test set's positive-class scores, the share per bin,
@@ -126,7 +128,7 @@ def build_profile(
         categorical=tuple(_categorical(train[name], name) for name in categorical),
         score=ScoreProfile(
             cuts=score_cuts,
-            shares=_shares(np.searchsorted(score_cuts, scores, side="right"), len(score_cuts) + 1),
+            shares=_shares(bin_index(score_cuts, scores), len(score_cuts) + 1),
             threshold=float(threshold),
             positive_rate=_round(float(np.mean(scores >= threshold))) if scores.size else 0.0,
             rows=int(scores.size),
@@ -137,21 +139,30 @@ def build_profile(
     )
 
 
+def bin_index(cuts: Sequence[float], values: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+    """The bin of each value: 0 for values up to cuts[0], i for (cuts[i-1], cuts[i]], the last
+    for values above every cut (the same bins as `le` buckets at the cuts)."""
+    found: npt.NDArray[np.intp] = np.searchsorted(
+        np.asarray(cuts, dtype=np.float64), values, side="left"
+    )
+    return found
+
+
 def quantile_cuts(values: npt.NDArray[np.float64], bins: int = BINS) -> tuple[float, ...]:
     """Interior cut points at the quantiles of the finite values, deduplicated."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return ()
     cuts = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1]))
-    # A cut at the minimum leaves its lower bin empty by construction: drop it.
-    return tuple(_round(float(c)) for c in cuts if c > finite.min())
+    # A cut at the maximum leaves the bin above it empty by construction: drop it.
+    return tuple(_round(float(c)) for c in cuts if c < finite.max())
 
 
 def _numeric(column: pd.Series, name: str) -> NumericProfile:
     values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
     known = values[np.isfinite(values)]
     cuts = quantile_cuts(known)
-    counts = np.bincount(np.searchsorted(cuts, known, side="right"), minlength=len(cuts) + 1)
+    counts = np.bincount(bin_index(cuts, known), minlength=len(cuts) + 1)
     return NumericProfile(
         name=name,
         cuts=cuts,

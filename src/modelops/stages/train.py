@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from modelops import data, tracking
 from modelops.io import json_bytes, staged_dir
+from modelops.metrics import classification_metrics
 from modelops.model import build_pipeline, size_warnings
+from modelops.monitoring.profile import PROFILE_FILE, ReferenceProfile, build_profile
 from modelops.params import TrainParams
 from modelops.paths import MODEL_CARD
-from modelops.stages.prepare import load_prepared
+from modelops.stages.prepare import Prepared, load_prepared
 
 
 @dataclass(frozen=True)
@@ -33,8 +37,12 @@ class TrainResult:
     warnings: tuple[str, ...] = ()
 
 
-def run(params: TrainParams, *, data_dir: Path, model_dir: Path) -> TrainResult:
-    """Fit on the prepared training set and save the model directory.
+def run(params: TrainParams, *, threshold: float, data_dir: Path, model_dir: Path) -> TrainResult:
+    """Fit on the prepared training set and save the model directory with its profile.
+
+    The reference profile (`monitoring.profile`) is what normal looks like for this model: the
+    training features' bins and the test set's scores at the deployment's `threshold`. It is
+    written into the model directory, so it is published and served with the model.
 
     A training set too small for the params gets warnings (in the result) naming the param to
     set; one scikit-learn cannot fit at all is refused before anything is written.
@@ -56,10 +64,13 @@ def run(params: TrainParams, *, data_dir: Path, model_dir: Path) -> TrainResult:
         "label": schema.label,
         "model_kind": params.model.kind,
         "positive_label": schema.positive_label,
+        "trained_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    profile = _profile(pipeline, prepared, threshold=threshold)
     with staged_dir(model_dir) as staging:
         tracking.save_model(pipeline, staging, training_features=inputs)
         (staging / MODEL_CARD).write_bytes(json_bytes(card))
+        (staging / PROFILE_FILE).write_bytes(profile.to_json())
     iterations = getattr(pipeline[-1], "n_iter_", None)
     return TrainResult(
         model_kind=params.model.kind,
@@ -68,4 +79,32 @@ def run(params: TrainParams, *, data_dir: Path, model_dir: Path) -> TrainResult:
         fit_seconds=round(fit_seconds, 3),
         iterations=int(np.max(iterations)) if iterations is not None else None,
         warnings=warnings,
+    )
+
+
+def _profile(pipeline: Any, prepared: Prepared, *, threshold: float) -> ReferenceProfile:
+    """Profile the training features and the test set's scores (and the metrics they give)."""
+    schema = prepared.schema
+    positive = list(pipeline.classes_).index(schema.positive_label)
+    scores = pipeline.predict_proba(data.features(prepared.test, schema))[:, positive]
+    truth = (prepared.test[schema.label] == schema.positive_label).to_numpy()
+    expected = classification_metrics(
+        truth,
+        scores,
+        classes=(schema.negative_label, schema.positive_label),
+        threshold=threshold,
+        train_positive_rate=prepared.meta.train_positive_rate,
+    )
+    return build_profile(
+        prepared.train,
+        numeric=schema.numeric,
+        categorical=schema.categorical,
+        test_scores=scores,
+        threshold=threshold,
+        expected={
+            name: getattr(expected, name)
+            for name in ("roc_auc", "average_precision", "precision", "recall", "log_loss")
+        }
+        | {"positive_rate": expected.positive_rate},
+        positive_label=schema.positive_label,
     )
