@@ -599,6 +599,53 @@ class DeployParams(_Frozen):
         return environments
 
 
+class BusinessValueParams(_Frozen):
+    """What one prediction is worth once its truth is known, per outcome at the threshold.
+
+    Positive numbers are gains, negative ones costs, in any one unit (e.g. revenue kept per
+    churner caught, minus the offer each flagged customer gets). The server counts the gains and
+    the costs of every labelled row, so the KPI the model exists for is a time series.
+    """
+
+    true_positive: float = Field(description="Value of a positive the model caught.")
+    false_positive: float = Field(description="Value of a negative the model flagged.")
+    true_negative: float = Field(0.0, description="Value of a negative the model let pass.")
+    false_negative: float = Field(0.0, description="Value of a positive the model missed.")
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> Self:
+        if not any(self.server_value().values()):
+            raise ValueError(
+                "every value is 0: give what a caught positive and a false alarm are worth "
+                "(e.g. true_positive: 120, false_positive: -15), or set business: null"
+            )
+        return self
+
+    def server_value(self) -> dict[str, float]:
+        """The model server's `business_value` parameter, as a mapping."""
+        return {
+            "false_negative": self.false_negative,
+            "false_positive": self.false_positive,
+            "true_negative": self.true_negative,
+            "true_positive": self.true_positive,
+        }
+
+
+class MonitoringParams(_Frozen):
+    """Production telemetry: how Prometheus scrapes the servers, and what a prediction is worth."""
+
+    scrape_interval: str = Field(
+        "15s",
+        pattern=r"^[1-9][0-9]*(ms|s|m)$",
+        description="How often Prometheus scrapes each container (the PodMonitor's interval).",
+    )
+    business: BusinessValueParams | None = Field(
+        None,
+        description="Value per true/false positive/negative for the business-value series; "
+        "null: none.",
+    )
+
+
 class TrackingParams(_Frozen):
     """MLflow tracking. The server comes from MLFLOW_TRACKING_URI (default: local SQLite)."""
 
@@ -613,6 +660,7 @@ class Params(_Frozen):
     evaluate: EvaluateParams = EvaluateParams()
     gates: GatesParams = GatesParams()
     deploy: DeployParams = DeployParams()
+    monitoring: MonitoringParams = MonitoringParams()
     tracking: TrackingParams = TrackingParams()
 
     @model_validator(mode="after")

@@ -6,6 +6,7 @@ Regenerate the golden files after an intended template change with
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import replace
@@ -20,7 +21,13 @@ from modelops.deploy.release import Release
 from modelops.deploy.render import render
 from modelops.deploy.schemas import PINNED, schema_source
 from modelops.deploy.validate import validate
-from modelops.params import DeployParams, NetworkPolicyParams, ResourcesParams
+from modelops.params import (
+    BusinessValueParams,
+    DeployParams,
+    MonitoringParams,
+    NetworkPolicyParams,
+    ResourcesParams,
+)
 from tests.deploy.support import change, model_version
 from tests.support import REPO_ROOT
 
@@ -123,8 +130,58 @@ def test_an_environment_without_a_release_renders_nothing_yet() -> None:
         "argocd/staging.yaml",
         "rendered/staging/networkpolicy.yaml",
         "rendered/staging/poddisruptionbudget.yaml",
+        "rendered/staging/podmonitor.yaml",
         "rendered/staging/seldondeployment.yaml",
     ]
+
+
+def test_prometheus_finds_every_container_by_port_name_and_labels_its_track() -> None:
+    files = _render(STATES["canary-25"])
+    monitor = yaml.safe_load(files["rendered/production/podmonitor.yaml"])
+    deployment = yaml.safe_load(files["rendered/production/seldondeployment.yaml"])
+    assert monitor["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    assert monitor["spec"]["selector"]["matchLabels"] == {"seldon-deployment-id": "churn"}
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("metrics", "/prometheus"), "by name: canary too"
+    # Prometheus exposes pod label `modelops.io/track` as this meta label (. and / become _).
+    labels = {
+        p["componentSpecs"][0]["metadata"]["labels"]["modelops.io/track"]
+        for p in deployment["spec"]["predictors"]
+    }
+    assert labels == {"stable", "canary"}
+    track = next(r for r in endpoint["relabelings"] if r["targetLabel"] == "track")
+    assert track["sourceLabels"] == ["__meta_kubernetes_pod_label_modelops_io_track"]
+    for predictor in deployment["spec"]["predictors"]:
+        ports = {
+            port["name"]: port["containerPort"]
+            for container in predictor["componentSpecs"][0]["spec"]["containers"]
+            for port in container.get("ports", [])
+        }
+        assert ports.get("metrics") == 6000, f"{predictor['name']}: the model's metrics port"
+
+
+def test_the_business_value_reaches_the_server_only_when_params_give_one() -> None:
+    business = BusinessValueParams(true_positive=120, false_positive=-15)
+    with_value = render(
+        TEMPLATES,
+        DEPLOY,
+        STATES["stable"],
+        threshold=0.5,
+        monitoring=MonitoringParams(business=business, scrape_interval="30s"),
+    )
+    (predictor,) = _predictors(with_value, "production")
+    parameters = {p["name"]: p for p in predictor["graph"]["parameters"]}
+    assert parameters["business_value"]["type"] == "STRING"
+    assert json.loads(parameters["business_value"]["value"]) == {
+        "false_negative": 0.0,
+        "false_positive": -15.0,
+        "true_negative": 0.0,
+        "true_positive": 120.0,
+    }
+    monitor = yaml.safe_load(with_value["rendered/production/podmonitor.yaml"])
+    assert monitor["spec"]["podMetricsEndpoints"][0]["interval"] == "30s"
+    (without,) = _predictors(_render(STATES["stable"]), "production")
+    assert "business_value" not in {p["name"] for p in without["graph"]["parameters"]}
 
 
 def test_rendering_is_deterministic() -> None:

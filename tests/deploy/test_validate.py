@@ -17,6 +17,7 @@ GOLDEN = Path(__file__).parent / "golden" / "canary-25"
 SDEP = "rendered/production/seldondeployment.yaml"
 PDB = "rendered/production/poddisruptionbudget.yaml"
 NETPOL = "rendered/production/networkpolicy.yaml"
+PODMONITOR = "rendered/production/podmonitor.yaml"
 APP = "argocd/production.yaml"
 
 
@@ -209,3 +210,12 @@ def test_text_that_is_not_a_kubernetes_object_is_caught() -> None:
     assert checked.problems[0] == "a.yaml: not a Kubernetes object (no kind)"
     assert checked.problems[1].startswith("b.yaml: not valid YAML")
     assert checked.problems[2] == "c.yaml: x has no apiVersion"
+
+
+def test_a_misspelt_podmonitor_field_is_refused_by_the_prometheus_operator_schema() -> None:
+    _needs_schema("monitoring.coreos.com/v1", "PodMonitor")
+    assert _problems(PODMONITOR, _document(PODMONITOR)) == ()
+    document = _document(PODMONITOR)
+    document["spec"]["podMetricsEndpoints"][0]["intervall"] = "15s"
+    problems = _problems(PODMONITOR, document)
+    assert any("intervall" in problem for problem in problems), problems

@@ -231,3 +231,22 @@ def test_a_positive_label_written_as_a_yaml_boolean_stays_a_boolean(
         "train:\n  model:\n    kind: logistic_regression\n"
     )
     assert load_params(path).prepare.columns.positive_label == value
+
+
+def test_the_business_value_is_one_number_per_outcome_and_not_all_zero() -> None:
+    business = parse_params(template_params()).monitoring.business
+    assert business is not None
+    assert business.server_value()["true_positive"] == 120.0
+    zero = {"true_positive": 0, "false_positive": 0}
+    assert "monitoring.business: every value is 0: give what a caught positive" in _error(
+        _with(("monitoring", "business"), zero)
+    )
+    message = _error(_with(("monitoring", "business"), {"true_positive": "a lot"}))
+    assert "monitoring.business.true_positive: Input should be a valid number" in message
+    assert "monitoring.business.false_positive: required key is missing" in message
+    assert parse_params(_with(("monitoring", "business"), None)).monitoring.business is None
+
+
+def test_a_scrape_interval_is_a_prometheus_duration() -> None:
+    message = _error(_with(("monitoring", "scrape_interval"), "15 seconds"))
+    assert "monitoring.scrape_interval: String should match pattern" in message

@@ -15,12 +15,13 @@ from pathlib import Path
 import jinja2
 
 from modelops.deploy.release import ModelVersion, Release
-from modelops.params import DeployParams
+from modelops.params import DeployParams, MonitoringParams
 
 ENVIRONMENT_TEMPLATES = (
     "seldondeployment.yaml.j2",
     "poddisruptionbudget.yaml.j2",
     "networkpolicy.yaml.j2",
+    "podmonitor.yaml.j2",
 )
 APPLICATION_TEMPLATE = "argocd-application.yaml.j2"
 
@@ -61,6 +62,7 @@ def render(
     releases: Mapping[str, Release],
     *,
     threshold: float,
+    monitoring: MonitoringParams | None = None,
 ) -> dict[str, str]:
     """Every manifest, by path relative to `manifests/`.
 
@@ -77,6 +79,7 @@ def render(
         autoescape=False,
     )
     engine.filters["q"] = json.dumps
+    engine.filters["compact_json"] = lambda value: json.dumps(value, sort_keys=True)
     files: dict[str, str] = {}
     for name in sorted(deploy.environments):
         environment = deploy.environments[name]
@@ -86,6 +89,7 @@ def render(
             "environment_name": name,
             "threshold": threshold,
             "ports": SELDON_PORTS,
+            "monitoring": monitoring or MonitoringParams(),
         }
         release = releases.get(name, Release(environment=name))
         if release.stable is None:

@@ -75,7 +75,11 @@ def manifests(root: Path, params: Params, releases: Mapping[str, Release]) -> di
         DeployError: a rendered object breaks its schema or Seldon's rules.
     """
     rendered = render(
-        root / TEMPLATES, params.deploy, releases, threshold=params.evaluate.threshold
+        root / TEMPLATES,
+        params.deploy,
+        releases,
+        threshold=params.evaluate.threshold,
+        monitoring=params.monitoring,
     )
     checked = validate(rendered, schemas=schema_source(root))
     if checked.problems:
