@@ -28,7 +28,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install install-pipeline demo repro exp-show report serve render status test lint format bench mlflow-ui lock clean
+.PHONY: help install install-pipeline demo repro exp-show report serve up down render status test lint format bench mlflow-ui lock clean
 
 help: ## List the tasks
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -77,6 +77,13 @@ serve: install ## Serve the trained model on 127.0.0.1:$(SERVE_PORT); Ctrl-C sto
 	@test -f models/model/MLmodel || { echo "error: no trained model in models/model: run make repro" >&2; exit 1; }
 	serving/.venv/bin/python -m modelops_serving.cli serve models/model \
 		--port $(SERVE_PORT) --metrics-port $(SERVE_METRICS_PORT)
+
+up: install ## Rehearse production on 127.0.0.1: Prometheus, stable and canary servers, traffic
+	@test -f models/model/MLmodel || { echo "error: no trained model in models/model: run make repro" >&2; exit 1; }
+	modelops up $(UP_ARGS)
+
+down: install-pipeline ## Stop exactly what `make up` started
+	modelops down
 
 render: install ## Regenerate manifests/rendered/ and manifests/argocd/ from templates and releases
 	modelops render

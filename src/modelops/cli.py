@@ -23,6 +23,7 @@ from modelops.deploy import cli as deploy_cli
 from modelops.errors import ModelopsError
 from modelops.gates.results import GATE_ORDER
 from modelops.paths import ProjectPaths
+from modelops.rehearsal import cli as rehearsal_cli
 
 if TYPE_CHECKING:
     from modelops.gates.results import GateResult
@@ -108,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", type=Path, required=True, help="a .csv or .parquet path")
     command("summary", _summary, "Print where the data, model, metrics, plots and run are.")
     deploy_cli.register(commands)
+    rehearsal_cli.register(commands)
     return parser
 
 

@@ -46,6 +46,7 @@ NOT_RUNNABLE = {
     r"argocd\b": "needs Argo CD and a cluster",
     r"curl\b": "needs a running model server (the cluster's, or `make serve`)",
     r"make (serve|mlflow-ui)\b": "starts a server that runs until stopped",
+    r"make (up|down)\b": "servers that run until `make down`: tests/rehearsal runs both for real",
     r"make demo\b": "ends by serving a request from serving/.venv (its pipeline steps run below)",
     r"make test\b": "the whole test suite, this test included",
     r"make bench\b": "minutes of full load on a shared machine; run by hand",

@@ -1,0 +1,1 @@
+"""Rehearse production on one machine: `modelops up` / `modelops down` (`make up`, `make down`)."""

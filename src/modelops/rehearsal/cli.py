@@ -1,0 +1,167 @@
+"""`modelops up` and `modelops down`: production rehearsed on this machine, on loopback."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelops.identity import content_hash
+from modelops.paths import ProjectPaths
+from modelops.rehearsal import processes
+from modelops.rehearsal.plan import STATE_DIR, RehearsalError, ServerPlan, TrafficPlan, queries
+
+if TYPE_CHECKING:
+    from modelops.deploy.release import ModelVersion
+
+
+def register(commands: Any) -> None:
+    """Add `up` and `down` to the `modelops` command."""
+    up = commands.add_parser(
+        "up",
+        help="Rehearse production here: Prometheus, a stable and a canary server, traffic.",
+        description="Start, on 127.0.0.1, a real Prometheus, a stable and a canary model "
+        "server (the canary of --env's release when the local store has it, else the same "
+        "model) and a bounded traffic generator that replays test rows and sends their truth "
+        "back after --label-delay. `modelops down` stops all of it.",
+    )
+    up.add_argument("--env", default="production", help="whose release to rehearse")
+    up.add_argument("--minutes", type=float, default=10.0, help="traffic duration (default 10)")
+    up.add_argument("--rate", type=float, default=5.0, help="requests per second (default 5)")
+    up.add_argument("--rows", type=int, default=1, help="rows per request (default 1)")
+    up.add_argument(
+        "--canary-percent",
+        type=int,
+        default=None,
+        help="share of requests to the canary (default: the release's weight, else 10)",
+    )
+    up.add_argument(
+        "--label-delay", type=float, default=30.0, help="seconds until truth comes (default 30)"
+    )
+    up.add_argument("--prometheus-port", type=int, default=9090)
+    up.add_argument("--stable-port", type=int, default=9000, help="stable HTTP (metrics 6000)")
+    up.add_argument("--canary-port", type=int, default=9001, help="canary HTTP (metrics 6001)")
+    up.add_argument("--stable-metrics-port", type=int, default=6000)
+    up.add_argument("--canary-metrics-port", type=int, default=6001)
+    up.set_defaults(handler=_up)
+    down = commands.add_parser(
+        "down",
+        help="Stop exactly what `modelops up` started.",
+        description="Stop exactly what `modelops up` started (recorded in .rehearsal/).",
+    )
+    down.set_defaults(handler=_down)
+
+
+def _up(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.deploy.workflow import load_releases
+    from modelops.params import load_params
+    from modelops.stages.prepare import load_prepared
+
+    params = load_params(paths.params_file)
+    if not (paths.model_dir / "MLmodel").is_file():
+        raise RehearsalError(f"no trained model in {paths.show(paths.model_dir)}: run `make repro`")
+    prepared = load_prepared(paths.prepared_dir)
+    release = load_releases(paths.root, params).get(args.env)
+    stable_dir, stable_note = _model(paths, release.stable if release else None)
+    canary = release.canary if release is not None else None
+    canary_dir, canary_note = _model(paths, canary.model if canary else None)
+    if canary is None:
+        canary_note = f"the same model: {args.env} runs no canary"
+    percent = args.canary_percent
+    if percent is None:
+        percent = canary.weight if canary is not None else 10
+    traffic = TrafficPlan(
+        seconds=args.minutes * 60,
+        requests_per_second=args.rate,
+        rows_per_request=args.rows,
+        canary_percent=percent,
+        label_delay_seconds=args.label_delay,
+    )
+    servers = [
+        _server("stable", stable_dir, args.stable_port, args.stable_metrics_port),
+        _server("canary", canary_dir, args.canary_port, args.canary_metrics_port),
+    ]
+    state = paths.root / STATE_DIR
+    schema = prepared.meta.schema
+    started = processes.up(
+        paths.root,
+        servers,
+        traffic,
+        prometheus_port=args.prometheus_port,
+        threshold=params.evaluate.threshold,
+        business_value=(
+            params.monitoring.business.server_value() if params.monitoring.business else None
+        ),
+        traffic_config={
+            "servers": [{"track": s.track, "url": s.url} for s in servers],
+            "rows_file": str(paths.prepared_dir.resolve() / "test.parquet"),
+            "features": list(schema.features),
+            "label": schema.label,
+            "ledger": str((state / "traffic.jsonl").resolve()),
+        },
+    )
+    prometheus = f"http://127.0.0.1:{args.prometheus_port}"
+    print(
+        f"up: {len(started)} processes (PIDs {', '.join(str(p.pid) for p in started)}); "
+        f"traffic for {args.minutes:g} min at {args.rate:g} requests/s, {percent}% to the "
+        f"canary, truth after {args.label_delay:g} s"
+    )
+    print(f"  Prometheus  {prometheus}  (targets: {prometheus}/targets)")
+    for server, note in zip(servers, (stable_note, canary_note), strict=True):
+        print(
+            f"  {server.track:<10}  {server.url}  model {server.model_version} ({note}); "
+            f"metrics http://127.0.0.1:{server.metrics_port}/prometheus"
+        )
+    print(
+        f"  logs        {paths.show(state)}/*.log, what was sent: {paths.show(state)}/traffic.jsonl"
+    )
+    print(f"Try in Prometheus ({prometheus}/graph):")
+    feature = schema.numeric[0] if schema.numeric else schema.features[0]
+    for meaning, query in queries(feature=feature, positive_label=schema.positive_label):
+        print(f"  # {meaning}\n  {query}")
+    print("Stop everything with: make down")
+    return 0
+
+
+def _down(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    stopped = processes.down(paths.root)
+    if not stopped:
+        print("down: nothing of a rehearsal was running")
+        return 0
+    names = ", ".join(f"{p.name} ({p.pid})" for p in stopped)
+    print(f"down: stopped {names}")
+    return 0
+
+
+def _server(track: str, model_dir: Path, http_port: int, metrics_port: int) -> ServerPlan:
+    digest = content_hash(model_dir)
+    return ServerPlan(
+        track=track,
+        model_dir=model_dir.resolve(),
+        model_version=digest[:12],
+        model_hash=digest,
+        http_port=http_port,
+        metrics_port=metrics_port,
+    )
+
+
+def _model(paths: ProjectPaths, model: ModelVersion | None) -> tuple[Path, str]:
+    """A released model's directory in the local store, else the workspace's model."""
+    from modelops.deploy.publish import PublishError, fetch
+
+    if model is None:
+        return paths.model_dir, "the workspace model"
+    copy = paths.root / STATE_DIR / "models" / model.model_hash
+    if copy.is_dir():
+        return copy, f"release {model.version}"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(dir=copy.parent) as scratch:
+            staging = Path(scratch) / "model"
+            fetch(model.model_uri, staging, root=paths.root)
+            shutil.move(staging, copy)
+    except PublishError as exc:
+        return paths.model_dir, f"the workspace model: release {model.version} unavailable ({exc})"
+    return copy, f"release {model.version}"

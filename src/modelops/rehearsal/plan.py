@@ -1,0 +1,161 @@
+"""What a rehearsal runs, decided before anything starts: pure functions, no processes.
+
+A rehearsal is production on one machine, on loopback: a stable and a canary model server, a
+Prometheus scraping both (each target labelled with its `track`, as the PodMonitor labels pods
+in a cluster), and a bounded traffic generator that replays test rows and sends their truth
+back after a label delay.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelops.errors import ModelopsError
+
+LOOPBACK = "127.0.0.1"
+STATE_DIR = ".rehearsal"
+PROCESSES_FILE = "processes.json"
+INSTALL_PROMETHEUS = (
+    "no `prometheus` on PATH: install it (Debian/Ubuntu: `sudo apt-get install prometheus`; "
+    "macOS: `brew install prometheus`), or name the binary with PROMETHEUS=/path/to/prometheus, "
+    "then run `make up` again"
+)
+
+
+class RehearsalError(ModelopsError):
+    """The rehearsal cannot start as asked; nothing is left running."""
+
+
+@dataclass(frozen=True)
+class ServerPlan:
+    """One model server: its track, model and ports."""
+
+    track: str
+    model_dir: Path
+    model_version: str
+    model_hash: str
+    http_port: int
+    metrics_port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.http_port}"
+
+    @property
+    def metrics_target(self) -> str:
+        return f"{LOOPBACK}:{self.metrics_port}"
+
+
+@dataclass(frozen=True)
+class TrafficPlan:
+    """How long, how fast, how requests split between the tracks, when truth comes back."""
+
+    seconds: float
+    requests_per_second: float
+    rows_per_request: int
+    canary_percent: int
+    label_delay_seconds: float
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0 < self.seconds <= 24 * 3600:
+            problems.append(
+                f"--minutes must be above 0 and at most 1440, got {self.seconds / 60:g}"
+            )
+        if not 0 < self.requests_per_second <= 1000:
+            problems.append(
+                f"--rate must be from above 0 to 1000, got {self.requests_per_second:g}"
+            )
+        if not 1 <= self.rows_per_request <= 1000:
+            problems.append(f"--rows must be from 1 to 1000, got {self.rows_per_request}")
+        if not 0 <= self.canary_percent <= 100:
+            problems.append(f"--canary-percent must be from 0 to 100, got {self.canary_percent}")
+        if not 0 <= self.label_delay_seconds <= self.seconds:
+            problems.append(
+                f"--label-delay must be from 0 to the run's length ({self.seconds:g} s), got "
+                f"{self.label_delay_seconds:g}"
+            )
+        if problems:
+            raise RehearsalError("; ".join(problems))
+
+
+def prometheus_config(servers: Sequence[ServerPlan], *, scrape_seconds: float = 1.0) -> str:
+    """A Prometheus configuration scraping each server's metrics port, labelled as in a pod."""
+    interval = f"{max(int(scrape_seconds * 1000), 100)}ms"
+    config: dict[str, Any] = {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "scrape_configs": [
+            {
+                "job_name": "modelops",
+                "metrics_path": "/prometheus",
+                "static_configs": [
+                    {
+                        "targets": [server.metrics_target],
+                        "labels": {"track": server.track, "container": "classifier"},
+                    }
+                    for server in servers
+                ],
+            }
+        ],
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def server_parameters(
+    server: ServerPlan, *, threshold: float, business_value: Mapping[str, float] | None
+) -> list[dict[str, str]]:
+    """The graph parameters a SeldonDeployment gives this model (as the template renders them)."""
+    parameters = [
+        {"name": "model_uri", "type": "STRING", "value": str(server.model_dir)},
+        {"name": "model_version", "type": "STRING", "value": server.model_version},
+        {"name": "model_hash", "type": "STRING", "value": server.model_hash},
+        {"name": "threshold", "type": "FLOAT", "value": str(threshold)},
+    ]
+    if business_value is not None:
+        value = json.dumps(dict(business_value), sort_keys=True)
+        parameters.append({"name": "business_value", "type": "STRING", "value": value})
+    return parameters
+
+
+def queries(*, feature: str, positive_label: str) -> list[tuple[str, str]]:
+    """Ready-to-paste PromQL for what the rehearsal shows, each with what it answers."""
+    positive = f'class="{positive_label}"'
+    caught = f'actual="{positive_label}",predicted="{positive_label}"'
+    return [
+        (
+            "requests per second by track and outcome",
+            "sum by (track, outcome) (rate(modelops_requests_total[1m]))",
+        ),
+        (
+            "positive rate by track",
+            f"sum by (track) (rate(modelops_predictions_total{{{positive}}}[5m])) "
+            "/ sum by (track) (rate(modelops_predictions_total[5m]))",
+        ),
+        (
+            "p95 server latency by track",
+            "histogram_quantile(0.95, sum by (track, le) "
+            "(rate(modelops_request_duration_seconds_bucket[1m])))",
+        ),
+        (
+            f"bins of {feature} by track",
+            "sum by (track, bin) "
+            f'(increase(modelops_feature_bin_total{{feature="{feature}"}}[5m]))',
+        ),
+        (
+            "realized recall by track (from feedback)",
+            f"sum by (track) (modelops_feedback_rows_total{{{caught}}}) / sum by (track) "
+            f'(modelops_feedback_rows_total{{actual="{positive_label}"}})',
+        ),
+        (
+            "net business value by track",
+            'sum by (track) (modelops_business_value_total{sign="gain"}) '
+            '- sum by (track) (modelops_business_value_total{sign="cost"})',
+        ),
+    ]

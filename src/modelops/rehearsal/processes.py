@@ -1,0 +1,355 @@
+"""Start and stop a rehearsal: the side effects of `modelops up` and `modelops down`.
+
+Every process `up` starts leads its own process group and is recorded, with a marker from its
+command line, in `.rehearsal/processes.json`; `down` stops exactly those (SIGTERM, then SIGKILL
+of what is left of each group after a grace period), and never a process that merely reused a
+recorded PID. If anything fails while starting, what was started is stopped before the error
+is raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from modelops.rehearsal.plan import (
+    INSTALL_PROMETHEUS,
+    LOOPBACK,
+    PROCESSES_FILE,
+    STATE_DIR,
+    RehearsalError,
+    ServerPlan,
+    TrafficPlan,
+    prometheus_config,
+    server_parameters,
+)
+
+SERVER_CLASS = "modelops_serving.server.ModelServer"
+READY_SECONDS = 120.0
+STOP_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class Started:
+    """A process `up` started: what it is, its PID (its group's too), and a line to verify."""
+
+    name: str
+    pid: int
+    marker: str
+    log: str
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Where the rehearsal listens, all on loopback."""
+
+    prometheus: int = 9090
+    stable_http: int = 9000
+    stable_metrics: int = 6000
+    canary_http: int = 9001
+    canary_metrics: int = 6001
+
+
+def find_prometheus(environ: Mapping[str, str] = os.environ) -> str:
+    """The Prometheus binary: $PROMETHEUS, else `prometheus` on PATH.
+
+    Raises:
+        RehearsalError: there is none, with how to install it.
+    """
+    configured = environ.get("PROMETHEUS", "").strip()
+    found = configured if configured and Path(configured).is_file() else None
+    found = found or shutil.which("prometheus", path=environ.get("PATH"))
+    if not found:
+        raise RehearsalError(INSTALL_PROMETHEUS)
+    return found
+
+
+def up(
+    root: Path,
+    servers: Sequence[ServerPlan],
+    traffic: TrafficPlan,
+    *,
+    prometheus_port: int,
+    threshold: float,
+    business_value: Mapping[str, float] | None,
+    traffic_config: Mapping[str, Any],
+) -> list[Started]:
+    """Start Prometheus, the servers and the traffic; return them once all are ready.
+
+    Raises:
+        RehearsalError: a rehearsal runs already, a port is taken, or a process did not start
+            (nothing is left running then).
+    """
+    prometheus = find_prometheus()
+    state = root / STATE_DIR
+    if running(root):
+        raise RehearsalError("a rehearsal is running already: `make down` stops it first")
+    ports = [prometheus_port, *(p for s in servers for p in (s.http_port, s.metrics_port))]
+    taken = [port for port in ports if not _is_free(port)]
+    if taken:
+        raise RehearsalError(
+            f"port(s) {', '.join(map(str, taken))} on {LOOPBACK} are in use: stop what listens "
+            "there, or choose others (modelops up --help)"
+        )
+    state.mkdir(parents=True, exist_ok=True)
+    for leftover in state.iterdir():  # the last run's; released models fetched before are kept
+        if leftover.name != "models":
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+    started: list[Started] = []
+    try:
+        config = state / "prometheus.yml"
+        config.write_text(prometheus_config(servers), encoding="utf-8")
+        address = f"{LOOPBACK}:{prometheus_port}"
+        started.append(
+            _spawn(
+                "prometheus",
+                [
+                    prometheus,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={state / 'prometheus-data'}",
+                    f"--web.listen-address={address}",
+                    "--storage.tsdb.retention.time=1d",
+                ],
+                state,
+                marker=f"--web.listen-address={address}",
+            )
+        )
+        _record(state, started)
+        for server in servers:
+            started.append(_spawn_server(root, server, state, threshold, business_value))
+            _record(state, started)
+        _wait_ready(f"http://{address}/-/ready", started[0], state)
+        for server, process in zip(servers, started[1:], strict=True):
+            _wait_ready(f"{server.url}/health/status", process, state)
+        plan_file = state / "traffic.json"
+        plan_file.write_text(
+            json.dumps({**traffic_config, "plan": asdict(traffic)}, indent=1), encoding="utf-8"
+        )
+        started.append(
+            _spawn(
+                "traffic",
+                [sys.executable, "-m", "modelops.rehearsal.traffic", str(plan_file)],
+                state,
+                marker=str(plan_file),
+            )
+        )
+        _record(state, started)
+    except BaseException:
+        stop(started)
+        (state / PROCESSES_FILE).unlink(missing_ok=True)
+        raise
+    return started
+
+
+def down(root: Path) -> list[Started]:
+    """Stop every process the last `up` started (those still running); return them."""
+    state = root / STATE_DIR
+    recorded = _recorded(state)
+    alive = [process for process in recorded if _is_ours(process)]
+    stop(alive)
+    (state / PROCESSES_FILE).unlink(missing_ok=True)
+    return alive
+
+
+def running(root: Path) -> list[Started]:
+    """The recorded processes of a rehearsal that still run."""
+    return [process for process in _recorded(root / STATE_DIR) if _is_ours(process)]
+
+
+def stop(processes: Sequence[Started], *, within: float = STOP_SECONDS) -> None:
+    """SIGTERM each process, wait up to `within` s, then SIGKILL what is left of each group."""
+    for process in reversed(processes):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + within
+    for process in processes:
+        while _alive(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        _reap(process.pid)
+
+
+def _spawn_server(
+    root: Path,
+    server: ServerPlan,
+    state: Path,
+    threshold: float,
+    business_value: Mapping[str, float] | None,
+) -> Started:
+    """One model server, run as the Dockerfile runs it, with the graph parameters of a pod."""
+    executable = root / "serving" / ".venv" / "bin" / "modelops-microservice"
+    if not executable.is_file():
+        raise RehearsalError(f"{executable} is missing: `make install` builds serving/.venv")
+    grpc_port = _free_port()
+    parameters = server_parameters(server, threshold=threshold, business_value=business_value)
+    env = {
+        "PREDICTIVE_UNIT_PARAMETERS": json.dumps(parameters),
+        "INCLUDE_METRICS_IN_CLIENT_RESPONSE": "false",
+        # What the Seldon operator sets in a pod: metrics at /prometheus, not seldon's /metrics.
+        "PREDICTIVE_UNIT_METRICS_ENDPOINT": "/prometheus",
+        "MODELOPS_BIND_HOST": LOOPBACK,
+    }
+    command = [
+        str(executable),
+        SERVER_CLASS,
+        "--host",
+        LOOPBACK,
+        "--http-port",
+        str(server.http_port),
+        "--metrics-port",
+        str(server.metrics_port),
+        "--grpc-port",
+        str(grpc_port),
+        "--workers",
+        "1",
+        "--threads",
+        "1",
+    ]
+    return _spawn(
+        server.track, command, state, marker=f"--http-port\0{server.http_port}", extra_env=env
+    )
+
+
+def _spawn(
+    name: str,
+    command: list[str],
+    state: Path,
+    *,
+    marker: str,
+    extra_env: Mapping[str, str] | None = None,
+) -> Started:
+    """Start `command` detached (its own session and group), output to `<state>/<name>.log`.
+
+    posix_spawn, not subprocess.Popen: the process outlives this one on purpose (`down` stops
+    it), and a Popen object would warn when collected while its process still runs.
+    """
+    log = state / f"{name}.log"
+    pid = os.posix_spawnp(
+        command[0],
+        command,
+        {**os.environ, **(extra_env or {})},
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ],
+        setsid=True,
+    )
+    return Started(name=name, pid=pid, marker=marker, log=str(log))
+
+
+def _wait_ready(url: str, process: Started, state: Path) -> None:
+    deadline = time.monotonic() + READY_SECONDS
+    while time.monotonic() < deadline:
+        if not _alive(process.pid):
+            break
+        with (
+            contextlib.suppress(urllib.error.URLError, OSError),
+            urllib.request.urlopen(url, timeout=2) as answer,
+        ):
+            if answer.status == 200:
+                return
+        time.sleep(0.2)
+    tail = "\n".join(Path(process.log).read_text(errors="replace").splitlines()[-15:])
+    raise RehearsalError(
+        f"{process.name} did not become ready at {url} (its log, {process.log}, ends with):\n{tail}"
+    )
+
+
+def _record(state: Path, started: Sequence[Started]) -> None:
+    path = state / PROCESSES_FILE
+    staging = path.with_suffix(".tmp")
+    staging.write_text(json.dumps([asdict(p) for p in started], indent=1), encoding="utf-8")
+    staging.replace(path)
+
+
+def _recorded(state: Path) -> list[Started]:
+    path = state / PROCESSES_FILE
+    if not path.is_file():
+        return []
+    try:
+        return [Started(**entry) for entry in json.loads(path.read_text(encoding="utf-8"))]
+    except (ValueError, TypeError) as exc:
+        raise RehearsalError(f"{path} is unreadable ({exc}): stop its processes by hand") from exc
+
+
+def _is_ours(process: Started) -> bool:
+    """Alive, and still the command we started (a PID can be reused after a reboot)."""
+    try:
+        command_line = Path(f"/proc/{process.pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return _alive(process.pid) and sys.platform != "linux"
+    return process.marker in command_line
+
+
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    return fields[0] == "Z"
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _is_free(port: int) -> bool:
+    """Nothing listens on `port` (connections of a stopped server in TIME_WAIT do not count)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        return int(probe.getsockname()[1])
+
+
+def free_ports(count: int) -> Iterator[int]:
+    """`count` distinct free ports on loopback (for tests and `--ports auto`)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            probe = socket.socket()
+            probe.bind((LOOPBACK, 0))
+            sockets.append(probe)
+        ports = [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for probe in sockets:
+            probe.close()
+    yield from ports

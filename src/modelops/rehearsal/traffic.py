@@ -1,0 +1,173 @@
+"""The rehearsal's traffic: test rows replayed to the servers, their truth sent back later.
+
+Run as `python -m modelops.rehearsal.traffic CONFIG` (what `modelops up` starts in the
+background). Requests go to the canary with the canary's share of traffic and to stable
+otherwise, at a fixed rate, for a bounded time; each request's truth goes back to the server
+that answered it through Seldon's feedback API after the label delay, as ground truth arrives
+in production. Every call is appended to a ledger (JSON lines), so what was sent can be compared
+with what Prometheus counted. SIGTERM stops it between calls.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request or feedback as the ledger records it."""
+
+    at: float
+    kind: str
+    track: str
+    rows: int
+    status: int
+
+
+def requests_from(
+    rows: pd.DataFrame, features: Sequence[str], label: str, *, per_request: int, seed: int
+) -> Iterator[tuple[dict[str, Any], list[list[str]]]]:
+    """Seldon requests of `per_request` rows each, with their truths, cycling through `rows`."""
+    order = np.random.default_rng(seed).permutation(len(rows))
+    shuffled = rows.iloc[order].reset_index(drop=True)
+    start = 0
+    while True:
+        chunk = shuffled.iloc[start : start + per_request]
+        if len(chunk) < per_request:
+            chunk = pd.concat([chunk, shuffled.iloc[: per_request - len(chunk)]])
+        start = (start + per_request) % len(shuffled)
+        values = [
+            [_json_value(chunk[name].iloc[i]) for name in features] for i in range(len(chunk))
+        ]
+        truths = [[str(value)] for value in chunk[label]]
+        yield {"data": {"names": list(features), "ndarray": values}}, truths
+
+
+def feedback_body(
+    request: dict[str, Any], response: dict[str, Any], truths: list[list[str]]
+) -> dict[str, Any]:
+    """Seldon's feedback message: the request, the answer, and one true class per row."""
+    return {"request": request, "response": response, "truth": {"data": {"ndarray": truths}}}
+
+
+def post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """POST JSON; the status and the decoded answer (empty when it is not JSON)."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as answer:
+            return answer.status, _decoded(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, _decoded(error.read())
+    except (urllib.error.URLError, OSError):
+        return 0, {}
+
+
+def run(config: dict[str, Any]) -> int:
+    """Send the traffic `config` describes; 0 when it ran to its end (or was stopped)."""
+    stopped = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopped
+        stopped = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    plan = config["plan"]
+    servers = {server["track"]: server["url"] for server in config["servers"]}
+    rows = pd.read_parquet(config["rows_file"])
+    stream = requests_from(
+        rows,
+        config["features"],
+        config["label"],
+        per_request=int(plan["rows_per_request"]),
+        seed=int(plan["seed"]),
+    )
+    rng = np.random.default_rng(int(plan["seed"]))
+    canary_share = plan["canary_percent"] / 100 if "canary" in servers else 0.0
+    interval = 1.0 / float(plan["requests_per_second"])
+    delay = float(plan["label_delay_seconds"])
+    started = time.monotonic()
+    ends = started + float(plan["seconds"])
+    waiting: deque[tuple[float, str, dict[str, Any]]] = deque()
+    counts = {"predict": 0, "feedback": 0, "failed": 0}
+    with Path(config["ledger"]).open("a", encoding="utf-8") as ledger:
+
+        def record(kind: str, track: str, rows_sent: int, status: int) -> None:
+            call = Call(round(time.time(), 3), kind, track, rows_sent, status)
+            ledger.write(json.dumps(call.__dict__) + "\n")
+            ledger.flush()
+            counts[kind] += 1
+            counts["failed"] += status != 200
+
+        sent = 0
+        while not stopped:
+            now = time.monotonic()
+            while waiting and waiting[0][0] <= now and not stopped:
+                _, track, body = waiting.popleft()
+                status, _ = post(f"{servers[track]}/api/v1.0/feedback", body)
+                record("feedback", track, len(body["truth"]["data"]["ndarray"]), status)
+            if now >= ends and not waiting:
+                break
+            due = started + sent * interval
+            if now < ends and now >= due:
+                track = "canary" if rng.random() < canary_share else "stable"
+                request, truths = next(stream)
+                status, response = post(f"{servers[track]}/api/v1.0/predictions", request)
+                record("predict", track, len(truths), status)
+                if status == 200:
+                    waiting.append((now + delay, track, feedback_body(request, response, truths)))
+                sent += 1
+                continue
+            next_feedback = waiting[0][0] if waiting else math.inf
+            next_due = min(due if now < ends else math.inf, next_feedback)
+            time.sleep(max(0.0, min(next_due - time.monotonic(), 0.5)))
+    print(
+        f"traffic: {counts['predict']} requests, {counts['feedback']} feedback messages, "
+        f"{counts['failed']} failed",
+        flush=True,
+    )
+    return 0
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+        if isinstance(value, float) and math.isnan(value):
+            return None
+    return value
+
+
+def _decoded(raw: bytes) -> dict[str, Any]:
+    try:
+        loaded = json.loads(raw)
+    except ValueError:
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+if __name__ == "__main__":
+    sys.exit(run(json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))))

@@ -1,0 +1,96 @@
+"""The rehearsal's plan and traffic, without processes: config, limits, requests, feedback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from modelops.rehearsal.plan import (
+    RehearsalError,
+    ServerPlan,
+    TrafficPlan,
+    prometheus_config,
+    queries,
+    server_parameters,
+)
+from modelops.rehearsal.traffic import feedback_body, requests_from
+
+STABLE = ServerPlan("stable", Path("/m/a"), "aaaaaaaaaaaa", "a" * 64, 9000, 6000)
+CANARY = ServerPlan("canary", Path("/m/b"), "bbbbbbbbbbbb", "b" * 64, 9001, 6001)
+
+
+def test_prometheus_scrapes_each_server_at_slash_prometheus_labelled_with_its_track() -> None:
+    config = yaml.safe_load(prometheus_config([STABLE, CANARY]))
+    (job,) = config["scrape_configs"]
+    assert job["metrics_path"] == "/prometheus"
+    assert [(c["targets"], c["labels"]["track"]) for c in job["static_configs"]] == [
+        (["127.0.0.1:6000"], "stable"),
+        (["127.0.0.1:6001"], "canary"),
+    ]
+    assert config["global"]["scrape_interval"] == "1000ms"
+
+
+def test_the_servers_get_the_graph_parameters_a_pod_gets() -> None:
+    parameters = {
+        p["name"]: p for p in server_parameters(STABLE, threshold=0.4, business_value=None)
+    }
+    assert parameters["model_hash"]["value"] == "a" * 64
+    assert parameters["threshold"] == {"name": "threshold", "type": "FLOAT", "value": "0.4"}
+    assert "business_value" not in parameters
+    valued = server_parameters(STABLE, threshold=0.4, business_value={"true_positive": 1.0})
+    assert valued[-1]["value"] == '{"true_positive": 1.0}'
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("seconds", 0, "--minutes must be above 0"),
+        ("requests_per_second", 5000, "--rate must be from above 0 to 1000"),
+        ("rows_per_request", 0, "--rows must be from 1 to 1000"),
+        ("canary_percent", 101, "--canary-percent must be from 0 to 100"),
+        ("label_delay_seconds", 999, "--label-delay must be from 0 to the run's length"),
+    ],
+)
+def test_impossible_traffic_is_refused_with_the_limit(
+    field: str, value: float, message: str
+) -> None:
+    good = {
+        "seconds": 60.0,
+        "requests_per_second": 5.0,
+        "rows_per_request": 1,
+        "canary_percent": 10,
+        "label_delay_seconds": 5.0,
+    }
+    with pytest.raises(RehearsalError, match=message):
+        TrafficPlan(**{**good, field: value})
+
+
+def test_requests_replay_the_rows_in_seldon_form_and_cycle() -> None:
+    rows = pd.DataFrame(
+        {"plan": ["a", None, "c"], "age": [1.0, np.nan, 3.0], "churned": ["1", "0", "1"]}
+    )
+    stream = requests_from(rows, ["plan", "age"], "churned", per_request=2, seed=0)
+    batches = [next(stream) for _ in range(3)]
+    for request, truths in batches:
+        assert request["data"]["names"] == ["plan", "age"]
+        assert len(request["data"]["ndarray"]) == len(truths) == 2
+    sent = [row for request, _ in batches for row in request["data"]["ndarray"]]
+    assert [None, None] in sent, "missing values go as null"
+    assert {tuple(map(str, r)) for r in sent} == {("a", "1.0"), ("None", "None"), ("c", "3.0")}
+
+
+def test_feedback_carries_the_request_the_answer_and_one_truth_per_row() -> None:
+    body = feedback_body({"data": {}}, {"data": {"ndarray": [[0.2, 0.8]]}}, [["1"]])
+    assert body["truth"] == {"data": {"ndarray": [["1"]]}}
+    assert set(body) == {"request", "response", "truth"}
+
+
+def test_the_printed_queries_name_the_positive_class_and_a_real_feature() -> None:
+    printed = "\n".join(query for _, query in queries(feature="age", positive_label="yes"))
+    assert 'feature="age"' in printed
+    assert 'class="yes"' in printed
+    assert 'actual="yes",predicted="yes"' in printed
