@@ -7,13 +7,10 @@ by `down` by the PIDs `up` recorded (a finalizer stops them too if a test fails 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,30 +18,6 @@ import pytest
 
 from modelops.cli import main
 from modelops.rehearsal import processes
-from tests.support import REPO_ROOT, copy_template, run_modelops, small_params
-
-
-def _prometheus_or_skip() -> str:
-    found = shutil.which("prometheus")
-    if found:
-        return found
-    if os.environ.get("CI"):
-        pytest.fail("prometheus is not installed: .ci/run installs it (apt-get install prometheus)")
-    pytest.skip("no prometheus on PATH (apt-get install prometheus); CI installs it")
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A trained project whose serving/.venv is this checkout's."""
-    _prometheus_or_skip()
-    root = copy_template(tmp_path_factory.mktemp("rehearsal") / "project", small_params())
-    (root / "serving" / ".venv").symlink_to(REPO_ROOT / "serving" / ".venv")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
-        run_modelops("prepare", "train")
-    yield root
-    processes.down(root)
 
 
 def _ports() -> dict[str, int]:

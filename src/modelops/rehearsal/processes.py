@@ -79,14 +79,16 @@ def find_prometheus(environ: Mapping[str, str] = os.environ) -> str:
 def up(
     root: Path,
     servers: Sequence[ServerPlan],
-    traffic: TrafficPlan,
+    traffic: TrafficPlan | None,
     *,
     prometheus_port: int,
     threshold: float,
     business_value: Mapping[str, float] | None,
-    traffic_config: Mapping[str, Any],
+    traffic_config: Mapping[str, Any] | None = None,
 ) -> list[Started]:
     """Start Prometheus, the servers and the traffic; return them once all are ready.
+
+    Without `traffic` (tests that send their own requests) no traffic process starts.
 
     Raises:
         RehearsalError: a rehearsal runs already, a port is taken, or a process did not start
@@ -133,10 +135,11 @@ def up(
         _wait_ready(f"http://{address}/-/ready", started[0], state)
         for server, process in zip(servers, started[1:], strict=True):
             _wait_ready(f"{server.url}/health/status", process, state)
+        if traffic is None:
+            return started
         plan_file = state / "traffic.json"
-        plan_file.write_text(
-            json.dumps({**traffic_config, "plan": asdict(traffic)}, indent=1), encoding="utf-8"
-        )
+        plan = {**(traffic_config or {}), "plan": asdict(traffic)}
+        plan_file.write_text(json.dumps(plan, indent=1), encoding="utf-8")
         started.append(
             _spawn(
                 "traffic",
