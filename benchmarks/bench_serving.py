@@ -240,7 +240,7 @@ def _wrk(wrk: str, server: Server, body: bytes, *, concurrency: int) -> dict[str
         done = subprocess.run(
             [
                 wrk,
-                "-t2",
+                f"-t{min(2, concurrency)}",  # wrk needs at least one connection per thread
                 f"-c{concurrency}",
                 "-d5s",
                 "--latency",

@@ -13,6 +13,7 @@ model and counts the confusion matrix at `threshold` against the client's truth.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -337,10 +338,24 @@ def _profile(artifact: Artifact) -> Profile | None:
         )
         return None
     try:
-        return parse_profile(artifact.profile_bytes, where=str(where))
+        profile = parse_profile(artifact.profile_bytes, where=str(where))
     except ProfileError as exc:
         logger.error("%s; serving without per-feature and score-bin metrics", exc)
         return None
+    # Bin only what the model takes, as the profile typed it: a feature the signature lacks, or
+    # types otherwise, would fail on every request.
+    kinds = {column.name: column.kind for column in artifact.columns}
+    numeric = tuple(b for b in profile.numeric if kinds.get(b.name) == "number")
+    categorical = tuple(b for b in profile.categorical if kinds.get(b.name) == "string")
+    kept = {b.name for b in numeric} | {b.name for b in categorical}
+    dropped = sorted({b.name for b in profile.features} - kept)
+    if dropped:
+        logger.error(
+            "%s: %s not inputs of the model of that type; serving without their bins",
+            where,
+            ", ".join(dropped),
+        )
+    return dataclasses.replace(profile, numeric=numeric, categorical=categorical)
 
 
 def _note_rows(request: Any) -> None:

@@ -318,6 +318,16 @@ def test_an_unexpected_error_gets_a_generic_500_and_the_log_has_the_traceback(
     ) as faulty:
         status, body = faulty.post(failing)
         assert faulty.post(_good(project))[0] == 200, "the server keeps serving"
+        connection = http.client.HTTPConnection("127.0.0.1", faulty.metrics_port, timeout=10)
+        connection.request("GET", "/prometheus")
+        scraped = connection.getresponse().read().decode()
+        connection.close()
+    assert re.search(
+        r'^modelops_requests_total\{endpoint="predict",model_version="\w+",'
+        r'outcome="server_error"\} 1\.0$',
+        scraped,
+        re.MULTILINE,
+    ), "a 500 is counted as server_error"
     assert status == 500
     assert secret not in json.dumps(body), "no exception text reaches the client"
     info = body["status"]["info"]
