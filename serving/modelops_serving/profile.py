@@ -10,8 +10,10 @@ binning that must agree with it, bin for bin:
   are `__other__`, anything else `__unseen__`, a missing value `__missing__`;
 - score: `score.cuts` are the `le` buckets of the score histograms (+Inf added).
 
-Counting is per request, per feature: a count for every bin, so the caller makes one counter
-increment per non-empty bin whatever the number of rows.
+Counting is per request, per feature: `nonzero` gives (bin, rows) for the non-empty bins only,
+so the caller makes one counter increment per non-empty bin whatever the number of rows. Small
+batches (most requests are one row) are counted in plain Python, larger ones with numpy: numpy's
+per-call overhead (microseconds) would otherwise dominate a one-row request.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,16 +55,23 @@ class NumericBins:
 
     def counts(self, values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
         """Rows per bin, in the order of `labels` (NaN is a missing value)."""
-        size = len(self.cuts) + 2
+        return _dense(self.nonzero(values), len(self.cuts) + 2)
+
+    def nonzero(self, values: npt.NDArray[np.float64]) -> list[tuple[int, int]]:
+        """(bin index in `labels`, rows) for every bin that has rows."""
+        missing = len(self.cuts) + 1
+        if values.size == 1:  # most requests
+            value = float(values[0])
+            return [(missing if math.isnan(value) else bisect.bisect_left(self.cuts, value), 1)]
         if values.size < _NUMPY_FROM_ROWS:
-            counts = np.zeros(size, dtype=np.int64)
-            for value in values.tolist():
-                counts[size - 1 if math.isnan(value) else bisect.bisect_left(self.cuts, value)] += 1
-            return counts
-        # side="left": the first cut >= value, so a value on a cut is in the bin it closes.
+            # bisect_left: the first cut >= value, so a value on a cut is in the bin it closes.
+            cuts = self.cuts
+            return _tally(
+                missing if math.isnan(v) else bisect.bisect_left(cuts, v) for v in values.tolist()
+            )
         index = np.searchsorted(self._array, values, side="left")
-        index[np.isnan(values)] = size - 1
-        return np.bincount(index, minlength=size).astype(np.int64)
+        index[np.isnan(values)] = missing
+        return _sparse(np.bincount(index, minlength=missing + 1))
 
 
 @dataclass(frozen=True)
@@ -87,16 +96,18 @@ class CategoricalBins:
 
     def counts(self, values: Sequence[str | None]) -> npt.NDArray[np.int64]:
         """Rows per bin, in the order of `labels` (None is a missing value)."""
+        return _dense(self.nonzero(values), len(self.categories) + 3)
+
+    def nonzero(self, values: Sequence[str | None]) -> list[tuple[int, int]]:
+        """(bin index in `labels`, rows) for every bin that has rows."""
         unseen = len(self.categories) + 1
         get = self._index.get
-        counts = np.zeros(len(self.categories) + 3, dtype=np.int64)
+        if len(values) == 1:  # most requests
+            return [(get(values[0], unseen), 1)]
         if len(values) < _NUMPY_FROM_ROWS:
-            for value in values:
-                counts[get(value, unseen)] += 1
-            return counts
+            return _tally(get(v, unseen) for v in values)
         index = np.fromiter((get(v, unseen) for v in values), dtype=np.intp, count=len(values))
-        counts += np.bincount(index, minlength=counts.size)
-        return counts
+        return _sparse(np.bincount(index, minlength=len(self.categories) + 3))
 
 
 @dataclass(frozen=True)
@@ -114,13 +125,35 @@ class Profile:
         return (*self.numeric, *self.categorical)
 
 
-def score_buckets(cuts: Sequence[float], scores: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-    """Scores per `le` bucket at `cuts` (not cumulative), the last one for +Inf.
+def score_buckets(cuts: Sequence[float], scores: npt.NDArray[np.float64]) -> list[tuple[int, int]]:
+    """(bucket index, scores) per non-empty `le` bucket at `cuts`, the last index for +Inf.
 
-    A score equal to a cut counts in that cut's bucket, as `Histogram.observe` counts it.
+    Not cumulative. A score equal to a cut counts in that cut's bucket, as `Histogram.observe`
+    counts it.
     """
+    if scores.size < _NUMPY_FROM_ROWS:
+        return _tally(bisect.bisect_left(cuts, s) for s in scores.tolist())
     index = np.searchsorted(np.asarray(cuts, dtype=np.float64), scores, side="left")
-    return np.bincount(index, minlength=len(cuts) + 1).astype(np.int64)
+    return _sparse(np.bincount(index, minlength=len(cuts) + 1))
+
+
+def _tally(indices: Iterable[int]) -> list[tuple[int, int]]:
+    found: dict[int, int] = {}
+    for index in indices:
+        found[index] = found.get(index, 0) + 1
+    return sorted(found.items())
+
+
+def _sparse(counts: npt.NDArray[np.intp]) -> list[tuple[int, int]]:
+    index = np.flatnonzero(counts)
+    return list(zip(index.tolist(), counts[index].tolist(), strict=True))
+
+
+def _dense(pairs: Iterable[tuple[int, int]], size: int) -> npt.NDArray[np.int64]:
+    counts = np.zeros(size, dtype=np.int64)
+    for index, count in pairs:
+        counts[index] = count
+    return counts
 
 
 def parse_profile(raw: bytes, *, where: str) -> Profile:

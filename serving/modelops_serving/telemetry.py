@@ -47,6 +47,7 @@ FEEDBACK_PATHS = frozenset({"/send-feedback", "/api/v1.0/feedback", "/api/v0.1/f
 ROWS = "modelops_rows"
 """Where the server leaves a request's row count (on `flask.g`) for the request counters."""
 _STARTED = "modelops_started"
+_SMALL = 16
 
 
 def enabled(setting: str) -> bool:
@@ -129,7 +130,7 @@ def multiprocess() -> bool:
     return bool(getattr(values.ValueClass, "_multiprocess", False))
 
 
-def add_to_histogram(child: Any, buckets: npt.NDArray[np.int64], total: float) -> None:
+def add_to_histogram(child: Any, buckets: Sequence[tuple[int, int]], total: float) -> None:
     """Add many observations to a prometheus_client 0.8 Histogram child in one go.
 
     0.8's Histogram keeps one non-cumulative value per bucket (`_buckets`, in the order of its
@@ -139,8 +140,8 @@ def add_to_histogram(child: Any, buckets: npt.NDArray[np.int64], total: float) -
     proves it equal to `observe`, for values on the bounds too). Pinned with seldon-core's
     prometheus-client<0.9; a newer client must pass that test before it is used.
     """
-    for index in np.flatnonzero(buckets).tolist():
-        child._buckets[index].inc(int(buckets[index]))
+    for index, count in buckets:
+        child._buckets[index].inc(count)
     child._sum.inc(float(total))
 
 
@@ -299,21 +300,24 @@ class Telemetry:
     ) -> None:
         """Count a predicted batch: classes at the threshold, score bins, every feature's bins."""
         with self._guard():
-            positive = int(np.count_nonzero(positive_scores >= self.threshold))
+            if positive_scores.size < _SMALL:  # plain Python: numpy's call overhead dominates
+                scores = positive_scores.tolist()
+                positive, total = sum(s >= self.threshold for s in scores), sum(scores)
+            else:
+                positive = int(np.count_nonzero(positive_scores >= self.threshold))
+                total = float(positive_scores.sum())
             negative = int(positive_scores.size) - positive
             if positive:
                 self._predicted[self.positive_label].inc(positive)
             if negative:
                 self._predicted[self.negative_label].inc(negative)
             if self._score is not None:
-                cuts = self._score_cuts()
                 add_to_histogram(
-                    self._score, score_buckets(cuts, positive_scores), float(positive_scores.sum())
+                    self._score, score_buckets(self._score_cuts(), positive_scores), total
                 )
             for feature, children in self._bins:
-                counts = feature.counts(columns[feature.name])
-                for index in np.flatnonzero(counts).tolist():
-                    children[index].inc(int(counts[index]))
+                for index, count in feature.nonzero(columns[feature.name]):
+                    children[index].inc(count)
 
     def feedback(self, actual: Sequence[str], positive_scores: npt.NDArray[np.float64]) -> None:
         """Count feedback rows: confusion at the threshold, labels, scores by class, value."""

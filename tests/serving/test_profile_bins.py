@@ -39,6 +39,7 @@ def test_numeric_bins_are_the_pipelines_bins_on_either_path(rows: int) -> None:
     values = randomness.choice([*CUTS, -3.0, 0.75, 1.5, 9.0, np.nan, 2.0000001], size=rows)
     bins = NumericBins("x", CUTS)
     counts = bins.counts(values.astype(np.float64))
+    assert bins.nonzero(values) == [(i, c) for i, c in enumerate(counts.tolist()) if c]
     known = values[~np.isnan(values)]
     expected = np.bincount(bin_index(CUTS, known), minlength=len(CUTS) + 1)
     assert counts[:-1].tolist() == expected.tolist()
@@ -61,9 +62,15 @@ def test_categorical_bins_name_top_other_unseen_and_missing(repeat: int) -> None
     assert bins.counts(values).tolist() == [2 * repeat, repeat, repeat, repeat, repeat]
 
 
-def test_score_buckets_count_like_le_buckets() -> None:
-    scores = np.array([0.0, 0.5, 0.5000001, 1.0, 7.25, 100.0])
-    assert score_buckets(CUTS, scores).tolist() == [2, 2, 0, 1, 1]
+@pytest.mark.parametrize("repeat", [1, 3], ids=["python", "numpy"])
+def test_score_buckets_count_like_le_buckets(repeat: int) -> None:
+    scores = np.array([0.0, 0.5, 0.5000001, 1.0, 7.25, 100.0] * repeat)
+    assert score_buckets(CUTS, scores) == [
+        (0, 2 * repeat),
+        (1, 2 * repeat),
+        (3, repeat),
+        (4, repeat),
+    ]
 
 
 def test_the_trained_models_profile_parses(model_dir: Path) -> None:

@@ -27,7 +27,7 @@ class _Exploding:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def counts(self, values: Any) -> Any:
+    def nonzero(self, values: Any) -> Any:
         raise RuntimeError("injected telemetry fault")
 
 
