@@ -318,6 +318,7 @@ def test_an_unexpected_error_gets_a_generic_500_and_the_log_has_the_traceback(
     ) as faulty:
         status, body = faulty.post(failing)
         assert faulty.post(_good(project))[0] == 200, "the server keeps serving"
+        time.sleep(0.8)  # workers write their counts every 0.5 s (telemetry.FLUSH_SECONDS)
         connection = http.client.HTTPConnection("127.0.0.1", faulty.metrics_port, timeout=10)
         connection.request("GET", "/prometheus")
         scraped = connection.getresponse().read().decode()
@@ -389,6 +390,7 @@ def test_the_metrics_endpoint_exposes_the_custom_metrics(server: Server, project
     names, rows, _ = _rows(project, 20)
     rows[0][names.index("region")] = None
     assert server.post({"data": {"names": names, "ndarray": rows}})[0] == 200
+    time.sleep(0.8)  # workers write their counts every 0.5 s (telemetry.FLUSH_SECONDS)
     for path in ("/metrics", "/prometheus"):
         connection = http.client.HTTPConnection("127.0.0.1", server.metrics_port, timeout=10)
         connection.request("GET", path)

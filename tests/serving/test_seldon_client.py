@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,7 @@ def server(model_dir: Path) -> Iterator[Server]:
 
 
 def _feedback_rows(server: Server) -> float:
+    time.sleep(0.8)  # workers write their counts every 0.5 s (telemetry.FLUSH_SECONDS)
     url = f"http://127.0.0.1:{server.metrics_port}/prometheus"
     with urllib.request.urlopen(url, timeout=10) as answer:
         lines = answer.read().decode().splitlines()

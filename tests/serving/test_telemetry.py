@@ -4,7 +4,9 @@ Given a known set of rows (with an unseen category, missing values and values ex
 profile cut) and feedback, sent to a server with two workers, when /prometheus is scraped, then
 every feature-bin, outcome, score-bucket and confusion count equals what this test computes
 in-process from the same rows and profile.json, with the pipeline's own binning
-(`modelops.monitoring.profile.bin_index`) and the model loaded by MLflow.
+(`modelops.monitoring.profile.bin_index`) and the model loaded by MLflow. Workers write their
+counts every 0.5 s: every scrape here waits 0.8 s, and the counts are exact within 2 s of the
+last request.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ BUSINESS = {
     "false_negative": -80.0,
 }
 UNSEEN_PLAN = "platinum-never-seen"
+SETTLE_SECONDS = 0.8  # telemetry.FLUSH_SECONDS (0.5) and some slack
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -93,6 +96,8 @@ def rows(served_project: Path, profile: ReferenceProfile) -> tuple[list[str], li
 
 
 def _scrape(server: Server) -> Samples:
+    """/prometheus once the workers have written what they counted (every FLUSH_SECONDS)."""
+    time.sleep(SETTLE_SECONDS)
     url = f"http://127.0.0.1:{server.metrics_port}/prometheus"
     with urllib.request.urlopen(url, timeout=10) as answer:
         text = answer.read().decode()
