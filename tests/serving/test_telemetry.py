@@ -467,3 +467,29 @@ def test_an_invalid_business_value_stops_the_server_with_why(
     with pytest.raises(RuntimeError, match="the server exited"):
         server.start(ready_within=60)
     assert "business_value.true_positive must be a finite number, got 'a lot'" in log.read_text()
+
+
+def test_a_worker_writes_what_it_counted_when_it_exits(
+    model_dir: Path, rows: tuple[list[str], list[list[Any]]], tmp_path: Path
+) -> None:
+    """Given background writes that never come, when gunicorn replaces the worker after every
+    request (GUNICORN_MAX_REQUESTS=1), then each worker's exit writes its request's counts."""
+    names, table = rows
+    with Server(
+        SERVING_BIN,
+        model_dir,
+        workers=1,
+        log_file=tmp_path / "restart.log",
+        server_class="faulty_server.NeverFlushingServer",
+        extra_env={"PYTHONPATH": str(FAULTY_DIR), "GUNICORN_MAX_REQUESTS": "1"},
+    ) as running:
+        for _ in range(3):
+            assert running.post({"data": {"names": names, "ndarray": table[:2]}})[0] == 200
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            samples = _scrape(running)
+            if _value(samples, "modelops_requests_total") >= 3:
+                break
+    assert _value(samples, "modelops_requests_total", outcome="ok") == 3
+    assert _value(samples, "modelops_predictions_total") == 6
+    assert "Autorestarting worker" in (tmp_path / "restart.log").read_text()

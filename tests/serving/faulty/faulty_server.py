@@ -3,7 +3,8 @@
 The real microservice runs them (this directory on PYTHONPATH, in the serving environment):
 - `FaultyServer`: a request whose `meta.tags.fail` is set makes `predict_raw` raise a
   RuntimeError with that text;
-- `BrokenTelemetryServer`: recording every prediction's telemetry raises.
+- `BrokenTelemetryServer`: recording every prediction's telemetry raises;
+- `NeverFlushingServer`: telemetry is written only when a worker exits.
 """
 
 from __future__ import annotations
@@ -39,3 +40,12 @@ class BrokenTelemetryServer(ModelServer):
         assert self.telemetry is not None
         feature, children = self.telemetry._bins[0]
         self.telemetry._bins[0] = (_Exploding(feature.name), children)  # type: ignore[arg-type]
+
+
+class NeverFlushingServer(ModelServer):
+    """Telemetry's background writes never come: only a worker's exit writes its counts."""
+
+    def __init__(self, **parameters: Any) -> None:
+        super().__init__(**parameters)
+        assert self.telemetry is not None
+        self.telemetry._pending._every = 3600.0
