@@ -375,7 +375,10 @@ class Telemetry:
     ) -> None:
         """Count a predicted batch: classes at the threshold, score bins, every feature's bins."""
         with self._guard():
-            if positive_scores.size < _SMALL:  # plain Python: numpy's call overhead dominates
+            if positive_scores.size == 1:  # most requests
+                total = float(positive_scores[0])
+                positive = int(total >= self.threshold)
+            elif positive_scores.size < _SMALL:  # plain Python: numpy's call overhead dominates
                 scores = positive_scores.tolist()
                 positive, total = sum(s >= self.threshold for s in scores), sum(scores)
             else:
@@ -389,11 +392,10 @@ class Telemetry:
             if self._score is not None:
                 buckets = score_buckets(self._score_cuts(), positive_scores)
                 adds += histogram_adds(self._score, buckets, total)
+            append = adds.append
             for feature, children in self._bins:
-                adds += [
-                    (children[index], count)
-                    for index, count in feature.nonzero(columns[feature.name])
-                ]
+                for index, count in feature.nonzero(columns[feature.name]):
+                    append((children[index], count))
             self._pending.add(adds)
 
     def feedback(self, actual: Sequence[str], positive_scores: npt.NDArray[np.float64]) -> None:
