@@ -2,7 +2,8 @@
 
 An MLflow model directory is a documented format: `MLmodel` (YAML) names the skops file and the
 input signature; `input_example.json` holds example rows. The pipeline adds `modelops.json` with
-the class names and the data version.
+the class names, the data version and the training time, and `profile.json` (the reference
+profile, `modelops_serving.profile`).
 
 The directory is read once, into memory: its content hash, its description and the model bytes
 that `load_pipeline` deserializes all come from that one read, so what was verified is what is
@@ -23,6 +24,7 @@ import yaml
 from modelops_serving.skops_types import REVIEWED_SKOPS_TYPES
 
 MODEL_CARD = "modelops.json"
+PROFILE_FILE = "profile.json"
 _NUMERIC_TYPES = frozenset({"double", "float", "long", "integer"})
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -54,6 +56,10 @@ class Artifact:
     declared_types: tuple[str, ...]
     example_rows: tuple[tuple[Any, ...], ...]
     model_bytes: bytes = field(repr=False)
+    trained_at: str = ""
+    """When training finished (ISO 8601, `...Z`); empty for models trained before it was kept."""
+    profile_bytes: bytes | None = field(default=None, repr=False)
+    """The reference profile (`profile.json`); None for models trained before there was one."""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -96,6 +102,8 @@ def read_artifact(path: Path, *, expected_hash: str = "") -> Artifact:
         declared_types=tuple(str(t) for t in flavour.get("skops_trusted_types") or ()),
         example_rows=tuple(tuple(row) for row in example["data"]),
         model_bytes=files[model_name],
+        trained_at=str(card.get("trained_at") or ""),
+        profile_bytes=files.get(PROFILE_FILE),
     )
 
 

@@ -19,7 +19,7 @@ import logging
 import secrets
 from typing import Any
 
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, g, jsonify, request
 from seldon_core.flask_utils import SeldonMicroserviceException
 from werkzeug.exceptions import BadRequest, HTTPException
 
@@ -29,6 +29,18 @@ from modelops_serving.validation import RequestError
 logger = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "MICROSERVICE_INTERNAL_ERROR"
+OUTCOME = "modelops_outcome"
+"""Where a refusal leaves its reason (on `flask.g`) for the request counters (`telemetry`)."""
+# The outcome of a refusal that is not a RequestError, by status.
+_HTTP_OUTCOMES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "not_json",
+}
+# seldon-core's own refusals: a body that is JSON but not a Seldon message of the right form
+# (for feedback, `json_format` cannot parse it into a Feedback message).
+SELDON_REFUSAL = "invalid_message"
 _REASONS = {
     400: "MICROSERVICE_BAD_DATA",
     404: "NOT_FOUND",
@@ -62,7 +74,9 @@ def blueprint(max_body_bytes: int) -> Blueprint:
             return
         if not form_json and not request.is_json:
             raise RequestError(
-                "send the body as JSON, with Content-Type: application/json", status=415
+                "send the body as JSON, with Content-Type: application/json",
+                status=415,
+                reason="not_json",
             )
         try:
             if form_json:
@@ -72,12 +86,14 @@ def blueprint(max_body_bytes: int) -> Blueprint:
         except (BadRequest, ValueError, RecursionError) as exc:
             # A chunked body (no Content-Length) is cut at the limit, which breaks its JSON.
             if request.content_length is None and len(request.get_data()) >= max_body_bytes:
-                raise RequestError(too_large, status=413) from None
+                raise RequestError(too_large, status=413, reason="body_too_large") from None
             source = "the 'json' parameter" if form_json else "the body"
-            raise RequestError(_not_json(exc, source)) from None
+            reason = "too_deeply_nested" if isinstance(exc, RecursionError) else "bad_json"
+            raise RequestError(_not_json(exc, source), reason=reason) from None
 
     @errors.app_errorhandler(RequestError)
     def refused(error: RequestError) -> Response:
+        setattr(g, OUTCOME, error.reason)
         return _refused(error.status, error.message, _REASONS.get(error.status))
 
     @errors.app_errorhandler(HTTPException)
@@ -88,6 +104,7 @@ def blueprint(max_body_bytes: int) -> Blueprint:
         message = error.description or error.name
         if code == 413:
             message = too_large
+        setattr(g, OUTCOME, _HTTP_OUTCOMES.get(code, f"http_{code}"))
         return _refused(code, message, _REASONS.get(code))
 
     return errors
@@ -104,6 +121,7 @@ def seldon_error(error: SeldonMicroserviceException) -> Response:
     status = int(error.status_code)
     message = quote.capped(str(error.message))
     if status < 500:
+        setattr(g, OUTCOME, SELDON_REFUSAL)
         return _refused(status, message, error.reason)
     logger.error("%s: %d %s", _where(), status, message)
     return _answer(status, message, error.reason)

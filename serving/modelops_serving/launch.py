@@ -31,7 +31,8 @@ BIND_HOST_ENV = "MODELOPS_BIND_HOST"
 # (threads also race in seldon-core's metrics bookkeeping and lose counter increments).
 DEFAULT_WORKERS = 2
 DEFAULT_THREADS = 1
-# Without this, seldon-core copies every custom metric (one per scored row) into each response.
+# seldon-core would copy custom metrics into each response (the server sends none now; kept so
+# that a subclass returning `meta.metrics` does not leak them to clients).
 SERVER_ENVIRONMENT = {"INCLUDE_METRICS_IN_CLIENT_RESPONSE": "false"}
 # seldon-core reads the graph's parameters from here, as the Seldon operator sets it in a pod.
 PARAMETERS_ENV = "PREDICTIVE_UNIT_PARAMETERS"
@@ -103,7 +104,9 @@ class Server:
 
     @property
     def metrics_url(self) -> str:
-        return f"http://{self._client_host}:{self.metrics_port}/metrics"
+        """Where Prometheus scrapes: `/prometheus`, the path Seldon's operator sets (seldon-core's
+        own `/metrics` answers the same here)."""
+        return f"http://{self._client_host}:{self.metrics_port}/prometheus"
 
     @property
     def _client_host(self) -> str:

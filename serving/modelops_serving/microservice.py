@@ -1,4 +1,4 @@
-"""`modelops-microservice`: seldon-core's `seldon-core-microservice`, with three changes.
+"""`modelops-microservice`: seldon-core's `seldon-core-microservice`, with four changes.
 
 1. **Bind host.** seldon-core 1.17 binds its REST server, metrics server and gRPC server to
    0.0.0.0, so `make serve` on a laptop would answer the whole network. Here they bind to
@@ -15,6 +15,13 @@
    stopped, this process signals its whole process group (the metrics and gRPC servers, the
    metrics manager) to stop too, if it leads that group: as a container's first process, and
    under `python -m modelops_serving.cli serve` and `launch.Server`, it does.
+4. **Telemetry.** prometheus_client runs in multiprocess mode: each worker writes its metrics to
+   memory-mapped files in one directory, and seldon-core's metrics server (`/prometheus`, and
+   seldon-core's own `/metrics` path) answers with seldon-core's metrics plus everything in
+   those files (`modelops_serving.telemetry`). prometheus_client 0.8 (seldon-core pins <0.9)
+   reads the directory from `prometheus_multiproc_dir` (lowercase) and chooses its value class
+   once, when it is first imported: so this command sets it before importing seldon-core,
+   to a fresh temporary directory removed when the command ends, unless one is given.
 
 Everything else is seldon-core's own `main`, with the remaining arguments.
 """
@@ -24,16 +31,23 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from seldon_core import microservice, wrapper
-from seldon_core.utils import getenv_as_bool
-
-from modelops_serving import errors
 from modelops_serving.launch import BIND_HOST_ENV, LOOPBACK
+
+# Nothing here imports seldon-core or prometheus_client at module level: the directory must be
+# in the environment before prometheus_client's first import (see `_metrics_directory`).
+MULTIPROC_ENV = "prometheus_multiproc_dir"
+"""What prometheus_client 0.8 reads (0.10 and later read PROMETHEUS_MULTIPROC_DIR)."""
+MULTIPROC_ENV_LATER = "PROMETHEUS_MULTIPROC_DIR"
+PROMETHEUS_PATH = "/prometheus"
+"""Where Seldon's operator (PREDICTIVE_UNIT_METRICS_ENDPOINT) and our PodMonitor scrape."""
 
 logger = logging.getLogger(__name__)
 
@@ -43,23 +57,53 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--host", default=os.environ.get(BIND_HOST_ENV) or LOOPBACK)
     args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    if "--debug" in rest or getenv_as_bool(microservice.DEBUG_ENV, default=False):
+    if "--debug" in rest or os.environ.get("SELDON_DEBUG", "").lower() in ("1", "true", "t"):
         sys.exit(
             "modelops-microservice: --debug (SELDON_DEBUG) runs Flask's development server on "
             "0.0.0.0; it is not supported here"
         )
-    _bind_to(args.host)
-    wrapper.get_rest_microservice = _with_our_error_handlers(wrapper.get_rest_microservice)
-    sys.argv = [sys.argv[0], *rest]
     leader = os.getpid()
+    created = _metrics_directory()
     try:
-        microservice.main()
+        _run(args.host, rest)
     finally:
         # gunicorn workers are forks of this process and unwind through this frame as they
         # exit: only the process that started here may stop the group.
-        if os.getpid() == leader and os.getpgrp() == leader:
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            os.killpg(leader, signal.SIGTERM)
+        if os.getpid() == leader:
+            if os.getpgrp() == leader:
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                os.killpg(leader, signal.SIGTERM)
+            if created:
+                shutil.rmtree(created, ignore_errors=True)
+
+
+def _metrics_directory() -> str:
+    """Point prometheus_client at a metrics directory; return it if this call created it.
+
+    A directory already given (either variable) is used as it is: the caller owns it and
+    should empty it between starts, as prometheus_client's documentation says.
+    """
+    given = os.environ.get(MULTIPROC_ENV) or os.environ.get(MULTIPROC_ENV_LATER)
+    if "prometheus_client" in sys.modules:
+        logger.warning("prometheus_client was imported before its multiprocess directory was set")
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        os.environ[MULTIPROC_ENV] = os.environ[MULTIPROC_ENV_LATER] = given
+        return ""
+    created = tempfile.mkdtemp(prefix="modelops-metrics-")
+    os.environ[MULTIPROC_ENV] = os.environ[MULTIPROC_ENV_LATER] = created
+    return created
+
+
+def _run(host: str, rest: list[str]) -> None:
+    """seldon-core's main, patched; imports seldon-core (and so prometheus_client) only now."""
+    from seldon_core import microservice, wrapper
+
+    _bind_to(host)
+    wrapper.get_rest_microservice = _with_our_error_handlers(wrapper.get_rest_microservice)
+    wrapper.get_metrics_microservice = _with_our_metrics(wrapper.get_metrics_microservice)
+    sys.argv = [sys.argv[0], *rest]
+    microservice.main()
 
 
 def _address(host: str, port: int | str) -> str:
@@ -69,6 +113,8 @@ def _address(host: str, port: int | str) -> str:
 
 def _bind_to(host: str) -> None:
     """Make seldon-core's three servers bind to `host` instead of 0.0.0.0."""
+    from seldon_core import microservice
+
     microservice.UserModelApplication = _on_host(microservice.UserModelApplication, host)
     microservice.StandaloneApplication = _on_host(microservice.StandaloneApplication, host)
     run_grpc = microservice._run_grpc_server
@@ -96,12 +142,54 @@ def _on_host(application: type, host: str) -> type:
 
 
 def _with_our_error_handlers(build: Callable[..., Any]) -> Callable[..., Any]:
-    def build_app(*args: Any, **kwargs: Any) -> Any:
-        app = build(*args, **kwargs)
+    """seldon-core's REST app with our error handlers and, when on, the request counters."""
+    from modelops_serving import errors, telemetry
+
+    def build_app(user_model: Any, *args: Any, **kwargs: Any) -> Any:
+        app = build(user_model, *args, **kwargs)
         errors.install(app)
+        recorder = getattr(user_model, "telemetry", None)
+        if isinstance(recorder, telemetry.Telemetry):
+            telemetry.install(app, recorder)
         return app
 
     return build_app
+
+
+def _with_our_metrics(build: Callable[..., Any]) -> Callable[..., Any]:
+    """seldon-core's metrics app, answering seldon-core's metrics and ours, also on /prometheus.
+
+    seldon-core serves its metrics on PREDICTIVE_UNIT_METRICS_ENDPOINT (`/metrics` unless the
+    operator sets `/prometheus`); both paths answer the same here.
+    """
+
+    def build_app(seldon_metrics: Any) -> Any:
+        app = build(_Combined(seldon_metrics))
+        served = {rule.rule for rule in app.url_map.iter_rules()}
+        if PROMETHEUS_PATH not in served:
+            app.add_url_rule(PROMETHEUS_PATH, "modelops_prometheus", app.view_functions["Metrics"])
+        return app
+
+    return build_app
+
+
+class _Combined:
+    """Stands for seldon-core's SeldonMetrics in its metrics app: its metrics, then ours."""
+
+    def __init__(self, seldon_metrics: Any) -> None:
+        from prometheus_client import CollectorRegistry
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        self._seldon = seldon_metrics
+        self._registry = CollectorRegistry()
+        MultiProcessCollector(self._registry, path=os.environ[MULTIPROC_ENV])
+
+    def generate_metrics(self) -> tuple[str, str]:
+        from prometheus_client import exposition
+
+        text, mimetype = self._seldon.generate_metrics()
+        ours = exposition.generate_latest(self._registry).decode("utf-8")
+        return str(text) + ours, str(mimetype)
 
 
 if __name__ == "__main__":

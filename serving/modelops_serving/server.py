@@ -5,35 +5,47 @@ microservice with a bind host and this server's error handlers: `modelops_servin
 as `make serve`, the Dockerfile and the tests do. Seldon passes the graph's `parameters` as
 keyword arguments: in a cluster `model_uri` is where the model was downloaded (`/mnt/models`)
 and `model_hash` the published version's content hash, which the directory must match.
+
+Telemetry (`modelops_serving.telemetry`) counts every prediction and feedback on the reference
+profile's bins; feedback (`POST /api/v1.0/feedback`) scores the request again with the served
+model and counts the confusion matrix at `threshold` against the client's truth.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
+import math
 import os
-import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+from flask import g, has_request_context
+from google.protobuf import json_format
 from seldon_core.flask_utils import SeldonMicroserviceException
 from seldon_core.metrics import SeldonMetrics
+from seldon_core.proto import prediction_pb2
 
-from modelops_serving import errors
+from modelops_serving import errors, quote, telemetry
 from modelops_serving.artifact import Artifact, load_pipeline, read_artifact
-from modelops_serving.metrics import batch_metrics
+from modelops_serving.profile import Profile, ProfileError, parse_profile
 from modelops_serving.scoring import Scoring, scoring
 from modelops_serving.skops_types import REVIEWED_SKOPS_TYPES
-from modelops_serving.validation import Batch, to_batch
+from modelops_serving.telemetry import BUSINESS_VALUE_ENV, TELEMETRY_ENV
+from modelops_serving.validation import Batch, RequestError, to_batch
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_URI = "/mnt/models"
 DEFAULT_MAX_BATCH_ROWS = 1000
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+TRUTH_FORM = '{"truth": {"data": {"ndarray": [[<class>], ...]}}}'
+FEEDBACK_FORM = '{"request": {"data": {"names": [...], "ndarray": [...]}}, "truth": {...}}'
+# How /metadata types each input (Open Inference Protocol tensor datatypes, which seldon-core
+# 1.17's metadata schema accepts per input, with a name and a shape).
+_DATATYPES = {"number": "FP64", "string": "BYTES"}
 
 
 class ModelLoadError(RuntimeError):
@@ -55,8 +67,9 @@ class ModelServer:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         threshold: float = 0.5,
         model_version: str = "",
-        metrics_flush_seconds: float = 1.0,
         model_hash: str = "",
+        telemetry: str = "",
+        business_value: str = "",
     ) -> None:
         self.model_uri = model_uri or os.environ.get("MODEL_URI", DEFAULT_MODEL_URI)
         self.max_batch_rows = int(max_batch_rows)
@@ -64,13 +77,16 @@ class ModelServer:
         self._version_override = model_version or os.environ.get("MODEL_VERSION", "")
         self._pipeline: Any = None
         self._scoring: Scoring | None = None
-        self._pending = _Pending()
-        self._pending_lock = threading.Lock()
-        self._flush_every = float(metrics_flush_seconds)
-        self._flushed_at = 0.0
         self.model_error_handler = errors.blueprint(int(max_body_bytes))
         self.artifact = _verified_artifact(
             Path(self.model_uri), model_hash or os.environ.get("MODEL_HASH", "")
+        )
+        self.telemetry = _telemetry(
+            self.artifact,
+            model_version=self.tags()["model_version"],
+            threshold=self.threshold,
+            setting=telemetry or os.environ.get(TELEMETRY_ENV, ""),
+            business_value=business_value or os.environ.get(BUSINESS_VALUE_ENV, ""),
         )
         _skip_empty_metric_updates()
 
@@ -95,24 +111,100 @@ class ModelServer:
         logger.info(
             "loaded %s (%s), scoring path: %s", artifact.path, self.tags(), self._scoring.path
         )
+        if self.telemetry is not None:
+            tags = self.tags()
+            self.telemetry.model_info(
+                model_hash=tags["model_hash"],
+                data_version=tags["data_version"],
+                trained_at=artifact.trained_at,
+            )
 
     def predict_raw(self, request: Any) -> dict[str, Any]:
         """Answer a Seldon JSON request; a bad one raises RequestError (a 4xx naming the field)."""
         artifact = self.artifact
+        _note_rows(request)
         batch = to_batch(request, artifact.columns, max_rows=self.max_batch_rows)
+        ordered = self._proba(batch)
+        if self.telemetry is not None:
+            positive = ordered[:, artifact.classes.index(artifact.positive_label)]
+            self.telemetry.predictions(batch.columns, positive)
+        return {
+            "data": {"names": list(artifact.classes), "ndarray": ordered.tolist()},
+            "meta": {"tags": self.tags()},
+        }
+
+    def send_feedback_raw(self, feedback: Any) -> Any:
+        """Take a client's truth for a request (Seldon's Feedback message) and count it.
+
+        The request is scored again by the served model, so the confusion counts are at this
+        deployment's `threshold` whatever `response` the client sends back. Everything is
+        checked before anything is counted: a refused feedback (a 4xx naming the field) adds
+        nothing but its refusal. seldon-core 1.17's `send_feedback` calls this with the parsed
+        `prediction_pb2.Feedback` and answers with the SeldonMessage it returns.
+        """
+        if not feedback.HasField("request"):
+            raise RequestError(
+                "the feedback needs 'request', the Seldon request the truth is about: send "
+                f"{FEEDBACK_FORM}",
+                reason="no_request",
+            )
+        request = json_format.MessageToDict(feedback.request)
+        _note_rows(request)
+        try:
+            batch = to_batch(request, self.artifact.columns, max_rows=self.max_batch_rows)
+        except RequestError as exc:
+            raise RequestError(
+                f"in the feedback's 'request': {exc.message}", status=exc.status, reason=exc.reason
+            ) from None
+        rows = len(next(iter(batch.columns.values())))
+        actual = self._truth(feedback, rows=rows)
+        artifact = self.artifact
+        positive = self._proba(batch)[:, artifact.classes.index(artifact.positive_label)]
+        if self.telemetry is not None:
+            self.telemetry.feedback(actual, positive)
+        return json_format.ParseDict(
+            {"meta": {"tags": self.tags()}}, prediction_pb2.SeldonMessage()
+        )
+
+    def _truth(self, feedback: Any, *, rows: int) -> list[str]:
+        """The true class of each row, checked against the classes the model predicts."""
+        classes = self.artifact.classes
+        allowed = ", ".join(classes)
+        truth = json_format.MessageToDict(feedback.truth) if feedback.HasField("truth") else {}
+        values = (truth.get("data") or {}).get("ndarray")
+        if not isinstance(values, list):
+            raise RequestError(
+                f"the feedback needs 'truth' as {TRUTH_FORM}: the true class of each row of "
+                f"'request', one of {allowed}",
+                reason="no_truth",
+            )
+        if len(values) != rows:
+            raise RequestError(
+                f"'truth.data.ndarray' has {len(values)} rows and 'request' has {rows}: send one "
+                "true class per row of the request",
+                reason="truth_rows_mismatch",
+            )
+        labels = []
+        for index, value in enumerate(values):
+            label = _class_of(value[0] if isinstance(value, list) and len(value) == 1 else value)
+            if label not in classes:
+                raise RequestError(
+                    f"'truth.data.ndarray[{index}]' is {_shown(value)}: a truth is the true class, "
+                    f"one of {allowed} (a string, or the same number)",
+                    reason="truth_not_a_class",
+                )
+            labels.append(label)
+        return labels
+
+    def _proba(self, batch: Batch) -> npt.NDArray[np.float64]:
+        """Class probabilities, columns in `artifact.classes` order."""
         assert self._scoring is not None, "load() runs before the first request"
         proba = self._scoring.predict_proba(batch.columns)
         order = [str(c) for c in self._pipeline.classes_]
-        ordered = proba[:, [order.index(name) for name in artifact.classes]]
-        self._record(ordered[:, artifact.classes.index(artifact.positive_label)], batch)
-        meta: dict[str, Any] = {"tags": self.tags()}
-        metrics = self.metrics()
-        if metrics:
-            meta["metrics"] = metrics
-        return {
-            "data": {"names": list(artifact.classes), "ndarray": ordered.tolist()},
-            "meta": meta,
-        }
+        ordered: npt.NDArray[np.float64] = proba[
+            :, [order.index(name) for name in self.artifact.classes]
+        ]
+        return ordered
 
     def tags(self) -> dict[str, str]:
         """Which model and which data answered: added to every response's `meta.tags`."""
@@ -123,30 +215,6 @@ class ModelServer:
             "data_version": artifact.data_version,
             "model_kind": artifact.model_kind,
         }
-
-    def metrics(self) -> list[dict[str, Any]]:
-        """Custom metrics since the last hand-over, at most once per `metrics_flush_seconds`.
-
-        seldon-core stores custom metrics in a multiprocessing manager shared by the workers:
-        every hand-over costs six inter-process calls, so they are aggregated here first.
-        """
-        with self._pending_lock:
-            now = time.monotonic()
-            if now - self._flushed_at < self._flush_every or not self._pending.scores:
-                return []
-            pending, self._pending, self._flushed_at = self._pending, _Pending(), now
-        artifact = self.artifact
-        negative = next(c for c in artifact.classes if c != artifact.positive_label)
-        scores = np.array(pending.scores)
-        predicted = np.where(scores >= self.threshold, artifact.positive_label, negative)
-        return batch_metrics(
-            predicted.tolist(), scores, rows_with_missing=pending.rows_with_missing
-        )
-
-    def _record(self, positive_scores: Any, batch: Any) -> None:
-        with self._pending_lock:
-            self._pending.scores.extend(positive_scores.tolist())
-            self._pending.rows_with_missing += batch.rows_with_missing
 
     def health_status(self) -> dict[str, Any]:
         """Ready only when the loaded model answers the training input example."""
@@ -171,11 +239,12 @@ class ModelServer:
             "name": "modelops-classifier",
             "versions": [self._version_override or artifact.content_hash[:12]],
             "platform": "scikit-learn",
+            # One entry per input, in the order of a row's values, with its type: "FP64" takes
+            # numbers, "BYTES" strings (both take null). seldon-core's `custom` takes strings
+            # only, so the types cannot go there without being a JSON string inside the JSON.
             "inputs": [
-                {
-                    "messagetype": "ndarray",
-                    "schema": {"names": list(artifact.names), "shape": [len(artifact.columns)]},
-                }
+                {"name": c.name, "datatype": _DATATYPES[c.kind], "shape": [-1]}
+                for c in artifact.columns
             ],
             "outputs": [
                 {
@@ -184,7 +253,7 @@ class ModelServer:
                 }
             ],
             "custom": {
-                "input_types": json.dumps({c.name: c.kind for c in artifact.columns}),
+                "request_form": "data.ndarray: rows of values in the order of inputs",
                 "positive_label": artifact.positive_label,
                 "data_version": artifact.data_version,
                 "max_batch_rows": str(self.max_batch_rows),
@@ -231,9 +300,81 @@ def _skip_empty_metric_updates() -> None:
     SeldonMetrics.update = update_unless_empty
 
 
-@dataclass
-class _Pending:
-    """Scores and missing-value rows not yet handed to seldon-core."""
+def _telemetry(
+    artifact: Artifact, *, model_version: str, threshold: float, setting: str, business_value: str
+) -> telemetry.Telemetry | None:
+    """The model's telemetry, or None when it is off; refuses a bad setting with why."""
+    try:
+        on = telemetry.enabled(setting)
+        value = telemetry.parse_business_value(business_value) if business_value else None
+    except ValueError as exc:
+        raise ModelLoadError(str(exc)) from None
+    if not on:
+        logger.warning("telemetry is off: no modelops_* metrics on /prometheus")
+        return None
+    if not telemetry.multiprocess():
+        logger.warning(
+            "prometheus_client is not in multiprocess mode (no prometheus_multiproc_dir when it "
+            "was imported): start with modelops-microservice, or the metrics stay in each worker"
+        )
+    return telemetry.Telemetry(
+        model_version=model_version,
+        classes=artifact.classes,
+        positive_label=artifact.positive_label,
+        threshold=threshold,
+        profile=_profile(artifact),
+        business_value=value,
+    )
 
-    scores: list[float] = field(default_factory=list)
-    rows_with_missing: int = 0
+
+def _profile(artifact: Artifact) -> Profile | None:
+    """The reference profile, or None (logged once, here, in the first process) without one."""
+    where = artifact.path / "profile.json"
+    if artifact.profile_bytes is None:
+        logger.warning(
+            "%s: not found (a model trained before reference profiles): serving without "
+            "per-feature and score-bin metrics",
+            where,
+        )
+        return None
+    try:
+        profile = parse_profile(artifact.profile_bytes, where=str(where))
+    except ProfileError as exc:
+        logger.error("%s; serving without per-feature and score-bin metrics", exc)
+        return None
+    # Bin only what the model takes, as the profile typed it: a feature the signature lacks, or
+    # types otherwise, would fail on every request.
+    kinds = {column.name: column.kind for column in artifact.columns}
+    numeric = tuple(b for b in profile.numeric if kinds.get(b.name) == "number")
+    categorical = tuple(b for b in profile.categorical if kinds.get(b.name) == "string")
+    kept = {b.name for b in numeric} | {b.name for b in categorical}
+    dropped = sorted({b.name for b in profile.features} - kept)
+    if dropped:
+        logger.error(
+            "%s: %s not inputs of the model of that type; serving without their bins",
+            where,
+            ", ".join(dropped),
+        )
+    return dataclasses.replace(profile, numeric=numeric, categorical=categorical)
+
+
+def _note_rows(request: Any) -> None:
+    """Leave the request's row count for the request counters, when it has a list of rows."""
+    if not has_request_context():
+        return
+    data = request.get("data") if isinstance(request, dict) else None
+    rows = data.get("ndarray") if isinstance(data, dict) else None
+    setattr(g, telemetry.ROWS, len(rows) if isinstance(rows, list) else 0)
+
+
+def _class_of(value: Any) -> str | None:
+    """A truth value as a class name: a string as it is, an integral number as its digits."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return str(int(value)) if float(value).is_integer() else str(value)
+    return None
+
+
+def _shown(value: Any) -> str:
+    return quote.excerpt(value)

@@ -29,12 +29,17 @@ _LARGEST_FLOAT = 1.7976931348623157e308
 
 
 class RequestError(Exception):
-    """A request the server refuses; `status` is the HTTP status to answer with."""
+    """A request the server refuses; `status` is the HTTP status to answer with.
 
-    def __init__(self, message: str, *, status: int = 400) -> None:
+    `reason` is one stable snake_case name per kind of refusal: the `outcome` label of
+    `modelops_requests_total` (messages change, the reasons stay).
+    """
+
+    def __init__(self, message: str, *, status: int = 400, reason: str = "bad_request") -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -57,23 +62,29 @@ def to_batch(payload: Any, columns: Sequence[Column], *, max_rows: int) -> Batch
         RequestError: what is wrong, where (`data.ndarray[row]['column']`), and the expected form.
     """
     if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
-        raise RequestError(f"the request needs a 'data' object: send {EXPECTED_FORM}")
+        raise RequestError(
+            f"the request needs a 'data' object: send {EXPECTED_FORM}", reason="no_data"
+        )
     data = payload["data"]
     if "ndarray" not in data:
         unsupported = [key for key in data if key not in _DATA_KEYS]
         raise RequestError(
             f"'data' needs 'ndarray' (a list of rows){_unsupported(unsupported)}: "
-            f"send {EXPECTED_FORM}"
+            f"send {EXPECTED_FORM}",
+            reason="no_ndarray",
         )
     rows = data["ndarray"]
     if not isinstance(rows, list):
-        raise RequestError(f"'data.ndarray' must be a list of rows, got {_kind(rows)}")
+        raise RequestError(
+            f"'data.ndarray' must be a list of rows, got {_kind(rows)}", reason="rows_not_a_list"
+        )
     if not rows:
-        raise RequestError("'data.ndarray' is empty: send at least one row")
+        raise RequestError("'data.ndarray' is empty: send at least one row", reason="no_rows")
     if len(rows) > max_rows:
         raise RequestError(
             f"the batch has {len(rows)} rows, over the limit of {max_rows}: split it",
             status=413,
+            reason="too_many_rows",
         )
     order = _order(data.get("names"), columns)
     width = len(columns)
@@ -82,7 +93,8 @@ def to_batch(payload: Any, columns: Sequence[Column], *, max_rows: int) -> Batch
             size = f"{len(row)} values" if isinstance(row, list) else _kind(row)
             raise RequestError(
                 f"'data.ndarray[{index}]' has {size}; each row needs {width} values, for "
-                f"{_names(c.name for c in columns)}"
+                f"{_names(c.name for c in columns)}",
+                reason="wrong_row_length",
             )
     values = list(zip(*rows, strict=True))
     by_column = {
@@ -109,14 +121,19 @@ def _order(names: Any, columns: Sequence[Column]) -> list[int]:
     if names is None:
         return list(range(len(columns)))
     if not isinstance(names, list):
-        raise RequestError("'data.names' must be a list of input names (strings)")
+        raise RequestError(
+            "'data.names' must be a list of input names (strings)", reason="names_not_strings"
+        )
     if len(names) > len(expected):
         raise RequestError(
             f"'data.names' has {len(names)} names, more than the model's {len(expected)} "
-            f"inputs. Expected, in any order: {_names(expected)}"
+            f"inputs. Expected, in any order: {_names(expected)}",
+            reason="too_many_names",
         )
     if not all(isinstance(n, str) for n in names):
-        raise RequestError("'data.names' must be a list of input names (strings)")
+        raise RequestError(
+            "'data.names' must be a list of input names (strings)", reason="names_not_strings"
+        )
     position: dict[str, int] = {}
     repeated: dict[str, None] = {}
     for index, name in enumerate(names):
@@ -136,7 +153,8 @@ def _order(names: Any, columns: Sequence[Column]) -> list[int]:
         found = "; ".join(problem for problem in problems if problem)
         raise RequestError(
             f"'data.names' does not match the model's inputs ({found}). "
-            f"Expected, in any order: {_names(expected)}"
+            f"Expected, in any order: {_names(expected)}",
+            reason="unknown_name" if unknown else "missing_name" if missing else "repeated_name",
         )
     return [position[name] for name in expected]
 
@@ -147,7 +165,8 @@ def _column(values: Sequence[Any], column: Column) -> Any:
             if value is not None and not isinstance(value, str):
                 raise RequestError(
                     f"'data.ndarray[{index}]['{column.name}']' must be a string or null, "
-                    f"got {quote.excerpt(value)}"
+                    f"got {quote.excerpt(value)}",
+                    reason="not_a_string",
                 )
         return list(values)
     for index, value in enumerate(values):
@@ -156,17 +175,20 @@ def _column(values: Sequence[Any], column: Column) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise RequestError(
                 f"'data.ndarray[{index}]['{column.name}']' must be a number or null, "
-                f"got {quote.excerpt(value)}"
+                f"got {quote.excerpt(value)}",
+                reason="not_a_number",
             )
         if isinstance(value, int) and abs(value) > _LARGEST_FLOAT:
             raise RequestError(
                 f"'data.ndarray[{index}]['{column.name}']' is too large for a number "
-                f"(an integer of {value.bit_length()} bits)"
+                f"(an integer of {value.bit_length()} bits)",
+                reason="number_too_large",
             )
         if isinstance(value, float) and not math.isfinite(value):
             raise RequestError(
                 f"'data.ndarray[{index}]['{column.name}']' is {value!r}: NaN and infinity are not "
-                "numbers here; send null for a missing value"
+                "numbers here; send null for a missing value",
+                reason="not_finite",
             )
     return np.array([np.nan if value is None else value for value in values], dtype=np.float64)
 

@@ -119,9 +119,13 @@ def test_health_and_metadata_describe_the_model(server: Server, project: Path) -
     status, metadata = server.get("/api/v1.0/metadata")
     assert status == 200
     names, _, _ = _rows(project, 1)
-    assert metadata["inputs"][0]["schema"]["names"] == names
     assert metadata["outputs"][0]["schema"]["names"] == ["0", "1"]
-    assert json.loads(metadata["custom"]["input_types"])["plan"] == "string"
+    # Typed per input (JSON, not a JSON string inside JSON), in the order of a row's values.
+    assert [i["name"] for i in metadata["inputs"]] == names
+    types = {i["name"]: i["datatype"] for i in metadata["inputs"]}
+    assert types["plan"] == "BYTES", metadata["inputs"]
+    assert types["age"] == "FP64", metadata["inputs"]
+    assert all(i["shape"] == [-1] for i in metadata["inputs"])
 
 
 BAD_REQUESTS: list[tuple[str, bytes | None, Any, int, str]] = [
@@ -314,6 +318,17 @@ def test_an_unexpected_error_gets_a_generic_500_and_the_log_has_the_traceback(
     ) as faulty:
         status, body = faulty.post(failing)
         assert faulty.post(_good(project))[0] == 200, "the server keeps serving"
+        time.sleep(0.8)  # workers write their counts every 0.5 s (telemetry.FLUSH_SECONDS)
+        connection = http.client.HTTPConnection("127.0.0.1", faulty.metrics_port, timeout=10)
+        connection.request("GET", "/prometheus")
+        scraped = connection.getresponse().read().decode()
+        connection.close()
+    assert re.search(
+        r'^modelops_requests_total\{endpoint="predict",model_version="\w+",'
+        r'outcome="server_error"\} 1\.0$',
+        scraped,
+        re.MULTILINE,
+    ), "a 500 is counted as server_error"
     assert status == 500
     assert secret not in json.dumps(body), "no exception text reaches the client"
     info = body["status"]["info"]
@@ -368,21 +383,23 @@ def test_thousands_of_random_payloads_get_no_5xx(server: Server, project: Path) 
 
 
 def test_the_metrics_endpoint_exposes_the_custom_metrics(server: Server, project: Path) -> None:
+    """Seldon's own path (/metrics here) and /prometheus answer the same series, at once.
+
+    Exact counts are checked in test_telemetry.py.
+    """
     names, rows, _ = _rows(project, 20)
     rows[0][names.index("region")] = None
     assert server.post({"data": {"names": names, "ndarray": rows}})[0] == 200
-    # Metrics reach seldon-core at most once a second per worker: send more after that.
-    time.sleep(1.1)
-    for _ in range(4):
-        assert server.post(_good(project))[0] == 200
-    connection = http.client.HTTPConnection("127.0.0.1", server.metrics_port, timeout=10)
-    connection.request("GET", "/metrics")
-    text = connection.getresponse().read().decode()
-    connection.close()
-    assert 'modelops_predictions_total{class="0"' in text
-    assert "modelops_positive_score_bucket{" in text
-    assert "modelops_positive_score_count{" in text
-    assert "modelops_rows_with_missing_values_total{" in text
+    time.sleep(0.8)  # workers write their counts every 0.5 s (telemetry.FLUSH_SECONDS)
+    for path in ("/metrics", "/prometheus"):
+        connection = http.client.HTTPConnection("127.0.0.1", server.metrics_port, timeout=10)
+        connection.request("GET", path)
+        text = connection.getresponse().read().decode()
+        connection.close()
+        assert 'modelops_predictions_total{class="0"' in text, path
+        assert "modelops_score_bucket{" in text, path
+        assert 'modelops_feature_bin_total{bin="__missing__",feature="region"' in text, path
+        assert "modelops_requests_total{" in text, path
 
 
 def _send(

@@ -21,4 +21,4 @@ from modelops_serving.launch import Server
 def test_a_client_reaches_each_bind_host_at_a_usable_address(host: str, url: str) -> None:
     server = Server(Path("bin"), Path("model"), host=host, http_port=9000, metrics_port=6000)
     assert server.url == url
-    assert server.metrics_url == url.replace(":9000", ":6000") + "/metrics"
+    assert server.metrics_url == url.replace(":9000", ":6000") + "/prometheus"

@@ -1,0 +1,495 @@
+"""The server's telemetry, scraped from the real microservice's /prometheus over loopback.
+
+Given a known set of rows (with an unseen category, missing values and values exactly on a
+profile cut) and feedback, sent to a server with two workers, when /prometheus is scraped, then
+every feature-bin, outcome, score-bucket and confusion count equals what this test computes
+in-process from the same rows and profile.json, with the pipeline's own binning
+(`modelops.monitoring.profile.bin_index`) and the model loaded by MLflow. Workers write their
+counts every 0.5 s: every scrape here waits 0.8 s, and the counts are exact within 2 s of the
+last request.
+"""
+
+from __future__ import annotations
+
+import calendar
+import copy
+import json
+import shutil
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
+import pytest
+from modelops_serving.artifact import content_hash
+from modelops_serving.launch import PARAMETERS_ENV, Server
+from prometheus_client.parser import text_string_to_metric_families
+
+from modelops.data import features
+from modelops.monitoring.profile import (
+    MISSING,
+    OTHER,
+    UNSEEN,
+    ReferenceProfile,
+    bin_index,
+)
+from modelops.stages.prepare import load_prepared
+from tests.serving.conftest import SERVING_BIN
+
+FAULTY_DIR = Path(__file__).parent / "faulty"
+BUSINESS = {
+    "true_positive": 100.0,
+    "false_positive": -20.0,
+    "true_negative": 1.5,
+    "false_negative": -80.0,
+}
+UNSEEN_PLAN = "platinum-never-seen"
+SETTLE_SECONDS = 0.8  # telemetry.FLUSH_SECONDS (0.5) and some slack
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+@pytest.fixture(scope="module")
+def profile(model_dir: Path) -> ReferenceProfile:
+    return ReferenceProfile.from_dict(json.loads((model_dir / "profile.json").read_text()))
+
+
+@pytest.fixture(scope="module")
+def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    log = tmp_path_factory.mktemp("telemetry") / "server.log"
+    running = Server(
+        SERVING_BIN,
+        model_dir,
+        workers=2,
+        log_file=log,
+        extra_env={"MODELOPS_BUSINESS_VALUE": json.dumps(BUSINESS)},
+    )
+    running.start()
+    try:
+        yield running
+    finally:
+        assert running.stop() == 0, log.read_text()[-2000:]
+
+
+@pytest.fixture(scope="module")
+def rows(served_project: Path, profile: ReferenceProfile) -> tuple[list[str], list[list[Any]]]:
+    """60 test rows, with an unseen category, missing values and values on a cut."""
+    prepared = load_prepared(served_project / "data" / "prepared")
+    frame = features(prepared.test, prepared.schema).head(60)
+    names = list(frame.columns)
+    table = frame.astype(object).where(frame.notna(), None).to_numpy().tolist()
+    numeric = profile.numeric[0]
+    for index, row in enumerate(table):
+        if index % 7 == 0:
+            row[names.index("plan")] = UNSEEN_PLAN
+        if index % 5 == 1:
+            row[names.index(numeric.name)] = None
+        if index % 5 == 2:
+            row[names.index(numeric.name)] = numeric.cuts[index % len(numeric.cuts)]
+        if index % 11 == 3:
+            row[names.index(profile.categorical[-1].name)] = None
+    return names, table
+
+
+def _scrape(server: Server) -> Samples:
+    """/prometheus once the workers have written what they counted (every FLUSH_SECONDS)."""
+    time.sleep(SETTLE_SECONDS)
+    url = f"http://127.0.0.1:{server.metrics_port}/prometheus"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        text = answer.read().decode()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith("modelops_")
+    }
+
+
+def _value(samples: Samples, name: str, **labels: str) -> float:
+    wanted = set(labels.items())
+    return sum(v for (n, found), v in samples.items() if n == name and wanted <= found)
+
+
+def _series(samples: Samples, name: str) -> dict[frozenset[tuple[str, str]], float]:
+    return {labels: v for (n, labels), v in samples.items() if n == name}
+
+
+def _expected_bins(
+    profile: ReferenceProfile, names: list[str], table: list[list[Any]]
+) -> Counter[tuple[str, str]]:
+    """(feature, bin) -> rows, by the pipeline's definition of the profile's bins."""
+    expected: Counter[tuple[str, str]] = Counter()
+    for numeric in profile.numeric:
+        values = [row[names.index(numeric.name)] for row in table]
+        known = np.array([v for v in values if v is not None], dtype=np.float64)
+        for index in bin_index(numeric.cuts, known).tolist():
+            expected[(numeric.name, numeric.bins[index])] += 1
+        expected[(numeric.name, MISSING)] += sum(v is None for v in values)
+    for categorical in profile.categorical:
+        for row in table:
+            value = row[names.index(categorical.name)]
+            label = (
+                MISSING
+                if value is None
+                else value
+                if value in categorical.categories
+                else OTHER
+                if value in categorical.other
+                else UNSEEN
+            )
+            expected[(categorical.name, label)] += 1
+    return expected
+
+
+def _cumulative(cuts: tuple[float, ...], scores: np.ndarray) -> dict[str, float]:
+    buckets = {repr(float(c)): float(np.sum(scores <= c)) for c in cuts}
+    buckets["+Inf"] = float(scores.size)
+    return buckets
+
+
+def _buckets(samples: Samples, name: str, **labels: str) -> dict[str, float]:
+    wanted = set(labels.items())
+    return {
+        dict(found)["le"]: v
+        for (n, found), v in samples.items()
+        if n == f"{name}_bucket" and wanted <= found
+    }
+
+
+def _le(bound: str) -> str:
+    return "+Inf" if bound in ("+Inf", "inf") else repr(float(bound))
+
+
+def test_every_count_equals_the_profile_binning_in_process(
+    server: Server,
+    model_dir: Path,
+    profile: ReferenceProfile,
+    rows: tuple[list[str], list[list[Any]]],
+) -> None:
+    names, table = rows
+    version = content_version(model_dir)
+    # Given: the rows in batches of 20, then one by one, spread over both workers.
+    batches = [table[0:20], table[20:40], table[40:55]] + [[row] for row in table[55:]]
+    answers = []
+    for batch in batches:
+        status, body = server.post({"data": {"names": names, "ndarray": batch}})
+        assert status == 200, body
+        answers.extend(body["data"]["ndarray"])
+    # ...and refusals of three kinds (the last one with 1001 rows).
+    bad = [
+        ({"data": {"names": names, "ndarray": []}}, "no_rows", 0),
+        ({"data": {"names": ["plann"], "ndarray": [[1]]}}, "unknown_name", 1),
+        ({"data": {"names": names, "ndarray": [table[0]] * 1001}}, "too_many_rows", 1001),
+    ]
+    for payload, _, _ in bad:
+        assert server.post(payload)[0] in (400, 413)
+    last_request = time.monotonic()
+
+    # When: /prometheus is scraped, with no further traffic.
+    samples = _scrape(server)
+    assert time.monotonic() - last_request < 2.0, "counts are current within 2 s"
+
+    # Then: the scores are the model's, and every count is what the profile gives.
+    model = mlflow.sklearn.load_model(str(model_dir))
+    frame = pd.DataFrame(table, columns=names)
+    for column in frame.columns:
+        if column in {n.name for n in profile.numeric}:
+            frame[column] = frame[column].astype("float64")
+    local = model.predict_proba(frame)
+    np.testing.assert_allclose(answers, local, rtol=1e-12)
+    scores = np.asarray(answers)[:, 1]
+
+    expected_bins = _expected_bins(profile, names, table)
+    got_bins = {
+        (dict(labels)["feature"], dict(labels)["bin"]): value
+        for labels, value in _series(samples, "modelops_feature_bin_total").items()
+    }
+    assert {k: v for k, v in got_bins.items() if v} == {k: v for k, v in expected_bins.items() if v}
+    assert set(got_bins) >= set(expected_bins), "every bin has a series, zero or not"
+    assert got_bins[("plan", UNSEEN)] == sum(1 for i in range(60) if i % 7 == 0)
+    assert sum(got_bins[(profile.numeric[0].name, b)] for b in profile.numeric[0].bins) == 60 - 12
+
+    expected_score = {_le(k): v for k, v in _cumulative(profile.score.cuts, scores).items()}
+    got_score = {_le(k): v for k, v in _buckets(samples, "modelops_score").items()}
+    assert got_score == expected_score
+    assert _value(samples, "modelops_score_count") == 60
+    assert _value(samples, "modelops_score_sum") == pytest.approx(float(scores.sum()), rel=1e-12)
+
+    assert _value(samples, "modelops_predictions_total", **{"class": "1"}) == np.sum(scores >= 0.5)
+    assert _value(samples, "modelops_predictions_total", **{"class": "0"}) == np.sum(scores < 0.5)
+
+    outcomes = {
+        (dict(k)["endpoint"], dict(k)["outcome"]): v
+        for k, v in _series(samples, "modelops_requests_total").items()
+    }
+    assert outcomes[("predict", "ok")] == len(batches)
+    for _, reason, _ in bad:
+        assert outcomes[("predict", reason)] == 1, (reason, outcomes)
+    rows_by = {
+        (dict(k)["endpoint"], dict(k)["outcome"]): v
+        for k, v in _series(samples, "modelops_rows_total").items()
+    }
+    assert rows_by[("predict", "ok")] == 60
+    assert rows_by[("predict", "too_many_rows")] == 1001
+    assert _value(samples, "modelops_request_duration_seconds_count", endpoint="predict") == (
+        len(batches) + len(bad)
+    )
+    assert all(dict(labels)["model_version"] == version for (_, labels) in samples)
+
+
+def content_version(model_dir: Path) -> str:
+    return content_hash(model_dir)[:12]
+
+
+def _truth(count: int, offset: int) -> list[str]:
+    return ["1" if (i + offset) % 3 == 0 else "0" for i in range(count)]
+
+
+def test_feedback_counts_the_confusion_matrix_labels_scores_and_business_value(
+    server: Server,
+    model_dir: Path,
+    profile: ReferenceProfile,
+    rows: tuple[list[str], list[list[Any]]],
+) -> None:
+    names, table = rows
+    before = _scrape(server)
+    sent: list[tuple[list[list[Any]], list[str]]] = []
+    for start, numbers in ((0, True), (25, False)):
+        batch, truth = table[start : start + 25], _truth(25, start)
+        request = {"data": {"names": names, "ndarray": batch}}
+        labels: list[Any] = [[int(t)] for t in truth] if numbers else [[t] for t in truth]
+        status, body = server.post_to(
+            "/api/v1.0/feedback",
+            {
+                "request": request,
+                "response": {},
+                "truth": {"data": {"ndarray": labels}},
+                "reward": 1,
+            },
+        )
+        assert status == 200, body
+        assert body["meta"]["tags"]["model_version"] == content_version(model_dir)
+        sent.append((batch, truth))
+    after = _scrape(server)
+
+    all_rows = [row for batch, _ in sent for row in batch]
+    actual = np.array([t for _, truth in sent for t in truth])
+    _, answer = server.post({"data": {"names": names, "ndarray": all_rows}})
+    scores = np.asarray(answer["data"]["ndarray"])[:, 1]
+    predicted = np.where(scores >= 0.5, "1", "0")
+
+    def delta(name: str, **labels: str) -> float:
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    for a in ("0", "1"):
+        assert delta("modelops_labels_total", **{"class": a}) == np.sum(actual == a)
+        for p in ("0", "1"):
+            expected = np.sum((actual == a) & (predicted == p))
+            assert delta("modelops_feedback_rows_total", actual=a, predicted=p) == expected, (a, p)
+        got = {_le(k): v for k, v in _buckets(after, "modelops_feedback_score", actual=a).items()}
+        old = {_le(k): v for k, v in _buckets(before, "modelops_feedback_score", actual=a).items()}
+        want = {_le(k): v for k, v in _cumulative(profile.score.cuts, scores[actual == a]).items()}
+        assert {k: got[k] - old.get(k, 0.0) for k in got} == want, a
+    cells = {
+        "true_positive": np.sum((actual == "1") & (predicted == "1")),
+        "false_positive": np.sum((actual == "0") & (predicted == "1")),
+        "true_negative": np.sum((actual == "0") & (predicted == "0")),
+        "false_negative": np.sum((actual == "1") & (predicted == "0")),
+    }
+    values = [BUSINESS[k] * n for k, n in cells.items()]
+    assert delta("modelops_business_value_total", sign="gain") == pytest.approx(
+        sum(v for v in values if v > 0)
+    )
+    assert delta("modelops_business_value_total", sign="cost") == pytest.approx(
+        -sum(v for v in values if v < 0)
+    )
+    assert delta("modelops_requests_total", endpoint="feedback", outcome="ok") == 2
+    assert delta("modelops_rows_total", endpoint="feedback", outcome="ok") == 50
+
+
+BAD_FEEDBACK = [
+    ("no truth", lambda r: {"request": r}, "no_truth", "the feedback needs 'truth'"),
+    (
+        "truth not a class",
+        lambda r: {"request": r, "truth": {"data": {"ndarray": [[2], [0]]}}},
+        "truth_not_a_class",
+        "'truth.data.ndarray[0]' is [2.0]: a truth is the true class, one of 0, 1",
+    ),
+    (
+        "row count mismatch",
+        lambda r: {"request": r, "truth": {"data": {"ndarray": [[1]]}}},
+        "truth_rows_mismatch",
+        "'truth.data.ndarray' has 1 rows and 'request' has 2",
+    ),
+    (
+        "a request the model cannot score",
+        lambda r: {
+            "request": {"data": {"ndarray": [[1, 2], [3, 4]]}},
+            "truth": {"data": {"ndarray": [[1], [0]]}},
+        },
+        "wrong_row_length",
+        "in the feedback's 'request': 'data.ndarray[0]' has 2 values",
+    ),
+    (
+        "no request",
+        lambda r: {"truth": {"data": {"ndarray": [[1]]}}},
+        "no_request",
+        "needs 'request'",
+    ),
+    (
+        "not a feedback message",
+        lambda r: {"request": r, "truht": {}},
+        "invalid_message",
+        "Invalid JSON",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "build", "reason", "message"), BAD_FEEDBACK, ids=[b[0] for b in BAD_FEEDBACK]
+)
+def test_bad_feedback_is_refused_naming_the_field_and_counted_by_reason_only(
+    server: Server,
+    rows: tuple[list[str], list[list[Any]]],
+    case: str,
+    build: Any,
+    reason: str,
+    message: str,
+) -> None:
+    names, table = rows
+    before = _scrape(server)
+    status, body = server.post_to(
+        "/api/v1.0/feedback", build({"data": {"names": names, "ndarray": table[:2]}})
+    )
+    after = _scrape(server)
+    assert status == 400, body
+    assert message in body["status"]["info"], body
+    assert _value(after, "modelops_requests_total", endpoint="feedback", outcome=reason) == (
+        _value(before, "modelops_requests_total", endpoint="feedback", outcome=reason) + 1
+    )
+    for name in (
+        "modelops_feedback_rows_total",
+        "modelops_labels_total",
+        "modelops_feedback_score_count",
+    ):
+        assert _value(after, name) == _value(before, name), f"{case}: {name} counted a refusal"
+
+
+def test_the_model_is_described_by_info_and_training_time(server: Server, model_dir: Path) -> None:
+    samples = _scrape(server)
+    card = json.loads((model_dir / "modelops.json").read_text())
+    info = _series(samples, "modelops_model_info")
+    assert len(info) == 1, info
+    labels = dict(next(iter(info)))
+    assert labels["data_version"] == card["data_version"]
+    assert labels["trained_at"] == card["trained_at"]
+    assert next(iter(info.values())) == 1.0, "max over workers, not a sum"
+    trained = _value(samples, "modelops_model_trained_timestamp_seconds")
+    expected = calendar.timegm(time.strptime(card["trained_at"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert trained == expected
+
+
+def test_a_model_without_a_profile_still_serves_without_bin_series(
+    model_dir: Path, rows: tuple[list[str], list[list[Any]]], tmp_path: Path
+) -> None:
+    old = tmp_path / "old-model"
+    shutil.copytree(model_dir, old)
+    (old / "profile.json").unlink()
+    card = json.loads((old / "modelops.json").read_text())
+    del card["trained_at"]
+    (old / "modelops.json").write_text(json.dumps(card))
+    names, table = rows
+    log = tmp_path / "old.log"
+    with Server(SERVING_BIN, old, workers=1, log_file=log) as running:
+        status, _ = running.post({"data": {"names": names, "ndarray": table[:5]}})
+        samples = _scrape(running)
+    assert status == 200
+    assert _value(samples, "modelops_predictions_total") == 5
+    assert _value(samples, "modelops_requests_total", outcome="ok") == 1
+    assert not _series(samples, "modelops_feature_bin_total")
+    assert not _buckets(samples, "modelops_score")
+    assert not _series(samples, "modelops_model_trained_timestamp_seconds")
+    assert log.read_text().count("profile.json: not found") == 1
+
+
+def test_a_telemetry_failure_still_answers_and_is_counted(
+    model_dir: Path, rows: tuple[list[str], list[list[Any]]], tmp_path: Path
+) -> None:
+    """The faulty server's recorder raises on every prediction (tests/serving/faulty)."""
+    names, table = rows
+    log = tmp_path / "broken.log"
+    with Server(
+        SERVING_BIN,
+        model_dir,
+        workers=1,
+        log_file=log,
+        server_class="faulty_server.BrokenTelemetryServer",
+        extra_env={"PYTHONPATH": str(FAULTY_DIR)},
+    ) as running:
+        answers = [running.post({"data": {"names": names, "ndarray": table[:3]}}) for _ in range(3)]
+        samples = _scrape(running)
+    assert [status for status, _ in answers] == [200, 200, 200]
+    assert _value(samples, "modelops_telemetry_errors_total") == 3
+    assert _value(samples, "modelops_requests_total", outcome="ok") == 3, "the rest still counts"
+    assert log.read_text().count("telemetry failed (builtins.RuntimeError)") == 1, "logged once"
+
+
+def test_telemetry_off_records_nothing_of_ours(
+    model_dir: Path, rows: tuple[list[str], list[list[Any]]], tmp_path: Path
+) -> None:
+    names, table = rows
+    parameters = [{"name": "telemetry", "type": "STRING", "value": "off"}]
+    with Server(
+        SERVING_BIN, model_dir, workers=1, extra_env={PARAMETERS_ENV: json.dumps(parameters)}
+    ) as running:
+        assert running.post({"data": {"names": names, "ndarray": table[:3]}})[0] == 200
+        samples = _scrape(running)
+    assert not samples
+
+
+def test_an_invalid_business_value_stops_the_server_with_why(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "invalid.log"
+    bad = copy.deepcopy(BUSINESS)
+    bad["true_positive"] = "a lot"  # type: ignore[assignment]
+    server = Server(
+        SERVING_BIN,
+        model_dir,
+        workers=1,
+        log_file=log,
+        extra_env={"MODELOPS_BUSINESS_VALUE": json.dumps(bad)},
+    )
+    with pytest.raises(RuntimeError, match="the server exited"):
+        server.start(ready_within=60)
+    assert "business_value.true_positive must be a finite number, got 'a lot'" in log.read_text()
+
+
+def test_a_worker_writes_what_it_counted_when_it_exits(
+    model_dir: Path, rows: tuple[list[str], list[list[Any]]], tmp_path: Path
+) -> None:
+    """Given background writes that never come, when gunicorn replaces the worker after every
+    request (GUNICORN_MAX_REQUESTS=1), then each worker's exit writes its request's counts."""
+    names, table = rows
+    with Server(
+        SERVING_BIN,
+        model_dir,
+        workers=1,
+        log_file=tmp_path / "restart.log",
+        server_class="faulty_server.NeverFlushingServer",
+        extra_env={"PYTHONPATH": str(FAULTY_DIR), "GUNICORN_MAX_REQUESTS": "1"},
+    ) as running:
+        for _ in range(3):
+            assert running.post({"data": {"names": names, "ndarray": table[:2]}})[0] == 200
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            samples = _scrape(running)
+            if _value(samples, "modelops_requests_total") >= 3:
+                break
+    assert _value(samples, "modelops_requests_total", outcome="ok") == 3
+    assert _value(samples, "modelops_predictions_total") == 6
+    assert "Autorestarting worker" in (tmp_path / "restart.log").read_text()
