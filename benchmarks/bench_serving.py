@@ -297,7 +297,8 @@ def telemetry_markdown(result: dict[str, Any]) -> list[str]:
         f"Date: {result['date']}. Default setting ({DEFAULT_WORKERS}x{DEFAULT_THREADS}), two "
         "servers up at once, taking turns point by point. Load averages (1, 5, 15 min) before: "
         f"{result['load_before']}, after: {result['load_after']} (the machine is shared; "
-        "a load above 2 means other work competed for the two cores).",
+        "a load above 2 means other work competed for the two cores). Compare ON with OFF "
+        "here, not with the settings table above, which may come from another day and load.",
         "",
         "| telemetry | tool | rows/request | concurrency | p50 | p99 | max | requests/s | errors |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
