@@ -26,7 +26,7 @@ def test_a_first_merge_shows_both_environments_and_every_new_file(
         ("staging", "staging: no release yet"),
     ]
     assert planned.changes[0].after.endswith("(100%)")
-    assert planned.diff.count("+++ b/manifests/") == 8
+    assert planned.diff.count("+++ b/manifests/") == 10
     assert not (repo / "model-store").exists(), "a preview publishes nothing"
 
 
@@ -65,7 +65,7 @@ def test_the_command_writes_the_manifests_a_merge_would_commit(
     assert "+++ b/" not in out, "the whole diff only with --diff"
     preview_dir = repo / "reports" / "deploy-preview"
     assert (preview_dir / "rendered" / "staging" / "seldondeployment.yaml").is_file()
-    assert (preview_dir / "changes.diff").read_text().count("+++ b/manifests/") == 8
+    assert (preview_dir / "changes.diff").read_text().count("+++ b/manifests/") == 10
     assert "+++ b/manifests/" in modelops("release", "preview", "--diff")[1]
     assert not (repo / "manifests" / "rendered").exists(), "manifests/ is untouched"
 

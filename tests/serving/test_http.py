@@ -71,8 +71,11 @@ def _good(project: Path) -> dict[str, Any]:
     return {"data": {"names": names, "ndarray": rows}}
 
 
-def test_the_server_is_ready_within_a_few_seconds(server: Server) -> None:
-    assert server.started_seconds < 10, f"ready after {server.started_seconds:.1f} s"
+def test_the_server_becomes_ready_well_within_its_startup_probe(server: Server) -> None:
+    # A bound against a hang, not a timing: on an idle machine it is ready in about 2 s
+    # (benchmarks/results/serving.md); the test machine runs other tests beside it (12-18 s at
+    # load 4-6 was seen). The pod's startup probe allows 5 minutes.
+    assert server.started_seconds < 60, f"ready after {server.started_seconds:.1f} s"
 
 
 def test_predictions_over_http_equal_the_model_in_process(server: Server, project: Path) -> None:
