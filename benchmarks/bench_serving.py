@@ -227,8 +227,15 @@ def telemetry_comparison(model_dir: Path, bodies: dict[int, bytes]) -> dict[str,
     return result
 
 
-def _wrk(wrk: str, server: Server, body: bytes, *, concurrency: int) -> dict[str, Any]:
-    """wrk for a few seconds with a Lua script that POSTs `body`; its figures, in ms."""
+def _wrk(
+    wrk: str,
+    server: Any,
+    body: bytes,
+    *,
+    concurrency: int,
+    path: str = "/api/v1.0/predictions",
+) -> dict[str, Any]:
+    """wrk for a few seconds with a Lua script that POSTs `body` to `server.url + path`."""
     with tempfile.TemporaryDirectory() as scratch:
         (Path(scratch) / "body.json").write_bytes(body)
         script = Path(scratch) / "post.lua"
@@ -246,7 +253,7 @@ def _wrk(wrk: str, server: Server, body: bytes, *, concurrency: int) -> dict[str
                 "--latency",
                 "-s",
                 str(script),
-                f"{server.url}/api/v1.0/predictions",
+                f"{server.url}{path}",
             ],
             capture_output=True,
             text=True,

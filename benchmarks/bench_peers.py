@@ -1,0 +1,212 @@
+"""Our server against MLServer on the same model, interleaved in one run; benchmarks/results/peers.*
+
+MLServer (`mlserver` + `mlserver-mlflow`, two parallel workers) is what a user would pick instead
+of a seldon-core Python component. It cannot share an environment with seldon-core 1.17, so it
+runs from its own virtualenv, named by `--mlserver-venv` (made with
+`python3.11 -m venv DIR && DIR/bin/pip install mlserver==1.7.1 mlserver-mlflow==1.7.1
+uvloop==0.21.0 mlflow==3.17.2 scikit-learn==1.7.2 skops==0.16.0`; uvloop 0.23 does not start,
+SeldonIO/MLServer#2286). Both servers are up at once and take turns point by point, measured by
+wrk (it corrects for coordinated omission), `OMP_NUM_THREADS=1` for both, on rows without
+missing values (MLServer's pandas codec refuses nulls in FP64 columns).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "serving"))
+
+from modelops_serving.launch import Server, free_port  # noqa: E402
+
+from benchmarks.bench_pipeline import machine, write_results  # noqa: E402
+from benchmarks.bench_serving import SERVING_BIN, _load, _wrk, trained_model  # noqa: E402
+
+POINTS = ((1, 8), (100, 8), (1, 1))
+ROUNDS = 3
+
+
+class MLServer:
+    """`mlserver start` on one MLflow model directory, on loopback, two workers."""
+
+    def __init__(self, venv: Path, model_dir: Path) -> None:
+        self.venv, self.model_dir = venv, model_dir
+        self.http_port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.folder = Path(tempfile.mkdtemp(prefix="mlserver-"))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start(self) -> None:
+        settings = {
+            "host": "127.0.0.1",
+            "http_port": self.http_port,
+            "grpc_port": free_port(),
+            "metrics_port": free_port(),
+            "parallel_workers": 2,
+        }
+        (self.folder / "settings.json").write_text(json.dumps(settings))
+        model = {
+            "name": "churn",
+            "implementation": "mlserver_mlflow.MLflowRuntime",
+            "parameters": {"uri": str(self.model_dir)},
+        }
+        (self.folder / "model-settings.json").write_text(json.dumps(model))
+        env = {
+            **os.environ,
+            "PATH": f"{self.venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+            "OMP_NUM_THREADS": "1",
+        }
+        self.process = subprocess.Popen(
+            [str(self.venv / "bin" / "mlserver"), "start", str(self.folder)],
+            env=env,
+            stdout=(self.folder / "log").open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and self.process.poll() is None:
+            with contextlib.suppress(urllib.error.URLError, OSError):
+                ready = f"{self.url}/v2/models/churn/ready"
+                with urllib.request.urlopen(ready, timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            time.sleep(0.5)
+        log = (self.folder / "log").read_text(errors="replace")[-3000:]
+        self.stop()
+        raise RuntimeError(f"MLServer did not become ready:\n{log}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def v2_body(frame: Any) -> bytes:
+    """An Open Inference Protocol request, one input per column, decoded as a DataFrame."""
+    inputs = []
+    for column in frame.columns:
+        values = frame[column].tolist()
+        text = frame[column].dtype == object
+        inputs.append(
+            {
+                "name": column,
+                "shape": [len(values)],
+                "datatype": "BYTES" if text else "FP64",
+                "data": [str(v) for v in values] if text else [float(v) for v in values],
+            }
+        )
+    return json.dumps({"parameters": {"content_type": "pd"}, "inputs": inputs}).encode()
+
+
+def seldon_body(frame: Any) -> bytes:
+    rows = frame.astype(object).to_numpy().tolist()
+    return json.dumps({"data": {"names": list(frame.columns), "ndarray": rows}}).encode()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mlserver-venv", type=Path, required=True)
+    args = parser.parse_args()
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        sys.exit("bench_peers needs wrk (apt-get install wrk)")
+    model_dir, frame = trained_model()
+    complete = frame.dropna().head(100)
+    ours = Server(SERVING_BIN, model_dir)
+    peer = MLServer(args.mlserver_venv, model_dir)
+    result: dict[str, Any] = {
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d"),
+        "load_before": _load(),
+        "points": [],
+    }
+    try:
+        ours.start()
+        peer.start()
+        for batch, concurrency in POINTS:
+            bodies = {
+                "modelops": seldon_body(complete.head(batch)),
+                "mlserver": v2_body(complete.head(batch)),
+            }
+            for round_number in range(ROUNDS):
+                for name, target, path in (
+                    ("modelops", ours, "/api/v1.0/predictions"),
+                    ("mlserver", peer, "/v2/models/churn/infer"),
+                ):
+                    run = _wrk(wrk, target, bodies[name], concurrency=concurrency, path=path)
+                    run.update(
+                        server=name, batch=batch, concurrency=concurrency, round=round_number
+                    )
+                    result["points"].append(run)
+                    print(json.dumps(run), flush=True)
+    finally:
+        ours.stop()
+        peer.stop()
+    result["load_after"] = _load()
+    write_results("peers", result, markdown(result))
+    return 0
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        "# Our server against MLServer",
+        "",
+        f"Machine: {result['machine']}. `python benchmarks/bench_peers.py --mlserver-venv DIR`. "
+        f"Date: {result['date']}. Load averages before: {result['load_before']}, after: "
+        f"{result['load_after']}. wrk, 5 s per point, {ROUNDS} interleaved rounds (medians); "
+        "both servers 2 workers, OMP_NUM_THREADS=1, the same model and rows.",
+        "",
+        "| rows/request | concurrency | server | requests/s | p50 ms | p99 ms | max ms | errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    ratios = []
+    for batch, concurrency in POINTS:
+        medians = {}
+        for name in ("modelops", "mlserver"):
+            runs = [
+                p
+                for p in result["points"]
+                if (p["server"], p["batch"], p["concurrency"]) == (name, batch, concurrency)
+            ]
+            median = {
+                key: round(statistics.median(r[key] for r in runs), 2)
+                for key in ("per_second", "p50_ms", "p99_ms", "max_ms")
+            }
+            medians[name] = median
+            errors = sum(r["errors"] for r in runs)
+            lines.append(
+                f"| {batch} | {concurrency} | {name} | {median['per_second']} | "
+                f"{median['p50_ms']} | {median['p99_ms']} | {median['max_ms']} | {errors} |"
+            )
+        ratio = medians["modelops"]["per_second"] / max(medians["mlserver"]["per_second"], 1e-9)
+        ratios.append(f"{batch} row(s) at concurrency {concurrency}: {ratio:.1f}x")
+    lines += ["", "Throughput, ours over MLServer's: " + "; ".join(ratios) + ".", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
