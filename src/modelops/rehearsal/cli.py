@@ -57,12 +57,12 @@ def register(commands: Any) -> None:
 def _up(args: argparse.Namespace, paths: ProjectPaths) -> int:
     from modelops.deploy.workflow import load_releases
     from modelops.params import load_params
-    from modelops.stages.prepare import load_prepared
+    from modelops.stages.prepare import TEST_FILE, load_meta
 
     params = load_params(paths.params_file)
     if not (paths.model_dir / "MLmodel").is_file():
         raise RehearsalError(f"no trained model in {paths.show(paths.model_dir)}: run `make repro`")
-    prepared = load_prepared(paths.prepared_dir)
+    meta = load_meta(paths.prepared_dir)  # the traffic process reads the test rows itself
     release = load_releases(paths.root, params).get(args.env)
     stable_dir, stable_note = _model(paths, release.stable if release else None)
     canary = release.canary if release is not None else None
@@ -84,7 +84,7 @@ def _up(args: argparse.Namespace, paths: ProjectPaths) -> int:
         _server("canary", canary_dir, args.canary_port, args.canary_metrics_port),
     ]
     state = paths.root / STATE_DIR
-    schema = prepared.meta.schema
+    schema = meta.schema
     started = processes.up(
         paths.root,
         servers,
@@ -96,7 +96,7 @@ def _up(args: argparse.Namespace, paths: ProjectPaths) -> int:
         ),
         traffic_config={
             "servers": [{"track": s.track, "url": s.url} for s in servers],
-            "rows_file": str(paths.prepared_dir.resolve() / "test.parquet"),
+            "rows_file": str(paths.prepared_dir.resolve() / TEST_FILE),
             "features": list(schema.features),
             "label": schema.label,
             "ledger": str((state / "traffic.jsonl").resolve()),

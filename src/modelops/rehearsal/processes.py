@@ -197,7 +197,7 @@ def _spawn_server(
     executable = root / "serving" / ".venv" / "bin" / "modelops-microservice"
     if not executable.is_file():
         raise RehearsalError(f"{executable} is missing: `make install` builds serving/.venv")
-    grpc_port = _free_port()
+    (grpc_port,) = free_ports(1)
     parameters = server_parameters(server, threshold=threshold, business_value=business_value)
     env = {
         "PREDICTIVE_UNIT_PARAMETERS": json.dumps(parameters),
@@ -335,12 +335,6 @@ def _is_free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return int(probe.getsockname()[1])
 
 
 def free_ports(count: int) -> Iterator[int]:

@@ -126,12 +126,17 @@ def run(params: PrepareParams, *, root: Path, out_dir: Path, metrics_file: Path)
     return result
 
 
-def load_prepared(directory: Path) -> Prepared:
-    """Read what `run` wrote; a clear error if it is not there."""
+def load_meta(directory: Path) -> PrepareResult:
+    """What `run` recorded about the data (its schema among it), without reading the tables."""
     meta_file = directory / META_FILE
     if not meta_file.is_file():
         raise ModelopsError(f"{directory}: no prepared data; run `dvc repro prepare` first")
-    meta = PrepareResult.from_dict(json.loads(meta_file.read_text(encoding="utf-8")))
+    return PrepareResult.from_dict(json.loads(meta_file.read_text(encoding="utf-8")))
+
+
+def load_prepared(directory: Path) -> Prepared:
+    """Read what `run` wrote; a clear error if it is not there."""
+    meta = load_meta(directory)
     return Prepared(
         train=pd.read_parquet(directory / TRAIN_FILE),
         test=pd.read_parquet(directory / TEST_FILE),
