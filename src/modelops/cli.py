@@ -222,6 +222,8 @@ def _champion(args: argparse.Namespace, paths: ProjectPaths) -> int:
 
 
 def _gate(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    # Deepchecks takes seconds to import and run: say what is running before the wait.
+    print(f"gate {' '.join(args.names)}: running…", file=sys.stderr, flush=True)
     from modelops.params import load_params
     from modelops.stages import gate
 

@@ -248,8 +248,9 @@ def _interrupt_a_run(story: Story) -> None:
     ) as run:
         assert run.stdout is not None
         for line in run.stdout:
-            if "Running stage 'gate_model'" in line:
-                time.sleep(2)
+            # Once the gate says it runs it is inside the command, seconds before it finishes.
+            if line.startswith("gate model champion: running"):
+                time.sleep(0.2)
                 os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's group
                 break
         printed = run.stdout.read()
