@@ -44,6 +44,10 @@ class NumericBins:
 
     name: str
     cuts: tuple[float, ...]
+    shares: tuple[float, ...] = ()
+    """Training share of each bin among rows with a value (no `__missing__`)."""
+    missing: float = 0.0
+    """Training share of rows without a value."""
     _array: npt.NDArray[np.float64] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -81,6 +85,9 @@ class CategoricalBins:
     name: str
     categories: tuple[str, ...]
     other: frozenset[str]
+    shares: tuple[float, ...] = ()
+    """Training share of each top category, `__other__` and `__unseen__` among rows with a value."""
+    missing: float = 0.0
     _index: Mapping[str | None, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -118,6 +125,10 @@ class Profile:
     categorical: tuple[CategoricalBins, ...]
     score_cuts: tuple[float, ...]
     threshold: float
+    score_shares: tuple[float, ...] = ()
+    """Test-set share of each score bin (`b00`... on `score_cuts`, upper bound included)."""
+    expected: Mapping[str, float] = field(default_factory=dict)
+    """The test set's metrics at the threshold (recall, precision, positive_rate, ...)."""
 
     @property
     def features(self) -> tuple[NumericBins | CategoricalBins, ...]:
@@ -162,7 +173,12 @@ def parse_profile(raw: bytes, *, where: str) -> Profile:
         loaded = json.loads(raw.decode("utf-8"))
         return Profile(
             numeric=tuple(
-                NumericBins(str(n["name"]), _cuts(n["cuts"], f"numeric {n['name']}"))
+                NumericBins(
+                    str(n["name"]),
+                    _cuts(n["cuts"], f"numeric {n['name']}"),
+                    _shares(n["shares"], len(n["cuts"]) + 1, f"numeric {n['name']}"),
+                    float(n["missing"]),
+                )
                 for n in loaded["numeric"]
             ),
             categorical=tuple(
@@ -170,11 +186,24 @@ def parse_profile(raw: bytes, *, where: str) -> Profile:
                     str(c["name"]),
                     tuple(str(v) for v in c["categories"]),
                     frozenset(str(v) for v in c["other"]),
+                    _shares(
+                        [*c["shares"], c["other_share"], 0.0],
+                        len(c["categories"]) + 2,
+                        f"categorical {c['name']}",
+                    ),
+                    float(c["missing"]),
                 )
                 for c in loaded["categorical"]
             ),
             score_cuts=_cuts(loaded["score"]["cuts"], "score"),
             threshold=float(loaded["score"]["threshold"]),
+            score_shares=_shares(
+                loaded["score"]["shares"], len(loaded["score"]["cuts"]) + 1, "score"
+            ),
+            # `positive_rate` of the metrics is the test set's share of positives; the share
+            # predicted positive at the threshold is the score's, beside the predictions counted.
+            expected={str(k): float(v) for k, v in loaded["expected"].items()}
+            | {"predicted_positive_rate": float(loaded["score"]["positive_rate"])},
         )
     except ProfileError as exc:
         raise ProfileError(f"{where}: {exc}") from None
@@ -190,3 +219,10 @@ def _cuts(raw: Any, what: str) -> tuple[float, ...]:
     if any(not math.isfinite(c) for c in cuts) or list(cuts) != sorted(set(cuts)):
         raise ProfileError(f"the {what} cuts must be finite and strictly increasing, got {cuts}")
     return cuts
+
+
+def _shares(raw: Any, size: int, what: str) -> tuple[float, ...]:
+    shares = tuple(float(value) for value in raw)
+    if len(shares) != size or any(not 0.0 <= share <= 1.0 for share in shares):
+        raise ProfileError(f"the {what} shares must be {size} numbers in [0, 1], got {shares}")
+    return shares

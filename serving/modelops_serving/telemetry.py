@@ -265,11 +265,14 @@ class Telemetry:
         self._outcomes: dict[tuple[str, str], tuple[Any, Any]] = {}
         predictions = Counter(
             "modelops_predictions",
-            "Rows predicted as each class at the deployment's threshold",
-            ["model_version", "class"],
+            "Rows predicted as each class at the deployment's threshold (positive: whether it "
+            "is the positive class)",
+            ["model_version", "class", "positive"],
             registry=None,
         )
-        self._predicted = {c: predictions.labels(version, c) for c in classes}
+        self._predicted = {
+            c: predictions.labels(version, c, str(c == positive_label).lower()) for c in classes
+        }
         self._info = Gauge(
             "modelops_model_info",
             "The served model (value 1)",
@@ -286,11 +289,16 @@ class Telemetry:
         )
         feedback = Counter(
             "modelops_feedback_rows",
-            "Feedback rows by true class and predicted class at the threshold",
-            ["model_version", "actual", "predicted"],
+            "Feedback rows by true class and predicted class at the threshold, and their cell "
+            "of the confusion matrix",
+            ["model_version", "actual", "predicted", "cell"],
             registry=None,
         )
-        self._confusion = {(a, p): feedback.labels(version, a, p) for a in classes for p in classes}
+        self._confusion = {
+            (a, p): feedback.labels(version, a, p, self._cell(a, p))
+            for a in classes
+            for p in classes
+        }
         labels = Counter(
             "modelops_labels",
             "Feedback rows by true class",
@@ -333,6 +341,18 @@ class Telemetry:
             registry=None,
         )
         self._score = score.labels(version)
+        score_bins = Counter(
+            "modelops_score_bin",
+            "Rows per score bin of the reference profile (b00... on its cuts, upper bound "
+            "included); the score's drift is judged on these against "
+            "modelops_reference_score_share",
+            ["model_version", "bin"],
+            registry=None,
+        )
+        self._score_bins = [
+            score_bins.labels(version, f"b{index:02d}") for index in range(len(cuts) + 1)
+        ]
+        self._reference(profile)
         feedback_score = Histogram(
             "modelops_feedback_score",
             "The positive-class score of feedback rows, by true class (ROC AUC from buckets)",
@@ -341,6 +361,50 @@ class Telemetry:
             registry=None,
         )
         self._feedback_score = {c: feedback_score.labels(version, c) for c in classes}
+
+    def _cell(self, actual: str, predicted: str) -> str:
+        truth = "true" if actual == predicted else "false"
+        return f"{truth}_{'positive' if predicted == self.positive_label else 'negative'}"
+
+    def _reference(self, profile: Profile) -> None:
+        """Set the gauges of what the profile expects, beside the counts they are judged with."""
+        version = self.model_version
+        share = Gauge(
+            "modelops_reference_share",
+            "Training share of each feature bin among rows with a value (profile.json)",
+            ["model_version", "feature", "bin"],
+            registry=None,
+            multiprocess_mode="max",
+        )
+        missing = Gauge(
+            "modelops_reference_missing_ratio",
+            "Training share of rows without a value, per feature (profile.json)",
+            ["model_version", "feature"],
+            registry=None,
+            multiprocess_mode="max",
+        )
+        for feature in profile.features:
+            for label, value in zip(feature.labels, feature.shares, strict=False):
+                share.labels(version, feature.name, label).set(value)
+            missing.labels(version, feature.name).set(feature.missing)
+        score_share = Gauge(
+            "modelops_reference_score_share",
+            "Test-set share of each score bin (profile.json)",
+            ["model_version", "bin"],
+            registry=None,
+            multiprocess_mode="max",
+        )
+        for index, value in enumerate(profile.score_shares):
+            score_share.labels(version, f"b{index:02d}").set(value)
+        metric = Gauge(
+            "modelops_reference_metric",
+            "The test set's metrics at the deployment's threshold (profile.json)",
+            ["model_version", "metric"],
+            registry=None,
+            multiprocess_mode="max",
+        )
+        for name, value in sorted(profile.expected.items()):
+            metric.labels(version, name).set(value)
 
     def model_info(self, *, model_hash: str, data_version: str, trained_at: str) -> None:
         """Set the model's info gauge (1) and its training time (when known)."""
@@ -392,6 +456,8 @@ class Telemetry:
             if self._score is not None:
                 buckets = score_buckets(self._score_cuts(), positive_scores)
                 adds += histogram_adds(self._score, buckets, total)
+                score_bins = self._score_bins
+                adds += [(score_bins[index], count) for index, count in buckets]
             append = adds.append
             for feature, children in self._bins:
                 for index, count in feature.nonzero(columns[feature.name]):

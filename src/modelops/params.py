@@ -631,6 +631,184 @@ class BusinessValueParams(_Frozen):
         }
 
 
+Duration: TypeAlias = Annotated[
+    str,
+    Field(
+        pattern=r"^[1-9][0-9]*(m|h|d|w)$",
+        description="A Prometheus duration in whole minutes, hours, days or weeks: 5m, 1h, 28d.",
+    ),
+]
+_DURATION_SECONDS = {"m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+# The server's latency histogram bounds (serving/modelops_serving/telemetry.py DURATION_BUCKETS):
+# a latency objective is counted exactly only at one of them.
+LATENCY_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def duration_seconds(duration: str) -> int:
+    """Seconds in a Duration such as `1h` or `28d`."""
+    return int(duration[:-1]) * _DURATION_SECONDS[duration[-1]]
+
+
+class ServiceObjective(_Frozen):
+    """A service level objective: the share of good predict requests over `window`."""
+
+    target: float = Field(
+        gt=0.5, lt=1.0, description="Share of good requests promised, e.g. 0.999 (three nines)."
+    )
+    window: Duration = Field("28d", description="The SLO window the error budget is counted over.")
+    min_requests: int = Field(
+        100,
+        ge=1,
+        description="Requests a burn-rate alert's long window needs before it can fire, so a "
+        "handful of requests at night cannot page anyone.",
+    )
+
+    @field_validator("window")
+    @classmethod
+    def _window_holds_the_alerts(cls, value: str) -> str:
+        if duration_seconds(value) < 3 * 86_400:
+            raise ValueError(
+                f"window {value} is shorter than the slowest burn-rate alert's 3d: use 3d or "
+                "more (28d is usual)"
+            )
+        return value
+
+
+class LatencyObjective(ServiceObjective):
+    """The share of predict requests answered within `threshold_seconds`."""
+
+    target: float = Field(
+        0.99, gt=0.5, lt=1.0, description="Share of requests faster than the threshold."
+    )
+    threshold_seconds: float = Field(
+        0.1,
+        description=f"The latency bound; one of the server's histogram bounds {LATENCY_BOUNDS}.",
+    )
+
+    @field_validator("threshold_seconds")
+    @classmethod
+    def _a_histogram_bound(cls, value: float) -> float:
+        if value not in LATENCY_BOUNDS:
+            nearest = min(LATENCY_BOUNDS, key=lambda bound: abs(bound - value))
+            raise ValueError(
+                f"{value} s is not a bound of the server's latency histogram, so the share under "
+                f"it cannot be counted exactly: use one of {LATENCY_BOUNDS} (nearest: {nearest})"
+            )
+        return value
+
+
+class AvailabilityObjective(ServiceObjective):
+    """The share of predict requests answered without a server error (5xx)."""
+
+    target: float = Field(0.999, gt=0.5, lt=1.0, description="Share of requests without a 5xx.")
+
+
+class DriftObjective(_Frozen):
+    """Population stability (PSI) of a distribution against the reference profile."""
+
+    max_psi: float = Field(
+        0.2, gt=0, le=5, description="PSI above this is drift (0.1 moderate, 0.25 large)."
+    )
+    window: Duration = Field("1h", description="Rows of this window are compared.")
+    min_rows: int = Field(
+        1000,
+        ge=100,
+        description="Rows the window needs before PSI is judged: identical distributions give a "
+        "PSI of about (bins - 1) / rows by chance (runbooks/slo.md).",
+    )
+
+
+class RateObjective(_Frozen):
+    """A per-feature rate of missing or unseen values over a window, with a minimum of rows."""
+
+    window: Duration = Field("1h", description="Rows of this window are counted.")
+    min_rows: int = Field(1000, ge=30, description="Rows the window needs before it is judged.")
+
+
+class MissingObjective(RateObjective):
+    """Missing values per feature, against the reference profile's missing rate."""
+
+    max_increase: float = Field(
+        0.05, gt=0, lt=1, description="Allowed rise of the missing share over the training one."
+    )
+
+
+class UnseenObjective(RateObjective):
+    """Categories never seen in training, per categorical feature."""
+
+    max_rate: float = Field(0.01, gt=0, lt=1, description="Allowed share of unseen categories.")
+
+
+class QualityObjective(_Frozen):
+    """Realized recall or precision from feedback, against the profile's expected value."""
+
+    max_drop: float = Field(
+        0.1, gt=0, lt=1, description="Allowed drop below the test set's value (profile.json)."
+    )
+    window: Duration = Field("7d", description="Feedback of this window is counted.")
+    min_labels: int = Field(
+        200, ge=30, description="Labelled rows the window needs before quality is judged."
+    )
+
+
+class BusinessObjective(_Frozen):
+    """Net business value per labelled prediction (monitoring.business)."""
+
+    min_per_label: float = Field(0.0, description="Alert when the value per label is below this.")
+    window: Duration = Field("7d", description="Feedback of this window is counted.")
+    min_labels: int = Field(
+        200, ge=30, description="Labelled rows the window needs before value is judged."
+    )
+
+
+class FreshnessObjective(_Frozen):
+    """How old the served model may get (days since its training ended)."""
+
+    max_age_days: float = Field(90, gt=0, description="Alert when the model is older than this.")
+
+
+class ObjectivesParams(_Frozen):
+    """What a deployed model promises; rendered as recording rules and alerts (runbooks/slo.md)."""
+
+    availability: AvailabilityObjective = AvailabilityObjective()
+    latency: LatencyObjective = LatencyObjective()
+    score_drift: DriftObjective = DriftObjective()
+    feature_drift: DriftObjective = DriftObjective()
+    missing_values: MissingObjective = MissingObjective()
+    unseen_categories: UnseenObjective = UnseenObjective()
+    recall: QualityObjective = QualityObjective()
+    precision: QualityObjective = QualityObjective()
+    business_value: BusinessObjective = BusinessObjective()
+    freshness: FreshnessObjective = FreshnessObjective()
+
+
+class LabelsParams(_Frozen):
+    """Ground truth sent back through the feedback API."""
+
+    expected: bool = Field(
+        True,
+        description="Whether truth is sent back; false turns off the quality, business-value "
+        "and no-feedback alerts.",
+    )
+    delay: Duration = Field(
+        "1d", description="How long truth takes to arrive; no feedback for longer alerts."
+    )
+
+
+class AlertsParams(_Frozen):
+    """How alerts are worded and when silence is an alert."""
+
+    no_traffic_for: Duration = Field(
+        "30m", description="No predict request for this long alerts (ModelopsNoTraffic)."
+    )
+    runbook_url: str | None = Field(
+        None,
+        pattern=r"^https?://\S+$",
+        description="Base URL of runbooks/alerts.md; null: deploy.repo_url's file on "
+        "deploy.revision.",
+    )
+
+
 class MonitoringParams(_Frozen):
     """Production telemetry: how Prometheus scrapes the servers, and what a prediction is worth."""
 
@@ -644,6 +822,24 @@ class MonitoringParams(_Frozen):
         description="Value per true/false positive/negative for the business-value series; "
         "null: none.",
     )
+    labels: LabelsParams = LabelsParams()
+    objectives: ObjectivesParams = ObjectivesParams()
+    alerts: AlertsParams = AlertsParams()
+
+    @model_validator(mode="after")
+    def _quality_windows_outlast_the_label_delay(self) -> Self:
+        if not self.labels.expected:
+            return self
+        delay = duration_seconds(self.labels.delay)
+        for name in ("recall", "precision", "business_value"):
+            window = getattr(self.objectives, name).window
+            if duration_seconds(window) <= delay:
+                raise ValueError(
+                    f"objectives.{name}.window {window} is not longer than labels.delay "
+                    f"{self.labels.delay}: the window would hold no truth yet; make it longer "
+                    "(several times the delay)"
+                )
+        return self
 
 
 class TrackingParams(_Frozen):
