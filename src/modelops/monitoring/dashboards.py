@@ -485,24 +485,28 @@ def _slo(ctx: _Context) -> list[Section]:
         sli = Query(f"1 - modelops:sli_error:ratio_rate{window}{selector}", slo)
         events = Query(f"modelops:sli_events:increase{window}{selector}", slo)
         budget_steps = [(None, "red"), (0.0, "orange"), (0.25, "green")]
+        name = slo.capitalize()
         sections.append(
             Section(
-                f"{slo.capitalize()}: target {target!r} over {window}",
+                f"{name}: target {target!r} over {window}",
                 [
                     gauge_panel(
-                        "Error budget remaining", remaining, unit="percentunit", steps=budget_steps
+                        f"{name}: error budget remaining",
+                        remaining,
+                        unit="percentunit",
+                        steps=budget_steps,
                     ),
                     stat_panel(
-                        f"SLI over {window}",
+                        f"{name}: SLI over {window}",
                         sli,
                         unit="percentunit",
                         steps=[(None, "red"), (target, "green")],
                         decimals=3,
                         width=4,
                     ),
-                    stat_panel(f"Requests over {window}", events, unit="short", width=4),
+                    stat_panel(f"{name}: requests over {window}", events, unit="short", width=4),
                     timeseries_panel(
-                        "Burn rate (error ratio / error budget)",
+                        f"{name}: burn rate (error ratio / error budget)",
                         burn,
                         unit="short",
                         lines=BURN_FACTORS,
@@ -510,7 +514,10 @@ def _slo(ctx: _Context) -> list[Section]:
                         "page at 14.4 (1h) and 6 (6h), open a ticket at 3 (1d) and 1 (3d).",
                     ),
                     timeseries_panel(
-                        "Error budget remaining over time", [remaining], unit="percentunit"
+                        f"{name}: error budget remaining over time",
+                        [remaining],
+                        unit="percentunit",
+                        width=GRID,
                     ),
                 ],
             )
