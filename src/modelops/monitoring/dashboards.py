@@ -47,6 +47,8 @@ UID_MAX = 40
 """Grafana refuses longer dashboard UIDs."""
 RATE_INTERVAL = "5m"
 """What `concrete` puts for Grafana's `$__rate_interval`."""
+OPEN_OPEN = "\\u007b\\u007b"
+"""`{{` as JSON escapes: what `dashboard_json` writes for it."""
 _WINDOW = re.compile(r"^[1-9][0-9]*[smhdwy]$")
 
 TRACK = 'track=~"$track"'
@@ -162,8 +164,15 @@ def config_maps(dashboards: Iterable[Mapping[str, Any]], *, namespace: str) -> l
 
 
 def dashboard_json(board: Mapping[str, Any]) -> str:
-    """The dashboard as stable text: sorted keys, two-space indent, a final newline."""
-    return json.dumps(board, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    """The dashboard as stable text: sorted keys, two-space indent, a final newline.
+
+    Legends name labels as `{{track}}`; the text spells `{{` as JSON escapes (`OPEN_OPEN`, the
+    same JSON once parsed), so a rendered manifest holds no `{{` to be taken for a template
+    left unrendered (the render's check, and Helm or any templating a user adds).
+    """
+    text = json.dumps(board, sort_keys=True, indent=2, ensure_ascii=False)
+    # Indented JSON never opens two objects on one line: every `{{` is inside a string.
+    return text.replace("{{", OPEN_OPEN) + "\n"
 
 
 def panel_queries(dashboard: Mapping[str, Any]) -> list[tuple[str, str]]:
