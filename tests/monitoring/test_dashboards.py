@@ -20,6 +20,7 @@ from modelops.monitoring.dashboards import (
     DashboardWindows,
     concrete,
     config_maps,
+    config_maps_yaml,
     dashboard_json,
     dashboards,
     panel_queries,
@@ -306,7 +307,7 @@ def test_config_maps_are_one_per_dashboard_for_grafanas_sidecar(tmp_path: Path):
         assert len(text.encode()) < 256 * 1024
     # Each is a valid Kubernetes ConfigMap (the strict core schema; no download needed).
     offline = SchemaSource(folders=(tmp_path,), cache=tmp_path, base_url=None, required=False)
-    result = validate({"dashboards.yaml": yaml.safe_dump_all(maps)}, schemas=offline)
+    result = validate({"dashboards.yaml": config_maps_yaml(maps)}, schemas=offline)
     assert result.problems == (), result.problems
 
 
@@ -356,3 +357,13 @@ def test_dashboard_json_is_sorted_and_indented_and_spells_double_braces_as_escap
     assert text.index('"a"') < text.index('"b"')
     assert text.endswith("}\n")
     assert '\n  "a": [' in text, text
+
+
+def test_the_config_maps_yaml_holds_each_dashboard_as_a_literal_block_and_reads_back():
+    maps = config_maps(build(), namespace=NAMESPACE)
+    text = config_maps_yaml(maps)
+    assert list(yaml.safe_load_all(text)) == maps
+    assert text.count("kind: ConfigMap") == len(KINDS)
+    assert ".json: |\n    {\n" in text, "the JSON is not a literal block"
+    assert "{{" not in text
+    assert text == config_maps_yaml(config_maps(build(), namespace=NAMESPACE))

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Self
 
+import yaml
+
 from modelops.monitoring.grafana import (
     EXPECTED,
     GRID,
@@ -161,6 +163,27 @@ def config_maps(dashboards: Iterable[Mapping[str, Any]], *, namespace: str) -> l
         data = {f"{board['uid']}.json": dashboard_json(board)}
         maps.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data})
     return maps
+
+
+def config_maps_yaml(maps: Iterable[Mapping[str, Any]]) -> str:
+    """The ConfigMaps as one YAML stream (`dashboards.yaml`): keys in order, and each JSON held
+    as a literal block, so a change to a dashboard reads as a line diff."""
+    return yaml.dump_all(
+        [dict(m) for m in maps], Dumper=_LiteralDumper, sort_keys=False, width=1_000_000
+    )
+
+
+class _LiteralDumper(yaml.SafeDumper):
+    """Writes multi-line strings as literal blocks (`|`)."""
+
+
+def _literal(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar(
+        "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None
+    )
+
+
+_LiteralDumper.add_representer(str, _literal)
 
 
 def dashboard_json(board: Mapping[str, Any]) -> str:
