@@ -14,6 +14,7 @@ from modelops.cli import main
 from modelops.deploy.release import Change, ModelVersion
 from modelops.deploy.schemas import schema_source
 from modelops.deploy.validate import validate
+from modelops.deploy.workflow import templated_files
 from modelops.gates.results import GATE_ORDER, CheckRecord, GateResult, gates_document
 from modelops.identity import identify
 from modelops.io import json_bytes
@@ -67,9 +68,12 @@ def step(root: Path, *args: str) -> str:
     rendered = {
         str(p.relative_to(root / "manifests")): p.read_text()
         for p in (root / "manifests").glob("*/**/*.yaml")
-        if "templates" not in p.parts and "releases" not in p.parts
+        if not {"templates", "releases", "prometheus", "alertmanager"} & set(p.parts)
     }
-    assert validate(rendered, schemas=schema_source(REPO_ROOT)).problems == ()
+    checked = validate(
+        rendered, schemas=schema_source(REPO_ROOT), templated=templated_files(rendered)
+    )
+    assert checked.problems == ()
     git(root, "add", "manifests")
     git(root, "commit", "--quiet", "--file", str(message))
     return git(root, "log", "-1", "--format=%s").strip()

@@ -8,6 +8,10 @@ from modelops.deploy.preview import diff_stat, preview
 from modelops.params import load_params
 from tests.deploy.support import merge_model, modelops, step
 
+# Per environment: the Argo CD Application, the SeldonDeployment, PodDisruptionBudget,
+# NetworkPolicy, PodMonitor, PrometheusRule, dashboards, and the plain rules file.
+FIRST_MERGE_FILES = 2 * 8
+
 
 def _preview(repo: Path):  # type: ignore[no-untyped-def]
     return preview(
@@ -26,7 +30,7 @@ def test_a_first_merge_shows_both_environments_and_every_new_file(
         ("staging", "staging: no release yet"),
     ]
     assert planned.changes[0].after.endswith("(100%)")
-    assert planned.diff.count("+++ b/manifests/") == 10
+    assert planned.diff.count("+++ b/manifests/") == FIRST_MERGE_FILES
     assert not (repo / "model-store").exists(), "a preview publishes nothing"
 
 
@@ -65,7 +69,7 @@ def test_the_command_writes_the_manifests_a_merge_would_commit(
     assert "+++ b/" not in out, "the whole diff only with --diff"
     preview_dir = repo / "reports" / "deploy-preview"
     assert (preview_dir / "rendered" / "staging" / "seldondeployment.yaml").is_file()
-    assert (preview_dir / "changes.diff").read_text().count("+++ b/manifests/") == 10
+    assert (preview_dir / "changes.diff").read_text().count("+++ b/manifests/") == FIRST_MERGE_FILES
     assert "+++ b/manifests/" in modelops("release", "preview", "--diff")[1]
     assert not (repo / "manifests" / "rendered").exists(), "manifests/ is untouched"
 

@@ -20,14 +20,15 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from modelops.deploy.render import monitoring_files
+from modelops.params import Params
 from modelops.rehearsal import processes
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, template_params
 
 CONFIG = REPO_ROOT / "manifests" / "alertmanager" / "alertmanager.yml"
 ALERTS_DOC = REPO_ROOT / "runbooks" / "alerts.md"
@@ -314,14 +315,25 @@ def test_the_alerts_runbook_has_one_section_per_alert() -> None:
     assert sorted(h for h in headings if h.startswith("Modelops")) == sorted(ALERTS)
 
 
-RULE_FILES = sorted((REPO_ROOT / "manifests" / "prometheus").glob("*.rules.yaml"))
+def _rendered_rules() -> dict[str, str]:
+    """The plain rules file of every environment, as `modelops render` writes it."""
+    params = Params.model_validate(template_params())
+    return {
+        f"{env}.rules.yaml": monitoring_files(params.deploy, params.monitoring, env)[
+            f"prometheus/{env}.rules.yaml"
+        ]
+        for env in sorted(params.deploy.environments)
+    }
 
 
-@pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.name)
-def test_the_rendered_rules_carry_the_labels_the_routes_and_inhibitions_read(path: Path) -> None:
-    rules = [r for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"]]
+RULE_FILES = _rendered_rules()
+
+
+@pytest.mark.parametrize("path", sorted(RULE_FILES))
+def test_the_rendered_rules_carry_the_labels_the_routes_and_inhibitions_read(path: str) -> None:
+    rules = [r for g in yaml.safe_load(RULE_FILES[path])["groups"] for r in g["rules"]]
     alerts = {r["alert"]: r["labels"] for r in rules if "alert" in r}
-    assert set(alerts) == set(ALERTS), f"{path.name}: {sorted(set(alerts) ^ set(ALERTS))}"
+    assert set(alerts) == set(ALERTS), f"{path}: {sorted(set(alerts) ^ set(ALERTS))}"
     for name, labels in alerts.items():
         severity, category = ALERTS[name]
         assert (labels.get("severity"), labels.get("category")) == (severity, category), name

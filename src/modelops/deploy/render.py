@@ -15,7 +15,7 @@ from pathlib import Path
 import jinja2
 
 from modelops.deploy.release import ModelVersion, Release
-from modelops.monitoring import rules
+from modelops.monitoring import dashboards, rules
 from modelops.params import DeployParams, MonitoringParams
 
 ENVIRONMENT_TEMPLATES = (
@@ -113,12 +113,27 @@ def render(
 def monitoring_files(
     deploy: DeployParams, monitoring: MonitoringParams, environment: str
 ) -> dict[str, str]:
-    """An environment's rules: a PrometheusRule to apply, and the same groups as a plain file."""
+    """An environment's monitoring: its dashboards as ConfigMaps for Grafana's sidecar, its rules
+    as a PrometheusRule to apply and as a plain file for any Prometheus."""
     namespace = deploy.environments[environment].namespace
     runbook = rules.runbook_base(monitoring, repo_url=deploy.repo_url, revision=deploy.revision)
     groups = rules.rule_groups(monitoring, rules.Target(environment, namespace, runbook))
     rule = rules.prometheus_rule(groups, name=deploy.name, namespace=namespace)
+    objectives = monitoring.objectives
+    boards = dashboards.dashboards(
+        environment=environment,
+        namespace=namespace,
+        deploy_name=deploy.name,
+        slo_targets={
+            "availability": objectives.availability.target,
+            "latency": objectives.latency.target,
+        },
+        windows=dashboards.DashboardWindows.from_objectives(objectives),
+    )
     return {
+        f"rendered/{environment}/dashboards.yaml": dashboards.config_maps_yaml(
+            dashboards.config_maps(boards, namespace=namespace)
+        ),
         f"rendered/{environment}/prometheusrule.yaml": rules.to_yaml(rule, header=RULES_HEADER),
         f"prometheus/{environment}.rules.yaml": rules.to_yaml(
             {"groups": groups}, header=RULES_HEADER + "\nFor any Prometheus: rule_files."

@@ -84,15 +84,17 @@ def manifests(root: Path, params: Params, releases: Mapping[str, Release]) -> di
         monitoring=params.monitoring,
     )
     objects = {path: text for path, text in rendered.items() if not path.startswith(PLAIN)}
-    checked = validate(objects, schemas=schema_source(root), templated=_templated(objects))
+    checked = validate(objects, schemas=schema_source(root), templated=templated_files(objects))
     if checked.problems:
         raise DeployError("the manifests do not validate:\n  " + "\n  ".join(checked.problems))
     return {MANIFESTS / path: text for path, text in rendered.items()}
 
 
-def _templated(files: Mapping[str, str]) -> set[str]:
+def templated_files(files: Mapping[str, str]) -> set[str]:
     """The files rendered from a Jinja2 template: none of their text may look like one."""
-    return {path for path in files if not path.endswith("/prometheusrule.yaml")}
+    return {
+        path for path in files if not path.endswith(("/prometheusrule.yaml", "/dashboards.yaml"))
+    }
 
 
 def deploy_model(

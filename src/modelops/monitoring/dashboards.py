@@ -362,7 +362,7 @@ def _model(ctx: _Context) -> list[Section]:
                     f"Positive rate over {fd} vs expected",
                     [
                         Query(ctx.versions(f"modelops:positive_rate:ratio_{fd}"), VERSION),
-                        _expected(ctx, "positive_rate"),
+                        _expected(ctx, "predicted_positive_rate"),
                     ],
                     unit="percentunit",
                     width=GRID // 3,

@@ -461,9 +461,9 @@ class _Rules:
                     "30m",
                     "No ground truth reached {{ $labels.namespace }} for "
                     f"{self.m.labels.delay}",
-                    "Predictions were made more than the label delay "
-                    f"({self.m.labels.delay}, monitoring.labels.delay) ago, but no feedback "
-                    "arrived since: quality and business value cannot be measured.",
+                    "{{ $value }} labels arrived over the last label delay "
+                    f"({self.m.labels.delay}, monitoring.labels.delay), though predictions were "
+                    "made before it: quality and business value cannot be measured.",
                 ),
             )
         return alerts
