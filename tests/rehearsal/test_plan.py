@@ -10,14 +10,18 @@ import pytest
 import yaml
 
 from modelops.rehearsal.plan import (
+    SHIFTED_CATEGORY,
     RehearsalError,
     ServerPlan,
+    Shift,
     TrafficPlan,
+    alertmanager_config,
     prometheus_config,
     queries,
     server_parameters,
 )
-from modelops.rehearsal.traffic import feedback_body, requests_from
+from modelops.rehearsal.traffic import feedback_body, requests_from, shifted
+from tests.support import REPO_ROOT
 
 STABLE = ServerPlan("stable", Path("/m/a"), "aaaaaaaaaaaa", "a" * 64, 9000, 6000)
 CANARY = ServerPlan("canary", Path("/m/b"), "bbbbbbbbbbbb", "b" * 64, 9001, 6001)
@@ -26,6 +30,8 @@ CANARY = ServerPlan("canary", Path("/m/b"), "bbbbbbbbbbbb", "b" * 64, 9001, 6001
 def test_prometheus_scrapes_each_server_at_slash_prometheus_labelled_with_its_track() -> None:
     config = yaml.safe_load(prometheus_config([STABLE, CANARY]))
     (job,) = config["scrape_configs"]
+    assert "rule_files" not in config
+    assert "alerting" not in config
     assert job["metrics_path"] == "/prometheus"
     assert [(c["targets"], c["labels"]["track"]) for c in job["static_configs"]] == [
         (["127.0.0.1:6000"], "stable"),
@@ -94,3 +100,49 @@ def test_the_printed_queries_name_the_positive_class_and_a_real_feature() -> Non
     assert 'feature="age"' in printed
     assert 'class="yes"' in printed
     assert 'actual="yes",predicted="yes"' in printed
+
+
+def test_with_rules_prometheus_labels_the_namespace_loads_them_and_alerts_alertmanager() -> None:
+    config = yaml.safe_load(
+        prometheus_config(
+            [STABLE],
+            namespace="churn-production",
+            rule_files=["/state/rules.yaml"],
+            alertmanager="127.0.0.1:9093",
+            itself="127.0.0.1:9090",
+        )
+    )
+    models, itself = config["scrape_configs"]
+    assert models["static_configs"][0]["labels"]["namespace"] == "churn-production"
+    assert itself["static_configs"] == [{"targets": ["127.0.0.1:9090"]}]
+    assert config["rule_files"] == ["/state/rules.yaml"]
+    targets = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert targets == ["127.0.0.1:9093"]
+
+
+def test_the_rehearsal_alertmanager_keeps_the_routes_and_notifies_nobody() -> None:
+    example = (REPO_ROOT / "manifests" / "alertmanager" / "alertmanager.yml").read_text()
+    original, rehearsed = yaml.safe_load(example), yaml.safe_load(alertmanager_config(example))
+    assert rehearsed["route"] == original["route"]
+    assert rehearsed["inhibit_rules"] == original["inhibit_rules"]
+    assert rehearsed["receivers"] == [{"name": r["name"]} for r in original["receivers"]]
+
+
+def test_a_shift_drifts_one_feature_and_leaves_the_rest() -> None:
+    request = {"data": {"names": ["a", "b", "c"], "ndarray": [[1.5, "x", None], [2, "y", 3]]}}
+    assert shifted(request, {"feature": "a", "factor": 3})["data"]["ndarray"] == [
+        [4.5, "x", None],
+        [6, "y", 3],
+    ]
+    assert shifted(request, {"feature": "b", "factor": 3})["data"]["ndarray"] == [
+        [1.5, SHIFTED_CATEGORY, None],
+        [2, SHIFTED_CATEGORY, 3],
+    ]
+    assert shifted(request, {"feature": "c", "factor": 2})["data"]["ndarray"][0][2] is None
+    assert request["data"]["ndarray"][0][0] == 1.5, "the original request is left as it was"
+
+
+def test_a_shift_must_end_within_the_run() -> None:
+    with pytest.raises(RehearsalError, match="must end within the run"):
+        TrafficPlan(60, 5, 1, 10, 5, shift=Shift("a", 3, 30, 40))
+    TrafficPlan(60, 5, 1, 10, 5, shift=Shift("a", 3, 20, 40))

@@ -21,7 +21,7 @@ from modelops.rehearsal import processes
 
 
 def _ports() -> dict[str, int]:
-    names = ("prometheus", "stable", "canary", "stable-metrics", "canary-metrics")
+    names = ("prometheus", "alertmanager", "stable", "canary", "stable-metrics", "canary-metrics")
     return dict(zip(names, processes.free_ports(len(names)), strict=True))
 
 
@@ -60,7 +60,13 @@ def test_up_runs_prometheus_both_servers_and_traffic_and_down_stops_exactly_that
     code, printed = _up(project, ports)
     assert code == 0, printed
     started = processes.running(project)
-    assert [p.name for p in started] == ["prometheus", "stable", "canary", "traffic"]
+    assert [p.name for p in started] == [
+        "alertmanager",
+        "prometheus",
+        "stable",
+        "canary",
+        "traffic",
+    ]
     assert f"Prometheus  http://127.0.0.1:{ports['prometheus']}" in printed
     assert "sum by (track, outcome) (rate(modelops_requests_total[1m]))" in printed
     assert "make down" in printed

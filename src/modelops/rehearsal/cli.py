@@ -11,10 +11,21 @@ from typing import TYPE_CHECKING, Any
 from modelops.identity import content_hash
 from modelops.paths import ProjectPaths
 from modelops.rehearsal import processes
-from modelops.rehearsal.plan import STATE_DIR, RehearsalError, ServerPlan, TrafficPlan, queries
+from modelops.rehearsal.plan import (
+    STATE_DIR,
+    RehearsalError,
+    ServerPlan,
+    Shift,
+    TrafficPlan,
+    alertmanager_config,
+    queries,
+)
 
 if TYPE_CHECKING:
     from modelops.deploy.release import ModelVersion
+    from modelops.params import Params
+
+ALERTMANAGER = "manifests/alertmanager/alertmanager.yml"
 
 
 def register(commands: Any) -> None:
@@ -22,10 +33,12 @@ def register(commands: Any) -> None:
     up = commands.add_parser(
         "up",
         help="Rehearse production here: Prometheus, a stable and a canary server, traffic.",
-        description="Start, on 127.0.0.1, a real Prometheus, a stable and a canary model "
-        "server (the canary of --env's release when the local store has it, else the same "
-        "model) and a bounded traffic generator that replays test rows and sends their truth "
-        "back after --label-delay. `modelops down` stops all of it.",
+        description="Start, on 127.0.0.1, a real Prometheus with --env's rules (every window "
+        "divided by --time-scale), an Alertmanager with manifests/alertmanager/alertmanager.yml's "
+        "routes, a stable and a canary model server (the canary of --env's release when the "
+        "local store has it, else the same model) and a bounded traffic generator that replays "
+        "test rows, sends their truth back after --label-delay and, with --shift, drifts one "
+        "feature for a while. `modelops down` stops all of it.",
     )
     up.add_argument("--env", default="production", help="whose release to rehearse")
     up.add_argument("--minutes", type=float, default=10.0, help="traffic duration (default 10)")
@@ -40,7 +53,26 @@ def register(commands: Any) -> None:
     up.add_argument(
         "--label-delay", type=float, default=30.0, help="seconds until truth comes (default 30)"
     )
+    up.add_argument(
+        "--time-scale",
+        type=float,
+        default=60.0,
+        help="divide every rule window and `for` by this (default 60: an hour in a minute)",
+    )
+    up.add_argument(
+        "--shift",
+        metavar="FEATURE=FACTOR",
+        default=None,
+        help="drift FEATURE: numbers times FACTOR, categories replaced by an unseen one",
+    )
+    up.add_argument(
+        "--shift-at", type=float, default=60.0, help="seconds after the start (default 60)"
+    )
+    up.add_argument(
+        "--shift-for", type=float, default=120.0, help="seconds the shift lasts (default 120)"
+    )
     up.add_argument("--prometheus-port", type=int, default=9090)
+    up.add_argument("--alertmanager-port", type=int, default=9093)
     up.add_argument("--stable-port", type=int, default=9000, help="stable HTTP (metrics 6000)")
     up.add_argument("--canary-port", type=int, default=9001, help="canary HTTP (metrics 6001)")
     up.add_argument("--stable-metrics-port", type=int, default=6000)
@@ -72,12 +104,14 @@ def _up(args: argparse.Namespace, paths: ProjectPaths) -> int:
     percent = args.canary_percent
     if percent is None:
         percent = canary.weight if canary is not None else 10
+    shift = _shift(args, list(meta.schema.features))
     traffic = TrafficPlan(
         seconds=args.minutes * 60,
         requests_per_second=args.rate,
         rows_per_request=args.rows,
         canary_percent=percent,
         label_delay_seconds=args.label_delay,
+        shift=shift,
     )
     servers = [
         _server("stable", stable_dir, args.stable_port, args.stable_metrics_port),
@@ -101,6 +135,7 @@ def _up(args: argparse.Namespace, paths: ProjectPaths) -> int:
             "label": schema.label,
             "ledger": str((state / "traffic.jsonl").resolve()),
         },
+        alerting=_alerting(paths, params, args),
     )
     prometheus = f"http://127.0.0.1:{args.prometheus_port}"
     print(
@@ -108,7 +143,16 @@ def _up(args: argparse.Namespace, paths: ProjectPaths) -> int:
         f"traffic for {args.minutes:g} min at {args.rate:g} requests/s, {percent}% to the "
         f"canary, truth after {args.label_delay:g} s"
     )
-    print(f"  Prometheus  {prometheus}  (targets: {prometheus}/targets)")
+    print(
+        f"  Prometheus  {prometheus}  (targets: {prometheus}/targets, alerts: {prometheus}/alerts;"
+        f" {args.env}'s rules, windows divided by {args.time_scale:g})"
+    )
+    print(f"  Alertmanager http://127.0.0.1:{args.alertmanager_port}  (routes of {ALERTMANAGER})")
+    if shift is not None:
+        print(
+            f"  shift       {shift.feature} x{shift.factor:g} from {shift.at_seconds:g} s for "
+            f"{shift.seconds:g} s: ModelopsFeatureDrift should fire, then resolve"
+        )
     for server, note in zip(servers, (stable_note, canary_note), strict=True):
         print(
             f"  {server.track:<10}  {server.url}  model {server.model_version} ({note}); "
@@ -123,6 +167,50 @@ def _up(args: argparse.Namespace, paths: ProjectPaths) -> int:
         print(f"  # {meaning}\n  {query}")
     print("Stop everything with: make down")
     return 0
+
+
+def _shift(args: argparse.Namespace, features: list[str]) -> Shift | None:
+    if args.shift is None:
+        return None
+    feature, equals, factor = args.shift.partition("=")
+    try:
+        value = float(factor)
+    except ValueError:
+        value = float("nan")
+    if not equals or feature not in features or value != value:
+        raise RehearsalError(
+            f"--shift must be FEATURE=FACTOR with one of the model's features "
+            f"({', '.join(features)}) and a number, got {args.shift!r} (e.g. --shift "
+            f"{features[0]}=3)"
+        )
+    return Shift(feature, value, args.shift_at, args.shift_for)
+
+
+def _alerting(paths: ProjectPaths, params: Params, args: argparse.Namespace) -> processes.Alerting:
+    """The environment's rules in compressed time, and the example Alertmanager routes."""
+    from modelops.monitoring import rules
+
+    if args.env not in params.deploy.environments:
+        raise RehearsalError(
+            f"--env {args.env} is not one of deploy.environments "
+            f"({', '.join(sorted(params.deploy.environments))})"
+        )
+    if not args.time_scale >= 1:
+        raise RehearsalError(f"--time-scale must be at least 1, got {args.time_scale:g}")
+    namespace = params.deploy.environments[args.env].namespace
+    deploy = params.deploy
+    base = rules.runbook_base(params.monitoring, repo_url=deploy.repo_url, revision=deploy.revision)
+    target = rules.Target(args.env, namespace, base, time_scale=args.time_scale)
+    groups = rules.rule_groups(params.monitoring, target)
+    example = paths.root / ALERTMANAGER
+    if not example.is_file():
+        raise RehearsalError(f"{ALERTMANAGER} is missing: the rehearsal routes alerts with it")
+    return processes.Alerting(
+        rules=rules.to_yaml({"groups": groups}, header="modelops up: rules in compressed time"),
+        alertmanager_config=alertmanager_config(example.read_text(encoding="utf-8")),
+        alertmanager_port=args.alertmanager_port,
+        namespace=namespace,
+    )
 
 
 def _down(args: argparse.Namespace, paths: ProjectPaths) -> int:

@@ -9,6 +9,7 @@ back after a label delay.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,11 @@ from modelops.errors import ModelopsError
 LOOPBACK = "127.0.0.1"
 STATE_DIR = ".rehearsal"
 PROCESSES_FILE = "processes.json"
+INSTALL_ALERTMANAGER = (
+    "no Alertmanager on PATH (`alertmanager`, or Debian's `prometheus-alertmanager`): install "
+    "it (Debian/Ubuntu: `sudo apt-get install prometheus-alertmanager`; macOS: `brew install "
+    "alertmanager`), or name the binary with ALERTMANAGER=/path/to/alertmanager"
+)
 INSTALL_PROMETHEUS = (
     "no `prometheus` on PATH: install it (Debian/Ubuntu: `sudo apt-get install prometheus`; "
     "macOS: `brew install prometheus`), or name the binary with PROMETHEUS=/path/to/prometheus, "
@@ -53,6 +59,23 @@ class ServerPlan:
 
 
 @dataclass(frozen=True)
+class Shift:
+    """Inputs that drift on cue: one feature changed for a while, the rest as they were.
+
+    A numeric feature is multiplied by `factor`; a categorical one gets a category training
+    never saw (`SHIFTED_CATEGORY`), so drift and unseen-category alerts can be rehearsed.
+    """
+
+    feature: str
+    factor: float
+    at_seconds: float
+    seconds: float
+
+
+SHIFTED_CATEGORY = "__rehearsal_shift__"
+
+
+@dataclass(frozen=True)
 class TrafficPlan:
     """How long, how fast, how requests split between the tracks, when truth comes back."""
 
@@ -62,6 +85,7 @@ class TrafficPlan:
     canary_percent: int
     label_delay_seconds: float
     seed: int = 0
+    shift: Shift | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -82,12 +106,35 @@ class TrafficPlan:
                 f"--label-delay must be from 0 to the run's length ({self.seconds:g} s), got "
                 f"{self.label_delay_seconds:g}"
             )
+        shift = self.shift
+        if shift is not None and not (
+            shift.at_seconds >= 0
+            and shift.seconds > 0
+            and shift.at_seconds + shift.seconds <= self.seconds
+        ):
+            problems.append(
+                f"the shift ({shift.at_seconds:g} s after the start, for {shift.seconds:g} s) "
+                f"must end within the run ({self.seconds:g} s): lower --shift-at or --shift-for, "
+                "or raise --minutes"
+            )
+        if shift is not None and not math.isfinite(shift.factor):
+            problems.append(f"the shift's factor must be a finite number, got {shift.factor}")
         if problems:
             raise RehearsalError("; ".join(problems))
 
 
-def prometheus_config(servers: Sequence[ServerPlan], *, scrape_seconds: float = 1.0) -> str:
-    """A Prometheus configuration scraping each server's metrics port, labelled as in a pod."""
+def prometheus_config(
+    servers: Sequence[ServerPlan],
+    *,
+    scrape_seconds: float = 1.0,
+    namespace: str = "rehearsal",
+    rule_files: Sequence[str] = (),
+    alertmanager: str | None = None,
+    itself: str | None = None,
+) -> str:
+    """A Prometheus configuration scraping each server's metrics port, labelled as in a pod
+    (track, container, and the namespace the rendered rules select), with rules and the
+    Alertmanager to send alerts to when given."""
     interval = f"{max(int(scrape_seconds * 1000), 100)}ms"
     config: dict[str, Any] = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
@@ -98,13 +145,33 @@ def prometheus_config(servers: Sequence[ServerPlan], *, scrape_seconds: float = 
                 "static_configs": [
                     {
                         "targets": [server.metrics_target],
-                        "labels": {"track": server.track, "container": "classifier"},
+                        "labels": {
+                            "track": server.track,
+                            "container": "classifier",
+                            "namespace": namespace,
+                        },
                     }
                     for server in servers
                 ],
             }
         ],
     }
+    if itself:  # its own series: what rule evaluation costs (prometheus_rule_group_*)
+        config["scrape_configs"].append(
+            {"job_name": "prometheus", "static_configs": [{"targets": [itself]}]}
+        )
+    if rule_files:
+        config["rule_files"] = list(rule_files)
+    if alertmanager:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def alertmanager_config(example: str) -> str:
+    """The example Alertmanager configuration with its routes and inhibitions as they are, and
+    receivers that notify nobody (alerts show in its UI and API): a rehearsal pages no one."""
+    config: dict[str, Any] = yaml.safe_load(example)
+    config["receivers"] = [{"name": receiver["name"]} for receiver in config["receivers"]]
     return yaml.safe_dump(config, sort_keys=False)
 
 

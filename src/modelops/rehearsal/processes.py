@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from modelops.rehearsal.plan import (
+    INSTALL_ALERTMANAGER,
     INSTALL_PROMETHEUS,
     LOOPBACK,
     PROCESSES_FILE,
@@ -76,6 +77,35 @@ def find_prometheus(environ: Mapping[str, str] = os.environ) -> str:
     return found
 
 
+def find_alertmanager(environ: Mapping[str, str] = os.environ) -> str:
+    """The Alertmanager binary: $ALERTMANAGER, else `alertmanager` or Debian's
+    `prometheus-alertmanager` on PATH.
+
+    Raises:
+        RehearsalError: there is none, with how to install it.
+    """
+    configured = environ.get("ALERTMANAGER", "").strip()
+    if configured and Path(configured).is_file():
+        return configured
+    for name in ("alertmanager", "prometheus-alertmanager"):
+        found = shutil.which(name, path=environ.get("PATH"))
+        if found:
+            return found
+    raise RehearsalError(INSTALL_ALERTMANAGER)
+
+
+@dataclass(frozen=True)
+class Alerting:
+    """The rules Prometheus loads and the Alertmanager it sends to."""
+
+    rules: str
+    """A rules file's text (`rule_files`)."""
+    alertmanager_config: str
+    alertmanager_port: int
+    namespace: str
+    """The namespace label every target gets: the one the rules select."""
+
+
 def up(
     root: Path,
     servers: Sequence[ServerPlan],
@@ -85,8 +115,10 @@ def up(
     threshold: float,
     business_value: Mapping[str, float] | None,
     traffic_config: Mapping[str, Any] | None = None,
+    alerting: Alerting | None = None,
 ) -> list[Started]:
-    """Start Prometheus, the servers and the traffic; return them once all are ready.
+    """Start Alertmanager (with `alerting`), Prometheus, the servers and the traffic; return
+    them once all are ready.
 
     Without `traffic` (tests that send their own requests) no traffic process starts.
 
@@ -95,10 +127,13 @@ def up(
             (nothing is left running then).
     """
     prometheus = find_prometheus()
+    alertmanager = find_alertmanager() if alerting else None
     state = root / STATE_DIR
     if running(root):
         raise RehearsalError("a rehearsal is running already: `make down` stops it first")
     ports = [prometheus_port, *(p for s in servers for p in (s.http_port, s.metrics_port))]
+    if alerting:
+        ports.append(alerting.alertmanager_port)
     taken = [port for port in ports if not _is_free(port)]
     if taken:
         raise RehearsalError(
@@ -111,9 +146,20 @@ def up(
             shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
     started: list[Started] = []
     try:
-        config = state / "prometheus.yml"
-        config.write_text(prometheus_config(servers), encoding="utf-8")
+        extra: dict[str, Any] = {}
+        if alerting and alertmanager:
+            started.append(_spawn_alertmanager(alertmanager, alerting, state))
+            _record(state, started)
+            rules = state / "rules.yaml"
+            rules.write_text(alerting.rules, encoding="utf-8")
+            extra = {
+                "namespace": alerting.namespace,
+                "rule_files": [str(rules)],
+                "alertmanager": f"{LOOPBACK}:{alerting.alertmanager_port}",
+            }
         address = f"{LOOPBACK}:{prometheus_port}"
+        config = state / "prometheus.yml"
+        config.write_text(prometheus_config(servers, itself=address, **extra), encoding="utf-8")
         started.append(
             _spawn(
                 "prometheus",
@@ -129,11 +175,15 @@ def up(
             )
         )
         _record(state, started)
+        prometheus_process = started[-1]
         for server in servers:
             started.append(_spawn_server(root, server, state, threshold, business_value))
             _record(state, started)
-        _wait_ready(f"http://{address}/-/ready", started[0], state)
-        for server, process in zip(servers, started[1:], strict=True):
+        if alerting:
+            url = f"http://{LOOPBACK}:{alerting.alertmanager_port}/-/ready"
+            _wait_ready(url, started[0], state)
+        _wait_ready(f"http://{address}/-/ready", prometheus_process, state)
+        for server, process in zip(servers, started[-len(servers) :], strict=True):
             _wait_ready(f"{server.url}/health/status", process, state)
         if traffic is None:
             return started
@@ -184,6 +234,24 @@ def stop(processes: Sequence[Started], *, within: float = STOP_SECONDS) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
         _reap(process.pid)
+
+
+def _spawn_alertmanager(binary: str, alerting: Alerting, state: Path) -> Started:
+    config = state / "alertmanager.yml"
+    config.write_text(alerting.alertmanager_config, encoding="utf-8")
+    address = f"{LOOPBACK}:{alerting.alertmanager_port}"
+    return _spawn(
+        "alertmanager",
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.path={state / 'alertmanager-data'}",
+            f"--web.listen-address={address}",
+            "--cluster.listen-address=",  # one instance: no gossip port
+        ],
+        state,
+        marker=f"--web.listen-address={address}",
+    )
 
 
 def _spawn_server(

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelops.rehearsal.plan import SHIFTED_CATEGORY
+
 TIMEOUT_SECONDS = 10.0
 
 
@@ -58,6 +60,23 @@ def requests_from(
         ]
         truths = [[str(value)] for value in chunk[label]]
         yield {"data": {"names": list(features), "ndarray": values}}, truths
+
+
+def shifted(request: dict[str, Any], shift: dict[str, Any]) -> dict[str, Any]:
+    """`request` with `shift["feature"]` drifted: a number times the factor, any other value
+    replaced by a category training never saw; a missing value stays missing."""
+    names = request["data"]["names"]
+    column = names.index(shift["feature"])
+    factor = float(shift["factor"])
+    rows = []
+    for row in request["data"]["ndarray"]:
+        value = row[column]
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = value * factor
+        elif value is not None:
+            value = SHIFTED_CATEGORY
+        rows.append([*row[:column], value, *row[column + 1 :]])
+    return {"data": {"names": names, "ndarray": rows}}
 
 
 def feedback_body(
@@ -105,6 +124,7 @@ def run(config: dict[str, Any]) -> int:
         seed=int(plan["seed"]),
     )
     rng = np.random.default_rng(int(plan["seed"]))
+    shift = plan.get("shift")
     canary_share = plan["canary_percent"] / 100 if "canary" in servers else 0.0
     interval = 1.0 / float(plan["requests_per_second"])
     delay = float(plan["label_delay_seconds"])
@@ -134,6 +154,8 @@ def run(config: dict[str, Any]) -> int:
             if now < ends and now >= due:
                 track = "canary" if rng.random() < canary_share else "stable"
                 request, truths = next(stream)
+                if shift and 0 <= now - started - shift["at_seconds"] < shift["seconds"]:
+                    request = shifted(request, shift)
                 status, response = post(f"{servers[track]}/api/v1.0/predictions", request)
                 record("predict", track, len(truths), status)
                 if status == 200:
