@@ -85,7 +85,7 @@ up: install ## Rehearse production on 127.0.0.1: Prometheus, stable and canary s
 down: install-pipeline ## Stop exactly what `make up` started
 	modelops down
 
-render: install ## Regenerate manifests/rendered/ and manifests/argocd/ from templates and releases
+render: install ## Regenerate manifests/rendered/, argocd/ and prometheus/ from templates, releases and objectives
 	modelops render
 
 status: install ## Show what each environment serves, its canary step and history
@@ -111,6 +111,7 @@ bench: install ## Run the benchmarks; results land in benchmarks/results/
 	python benchmarks/bench_gates.py
 	python benchmarks/bench_serving.py
 	python benchmarks/bench_render.py
+	python benchmarks/bench_rules.py
 
 mlflow-ui: install ## Browse MLflow runs of the local store at http://127.0.0.1:$(MLFLOW_PORT)
 	mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/.mlflow/mlflow.db}" \

@@ -129,7 +129,8 @@ def register(commands: Subparsers) -> None:
 
     render = commands.add_parser(
         "render",
-        help="Regenerate manifests/rendered/ and manifests/argocd/ from templates and releases.",
+        help="Regenerate manifests/rendered/, manifests/argocd/ and manifests/prometheus/ "
+        "from templates, releases and monitoring objectives.",
         description="Regenerate the generated manifests after a change to the templates or to "
         "deploy: in params.yaml. With --check, change nothing and exit 1 when they are stale.",
     )
@@ -348,7 +349,9 @@ def _render(args: argparse.Namespace, paths: ProjectPaths) -> int:
                 file=sys.stderr,
             )
             return 1
-        print("render: manifests/rendered/ and manifests/argocd/ are current")
+        print(
+            "render: manifests/rendered/, manifests/argocd/ and manifests/prometheus/ are current"
+        )
         return 0
     written = render_all(paths.root, params)
     print(f"render: {', '.join(str(p) for p in written)} regenerated")
