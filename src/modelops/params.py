@@ -701,6 +701,12 @@ class AvailabilityObjective(ServiceObjective):
     """The share of predict requests answered without a server error (5xx)."""
 
     target: float = Field(0.999, gt=0.5, lt=1.0, description="Share of requests without a 5xx.")
+    min_requests: int = Field(
+        1000,
+        ge=1,
+        description="Requests a burn-rate alert's long window needs before it can fire: at "
+        "1,000 and three nines a page needs at least 7 server errors, never a single one.",
+    )
 
 
 class DriftObjective(_Frozen):

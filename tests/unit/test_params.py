@@ -13,6 +13,7 @@ from modelops.params import (
     HistGradientBoostingParams,
     LogisticRegressionParams,
     Params,
+    duration_seconds,
     label_text,
     load_params,
     params_schema,
@@ -250,3 +251,35 @@ def test_the_business_value_is_one_number_per_outcome_and_not_all_zero() -> None
 def test_a_scrape_interval_is_a_prometheus_duration() -> None:
     message = _error(_with(("monitoring", "scrape_interval"), "15 seconds"))
     assert "monitoring.scrape_interval: String should match pattern" in message
+
+
+def test_monitoring_objectives_are_validated_with_the_fix_in_the_message() -> None:
+    objectives = ("monitoring", "objectives")
+    latency = _error(_with((*objectives, "latency"), {"target": 0.99, "threshold_seconds": 0.2}))
+    assert "0.2 s is not a bound of the server's latency histogram" in latency
+    assert "nearest: 0.25" in latency
+    short = _error(_with((*objectives, "availability"), {"target": 0.999, "window": "1d"}))
+    assert "shorter than the slowest burn-rate alert's 3d" in short
+    assert "monitoring.objectives.availability.target" in _error(
+        _with((*objectives, "availability"), {"target": 1.5})
+    )
+    assert "monitoring.objectives.feature_drift.window" in _error(
+        _with((*objectives, "feature_drift"), {"window": "90 minutes"})
+    )
+    assert "monitoring.objectives.recall.min_labels" in _error(
+        _with((*objectives, "recall"), {"min_labels": 3})
+    )
+    assert "monitoring.objectives.score_drift.wndow" in _error(
+        _with((*objectives, "score_drift"), {"wndow": "1h"})
+    )
+
+
+def test_quality_windows_must_outlast_the_label_delay_unless_no_labels_come() -> None:
+    late = _with(("monitoring", "labels"), {"expected": True, "delay": "7d"})
+    assert "objectives.recall.window 7d is not longer than labels.delay 7d" in _error(late)
+    none = _with(("monitoring", "labels"), {"expected": False, "delay": "7d"})
+    assert parse_params(none).monitoring.labels.expected is False
+
+
+def test_durations_are_read_in_seconds() -> None:
+    assert [duration_seconds(d) for d in ("5m", "1h", "1d", "2w")] == [300, 3600, 86400, 1209600]
