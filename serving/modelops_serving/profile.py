@@ -186,10 +186,10 @@ def parse_profile(raw: bytes, *, where: str) -> Profile:
                     str(c["name"]),
                     tuple(str(v) for v in c["categories"]),
                     frozenset(str(v) for v in c["other"]),
-                    _shares(
-                        [*c["shares"], c["other_share"], 0.0],
-                        len(c["categories"]) + 2,
-                        f"categorical {c['name']}",
+                    (
+                        *_shares(c["shares"], len(c["categories"]), f"categorical {c['name']}"),
+                        _share(c["other_share"], f"categorical {c['name']} other_share"),
+                        0.0,  # __unseen__: no training row is unseen
                     ),
                     float(c["missing"]),
                 )
@@ -219,6 +219,13 @@ def _cuts(raw: Any, what: str) -> tuple[float, ...]:
     if any(not math.isfinite(c) for c in cuts) or list(cuts) != sorted(set(cuts)):
         raise ProfileError(f"the {what} cuts must be finite and strictly increasing, got {cuts}")
     return cuts
+
+
+def _share(raw: Any, what: str) -> float:
+    share = float(raw)
+    if not 0.0 <= share <= 1.0:
+        raise ProfileError(f"the {what} must be a number in [0, 1], got {share}")
+    return share
 
 
 def _shares(raw: Any, size: int, what: str) -> tuple[float, ...]:
