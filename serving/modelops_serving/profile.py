@@ -177,7 +177,7 @@ def parse_profile(raw: bytes, *, where: str) -> Profile:
                     str(n["name"]),
                     _cuts(n["cuts"], f"numeric {n['name']}"),
                     _shares(n["shares"], len(n["cuts"]) + 1, f"numeric {n['name']}"),
-                    float(n["missing"]),
+                    _share(n["missing"], f"numeric {n['name']} missing"),
                 )
                 for n in loaded["numeric"]
             ),
@@ -191,7 +191,7 @@ def parse_profile(raw: bytes, *, where: str) -> Profile:
                         _share(c["other_share"], f"categorical {c['name']} other_share"),
                         0.0,  # __unseen__: no training row is unseen
                     ),
-                    float(c["missing"]),
+                    _share(c["missing"], f"categorical {c['name']} missing"),
                 )
                 for c in loaded["categorical"]
             ),
