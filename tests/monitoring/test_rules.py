@@ -232,6 +232,8 @@ def test_time_scale_divides_every_window_and_for() -> None:
     assert "[1h]" not in text, "1h becomes 60s"
     assert "[60s]" in text
     fast = _alerts(groups)["ModelopsAvailabilityFastBurn"]
-    assert fast["for"] == "2s"
+    assert fast["for"] == "10s", "2m / 60, raised to the least `for` of a rehearsal"
+    drift = _alerts(groups)["ModelopsFeatureDrift"]
+    assert drift["for"] == "15s"
     # The names stay: dashboards and alerts read the same recording rules in a rehearsal.
     assert "modelops:sli_error:ratio_rate1h" in fast["expr"]

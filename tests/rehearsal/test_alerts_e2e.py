@@ -158,10 +158,15 @@ def test_every_dashboard_panel_query_returns_data_from_the_rehearsal(
 
 def test_rule_evaluation_cost_is_read_from_prometheus(rehearsal: Any) -> None:
     ports, _, _ = rehearsal
-    costs = {
-        r["metric"]["rule_group"].rsplit(";", 1)[-1]: float(r["value"][1])
-        for r in _query(ports["prometheus"], "prometheus_rule_group_last_duration_seconds")
-    }
+    deadline = time.monotonic() + 30  # Prometheus' own series come with its next self-scrapes
+    while True:
+        costs = {
+            r["metric"]["rule_group"].rsplit(";", 1)[-1]: float(r["value"][1])
+            for r in _query(ports["prometheus"], "prometheus_rule_group_last_duration_seconds")
+        }
+        if len(costs) == 4 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert set(costs) == {
         "modelops-production-slo",
         "modelops-production-ml",

@@ -62,9 +62,9 @@ def test_up_runs_prometheus_both_servers_and_traffic_and_down_stops_exactly_that
     started = processes.running(project)
     assert [p.name for p in started] == [
         "alertmanager",
-        "prometheus",
         "stable",
         "canary",
+        "prometheus",
         "traffic",
     ]
     assert f"Prometheus  http://127.0.0.1:{ports['prometheus']}" in printed

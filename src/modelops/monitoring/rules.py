@@ -54,6 +54,8 @@ BURN_RATES = {
     TICKET: (BurnRate(3.0, "1d", "2h"), BurnRate(1.0, "3d", "6h")),
 }
 FOR = {PAGE: "2m", TICKET: "15m"}
+FOR_LEAST_SECONDS = 10
+"""The shortest `for` in compressed time (a rehearsal scrapes every second)."""
 
 
 @dataclass(frozen=True)
@@ -126,11 +128,11 @@ def alert_names(groups: Sequence[dict[str, Any]]) -> list[str]:
     return [rule["alert"] for group in groups for rule in group["rules"] if "alert" in rule]
 
 
-def scaled(duration: str, scale: float) -> str:
-    """`duration` divided by `scale`, in whole seconds (at least 1 s)."""
+def scaled(duration: str, scale: float, *, least: int = 1) -> str:
+    """`duration` divided by `scale`, in whole seconds (at least `least`)."""
     if scale == 1.0:
         return duration
-    return f"{max(round(duration_seconds(duration) / scale), 1)}s"
+    return f"{max(round(duration_seconds(duration) / scale), least)}s"
 
 
 def wilson(p: str, n: str, *, upper: bool) -> str:
@@ -602,7 +604,8 @@ class _Rules:
         return {
             "alert": name,
             "expr": expr,
-            "for": self.w(duration),
+            # Compressed, a `for` still spans several scrapes: one slow scrape is not an alert.
+            "for": scaled(duration, self.t.time_scale, least=FOR_LEAST_SECONDS),
             "labels": {
                 "severity": severity,
                 "category": category,

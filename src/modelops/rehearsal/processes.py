@@ -157,6 +157,18 @@ def up(
                 "rule_files": [str(rules)],
                 "alertmanager": f"{LOOPBACK}:{alerting.alertmanager_port}",
             }
+        # The servers first: Prometheus' first scrape then finds them up, so a rehearsal in
+        # compressed time does not start with a target-down alert for a server still loading.
+        servers_started = []
+        for server in servers:
+            servers_started.append(_spawn_server(root, server, state, threshold, business_value))
+            started.append(servers_started[-1])
+            _record(state, started)
+        if alerting:
+            url = f"http://{LOOPBACK}:{alerting.alertmanager_port}/-/ready"
+            _wait_ready(url, started[0], state)
+        for server, process in zip(servers, servers_started, strict=True):
+            _wait_ready(f"{server.url}/health/status", process, state)
         address = f"{LOOPBACK}:{prometheus_port}"
         config = state / "prometheus.yml"
         config.write_text(prometheus_config(servers, itself=address, **extra), encoding="utf-8")
@@ -175,16 +187,8 @@ def up(
             )
         )
         _record(state, started)
-        prometheus_process = started[-1]
-        for server in servers:
-            started.append(_spawn_server(root, server, state, threshold, business_value))
-            _record(state, started)
-        if alerting:
-            url = f"http://{LOOPBACK}:{alerting.alertmanager_port}/-/ready"
-            _wait_ready(url, started[0], state)
-        _wait_ready(f"http://{address}/-/ready", prometheus_process, state)
-        for server, process in zip(servers, started[-len(servers) :], strict=True):
-            _wait_ready(f"{server.url}/health/status", process, state)
+        _wait_ready(f"http://{address}/-/ready", started[-1], state)
+        _wait_scraped(f"http://{address}", [s.metrics_target for s in servers], started[-1])
         if traffic is None:
             return started
         plan_file = state / "traffic.json"
@@ -338,6 +342,27 @@ def _wait_ready(url: str, process: Started, state: Path) -> None:
     tail = "\n".join(Path(process.log).read_text(errors="replace").splitlines()[-15:])
     raise RehearsalError(
         f"{process.name} did not become ready at {url} (its log, {process.log}, ends with):\n{tail}"
+    )
+
+
+def _wait_scraped(prometheus: str, targets: Sequence[str], process: Started) -> None:
+    """Until Prometheus has scraped every server once (it applies new targets every few
+    seconds): a rehearsal is up when its series are there, not when its processes are."""
+    deadline = time.monotonic() + READY_SECONDS
+    health: dict[str, str] = {}
+    while time.monotonic() < deadline and _alive(process.pid):
+        with (
+            contextlib.suppress(urllib.error.URLError, OSError, ValueError, KeyError),
+            urllib.request.urlopen(f"{prometheus}/api/v1/targets", timeout=2) as answer,
+        ):
+            active = json.loads(answer.read())["data"]["activeTargets"]
+            health = {t["labels"]["instance"]: t["health"] for t in active}
+            if all(health.get(target) == "up" for target in targets):
+                return
+        time.sleep(0.2)
+    raise RehearsalError(
+        f"Prometheus did not scrape every server within {READY_SECONDS:g} s (health: "
+        f"{health or 'unknown'}); its log is {process.log}"
     )
 
 
