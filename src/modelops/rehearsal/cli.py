@@ -149,9 +149,12 @@ def _up(args: argparse.Namespace, paths: ProjectPaths) -> int:
     )
     print(f"  Alertmanager http://127.0.0.1:{args.alertmanager_port}  (routes of {ALERTMANAGER})")
     if shift is not None:
+        categorical = shift.feature in schema.categorical
+        how = "a category training never saw" if categorical else f"x{shift.factor:g}"
+        expect = "ModelopsFeatureDrift" + (" and ModelopsUnseenCategories" if categorical else "")
         print(
-            f"  shift       {shift.feature} x{shift.factor:g} from {shift.at_seconds:g} s for "
-            f"{shift.seconds:g} s: ModelopsFeatureDrift should fire, then resolve"
+            f"  shift       {shift.feature}: {how}, from {shift.at_seconds:g} s for "
+            f"{shift.seconds:g} s: {expect} should fire, then resolve"
         )
     for server, note in zip(servers, (stable_note, canary_note), strict=True):
         print(
