@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
 import yaml
 
 if TYPE_CHECKING:
@@ -140,3 +141,29 @@ def run_modelops(*commands: str) -> str:
         for command in commands:
             assert main(command.split()) == 0, f"modelops {command} failed"
     return printed.getvalue()
+
+
+def tool_or_skip(*names: str, install: str) -> str:
+    """The first of `names` on PATH; under CI a missing tool fails (.ci/run installs it), else
+    the test is skipped saying how to install it."""
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    if os.environ.get("CI"):
+        pytest.fail(f"{names[0]} is not installed: .ci/run installs it ({install})")
+    pytest.skip(f"no {' or '.join(names)} on PATH ({install}); CI installs it")
+
+
+def rendered_rules() -> dict[str, str]:
+    """The plain rules file of every environment of the template, as `modelops render` writes it."""
+    from modelops.deploy.render import monitoring_files
+    from modelops.params import Params
+
+    params = Params.model_validate(template_params())
+    return {
+        f"{env}.rules.yaml": monitoring_files(params.deploy, params.monitoring, env)[
+            f"prometheus/{env}.rules.yaml"
+        ]
+        for env in sorted(params.deploy.environments)
+    }

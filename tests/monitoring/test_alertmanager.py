@@ -12,10 +12,8 @@ skip and say how to install it.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -25,10 +23,8 @@ from typing import Any
 import pytest
 import yaml
 
-from modelops.deploy.render import monitoring_files
-from modelops.params import Params
 from modelops.rehearsal import processes
-from tests.support import REPO_ROOT, template_params
+from tests.support import REPO_ROOT, rendered_rules, tool_or_skip
 
 CONFIG = REPO_ROOT / "manifests" / "alertmanager" / "alertmanager.yml"
 ALERTS_DOC = REPO_ROOT / "runbooks" / "alerts.md"
@@ -55,18 +51,7 @@ PRODUCTION, STAGING = "churn-production", "churn-staging"
 # Namespaces of their own for the tests that share the Alertmanager with the first.
 BURNING, SILENCED = "churn-burning", "churn-silenced"
 READY_SECONDS = 15.0
-
-
-def _tool(*names: str) -> str:
-    """The first of `names` on PATH; fail under CI, else skip, when none is."""
-    for name in names:
-        found = shutil.which(name)
-        if found:
-            return found
-    install = "apt-get install prometheus-alertmanager"
-    if os.environ.get("CI"):
-        pytest.fail(f"{names[0]} is not installed: .ci/run installs it ({install})")
-    pytest.skip(f"no {' or '.join(names)} on PATH ({install}); CI installs it")
+INSTALL = "apt-get install prometheus-alertmanager"
 
 
 def _config() -> dict[str, Any]:
@@ -89,7 +74,11 @@ def _labels(alertname: str, namespace: str = PRODUCTION) -> dict[str, str]:
 
 def _amtool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [_tool("amtool"), *args], capture_output=True, text=True, timeout=30, check=False
+        [tool_or_skip("amtool", install=INSTALL), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
 
 
@@ -180,7 +169,7 @@ def test_inhibit_rules_name_the_contracts_alerts_and_labels() -> None:
 @pytest.fixture(scope="module")
 def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Alertmanager with the example config, on a free loopback port; stopped after."""
-    binary = _tool("alertmanager", "prometheus-alertmanager")
+    binary = tool_or_skip("alertmanager", "prometheus-alertmanager", install=INSTALL)
     (port,) = processes.free_ports(1)
     storage = tmp_path_factory.mktemp("alertmanager")
     url = f"http://127.0.0.1:{port}"
@@ -315,18 +304,7 @@ def test_the_alerts_runbook_has_one_section_per_alert() -> None:
     assert sorted(h for h in headings if h.startswith("Modelops")) == sorted(ALERTS)
 
 
-def _rendered_rules() -> dict[str, str]:
-    """The plain rules file of every environment, as `modelops render` writes it."""
-    params = Params.model_validate(template_params())
-    return {
-        f"{env}.rules.yaml": monitoring_files(params.deploy, params.monitoring, env)[
-            f"prometheus/{env}.rules.yaml"
-        ]
-        for env in sorted(params.deploy.environments)
-    }
-
-
-RULE_FILES = _rendered_rules()
+RULE_FILES = rendered_rules()
 
 
 @pytest.mark.parametrize("path", sorted(RULE_FILES))

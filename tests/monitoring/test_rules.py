@@ -8,9 +8,7 @@ whose runbook_url names no section of runbooks/alerts.md, fails here.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -22,18 +20,9 @@ from modelops.deploy.render import monitoring_files
 from modelops.monitoring import rules
 from modelops.params import MonitoringParams, Params
 from tests.monitoring.cases import Builder, promtool_tests
-from tests.support import REPO_ROOT, template_params
+from tests.support import REPO_ROOT, template_params, tool_or_skip
 
 ALERTS_RUNBOOK = REPO_ROOT / "runbooks" / "alerts.md"
-
-
-def _promtool() -> str:
-    found = shutil.which("promtool")
-    if found:
-        return found
-    if os.environ.get("CI"):
-        pytest.fail("promtool is not installed: .ci/run installs it (apt-get install prometheus)")
-    pytest.skip("no promtool on PATH (apt-get install prometheus); CI installs it")
 
 
 def _params(**monitoring: Any) -> Params:
@@ -75,7 +64,7 @@ PARAMS = {
 
 @pytest.mark.parametrize("name", sorted(PARAMS))
 def test_promtool_accepts_every_rendered_rules_file(name: str, tmp_path: Path) -> None:
-    promtool = _promtool()
+    promtool = tool_or_skip("promtool", install="apt-get install prometheus")
     params = PARAMS[name]
     for environment in params.deploy.environments:
         files = monitoring_files(params.deploy, params.monitoring, environment)
@@ -91,16 +80,12 @@ def test_promtool_accepts_every_rendered_rules_file(name: str, tmp_path: Path) -
             assert done.returncode == 0, done.stdout + done.stderr
 
 
-def _cases(params: Params) -> list[tuple[str, str]]:
-    return [(label, alert) for label in sorted(PARAMS) for alert in _alerts(_groups(params))]
-
-
 @pytest.mark.parametrize(
     ("name", "alert"),
     [(label, alert) for label in sorted(PARAMS) for alert in _alerts(_groups(PARAMS[label]))],
 )
 def test_each_alert_fires_on_a_breach_only(name: str, alert: str, tmp_path: Path) -> None:
-    promtool = _promtool()
+    promtool = tool_or_skip("promtool", install="apt-get install prometheus")
     params = PARAMS[name]
     namespace = params.deploy.environments["production"].namespace
     built = Builder(params.monitoring, namespace).cases()

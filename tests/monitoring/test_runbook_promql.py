@@ -8,43 +8,19 @@ test skips and says how to install it.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from modelops.deploy.render import monitoring_files
-from modelops.params import Params
-from tests.support import REPO_ROOT, template_params
+from tests.support import REPO_ROOT, rendered_rules, tool_or_skip
 
 RUNBOOKS = sorted((REPO_ROOT / "runbooks").glob("*.md"))
 
 
-def _rendered_rules() -> dict[str, str]:
-    """The plain rules file of every environment, as `modelops render` writes it."""
-    params = Params.model_validate(template_params())
-    return {
-        f"{env}.rules.yaml": monitoring_files(params.deploy, params.monitoring, env)[
-            f"prometheus/{env}.rules.yaml"
-        ]
-        for env in sorted(params.deploy.environments)
-    }
-
-
-RULE_FILES = _rendered_rules()
-
-
-def _promtool() -> str:
-    found = shutil.which("promtool")
-    if found:
-        return found
-    if os.environ.get("CI"):
-        pytest.fail("promtool is not installed: .ci/run installs it (apt-get install prometheus)")
-    pytest.skip("no promtool on PATH (apt-get install prometheus); CI installs it")
+RULE_FILES = rendered_rules()
 
 
 def queries(doc: Path) -> list[str]:
@@ -73,7 +49,12 @@ def test_every_query_in_the_runbook_parses(doc: Path, tmp_path: Path) -> None:
     path = tmp_path / "queries.rules.yaml"
     path.write_text(yaml.safe_dump({"groups": [{"name": doc.stem, "rules": rules}]}))
     done = subprocess.run(
-        [_promtool(), "check", "rules", str(path)],
+        [
+            tool_or_skip("promtool", install="apt-get install prometheus"),
+            "check",
+            "rules",
+            str(path),
+        ],
         capture_output=True,
         text=True,
         timeout=60,

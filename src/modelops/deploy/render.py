@@ -116,8 +116,7 @@ def monitoring_files(
     """An environment's monitoring: its dashboards as ConfigMaps for Grafana's sidecar, its rules
     as a PrometheusRule to apply and as a plain file for any Prometheus."""
     namespace = deploy.environments[environment].namespace
-    runbook = rules.runbook_base(monitoring, repo_url=deploy.repo_url, revision=deploy.revision)
-    groups = rules.rule_groups(monitoring, rules.Target(environment, namespace, runbook))
+    groups = rules.environment_groups(deploy, monitoring, environment)
     rule = rules.prometheus_rule(groups, name=deploy.name, namespace=namespace)
     objectives = monitoring.objectives
     boards = dashboards.dashboards(

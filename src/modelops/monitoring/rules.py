@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from modelops.errors import ModelopsError
-from modelops.params import MonitoringParams, duration_seconds
+from modelops.params import DeployParams, MonitoringParams, duration_seconds
 
 Z = 3.09
 """Normal quantile of a one-sided 99.9 % bound."""
@@ -88,6 +88,15 @@ def runbook_base(monitoring: MonitoringParams, *, repo_url: str, revision: str) 
             "their runbooks: set monitoring.alerts.runbook_url to the URL of runbooks/alerts.md"
         )
     return f"{url}/blob/{revision}/runbooks/alerts.md"
+
+
+def environment_groups(
+    deploy: DeployParams, monitoring: MonitoringParams, environment: str, *, time_scale: float = 1.0
+) -> list[dict[str, Any]]:
+    """The rule groups of one environment of `deploy`, linking the repository's runbook."""
+    namespace = deploy.environments[environment].namespace
+    runbook = runbook_base(monitoring, repo_url=deploy.repo_url, revision=deploy.revision)
+    return rule_groups(monitoring, Target(environment, namespace, runbook, time_scale))
 
 
 def rule_groups(monitoring: MonitoringParams, target: Target) -> list[dict[str, Any]]:

@@ -200,11 +200,9 @@ def _alerting(paths: ProjectPaths, params: Params, args: argparse.Namespace) -> 
         )
     if not args.time_scale >= 1:
         raise RehearsalError(f"--time-scale must be at least 1, got {args.time_scale:g}")
-    namespace = params.deploy.environments[args.env].namespace
-    deploy = params.deploy
-    base = rules.runbook_base(params.monitoring, repo_url=deploy.repo_url, revision=deploy.revision)
-    target = rules.Target(args.env, namespace, base, time_scale=args.time_scale)
-    groups = rules.rule_groups(params.monitoring, target)
+    groups = rules.environment_groups(
+        params.deploy, params.monitoring, args.env, time_scale=args.time_scale
+    )
     example = paths.root / ALERTMANAGER
     if not example.is_file():
         raise RehearsalError(f"{ALERTMANAGER} is missing: the rehearsal routes alerts with it")
@@ -212,7 +210,7 @@ def _alerting(paths: ProjectPaths, params: Params, args: argparse.Namespace) -> 
         rules=rules.to_yaml({"groups": groups}, header="modelops up: rules in compressed time"),
         alertmanager_config=alertmanager_config(example.read_text(encoding="utf-8")),
         alertmanager_port=args.alertmanager_port,
-        namespace=namespace,
+        namespace=params.deploy.environments[args.env].namespace,
     )
 
 
