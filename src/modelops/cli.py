@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelops import interrupt
 from modelops.deploy import cli as deploy_cli
 from modelops.errors import ModelopsError
 from modelops.gates.results import GATE_ORDER
@@ -46,19 +47,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_environment()
     paths = ProjectPaths(root=Path.cwd())
     started = time.perf_counter()
-    try:
-        handler: Handler = args.handler
-        code = handler(args, paths)
-    except ModelopsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        # Outputs are written atomically at the end, so an interrupted command changed nothing.
-        print("interrupted: nothing was written", file=sys.stderr)
-        return 130
-    if args.handler in _STAGE_HANDLERS:
-        _record_timing(paths, " ".join(argv if argv is not None else sys.argv[1:]), started)
+    with interrupt.handled():
+        try:
+            handler: Handler = args.handler
+            code = handler(args, paths)
+            interrupt.ignore_from_now()
+            interrupt.raise_if_requested()  # pressed while a library swallowed it
+        except ModelopsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            interrupt.ignore_from_now()
+            print(_interrupted(), file=sys.stderr)
+            return 130
+        if args.handler in _STAGE_HANDLERS:
+            _record_timing(paths, " ".join(argv if argv is not None else sys.argv[1:]), started)
     return code
+
+
+def _interrupted() -> str:
+    if interrupt.wrote_outputs():
+        return "interrupted after writing some outputs: run the command again to finish"
+    # Outputs are written atomically at the end, so an interrupted command changed nothing.
+    return "interrupted: nothing was written"
 
 
 def _parser() -> argparse.ArgumentParser:

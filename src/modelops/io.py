@@ -1,7 +1,8 @@
 """Atomic output writing: a failed command leaves the previous outputs intact.
 
 Stages compute everything first, then hand their outputs to `commit`: each file or directory is
-staged next to its target and swapped in with a rename, so a reader never sees half a file.
+staged next to its target and swapped in with a rename, so a reader never sees half a file. A
+Ctrl-C pressed before the swap (even one a library swallowed) moves nothing: see `interrupt`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from modelops import interrupt
 
 Writer = Callable[[Path], None]
 """Writes one output (a file or a directory) at the path it is given."""
@@ -61,8 +64,13 @@ def commit(outputs: Mapping[Path, Writer]) -> None:
         for staging in staged.values():
             _remove(staging)
         raise
-    for target, staging in staged.items():
-        _swap_in(staging, target)
+    try:
+        with interrupt.writing_outputs():
+            for target, staging in staged.items():
+                _swap_in(staging, target)
+    finally:
+        for staging in staged.values():
+            _remove(staging)
 
 
 @contextmanager
@@ -76,7 +84,11 @@ def staged_dir(target: Path) -> Iterator[Path]:
     except BaseException:
         _remove(staging)
         raise
-    _swap_in(staging, target)
+    try:
+        with interrupt.writing_outputs():
+            _swap_in(staging, target)
+    finally:
+        _remove(staging)
 
 
 def _sibling(target: Path, purpose: str) -> Path:
