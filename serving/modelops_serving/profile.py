@@ -19,6 +19,7 @@ per-call overhead (microseconds) would otherwise dominate a one-row request.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,6 +33,11 @@ MISSING, OTHER, UNSEEN = "__missing__", "__other__", "__unseen__"
 # Below this many rows, plain Python binning beats numpy's per-call overhead (same bins: a
 # unit test checks both paths agree).
 _NUMPY_FROM_ROWS = 16
+
+
+SCORE_GRID = tuple(round(step / 20, 2) for step in range(1, 21))
+"""The score histogram's buckets: the same 20 for every model, so two models (a canary and
+stable) compare bucket by bucket; drift against a profile uses its own cuts (modelops_score_bin)."""
 
 
 class ProfileError(Exception):
@@ -134,6 +140,16 @@ class Profile:
     def features(self) -> tuple[NumericBins | CategoricalBins, ...]:
         """Every feature's bins, numeric ones first."""
         return (*self.numeric, *self.categorical)
+
+
+def bins_fingerprint(feature: NumericBins | CategoricalBins) -> str:
+    """A short digest of how `feature` is binned (its cuts, or its categories and `other`)."""
+    if isinstance(feature, NumericBins):
+        definition: object = ["numeric", [repr(float(cut)) for cut in feature.cuts]]
+    else:
+        definition = ["categorical", list(feature.categories), sorted(feature.other)]
+    digest = hashlib.sha256(json.dumps(definition).encode()).hexdigest()
+    return digest[:12]
 
 
 def score_buckets(cuts: Sequence[float], scores: npt.NDArray[np.float64]) -> list[tuple[int, int]]:

@@ -17,6 +17,7 @@ import dataclasses
 import logging
 import math
 import os
+import random
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from modelops_serving.validation import Batch, RequestError, to_batch
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_URI = "/mnt/models"
+INJECT_ENV = "MODELOPS_INJECT_SERVER_ERRORS"
 DEFAULT_MAX_BATCH_ROWS = 1000
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 TRUTH_FORM = '{"truth": {"data": {"ndarray": [[<class>], ...]}}}'
@@ -50,6 +52,10 @@ _DATATYPES = {"number": "FP64", "string": "BYTES"}
 
 class ModelLoadError(RuntimeError):
     """The model cannot be served. Not an AttributeError: seldon-core swallows those in load()."""
+
+
+class InjectedError(RuntimeError):
+    """A server error on purpose (`inject_server_errors`), to rehearse a failing canary."""
 
 
 class ModelServer:
@@ -70,6 +76,7 @@ class ModelServer:
         model_hash: str = "",
         telemetry: str = "",
         business_value: str = "",
+        inject_server_errors: float = 0.0,
     ) -> None:
         self.model_uri = model_uri or os.environ.get("MODEL_URI", DEFAULT_MODEL_URI)
         self.max_batch_rows = int(max_batch_rows)
@@ -88,6 +95,10 @@ class ModelServer:
             setting=telemetry or os.environ.get(TELEMETRY_ENV, ""),
             business_value=business_value or os.environ.get(BUSINESS_VALUE_ENV, ""),
         )
+        self.inject_server_errors = _injected_share(
+            inject_server_errors or os.environ.get(INJECT_ENV, "") or 0.0
+        )
+        self._faults = random.Random()
         _skip_empty_metric_updates()
 
     def load(self) -> None:
@@ -124,6 +135,10 @@ class ModelServer:
         artifact = self.artifact
         _note_rows(request)
         batch = to_batch(request, artifact.columns, max_rows=self.max_batch_rows)
+        if self.inject_server_errors and self._faults.random() < self.inject_server_errors:
+            raise InjectedError(
+                f"injected server error (inject_server_errors {self.inject_server_errors:g})"
+            )
         ordered = self._proba(batch)
         if self.telemetry is not None:
             positive = ordered[:, artifact.classes.index(artifact.positive_label)]
@@ -298,6 +313,25 @@ def _skip_empty_metric_updates() -> None:
 
     update_unless_empty.skips_empty = True  # type: ignore[attr-defined]
     SeldonMetrics.update = update_unless_empty
+
+
+def _injected_share(raw: float | str) -> float:
+    """The share of predictions to fail on purpose: 0 (the default, always in production) to 1."""
+    try:
+        share = float(raw)
+    except ValueError:
+        raise ModelLoadError(
+            f"inject_server_errors (or ${INJECT_ENV}) must be a share from 0 to 1, got {raw!r}"
+        ) from None
+    if not 0.0 <= share <= 1.0:
+        raise ModelLoadError(f"inject_server_errors must be from 0 to 1, got {share:g}")
+    if share:
+        logger.warning(
+            "injecting server errors into %.1f%% of predictions (inject_server_errors): a "
+            "rehearsal setting, never for real traffic",
+            share * 100,
+        )
+    return share
 
 
 def _telemetry(

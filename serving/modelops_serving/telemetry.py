@@ -38,7 +38,14 @@ from flask import Flask, Response, g, request
 from prometheus_client import Counter, Gauge, Histogram, values
 
 from modelops_serving.errors import OUTCOME
-from modelops_serving.profile import CategoricalBins, NumericBins, Profile, score_buckets
+from modelops_serving.profile import (
+    SCORE_GRID,
+    CategoricalBins,
+    NumericBins,
+    Profile,
+    bins_fingerprint,
+    score_buckets,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -333,11 +340,22 @@ class Telemetry:
             children = [bins.labels(version, feature.name, label) for label in feature.labels]
             self._bins.append((feature, children))
         cuts = profile.score_cuts
+        fingerprint = Gauge(
+            "modelops_reference_bins_info",
+            "How the profile bins each feature (value 1; bins: a fingerprint of its cuts or "
+            "categories): two models' bin counts compare only where it is the same",
+            ["model_version", "feature", "bins"],
+            registry=None,
+            multiprocess_mode="max",
+        )
+        for feature in profile.features:
+            fingerprint.labels(version, feature.name, bins_fingerprint(feature)).set(1)
         score = Histogram(
             "modelops_score",
-            "The positive-class score, on the reference profile's score bins",
+            "The positive-class score on a fixed grid of 20 equal buckets (SCORE_GRID), the "
+            "same for every model",
             ["model_version"],
-            buckets=cuts,
+            buckets=SCORE_GRID,
             registry=None,
         )
         self._score = score.labels(version)
@@ -454,8 +472,9 @@ class Telemetry:
                 (self._predicted[self.negative_label], negative),
             ]
             if self._score is not None:
+                grid = score_buckets(SCORE_GRID, positive_scores)
+                adds += histogram_adds(self._score, grid, total)
                 buckets = score_buckets(self._score_cuts(), positive_scores)
-                adds += histogram_adds(self._score, buckets, total)
                 score_bins = self._score_bins
                 adds += [(score_bins[index], count) for index, count in buckets]
             append = adds.append

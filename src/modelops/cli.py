@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelops import interrupt
+from modelops.canary import cli as canary_cli
 from modelops.deploy import cli as deploy_cli
 from modelops.errors import ModelopsError
 from modelops.gates.results import GATE_ORDER
@@ -121,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     command("summary", _summary, "Print where the data, model, metrics, plots and run are.")
     deploy_cli.register(commands)
     rehearsal_cli.register(commands)
+    canary_cli.register(commands)
     return parser
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from modelops_serving.profile import SCORE_GRID
 
 from modelops import tracking
 from modelops.identity import content_hash
@@ -207,7 +208,7 @@ def test_every_count_prometheus_scrapes_equals_what_the_rows_give(stack: Stack) 
     assert _by(stack, (), rows_ok) == {(): float(ROWS)}
 
     buckets = _by(stack, ("le",), 'sum by (le) (modelops_score_bucket{track="stable"})')
-    for cut in profile.score.cuts:
+    for cut in SCORE_GRID:
         (found,) = [count for (le,), count in buckets.items() if le != "+Inf" and float(le) == cut]
         assert found == float(np.sum(scores <= cut)), f"le={cut}"
     assert buckets[("+Inf",)] == ROWS

@@ -6,7 +6,7 @@ reader), and a server at a deployment threshold that is not the default 0.5:
 - the reference gauges (`modelops_reference_*`) are exactly the file's numbers, one series each,
   whatever the number of workers;
 - `modelops_score_bin_total` counts each row's score in the bin its cut closes (upper bound
-  included, `bisect_left`), in agreement with the cumulative `modelops_score_bucket`;
+  included, `bisect_left`), and `modelops_score_bucket` counts them on the fixed grid;
 - the feedback's confusion cells and `modelops_predictions_total{positive}` are the ones this
   test computes from the scores the server answered, at the deployment threshold;
 - a profile whose shares are not shares is refused naming the file and the field, and the model
@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 from modelops_serving.launch import PARAMETERS_ENV, Server
-from modelops_serving.profile import ProfileError, parse_profile
+from modelops_serving.profile import SCORE_GRID, ProfileError, parse_profile
 
 from modelops.data import features
 from modelops.stages.prepare import load_prepared
@@ -159,13 +159,12 @@ def _check_score_bins(
     cumulative = {
         _le(k): v - old.get(_le(k), 0.0) for k, v in _buckets(after, "modelops_score").items()
     }
-    bounds = [repr(float(c)) for c in cuts] + ["+Inf"]
-    assert set(cumulative) == set(bounds)
-    per_bucket = [
-        cumulative[b] - (cumulative[a] if a else 0.0)
-        for a, b in zip(["", *bounds[:-1]], bounds, strict=True)
-    ]
-    assert per_bucket == [got[f"b{i:02d}"] for i in range(len(bounds))]
+    bounds = [repr(float(c)) for c in SCORE_GRID] + ["+Inf"]
+    assert set(cumulative) == set(bounds), "the histogram is on the fixed grid, whatever the cuts"
+    assert cumulative == {
+        b: float(sum(s <= float(b) for s in scores)) if b != "+Inf" else float(len(scores))
+        for b in bounds
+    }
     return got
 
 

@@ -28,6 +28,7 @@ import pandas as pd
 import pytest
 from modelops_serving.artifact import content_hash
 from modelops_serving.launch import PARAMETERS_ENV, Server
+from modelops_serving.profile import SCORE_GRID
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelops.data import features
@@ -213,7 +214,7 @@ def test_every_count_equals_the_profile_binning_in_process(
     assert got_bins[("plan", UNSEEN)] == sum(1 for i in range(60) if i % 7 == 0)
     assert sum(got_bins[(profile.numeric[0].name, b)] for b in profile.numeric[0].bins) == 60 - 12
 
-    expected_score = {_le(k): v for k, v in _cumulative(profile.score.cuts, scores).items()}
+    expected_score = {_le(k): v for k, v in _cumulative(SCORE_GRID, scores).items()}
     got_score = {_le(k): v for k, v in _buckets(samples, "modelops_score").items()}
     assert got_score == expected_score
     assert _value(samples, "modelops_score_count") == 60

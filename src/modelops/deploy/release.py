@@ -84,6 +84,8 @@ class Event:
     version: str
     traffic: dict[str, int]
     reason: str
+    verdict: str | None = None
+    """The canary verdict this step followed (a path under manifests/releases/), if any."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class Change:
     at: str
     by: str
     reason: str
+    verdict: str | None = None
 
     def __post_init__(self) -> None:
         if not self.reason.strip():
@@ -282,8 +285,15 @@ def to_document(release: Release) -> dict[str, Any]:
         "traffic": release.traffic,
         "previous": [asdict(model) for model in release.previous],
         "rolled_back": [asdict(model) for model in release.rolled_back],
-        "history": [asdict(event) for event in release.history],
+        "history": [_event_document(event) for event in release.history],
     }
+
+
+def _event_document(event: Event) -> dict[str, Any]:
+    document = asdict(event)
+    if event.verdict is None:
+        del document["verdict"]
+    return document
 
 
 def from_document(document: Any, *, source: str) -> Release:
@@ -438,5 +448,6 @@ def _record(release: Release, action: Action, model: ModelVersion, change: Chang
         version=model.version,
         traffic=release.traffic,
         reason=change.reason,
+        verdict=change.verdict,
     )
     return replace(release, history=(*release.history, event))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -51,6 +51,8 @@ class Plan:
     changed: tuple[str, ...]
     message: str
     notes: tuple[str, ...] = ()
+    files: Mapping[str, str] = field(default_factory=dict)
+    """More files written with the release files (relative path: text), e.g. a verdict."""
 
 
 def load_releases(root: Path, params: Params) -> dict[str, Release]:
@@ -233,6 +235,8 @@ def write(root: Path, params: Params, plan: Plan) -> list[Path]:
             state.to_document(plan.releases[name]), sort_keys=False, width=100
         )
         outputs[root / RELEASES / f"{name}.yaml"] = bytes_writer(text.encode())
+    for relative, content in plan.files.items():
+        outputs[root / relative] = bytes_writer(content.encode())
     outputs.update(_generated_writers(root, files))
     commit(outputs)
     return sorted(path.relative_to(root) for path in outputs)

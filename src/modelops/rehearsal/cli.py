@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from modelops.params import Params
 
 ALERTMANAGER = "manifests/alertmanager/alertmanager.yml"
+RELEASES = Path("manifests") / "releases"
 
 
 def register(commands: Any) -> None:
@@ -48,7 +49,16 @@ def register(commands: Any) -> None:
         "--canary-percent",
         type=int,
         default=None,
-        help="share of requests to the canary (default: the release's weight, else 10)",
+        help="share of requests to the canary (default: the release's weight, followed as "
+        "it changes, e.g. by `modelops canary auto`; 10 without a canary)",
+    )
+    up.add_argument(
+        "--canary-errors",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="the canary fails this share of predictions with a server error (rehearse a bad "
+        "canary: the judge rolls it back), 0 to 1",
     )
     up.add_argument(
         "--label-delay", type=float, default=30.0, help="seconds until truth comes (default 30)"
@@ -113,10 +123,19 @@ def _up(args: argparse.Namespace, paths: ProjectPaths) -> int:
         label_delay_seconds=args.label_delay,
         shift=shift,
     )
+    if not 0.0 <= args.canary_errors <= 1.0:
+        raise RehearsalError(f"--canary-errors must be from 0 to 1, got {args.canary_errors:g}")
     servers = [
         _server("stable", stable_dir, args.stable_port, args.stable_metrics_port),
-        _server("canary", canary_dir, args.canary_port, args.canary_metrics_port),
+        _server(
+            "canary",
+            canary_dir,
+            args.canary_port,
+            args.canary_metrics_port,
+            inject_server_errors=args.canary_errors,
+        ),
     ]
+    follow = args.canary_percent is None and release is not None
     state = paths.root / STATE_DIR
     schema = meta.schema
     started = processes.up(
@@ -134,6 +153,9 @@ def _up(args: argparse.Namespace, paths: ProjectPaths) -> int:
             "features": list(schema.features),
             "label": schema.label,
             "ledger": str((state / "traffic.jsonl").resolve()),
+            "release_file": str(paths.root.resolve() / RELEASES / f"{args.env}.yaml")
+            if follow
+            else None,
         },
         alerting=_alerting(paths, params, args),
     )
@@ -156,6 +178,13 @@ def _up(args: argparse.Namespace, paths: ProjectPaths) -> int:
             f"  shift       {shift.feature}: {how}, from {shift.at_seconds:g} s for "
             f"{shift.seconds:g} s: {expect} should fire, then resolve"
         )
+    if args.canary_errors:
+        print(
+            f"  errors      the canary fails {args.canary_errors:.0%} of predictions: "
+            f"`modelops canary analyze --env {args.env} --prometheus {prometheus}` rolls it back"
+        )
+    if follow:
+        print(f"  split       follows {RELEASES}/{args.env}.yaml as the canary is promoted")
     for server, note in zip(servers, (stable_note, canary_note), strict=True):
         print(
             f"  {server.track:<10}  {server.url}  model {server.model_version} ({note}); "
@@ -224,7 +253,14 @@ def _down(args: argparse.Namespace, paths: ProjectPaths) -> int:
     return 0
 
 
-def _server(track: str, model_dir: Path, http_port: int, metrics_port: int) -> ServerPlan:
+def _server(
+    track: str,
+    model_dir: Path,
+    http_port: int,
+    metrics_port: int,
+    *,
+    inject_server_errors: float = 0.0,
+) -> ServerPlan:
     digest = content_hash(model_dir)
     return ServerPlan(
         track=track,
@@ -233,6 +269,7 @@ def _server(track: str, model_dir: Path, http_port: int, metrics_port: int) -> S
         model_hash=digest,
         http_port=http_port,
         metrics_port=metrics_port,
+        inject_server_errors=inject_server_errors,
     )
 
 

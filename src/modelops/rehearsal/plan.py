@@ -48,6 +48,8 @@ class ServerPlan:
     model_hash: str
     http_port: int
     metrics_port: int
+    inject_server_errors: float = 0.0
+    """Share of predictions this server fails on purpose (rehearsing a bad canary)."""
 
     @property
     def url(self) -> str:
@@ -188,6 +190,9 @@ def server_parameters(
     if business_value is not None:
         value = json.dumps(dict(business_value), sort_keys=True)
         parameters.append({"name": "business_value", "type": "STRING", "value": value})
+    if server.inject_server_errors:
+        share = str(server.inject_server_errors)
+        parameters.append({"name": "inject_server_errors", "type": "FLOAT", "value": share})
     return parameters
 
 

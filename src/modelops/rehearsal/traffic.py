@@ -26,10 +26,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from modelops.rehearsal.plan import SHIFTED_CATEGORY
 
 TIMEOUT_SECONDS = 10.0
+WEIGHT_EVERY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,24 @@ def shifted(request: dict[str, Any], shift: dict[str, Any]) -> dict[str, Any]:
     return {"data": {"names": names, "ndarray": rows}}
 
 
+def release_weight(release_file: Path, current: float) -> float:
+    """The canary's share of traffic in a release file now (0 without a canary): the split
+    follows promotions and rollbacks as they are written. `current` while it cannot be read."""
+    try:
+        document = yaml.safe_load(release_file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return current
+    if not isinstance(document, dict):
+        return current
+    canary = document.get("canary")
+    if not canary:
+        return 0.0
+    try:
+        return float(canary["weight"]) / 100
+    except (KeyError, TypeError, ValueError):
+        return current
+
+
 def feedback_body(
     request: dict[str, Any], response: dict[str, Any], truths: list[list[str]]
 ) -> dict[str, Any]:
@@ -126,6 +146,8 @@ def run(config: dict[str, Any]) -> int:
     rng = np.random.default_rng(int(plan["seed"]))
     shift = plan.get("shift")
     canary_share = plan["canary_percent"] / 100 if "canary" in servers else 0.0
+    release_file = config.get("release_file")
+    weight_checked = -math.inf
     interval = 1.0 / float(plan["requests_per_second"])
     delay = float(plan["label_delay_seconds"])
     started = time.monotonic()
@@ -150,6 +172,9 @@ def run(config: dict[str, Any]) -> int:
                 record("feedback", track, len(body["truth"]["data"]["ndarray"]), status)
             if now >= ends and not waiting:
                 break
+            if release_file and now - weight_checked >= WEIGHT_EVERY_SECONDS:
+                weight_checked = now
+                canary_share = release_weight(Path(release_file), canary_share)
             due = started + sent * interval
             if now < ends and now >= due:
                 track = "canary" if rng.random() < canary_share else "stable"

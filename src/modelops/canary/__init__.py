@@ -1,0 +1,1 @@
+"""The canary judge: promote, hold or roll back a canary step from its telemetry."""

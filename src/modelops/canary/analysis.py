@@ -1,0 +1,113 @@
+"""One look at an environment's canary: its step from the release, its counts from Prometheus."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from modelops.canary.document import Step
+from modelops.canary.judge import Evidence, Verdict, judge
+from modelops.canary.prometheus import Prometheus
+from modelops.canary.queries import step_queries, track_counts
+from modelops.deploy.release import Canary, Event, Release
+from modelops.errors import ModelopsError
+from modelops.params import Params
+
+STEP_ACTIONS = frozenset({"start-canary", "promote"})
+
+
+class CanaryError(ModelopsError):
+    """Nothing to judge (no canary), or a release whose current step cannot be found."""
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A verdict and the step it is about."""
+
+    verdict: Verdict
+    step: Step
+    canary: Canary
+
+
+def current_step(release: Release) -> tuple[Canary, Event]:
+    """The running canary and the history event that put it at its current weight."""
+    if release.canary is None or release.stable is None:
+        raise CanaryError(
+            f"{release.describe()}: no canary to judge (a deploy with strategy canary starts one)"
+        )
+    canary = release.canary
+    for event in reversed(release.history):
+        if event.version == canary.model.version and event.action in STEP_ACTIONS:
+            return canary, event
+    raise CanaryError(
+        f"{release.environment}: the history has no step that started canary "
+        f"{canary.model.version}; restore the release file from git"
+    )
+
+
+def analyze(
+    release: Release,
+    params: Params,
+    prometheus: Prometheus,
+    *,
+    now: datetime | None = None,
+) -> Analysis:
+    """Judge the current step of `release`'s canary from what Prometheus counted."""
+    canary, event = current_step(release)
+    assert release.stable is not None
+    moment = now or datetime.now(UTC)
+    started = parse_time(event.at)
+    seconds = max((moment - started).total_seconds(), 0.0)
+    namespace = params.deploy.environments[release.environment].namespace
+    queries = step_queries(namespace, seconds)
+    at = moment.timestamp()
+    answers = {name: prometheus.query(query, at=at) for name, query in queries.items()}
+    evidence = Evidence(
+        canary=track_counts(answers, "canary"),
+        stable=track_counts(answers, "stable"),
+        step_seconds=seconds,
+        weight=canary.weight,
+        queries=queries,
+    )
+    verdict = judge(evidence, params.canary, business_values(params))
+    step = Step(
+        environment=release.environment,
+        canary_version=canary.model.version,
+        stable_version=release.stable.version,
+        weight=canary.weight,
+        started=event.at,
+        judged_at=moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        prometheus=prometheus.url,
+    )
+    return Analysis(verdict=verdict, step=step, canary=canary)
+
+
+def business_values(params: Params) -> Mapping[str, float] | None:
+    """Value per confusion-matrix cell from monitoring.business, if set."""
+    business = params.monitoring.business
+    if business is None:
+        return None
+    return {
+        "true_positive": business.true_positive,
+        "false_positive": business.false_positive,
+        "true_negative": business.true_negative,
+        "false_negative": business.false_negative,
+    }
+
+
+def parse_time(stamp: str) -> datetime:
+    """A history timestamp (`2026-12-03T08:00:00Z`) as an aware datetime."""
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        raise CanaryError(f"history time {stamp!r} is not ISO 8601") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def verdict_paths(environment: str, step: Step, decision: str) -> tuple[Path, Path]:
+    """Where a verdict that changed the release is kept, beside the release (md, json)."""
+    stamp = step.judged_at.replace("-", "").replace(":", "")
+    base = Path("manifests/releases") / environment / "verdicts" / f"{stamp}-{decision}"
+    return base.with_suffix(".md"), base.with_suffix(".json")

@@ -1,0 +1,103 @@
+"""What the judge asks Prometheus (pure): the PromQL for a step, and its answers as counts.
+
+Every count is `increase(...)` over the step so far, summed by `track` (the label the
+PodMonitor, and the rehearsal, put on every series) in the environment's namespace. Each query
+is built here once, so the verdict shows exactly the PromQL it was judged on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from modelops.canary.judge import TrackCounts
+
+TRACKS = ("canary", "stable")
+
+
+def step_queries(namespace: str, seconds: float, tracks: Sequence[str] = TRACKS) -> dict[str, str]:
+    """The PromQL of each kind of count, over the last `seconds` (at least one)."""
+    window = f"{max(math.ceil(seconds), 1)}s"
+    selector = f'namespace="{namespace}", track=~"{"|".join(tracks)}"'
+    predict = f'{selector}, endpoint="predict"'
+
+    def increase(metric: str, by: str, where: str = selector) -> str:
+        return f"sum by (track, {by}) (increase({metric}{{{where}}}[{window}]))"
+
+    return {
+        "requests": increase("modelops_requests_total", "outcome", predict),
+        "latency": increase("modelops_request_duration_seconds_bucket", "le", predict),
+        "scores": increase("modelops_score_bucket", "le"),
+        "predictions": increase("modelops_predictions_total", "positive"),
+        "features": increase("modelops_feature_bin_total", "feature, bin"),
+        "bins": f"max by (track, feature, bins) (modelops_reference_bins_info{{{selector}}})",
+        "feedback": increase("modelops_feedback_rows_total", "cell"),
+    }
+
+
+def rate_query(namespace: str, window: str = "1h") -> str:
+    """Predict requests per second per track over `window` (what `canary plan` plans with)."""
+    return (
+        f'sum by (track) (rate(modelops_requests_total{{namespace="{namespace}", '
+        f'endpoint="predict"}}[{window}]))'
+    )
+
+
+Vector = Sequence[Mapping[str, Any]]
+"""An instant vector as Prometheus's HTTP API returns it: [{"metric": {...}, "value": [t, "v"]}]."""
+
+
+def track_counts(answers: Mapping[str, Vector], track: str) -> TrackCounts:
+    """One track's counts from the answers to `step_queries` (missing series count as zero)."""
+
+    def rows(name: str) -> list[tuple[Mapping[str, str], float]]:
+        found = []
+        for sample in answers.get(name, ()):
+            labels = sample.get("metric", {})
+            if labels.get("track") == track:
+                found.append((labels, _value(sample)))
+        return found
+
+    outcomes = rows("requests")
+    features: dict[str, dict[str, float]] = {}
+    for labels, value in rows("features"):
+        features.setdefault(labels.get("feature", ""), {})[labels.get("bin", "")] = value
+    predictions = rows("predictions")
+    return TrackCounts(
+        requests=sum(value for _, value in outcomes),
+        server_errors=sum(v for labels, v in outcomes if labels.get("outcome") == "server_error"),
+        latency=_histogram(rows("latency")),
+        scores=_histogram(rows("scores")),
+        positive=sum(v for labels, v in predictions if labels.get("positive") == "true"),
+        predicted=sum(value for _, value in predictions),
+        features=features,
+        bins={labels.get("feature", ""): labels.get("bins", "") for labels, _ in rows("bins")},
+        cells={labels.get("cell", ""): value for labels, value in rows("feedback")},
+    )
+
+
+def per_track(vector: Vector) -> dict[str, float]:
+    """A `sum by (track)` answer as {track: value}."""
+    return {sample.get("metric", {}).get("track", ""): _value(sample) for sample in vector}
+
+
+def _histogram(rows: Sequence[tuple[Mapping[str, str], float]]) -> tuple[tuple[float, float], ...]:
+    """Cumulative buckets sorted by bound; counts made monotone (increase() extrapolates each
+    bucket on its own, so neighbours can cross by a fraction)."""
+    buckets = sorted((float(labels.get("le", "nan")), value) for labels, value in rows)
+    monotone, highest = [], 0.0
+    for bound, count in buckets:
+        if math.isnan(bound):
+            continue
+        highest = max(highest, count)
+        monotone.append((bound, highest))
+    return tuple(monotone)
+
+
+def _value(sample: Mapping[str, Any]) -> float:
+    try:
+        value = float(sample["value"][1])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return 0.0
+    return value if math.isfinite(value) and value > 0 else 0.0

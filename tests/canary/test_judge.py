@@ -1,0 +1,239 @@
+"""The judge on counts it is handed (pure): each verdict, each criterion, and what it says."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from modelops.canary import document, stats
+from modelops.canary.judge import Evidence, TrackCounts, judge
+from modelops.canary.queries import step_queries, track_counts
+from modelops.params import CanaryParams
+
+GRID = (*tuple(round(i / 20, 2) for i in range(1, 21)), math.inf)
+LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, math.inf)
+
+
+def _cumulative(shares: list[float], total: float) -> tuple[tuple[float, float], ...]:
+    running, out = 0.0, []
+    for bound, share in zip(GRID, shares, strict=True):
+        running += share * total
+        out.append((bound, running))
+    return tuple(out)
+
+
+def _scores(center: int) -> list[float]:
+    """Score shares on the 21 grid buckets, peaked around bucket `center`."""
+    weights = [math.exp(-((i - center) ** 2) / 8) for i in range(21)]
+    return [w / sum(weights) for w in weights]
+
+
+def track(
+    requests: float,
+    *,
+    errors: float = 0.0,
+    center: int = 6,
+    positive: float = 0.2,
+    slow: float = 1.0,
+    tenure: tuple[float, float] = (0.5, 0.5),
+    bins: str = "abc",
+    labels: float = 0.0,
+    recall: float = 0.7,
+) -> TrackCounts:
+    rows = requests
+    latency_shares = [0.05, 0.6, 0.3, 0.04, 0.01, 0.0, 0.0, 0.0]
+    if slow != 1.0:
+        latency_shares = [0.0, 0.05, 0.15, 0.5, 0.3, 0.0, 0.0, 0.0]
+    running, latency = 0.0, []
+    for bound, share in zip(LATENCY, latency_shares, strict=True):
+        running += share * requests
+        latency.append((bound, running))
+    positives = labels * 0.3
+    caught = positives * recall
+    return TrackCounts(
+        requests=requests,
+        server_errors=errors * requests,
+        latency=tuple(latency),
+        scores=_cumulative(_scores(center), rows),
+        positive=positive * rows,
+        predicted=rows,
+        features={"tenure": {"b00": tenure[0] * rows, "b01": tenure[1] * rows}},
+        bins={"tenure": bins},
+        cells={
+            "true_positive": caught,
+            "false_negative": positives - caught,
+            "false_positive": caught * 0.5,
+            "true_negative": labels - positives - caught * 0.5,
+        },
+    )
+
+
+def evidence(canary: TrackCounts, stable: TrackCounts, seconds: float = 3600) -> Evidence:
+    return Evidence(
+        canary=canary,
+        stable=stable,
+        step_seconds=seconds,
+        weight=10,
+        queries=step_queries("ns", seconds),
+    )
+
+
+PARAMS = CanaryParams()
+
+
+def test_a_canary_like_stable_with_enough_traffic_is_promoted() -> None:
+    verdict = judge(evidence(track(20_000), track(180_000)), PARAMS)
+    assert verdict.decision == "promote", verdict.summary
+    assert verdict.exit_code == 0
+    judged = {f.criterion: f.status for f in verdict.findings}
+    assert judged["errors"] == "pass"
+    assert judged["scores"] == "pass"
+    assert judged["latency p95"] == "pass"
+    assert judged["inputs: tenure"] == "pass"
+    assert judged["recall"] == "skipped", "no labels and quality not required"
+
+
+def test_too_few_requests_or_too_short_a_soak_holds_and_says_how_much_more() -> None:
+    verdict = judge(evidence(track(120), track(1080), seconds=90), PARAMS)
+    assert verdict.decision == "hold"
+    assert verdict.exit_code == 3
+    assert "canary has 120 of the 500 requests a step needs (380 more)" in verdict.summary
+    assert "soaked 90 s of min_soak 10m" in verdict.summary
+
+
+def test_a_canary_that_errors_is_rolled_back_naming_errors() -> None:
+    verdict = judge(evidence(track(5000, errors=0.05), track(45_000, errors=0.001)), PARAMS)
+    assert verdict.decision == "rollback"
+    assert verdict.exit_code == 1
+    assert verdict.summary.startswith("roll back: errors (")
+    failed = [f.criterion for f in verdict.findings if f.status == "fail"]
+    assert failed == ["errors"]
+
+
+def test_shifted_scores_and_positive_rate_roll_back_with_both_named() -> None:
+    canary = track(5000, center=12, positive=0.45)
+    verdict = judge(evidence(canary, track(45_000)), PARAMS)
+    failed = {f.criterion for f in verdict.findings if f.status == "fail"}
+    assert verdict.decision == "rollback"
+    assert {"scores", "positive rate"} <= failed
+    scores = next(f for f in verdict.findings if f.criterion == "scores")
+    assert scores.low > PARAMS.scores.max_psi
+    assert scores.estimate > scores.low
+
+
+def test_a_rise_in_latency_with_the_same_median_bucket_is_caught_at_p95() -> None:
+    verdict = judge(evidence(track(5000, slow=2.0), track(45_000)), PARAMS)
+    failed = {f.criterion for f in verdict.findings if f.status == "fail"}
+    assert "latency p95" in failed
+
+
+def test_inputs_that_differ_between_tracks_point_at_routing() -> None:
+    verdict = judge(evidence(track(5000, tenure=(0.9, 0.1)), track(45_000)), PARAMS)
+    finding = next(f for f in verdict.findings if f.criterion == "inputs: tenure")
+    assert finding.status == "fail"
+    assert "routing or client trouble" in finding.reason
+
+
+def test_a_retrained_profile_makes_inputs_skipped_with_the_reason() -> None:
+    verdict = judge(evidence(track(20_000, bins="new"), track(180_000)), PARAMS)
+    finding = next(f for f in verdict.findings if f.criterion == "inputs: tenure")
+    assert finding.status == "skipped"
+    assert "bins tenure differently" in finding.reason
+    assert verdict.decision == "promote"
+
+
+def test_a_canary_with_no_traffic_holds_and_names_the_split() -> None:
+    verdict = judge(evidence(TrackCounts(), track(45_000)), PARAMS)
+    assert verdict.decision == "hold"
+    assert "the canary received no requests at all: check the traffic split" in verdict.summary
+
+
+def test_a_baseline_with_no_data_holds_never_promotes() -> None:
+    verdict = judge(evidence(track(5000), TrackCounts()), PARAMS)
+    assert verdict.decision == "hold"
+    assert "stable has 0 of the 500 requests" in verdict.summary
+
+
+def test_sparse_errors_hold_until_the_interval_is_inside_the_bound() -> None:
+    verdict = judge(evidence(track(600), track(5400)), PARAMS)
+    errors = next(f for f in verdict.findings if f.criterion == "errors")
+    assert errors.status == "inconclusive", "no errors in 600 requests cannot show <= 0.2 points"
+    assert verdict.decision == "hold"
+    assert verdict.more_needed
+    assert "more canary requests" in verdict.summary
+
+
+def test_quality_is_judged_once_labels_exist_and_a_recall_drop_rolls_back() -> None:
+    canary = track(20_000, labels=5000, recall=0.4)
+    verdict = judge(evidence(canary, track(180_000, labels=45_000, recall=0.7)), PARAMS)
+    recall = next(f for f in verdict.findings if f.criterion == "recall")
+    assert recall.status == "fail"
+    assert verdict.decision == "rollback"
+
+
+def test_required_quality_holds_without_labels() -> None:
+    params = CanaryParams(quality={"required": True})
+    verdict = judge(evidence(track(20_000), track(180_000)), params)
+    assert verdict.decision == "hold"
+    assert "recall" in verdict.summary
+
+
+def test_a_skipped_criterion_keeps_its_reason_and_leaves_alpha_to_the_others() -> None:
+    params = CanaryParams(latency={"skip": "batch clients; latency is not an SLO here"})
+    verdict = judge(evidence(track(20_000), track(180_000)), params)
+    latency = next(f for f in verdict.findings if f.criterion == "latency")
+    assert latency.status == "skipped"
+    assert latency.reason.startswith("batch clients")
+    tests = [f for f in verdict.findings if f.alpha > 0]
+    assert "latency p95" not in {f.criterion for f in tests}
+    assert all(f.alpha == pytest.approx(params.alpha / len(tests)) for f in tests)
+    assert {"recall", "precision"} <= {f.criterion for f in tests}, (
+        "quality tests get their share of alpha before labels come, so it is fixed in advance"
+    )
+
+
+def test_documents_state_samples_interval_bound_and_promql() -> None:
+    verdict = judge(evidence(track(5000, errors=0.05), track(45_000)), PARAMS)
+    step = document.Step("production", "v2", "v1", 10, "2026-12-03T08:00:00Z", "t", "http://p")
+    loaded = json.loads(document.to_json(verdict, step))
+    errors = next(f for f in loaded["findings"] if f["criterion"] == "errors")
+    assert errors["canary_samples"] == 5000
+    assert errors["stable_samples"] == 45_000
+    assert errors["low"] < errors["estimate"] < errors["high"]
+    assert errors["threshold"] == "<= 0.002"
+    assert "modelops_requests_total" in errors["query"]
+    assert "confidence sequence" in loaded["method"]
+    markdown = document.to_markdown(verdict, step)
+    assert "# Canary verdict: Roll back" in markdown
+    assert "❌ fail" in markdown
+
+
+def test_answers_from_prometheus_become_counts_per_track() -> None:
+    answers = {
+        "requests": [
+            {"metric": {"track": "canary", "outcome": "ok"}, "value": [0, "95"]},
+            {"metric": {"track": "canary", "outcome": "server_error"}, "value": [0, "5"]},
+            {"metric": {"track": "stable", "outcome": "ok"}, "value": [0, "900"]},
+        ],
+        "latency": [
+            {"metric": {"track": "canary", "le": "0.01"}, "value": [0, "90.5"]},
+            {"metric": {"track": "canary", "le": "+Inf"}, "value": [0, "90.2"]},
+        ],
+        "bins": [{"metric": {"track": "canary", "feature": "f", "bins": "x1"}, "value": [0, "1"]}],
+    }
+    canary = track_counts(answers, "canary")
+    assert (canary.requests, canary.server_errors) == (100, 5)
+    assert canary.latency == ((0.01, 90.5), (math.inf, 90.5)), "made monotone"
+    assert canary.bins == {"f": "x1"}
+    assert track_counts(answers, "stable").requests == 900
+
+
+@pytest.mark.parametrize("looks", [1, 20])
+def test_an_interval_is_never_narrower_for_fewer_samples(looks: int) -> None:
+    widths = [
+        stats.proportion_difference((0, n), (0, 9 * n), alpha=0.01, planned=5000).high
+        for n in range(100, 100 + 100 * looks, 100)
+    ]
+    assert widths == sorted(widths, reverse=True)
