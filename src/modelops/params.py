@@ -938,7 +938,9 @@ class QualityCriterion(_Frozen):
     )
     required: bool = Field(
         False,
-        description="true: hold until every track has min_labels; false: judged once they do.",
+        description="true: a step holds until quality passes (min_labels per track and the "
+        "intervals decided); false: once min_labels exist a clearly worse canary is rolled "
+        "back, but quality never holds a step.",
     )
     skip: SkipReason = None
 

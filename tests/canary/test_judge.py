@@ -237,3 +237,14 @@ def test_an_interval_is_never_narrower_for_fewer_samples(looks: int) -> None:
         for n in range(100, 100 + 100 * looks, 100)
     ]
     assert widths == sorted(widths, reverse=True)
+
+
+def test_quality_not_yet_decided_does_not_hold_unless_required() -> None:
+    canary, stable = track(20_000, labels=300), track(180_000, labels=2700)
+    verdict = judge(evidence(canary, stable), PARAMS)
+    recall = next(f for f in verdict.findings if f.criterion == "recall")
+    assert recall.status == "inconclusive"
+    assert verdict.decision == "promote"
+    assert "not required (quality.required false): recall" in verdict.summary
+    required = judge(evidence(canary, stable), CanaryParams(quality={"required": True}))
+    assert required.decision == "hold"

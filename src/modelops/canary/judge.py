@@ -108,6 +108,8 @@ class Finding:
     alpha: float
     query: str
     reason: str
+    blocking: bool = True
+    """Whether an inconclusive result holds the step (quality does only when required)."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,8 @@ def judge(
     alpha = params.alpha / max(len(tests), 1)
     findings = _run(tests, evidence.canary, evidence.stable, alpha, _planned(evidence, params))
     failed = [f for f in findings if f.status == "fail"]
-    open_ = [f for f in findings if f.status == "inconclusive"]
+    open_ = [f for f in findings if f.status == "inconclusive" and f.blocking]
+    advisory = [f for f in findings if f.status == "inconclusive" and not f.blocking]
     short = _too_early(evidence, params)
     more: str | None = None
     decision: Decision
@@ -159,8 +162,12 @@ def judge(
     elif failed:
         decision, summary = "rollback", f"roll back: {_because(failed)}"
     elif not open_:
-        judged = ", ".join(f.criterion for f in findings) or "nothing"
+        judged = ", ".join(f.criterion for f in findings if f.status == "pass") or "nothing"
         decision, summary = "promote", f"promote: every criterion is within its bound ({judged})"
+        if advisory:
+            summary += (
+                f"; not decided yet, and not required (quality.required false): {_names(advisory)}"
+            )
     else:
         more = _more_needed(tests, evidence, params, alpha)
         decision, summary = "hold", f"hold: not enough data yet for {_names(open_)}; {more}"
@@ -220,7 +227,7 @@ def _more_needed(
     for factor in _SCALES:
         canary, stable = evidence.canary.scaled(factor), evidence.stable.scaled(factor)
         findings = _run(tests, canary, stable, alpha, planned)
-        if all(f.status != "inconclusive" for f in findings):
+        if all(f.status != "inconclusive" or not f.blocking for f in findings):
             requests = evidence.canary.requests * (factor - 1)
             when = ""
             if evidence.step_seconds > 0 and evidence.canary.requests > 0:
@@ -311,6 +318,8 @@ def _finding(
     interval: Interval,
     alpha: float,
     reason: str,
+    *,
+    blocking: bool = True,
 ) -> Finding:
     return Finding(
         criterion=test.criterion,
@@ -325,6 +334,7 @@ def _finding(
         alpha=alpha,
         query=test.query,
         reason=reason,
+        blocking=blocking,
     )
 
 
@@ -496,7 +506,7 @@ def _quality_test(name: str, hit: str, miss: str, params: CanaryParams, query: s
                 f"{few}; not required (quality.required false), so promotion does not wait",
             )
         status = _upper_bound_status(drop, bound)
-        return _finding(test, status, labels, drop, alpha, reason)
+        return _finding(test, status, labels, drop, alpha, reason, blocking=quality.required)
 
     test = _Test(
         name, f"{name} from feedback, stable minus canary", f"drop <= {bound:g}", query, run
@@ -520,9 +530,8 @@ def _value_test(
             reason = f"fewer than min_labels {quality.min_labels} labels on a track"
             return _finding(test, status, labels, drop, alpha, reason)
         status = _upper_bound_status(drop, bound)
-        return _finding(
-            test, status, labels, drop, alpha, f"value per label drop {drop.estimate:.4g}"
-        )
+        reason = f"value per label drop {drop.estimate:.4g}"
+        return _finding(test, status, labels, drop, alpha, reason, blocking=quality.required)
 
     test = _Test(
         "business value",
