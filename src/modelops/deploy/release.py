@@ -175,9 +175,9 @@ def deploy(
 
     With the `canary` strategy and a stable model to compare with, `shadow_first` starts it as a
     shadow (mirrored requests, 0% of the answers); the first promote makes it a canary. A model
-    already serving (same bytes or same training inputs) is unchanged, and so is one
-    that was taken out of this environment (rolled back, or restored away from), unless `retry`
-    says to try it again on purpose; a retried model keeps the commit that trained it.
+    already serving (same bytes or same training inputs) is unchanged, and so is one that was
+    taken out of this environment (rolled back, or restored away from), unless `retry` says to
+    try it again on purpose; a retried model keeps the commit that trained it.
     """
     require_immutable(model)
     where = release.environment
