@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -483,6 +484,13 @@ class EnvironmentParams(_Frozen):
         description="Canary traffic percentages, increasing; reaching 100 makes it stable.",
     )
     canary_replicas: int = Field(1, ge=1)
+    shadow_first: bool = Field(
+        False,
+        description="With strategy `canary`: a new model first runs as a Seldon shadow "
+        "predictor on mirrored traffic (no user sees its answers) and is judged against stable "
+        "before it takes real traffic; the first `modelops release promote` makes it a canary "
+        "at the first of `canary_steps`.",
+    )
     resources: ResourcesParams = ResourcesParams()
     autoscaling: AutoscalingParams = AutoscalingParams()
     # Removed (each track has its own budget now); declared only so that an old params.yaml
@@ -508,6 +516,19 @@ class EnvironmentParams(_Frozen):
         if any(b <= a for a, b in itertools.pairwise(steps)):
             raise ValueError(f"canary steps must increase, got {list(steps)}")
         return steps
+
+    @field_validator("shadow_first")
+    @classmethod
+    def _shadow_needs_a_canary(cls, shadow_first: bool, info: ValidationInfo) -> bool:
+        # `strategy` is declared first, so it is validated (or failed) by now.
+        strategy = info.data.get("strategy")
+        if shadow_first and strategy is not None and strategy != "canary":
+            raise ValueError(
+                f"shadow_first needs strategy canary, this environment's is {strategy}: a new "
+                "model then takes all traffic at once, with no stage to shadow before. Set "
+                "strategy: canary, or shadow_first: false"
+            )
+        return shadow_first
 
 
 _Namespace: TypeAlias = Annotated[str, Field(pattern=_DNS_LABEL)]

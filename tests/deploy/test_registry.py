@@ -3,8 +3,9 @@
 `modelops release deploy|promote|rollback|restore` never touch the registry: a release commit
 whose push is refused leaves it as it was. `modelops release sync-registry` (run by deploy.yml and
 rollout.yml after their push) registers each served model once, by content hash, and points
-`<environment>` at the stable model and `<environment>-canary` at the canary (removed when
-there is none). The store is the tests' throwaway SQLite one.
+`<environment>` at the stable model, `<environment>-canary` at the canary and
+`<environment>-shadow` at the shadow (each removed when there is none). The store is the tests'
+throwaway SQLite one.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from mlflow.exceptions import MlflowException
 from tests.deploy.support import merge_model, modelops, step
 from tests.support import write_params
 
-ALIASES = ("staging", "production", "production-canary", "staging-canary")
+ALIASES = ("staging", "production", "production-canary", "staging-canary", "production-shadow")
 
 
 @pytest.fixture
@@ -94,6 +95,34 @@ def test_release_steps_leave_the_registry_alone_until_it_is_synced(
     step(repo, "rollback", "--env", "production", "--reason", "latency")
     _sync()
     assert _aliases(mlflow_store, registered) == {"staging": "3", "production": "2"}
+
+
+def test_a_shadow_has_its_own_alias_until_it_is_promoted_to_a_canary(
+    repo: Path, registered: str, mlflow_store: str, trained_models: list[Path]
+) -> None:
+    # Given shadow_first in production, a second model is a shadow: @production-shadow, not
+    # @production-canary (it takes no traffic); promoted, the alias moves to -canary.
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["deploy"]["environments"]["production"]["shadow_first"] = True
+    write_params(repo, params)
+    merge_model(repo, trained_models[0])
+    step(repo, "deploy")
+    _sync()
+    merge_model(repo, trained_models[1])
+    step(repo, "deploy")
+    _sync()
+    assert _aliases(mlflow_store, registered) == {
+        "staging": "2",
+        "production": "1",
+        "production-shadow": "2",
+    }
+    step(repo, "promote", "--env", "production", "--reason", "agrees with stable")
+    assert "production-shadow removed (no shadow)" in _sync()
+    assert _aliases(mlflow_store, registered) == {
+        "staging": "2",
+        "production": "1",
+        "production-canary": "2",
+    }
 
 
 def test_syncing_again_changes_nothing_and_registers_nothing_twice(

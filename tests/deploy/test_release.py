@@ -7,11 +7,13 @@ stable only). An illegal request raises with what to do instead and the release 
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import pytest
+import yaml
 
 from modelops.deploy import release as state
 from modelops.deploy.release import Canary, Change, Release, ReleaseError, Unchanged
@@ -427,3 +429,204 @@ def test_an_unknown_action_in_the_history_is_not_a_release_file() -> None:
     document["history"][-1]["action"] = "teleport"
     with pytest.raises(ReleaseError, match="not a release file"):
         state.from_document(document, source="x.yaml")
+
+
+# Shadow first: mirrored traffic before real traffic -------------------------------------------
+
+
+def _shadow() -> Release:
+    """V1 stable and V2 a shadow: deployed with shadow_first."""
+    return _changed(
+        state.deploy(
+            _stable(), V2, strategy="canary", steps=STEPS, change=change(), shadow_first=True
+        )
+    )
+
+
+def test_with_shadow_first_a_new_model_starts_as_a_shadow_that_takes_no_traffic() -> None:
+    release = _shadow()
+    assert release.stable == V1
+    assert release.canary == Canary(V2, 0, shadow=True)
+    assert release.traffic == {"stable": 100, "shadow": 0}
+    assert (release.history[-1].action, release.history[-1].traffic) == (
+        "start-shadow",
+        {"stable": 100, "shadow": 0},
+    )
+    assert release.describe() == (
+        f"production: stable {V1.version} (100%), shadow {V2.version} (mirrored, 0%)"
+    )
+
+
+def test_shadow_first_needs_a_stable_model_to_mirror_and_the_canary_strategy() -> None:
+    first = _changed(
+        state.deploy(
+            Release("production"),
+            V1,
+            strategy="canary",
+            steps=STEPS,
+            change=change(),
+            shadow_first=True,
+        )
+    )
+    assert (first.stable, first.canary) == (V1, None), "nothing to compare with: stable at once"
+    direct = _changed(
+        state.deploy(first, V2, strategy="direct", steps=STEPS, change=change(), shadow_first=True)
+    )
+    assert (direct.stable, direct.canary) == (V2, None)
+
+
+def test_promote_makes_a_shadow_a_canary_at_the_first_step_then_walks_the_steps() -> None:
+    release = state.promote(_shadow(), steps=STEPS, change=change("shadow agrees with stable"))
+    assert release.canary == Canary(V2, 10), "a canary now: shadow is off"
+    assert release.traffic == {"stable": 90, "canary": 10}
+    event = release.history[-1]
+    assert (event.action, event.traffic, event.reason) == (
+        "promote",
+        {"stable": 90, "canary": 10},
+        "shadow agrees with stable",
+    )
+    while release.canary is not None:
+        release = state.promote(release, steps=STEPS, change=change())
+    assert release.stable == V2
+    assert [e.action for e in release.history] == [
+        "deploy",
+        "start-shadow",
+        "promote",
+        "promote",
+        "promote",
+        "complete",
+    ]
+    state.check_release(release, steps=STEPS, source="x.yaml")
+
+
+def test_a_shadow_with_a_single_step_of_100_becomes_stable_at_the_first_promote() -> None:
+    shadow = _changed(
+        state.deploy(
+            _stable(), V2, strategy="canary", steps=(100,), change=change(), shadow_first=True
+        )
+    )
+    assert shadow.canary == Canary(V2, 0, shadow=True), "mirrored first, even with no steps"
+    completed = state.promote(shadow, steps=(100,), change=change())
+    assert (completed.stable, completed.canary) == (V2, None)
+    assert completed.history[-1].action == "complete"
+    state.check_release(completed, steps=(100,), source="x.yaml")
+
+
+def test_rollback_removes_a_shadow_and_a_merge_does_not_bring_it_back() -> None:
+    release = state.rollback(_shadow(), change=change("disagrees with stable on 8% of rows"))
+    assert (release.stable, release.canary, release.rolled_back) == (V1, None, (V2,))
+    assert release.traffic == {"stable": 100}
+    assert (release.history[-1].action, release.history[-1].version) == ("rollback", V2.version)
+    again = state.deploy(
+        release, V2, strategy="canary", steps=STEPS, change=change(), shadow_first=True
+    )
+    assert "was taken out of production" in _unchanged(again)
+    state.check_release(release, steps=STEPS, source="x.yaml")
+
+
+def test_while_a_shadow_runs_a_deploy_or_restore_is_refused_and_the_same_model_is_unchanged() -> (
+    None
+):
+    release = _shadow()
+    with pytest.raises(ReleaseError, match=r"is running a shadow \(.*mirrored\): promote or roll"):
+        state.deploy(
+            release, V3, strategy="canary", steps=STEPS, change=change(), shadow_first=True
+        )
+    with pytest.raises(ReleaseError, match=r"is running a shadow .*roll it back first"):
+        state.restore(release, V1.version, change=change())
+    same = state.deploy(release, V2, strategy="canary", steps=STEPS, change=change())
+    assert "already the shadow in production" in _unchanged(same)
+
+
+def test_a_shadow_round_trips_through_its_document_and_a_canary_document_is_as_before() -> None:
+    shadow = state.to_document(_shadow())
+    assert shadow["canary"]["weight"] == 0
+    assert shadow["canary"]["shadow"] is True
+    assert shadow["traffic"] == {"stable": 100, "shadow": 0}
+    assert state.from_document(shadow, source="x.yaml") == _shadow()
+    assert "shadow" not in state.to_document(_canary())["canary"], "a canary's entry is unchanged"
+
+
+def test_a_release_file_written_before_shadows_existed_still_loads() -> None:
+    # Given a release file as the commands wrote it before shadow_first (no `shadow` key), when
+    # read, then it is the same canary and its history replays.
+    written_before = yaml.safe_load(
+        f"""
+environment: production
+stable: {json.dumps(asdict(V1))}
+canary: {json.dumps({"weight": 10, **asdict(V2)})}
+traffic: {{stable: 90, canary: 10}}
+previous: []
+rolled_back: []
+history:
+- {{at: "2026-11-26T10:00:00Z", by: alice, action: deploy, version: {V1.version},
+   traffic: {{stable: 100}}, reason: first}}
+- {{at: "2026-11-26T11:00:00Z", by: alice, action: start-canary, version: {V2.version},
+   traffic: {{stable: 90, canary: 10}}, reason: second}}
+"""
+    )
+    release = state.from_document(written_before, source="production.yaml")
+    assert release.canary == Canary(V2, 10, shadow=False)
+    state.check_release(release, steps=STEPS, source="production.yaml")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["canary"].update(weight=10), "a shadow takes no traffic"),
+        (
+            lambda d: (
+                d["canary"].update(weight=10),
+                d.update(traffic={"stable": 90, "shadow": 10}),
+            ),
+            "a shadow takes no traffic",
+        ),
+        (lambda d: d["canary"].pop("shadow"), "weight from 1 to 99"),
+        (lambda d: d["canary"].update(shadow="yes"), "not a release file"),
+        (lambda d: d.update(traffic={"stable": 100}), "does not match the models"),
+    ],
+    ids=["weight", "weight and traffic", "shadow removed", "not a boolean", "traffic"],
+)
+def test_a_hand_edited_shadow_in_a_release_file_is_refused(edit, message):  # type: ignore[no-untyped-def]
+    document = state.to_document(_shadow())
+    edit(document)
+    with pytest.raises(ReleaseError, match=message):
+        state.from_document(document, source="manifests/releases/production.yaml")
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        # A shadow given traffic in place (a weight that is not 0).
+        lambda r: replace(r, canary=replace(r.canary, weight=10)),
+        # The shadow made a canary without a promote.
+        lambda r: replace(r, canary=replace(r.canary, weight=10, shadow=False)),
+        # A canary at 0% that is not a shadow.
+        lambda r: replace(r, canary=replace(r.canary, shadow=False)),
+        # The start-shadow entry's traffic edited to give it a share.
+        lambda r: replace(
+            r,
+            history=(*r.history[:-1], replace(r.history[-1], traffic={"stable": 90, "shadow": 10})),
+        ),
+        # Recorded as a canary started at 0% instead of a shadow.
+        lambda r: replace(
+            r,
+            history=(*r.history[:-1], replace(r.history[-1], action="start-canary")),
+        ),
+    ],
+    ids=["weight", "made a canary", "canary at 0", "shadow traffic", "start-canary at 0"],
+)
+def test_a_shadow_that_does_not_follow_from_its_history_is_refused(edit: Any) -> None:
+    edited = edit(_shadow())
+    with pytest.raises(ReleaseError, match=r"git checkout <commit> --"):
+        state.check_release(edited, steps=STEPS, source="manifests/releases/production.yaml")
+
+
+def test_a_shadow_and_its_promotion_and_rollback_follow_from_their_history() -> None:
+    shadow = _shadow()
+    for release in (
+        shadow,
+        state.promote(shadow, steps=STEPS, change=change()),
+        state.rollback(shadow, change=change()),
+    ):
+        state.check_release(release, steps=STEPS, source="x.yaml")

@@ -40,11 +40,15 @@ V1, V2 = model_version("v1"), model_version("v2")
 GENERATED_IN_CODE = ("/prometheusrule.yaml", "/dashboards.yaml")
 
 
-def _releases(production_canary: int | None) -> dict[str, Release]:
+def _releases(production_canary: int | None, *, shadow: bool = False) -> dict[str, Release]:
     staging = state.deploy(Release("staging"), V2, strategy="direct", steps=STEPS, change=change())
     production = state.deploy(
         Release("production"), V1, strategy="canary", steps=STEPS, change=change()
     )
+    if shadow:
+        production = state.deploy(
+            production, V2, strategy="canary", steps=STEPS, change=change(), shadow_first=True
+        )
     if production_canary is not None:
         production = state.deploy(production, V2, strategy="canary", steps=STEPS, change=change())
         assert production.canary is not None
@@ -54,7 +58,11 @@ def _releases(production_canary: int | None) -> dict[str, Release]:
     return {"staging": staging, "production": production}
 
 
-STATES = {"stable": _releases(None), "canary-25": _releases(25)}
+STATES = {
+    "stable": _releases(None),
+    "canary-25": _releases(25),
+    "shadow": _releases(None, shadow=True),
+}
 
 
 def _render(releases: dict[str, Release], deploy: DeployParams = DEPLOY) -> dict[str, str]:
@@ -110,6 +118,57 @@ def test_during_a_canary_the_weights_add_up_to_100_and_both_models_are_pinned() 
         V1.model_hash,
         V2.model_hash,
     ]
+
+
+def test_during_a_shadow_a_shadow_predictor_gets_mirrored_requests_and_no_traffic() -> None:
+    files = _render(STATES["shadow"])
+    deployment = yaml.safe_load(files["rendered/production/seldondeployment.yaml"])
+    predictors = deployment["spec"]["predictors"]
+    assert [(p["name"], p.get("shadow"), p["traffic"]) for p in predictors] == [
+        ("stable", None, 100),
+        ("shadow", True, 0),
+    ], "stable answers every request; Seldon mirrors each to the shadow and discards its answer"
+    stable, shadow = predictors
+    assert shadow["componentSpecs"][0]["spec"]["initContainers"][0]["args"][0] == V2.model_uri
+    assert shadow["annotations"]["modelops.io/model-hash"] == V2.model_hash
+    assert shadow["labels"] == {"modelops.io/track": "shadow"}
+    assert shadow["componentSpecs"][0]["metadata"]["labels"] == {"modelops.io/track": "shadow"}
+    canary_replicas = DEPLOY.environments["production"].canary_replicas
+    assert shadow["replicas"] == canary_replicas
+    assert shadow["componentSpecs"][0]["hpaSpec"]["minReplicas"] == canary_replicas
+    assert stable["replicas"] == DEPLOY.environments["production"].autoscaling.min_replicas
+    # The PodMonitor and the NetworkPolicy select the shadow's pods as they do the canary's.
+    pods = _pod_labels(deployment, shadow)
+    monitor = yaml.safe_load(files["rendered/production/podmonitor.yaml"])
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= pods.items()
+    policy = _policy(files, "production")
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pods.items()
+    assert pods["modelops.io/track"] == "shadow", "its series get track=shadow"
+
+
+def test_the_shadow_predictor_is_checked_by_the_strict_seldon_schema() -> None:
+    # Given the shadow state rendered, when its `shadow` field is misspelt, then the strict
+    # schema refuses it: the field that passes is one the CRD declares, not one it ignores.
+    files = _render(STATES["shadow"])
+    path = "rendered/production/seldondeployment.yaml"
+    assert "    shadow: true\n" in files[path]
+    misspelt = {path: files[path].replace("    shadow: true\n", "    shadowed: true\n")}
+    checked = validate(misspelt, schemas=schema_source(REPO_ROOT))
+    assert any("shadowed" in problem for problem in checked.problems), checked.problems
+    assert validate({path: files[path]}, schemas=schema_source(REPO_ROOT)).problems == ()
+
+
+def test_promoting_a_shadow_renders_an_ordinary_canary_and_a_rollback_renders_stable() -> None:
+    promoted = dict(STATES["shadow"])
+    promoted["production"] = state.promote(promoted["production"], steps=STEPS, change=change())
+    predictors = _predictors(_render(promoted), "production")
+    assert [(p["name"], p.get("shadow"), p["traffic"]) for p in predictors] == [
+        ("stable", None, 90),
+        ("canary", None, 10),
+    ]
+    rolled_back = dict(STATES["shadow"])
+    rolled_back["production"] = state.rollback(rolled_back["production"], change=change())
+    assert _render(rolled_back) == _render(STATES["stable"]), "the same as before the shadow"
 
 
 def test_each_predictor_passes_its_model_hash_to_the_server_as_a_graph_parameter() -> None:
@@ -233,7 +292,7 @@ def _pod_labels(deployment: dict, predictor: dict) -> dict[str, str]:  # type: i
     }
 
 
-@pytest.mark.parametrize(("state", "tracks"), [("stable", 1), ("canary-25", 2)])
+@pytest.mark.parametrize(("state", "tracks"), [("stable", 1), ("canary-25", 2), ("shadow", 2)])
 def test_each_track_has_a_budget_that_lets_one_of_its_pods_go(state: str, tracks: int) -> None:
     files = _render(STATES[state])
     deployment = yaml.safe_load(files["rendered/production/seldondeployment.yaml"])

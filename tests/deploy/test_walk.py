@@ -18,7 +18,7 @@ import yaml
 
 from modelops.cli import main
 from tests.deploy.support import merge_model, modelops, record_gates, step, traffic, version
-from tests.support import git
+from tests.support import git, write_params
 
 
 def test_the_whole_loop(repo: Path, trained_models: list[Path]) -> None:
@@ -453,3 +453,67 @@ def test_a_hand_edited_canary_weight_is_refused_with_the_fix(
     assert code == 1
     assert "does not follow from its history" in err or "history entry" in err, err
     assert "git checkout <commit> -- manifests/releases/production.yaml" in err
+
+
+def _shadow_first(root: Path) -> None:
+    """params.yaml with production's shadow stage on, committed as a user would."""
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["deploy"]["environments"]["production"]["shadow_first"] = True
+    write_params(root, params)
+    git(root, "commit", "--quiet", "--all", "--message", "Shadow first in production")
+
+
+def test_with_shadow_first_a_model_is_mirrored_then_promoted_or_rolled_back(
+    repo: Path, trained_models: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second, third = trained_models
+    _shadow_first(repo)
+    merge_model(repo, first)
+    v1 = step(repo, "deploy").split()[1]
+
+    # Given shadow_first, when a second model is merged, production runs it as a shadow.
+    merge_model(repo, second)
+    title = step(repo, "deploy")
+    v2 = version(repo, "staging")
+    assert title == f"deploy: {v2} to staging (100%), production (shadow, mirrored)"
+    assert traffic(repo, "production") == {"stable": 100, "shadow": 0}
+    body = git(repo, "log", "-1", "--format=%b")
+    assert f"production: stable {v1} (100%), shadow {v2} (mirrored, 0%)" in body
+    out = modelops("release", "status", "--env", "production")[1]
+    assert "[canary, shadow first, namespace churn-production]" in out
+    assert "next promote: shadow to a canary at 10%" in out
+    assert f"  shadow {v2}: model-store/churn/" in out
+    assert "start-shadow" in out
+
+    # A promote needs a reason that names the shadow, then makes it a canary at the first step.
+    monkeypatch.setenv("CI", "true")
+    code, _, err = modelops("release", "promote", "--env", "production")
+    assert code == 1
+    assert "to promote the shadow of production, say why with --reason" in err
+    assert step(repo, "promote", "--env", "production", "--reason", "agrees with stable") == (
+        f"promote: production shadow {v2} -> canary at 10%"
+    )
+    assert traffic(repo, "production") == {"stable": 90, "canary": 10}
+    for reason in ("ok at 10%", "ok at 25%", "ok at 50%"):
+        step(repo, "promote", "--env", "production", "--reason", reason)
+    assert version(repo, "production") == v2
+
+    # A third model disagrees with stable while mirrored: rolled back before any user saw it.
+    merge_model(repo, third)
+    v3 = step(repo, "deploy").split()[1]
+    assert traffic(repo, "production") == {"stable": 100, "shadow": 0}
+    assert step(repo, "rollback", "--env", "production", "--reason", "disagrees") == (
+        f"rollback: production shadow {v3} removed, {v2} takes 100%"
+    )
+    assert traffic(repo, "production") == {"stable": 100}
+    history = yaml.safe_load((repo / "manifests" / "releases" / "production.yaml").read_text())
+    assert [event["action"] for event in history["history"]] == [
+        "deploy",
+        "start-shadow",
+        "promote",
+        "promote",
+        "promote",
+        "complete",
+        "start-shadow",
+        "rollback",
+    ]

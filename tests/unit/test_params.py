@@ -175,6 +175,27 @@ def test_the_removed_min_available_is_neither_in_the_schema_nor_in_the_dump() ->
     assert "min_available" not in dumped["deploy"]["environments"]["staging"]
 
 
+def test_shadow_first_is_off_unless_asked_for_and_documented_in_the_schema() -> None:
+    params = load_params(REPO_ROOT / "params.yaml")
+    assert params.deploy.environments["production"].shadow_first is False
+    environment = params_schema()["$defs"]["EnvironmentParams"]["properties"]
+    assert environment["shadow_first"]["default"] is False
+    assert "shadow predictor on mirrored traffic" in environment["shadow_first"]["description"]
+    on = parse_params(_with(("deploy", "environments", "production", "shadow_first"), True))
+    assert on.deploy.environments["production"].shadow_first is True
+
+
+def test_given_shadow_first_with_the_direct_strategy_then_the_error_names_the_key_and_fix() -> None:
+    # Given staging (strategy direct) asking for a shadow stage, when parsed, then the error
+    # names the key and both ways out: a canary strategy, or no shadow.
+    message = _error(_with(("deploy", "environments", "staging", "shadow_first"), True))
+    assert "deploy.environments.staging.shadow_first: shadow_first needs strategy canary" in message
+    assert "this environment's is direct" in message
+    assert "Set strategy: canary, or shadow_first: false" in message
+    off = parse_params(_with(("deploy", "environments", "staging", "shadow_first"), False))
+    assert off.deploy.environments["staging"].shadow_first is False, "false is fine with direct"
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [

@@ -55,7 +55,8 @@ def register(commands: Subparsers) -> None:
         "deploy",
         _deploy,
         "Publish models/model under its content hash and deploy it: stable in `direct` "
-        "environments, a canary at the first step in `canary` ones.",
+        "environments, a canary at the first step in `canary` ones (first a shadow on mirrored "
+        "traffic where shadow_first is set).",
     )
     deploy.add_argument("--env", action="append", help="only this environment (repeatable)")
     deploy.add_argument("--model-dir", type=Path, help="default: models/model")
@@ -85,13 +86,16 @@ def register(commands: Subparsers) -> None:
     promote = action(
         "promote",
         _promote,
-        "Move the canary to the next traffic step (past the last one it becomes stable). "
+        "Move the canary to the next traffic step (a shadow to the first one; past the last "
+        "one it becomes stable). "
         "Needs a reason: asked for at a terminal, refused without --reason elsewhere.",
     )
     promote.add_argument("--env", required=True, help="the environment, e.g. production")
     _change_options(promote, reason_required=False)
 
-    rollback = action("rollback", _rollback, "Remove the canary: all traffic to the stable model.")
+    rollback = action(
+        "rollback", _rollback, "Remove the canary or shadow: all traffic to the stable model."
+    )
     rollback.add_argument("--env", required=True, help="the environment, e.g. production")
     _change_options(rollback, reason_required=True)
 
@@ -123,7 +127,8 @@ def register(commands: Subparsers) -> None:
     action(
         "sync-registry",
         _sync_registry,
-        "Point the MLflow registry's aliases (<env>, <env>-canary) at what the release files "
+        "Point the MLflow registry's aliases (<env>, <env>-canary, <env>-shadow) at what the "
+        "release files "
         "serve; deploy.yml and rollout.yml run it after their push.",
     )
 
@@ -162,12 +167,15 @@ def _status(args: argparse.Namespace, paths: ProjectPaths) -> int:
         if args.env not in (None, name):
             continue
         environment = params.deploy.environments[name]
-        print(f"{release.describe()}   [{environment.strategy}, namespace {environment.namespace}]")
+        strategy = environment.strategy + (", shadow first" if environment.shadow_first else "")
+        print(f"{release.describe()}   [{strategy}, namespace {environment.namespace}]")
         models = [("stable", release.stable)]
-        if release.canary is not None:
-            models.append(("canary", release.canary.model))
-            step = next_step(release.canary.weight, environment.canary_steps)
-            print(f"  next promote: {f'canary to {step}%' if step else 'canary becomes stable'}")
+        trial = release.canary
+        if trial is not None:
+            models.append((trial.role, trial.model))
+            step = next_step(trial.weight, environment.canary_steps)
+            after = f"a canary at {step}%" if trial.shadow else f"{step}%"
+            print(f"  next promote: {trial.role} {f'to {after}' if step else 'becomes stable'}")
         for role, model in models:
             if model is not None:
                 print(f"  {role} {model.version}: {model.model_uri}")
@@ -222,9 +230,19 @@ def _promote(args: argparse.Namespace, paths: ProjectPaths) -> int:
             f"unknown environment '{args.env}'; params.yaml declares "
             f"{sorted(params.deploy.environments)}"
         )
-    reason = args.reason or _ask_reason(f"promote the canary of {args.env}")
+    reason = args.reason or _ask_reason(
+        f"promote the {_trial_role(paths, params, args.env)} of {args.env}"
+    )
     plan = promote(paths.root, params, args.env, change=_change(args, paths, reason))
     return _finish(args, paths, params, plan)
+
+
+def _trial_role(paths: ProjectPaths, params: Params, environment: str) -> str:
+    """`shadow` when the environment runs one, else `canary` (the words of the reason prompt)."""
+    from modelops.deploy.workflow import load_releases
+
+    trial = load_releases(paths.root, params)[environment].canary
+    return trial.role if trial is not None else "canary"
 
 
 def _sync_registry(args: argparse.Namespace, paths: ProjectPaths) -> int:

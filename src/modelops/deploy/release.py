@@ -1,9 +1,11 @@
 """The release state of one environment and the only ways it may change (pure functions).
 
 States: no release yet; a stable model alone; a canary at some traffic weight beside the stable
-model. A deploy of a new model makes it stable (the `direct` strategy, or the first model of an
-environment) or starts a canary at the first step; promote moves the canary to the next step,
-and past the last one makes it the stable model; rollback removes the canary; restore makes a
+model; a shadow beside it (a canary at weight 0 that Seldon sends a copy of every request, whose
+answers no one sees). A deploy of a new model makes it stable (the `direct` strategy, or the
+first model of an environment), starts a canary at the first step, or with `shadow_first` starts
+a shadow; promote moves a shadow to the first step and a canary to the next one, and past the
+last one makes it the stable model; rollback removes the canary or shadow; restore makes a
 model that was stable before the stable one again. A request that would change nothing returns
 `Unchanged` with the reason (a value, not an error); anything illegal raises `ReleaseError` with
 what to do instead, and the release is left as it was.
@@ -21,7 +23,9 @@ from typing import Any, Literal, TypeAlias, assert_never, get_args
 
 from modelops.errors import ModelopsError
 
-Action: TypeAlias = Literal["deploy", "start-canary", "promote", "complete", "rollback", "restore"]
+Action: TypeAlias = Literal[
+    "deploy", "start-shadow", "start-canary", "promote", "complete", "rollback", "restore"
+]
 KEEP_PREVIOUS = 5
 """Replaced stable models remembered per environment, so `restore` can bring one back."""
 _CONTENT_HASH = re.compile(r"^[0-9a-f]{64}$")
@@ -68,10 +72,26 @@ class ModelVersion:
 
 @dataclass(frozen=True)
 class Canary:
-    """A model taking `weight` percent of the traffic beside the stable one."""
+    """A model taking `weight` percent of the traffic beside the stable one.
+
+    A `shadow` takes none (weight 0): Seldon mirrors every request to it and discards its
+    answers, so it can be judged against the stable model before any user depends on it.
+    """
 
     model: ModelVersion
     weight: int
+    shadow: bool = False
+
+    @property
+    def role(self) -> str:
+        """The predictor's name and track: `shadow` or `canary`."""
+        return "shadow" if self.shadow else "canary"
+
+    def describe(self) -> str:
+        """It in words, as in "a shadow (v2, mirrored)" or "a canary (v2 at 10%)"."""
+        if self.shadow:
+            return f"a shadow ({self.model.version}, mirrored)"
+        return f"a canary ({self.model.version} at {self.weight}%)"
 
 
 @dataclass(frozen=True)
@@ -117,12 +137,15 @@ class Release:
 
     @property
     def traffic(self) -> dict[str, int]:
-        """Percent of requests per predictor; stable and canary always add up to 100."""
+        """Percent of requests per predictor; stable and canary always add up to 100.
+
+        A shadow is listed at 0: it answers mirrored copies of the requests, none of its own.
+        """
         if self.stable is None:
             return {}
         if self.canary is None:
             return {"stable": 100}
-        return {"stable": 100 - self.canary.weight, "canary": self.canary.weight}
+        return {"stable": 100 - self.canary.weight, self.canary.role: self.canary.weight}
 
     def describe(self) -> str:
         """One line: what serves this environment now."""
@@ -130,6 +153,11 @@ class Release:
             return f"{self.environment}: no release yet"
         if self.canary is None:
             return f"{self.environment}: stable {self.stable.version} (100%)"
+        if self.canary.shadow:
+            return (
+                f"{self.environment}: stable {self.stable.version} (100%), "
+                f"shadow {self.canary.model.version} (mirrored, 0%)"
+            )
         return (
             f"{self.environment}: stable {self.stable.version} ({100 - self.canary.weight}%), "
             f"canary {self.canary.model.version} ({self.canary.weight}%)"
@@ -144,21 +172,24 @@ def deploy(
     steps: Sequence[int],
     change: Change,
     retry: bool = False,
+    shadow_first: bool = False,
 ) -> Release | Unchanged:
-    """A new model for this environment: stable at once, or a canary at the first step.
+    """A new model for this environment: stable at once, a canary at the first step, or a shadow.
 
-    A model already serving (same bytes or same training inputs) is unchanged, and so is one
-    that was taken out of this environment (rolled back, or restored away from), unless `retry`
-    says to try it again on purpose; a retried model keeps the commit that trained it.
+    With the `canary` strategy and a stable model to compare with, `shadow_first` starts it as a
+    shadow (mirrored requests, 0% of the answers); the first promote makes it a canary. A model
+    already serving (same bytes or same training inputs) is unchanged, and so is one that was
+    taken out of this environment (rolled back, or restored away from), unless `retry` says to
+    try it again on purpose; a retried model keeps the commit that trained it.
     """
     require_immutable(model)
     where = release.environment
     if release.canary is not None:
         if release.canary.model.same_model(model):
-            return Unchanged(_already(model, release.canary.model, f"the canary in {where}"))
+            role = release.canary.role
+            return Unchanged(_already(model, release.canary.model, f"the {role} in {where}"))
         raise ReleaseError(
-            f"{where} is running a canary ({release.canary.model.version} at "
-            f"{release.canary.weight}%): promote or roll it back first "
+            f"{where} is running {release.canary.describe()}: promote or roll it back first "
             f"(modelops release promote|rollback --env {where})"
         )
     if release.stable is not None and release.stable.same_model(model):
@@ -187,14 +218,23 @@ def deploy(
         release, rolled_back=tuple(m for m in release.rolled_back if not m.same_model(model))
     )
     first_weight = steps[0] if steps else 100
-    if strategy == "direct" or release.stable is None or first_weight >= 100:
+    if strategy == "direct" or release.stable is None:
+        return _record(_replace_stable(release, model), "deploy", model, change)
+    if shadow_first:
+        # Even with steps [100]: mirrored first, then all of the traffic at the first promote.
+        shadowed = replace(release, canary=Canary(model=model, weight=0, shadow=True))
+        return _record(shadowed, "start-shadow", model, change)
+    if first_weight >= 100:
         return _record(_replace_stable(release, model), "deploy", model, change)
     started = replace(release, canary=Canary(model=model, weight=first_weight))
     return _record(started, "start-canary", model, change)
 
 
 def promote(release: Release, *, steps: Sequence[int], change: Change) -> Release:
-    """Move the canary to the next traffic step; past the last one it becomes the stable model."""
+    """Move the canary to the next traffic step; past the last one it becomes the stable model.
+
+    A shadow (weight 0) becomes a canary at the first step, taking real traffic from then on.
+    """
     canary = release.canary
     if canary is None:
         raise ReleaseError(
@@ -205,18 +245,21 @@ def promote(release: Release, *, steps: Sequence[int], change: Change) -> Releas
     if step is None:
         completed = replace(_replace_stable(release, canary.model), canary=None)
         return _record(completed, "complete", canary.model, change)
-    moved = replace(release, canary=replace(canary, weight=step))
+    moved = replace(release, canary=replace(canary, weight=step, shadow=False))
     return _record(moved, "promote", canary.model, change)
 
 
 def next_step(weight: int, steps: Sequence[int]) -> int | None:
-    """The canary weight after `weight`, or None when the next promote makes it stable."""
+    """The canary weight after `weight`, or None when the next promote makes it stable.
+
+    A shadow's weight is 0, so its next step is the first one.
+    """
     following = [step for step in steps if step > weight]
     return following[0] if following and following[0] < 100 else None
 
 
 def rollback(release: Release, *, change: Change) -> Release:
-    """Remove the canary: the stable model takes all traffic again."""
+    """Remove the canary (or shadow): the stable model takes all traffic again."""
     canary = release.canary
     if canary is None:
         raise ReleaseError(
@@ -237,8 +280,7 @@ def restore(release: Release, version: str, *, change: Change) -> Release | Unch
     """
     if release.canary is not None:
         raise ReleaseError(
-            f"{release.environment} is running a canary ({release.canary.model.version} at "
-            f"{release.canary.weight}%): roll it back first "
+            f"{release.environment} is running {release.canary.describe()}: roll it back first "
             f"(modelops release rollback --env {release.environment})"
         )
     if release.stable is not None and release.stable.version == version:
@@ -273,15 +315,16 @@ def require_immutable(model: ModelVersion) -> None:
 
 
 def to_document(release: Release) -> dict[str, Any]:
-    """The release file's content (stable key order, so diffs stay small)."""
+    """The release file's content (stable key order, so diffs stay small).
+
+    `shadow: true` is written only for a shadow, so a canary's entry reads as it always did.
+    """
+    canary = release.canary
+    shadow = {"shadow": True} if canary is not None and canary.shadow else {}
     return {
         "environment": release.environment,
         "stable": asdict(release.stable) if release.stable else None,
-        "canary": (
-            {"weight": release.canary.weight, **asdict(release.canary.model)}
-            if release.canary
-            else None
-        ),
+        "canary": ({"weight": canary.weight, **shadow, **asdict(canary.model)} if canary else None),
         "traffic": release.traffic,
         "previous": [asdict(model) for model in release.previous],
         "rolled_back": [asdict(model) for model in release.rolled_back],
@@ -303,7 +346,10 @@ def from_document(document: Any, *, source: str) -> Release:
         canary = None
         if canary_doc is not None:
             weight = int(canary_doc.pop("weight"))
-            canary = Canary(model=ModelVersion(**canary_doc), weight=weight)
+            shadow = canary_doc.pop("shadow", False)
+            if not isinstance(shadow, bool):
+                raise ValueError(f"canary.shadow is true or false, got {shadow!r}")
+            canary = Canary(model=ModelVersion(**canary_doc), weight=weight, shadow=shadow)
         stable = ModelVersion(**document["stable"]) if document.get("stable") else None
         release = Release(
             environment=str(document["environment"]),
@@ -318,7 +364,11 @@ def from_document(document: Any, *, source: str) -> Release:
             raise ValueError(f"unknown action(s) {unknown}")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ReleaseError(f"{source}: not a release file ({exc}); restore it from git") from None
-    if canary is not None and (stable is None or not 0 < canary.weight < 100):
+    if canary is not None and stable is None:
+        raise ReleaseError(f"{source}: a canary needs a stable model beside it")
+    if canary is not None and canary.shadow and canary.weight != 0:
+        raise ReleaseError(f"{source}: a shadow takes no traffic: its weight is 0")
+    if canary is not None and not canary.shadow and not 0 < canary.weight < 100:
         raise ReleaseError(f"{source}: a canary needs a stable model and a weight from 1 to 99")
     if document.get("traffic", release.traffic) != release.traffic:
         raise ReleaseError(
@@ -331,15 +381,19 @@ def from_document(document: Any, *, source: str) -> Release:
 def check_release(release: Release, *, steps: Sequence[int], source: str) -> None:
     """Refuse a release file that was edited around the commands.
 
-    Its canary must sit on one of the environment's `canary_steps`, and replaying its history
-    from an empty environment must give exactly its stable model and canary.
+    Its canary must sit on one of the environment's `canary_steps` (a shadow at 0), and
+    replaying its history from an empty environment must give exactly its stable model and
+    canary or shadow.
 
     Raises:
         ReleaseError: what does not add up, and how to put the file back.
     """
     fix = _HAND_EDITED.format(source=source)
     canary = release.canary
-    if canary is not None and canary.weight not in steps:
+    if canary is not None and canary.shadow != (canary.weight == 0):
+        what = "a shadow takes 0%" if canary.shadow else "a canary at 0% would be a shadow"
+        raise ReleaseError(f"{source}: the {canary.role} takes {canary.weight}%, but {what}. {fix}")
+    if canary is not None and not canary.shadow and canary.weight not in steps:
         raise ReleaseError(
             f"{source}: the canary takes {canary.weight}%, which is not one of canary_steps "
             f"{list(steps)} (deploy.environments.{release.environment}.canary_steps). {fix}. "
@@ -363,6 +417,7 @@ def check_release(release: Release, *, steps: Sequence[int], source: str) -> Non
 
 
 _Replayed: TypeAlias = tuple[str | None, tuple[str, int] | None]
+"""(stable version, (canary version, weight)); a weight of 0 is a shadow (a canary's is 1-99)."""
 
 
 def _replay(history: Sequence[Event], *, source: str, fix: str) -> _Replayed:
@@ -377,9 +432,15 @@ def _replay(history: Sequence[Event], *, source: str, fix: str) -> _Replayed:
             case "deploy":
                 problem = "replaces the stable model while a canary runs" if canary else None
                 stable = event.version
+            case "start-shadow":
+                problem = "starts a shadow beside no stable model" if stable is None else None
+                problem = "starts a shadow while a canary or shadow runs" if canary else problem
+                canary = (event.version, 0)
             case "start-canary":
                 problem = "starts a canary beside no stable model" if stable is None else None
                 problem = "starts a canary while another runs" if canary else problem
+                if problem is None and weight == 0:
+                    problem = "starts a canary at 0% (a shadow is started by start-shadow)"
                 canary = (event.version, weight)
             case "promote":
                 if not running:
@@ -414,6 +475,8 @@ def _traffic(stable: str | None, canary: tuple[str, int] | None) -> dict[str, in
         return {}
     if canary is None:
         return {"stable": 100}
+    if canary[1] == 0:
+        return {"stable": 100, "shadow": 0}
     return {"stable": 100 - canary[1], "canary": canary[1]}
 
 
@@ -421,6 +484,8 @@ def _state_words(stable: str | None, canary: tuple[str, int] | None) -> str:
     if stable is None:
         return "no model"
     words = f"stable {stable}"
+    if canary is not None and canary[1] == 0:
+        return f"{words}, shadow {canary[0]} (mirrored)"
     return f"{words}, canary {canary[0]} at {canary[1]}%" if canary else words
 
 

@@ -53,12 +53,17 @@ SELDON_PORTS = SeldonPorts()
 
 @dataclass(frozen=True)
 class Predictor:
-    """A predictor of the SeldonDeployment as the template sees it."""
+    """A predictor of the SeldonDeployment as the template sees it.
+
+    A `shadow` predictor gets a copy of every request (Seldon has the ingress mirror them) and
+    its answers are discarded; its traffic is 0 and it is not counted in the split.
+    """
 
     name: str
     model: ModelVersion
     traffic: int
     replicas: int
+    shadow: bool = False
 
 
 def render(
@@ -144,8 +149,16 @@ def _predictors(release: Release, stable_replicas: int, canary_replicas: int) ->
     assert release.stable is not None
     traffic = release.traffic
     predictors = [Predictor("stable", release.stable, traffic["stable"], stable_replicas)]
-    if release.canary is not None:
+    canary = release.canary
+    if canary is not None:
+        # The shadow has canary_replicas too: it serves every request, but it is a trial.
         predictors.append(
-            Predictor("canary", release.canary.model, traffic["canary"], canary_replicas)
+            Predictor(
+                canary.role,
+                canary.model,
+                traffic[canary.role],
+                canary_replicas,
+                shadow=canary.shadow,
+            )
         )
     return predictors

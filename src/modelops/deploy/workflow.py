@@ -114,6 +114,9 @@ def deploy_model(
 ) -> Plan:
     """Publish the trained model and deploy it: stable where direct, a canary where canary.
 
+    Where an environment has `shadow_first`, the new model starts as a shadow instead (mirrored
+    requests, its answers discarded); its first promote makes it a canary.
+
     Only a model the gates passed is published (`deploy.gated`; `gates` says how strictly it must
     be the merged commit's). `dry_run` publishes nothing. `object_store_only` refuses a local
     folder as the store: in CI it would vanish with the runner, leaving manifests pointing at
@@ -185,10 +188,12 @@ def promote(root: Path, params: Params, environment: str, *, change: Change) -> 
     )
     releases[environment] = after
     event = after.history[-1]
+    assert before.canary is not None
     if after.canary is None:
         title = f"complete: {environment} runs {event.version} (100%)"
+    elif before.canary.shadow:
+        title = f"promote: {environment} shadow {event.version} -> canary at {after.canary.weight}%"
     else:
-        assert before.canary is not None
         title = (
             f"promote: {environment} canary {event.version} "
             f"{before.canary.weight}% -> {after.canary.weight}%"
@@ -197,13 +202,15 @@ def promote(root: Path, params: Params, environment: str, *, change: Change) -> 
 
 
 def rollback(root: Path, params: Params, environment: str, *, change: Change) -> Plan:
-    """Remove an environment's canary: the stable model takes all traffic."""
+    """Remove an environment's canary (or shadow): the stable model takes all traffic."""
     releases = load_releases(root, params)
-    after = state.rollback(_release(releases, environment), change=change)
+    before = _release(releases, environment)
+    after = state.rollback(before, change=change)
     releases[environment] = after
     assert after.stable is not None
+    assert before.canary is not None
     title = (
-        f"rollback: {environment} canary {after.history[-1].version} removed, "
+        f"rollback: {environment} {before.canary.role} {after.history[-1].version} removed, "
         f"{after.stable.version} takes 100%"
     )
     return Plan(releases, (environment,), _message(title, releases, (environment,), change))
@@ -305,6 +312,7 @@ def _apply(
             steps=environment.canary_steps,
             change=change,
             retry=retry,
+            shadow_first=environment.shadow_first,
         )
         if isinstance(after, Unchanged):
             notes.append(after.reason)
@@ -385,18 +393,23 @@ def sync_registry(root: Path, params: Params) -> list[str]:
     leaves the registry as it was; running it again reconciles the registry with `main`. Each
     served model is registered once (by content hash, from its immutable store URI, linked to
     its MLflow run when the server has that run); the alias `<environment>` names the stable
-    model and `<environment>-canary` the canary, removed when there is none.
+    model, `<environment>-canary` the canary and `<environment>-shadow` the shadow, each removed
+    when there is none (a shadow takes no traffic: it is not called a canary).
     """
     if not tracking.registry_configured():
         return ["no MLflow registry configured (MLFLOW_TRACKING_URI unset): nothing to sync"]
     name = params.deploy.registered_model
     notes = []
     for environment, release in load_releases(root, params).items():
-        canary = release.canary.model if release.canary else None
-        for alias, model in ((environment, release.stable), (f"{environment}-canary", canary)):
+        trial = release.canary
+        aliases = [(environment, "stable", release.stable)] + [
+            (f"{environment}-{role}", role, trial.model if trial and trial.role == role else None)
+            for role in ("canary", "shadow")
+        ]
+        for alias, role, model in aliases:
             if model is None:
-                if alias != environment and tracking.move_alias(name, alias, None, root=root):
-                    notes.append(f"{name}@{alias} removed (no canary)")
+                if role != "stable" and tracking.move_alias(name, alias, None, root=root):
+                    notes.append(f"{name}@{alias} removed (no {role})")
                 continue
             version = tracking.register_version(
                 name,
@@ -419,7 +432,11 @@ def _release(releases: Mapping[str, Release], environment: str) -> Release:
 
 
 def _share(release: Release) -> str:
-    return f"canary {release.canary.weight}%" if release.canary else "100%"
+    if release.canary is None:
+        return "100%"
+    if release.canary.shadow:
+        return "shadow, mirrored"
+    return f"canary {release.canary.weight}%"
 
 
 def _message(
