@@ -231,9 +231,9 @@ def test_the_deploy_workflow_runs_on_merges_and_skips_its_own_commits() -> None:
 def test_the_rollout_workflow_passes_its_inputs_through_env_and_its_environment() -> None:
     workflow = _load(REPO_ROOT / ".github" / "workflows" / "rollout.yml")
     triggers = _triggers(workflow)
-    assert set(triggers) == {"workflow_dispatch"}
+    assert set(triggers) == {"workflow_dispatch", "schedule"}
     inputs = triggers["workflow_dispatch"]["inputs"]
-    assert inputs["action"]["options"] == ["promote", "rollback", "restore"]
+    assert inputs["action"]["options"] == ["promote", "rollback", "restore", "auto"]
     assert inputs["reason"]["required"] is True, "every step records a reason"
     declared = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["deploy"]["environments"]
     assert set(inputs["environment"]["options"]) == set(declared), "keep in step with params.yaml"
@@ -243,6 +243,26 @@ def test_the_rollout_workflow_passes_its_inputs_through_env_and_its_environment(
         f"${{{{ inputs.{name} }}}}" for name in ("action", "environment", "reason", "version")
     }
     assert "inputs." not in _run_text(workflow)
+
+
+def test_the_rollout_workflow_lets_the_canary_judge_run_on_a_schedule() -> None:
+    workflow = _load(REPO_ROOT / ".github" / "workflows" / "rollout.yml")
+    assert _triggers(workflow)["schedule"], "the judge looks at every canary regularly"
+    judge = _job(workflow, "judge")
+    declared = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["deploy"]["environments"]
+    assert set(judge["strategy"]["matrix"]["environment"]) == set(declared)
+    assert judge["strategy"]["max-parallel"] == 1, "one release change at a time"
+    assert "github.ref == 'refs/heads/main'" in judge["if"]
+    assert "inputs.action == 'auto'" in judge["if"]
+    assert "inputs.action != 'auto'" in _job(workflow, "rollout")["if"], "never both jobs"
+    names = [step.get("name", "") for step in judge["steps"]]
+    push = next(i for i, n in enumerate(names) if "commit and push" in n)
+    assert "modelops canary auto" in judge["steps"][push]["run"]
+    assert "commit-and-push.sh" in judge["steps"][push]["run"]
+    assert next(i for i, n in enumerate(names) if "registry" in n) > push
+    given = _secret_steps(judge)
+    assert all("commit and push" in n or "registry" in n for n in given), given
+    assert judge["permissions"] == {"contents": "write"}
 
 
 def test_ci_cancels_superseded_runs_only_for_pull_requests() -> None:

@@ -81,6 +81,13 @@ def register(commands: Subparsers) -> None:
         help="deploy only the very model the merged commit's gates passed, never a retrain of "
         "its inputs (deploy.yml with a DVC remote)",
     )
+    deploy.add_argument(
+        "--override-budget",
+        metavar="REASON",
+        default=None,
+        help="start a canary although an error budget of the environment is spent, and say "
+        "why (recorded in the commit); without it such a deploy is refused",
+    )
     _change_options(deploy, reason_required=False)
 
     promote = action(
@@ -216,8 +223,22 @@ def _deploy(args: argparse.Namespace, paths: ProjectPaths) -> int:
         object_store_only=args.object_store_only,
         retry=args.retry,
         gates="exact" if args.exact else "merged",
+        budget=_budget(params),
+        budget_override=args.override_budget,
     )
     return _finish(args, paths, params, plan, dry_run=args.dry_run)
+
+
+def _budget(params: Params) -> Any:
+    """Checks a namespace's error budget against the configured Prometheus (a note when none)."""
+    from functools import partial
+
+    from modelops.canary.budget import check_budget
+    from modelops.canary.prometheus import URL_ENV, connect
+
+    configured = params.monitoring.prometheus_url or os.environ.get(URL_ENV)
+    prometheus = connect(None, configured) if configured else None
+    return partial(check_budget, prometheus)
 
 
 def _promote(args: argparse.Namespace, paths: ProjectPaths) -> int:

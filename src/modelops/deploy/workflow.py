@@ -8,13 +8,14 @@ a commit message that says what changed.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from modelops import tracking
+from modelops.canary.budget import BudgetCheck
 from modelops.deploy import release as state
 from modelops.deploy.gated import Requirement, check_gated
 from modelops.deploy.publish import is_object_store, model_uri, publish
@@ -111,6 +112,8 @@ def deploy_model(
     object_store_only: bool = False,
     retry: bool = False,
     gates: Requirement = "merged",
+    budget: Callable[[str], BudgetCheck] | None = None,
+    budget_override: str | None = None,
 ) -> Plan:
     """Publish the trained model and deploy it: stable where direct, a canary where canary.
 
@@ -122,6 +125,9 @@ def deploy_model(
     folder as the store: in CI it would vanish with the runner, leaving manifests pointing at
     nothing. `retry` deploys a model that was taken out before (otherwise skipped). The MLflow
     registry is not touched here: `sync_registry` follows the release files once they are pushed.
+
+    `budget` says whether a namespace's error budget allows a new canary (the error-budget
+    policy); a spent budget refuses the deploy unless `budget_override` gives the reason.
     """
     if object_store_only and not is_object_store(params.deploy.store):
         raise DeployError(
@@ -141,6 +147,7 @@ def deploy_model(
     releases, changed, notes = _apply(
         load_releases(root, params), model, names=names, params=params, change=change, retry=retry
     )
+    overrides = _budget_policy(params, releases, changed, notes, budget, budget_override)
     if changed:
         # Refused before anything is published: the gates must have passed this model.
         paths = ProjectPaths(root)
@@ -174,9 +181,43 @@ def deploy_model(
     return Plan(
         releases=releases,
         changed=tuple(changed),
-        message=_message(title, releases, changed, change, body=(provenance,)),
+        message=_message(title, releases, changed, change, body=(provenance, *overrides)),
         notes=tuple(notes),
     )
+
+
+def _budget_policy(
+    params: Params,
+    releases: Mapping[str, Release],
+    changed: Sequence[str],
+    notes: list[str],
+    budget: Callable[[str], BudgetCheck] | None,
+    override: str | None,
+) -> list[str]:
+    """Refuse a new canary where an error budget is spent, unless overridden with a reason;
+    the override lines for the commit message."""
+    if budget is None:
+        return []
+    overrides = []
+    for name in changed:
+        if releases[name].history[-1].action not in ("start-canary", "start-shadow"):
+            continue
+        check = budget(params.deploy.environments[name].namespace)
+        if check.note:
+            notes.append(f"{name}: {check.note}")
+        if check.allows:
+            continue
+        spent = ", ".join(check.spent)
+        if not override:
+            raise DeployError(
+                f"{name}: the error budget is spent ({spent} left): by the error-budget policy "
+                "no new canary starts until it recovers (runbooks/slo.md). To start one anyway, "
+                "say why: modelops release deploy --override-budget 'REASON'"
+            )
+        line = f"{name}: error budget spent ({spent} left); canary started anyway: {override}"
+        notes.append(line)
+        overrides.append(f"Error-budget policy overridden in {line}")
+    return overrides
 
 
 def promote(root: Path, params: Params, environment: str, *, change: Change) -> Plan:
