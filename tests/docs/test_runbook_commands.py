@@ -57,6 +57,8 @@ NOT_RUNNABLE = {
     r"docker\b": "no Docker engine on these machines",
     r"uv (add|lock)\b": "changes the locked dependencies and needs the network",
     r"modelops release .*--object-store-only": "refuses the local store: needs a bucket",
+    r"modelops canary\b": "asks a running Prometheus about a running canary: "
+    "tests/rehearsal/test_canary_e2e.py runs it for real",
 }
 # Everything else must be one of these: they run in the story's copy of the template.
 RUNNABLE = (

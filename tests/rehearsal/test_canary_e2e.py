@@ -19,6 +19,8 @@ the params a user tunes); the statistics are the same.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import subprocess
@@ -144,6 +146,17 @@ def _auto(root: Path, prometheus: int) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _analyze(root: Path, prometheus: int) -> tuple[int, str]:
+    """`modelops canary analyze` in-process: its exit code and what it printed."""
+    printed = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
+        patch.chdir(root)
+        code = main(
+            ["canary", "analyze", "--env", ENV, "--prometheus", f"http://127.0.0.1:{prometheus}"]
+        )
+    return code, printed.getvalue()
+
+
 def _pushed(root: Path) -> list[str]:
     log = git(root, "log", "--format=%B%x00", "origin/main")
     return [entry.strip() for entry in log.split("\x00") if entry.strip()]
@@ -177,6 +190,11 @@ def test_the_same_model_is_held_first_then_promoted_through_every_step(repo: Pat
         assert first.returncode == 0, first.stdout + first.stderr
         assert "hold: canary has" in first.stdout
         assert "Nothing changed under manifests/" in first.stdout
+        started = time.perf_counter()
+        code, printed = _analyze(repo, prometheus)
+        print(f"one analysis (8 queries and the statistics): {time.perf_counter() - started:.2f} s")
+        assert code == 3, printed
+        assert (repo / "reports" / "canary" / f"{ENV}.json").is_file()
         outputs, _ = _until_decided(repo, prometheus)
     finally:
         processes.down(repo)

@@ -15,7 +15,9 @@ from modelops.deploy.release import Canary, Event, Release
 from modelops.errors import ModelopsError
 from modelops.params import Params
 
-STEP_ACTIONS = frozenset({"start-canary", "promote"})
+STEP_ACTIONS = frozenset({"start-canary", "start-shadow", "promote"})
+MIRRORED_WEIGHT = 50
+"""A shadow sees every request stable sees: as many samples as a canary at 50%."""
 
 
 class CanaryError(ModelopsError):
@@ -61,14 +63,15 @@ def analyze(
     started = parse_time(event.at)
     seconds = max((moment - started).total_seconds(), 0.0)
     namespace = params.deploy.environments[release.environment].namespace
-    queries = step_queries(namespace, seconds)
+    role = canary.role  # a shadow's series carry track="shadow"
+    queries = step_queries(namespace, seconds, (role, "stable"))
     at = moment.timestamp()
     answers = {name: prometheus.query(query, at=at) for name, query in queries.items()}
     evidence = Evidence(
-        canary=track_counts(answers, "canary"),
+        canary=track_counts(answers, role),
         stable=track_counts(answers, "stable"),
         step_seconds=seconds,
-        weight=canary.weight,
+        weight=MIRRORED_WEIGHT if canary.shadow else canary.weight,
         queries=queries,
     )
     verdict = judge(evidence, params.canary, business_values(params))
