@@ -141,10 +141,23 @@ class Builder:
                 name, fires, series(per_minute, share), eval_minutes, interval, {"slo": slo}
             )
 
+        shadow = [
+            (name, {**labels, "track": "shadow", "pod": "churn-shadow-0"}, values)
+            for name, labels, values in series(enough, 1.0)
+        ]
+        mirrored = Case(
+            "a shadow failing every mirrored request",
+            False,
+            series(enough, good) + shadow,
+            eval_minutes,
+            interval,
+            {"slo": slo},
+        )
         return [
             case("breaching", True, enough, bad),
             case("healthy", False, enough, good),
             case("below the minimum of requests", False, few, bad),
+            mirrored,
         ]
 
     # --- no data ------------------------------------------------------------------------

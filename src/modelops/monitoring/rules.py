@@ -168,7 +168,8 @@ class _Rules:
 
     def slo_records(self) -> list[dict[str, Any]]:
         rules: list[dict[str, Any]] = []
-        predict = f'{self.ns}, endpoint="predict"'
+        # A shadow answers mirrored copies no user sees: its errors spend no user's budget.
+        predict = f'{self.ns}, track!="shadow", endpoint="predict"'
         bound = repr(float(self.o.latency.threshold_seconds))
         for slo, objective in (("availability", self.o.availability), ("latency", self.o.latency)):
             windows = list(dict.fromkeys([*SLO_WINDOWS, objective.window]))
