@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             interrupt.raise_if_requested()  # pressed while a library swallowed it
         except ModelopsError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            return 1
+            return int(getattr(args, "error_code", 1))
         except KeyboardInterrupt:
             interrupt.ignore_from_now()
             print(_interrupted(), file=sys.stderr)

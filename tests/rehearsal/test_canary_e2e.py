@@ -12,6 +12,8 @@ reads the commits that land there. Nothing is stubbed: only GitHub itself is abs
 - A canary that fails a share of its predictions: rolled back, naming `errors`.
 - A canary that is an underfit model (its scores bunch near the base rate): rolled back, naming
   the score distribution.
+- A shadow (shadow_first): the rehearsal mirrors every request to it, the judge compares track
+  `shadow` with stable on those, and `auto` makes it a canary at the first step.
 
 The bounds are loosened for a test that must finish in about a minute per scenario (they are
 the params a user tunes); the statistics are the same.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -93,8 +96,9 @@ def _copy(model_dir: Path, target: Path, note: str) -> Path:
     return target
 
 
-def _start_canary(root: Path, canary_dir: Path, name: str) -> None:
-    """A release of `production`: the workspace model stable, `canary_dir` at the first step."""
+def _start_canary(root: Path, canary_dir: Path, name: str, *, shadow: bool = False) -> None:
+    """A release of `production`: the workspace model stable, `canary_dir` at the first step
+    (or, with `shadow`, as a shadow on mirrored requests)."""
     params = load_params(root / "params.yaml")
     releases = load_releases(root, params)
     stable = _version(root, root / "models" / "model", "v-stable")
@@ -103,7 +107,9 @@ def _start_canary(root: Path, canary_dir: Path, name: str) -> None:
     release = state.Release(environment=ENV)
     for model in (stable, canary):
         change = state.Change(at=now, by="test", reason=f"deploy {model.version}")
-        result = state.deploy(release, model, strategy="canary", steps=STEPS, change=change)
+        result = state.deploy(
+            release, model, strategy="canary", steps=STEPS, change=change, shadow_first=shadow
+        )
         assert isinstance(result, state.Release)
         release = result
     assert release.canary is not None
@@ -166,8 +172,9 @@ def _release(root: Path) -> Any:
     return load_releases(root, load_params(root / "params.yaml"))[ENV]
 
 
-def _until_decided(root: Path, prometheus: int) -> tuple[list[str], str]:
-    """Run auto every few seconds until the release has no canary; what each run printed."""
+def _until_decided(root: Path, prometheus: int, *, shadow: bool = False) -> tuple[list[str], str]:
+    """Run auto every few seconds until the release has no canary (or, with `shadow`, until the
+    shadow is no more); what each run printed."""
     outputs: list[str] = []
     deadline = time.monotonic() + PATIENCE_SECONDS
     while time.monotonic() < deadline:
@@ -175,7 +182,8 @@ def _until_decided(root: Path, prometheus: int) -> tuple[list[str], str]:
         outputs.append(run.stdout + run.stderr)
         assert run.returncode == 0, outputs[-1]
         git(root, "fetch", "--quiet", "origin")
-        if _release(root).canary is None:
+        canary = _release(root).canary
+        if canary is None or (shadow and not canary.shadow):
             return outputs, outputs[-1]
         time.sleep(3)
     raise AssertionError("no decision in time:\n" + "\n---\n".join(outputs[-3:]))
@@ -256,3 +264,20 @@ def test_an_underfit_canary_is_rolled_back_naming_its_scores(repo: Path) -> None
     message = _pushed(repo)[0]
     assert message.startswith(f"rollback: {ENV} canary v-underfit removed"), last
     assert "roll back: scores (" in message or "; scores (" in message, message
+
+
+def test_a_shadow_is_judged_on_mirrored_requests_then_becomes_a_canary(repo: Path) -> None:
+    twin = _copy(repo / "models" / "model", repo / ".rehearsal" / "shadow", "mirrored")
+    _start_canary(repo, twin, "v-shadow", shadow=True)
+    assert _release(repo).traffic == {"stable": 100, "shadow": 0}
+    prometheus = _up(repo)
+    try:
+        _, last = _until_decided(repo, prometheus, shadow=True)
+    finally:
+        processes.down(repo)
+    message = _pushed(repo)[0]
+    assert message.startswith(f"promote: {ENV} shadow v-shadow -> canary at 25%"), last
+    assert "By canary-judge: promote: every criterion is within its bound" in message
+    verdict = repo / (_release(repo).history[-1].verdict or "")
+    findings = json.loads(verdict.with_suffix(".json").read_text(encoding="utf-8"))["findings"]
+    assert any('track=~"shadow|stable"' in f["query"] for f in findings), "shadow against stable"

@@ -43,13 +43,15 @@ def register(commands: Any) -> None:
             help="Prometheus to ask (default: $MODELOPS_PROMETHEUS_URL, then "
             "monitoring.prometheus_url)",
         )
-        parser.set_defaults(handler=handler)
+        # 1 means "roll back" here: a command that cannot judge exits 2.
+        parser.set_defaults(handler=handler, error_code=2)
         return parser
 
     analyze = action(
         "analyze",
         "Print the verdict for the current step and write it to reports/canary/<env>.md and "
-        ".json. Exits 0 promote, 3 hold, 1 roll back.",
+        ".json. Exits 0 promote, 3 hold, 1 roll back, 2 when it cannot judge (no canary, no "
+        "Prometheus).",
         _analyze,
     )
     analyze.add_argument("--output", type=Path, default=None, help="directory for the verdict")

@@ -111,6 +111,8 @@ def _up(args: argparse.Namespace, paths: ProjectPaths) -> int:
     canary_dir, canary_note = _model(paths, canary.model if canary else None)
     if canary is None:
         canary_note = f"the same model: {args.env} runs no canary"
+    elif canary.shadow:
+        canary_note += ", a shadow: it gets a copy of every request (restart after promoting it)"
     percent = args.canary_percent
     if percent is None:
         percent = canary.weight if canary is not None else 10
@@ -125,10 +127,12 @@ def _up(args: argparse.Namespace, paths: ProjectPaths) -> int:
     )
     if not 0.0 <= args.canary_errors <= 1.0:
         raise RehearsalError(f"--canary-errors must be from 0 to 1, got {args.canary_errors:g}")
+    # A shadow gets a copy of every request (its answers go nowhere) and its own track label.
+    shadow = canary is not None and canary.shadow
     servers = [
         _server("stable", stable_dir, args.stable_port, args.stable_metrics_port),
         _server(
-            "canary",
+            "shadow" if shadow else "canary",
             canary_dir,
             args.canary_port,
             args.canary_metrics_port,
@@ -154,8 +158,9 @@ def _up(args: argparse.Namespace, paths: ProjectPaths) -> int:
             "label": schema.label,
             "ledger": str((state / "traffic.jsonl").resolve()),
             "release_file": str(paths.root.resolve() / RELEASES / f"{args.env}.yaml")
-            if follow
+            if follow and not shadow
             else None,
+            "mirror": "shadow" if shadow else None,
         },
         alerting=_alerting(paths, params, args),
     )

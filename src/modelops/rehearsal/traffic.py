@@ -2,10 +2,12 @@
 
 Run as `python -m modelops.rehearsal.traffic CONFIG` (what `modelops up` starts in the
 background). Requests go to the canary with the canary's share of traffic and to stable
-otherwise, at a fixed rate, for a bounded time; each request's truth goes back to the server
-that answered it through Seldon's feedback API after the label delay, as ground truth arrives
-in production. Every call is appended to a ledger (JSON lines), so what was sent can be compared
-with what Prometheus counted. SIGTERM stops it between calls.
+otherwise (a shadow gets a copy of each of stable's requests, its answer ignored), at a fixed
+rate, for a bounded time; the canary's share follows the release file when the config names
+one. Each request's truth goes back to the server that answered it through Seldon's feedback
+API after the label delay, as ground truth arrives in production. Every call is appended to a
+ledger (JSON lines), so what was sent can be compared with what Prometheus counted. SIGTERM
+stops it between calls.
 """
 
 from __future__ import annotations
@@ -147,6 +149,7 @@ def run(config: dict[str, Any]) -> int:
     shift = plan.get("shift")
     canary_share = plan["canary_percent"] / 100 if "canary" in servers else 0.0
     release_file = config.get("release_file")
+    mirror = config.get("mirror")
     weight_checked = -math.inf
     interval = 1.0 / float(plan["requests_per_second"])
     delay = float(plan["label_delay_seconds"])
@@ -183,6 +186,9 @@ def run(config: dict[str, Any]) -> int:
                     request = shifted(request, shift)
                 status, response = post(f"{servers[track]}/api/v1.0/predictions", request)
                 record("predict", track, len(truths), status)
+                if mirror and track == "stable":  # as Seldon mirrors to a shadow predictor
+                    copied, _ = post(f"{servers[mirror]}/api/v1.0/predictions", request)
+                    record("predict", mirror, len(truths), copied)
                 if status == 200:
                     waiting.append((now + delay, track, feedback_body(request, response, truths)))
                 sent += 1
