@@ -152,14 +152,13 @@ def _auto(root: Path, prometheus: int) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _analyze(root: Path, prometheus: int) -> tuple[int, str]:
-    """`modelops canary analyze` in-process: its exit code and what it printed."""
+def _run_cli(root: Path, action: str, prometheus: int) -> tuple[int, str]:
+    """`modelops canary ACTION` in-process: its exit code and what it printed."""
     printed = io.StringIO()
+    url = f"http://127.0.0.1:{prometheus}"
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
         patch.chdir(root)
-        code = main(
-            ["canary", "analyze", "--env", ENV, "--prometheus", f"http://127.0.0.1:{prometheus}"]
-        )
+        code = main(["canary", action, "--env", ENV, "--prometheus", url])
     return code, printed.getvalue()
 
 
@@ -199,13 +198,20 @@ def test_the_same_model_is_held_first_then_promoted_through_every_step(repo: Pat
         assert "hold: canary has" in first.stdout
         assert "Nothing changed under manifests/" in first.stdout
         started = time.perf_counter()
-        code, printed = _analyze(repo, prometheus)
+        code, printed = _run_cli(repo, "analyze", prometheus)
         print(f"one analysis (8 queries and the statistics): {time.perf_counter() - started:.2f} s")
         assert code == 3, printed
         assert (repo / "reports" / "canary" / f"{ENV}.json").is_file()
         outputs, _ = _until_decided(repo, prometheus)
+        code, planned = _run_cli(repo, "plan", prometheus)
     finally:
         processes.down(repo)
+    print(planned)
+    assert code in (0, 1), planned
+    assert f"plan for {ENV}: " in planned
+    for weight in STEPS[:-1]:
+        assert f"{weight:>3}%: " in planned, planned
+    assert "whole rollout: about" in planned
     pushed = _pushed(repo)
     steps = [m for m in pushed if m.startswith(("promote:", "complete:"))]
     assert [m.splitlines()[0] for m in reversed(steps)] == [

@@ -89,7 +89,7 @@ def _plan(args: argparse.Namespace, paths: ProjectPaths) -> int:
     from modelops.canary.analysis import CanaryError, business_values
     from modelops.canary.plan import plan_steps
     from modelops.canary.prometheus import connect
-    from modelops.canary.queries import per_track, rate_query, step_queries, track_counts
+    from modelops.canary.queries import covered_query, scalar, step_queries, track_counts
     from modelops.params import duration_seconds
 
     params = _params(paths)
@@ -97,24 +97,25 @@ def _plan(args: argparse.Namespace, paths: ProjectPaths) -> int:
     prometheus = connect(args.prometheus, params.monitoring.prometheus_url)
     window = args.window
     seconds = _window_seconds(window)
-    rates = per_track(prometheus.query(rate_query(environment.namespace, window)))
-    per_second = sum(rates.values())
-    if per_second <= 0:
+    queries = step_queries(environment.namespace, seconds)
+    answers = {name: prometheus.query(query) for name, query in queries.items()}
+    stable, canary = track_counts(answers, "stable"), track_counts(answers, "canary")
+    covered = min(scalar(prometheus.query(covered_query(environment.namespace, window))), seconds)
+    requests = stable.requests + canary.requests
+    if requests <= 0 or covered <= 0:
         raise CanaryError(
             f"no predict requests in namespace {environment.namespace} over the last {window}: "
             "the plan needs current traffic (try a longer --window)"
         )
-    queries = step_queries(environment.namespace, seconds)
-    answers = {name: prometheus.query(query) for name, query in queries.items()}
-    baseline = track_counts(answers, "stable")
-    if baseline.requests <= 0:
-        baseline = track_counts(answers, "canary")
+    per_second = requests / covered
+    baseline = stable if stable.requests > 0 else canary
     plans = plan_steps(
         environment.canary_steps, per_second, baseline, params.canary, business_values(params)
     )
     judge = params.canary
     print(
-        f"plan for {args.env}: {per_second:.3g} predict requests/s over the last {window} "
+        f"plan for {args.env}: {per_second:.3g} predict requests/s over the last "
+        f"{_duration(covered)} (of --window {window}) "
         f"(error ratio {_ratio(baseline.server_errors, baseline.requests)}, positive rate "
         f"{_ratio(baseline.positive, baseline.predicted)}); bounds from params.yaml canary:, "
         f"alpha {judge.alpha:g}, min_soak {judge.min_soak}, max_step_duration "

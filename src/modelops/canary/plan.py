@@ -77,7 +77,7 @@ def _requests_needed(
             weight=weight,
         )
         result = judge(evidence, params, business)
-        open_ = [f.criterion for f in result.findings if f.status == "inconclusive"]
+        open_ = [f.criterion for f in result.findings if f.status == "inconclusive" and f.blocking]
         return result.decision == "promote", ", ".join(open_)
 
     low = float(params.min_requests)

@@ -36,12 +36,11 @@ def step_queries(namespace: str, seconds: float, tracks: Sequence[str] = TRACKS)
     }
 
 
-def rate_query(namespace: str, window: str = "1h") -> str:
-    """Predict requests per second per track over `window` (what `canary plan` plans with)."""
-    return (
-        f'sum by (track) (rate(modelops_requests_total{{namespace="{namespace}", '
-        f'endpoint="predict"}}[{window}]))'
-    )
+def covered_query(namespace: str, window: str) -> str:
+    """Seconds of `window` that have request counts (a young deployment has less than the window):
+    the plan divides by it, never by the whole window."""
+    series = f'sum(modelops_requests_total{{namespace="{namespace}", endpoint="predict"}})'
+    return f"time() - min_over_time(timestamp({series})[{window}:5s])"
 
 
 Vector = Sequence[Mapping[str, Any]]
@@ -77,9 +76,9 @@ def track_counts(answers: Mapping[str, Vector], track: str) -> TrackCounts:
     )
 
 
-def per_track(vector: Vector) -> dict[str, float]:
-    """A `sum by (track)` answer as {track: value}."""
-    return {sample.get("metric", {}).get("track", ""): _value(sample) for sample in vector}
+def scalar(vector: Vector) -> float:
+    """The value of a one-element answer (0 when there is none)."""
+    return _value(vector[0]) if vector else 0.0
 
 
 def _histogram(rows: Sequence[tuple[Mapping[str, str], float]]) -> tuple[tuple[float, float], ...]:
