@@ -146,16 +146,31 @@ def test_during_a_shadow_a_shadow_predictor_gets_mirrored_requests_and_no_traffi
     assert pods["modelops.io/track"] == "shadow", "its series get track=shadow"
 
 
-def test_the_shadow_predictor_is_checked_by_the_strict_seldon_schema() -> None:
-    # Given the shadow state rendered, when its `shadow` field is misspelt, then the strict
-    # schema refuses it: the field that passes is one the CRD declares, not one it ignores.
+def _misspelt_shadow() -> tuple[str, str, str]:
     files = _render(STATES["shadow"])
     path = "rendered/production/seldondeployment.yaml"
     assert "    shadow: true\n" in files[path]
-    misspelt = {path: files[path].replace("    shadow: true\n", "    shadowed: true\n")}
-    checked = validate(misspelt, schemas=schema_source(REPO_ROOT))
+    return path, files[path], files[path].replace("    shadow: true\n", "    shadowed: true\n")
+
+
+def test_a_misspelt_shadow_is_refused_even_without_the_schemas() -> None:
+    # Without the CRD schemas (no GitHub here), Seldon's own rules still refuse it: a
+    # predictor that is not a shadow may not take 0% beside stable.
+    path, text, misspelt = _misspelt_shadow()
+    checked = validate({path: misspelt}, schemas=schema_source(REPO_ROOT))
+    assert any("0% beside others" in problem for problem in checked.problems), checked.problems
+    assert not any(
+        "0% beside" in p for p in validate({path: text}, schemas=schema_source(REPO_ROOT)).problems
+    )
+
+
+def test_the_shadow_predictor_is_checked_by_the_strict_seldon_schema(shared_schemas: Path) -> None:
+    # Given the shadow state rendered, when its `shadow` field is misspelt, then the strict
+    # schema refuses it: the field that passes is one the CRD declares, not one it ignores.
+    path, text, misspelt = _misspelt_shadow()
+    checked = validate({path: misspelt}, schemas=schema_source(REPO_ROOT))
     assert any("shadowed" in problem for problem in checked.problems), checked.problems
-    assert validate({path: files[path]}, schemas=schema_source(REPO_ROOT)).problems == ()
+    assert validate({path: text}, schemas=schema_source(REPO_ROOT)).problems == ()
 
 
 def test_promoting_a_shadow_renders_an_ordinary_canary_and_a_rollback_renders_stable() -> None:

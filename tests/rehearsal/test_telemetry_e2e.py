@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from modelops_serving.profile import SCORE_GRID
 
 from modelops import tracking
+from modelops.canary.queries import SCORE_GRID
 from modelops.identity import content_hash
 from modelops.monitoring.profile import MISSING, OTHER, UNSEEN, ReferenceProfile, bin_index
 from modelops.params import load_params

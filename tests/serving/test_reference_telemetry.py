@@ -433,3 +433,9 @@ def test_a_server_with_such_a_profile_says_so_and_serves_without_its_series(
     refusal = f"{broken / 'profile.json'}: {_field(reference, 'score share negative')} in [0, 1]"
     assert output.count(refusal) == 1, output[-3000:]
     assert "serving without per-feature and score-bin metrics" in output
+
+
+def test_the_judge_knows_the_servers_score_grid() -> None:
+    from modelops.canary.queries import SCORE_GRID as JUDGED
+
+    assert JUDGED == SCORE_GRID

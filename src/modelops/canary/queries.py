@@ -14,6 +14,9 @@ from typing import Any
 from modelops.canary.judge import TrackCounts
 
 TRACKS = ("canary", "stable")
+SCORE_GRID = tuple(round(step / 20, 2) for step in range(1, 21))
+"""The server's fixed score buckets (modelops_serving.profile.SCORE_GRID; tests/serving checks
+that the two agree): the same for every model, so canary and stable compare bucket by bucket."""
 
 
 def step_queries(namespace: str, seconds: float, tracks: Sequence[str] = TRACKS) -> dict[str, str]:
