@@ -177,6 +177,9 @@ class ModelServer:
         positive = self._proba(batch)[:, artifact.classes.index(artifact.positive_label)]
         if self.telemetry is not None:
             self.telemetry.feedback(actual, positive)
+            answered = _answered_scores(feedback, artifact.positive_label, rows=rows)
+            if answered is not None:
+                self.telemetry.answers(positive, answered)
         return json_format.ParseDict(
             {"meta": {"tags": self.tags()}}, prediction_pb2.SeldonMessage()
         )
@@ -313,6 +316,27 @@ def _skip_empty_metric_updates() -> None:
 
     update_unless_empty.skips_empty = True  # type: ignore[attr-defined]
     SeldonMetrics.update = update_unless_empty
+
+
+def _answered_scores(
+    feedback: Any, positive_label: str, *, rows: int
+) -> npt.NDArray[np.float64] | None:
+    """The positive-class scores of the answer the client got (the feedback's `response`), when
+    it has them for every row; None otherwise (the truth is counted all the same)."""
+    if not feedback.HasField("response"):
+        return None
+    data = json_format.MessageToDict(feedback.response).get("data") or {}
+    names, values = data.get("names"), data.get("ndarray")
+    if not isinstance(names, list) or not isinstance(values, list) or len(values) != rows:
+        return None
+    column = next((i for i, n in enumerate(names) if str(n) == positive_label), None)
+    if column is None:
+        return None
+    try:
+        scores = np.asarray([float(row[column]) for row in values], dtype=np.float64)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return scores if bool(np.all(np.isfinite(scores))) else None
 
 
 def _injected_share(raw: float | str) -> float:

@@ -64,6 +64,8 @@ ROWS = "modelops_rows"
 """Where the server leaves a request's row count (on `flask.g`) for the request counters."""
 _STARTED = "modelops_started"
 _SMALL = 16
+PAIRED_ROWS = 64
+"""Rows of a feedback message whose pairs are compared (64 rows: 2,016 pairs at most)."""
 
 
 def enabled(setting: str) -> bool:
@@ -322,6 +324,22 @@ class Telemetry:
                 registry=None,
             )
             self._business = {s: business.labels(version, s) for s in ("gain", "cost")}
+        agreement = Counter(
+            "modelops_answer_agreement_rows",
+            "Feedback rows by whether this model's class at the threshold is the class of the "
+            "answer the client got (for a shadow: stable's answer)",
+            ["model_version", "agree"],
+            registry=None,
+        )
+        self._agreement = {a: agreement.labels(version, a) for a in ("true", "false")}
+        pairs = Counter(
+            "modelops_answer_pairs",
+            "Pairs of rows within a feedback message ordered alike (concordant) or not "
+            "(discordant) by this model's scores and the answer's: Kendall's rank agreement",
+            ["model_version", "order"],
+            registry=None,
+        )
+        self._pairs = {o: pairs.labels(version, o) for o in ("concordant", "discordant")}
         self._bins: list[tuple[NumericBins | CategoricalBins, list[Any]]] = []
         self._score: Any = None
         self._feedback_score: dict[str, Any] = {}
@@ -513,6 +531,26 @@ class Telemetry:
                 gain, cost = self.business_value.split(cells)
                 adds += [(self._business["gain"], gain), (self._business["cost"], cost)]
             self._pending.add(adds)
+
+    def answers(self, own: npt.NDArray[np.float64], answered: npt.NDArray[np.float64]) -> None:
+        """Count how this model's scores agree with the scores of the answer a client got for
+        the same rows (what a shadow is judged on): the class at the threshold, and the order
+        of each pair of rows (the first `PAIRED_ROWS` rows of a message)."""
+        with self._guard():
+            agree = int(np.count_nonzero((own >= self.threshold) == (answered >= self.threshold)))
+            head_own, head_answered = own[:PAIRED_ROWS], answered[:PAIRED_ROWS]
+            first, second = np.triu_indices(head_own.size, k=1)
+            order = np.sign(head_own[first] - head_own[second]) * np.sign(
+                head_answered[first] - head_answered[second]
+            )
+            self._pending.add(
+                [
+                    (self._agreement["true"], agree),
+                    (self._agreement["false"], int(own.size) - agree),
+                    (self._pairs["concordant"], int(np.count_nonzero(order > 0))),
+                    (self._pairs["discordant"], int(np.count_nonzero(order < 0))),
+                ]
+            )
 
     def _score_cuts(self) -> tuple[float, ...]:
         assert self.profile is not None

@@ -966,6 +966,30 @@ class QualityCriterion(_Frozen):
     skip: SkipReason = None
 
 
+class ShadowCriterion(_Frozen):
+    """A shadow against stable on the same rows, from feedback that carries stable's answer."""
+
+    min_agreement: float = Field(
+        0.9,
+        gt=0.0,
+        lt=1.0,
+        description="Smallest tolerated share of rows the shadow classifies as stable did.",
+    )
+    min_rank_agreement: float = Field(
+        0.8,
+        gt=-1.0,
+        lt=1.0,
+        description="Smallest tolerated Kendall's tau between the shadow's and stable's scores "
+        "(pairs of rows within a feedback message).",
+    )
+    required: bool = Field(
+        False,
+        description="true: a shadow holds until both pass (feedback must reach the shadow); "
+        "false: they can roll it back but never hold it.",
+    )
+    skip: SkipReason = None
+
+
 class CanaryParams(_Frozen):
     """The canary judge (runbooks/canary-promotion.md): when a step promotes, holds or rolls back.
 
@@ -1005,6 +1029,7 @@ class CanaryParams(_Frozen):
     positive_rate: PositiveRateCriterion = PositiveRateCriterion()
     inputs: DistributionCriterion = DistributionCriterion()
     quality: QualityCriterion = QualityCriterion()
+    shadow: ShadowCriterion = ShadowCriterion()
 
     @model_validator(mode="after")
     def _timeout_outlasts_the_soak(self) -> Self:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -270,3 +271,38 @@ def test_the_plan_needs_more_time_at_a_smaller_step_and_names_what_sets_it() -> 
         PARAMS,
     )
     assert verdict.decision == "promote", "after the planned requests an A/A step promotes"
+
+
+def _shadow(agree: float, rows: float, concordant: float, discordant: float) -> Evidence:
+    shadow = replace(track(20_000), agreement=(agree, rows - agree), pairs=(concordant, discordant))
+    return replace(evidence(shadow, track(20_000)), shadow=True, weight=50)
+
+
+def test_a_shadow_that_agrees_with_stable_row_by_row_is_promoted() -> None:
+    verdict = judge(_shadow(4900, 5000, 14_000, 600), PARAMS)
+    found = {f.criterion: f.status for f in verdict.findings}
+    assert found["agreement with stable"] == "pass"
+    assert found["rank agreement with stable"] == "pass"
+    assert verdict.decision == "promote"
+
+
+def test_a_shadow_that_disagrees_is_rolled_back_naming_agreement() -> None:
+    verdict = judge(_shadow(3500, 5000, 8000, 6000), PARAMS)
+    failed = {f.criterion for f in verdict.findings if f.status == "fail"}
+    assert failed == {"agreement with stable", "rank agreement with stable"}
+    assert verdict.decision == "rollback"
+
+
+def test_a_shadow_without_feedback_is_not_held_unless_required() -> None:
+    verdict = judge(_shadow(0, 0, 0, 0), PARAMS)
+    assert verdict.decision == "promote"
+    assert "agreement with stable" in verdict.summary
+    required = judge(_shadow(0, 0, 0, 0), CanaryParams(shadow={"required": True}))
+    assert required.decision == "hold"
+
+
+def test_a_canary_is_not_judged_on_agreement() -> None:
+    criteria = {
+        f.criterion for f in judge(evidence(track(20_000), track(180_000)), PARAMS).findings
+    }
+    assert "agreement with stable" not in criteria

@@ -12,8 +12,9 @@ reads the commits that land there. Nothing is stubbed: only GitHub itself is abs
 - A canary that fails a share of its predictions: rolled back, naming `errors`.
 - A canary that is an underfit model (its scores bunch near the base rate): rolled back, naming
   the score distribution.
-- A shadow (shadow_first): the rehearsal mirrors every request to it, the judge compares track
-  `shadow` with stable on those, and `auto` makes it a canary at the first step.
+- A shadow (shadow_first): the rehearsal mirrors every request to it, and stable's feedback
+  (which carries stable's answer); the judge compares track `shadow` with stable on those, row
+  by row too (agreement, Kendall's tau), and `auto` makes it a canary at the first step.
 
 The bounds are loosened for a test that must finish in about a minute per scenario (they are
 the params a user tunes); the statistics are the same.
@@ -56,6 +57,7 @@ CANARY = {
     "positive_rate": {"max_difference": 0.2},
     "inputs": {"max_psi": 0.5},
     "quality": {"min_labels": 50},
+    "shadow": {"required": True},
 }
 PATIENCE_SECONDS = 150
 
@@ -287,3 +289,6 @@ def test_a_shadow_is_judged_on_mirrored_requests_then_becomes_a_canary(repo: Pat
     verdict = repo / (_release(repo).history[-1].verdict or "")
     findings = json.loads(verdict.with_suffix(".json").read_text(encoding="utf-8"))["findings"]
     assert any('track=~"shadow|stable"' in f["query"] for f in findings), "shadow against stable"
+    status = {f["criterion"]: f["status"] for f in findings}
+    assert status["agreement with stable"] == "pass", findings
+    assert status["rank agreement with stable"] == "pass", findings

@@ -312,6 +312,43 @@ def test_feedback_counts_the_confusion_matrix_labels_scores_and_business_value(
     assert delta("modelops_rows_total", endpoint="feedback", outcome="ok") == 50
 
 
+def test_feedback_with_the_answer_a_client_got_counts_agreement_and_rank_order(
+    server: Server, rows: tuple[list[str], list[list[Any]]]
+) -> None:
+    # A shadow gets stable's feedback, with stable's answer inside; here the "other" answer is
+    # this model's own answer with a few rows' scores flipped around 0.5, so both the rows that
+    # disagree and the pairs that swap order are known exactly.
+    names, table = rows
+    batch = table[:10]
+    request = {"data": {"names": names, "ndarray": batch}}
+    _, answer = server.post(request)
+    own = np.asarray(answer["data"]["ndarray"])[:, 1]
+    other = own.copy()
+    other[:3] = 1.0 - other[:3]
+    response = {"data": {"names": ["0", "1"], "ndarray": [[1 - x, x] for x in other]}}
+    before = _scrape(server)
+    truth = {"data": {"ndarray": [[t] for t in _truth(10, 0)]}}
+    for body in (
+        {"request": request, "response": response, "truth": truth},
+        {"request": request, "response": {}, "truth": truth},
+    ):
+        status, reply = server.post_to("/api/v1.0/feedback", body)
+        assert status == 200, reply
+    after = _scrape(server)
+
+    def delta(name: str, **labels: str) -> float:
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    agree = int(np.sum((own >= 0.5) == (other >= 0.5)))
+    assert delta("modelops_answer_agreement_rows_total", agree="true") == agree
+    assert delta("modelops_answer_agreement_rows_total", agree="false") == 10 - agree
+    first, second = np.triu_indices(10, k=1)
+    order = np.sign(own[first] - own[second]) * np.sign(other[first] - other[second])
+    assert delta("modelops_answer_pairs_total", order="concordant") == np.sum(order > 0)
+    assert delta("modelops_answer_pairs_total", order="discordant") == np.sum(order < 0)
+    assert np.sum(order < 0) > 0, "the flipped rows change the order of some pairs"
+
+
 BAD_FEEDBACK = [
     ("no truth", lambda r: {"request": r}, "no_truth", "the feedback needs 'truth'"),
     (

@@ -73,6 +73,7 @@ def analyze(
         step_seconds=seconds,
         weight=MIRRORED_WEIGHT if canary.shadow else canary.weight,
         queries=queries,
+        shadow=canary.shadow,
     )
     verdict = judge(evidence, params.canary, business_values(params))
     step = Step(

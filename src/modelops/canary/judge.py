@@ -56,6 +56,11 @@ class TrackCounts:
     when both tracks bin them the same way."""
     cells: Mapping[str, float] = field(default_factory=dict)
     """Feedback rows per confusion-matrix cell (true_positive, ...)."""
+    agreement: tuple[float, float] = (0.0, 0.0)
+    """Feedback rows whose class at the threshold agrees with the answer the client got, and
+    rows that do not (for a shadow: against stable's answer)."""
+    pairs: tuple[float, float] = (0.0, 0.0)
+    """Concordant and discordant pairs of rows, this model's scores against the answer's."""
 
     def scaled(self, factor: float) -> TrackCounts:
         """The same shares with `factor` times the counts (what more traffic would show)."""
@@ -72,6 +77,8 @@ class TrackCounts:
                 for name, bins in self.features.items()
             },
             cells={cell: count * factor for cell, count in self.cells.items()},
+            agreement=(self.agreement[0] * factor, self.agreement[1] * factor),
+            pairs=(self.pairs[0] * factor, self.pairs[1] * factor),
         )
 
     @property
@@ -90,6 +97,9 @@ class Evidence:
     """The canary's share of traffic in this step, percent."""
     queries: Mapping[str, str] = field(default_factory=dict)
     """The PromQL each kind of count came from (shown beside each finding)."""
+    shadow: bool = False
+    """The new model is a shadow: it scored stable's very requests, so its answers are also
+    compared row by row with stable's (from feedback that carries them)."""
 
 
 @dataclass(frozen=True)
@@ -297,6 +307,12 @@ def _tests(
                 tests.append(_inputs_test(name, params, q.get("features", "")))
         if not evidence.canary.bins and not evidence.stable.bins:
             skip("inputs", "no feature bins from either track (the servers run without a profile)")
+    if evidence.shadow:
+        if params.shadow.skip:
+            skip("agreement with stable", params.shadow.skip)
+        else:
+            tests.append(_agreement_test(params, q.get("agreement", "")))
+            tests.append(_rank_test(params, q.get("pairs", "")))
     quality = params.quality
     if quality.skip:
         skip("quality", quality.skip)
@@ -541,6 +557,72 @@ def _value_test(
         run,
     )
     return test
+
+
+def _agreement_test(params: CanaryParams, query: str) -> _Test:
+    bound, required = params.shadow.min_agreement, params.shadow.required
+
+    def run(canary: TrackCounts, stable: TrackCounts, alpha: float, planned: float) -> Finding:
+        agree, differ = canary.agreement
+        compared = agree + differ
+        share = stats.proportion(agree, compared, alpha=alpha, planned=planned)
+        status = _lower_bound_status(share, bound)
+        reason = (
+            f"the shadow classified {_share(agree, compared)} of the rows as stable did"
+            if compared
+            else "no feedback with stable's answer reached the shadow yet"
+        )
+        return _finding(test, status, (compared, compared), share, alpha, reason, blocking=required)
+
+    test = _Test(
+        "agreement with stable",
+        "share of rows classified as stable did",
+        f">= {bound:g}",
+        query,
+        run,
+    )
+    return test
+
+
+def _rank_test(params: CanaryParams, query: str) -> _Test:
+    bound, required = params.shadow.min_rank_agreement, params.shadow.required
+
+    def run(canary: TrackCounts, stable: TrackCounts, alpha: float, planned: float) -> Finding:
+        concordant, discordant = canary.pairs
+        rows = sum(canary.agreement)
+        # Pairs share rows, so they are worth far fewer independent samples: half the rows
+        # bounds the variance of this U-statistic.
+        share = stats.proportion(
+            concordant, concordant + discordant, alpha=alpha, planned=planned, samples=rows / 2
+        )
+        tau = Interval(2 * share.estimate - 1, 2 * share.low - 1, 2 * share.high - 1)
+        status = _lower_bound_status(tau, bound)
+        reason = (
+            f"Kendall's tau {tau.estimate:.3f} over {concordant + discordant:.0f} pairs of rows"
+            if concordant + discordant
+            else "no pairs of rows compared yet (feedback of several rows with stable's answer)"
+        )
+        return _finding(test, status, (rows, rows), tau, alpha, reason, blocking=required)
+
+    test = _Test(
+        "rank agreement with stable",
+        "Kendall's tau, shadow scores against stable's",
+        f">= {bound:g}",
+        query,
+        run,
+    )
+    return test
+
+
+def _lower_bound_status(interval: Interval, bound: float) -> Status:
+    """A quantity that is bad when small: within when all of it is >= bound."""
+    if math.isnan(interval.estimate):
+        return "inconclusive"
+    if interval.high < bound:
+        return "fail"
+    if interval.low >= bound:
+        return "pass"
+    return "inconclusive"
 
 
 def _total(histogram: Sequence[tuple[float, float]]) -> float:

@@ -36,6 +36,8 @@ def step_queries(namespace: str, seconds: float, tracks: Sequence[str] = TRACKS)
         "features": increase("modelops_feature_bin_total", "feature, bin"),
         "bins": f"max by (track, feature, bins) (modelops_reference_bins_info{{{selector}}})",
         "feedback": increase("modelops_feedback_rows_total", "cell"),
+        "agreement": increase("modelops_answer_agreement_rows_total", "agree"),
+        "pairs": increase("modelops_answer_pairs_total", "order"),
     }
 
 
@@ -76,7 +78,19 @@ def track_counts(answers: Mapping[str, Vector], track: str) -> TrackCounts:
         features=features,
         bins={labels.get("feature", ""): labels.get("bins", "") for labels, _ in rows("bins")},
         cells={labels.get("cell", ""): value for labels, value in rows("feedback")},
+        agreement=_pair(rows("agreement"), "agree", "true", "false"),
+        pairs=_pair(rows("pairs"), "order", "concordant", "discordant"),
     )
+
+
+def _pair(
+    rows: Sequence[tuple[Mapping[str, str], float]], label: str, first: str, second: str
+) -> tuple[float, float]:
+    counts = dict.fromkeys((first, second), 0.0)
+    for labels, value in rows:
+        if labels.get(label) in counts:
+            counts[labels[label]] += value
+    return counts[first], counts[second]
 
 
 def scalar(vector: Vector) -> float:

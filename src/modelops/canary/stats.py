@@ -79,13 +79,24 @@ def _smoothed_variance(successes: float, trials: float) -> float:
     return share * (1 - share)
 
 
-def proportion(successes: float, trials: float, *, alpha: float, planned: float) -> Interval:
-    """One share, e.g. the fraction of requests below a latency bound."""
+def proportion(
+    successes: float,
+    trials: float,
+    *,
+    alpha: float,
+    planned: float,
+    samples: float | None = None,
+) -> Interval:
+    """One share, e.g. the fraction of requests below a latency bound. `samples`: how many
+    independent observations the trials are worth, when fewer than the trials (pairs of rows)."""
     if trials <= 0:
         return Interval(math.nan, 0.0, 1.0)
+    worth = trials if samples is None else min(samples, trials)
+    if worth <= 0:
+        return Interval(successes / trials, 0.0, 1.0)
     estimate = successes / trials
-    spread = math.sqrt(_smoothed_variance(successes, trials) / trials)
-    half = spread * radius(1, trials, alpha, planned)
+    spread = math.sqrt(_smoothed_variance(successes, trials) / worth)
+    half = spread * radius(1, worth, alpha, planned)
     return Interval(estimate, max(0.0, estimate - half), min(1.0, estimate + half))
 
 

@@ -2,7 +2,8 @@
 
 Run as `python -m modelops.rehearsal.traffic CONFIG` (what `modelops up` starts in the
 background). Requests go to the canary with the canary's share of traffic and to stable
-otherwise (a shadow gets a copy of each of stable's requests, its answer ignored), at a fixed
+otherwise (a shadow gets a copy of each of stable's requests, its answer ignored, and of
+stable's feedback, which carries stable's answer to compare with), at a fixed
 rate, for a bounded time; the canary's share follows the release file when the config names
 one. Each request's truth goes back to the server that answered it through Seldon's feedback
 API after the label delay, as ground truth arrives in production. Every call is appended to a
@@ -173,6 +174,9 @@ def run(config: dict[str, Any]) -> int:
                 _, track, body = waiting.popleft()
                 status, _ = post(f"{servers[track]}/api/v1.0/feedback", body)
                 record("feedback", track, len(body["truth"]["data"]["ndarray"]), status)
+                if mirror and track == "stable":  # stable's answer inside: the shadow compares
+                    copied, _ = post(f"{servers[mirror]}/api/v1.0/feedback", body)
+                    record("feedback", mirror, len(body["truth"]["data"]["ndarray"]), copied)
             if now >= ends and not waiting:
                 break
             if release_file and now - weight_checked >= WEIGHT_EVERY_SECONDS:
