@@ -12,6 +12,7 @@ from modelops.canary.judge import Evidence, Verdict, judge
 from modelops.canary.prometheus import Prometheus
 from modelops.canary.queries import step_queries, track_counts
 from modelops.deploy.release import Canary, Event, Release
+from modelops.deploy.workflow import RELEASES
 from modelops.errors import ModelopsError
 from modelops.params import Params
 
@@ -113,5 +114,5 @@ def parse_time(stamp: str) -> datetime:
 def verdict_paths(environment: str, step: Step, decision: str) -> tuple[Path, Path]:
     """Where a verdict that changed the release is kept, beside the release (md, json)."""
     stamp = step.judged_at.replace("-", "").replace(":", "")
-    base = Path("manifests/releases") / environment / "verdicts" / f"{stamp}-{decision}"
+    base = RELEASES / environment / "verdicts" / f"{stamp}-{decision}"
     return base.with_suffix(".md"), base.with_suffix(".json")

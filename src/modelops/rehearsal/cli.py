@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from modelops.params import Params
 
 ALERTMANAGER = "manifests/alertmanager/alertmanager.yml"
-RELEASES = Path("manifests") / "releases"
 
 
 def register(commands: Any) -> None:
@@ -97,7 +96,7 @@ def register(commands: Any) -> None:
 
 
 def _up(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.deploy.workflow import load_releases
+    from modelops.deploy.workflow import RELEASES, load_releases
     from modelops.params import load_params
     from modelops.stages.prepare import TEST_FILE, load_meta
 
