@@ -54,13 +54,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = handler(args, paths)
             interrupt.ignore_from_now()
             interrupt.raise_if_requested()  # pressed while a library swallowed it
-        except ModelopsError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return int(getattr(args, "error_code", 1))
         except KeyboardInterrupt:
             interrupt.ignore_from_now()
             print(_interrupted(), file=sys.stderr)
             return 130
+        except Exception as exc:
+            if interrupt.requested():  # a library turned Ctrl-C (or a worker it killed) into this
+                interrupt.ignore_from_now()
+                print(_interrupted(), file=sys.stderr)
+                return 130
+            if not isinstance(exc, ModelopsError):
+                raise
+            print(f"error: {exc}", file=sys.stderr)
+            return int(getattr(args, "error_code", 1))
         if args.handler in _STAGE_HANDLERS:
             _record_timing(paths, " ".join(argv if argv is not None else sys.argv[1:]), started)
     return code

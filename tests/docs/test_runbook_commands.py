@@ -378,7 +378,7 @@ def _run(story: Story, step: Step) -> None:
         try:
             step.before(story)
         except AssertionError as error:
-            story.failed = f"preparing {block.name} failed"
+            story.failed = f"preparing {block.name} failed: {str(error)[:1500]}"
             runs.append(Run("", -1, f"preparing the state it needs failed: {error}"))
             return
     command = story.command(block)

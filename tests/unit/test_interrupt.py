@@ -64,3 +64,44 @@ def test_ctrl_c_while_outputs_move_into_place_waits_for_the_move(
     assert first.read_bytes() == b"a"
     assert second.read_bytes() == b"b"
     assert interrupt.wrote_outputs()
+
+
+def test_an_error_a_library_raises_after_ctrl_c_exits_as_interrupted(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """E.g. a pool whose workers Ctrl-C killed raises its own error: the command was stopped."""
+    from modelops import cli
+
+    def stopped_pool(args: object, paths: object) -> int:
+        _press_ctrl_c_inside_a_broad_except()
+        raise RuntimeError("A worker process managed by the executor was unexpectedly terminated")
+
+    parser = cli._parser()
+    original = parser.parse_args
+    monkeypatch.setattr(cli, "_parser", lambda: parser)
+    monkeypatch.setattr(
+        parser, "parse_args", lambda argv=None: _with_handler(original(["params"]), stopped_pool)
+    )
+    assert cli.main(["params"]) == 130
+    assert "interrupted: nothing was written" in capsys.readouterr().err
+
+
+def test_an_error_without_ctrl_c_is_still_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelops import cli
+
+    def broken(args: object, paths: object) -> int:
+        raise RuntimeError("a bug")
+
+    parser = cli._parser()
+    original = parser.parse_args
+    monkeypatch.setattr(cli, "_parser", lambda: parser)
+    monkeypatch.setattr(
+        parser, "parse_args", lambda argv=None: _with_handler(original(["params"]), broken)
+    )
+    with pytest.raises(RuntimeError, match="a bug"):
+        cli.main(["params"])
+
+
+def _with_handler(parsed: object, handler: object) -> object:
+    parsed.handler = handler  # type: ignore[attr-defined]
+    return parsed
