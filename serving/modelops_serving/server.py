@@ -32,6 +32,7 @@ from seldon_core.proto import prediction_pb2
 from modelops_serving import errors, quote, telemetry
 from modelops_serving.artifact import Artifact, load_pipeline, read_artifact
 from modelops_serving.profile import Profile, ProfileError, parse_profile
+from modelops_serving.request_log import from_settings
 from modelops_serving.scoring import Scoring, scoring
 from modelops_serving.skops_types import REVIEWED_SKOPS_TYPES
 from modelops_serving.telemetry import BUSINESS_VALUE_ENV, TELEMETRY_ENV
@@ -77,6 +78,8 @@ class ModelServer:
         telemetry: str = "",
         business_value: str = "",
         inject_server_errors: float = 0.0,
+        request_log: str = "",
+        request_log_sample_rate: float | str = "",
     ) -> None:
         self.model_uri = model_uri or os.environ.get("MODEL_URI", DEFAULT_MODEL_URI)
         self.max_batch_rows = int(max_batch_rows)
@@ -99,6 +102,12 @@ class ModelServer:
             inject_server_errors or os.environ.get(INJECT_ENV, "") or 0.0
         )
         self._faults = random.Random()
+        try:
+            self.request_log = from_settings(
+                request_log, request_log_sample_rate, model_version=self.tags()["model_version"]
+            )
+        except ValueError as exc:
+            raise ModelLoadError(str(exc)) from None
         _skip_empty_metric_updates()
 
     def load(self) -> None:
@@ -140,9 +149,11 @@ class ModelServer:
                 f"injected server error (inject_server_errors {self.inject_server_errors:g})"
             )
         ordered = self._proba(batch)
+        positive = ordered[:, artifact.classes.index(artifact.positive_label)]
         if self.telemetry is not None:
-            positive = ordered[:, artifact.classes.index(artifact.positive_label)]
             self.telemetry.predictions(batch.columns, positive)
+        if self.request_log is not None:
+            self.request_log.rows(batch.columns, positive.tolist())
         return {
             "data": {"names": list(artifact.classes), "ndarray": ordered.tolist()},
             "meta": {"tags": self.tags()},

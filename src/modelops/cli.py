@@ -24,6 +24,7 @@ from modelops.canary import cli as canary_cli
 from modelops.deploy import cli as deploy_cli
 from modelops.errors import ModelopsError
 from modelops.gates.results import GATE_ORDER
+from modelops.monitoring import cli as monitor_cli
 from modelops.paths import ProjectPaths
 from modelops.rehearsal import cli as rehearsal_cli
 
@@ -129,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     deploy_cli.register(commands)
     rehearsal_cli.register(commands)
     canary_cli.register(commands)
+    monitor_cli.register(commands)
     return parser
 
 

@@ -7,9 +7,11 @@ value fails here, naming the key and what is allowed, before any stage touches i
 from __future__ import annotations
 
 import codecs
+import datetime as dt
 import difflib
 import itertools
 import re
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, TypeAlias
 
@@ -836,6 +838,87 @@ class AlertsParams(_Frozen):
     )
 
 
+RetrainCriterion: TypeAlias = Literal[
+    "feature_drift",
+    "score_drift",
+    "missing_values",
+    "unseen_categories",
+    "recall",
+    "precision",
+    "concept_drift",
+]
+RETRAIN_CRITERIA: tuple[RetrainCriterion, ...] = typing.get_args(RetrainCriterion)
+
+
+class DismissalParams(_Frozen):
+    """A reviewed false alarm: a criterion (on one subject, or all) does not count until a date."""
+
+    criterion: RetrainCriterion
+    subject: str | None = Field(
+        None, description="The feature (or score, recall...) it covers; null: every subject."
+    )
+    until: dt.date = Field(description="The last day it holds (YYYY-MM-DD); then it counts again.")
+    reason: str = Field(min_length=3, description="Why it is a false alarm (kept in the log).")
+
+
+class RetrainParams(_Frozen):
+    """When production drift retrains the model (runbooks/drift-and-retraining.md)."""
+
+    window: str = Field(
+        "1d",
+        pattern=r"^[1-9][0-9]*(s|m|h|d|w)$",
+        description="The length of one judged window, a Prometheus duration (1d; 30s for tries).",
+    )
+    windows: int = Field(7, ge=1, le=60, description="M: the last M windows are judged.")
+    breaches: int = Field(
+        3,
+        ge=1,
+        description="N: a criterion retrains when it breaches in N of the M windows, "
+        "the latest included.",
+    )
+    max_age_days: int = Field(
+        90, ge=1, description="Retrain on schedule when the served model is older, drift or not."
+    )
+    max_calibration_gap: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="Concept drift: the labelled rows' positive share may differ this much from "
+        "what the calibration expects of their scores.",
+    )
+    retrain_on: tuple[RetrainCriterion, ...] = Field(
+        RETRAIN_CRITERIA,
+        description="Criteria that may retrain; the others are reported (and open issues) only.",
+    )
+    dismissed: tuple[DismissalParams, ...] = Field(
+        (),
+        description="Reviewed false alarms, each until a date (runbooks/drift-and-retraining.md).",
+    )
+
+    @model_validator(mode="after")
+    def _n_of_m(self) -> Self:
+        if self.breaches > self.windows:
+            raise ValueError(
+                f"breaches {self.breaches} is more than windows {self.windows}: a criterion "
+                "could never retrain; make breaches at most windows"
+            )
+        return self
+
+
+class RequestLogParams(_Frozen):
+    """The server's sampled request log, for `modelops monitor --rows` (serving/README.md)."""
+
+    sample_rate: float = Field(
+        0.0, ge=0, le=1, description="Share of predict requests whose rows are logged; 0: off."
+    )
+    path: str = Field(
+        "stdout",
+        min_length=1,
+        description="stdout (one JSON line per row, for a log collector) or a file path in "
+        "the server's container.",
+    )
+
+
 class MonitoringParams(_Frozen):
     """Production telemetry: how Prometheus scrapes the servers, and what a prediction is worth."""
 
@@ -852,6 +935,8 @@ class MonitoringParams(_Frozen):
     labels: LabelsParams = LabelsParams()
     objectives: ObjectivesParams = ObjectivesParams()
     alerts: AlertsParams = AlertsParams()
+    retrain: RetrainParams = RetrainParams()
+    request_log: RequestLogParams = RequestLogParams()
     prometheus_url: str | None = Field(
         None,
         pattern=r"^https?://\S+$",

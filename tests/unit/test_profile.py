@@ -25,6 +25,7 @@ def _profile(train: pd.DataFrame, scores: np.ndarray | None = None) -> Reference
         numeric=numeric,
         categorical=[c for c in train.columns if c not in numeric],
         test_scores=np.linspace(0.0, 1.0, 101) if scores is None else scores,
+        test_positive=(np.arange(101 if scores is None else len(scores)) % 3 == 0),
         threshold=0.5,
         expected={"roc_auc": 0.81234567, "recall": 0.5},
         positive_label="1",
@@ -100,3 +101,24 @@ def test_the_file_round_trips_and_is_the_same_for_the_same_data() -> None:
     assert profile.to_json() == again.to_json(), "deterministic"
     assert ReferenceProfile.from_dict(json.loads(profile.to_json())) == profile
     assert profile.expected == {"recall": 0.5, "roc_auc": 0.812346}
+
+
+def test_the_calibration_map_holds_each_score_bins_mean_and_positive_share() -> None:
+    rng = np.random.default_rng(3)
+    scores = rng.uniform(0.0, 1.0, 20_000)
+    truth = rng.uniform(0.0, 1.0, scores.size) < scores  # calibrated: P(positive | s) = s
+    profile = build_profile(
+        pd.DataFrame({"x": np.arange(10.0)}),
+        numeric=["x"],
+        categorical=[],
+        test_scores=scores,
+        test_positive=truth,
+        threshold=0.5,
+        expected={},
+        positive_label="1",
+    )
+    score = profile.score
+    assert len(score.mean_scores) == len(score.positive_shares) == len(score.shares)
+    assert np.allclose(score.positive_shares, score.mean_scores, atol=0.04)
+    assert score.mean_scores == tuple(sorted(score.mean_scores))
+    assert ReferenceProfile.from_dict(json.loads(profile.to_json())) == profile

@@ -13,7 +13,9 @@ it serves was profiled.
 - categorical feature: its most frequent training categories (their shares), the other ones seen
   in training (grouped as `other`), and the missing rate; a value never seen is `unseen`;
 - score: cut points at the deciles of the test set's positive-class scores, the share per bin,
-  the positive rate at the deployment's threshold, and the expected test metrics.
+  the positive rate at the deployment's threshold, the expected test metrics, and the
+  calibration map: per score bin, the test rows' mean score and their share of true positives
+  (what the drift monitor estimates quality with before labels arrive).
 """
 
 from __future__ import annotations
@@ -73,6 +75,10 @@ class ScoreProfile:
     threshold: float
     positive_rate: float
     rows: int
+    mean_scores: tuple[float, ...] = ()
+    """Per bin, the mean score of its test rows (empty in profiles written before the map)."""
+    positive_shares: tuple[float, ...] = ()
+    """Per bin, the share of its test rows whose label is the positive class."""
 
 
 @dataclass(frozen=True)
@@ -116,22 +122,28 @@ def build_profile(
     numeric: Sequence[str],
     categorical: Sequence[str],
     test_scores: npt.ArrayLike,
+    test_positive: npt.ArrayLike,
     threshold: float,
     expected: Mapping[str, float],
     positive_label: str,
 ) -> ReferenceProfile:
     """Profile the training features and the test set's scores."""
     scores = np.asarray(test_scores, dtype=np.float64)
+    truth = np.asarray(test_positive, dtype=bool)
     score_cuts = quantile_cuts(scores)
+    score_bins = bin_index(score_cuts, scores)
+    means, positives = _calibration(score_bins, scores, truth, len(score_cuts) + 1)
     return ReferenceProfile(
         numeric=tuple(_numeric(train[name], name) for name in numeric),
         categorical=tuple(_categorical(train[name], name) for name in categorical),
         score=ScoreProfile(
             cuts=score_cuts,
-            shares=_shares(bin_index(score_cuts, scores), len(score_cuts) + 1),
+            shares=_shares(score_bins, len(score_cuts) + 1),
             threshold=float(threshold),
             positive_rate=_round(float(np.mean(scores >= threshold))) if scores.size else 0.0,
             rows=int(scores.size),
+            mean_scores=means,
+            positive_shares=positives,
         ),
         expected={key: _round(float(value)) for key, value in sorted(expected.items())},
         train_rows=len(train),
@@ -184,6 +196,26 @@ def _categorical(column: pd.Series, name: str) -> CategoricalProfile:
         other=tuple(sorted(str(value) for value, _ in rest)),
         other_share=_round(sum(count for _, count in rest) / total),
         missing=_round(1.0 - len(present) / max(len(column), 1)),
+    )
+
+
+def _calibration(
+    bins: npt.NDArray[np.intp],
+    scores: npt.NDArray[np.float64],
+    truth: npt.NDArray[np.bool_],
+    size: int,
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per bin, the mean score and the positive share of its rows (0.5 for both in an empty
+    bin, which only a test set smaller than the bins can have)."""
+    counts = np.bincount(bins, minlength=size)
+    totals = np.bincount(bins, weights=scores, minlength=size)
+    positives = np.bincount(bins, weights=truth.astype(np.float64), minlength=size)
+    means = [t / c if c else float("nan") for t, c in zip(totals, counts, strict=True)]
+    shares = [p / c if c else m for p, c, m in zip(positives, counts, means, strict=True)]
+    filled = [m if np.isfinite(m) else 0.5 for m in means]
+    return (
+        tuple(_round(m) for m in filled),
+        tuple(_round(s if np.isfinite(s) else m) for s, m in zip(shares, filled, strict=True)),
     )
 
 

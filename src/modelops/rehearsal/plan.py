@@ -50,6 +50,9 @@ class ServerPlan:
     metrics_port: int
     inject_server_errors: float = 0.0
     """Share of predictions this server fails on purpose (rehearsing a bad canary)."""
+    request_log: str = ""
+    """Where the server writes its sampled request log (monitoring.request_log.path)."""
+    request_log_sample_rate: float = 0.0
 
     @property
     def url(self) -> str:
@@ -190,6 +193,10 @@ def server_parameters(
     if business_value is not None:
         value = json.dumps(dict(business_value), sort_keys=True)
         parameters.append({"name": "business_value", "type": "STRING", "value": value})
+    if server.request_log_sample_rate > 0:
+        parameters.append({"name": "request_log", "type": "STRING", "value": server.request_log})
+        rate = str(server.request_log_sample_rate)
+        parameters.append({"name": "request_log_sample_rate", "type": "FLOAT", "value": rate})
     if server.inject_server_errors:
         share = str(server.inject_server_errors)
         parameters.append({"name": "inject_server_errors", "type": "FLOAT", "value": share})

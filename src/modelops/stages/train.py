@@ -100,6 +100,7 @@ def _profile(pipeline: Any, prepared: Prepared, *, threshold: float) -> Referenc
         numeric=schema.numeric,
         categorical=schema.categorical,
         test_scores=scores,
+        test_positive=truth,
         threshold=threshold,
         expected={
             name: getattr(expected, name)

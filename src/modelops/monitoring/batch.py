@@ -1,0 +1,191 @@
+"""`modelops monitor --rows FILE`: the pull-request drift gate on logged production rows.
+
+The server's request log (serving/modelops_serving/request_log.py) holds one JSON line per
+sampled row. The file is read once, line by line, keeping a uniform sample (reservoir) of
+`gates.runner.sample_rows` rows, the most Deepchecks' checks look at anyway: memory stays
+bounded however long the log. The rows are compared with the training data (`data/prepared`)
+by the drift gate's checks that need no label (feature drift, multivariate drift, new
+categories), judged by the same judges and limits as in a pull request; the label checks are
+skipped with the reason (a request log has no labels). Writes gate.json, report.md and the
+Deepchecks HTML; nothing when a line is malformed (the error names it).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from deepchecks.tabular import Dataset
+
+from modelops.data import Schema
+from modelops.errors import ModelopsError
+from modelops.gates.catalog import CATALOG, Facts
+from modelops.gates.inputs import sizes
+from modelops.gates.results import GateResult
+from modelops.gates.runner import GateInputs, RunSettings, run_gate
+from modelops.io import Writer, bytes_writer, commit, json_bytes
+from modelops.params import load_params
+from modelops.paths import ProjectPaths
+from modelops.stages.prepare import load_prepared
+
+UNLABELLED_CHECKS = ("feature_drift", "multivariate_drift", "new_categories")
+
+
+class RowsError(ModelopsError):
+    """A request log that cannot be read as the server writes it."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A uniform sample of a request log, and how much it was drawn from."""
+
+    frame: pd.DataFrame
+    total: int
+    versions: tuple[str, ...]
+
+
+def read_sample(path: Path, features: tuple[str, ...], *, size: int, seed: int = 0) -> Sample:
+    """A uniform sample of `size` rows of the log (all of them when it is shorter)."""
+    chooser = random.Random(seed)
+    kept: list[dict[str, Any]] = []
+    versions: set[str] = set()
+    total = 0
+    for number, record in _records(path):
+        row = record.get("features")
+        if not isinstance(row, dict):
+            raise RowsError(f"{path}:{number}: no 'features' object: is this a request log?")
+        unknown = [name for name in features if name not in row]
+        if unknown:
+            raise RowsError(
+                f"{path}:{number}: no value for {', '.join(unknown)}: the log is of another "
+                "model (its features differ from the training data's)"
+            )
+        versions.add(str(record.get("model_version", "")))
+        total += 1
+        if len(kept) < size:
+            kept.append(row)
+        else:
+            slot = chooser.randrange(total)
+            if slot < size:
+                kept[slot] = row
+    if total == 0:
+        raise RowsError(f"{path} holds no rows: set monitoring.request_log.sample_rate above 0")
+    frame = pd.DataFrame.from_records(kept, columns=list(features))
+    return Sample(frame=frame, total=total, versions=tuple(sorted(versions)))
+
+
+def gate_rows(paths: ProjectPaths, log: Path, folder: Path) -> int:
+    """Run the unlabelled drift checks on the log against the training data; 1 on a failure."""
+    if not log.is_file():
+        raise RowsError(f"{log} does not exist: give the request log the server wrote")
+    params = load_params(paths.params_file)
+    prepared = load_prepared(paths.root / "data" / "prepared")
+    schema = prepared.schema
+    runner = params.gates.runner
+    sample = read_sample(log, schema.features, size=runner.sample_rows)
+    rows = _typed(sample.frame, schema)
+    train = prepared.train
+    labelled = rows.assign(**{schema.label: np.nan})
+    gate_params = params.gates.drift
+    skipped = [c.key for c in CATALOG["drift"] if c.key not in UNLABELLED_CHECKS]
+    gate_params = gate_params.model_copy(update={"skip": sorted({*gate_params.skip, *skipped})})
+    inputs = GateInputs(
+        train=_dataset(train, schema),
+        test=_dataset(rows, schema),
+        facts=Facts(
+            id_column=None,
+            has_timestamp=False,
+            time_split=False,
+            positive_label=schema.positive_label,
+        ),
+        sizes=sizes(train, labelled, schema, sample_rows=runner.sample_rows),
+        threshold=params.evaluate.threshold,
+    )
+    settings = RunSettings(
+        sample_rows=runner.sample_rows,
+        timeout_seconds=runner.check_timeout_seconds,
+        html="always",
+        confidence=params.gates.statistics.confidence,
+        resamples=params.gates.statistics.bootstrap_resamples,
+        seed=params.gates.statistics.seed,
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = folder / ".drift.deepchecks.html"
+    staging.unlink(missing_ok=True)
+    result = run_gate("drift", CATALOG["drift"], gate_params, inputs, settings, html_file=staging)
+    result = replace(result, html="drift.html" if staging.exists() else None)
+    summary = _summary(result, sample, log)
+    outputs = {
+        folder / "gate.json": bytes_writer(json_bytes(result.to_dict())),
+        folder / "report.md": bytes_writer(summary.encode()),
+    }
+    if staging.exists():
+        outputs[folder / "drift.html"] = _moved_from(staging)
+    commit(outputs)
+    print(summary, end="")
+    print(f"monitor --rows: wrote {paths.show(folder)}/gate.json, report.md, drift.html")
+    return 1 if result.status == "fail" else 0
+
+
+def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as exc:
+                raise RowsError(f"{path}:{number}: not a JSON line ({exc})") from None
+            if not isinstance(record, dict):
+                raise RowsError(f"{path}:{number}: a line must be a JSON object")
+            yield number, record
+
+
+def _typed(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """The logged values with the training data's types (numbers, categories as text)."""
+    typed = frame.copy()
+    for name in schema.numeric:
+        typed[name] = pd.to_numeric(typed[name], errors="coerce").astype(np.float64)
+    for name in schema.categorical:
+        typed[name] = typed[name].map(lambda v: None if v is None else str(v)).astype(object)
+    return typed
+
+
+def _dataset(frame: pd.DataFrame, schema: Schema) -> Dataset:
+    return Dataset(
+        frame.loc[:, list(schema.features)],
+        features=list(schema.features),
+        cat_features=list(schema.categorical),
+    )
+
+
+def _summary(result: GateResult, sample: Sample, log: Path) -> str:
+    lines = [
+        f"# Drift on logged rows: {result.status}",
+        "",
+        f"{len(sample.frame)} rows sampled uniformly of {sample.total} in {log.name} (model "
+        f"{', '.join(v for v in sample.versions if v) or 'unknown'}), against the training data; "
+        "the pull-request drift gate's checks and limits (gates.drift).",
+        "",
+        "| check | condition | status | value | note |",
+        "|---|---|---|---|---|",
+    ]
+    for check in result.checks:
+        lines.append(
+            f"| {check.title} | {check.condition} | {check.status} | {check.value} | "
+            f"{check.reason} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _moved_from(staging: Path) -> Writer:
+    def move(target: Path) -> None:
+        staging.replace(target)
+
+    return move

@@ -1,0 +1,168 @@
+"""`modelops monitor`: production drift and quality, and the retraining decision.
+
+- `modelops monitor --env production`: the served model's telemetry from Prometheus, window by
+  window, against its reference profile; writes reports/monitor/<env>/ (report.md, report.json,
+  plots) and appends the decision to manifests/decisions/<env>.jsonl (committed).
+- `modelops monitor --rows FILE`: the pull-request drift gate (Deepchecks) on logged request
+  rows against the training data, with its HTML report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from modelops.paths import ProjectPaths
+
+REPORTS = Path("reports") / "monitor"
+DECISIONS = Path("manifests") / "decisions"
+
+
+def register(commands: Any) -> None:
+    """Add `monitor` to the `modelops` command."""
+    monitor = commands.add_parser(
+        "monitor",
+        help="Production drift and quality against the served model's profile; decide retraining.",
+        description="Judge the served model's recent telemetry window by window (the pull "
+        "request drift gate's statistics and limits), estimate and measure its quality, and "
+        "decide whether to retrain (runbooks/drift-and-retraining.md). With --rows, run the "
+        "drift gate on logged request rows instead.",
+    )
+    target = monitor.add_mutually_exclusive_group(required=True)
+    target.add_argument("--env", help="the environment (deploy.environments) to monitor")
+    target.add_argument(
+        "--rows",
+        type=Path,
+        metavar="FILE",
+        help="a request log (JSON lines, the server's monitoring.request_log) to gate",
+    )
+    monitor.add_argument(
+        "--prometheus",
+        metavar="URL",
+        default=None,
+        help="Prometheus to ask (default: $MODELOPS_PROMETHEUS_URL, then "
+        "monitoring.prometheus_url)",
+    )
+    monitor.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="the served model's directory or profile.json (default: from deploy.store)",
+    )
+    monitor.add_argument(
+        "--at",
+        default=None,
+        help="judge windows ending at this time (ISO 8601, e.g. 2026-12-03T08:00:00Z; "
+        "default: now)",
+    )
+    monitor.add_argument(
+        "--output", type=Path, default=None, help="report directory (default reports/monitor/)"
+    )
+    monitor.add_argument(
+        "--message-file", type=Path, default=None, help="write a commit message for the log"
+    )
+    monitor.set_defaults(handler=_monitor)
+
+
+def _monitor(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    if args.rows is not None:
+        from modelops.monitoring.batch import gate_rows
+
+        folder = args.output if args.output is not None else paths.root / REPORTS / "rows"
+        return gate_rows(paths, args.rows, folder)
+    return _look(args, paths)
+
+
+def _look(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.canary.prometheus import connect
+    from modelops.deploy.workflow import load_releases
+    from modelops.io import bytes_writer, commit
+    from modelops.monitoring import report
+    from modelops.monitoring.decide import log_record
+    from modelops.monitoring.monitor import MonitorError, load_profile, look, served_model
+    from modelops.params import load_params
+
+    params = load_params(paths.params_file)
+    if args.env not in params.deploy.environments:
+        raise MonitorError(
+            f"unknown environment '{args.env}'; params.yaml declares "
+            f"{', '.join(sorted(params.deploy.environments))}"
+        )
+    release = load_releases(paths.root, params)[args.env]
+    model = served_model(release)
+    profile, source = load_profile(paths.root, model, args.profile)
+    prometheus = connect(args.prometheus, params.monitoring.prometheus_url)
+    at = _moment(args.at)
+    started = time.perf_counter()
+    result = look(params, release, profile, prometheus, profile_source=source, at=at)
+    seconds = time.perf_counter() - started
+    folder = (args.output if args.output is not None else paths.root / REPORTS) / args.env
+    log = paths.root / DECISIONS / f"{args.env}.jsonl"
+    record = log_record(
+        result.decision,
+        environment=args.env,
+        model_version=model.version,
+        at=at,
+        window=params.monitoring.retrain.window,
+    )
+    previous = log.read_text(encoding="utf-8") if log.is_file() else ""
+    outputs = {
+        folder / "report.md": report.to_markdown(result).encode(),
+        folder / "report.json": report.to_json(result).encode(),
+        **{folder / name: png for name, png in report.plots(result, profile).items()},
+        log: (previous + json.dumps(record, sort_keys=True) + "\n").encode(),
+    }
+    if args.message_file is not None:
+        outputs[args.message_file] = _message(result.decision, args.env, model.version).encode()
+    for path in outputs:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    commit({path: bytes_writer(content) for path, content in outputs.items()})
+    _print(result, seconds)
+    print(f"monitor: wrote {paths.show(folder)}/report.md, report.json; {paths.show(log)}")
+    return 0
+
+
+def _print(result: Any, seconds: float) -> None:
+    decision = result.decision
+    verdict = "retrain" if decision.retrain else "no retraining"
+    print(
+        f"{result.environment}: model {result.model.version}, {len(result.judged)} windows of "
+        f"{result.window} judged in {seconds:.1f} s: {verdict}"
+    )
+    for reason in decision.reasons:
+        print(f"  - {reason}")
+    for cause in decision.causes:
+        marks = " ".join(
+            {"breach": "X", "ok": ".", "dismissed": "d"}.get(s, "?") for s in cause.statuses
+        )
+        subjects = f" ({', '.join(cause.subjects)})" if cause.subjects else ""
+        print(f"  {cause.criterion:<18} {marks}{subjects}")
+    print("  (X breach, . ok, ? too little data, d dismissed; oldest window first)")
+
+
+def _message(decision: Any, environment: str, version: str) -> str:
+    verdict = "retrain" if decision.retrain else "no retraining"
+    body = "\n".join(f"- {r}" for r in decision.reasons) or "- no criterion triggered"
+    return (
+        f"monitor {environment}: {verdict} (model {version})\n\n{body}\n\nRule: {decision.rule}\n"
+    )
+
+
+def _moment(given: str | None) -> float:
+    from modelops.monitoring.monitor import MonitorError
+
+    if given is None:
+        return time.time()
+    try:
+        moment = dt.datetime.fromisoformat(given.replace("Z", "+00:00"))
+    except ValueError:
+        raise MonitorError(
+            f"--at must be ISO 8601 like 2026-12-03T08:00:00Z, got {given!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()

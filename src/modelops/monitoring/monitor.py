@@ -1,0 +1,178 @@
+"""One look at an environment in production: M windows from Prometheus, judged and decided.
+
+The served model is the release's stable one; its reference profile comes from the model store
+(the published model directory holds `profile.json`) or from `--profile`. Prometheus is asked
+for each window's counts at the window's end, so the look is the same whenever it is repeated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelops.canary.prometheus import Prometheus
+from modelops.canary.queries import scalar
+from modelops.deploy.publish import is_object_store
+from modelops.deploy.release import ModelVersion, Release
+from modelops.errors import ModelopsError
+from modelops.monitoring import quality
+from modelops.monitoring.decide import Decision, Dismissal, decide, dismiss
+from modelops.monitoring.drift import Finding, Limits, Window, judge_drift
+from modelops.monitoring.profile import PROFILE_FILE, ReferenceProfile
+from modelops.monitoring.windows import to_window, trained_query, window_queries
+from modelops.params import Params, duration_seconds
+
+
+class MonitorError(ModelopsError):
+    """Nothing served to monitor, or no profile to judge it against."""
+
+
+@dataclass(frozen=True)
+class JudgedWindow:
+    """One window: its counts, what was found, and the quality its scores suggest."""
+
+    window: Window
+    findings: tuple[Finding, ...]
+    estimate: quality.Estimate | None
+
+
+@dataclass(frozen=True)
+class Look:
+    """Everything `modelops monitor` reports for one environment."""
+
+    environment: str
+    model: ModelVersion
+    profile_source: str
+    at: float
+    window: str
+    label_delay: str | None
+    judged: tuple[JudgedWindow, ...]
+    decision: Decision
+    queries: dict[str, str]
+    prometheus: str
+
+
+def limits(params: Params) -> Limits:
+    """The PR drift gate's limits, and the monitoring objectives' for what only production has."""
+    drift, objectives = params.gates.drift, params.monitoring.objectives
+    return Limits(
+        max_numeric_drift=drift.max_numeric_drift,
+        max_categorical_drift=drift.max_categorical_drift,
+        max_score_drift=params.gates.model.max_prediction_drift,
+        max_missing_increase=objectives.missing_values.max_increase,
+        max_unseen_rate=objectives.unseen_categories.max_rate,
+        min_rows=objectives.feature_drift.min_rows,
+        recall_max_drop=objectives.recall.max_drop,
+        precision_max_drop=objectives.precision.max_drop,
+        min_labels=objectives.recall.min_labels,
+        max_calibration_gap=params.monitoring.retrain.max_calibration_gap,
+        confidence=params.gates.statistics.confidence,
+    )
+
+
+def served_model(release: Release) -> ModelVersion:
+    """The stable model of a release, or a clear refusal."""
+    if release.stable is None:
+        raise MonitorError(
+            f"nothing is released to {release.environment} yet: deploy a model first "
+            "(runbooks/deploy.md)"
+        )
+    return release.stable
+
+
+def load_profile(
+    root: Path, model: ModelVersion, given: Path | None
+) -> tuple[ReferenceProfile, str]:
+    """The served model's profile: `given` (a model directory or a profile.json), else the store."""
+    if given is not None:
+        path = given / PROFILE_FILE if given.is_dir() else given
+        return _read_profile(path.read_bytes() if path.is_file() else None, str(path)), str(path)
+    uri = model.model_uri.rstrip("/") + "/" + PROFILE_FILE
+    if is_object_store(uri):
+        try:
+            import fsspec
+
+            with fsspec.open(uri, "rb") as handle:
+                raw: bytes | None = handle.read()
+        except (ImportError, ValueError, OSError) as exc:
+            raise MonitorError(
+                f"cannot read {uri} ({type(exc).__name__}: {exc}): give this job read access "
+                "to deploy.store, or pass --profile (the served model's directory)"
+            ) from None
+    else:
+        local = Path(uri.removeprefix("file://"))
+        path = local if local.is_absolute() else root / local
+        raw = path.read_bytes() if path.is_file() else None
+    return _read_profile(raw, uri), uri
+
+
+def look(
+    params: Params,
+    release: Release,
+    profile: ReferenceProfile,
+    prometheus: Prometheus,
+    *,
+    profile_source: str,
+    at: float,
+) -> Look:
+    """Judge the last `monitoring.retrain.windows` windows ending at `at` and decide."""
+    model = served_model(release)
+    retrain = params.monitoring.retrain
+    namespace = params.deploy.environments[release.environment].namespace
+    seconds = float(duration_seconds(retrain.window))
+    queries = window_queries(namespace, model.version, retrain.window)
+    thresholds = limits(params)
+    dismissals = [Dismissal(d.criterion, d.subject, d.until, d.reason) for d in retrain.dismissed]
+    today = dt.datetime.fromtimestamp(at, dt.UTC).date()
+    labels = params.monitoring.labels
+    judged = []
+    for back in reversed(range(retrain.windows)):
+        end = at - back * seconds
+        answers = {name: prometheus.query(query, at=end) for name, query in queries.items()}
+        window = to_window(answers, profile, end=end, seconds=seconds)
+        findings = judge_drift(profile, window, thresholds)
+        if labels.expected:
+            findings += quality.realized(dict(profile.expected), window, thresholds)
+            findings.append(quality.concept_drift(profile.score, window, thresholds))
+        judged.append(
+            JudgedWindow(
+                window=window,
+                findings=tuple(dismiss(findings, dismissals, today)),
+                estimate=quality.estimate(profile.score, window, confidence=thresholds.confidence),
+            )
+        )
+    trained = scalar(prometheus.query(trained_query(namespace, model.version), at=at))
+    age = (at - trained) / 86_400 if trained > 0 else None
+    decision = decide(
+        [j.findings for j in judged],
+        breaches=retrain.breaches,
+        retrain_on=retrain.retrain_on,
+        age_days=age,
+        max_age_days=retrain.max_age_days,
+    )
+    return Look(
+        environment=release.environment,
+        model=model,
+        profile_source=profile_source,
+        at=at,
+        window=retrain.window,
+        label_delay=labels.delay if labels.expected else None,
+        judged=tuple(judged),
+        decision=decision,
+        queries={**queries, "trained": trained_query(namespace, model.version)},
+        prometheus=prometheus.url,
+    )
+
+
+def _read_profile(raw: bytes | None, where: str) -> ReferenceProfile:
+    if raw is None:
+        raise MonitorError(
+            f"no reference profile at {where}: the served model was published without one "
+            "(retrain and deploy it), or pass --profile (the served model's directory)"
+        )
+    try:
+        return ReferenceProfile.from_dict(json.loads(raw))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MonitorError(f"{where} is not a reference profile ({exc})") from None

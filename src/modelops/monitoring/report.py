@@ -1,0 +1,246 @@
+"""The monitor's report: Markdown with plots for people, JSON for the workflow (pure)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from typing import Any
+
+import numpy as np
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+
+from modelops.gates.statistics import Interval
+from modelops.monitoring.drift import CRITERIA, Finding
+from modelops.monitoring.monitor import JudgedWindow, Look
+from modelops.monitoring.profile import ReferenceProfile
+
+_MARK = {"breach": "BREACH", "ok": "ok", "inconclusive": "n/a", "dismissed": "dismissed"}
+_LEVEL = {"ok": 0, "dismissed": 1, "inconclusive": 2, "breach": 3}
+PLOTS = ("criteria.png", "drift.png", "scores.png")
+
+
+def stamp(at: float) -> str:
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def to_json(look: Look) -> str:
+    """The whole look, for machines (the workflow reads `decision`)."""
+    decision = look.decision
+    document = {
+        "environment": look.environment,
+        "model_version": look.model.version,
+        "profile": look.profile_source,
+        "at": stamp(look.at),
+        "window": look.window,
+        "label_delay": look.label_delay,
+        "prometheus": look.prometheus,
+        "decision": {
+            "retrain": decision.retrain,
+            "reasons": list(decision.reasons),
+            "rule": decision.rule,
+            "age_days": None if decision.age_days is None else round(decision.age_days, 2),
+            "causes": [
+                {
+                    "criterion": c.criterion,
+                    "statuses": list(c.statuses),
+                    "breaches": c.breaches,
+                    "active": c.active,
+                    "triggered": c.triggered,
+                    "subjects": list(c.subjects),
+                }
+                for c in decision.causes
+            ],
+        },
+        "windows": [_window_document(j) for j in look.judged],
+        "queries": look.queries,
+    }
+    return json.dumps(document, indent=1, sort_keys=True, allow_nan=False) + "\n"
+
+
+def to_markdown(look: Look) -> str:
+    """The report a person reads (and the GitHub issue shows)."""
+    decision = look.decision
+    latest = look.judged[-1]
+    verdict = "**retrain**" if decision.retrain else "no retraining"
+    lines = [
+        f"# Drift monitor: {look.environment}, model {look.model.version}",
+        "",
+        f"{stamp(look.at)}: {verdict}. Rule: {decision.rule}.",
+        *(f"- {reason}" for reason in decision.reasons),
+        "",
+        f"Windows of {look.window}, the latest ending {stamp(latest.window.end)}; reference "
+        f"profile from {look.profile_source}; counts from {look.prometheus}. A criterion is a "
+        "breach only when its interval is beyond the limit (the pull-request drift gate's "
+        "statistics and limits); too few rows is n/a, never a breach.",
+        "",
+        "## Criteria per window (oldest first)",
+        "",
+        "| criterion | " + " | ".join(f"w{i + 1}" for i in range(len(look.judged))) + " |",
+        "|---|" + "---|" * len(look.judged),
+    ]
+    for cause in decision.causes:
+        marks = " | ".join(_MARK[s] for s in cause.statuses)
+        lines.append(f"| {cause.criterion} | {marks} |")
+    age = "unknown" if decision.age_days is None else f"{decision.age_days:.1f} days"
+    lines += [
+        "",
+        f"Model age: {age} (retrain on schedule past {decision.max_age_days}, "
+        "monitoring.retrain.max_age_days).",
+        "",
+        "## Latest window",
+        "",
+        "| criterion | subject | status | statistic | limit | rows | note |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    ordered = sorted(
+        latest.findings, key=lambda f: (-_LEVEL[f.status], CRITERIA.index(f.criterion), f.subject)
+    )
+    for f in ordered:
+        value = f"{f.statistic} {f.value.text()}" if f.value else f.statistic
+        limit = "" if f.limit is None else f"{f.limit:g}"
+        lines.append(
+            f"| {f.criterion} | {f.subject} | {_MARK[f.status]} | {value} | {limit} | "
+            f"{f.rows} | {f.reason} |"
+        )
+    lines += ["", "## Quality", ""]
+    if look.label_delay is None:
+        lines.append("No labels are expected (monitoring.labels.expected: false).")
+    else:
+        lines.append(
+            f"Labels arrive about {look.label_delay} after the prediction "
+            "(monitoring.labels.delay): a window's feedback is about predictions made that much "
+            f"earlier, and the last {look.label_delay} of predictions have no labels yet; for "
+            "them the estimate below is all there is."
+        )
+    estimate = latest.estimate
+    if estimate is not None:
+        lines += [
+            "",
+            f"Estimated from {estimate.rows} scores ({estimate.method}): recall "
+            f"{estimate.recall.text()}, precision {estimate.precision.text()}, positive share "
+            f"{estimate.positive_share.text()}. Where realized quality (from labels) differs "
+            "from this estimate, the relation between inputs and label changed (concept drift): "
+            "see concept_drift.",
+        ]
+    lines += [
+        "",
+        "## Plots",
+        "",
+        *(f"![{name}]({name})" for name in PLOTS),
+        "",
+        "<details><summary>PromQL</summary>",
+        "",
+        *(f"- {name}: `{query}`" for name, query in sorted(look.queries.items())),
+        "",
+        "</details>",
+        "",
+        "What each cause means and what to do: runbooks/drift-and-retraining.md.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plots(look: Look, profile: ReferenceProfile) -> dict[str, bytes]:
+    """The report's PNGs by file name."""
+    return {
+        "criteria.png": _criteria_png(look),
+        "drift.png": _drift_png(look.judged[-1].findings),
+        "scores.png": _scores_png(look, profile),
+    }
+
+
+def _window_document(judged: JudgedWindow) -> dict[str, Any]:
+    estimate = judged.estimate
+    return {
+        "end": stamp(judged.window.end),
+        "findings": [_finding_document(f) for f in judged.findings],
+        "estimate": None
+        if estimate is None
+        else {
+            "method": estimate.method,
+            "rows": estimate.rows,
+            "recall": _interval(estimate.recall),
+            "precision": _interval(estimate.precision),
+            "positive_share": _interval(estimate.positive_share),
+        },
+    }
+
+
+def _finding_document(f: Finding) -> dict[str, Any]:
+    return {
+        "criterion": f.criterion,
+        "subject": f.subject,
+        "status": f.status,
+        "statistic": f.statistic,
+        "value": None if f.value is None else _interval(f.value),
+        "limit": f.limit,
+        "rows": f.rows,
+        "reference_rows": f.reference_rows,
+        "reason": f.reason,
+    }
+
+
+def _interval(value: Interval) -> dict[str, float]:
+    return {
+        "estimate": round(value.estimate, 6),
+        "low": round(value.low, 6),
+        "high": round(value.high, 6),
+    }
+
+
+def _criteria_png(look: Look) -> bytes:
+    causes = look.decision.causes
+    grid = np.array([[_LEVEL[s] for s in c.statuses] for c in causes] or [[0]])
+    fig = Figure(figsize=(7.0, 0.5 + 0.45 * max(len(causes), 1)), dpi=100)
+    ax = fig.subplots()
+    colours = ListedColormap(["#2da44e", "#8b949e", "#d0d7de", "#cf222e"])
+    ax.imshow(grid, cmap=colours, vmin=0, vmax=3, aspect="auto")
+    ax.set_yticks(range(len(causes)), [c.criterion for c in causes])
+    ax.set_xticks(range(grid.shape[1]), [f"w{i + 1}" for i in range(grid.shape[1])])
+    ax.set_title("green ok, red breach, light n/a, grey dismissed (oldest left)")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _drift_png(findings: tuple[Finding, ...]) -> bytes:
+    drift = [f for f in findings if f.criterion in ("feature_drift", "score_drift") and f.value]
+    fig = Figure(figsize=(7.0, 0.8 + 0.35 * max(len(drift), 1)), dpi=100)
+    ax = fig.subplots()
+    for row, f in enumerate(drift):
+        assert f.value is not None
+        colour = "#cf222e" if f.status == "breach" else "#1f6feb"
+        ax.plot([f.value.low, f.value.high], [row, row], color=colour, linewidth=3)
+        ax.plot([f.value.estimate], [row], "o", color=colour)
+        if f.limit is not None:
+            ax.plot([f.limit], [row], "|", color="black", markersize=14)
+    ax.set_yticks(range(len(drift)), [f"{f.subject} ({f.statistic})" for f in drift])
+    ax.set_xlabel("drift statistic with its interval; | is the limit")
+    ax.set_title("Latest window: drift per feature and of the score")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _scores_png(look: Look, profile: ReferenceProfile) -> bytes:
+    window = look.judged[-1].window
+    labels = [f"b{i:02d}" for i in range(len(profile.score.shares))]
+    counts = np.array([window.scores.get(label, 0.0) for label in labels])
+    shares = counts / counts.sum() if counts.sum() > 0 else counts
+    fig = Figure(figsize=(7.0, 4.0), dpi=100)
+    ax = fig.subplots()
+    positions = np.arange(len(labels))
+    ax.bar(positions - 0.2, profile.score.shares, width=0.4, label="test set", color="#8b949e")
+    ax.bar(positions + 0.2, shares, width=0.4, label="latest window", color="#1f6feb")
+    ax.set_xticks(positions, labels, rotation=90)
+    ax.set_ylabel("share of rows per score bin (profile deciles)")
+    ax.set_title("Score distribution: reference against production")
+    ax.legend()
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()

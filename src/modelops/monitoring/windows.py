@@ -1,0 +1,111 @@
+"""What the monitor asks Prometheus for one window, and its answers as a `Window` (pure).
+
+Every count is `increase(...)` over the window, summed over the served model's series in the
+environment's namespace (`model_version` of the release's stable model; a shadow's mirrored
+traffic is left out so no request counts twice). The PromQL is built here once, so the report
+shows exactly what each window was judged on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from modelops.canary.queries import Vector
+from modelops.monitoring.drift import Window
+from modelops.monitoring.profile import ReferenceProfile
+
+
+def selector(namespace: str, model_version: str) -> str:
+    """The label matchers of the served model's series."""
+    return f'namespace="{namespace}", model_version="{model_version}", track!="shadow"'
+
+
+def window_queries(namespace: str, model_version: str, window: str) -> dict[str, str]:
+    """The PromQL of each kind of count over one window (a Prometheus duration)."""
+    where = selector(namespace, model_version)
+
+    def increase(metric: str, by: str) -> str:
+        return f"sum by ({by}) (increase({metric}{{{where}}}[{window}]))"
+
+    return {
+        "features": increase("modelops_feature_bin_total", "feature, bin"),
+        "scores": increase("modelops_score_bin_total", "bin"),
+        "grid": increase("modelops_score_bucket", "le"),
+        "cells": increase("modelops_feedback_rows_total", "cell"),
+        "labelled": increase("modelops_feedback_score_bucket", "actual, le"),
+    }
+
+
+def trained_query(namespace: str, model_version: str) -> str:
+    """When the served model finished training (seconds since the epoch)."""
+    return f"max(modelops_model_trained_timestamp_seconds{{{selector(namespace, model_version)}}})"
+
+
+def to_window(
+    answers: Mapping[str, Vector], profile: ReferenceProfile, *, end: float, seconds: float
+) -> Window:
+    """One window's counts from the answers to `window_queries`."""
+    features: dict[str, dict[str, float]] = {}
+    for labels, value in _rows(answers, "features"):
+        features.setdefault(labels.get("feature", ""), {})[labels.get("bin", "")] = value
+    scores = {labels.get("bin", ""): value for labels, value in _rows(answers, "scores")}
+    cells = {labels.get("cell", ""): value for labels, value in _rows(answers, "cells")}
+    grid = _cumulative(_rows(answers, "grid"))
+    labelled: dict[str, list[float]] = {}
+    cuts = profile.score.cuts
+    for actual in ("positive", "negative"):
+        rows = [
+            (labels, value)
+            for labels, value in _rows(answers, "labelled")
+            if (labels.get("actual") == profile.positive_label) == (actual == "positive")
+        ]
+        labelled[actual] = _per_bin(_cumulative(rows), cuts)
+    return Window(
+        end=end,
+        seconds=seconds,
+        features=features,
+        scores=scores,
+        grid=grid,
+        cells=cells,
+        labelled=labelled,
+    )
+
+
+def _rows(answers: Mapping[str, Vector], name: str) -> list[tuple[Mapping[str, str], float]]:
+    found = []
+    for sample in answers.get(name, ()):
+        try:
+            value = float(sample["value"][1])
+        except (KeyError, IndexError, TypeError, ValueError):
+            continue
+        if math.isfinite(value) and value > 0:
+            found.append((sample.get("metric", {}), value))
+    return found
+
+
+def _cumulative(rows: list[tuple[Mapping[str, str], float]]) -> tuple[tuple[float, float], ...]:
+    """Cumulative buckets (summed over other labels), sorted, made monotone."""
+    totals: dict[float, float] = {}
+    for labels, value in rows:
+        bound = float(labels.get("le", "nan"))
+        if not math.isnan(bound):
+            totals[bound] = totals.get(bound, 0.0) + value
+    monotone, highest = [], 0.0
+    for bound in sorted(totals):
+        highest = max(highest, totals[bound])
+        monotone.append((bound, highest))
+    return tuple(monotone)
+
+
+def _per_bin(buckets: tuple[tuple[float, float], ...], cuts: tuple[float, ...]) -> list[float]:
+    """Rows per profile bin from cumulative buckets at the cuts (then +Inf)."""
+    cumulative = dict(buckets)
+    counts, below = [], 0.0
+    for bound in (*cuts, math.inf):
+        total = next((v for b, v in buckets if math.isclose(b, bound)), None)
+        if total is None:
+            total = cumulative.get(bound, below)
+        counts.append(max(total - below, 0.0))
+        below = max(total, below)
+    return counts

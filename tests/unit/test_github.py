@@ -1,0 +1,311 @@
+"""The GitHub client and issue de-duplication, against a local stand-in for GitHub's REST API.
+
+The server keeps issues, comments, refs and pull requests in memory, pages issue lists two at a
+time with a `Link` header (to /repositories/1/..., as GitHub does), records every request, and is
+shut down by the fixture that started it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from modelops.github import GitHub, GitHubError, connect, marker, sync_issues
+
+TOKEN, PAGE = "good-token", 2
+
+
+@dataclass(frozen=True)
+class Seen:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # names in lower case
+    body: Any
+
+
+@dataclass
+class Fake:
+    issues: dict[int, dict[str, Any]] = field(default_factory=dict)
+    comments: dict[int, list[str]] = field(default_factory=dict)
+    refs: set[str] = field(default_factory=set)
+    pulls: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[Seen] = field(default_factory=list)
+    url: str = ""
+
+    def add(self, title: str, body: str = "", labels: tuple[str, ...] = ("monitor",), **extra: Any):
+        number = len(self.issues) + len(self.pulls) + 1
+        self.issues[number] = {
+            "number": number,
+            "title": title,
+            "body": body,
+            "state": "open",
+            "labels": [{"name": n} for n in labels],
+            "html_url": f"https://github.test/octo/repo/issues/{number}",
+            **extra,
+        }
+        return number
+
+    def writes(self) -> list[tuple[str, str]]:
+        return [(r.method, r.path) for r in self.requests if r.method != "GET"]
+
+    def touched(self) -> set[int]:
+        return {int(n) for _, path in self.writes() for n in re.findall(r"/issues/(\d+)", path)}
+
+
+def _names(issue: dict[str, Any]) -> set[str]:
+    return {label["name"] for label in issue["labels"]}
+
+
+def _sync(github: GitHub, causes: dict[str, tuple[str, str]], scope: str = "production/"):
+    return sync_issues(
+        github, label="monitor", scope=scope, open_causes=causes, cleared_comment="ok now"
+    )
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Any
+
+    def _serve(self) -> None:
+        fake: Fake = self.server.fake
+        parts = urllib.parse.urlsplit(self.path)
+        query = {k: v[0] for k, v in urllib.parse.parse_qs(parts.query).items()}
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.loads(raw) if raw else None
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        fake.requests.append(Seen(self.command, parts.path, query, headers, body))
+        if headers.get("authorization") != f"Bearer {TOKEN}":
+            self._answer(401, {"message": "Bad credentials"})
+        else:
+            self._answer(*self._route(fake, self.command, parts.path, query, body))
+
+    def _route(self, fake: Fake, method: str, path: str, query: dict[str, str], body: Any) -> Any:
+        number = int(m.group(1)) if (m := re.search(r"/issues/(\d+)", path)) else 0
+        if method == "GET" and path in ("/repos/octo/repo/issues", "/repositories/1/issues"):
+            wanted, issues = set(query["labels"].split(",")), fake.issues.values()
+            found = [i for i in issues if i["state"] == query["state"] and wanted <= _names(i)]
+            page = int(query.get("page", "1"))
+            link = None
+            if len(found) > page * PAGE:
+                after = urllib.parse.urlencode({**query, "page": page + 1})
+                link = f'<{fake.url}/repositories/1/issues?{after}>; rel="next"'
+            return 200, found[(page - 1) * PAGE : page * PAGE], link
+        if method == "POST" and path == "/repos/octo/repo/issues":
+            if not body.get("title"):
+                errors = [{"resource": "Issue", "code": "missing_field", "field": "title"}]
+                return 422, {"message": "Validation Failed", "errors": errors}, None
+            return 201, fake.issues[fake.add(body["title"], body["body"], body["labels"])], None
+        if method == "PATCH" and number in fake.issues and path.endswith(f"/issues/{number}"):
+            fake.issues[number].update(body)
+            return 200, fake.issues[number], None
+        if method == "POST" and number in fake.issues and path.endswith(f"/{number}/comments"):
+            fake.comments.setdefault(number, []).append(body["body"])
+            return 201, {"id": 1, "body": body["body"]}, None
+        if method == "POST" and path == "/repos/octo/repo/git/refs":
+            if body["ref"] in fake.refs:
+                return 422, {"message": "Reference already exists"}, None
+            fake.refs.add(body["ref"])
+            return 201, {"ref": body["ref"], "object": {"sha": body["sha"]}}, None
+        if method == "GET" and path == "/repos/octo/repo/pulls":
+            return 200, [p for p in fake.pulls if f"octo:{p['head']['ref']}" == query["head"]], None
+        if method == "POST" and path == "/repos/octo/repo/pulls":
+            number = len(fake.issues) + len(fake.pulls) + 1
+            url = f"https://github.test/octo/repo/pull/{number}"
+            fake.pulls.append({"number": number, "html_url": url, "head": {"ref": body["head"]}})
+            return 201, fake.pulls[-1], None
+        return 404, {"message": "Not Found"}, None
+
+    def _answer(self, status: int, answer: Any, link: str | None = None) -> None:
+        raw = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        if link:
+            self.send_header("Link", link)
+        self.end_headers()
+        self.wfile.write(raw)
+
+    do_GET = do_POST = do_PATCH = _serve  # noqa: N815
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def fake() -> Iterator[Fake]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.fake = Fake(url=f"http://127.0.0.1:{httpd.server_address[1]}")  # type: ignore[attr-defined]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield httpd.fake  # type: ignore[attr-defined]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def github(fake: Fake) -> GitHub:
+    return GitHub(api_url=fake.url, repository="octo/repo", token=TOKEN, timeout=5)
+
+
+def test_issues_are_listed_across_pages_without_pull_requests(fake: Fake, github: GitHub) -> None:
+    wanted = [fake.add(f"issue {n}") for n in range(4)]
+    fake.add("a pull request", pull_request={"url": "..."})
+    fake.add("other label", labels=("bug",))
+    fake.add("closed", state="closed")
+    wanted.append(fake.add("last"))
+    assert [issue.number for issue in github.open_issues("monitor")] == wanted
+    assert [r.path for r in fake.requests] == ["/repos/octo/repo/issues"] + [
+        "/repositories/1/issues"
+    ] * 2
+    assert fake.requests[0].query == {"state": "open", "labels": "monitor", "per_page": "100"}
+    for request in fake.requests:
+        assert request.headers["authorization"] == f"Bearer {TOKEN}"
+        assert request.headers["accept"] == "application/vnd.github+json"
+        assert request.headers["x-github-api-version"] == "2022-11-28"
+        assert request.headers["user-agent"] == "modelops"
+    assert TOKEN not in repr(github)
+
+
+def test_issue_calls_send_only_the_given_fields(fake: Fake, github: GitHub) -> None:
+    issue = github.create_issue("Drift", "body", ["monitor", "production"])
+    assert (issue.number, issue.title, issue.state) == (1, "Drift", "open")
+    assert issue.url == "https://github.test/octo/repo/issues/1"
+    assert fake.requests[-1].body == {
+        "title": "Drift",
+        "body": "body",
+        "labels": ["monitor", "production"],
+    }
+    assert github.update_issue(1, body="new").body == "new"
+    assert fake.requests[-1].method == "PATCH"
+    assert fake.requests[-1].body == {"body": "new"}
+    closed = github.close_issue(1, "all clear")
+    assert closed.state == "closed"
+    assert fake.comments[1] == ["all clear"]
+    assert fake.writes()[-2:] == [
+        ("POST", "/repos/octo/repo/issues/1/comments"),
+        ("PATCH", "/repos/octo/repo/issues/1"),
+    ]
+    assert fake.requests[-1].body == {"state": "closed"}
+
+
+def test_sync_updates_creates_and_closes_only_within_its_scope(fake: Fake, github: GitHub) -> None:
+    drift = fake.add("old drift", f"old text\n\n{marker('production/feature_drift')}")
+    cleared = fake.add("labels", f"gone\n\n{marker('production/label_drift')}")
+    staging = fake.add("staging", f"other\n\n{marker('staging/feature_drift')}")
+    pull = fake.add("a PR", f"{marker('production/old')}", pull_request={"url": "..."})
+    manual = fake.add("filed by hand", "no marker")
+    causes = {
+        "production/quality": ("Quality fell", "accuracy 0.70"),
+        "production/feature_drift": ("Drift on 3 features", "age, plan, tenure"),
+    }
+    actions = _sync(github, causes)
+    created = manual + 1
+    assert actions == [
+        ("updated", "production/feature_drift", drift),
+        ("created", "production/quality", created),
+        ("closed", "production/label_drift", cleared),
+    ]
+    assert fake.issues[drift]["title"] == "Drift on 3 features"
+    assert fake.issues[drift]["body"].splitlines()[-1] == marker("production/feature_drift")
+    assert fake.issues[drift]["body"].startswith("age, plan, tenure\n")
+    assert fake.issues[created]["labels"] == [{"name": "monitor"}]
+    assert fake.issues[created]["body"] == f"accuracy 0.70\n\n{marker('production/quality')}"
+    assert fake.issues[cleared]["state"] == "closed"
+    assert fake.comments == {cleared: ["ok now"]}
+    untouched = {staging, pull, manual}
+    assert all(fake.issues[n]["state"] == "open" for n in untouched)
+    assert fake.touched() == {drift, cleared}
+
+    fake.requests.clear()
+    again = _sync(github, causes)
+    assert [action for action, _, _ in again] == ["updated", "updated"]
+    assert ("POST", "/repos/octo/repo/issues") not in fake.writes()
+
+
+def test_sync_closes_duplicates_and_rejects_causes_outside_its_scope(
+    fake: Fake, github: GitHub
+) -> None:
+    first = fake.add("drift", marker("production/feature_drift"))
+    second = fake.add("drift again", marker("production/feature_drift"))
+    actions = _sync(github, {"production/feature_drift": ("Drift", "now")})
+    assert actions == [
+        ("updated", "production/feature_drift", first),
+        ("closed", "production/feature_drift", second),
+    ]
+    assert fake.comments == {second: [f"Duplicate of #{first}."]}
+    with pytest.raises(ValueError, match="outside the scope"):
+        _sync(github, {"production/x": ("t", "b")}, scope="staging/")
+    with pytest.raises(ValueError, match="issue key"):
+        marker("bad key -->")
+
+
+def test_branches_and_pull_requests(fake: Fake, github: GitHub) -> None:
+    github.create_branch("retrain/1", "abc123")
+    assert fake.requests[-1].body == {"ref": "refs/heads/retrain/1", "sha": "abc123"}
+    with pytest.raises(GitHubError, match="branch 'retrain/1' already exists in octo/repo"):
+        github.create_branch("retrain/1", "abc123")
+    assert github.find_pull_request("retrain/1") is None
+    assert fake.requests[-1].query == {"state": "open", "head": "octo:retrain/1"}
+    pull = github.create_pull_request(
+        head="retrain/1", base="main", title="Retrain", body="why", draft=True
+    )
+    sent = {"head": "retrain/1", "base": "main", "title": "Retrain", "body": "why", "draft": True}
+    assert fake.requests[-1].body == sent
+    assert github.find_pull_request("retrain/1") == pull
+    assert pull.head == "retrain/1"
+    assert pull.url == f"https://github.test/octo/repo/pull/{pull.number}"
+
+
+def test_refusals_and_unreachable_hosts_are_clear_errors(fake: Fake, github: GitHub) -> None:
+    intruder = GitHub(api_url=fake.url, repository="octo/repo", token="wrong")
+    with pytest.raises(
+        GitHubError, match=r"401 to GET /repos/octo/repo/issues: Bad credentials"
+    ) as e:
+        intruder.open_issues("monitor")
+    assert "GITHUB_TOKEN" in str(e.value)
+    assert "issues: write, pull-requests: write and contents: write" in str(e.value)
+    with pytest.raises(GitHubError, match=r"404 to PATCH /repos/octo/repo/issues/99: Not Found$"):
+        github.update_issue(99, state="closed")
+    with pytest.raises(GitHubError, match=r"422 .*Validation Failed \(title missing_field\)"):
+        github.create_issue("", "body", [])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    gone = GitHub(api_url=f"http://127.0.0.1:{port}", repository="octo/repo", token=TOKEN)
+    with pytest.raises(GitHubError, match=rf"cannot reach GitHub at http://127\.0\.0\.1:{port}/"):
+        gone.comment(1, "hello")
+    for n in range(3):
+        fake.add(f"issue {n}")
+    fake.url = "http://elsewhere.test"
+    with pytest.raises(GitHubError, match=r"next page 'http://elsewhere\.test/.*' is not under"):
+        github.open_issues("monitor")
+    assert all(r.headers["host"].startswith("127.0.0.1") for r in fake.requests)
+
+
+def test_connect_reads_the_actions_environment() -> None:
+    ok = {"GITHUB_REPOSITORY": "octo/repo", "GITHUB_TOKEN": "t"}
+    assert connect(ok) == GitHub(
+        api_url="https://api.github.com", repository="octo/repo", token="t"
+    )
+    enterprise = {**ok, "GITHUB_API_URL": "https://ghe.test/api/v3"}
+    assert connect(enterprise).api_url == "https://ghe.test/api/v3"
+    with pytest.raises(GitHubError, match=r"set \$GITHUB_TOKEN"):
+        connect({**ok, "GITHUB_TOKEN": ""})
+    with pytest.raises(GitHubError, match=r"set \$GITHUB_REPOSITORY to owner/name"):
+        connect({"GITHUB_TOKEN": "t"})
+    with pytest.raises(GitHubError, match=r"must look like owner/name, got 'octo'"):
+        connect({**ok, "GITHUB_REPOSITORY": "octo"})
+    with pytest.raises(GitHubError, match=r"must start with http"):
+        connect({**ok, "GITHUB_API_URL": "api.github.com"})
