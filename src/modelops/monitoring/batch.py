@@ -1,13 +1,13 @@
 """`modelops monitor --rows FILE`: the pull-request drift gate on logged production rows.
 
-The server's request log (serving/modelops_serving/request_log.py) holds one JSON line per
-sampled row. The file is read once, line by line, keeping a uniform sample (reservoir) of
+The server's request log (serving/modelops_serving/request_log.py) holds one JSON line
+per sampled row. The file is read once, line by line, keeping a uniform sample (reservoir) of
 `gates.runner.sample_rows` rows, the most Deepchecks' checks look at anyway: memory stays
 bounded however long the log. The rows are compared with the training data (`data/prepared`)
 by the drift gate's checks that need no label (feature drift, multivariate drift, new
-categories), judged by the same judges and limits as in a pull request; the label checks are
-skipped with the reason (a request log has no labels). Writes gate.json, report.md and the
-Deepchecks HTML; nothing when a line is malformed (the error names it).
+categories), judged by the same judges and limits as in a pull request; the checks that need
+labels are not run (a request log has none), and the report says so. Writes gate.json,
+report.md and the Deepchecks HTML; nothing when a line is malformed (the error names it).
 """
 
 from __future__ import annotations
@@ -93,8 +93,7 @@ def gate_rows(paths: ProjectPaths, log: Path, folder: Path) -> int:
     train = prepared.train
     labelled = rows.assign(**{schema.label: np.nan})
     gate_params = params.gates.drift
-    skipped = [c.key for c in CATALOG["drift"] if c.key not in UNLABELLED_CHECKS]
-    gate_params = gate_params.model_copy(update={"skip": sorted({*gate_params.skip, *skipped})})
+    checks = tuple(spec for spec in CATALOG["drift"] if spec.key in UNLABELLED_CHECKS)
     inputs = GateInputs(
         train=_dataset(train, schema),
         test=_dataset(rows, schema),
@@ -118,7 +117,7 @@ def gate_rows(paths: ProjectPaths, log: Path, folder: Path) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     staging = folder / ".drift.deepchecks.html"
     staging.unlink(missing_ok=True)
-    result = run_gate("drift", CATALOG["drift"], gate_params, inputs, settings, html_file=staging)
+    result = run_gate("drift", checks, gate_params, inputs, settings, html_file=staging)
     result = replace(result, html="drift.html" if staging.exists() else None)
     summary = _summary(result, sample, log)
     outputs = {
@@ -171,7 +170,8 @@ def _summary(result: GateResult, sample: Sample, log: Path) -> str:
         "",
         f"{len(sample.frame)} rows sampled uniformly of {sample.total} in {log.name} (model "
         f"{', '.join(v for v in sample.versions if v) or 'unknown'}), against the training data; "
-        "the pull-request drift gate's checks and limits (gates.drift).",
+        "the pull-request drift gate's checks and limits (gates.drift). Its label checks "
+        "(label drift, leakage, overlap) need labels, which a request log does not have: not run.",
         "",
         "| check | condition | status | value | note |",
         "|---|---|---|---|---|",

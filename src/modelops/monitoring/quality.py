@@ -120,7 +120,7 @@ def concept_drift(score: ScoreProfile, window: Window, limits: Limits) -> Findin
         "concept_drift",
         "label relation",
         status_of(decision),
-        f"|realized - expected positive share| (realized {observed / rows:.3f}, "
+        f"gap, realized to expected positive share (realized {observed / rows:.3f}, "
         f"expected {expected / rows:.3f})",
         interval,
         limits.max_calibration_gap,

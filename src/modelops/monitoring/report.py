@@ -99,11 +99,9 @@ def to_markdown(look: Look) -> str:
     )
     for f in ordered:
         value = f"{f.statistic} {f.value.text()}" if f.value else f.statistic
-        limit = "" if f.limit is None else f"{f.limit:g}"
-        lines.append(
-            f"| {f.criterion} | {f.subject} | {_MARK[f.status]} | {value} | {limit} | "
-            f"{f.rows} | {f.reason} |"
-        )
+        limit = "" if f.limit is None else f"{f.limit:.3g}"
+        cells = (f.criterion, f.subject, _MARK[f.status], value, limit, str(f.rows), f.reason)
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     lines += ["", "## Quality", ""]
     if look.label_delay is None:
         lines.append("No labels are expected (monitoring.labels.expected: false).")
