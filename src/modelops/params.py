@@ -890,6 +890,12 @@ class RetrainParams(_Frozen):
         RETRAIN_CRITERIA,
         description="Criteria that may retrain; the others are reported (and open issues) only.",
     )
+    refresh_command: str | None = Field(
+        None,
+        min_length=1,
+        description="Shell command that refreshes a source nothing else refreshes (e.g. an "
+        "export script); imported sources (dvc import-url) are refreshed with dvc update.",
+    )
     dismissed: tuple[DismissalParams, ...] = Field(
         (),
         description="Reviewed false alarms, each until a date (runbooks/drift-and-retraining.md).",

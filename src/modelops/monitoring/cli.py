@@ -66,6 +66,31 @@ def register(commands: Any) -> None:
         "--message-file", type=Path, default=None, help="write a commit message for the log"
     )
     monitor.set_defaults(handler=_monitor)
+    issues = commands.add_parser(
+        "monitor-issues",
+        help="Post the monitor's report to one GitHub issue per environment and cause.",
+        description="From reports/monitor/<env>/report.json: open or update one issue per "
+        "cause breached in the latest window (never a duplicate), close the ones that cleared. "
+        "GitHub from $GITHUB_API_URL, $GITHUB_REPOSITORY and $GITHUB_TOKEN.",
+    )
+    issues.add_argument("--env", required=True, help="the environment the report is about")
+    issues.add_argument("--report", type=Path, default=None, help="report directory")
+    issues.set_defaults(handler=_issues)
+    retrain = commands.add_parser(
+        "retrain",
+        help="On a retrain decision: a branch with fresh data, reproduced, as a pull request.",
+        description="Read the monitor's decision (reports/monitor/<env>/report.json); when it "
+        "is to retrain, start branch retrain/<env>, refresh the data (dvc update, or "
+        "monitoring.retrain.refresh_command), run `dvc repro`, commit, and with --remote push "
+        "it and open the pull request (GitHub from the environment). Never merges.",
+    )
+    retrain.add_argument("--env", required=True, help="the environment the decision is about")
+    retrain.add_argument("--report", type=Path, default=None, help="report directory")
+    retrain.add_argument("--remote", default=None, help="git remote to push the branch to")
+    retrain.add_argument(
+        "--force", action="store_true", help="retrain even when the decision is not to"
+    )
+    retrain.set_defaults(handler=_retrain)
 
 
 def _monitor(args: argparse.Namespace, paths: ProjectPaths) -> int:
@@ -166,3 +191,119 @@ def _moment(given: str | None) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return moment.timestamp()
+
+
+LABEL = "drift-monitor"
+
+
+def _report(
+    paths: ProjectPaths, folder: Path | None, environment: str
+) -> tuple[dict[str, Any], str]:
+    from modelops.monitoring.monitor import MonitorError
+
+    where = (folder if folder is not None else paths.root / REPORTS) / environment
+    try:
+        document = json.loads((where / "report.json").read_text(encoding="utf-8"))
+        markdown = (where / "report.md").read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        raise MonitorError(
+            f"no monitor report in {paths.show(where)}: run `modelops monitor --env "
+            f"{environment}` first"
+        ) from None
+    if document.get("environment") != environment:
+        raise MonitorError(f"{paths.show(where)}/report.json is about another environment")
+    return document, markdown
+
+
+def _issues(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.github import connect, sync_issues
+
+    document, markdown = _report(paths, args.report, args.env)
+    causes = issue_texts(document, markdown, run_url=_run_url())
+    actions = sync_issues(
+        connect(),
+        label=LABEL,
+        scope=f"{args.env}/",
+        open_causes=causes,
+        cleared_comment=f"Cleared: the latest monitor window ({document['at']}) shows no "
+        "breach of this cause.",
+    )
+    for action, key, number in actions:
+        print(f"monitor-issues: {action} #{number} ({key})")
+    if not actions:
+        print(f"monitor-issues: {args.env}: nothing breached, no issue open")
+    return 0
+
+
+def issue_texts(
+    document: dict[str, Any], markdown: str, *, run_url: str | None
+) -> dict[str, tuple[str, str]]:
+    """(title, body) per open cause key (`<env>/<criterion>`, `<env>/age`) of a report."""
+    environment = document["environment"]
+    decision = document["decision"]
+    found: dict[str, tuple[str, str]] = {}
+    where = f"\n\nPlots and the JSON: the workflow run's artifacts ({run_url})." if run_url else ""
+    for cause in decision["causes"]:
+        if not cause["active"]:
+            continue
+        subjects = ", ".join(cause["subjects"])
+        title = f"Drift monitor: {environment} {cause['criterion']} ({subjects})"
+        status = (
+            "retraining triggered"
+            if cause["triggered"]
+            else f"breached in {cause['breaches']} of {len(cause['statuses'])} windows"
+        )
+        body = (
+            f"**{cause['criterion']}** on {subjects} in {environment} (model "
+            f"{document['model_version']}): {status}. What it means and what to do: "
+            f"runbooks/drift-and-retraining.md#{cause['criterion'].replace('_', '-')}.{where}"
+            f"\n\n{markdown}"
+        )
+        found[f"{environment}/{cause['criterion']}"] = (title, body)
+    age = decision.get("age_days")
+    if any("days old" in reason for reason in decision["reasons"]):
+        found[f"{environment}/age"] = (
+            f"Drift monitor: {environment} model older than its schedule",
+            f"The served model is {age} days old: retraining on schedule "
+            f"(monitoring.retrain.max_age_days).{where}\n\n{markdown}",
+        )
+    return found
+
+
+def _run_url() -> str | None:
+    import os
+
+    server, repository, run = (
+        os.environ.get(name) for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    )
+    return f"{server}/{repository}/actions/runs/{run}" if server and repository and run else None
+
+
+def _retrain(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.github import connect
+    from modelops.monitoring.retrain import retrain
+    from modelops.params import load_params
+
+    document, markdown = _report(paths, args.report, args.env)
+    decision = document["decision"]
+    if not decision["retrain"] and not args.force:
+        print(f"retrain: {args.env}: the monitor decided not to retrain; nothing to do")
+        return 0
+    params = load_params(paths.params_file)
+    github = connect() if args.remote is not None else None
+    done = retrain(
+        paths.root,
+        params,
+        args.env,
+        reasons=list(decision["reasons"]) or ["retraining requested (--force)"],
+        report=markdown,
+        remote=args.remote,
+        github=github,
+    )
+    refreshed = "; ".join(done.refreshed)
+    print(f"retrain: {args.env}: branch {done.branch}, {done.note}")
+    if refreshed:
+        print(f"  data: {refreshed}")
+    if done.pull_request:
+        print(f"  pull request: {done.pull_request}")
+    return 0

@@ -1,0 +1,141 @@
+"""The retraining branch, with the real `dvc` in a temporary git repository.
+
+The project's data is imported with `dvc import-url` from a file outside it (the upstream
+export); a bare repository is its remote. New upstream rows, then `modelops retrain`: it must
+branch, `dvc update` the import, reproduce, commit, push the branch and open one pull request
+(GitHub is the local stand-in, tests/github_fake.py: it cannot exist here), then leave the
+checkout on main. The branch's pull-request report shows the refreshed data. A second decision
+while that PR is open comments on it instead of opening another.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from modelops.synth import generate_churn
+from tests.github_fake import TOKEN, serve
+from tests.support import copy_template, git, run_dvc, small_params, venv_bin
+
+ENV = "production"
+
+
+def _modelops(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    import os
+
+    done = subprocess.run(
+        [str(venv_bin() / "modelops"), *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": f"{venv_bin()}:{os.environ['PATH']}", **(env or {})},
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def _report(root: Path, *, retrain: bool) -> None:
+    folder = root / "reports" / "monitor" / ENV
+    folder.mkdir(parents=True, exist_ok=True)
+    reasons = ["feature_drift breached in 3 of 7 windows, the latest included (tenure_months)"]
+    document = {
+        "environment": ENV,
+        "model_version": "v1",
+        "at": "2026-12-03T08:00:00Z",
+        "decision": {"retrain": retrain, "reasons": reasons if retrain else [], "causes": []},
+    }
+    (folder / "report.json").write_text(json.dumps(document), encoding="utf-8")
+    (folder / "report.md").write_text("# Drift monitor: production\n", encoding="utf-8")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    upstream = tmp_path / "upstream" / "customers.csv"
+    upstream.parent.mkdir()
+    generate_churn(1500, seed=1).to_csv(upstream, index=False)
+    params = small_params()
+    params["prepare"]["source"] = "data/raw/customers.csv"
+    for gate in ("data", "drift", "model", "champion"):
+        params["gates"][gate]["mode"] = "off"
+    root = copy_template(tmp_path / "project", params)
+    run_dvc(root, "import-url", str(upstream), "data/raw/customers.csv")
+    run_dvc(root, "repro")
+    git(root, "add", "--all")
+    git(root, "commit", "--quiet", "--message", "Train on the imported export")
+    git(tmp_path, "init", "--quiet", "--bare", "origin.git")
+    git(root, "remote", "add", "origin", str(tmp_path / "origin.git"))
+    git(root, "push", "--quiet", "origin", "main")
+    return root
+
+
+def test_a_retrain_decision_becomes_one_pull_request_with_the_refreshed_data(
+    project: Path,
+) -> None:
+    upstream = project.parent / "upstream" / "customers.csv"
+    generate_churn(2400, seed=2).to_csv(upstream, index=False)  # the export grew
+    _report(project, retrain=True)
+    before = json.loads((project / "metrics" / "data.json").read_text())
+    with serve() as github:
+        env = {
+            "GITHUB_API_URL": github.url,
+            "GITHUB_REPOSITORY": "octo/repo",
+            "GITHUB_TOKEN": TOKEN,
+        }
+        printed = _modelops(project, "retrain", "--env", ENV, "--remote", "origin", env=env)
+        assert "pull request: https://github.test/octo/repo/pull/" in printed, printed
+        assert "dvc update data/raw/customers.csv.dvc" in printed
+        pulls = [
+            r for r in github.requests if (r.method, r.path) == ("POST", "/repos/octo/repo/pulls")
+        ]
+        assert len(pulls) == 1
+        body = pulls[0].body
+        assert body["head"] == "retrain/production"
+        assert body["base"] == "main"
+        assert "feature_drift breached" in body["body"]
+        assert "rows" in body["body"]
+
+        again = _modelops(project, "retrain", "--env", ENV, "--remote", "origin", env=env)
+        assert "open already" in again, again
+        posted = [r for r in github.requests if r.method == "POST" and r.path.endswith("/pulls")]
+        assert len(posted) == 1  # no second pull request
+        assert any(r.path.endswith("/comments") for r in github.requests)
+
+    assert git(project, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
+    changed = git(project, "diff", "--name-only", "main", "origin/retrain/production").split()
+    assert "data/raw/customers.csv.dvc" in changed
+    assert "dvc.lock" in changed
+    assert "metrics/data.json" in changed
+    git(project, "switch", "--quiet", "retrain/production")
+    run_dvc(project, "checkout")
+    after = json.loads((project / "metrics" / "data.json").read_text())
+    assert after != before
+    _modelops(project, "report", "--base", "main", "--no-images")
+    report = (project / "reports" / "report.md").read_text(encoding="utf-8")
+    rows_line = [line for line in report.splitlines() if "rows" in line.lower()]
+    assert any("2400" in line or "1,920" in line or "1920" in line for line in rows_line), report
+
+
+def test_no_decision_means_no_branch_and_a_dirty_checkout_is_refused(project: Path) -> None:
+    _report(project, retrain=False)
+    printed = _modelops(project, "retrain", "--env", ENV)
+    assert "decided not to retrain" in printed
+    assert "retrain/production" not in git(project, "branch", "--list")
+    _report(project, retrain=True)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"]["seed"] = 7
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    done = subprocess.run(
+        [str(venv_bin() / "modelops"), "retrain", "--env", ENV],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "uncommitted changes" in done.stderr
+    assert "retrain/production" not in git(project, "branch", "--list")
