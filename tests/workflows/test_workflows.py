@@ -211,6 +211,7 @@ def test_the_deploy_workflow_runs_on_merges_and_skips_its_own_commits() -> None:
         "manifests/releases/**",
         "manifests/rendered/**",
         "manifests/argocd/**",
+        "manifests/decisions/**",
     }
     job = _job(workflow, "deploy")
     assert job["if"].startswith("${{ vars.MODELOPS_DEPLOY == 'true'"), "off until a bucket is set"
@@ -263,6 +264,36 @@ def test_the_rollout_workflow_lets_the_canary_judge_run_on_a_schedule() -> None:
     given = _secret_steps(judge)
     assert all("commit and push" in n or "registry" in n for n in given), given
     assert judge["permissions"] == {"contents": "write"}
+
+
+def test_the_monitor_workflow_decides_daily_and_only_opens_pull_requests() -> None:
+    workflow = _load(REPO_ROOT / ".github" / "workflows" / "monitor.yml")
+    triggers = _triggers(workflow)
+    assert set(triggers) == {"workflow_dispatch", "schedule"}
+    declared = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["deploy"]["environments"]
+    options = triggers["workflow_dispatch"]["inputs"]["environment"]["options"]
+    assert set(options) == set(declared), "keep in step with params.yaml"
+    matrix = _job(workflow, "monitor")["strategy"]["matrix"]["environment"]
+    assert all(f'"{name}"' in matrix for name in declared), matrix
+    assert workflow["concurrency"] == {"group": "releases", "cancel-in-progress": False}
+    job = _job(workflow, "monitor")
+    assert job["strategy"]["max-parallel"] == 1
+    assert "github.ref == 'refs/heads/main'" in job["if"]
+    steps = _named(job)
+    names = list(steps)
+    judge = next(n for n in names if "commit and push" in n)
+    assert "commit-and-push.sh" in steps[judge]["run"]
+    assert "modelops monitor --env" in steps[judge]["run"]
+    issues = next(n for n in names if "issue" in n)
+    retrain = next(n for n in names if "pull request" in n)
+    assert names.index(judge) < names.index(issues) < names.index(retrain)
+    assert "modelops monitor-issues" in steps[issues]["run"]
+    assert "modelops retrain" in steps[retrain]["run"]
+    run = _run_text(workflow)
+    assert "merge" not in run, "a retraining is merged by a person, never by the monitor"
+    given = _secret_steps(job)
+    assert given == {judge, issues, retrain}, given
+    assert "inputs." not in run
 
 
 def test_ci_cancels_superseded_runs_only_for_pull_requests() -> None:

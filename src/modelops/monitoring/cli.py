@@ -65,6 +65,11 @@ def register(commands: Any) -> None:
     monitor.add_argument(
         "--message-file", type=Path, default=None, help="write a commit message for the log"
     )
+    monitor.add_argument(
+        "--if-released",
+        action="store_true",
+        help="an environment with nothing released is fine (exit 0, nothing written)",
+    )
     monitor.set_defaults(handler=_monitor)
     issues = commands.add_parser(
         "monitor-issues",
@@ -118,6 +123,9 @@ def _look(args: argparse.Namespace, paths: ProjectPaths) -> int:
             f"{', '.join(sorted(params.deploy.environments))}"
         )
     release = load_releases(paths.root, params)[args.env]
+    if release.stable is None and args.if_released:
+        print(f"monitor: nothing is released to {args.env}: nothing to monitor")
+        return 0
     model = served_model(release)
     profile, source = load_profile(paths.root, model, args.profile)
     prometheus = connect(args.prometheus, params.monitoring.prometheus_url)

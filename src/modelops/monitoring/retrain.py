@@ -127,7 +127,7 @@ def retrain(
         commit = _git(root, "rev-parse", "HEAD").strip()
         url = None
         if remote is not None:
-            if _git(root, "remote").strip() and _has_dvc_remote(root):
+            if _has_dvc_remote(root):
                 _run(root, "dvc", "push")
             _git(root, "push", "--quiet", "--force", remote, f"{branch}:{branch}", check=True)
             if github is not None:
