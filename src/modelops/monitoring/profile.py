@@ -21,7 +21,7 @@ it serves was profiled.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Self
 
@@ -149,6 +149,40 @@ def build_profile(
         train_rows=len(train),
         positive_label=positive_label,
     )
+
+
+def bin_counts(profile: ReferenceProfile, frame: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Rows per profile bin of each feature, labelled as the server counts them
+    (`modelops_feature_bin_total`): b00... and __missing__ for a numeric feature; its
+    categories, __other__, __unseen__ and __missing__ for a categorical one."""
+    counts: dict[str, dict[str, float]] = {}
+    for numeric in profile.numeric:
+        values = pd.to_numeric(frame[numeric.name], errors="coerce").to_numpy(dtype=np.float64)
+        known = values[np.isfinite(values)]
+        found = np.bincount(bin_index(numeric.cuts, known), minlength=len(numeric.cuts) + 1)
+        counts[numeric.name] = {
+            **{label: float(c) for label, c in zip(numeric.bins, found, strict=True)},
+            MISSING: float(values.size - known.size),
+        }
+    for categorical in profile.categorical:
+        column = frame[categorical.name]
+        present = column[column.notna()].astype(str)
+        labels = present.map(_category_bin(categorical)).value_counts()
+        counts[categorical.name] = {str(k): float(v) for k, v in labels.items()} | {
+            MISSING: float(len(column) - len(present))
+        }
+    return counts
+
+
+def _category_bin(profile: CategoricalProfile) -> Callable[[str], str]:
+    named, other = frozenset(profile.categories), frozenset(profile.other)
+
+    def label(value: str) -> str:
+        if value in named:
+            return value
+        return OTHER if value in other else UNSEEN
+
+    return label
 
 
 def bin_index(cuts: Sequence[float], values: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:

@@ -11,22 +11,28 @@
   the score histogram. It assumes the relation between score and label is the one on the test
   set (no concept drift): valid under covariate shift, blind to a changed label relation. The
   range comes from moving every bin of the map to its Wilson bounds together (conservative).
-- Concept drift: once labels land, the labelled rows' own scores say how many positives the
-  calibration expects; a realized positive share beyond `max_calibration_gap` of that
-  expectation (interval and all) means the label relation changed while the inputs may not
-  have, which no input statistic can show.
+- Concept drift: once labels land, each score bin's labelled rows should be positive as often
+  as the test set's rows of that bin were (the calibration map). A gap beyond
+  `max_calibration_gap` in any bin (interval and all) means the label relation changed while
+  the inputs may not have, which no input statistic can show.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from modelops.gates.statistics import Interval, decide_at_least, decide_at_most, wilson, z_value
+from modelops.gates.statistics import (
+    Interval,
+    decide_at_least,
+    decide_at_most,
+    difference,
+    wilson,
+    z_value,
+)
 from modelops.monitoring.drift import Finding, Limits, Window, status_of
 from modelops.monitoring.profile import ScoreProfile
 
@@ -89,15 +95,17 @@ def realized(expected: dict[str, float], window: Window, limits: Limits) -> list
 
 
 def concept_drift(score: ScoreProfile, window: Window, limits: Limits) -> Finding:
-    """The labelled rows' positive share against what their scores' calibration expects."""
+    """Per score bin, the labelled rows' positive share against the test set's (calibration).
+
+    The effect is the largest gap over bins with enough labels, each gap's interval combining
+    the window's Wilson interval and the test bin's (Newcombe), the bins sharing the error rate.
+    """
     by_class = window.labelled or {}
-    positive = [float(v) for v in by_class.get("positive", ())]
-    negative = [float(v) for v in by_class.get("negative", ())]
     size = len(score.shares)
-    counts = np.zeros(size)
-    for values in (positive, negative):
-        counts[: len(values)] += np.asarray(values[:size], dtype=np.float64)
-    rows = round(float(counts.sum()))
+    positive = _padded(by_class.get("positive", ()), size)
+    negative = _padded(by_class.get("negative", ()), size)
+    counts = [p + n for p, n in zip(positive, negative, strict=True)]
+    rows = round(sum(counts))
     if rows < limits.min_labels or not score.positive_shares:
         why = (
             "the model's profile has no calibration map (retrain to get one)"
@@ -107,27 +115,65 @@ def concept_drift(score: ScoreProfile, window: Window, limits: Limits) -> Findin
         return Finding(
             "concept_drift", "label relation", "inconclusive", "gap", None, None, rows, 0, why
         )
-    rates = np.asarray(score.positive_shares, dtype=np.float64)
-    expected = float((counts * rates).sum())
-    observed = float(sum(positive))
-    spread = math.sqrt(float((counts * rates * (1.0 - rates)).sum())) or 1.0
-    z = z_value(limits.confidence)
-    gap = (observed - expected) / rows
-    half = z * spread / rows
-    interval = Interval(abs(gap), max(abs(gap) - half, 0.0), abs(gap) + half)
-    decision = decide_at_most(interval, limits.max_calibration_gap)
+    judged = [b for b in range(size) if counts[b] >= MIN_BIN_LABELS]
+    z = z_value(limits.confidence, tests=max(len(judged), 1))
+    worst: tuple[Interval, int] | None = None
+    decisions = []
+    for b in judged:
+        realized = wilson(round(positive[b]), round(counts[b]), z=z)
+        tested = round(score.shares[b] * score.rows)
+        expected = wilson(round(score.positive_shares[b] * tested), tested, z=z)
+        gap = _absolute(difference(realized, expected))
+        decisions.append(decide_at_most(gap, limits.max_calibration_gap))
+        if worst is None or gap.estimate > worst[0].estimate:
+            worst = (gap, b)
+    if worst is None:
+        return Finding(
+            "concept_drift",
+            "label relation",
+            "inconclusive",
+            "gap",
+            None,
+            None,
+            rows,
+            0,
+            f"no score bin has {MIN_BIN_LABELS} labelled rows yet",
+        )
+    decision = (
+        "fail" if "fail" in decisions else "inconclusive" if "inconclusive" in decisions else "pass"
+    )
+    gap, b = worst
+    realized_share = positive[b] / counts[b]
     return Finding(
         "concept_drift",
         "label relation",
         status_of(decision),
-        f"gap, realized to expected positive share (realized {observed / rows:.3f}, "
-        f"expected {expected / rows:.3f})",
-        interval,
+        f"largest calibration gap (score bin b{b:02d}: positive share {realized_share:.3f} "
+        f"against {score.positive_shares[b]:.3f} on the test set)",
+        gap,
         limits.max_calibration_gap,
         rows,
         score.rows,
         "" if decision != "inconclusive" else "more labels would tell",
     )
+
+
+MIN_BIN_LABELS = 30
+"""A score bin needs this many labelled rows before its calibration gap is judged."""
+
+
+def _padded(values: Sequence[float], size: int) -> list[float]:
+    found = [float(v) for v in list(values)[:size]]
+    return found + [0.0] * (size - len(found))
+
+
+def _absolute(gap: Interval) -> Interval:
+    """|gap| with its interval (0 at the low end when the interval spans 0)."""
+    if gap.low >= 0:
+        return gap
+    if gap.high <= 0:
+        return Interval(-gap.estimate, -gap.high, -gap.low)
+    return Interval(abs(gap.estimate), 0.0, max(-gap.low, gap.high))
 
 
 def estimate(score: ScoreProfile, window: Window, *, confidence: float) -> Estimate | None:

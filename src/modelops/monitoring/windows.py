@@ -11,9 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from modelops.canary.queries import Vector
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from modelops.canary.queries import SCORE_GRID, Vector
 from modelops.monitoring.drift import Window
-from modelops.monitoring.profile import ReferenceProfile
+from modelops.monitoring.profile import ReferenceProfile, bin_counts, bin_index
 
 
 def selector(namespace: str, model_version: str) -> str:
@@ -109,3 +113,47 @@ def _per_bin(buckets: tuple[tuple[float, float], ...], cuts: tuple[float, ...]) 
         counts.append(max(total - below, 0.0))
         below = max(total, below)
     return counts
+
+
+def window_of(
+    profile: ReferenceProfile,
+    frame: pd.DataFrame,
+    scores: npt.NDArray[np.float64],
+    positive: npt.NDArray[np.bool_] | None = None,
+    *,
+    end: float = 0.0,
+    seconds: float = 86_400.0,
+) -> Window:
+    """The window a server would count for these rows (scores, and truths when given): for
+    replaying recorded or simulated traffic through the monitor without Prometheus."""
+    cuts = profile.score.cuts
+    bins = np.bincount(bin_index(cuts, scores), minlength=len(cuts) + 1)
+    grid = tuple(
+        (bound, float(np.count_nonzero(scores <= bound))) for bound in (*SCORE_GRID, math.inf)
+    )
+    cells = None
+    labelled = None
+    if positive is not None:
+        flagged = scores >= profile.score.threshold
+        cells = {
+            "true_positive": float(np.count_nonzero(flagged & positive)),
+            "false_positive": float(np.count_nonzero(flagged & ~positive)),
+            "true_negative": float(np.count_nonzero(~flagged & ~positive)),
+            "false_negative": float(np.count_nonzero(~flagged & positive)),
+        }
+        labelled = {
+            name: [
+                float(c)
+                for c in np.bincount(bin_index(cuts, scores[mask]), minlength=len(cuts) + 1)
+            ]
+            for name, mask in (("positive", positive), ("negative", ~positive))
+        }
+    return Window(
+        end=end,
+        seconds=seconds,
+        features=bin_counts(profile, frame),
+        scores={f"b{i:02d}": float(c) for i, c in enumerate(bins)},
+        grid=grid,
+        cells=cells,
+        labelled=labelled,
+    )
