@@ -59,6 +59,9 @@ NOT_RUNNABLE = {
     r"modelops release .*--object-store-only": "refuses the local store: needs a bucket",
     r"modelops canary\b": "asks a running Prometheus about a running canary: "
     "tests/rehearsal/test_canary_e2e.py runs it for real",
+    r"modelops (monitor|monitor-issues|retrain)\b": "asks a running Prometheus, a server's "
+    "request log or GitHub: tests/rehearsal/test_monitor_e2e.py and "
+    "tests/monitoring/test_retrain.py run them for real",
 }
 # Everything else must be one of these: they run in the story's copy of the template.
 RUNNABLE = (
