@@ -113,6 +113,7 @@ bench: install ## Run the benchmarks; results land in benchmarks/results/
 	python benchmarks/bench_render.py
 	python benchmarks/bench_rules.py
 	python benchmarks/bench_canary.py
+	python benchmarks/bench_monitor.py
 
 mlflow-ui: install ## Browse MLflow runs of the local store at http://127.0.0.1:$(MLFLOW_PORT)
 	mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/.mlflow/mlflow.db}" \

@@ -27,6 +27,7 @@ from modelops.params import (
     DeployParams,
     MonitoringParams,
     NetworkPolicyParams,
+    RequestLogParams,
     ResourcesParams,
 )
 from tests.deploy.support import change, model_version
@@ -467,3 +468,20 @@ def test_a_value_missing_from_the_context_is_an_error_not_an_empty_string(tmp_pa
     path.write_text(path.read_text().replace("{{ deploy.name }}", "{{ deploy.nmae }}", 1))
     with pytest.raises(jinja2.UndefinedError, match="nmae"):
         render(tmp_path, DEPLOY, STATES["stable"], threshold=0.5)
+
+
+def test_the_request_log_reaches_the_server_only_when_sampled() -> None:
+    logged = render(
+        TEMPLATES,
+        DEPLOY,
+        STATES["stable"],
+        threshold=0.5,
+        monitoring=MonitoringParams(request_log=RequestLogParams(sample_rate=0.05)),
+    )
+    (predictor,) = _predictors(logged, "production")
+    parameters = {p["name"]: p for p in predictor["graph"]["parameters"]}
+    assert parameters["request_log"] == {"name": "request_log", "type": "STRING", "value": "stdout"}
+    assert parameters["request_log_sample_rate"]["type"] == "FLOAT"
+    assert float(parameters["request_log_sample_rate"]["value"]) == 0.05
+    (without,) = _predictors(_render(STATES["stable"]), "production")
+    assert "request_log" not in {p["name"] for p in without["graph"]["parameters"]}
