@@ -36,25 +36,16 @@ from benchmarks.bench_pipeline import environment, fresh, machine, timed, write_
 from modelops.gates.statistics import wilson
 from modelops.monitoring import quality
 from modelops.monitoring.decide import decide, window_status
-from modelops.monitoring.drift import Limits, judge_drift
+from modelops.monitoring.drift import judge_drift
+from modelops.monitoring.monitor import limits
 from modelops.monitoring.profile import build_profile
 from modelops.monitoring.windows import window_of
+from modelops.params import load_params
 from modelops.synth import CATEGORICAL, NUMERIC, generate_churn
 from tests.support import copy_template, small_params, venv_bin
 
-LIMITS = Limits(  # the template's: gates.drift, gates.model, monitoring.objectives, retrain
-    max_numeric_drift=0.2,
-    max_categorical_drift=0.2,
-    max_score_drift=0.15,
-    max_missing_increase=0.05,
-    max_unseen_rate=0.01,
-    min_rows=1000,
-    recall_max_drop=0.1,
-    precision_max_drop=0.1,
-    min_labels=200,
-    max_calibration_gap=0.05,
-    confidence=0.95,
-)
+LIMITS = limits(load_params(Path(__file__).resolve().parents[1] / "params.yaml"))
+"""The template's: gates.drift, gates.model, monitoring.objectives and retrain."""
 ROWS_PER_WINDOW = 5000
 NOTE = (
     "What the limits let through, by design: `monthly_charges x1.3` moves the feature's KS to "

@@ -19,24 +19,15 @@ import pytest
 
 from modelops.monitoring import quality
 from modelops.monitoring.decide import Dismissal, decide, dismiss, window_status
-from modelops.monitoring.drift import Finding, Limits, Window, binned_ks, cramers_v, judge_drift
+from modelops.monitoring.drift import Finding, Window, binned_ks, cramers_v, judge_drift
+from modelops.monitoring.monitor import limits
 from modelops.monitoring.profile import ReferenceProfile, build_profile
 from modelops.monitoring.windows import window_of
+from modelops.params import load_params
 from modelops.synth import CATEGORICAL, NUMERIC, generate_churn
+from tests.support import REPO_ROOT
 
-LIMITS = Limits(
-    max_numeric_drift=0.2,
-    max_categorical_drift=0.2,
-    max_score_drift=0.15,
-    max_missing_increase=0.05,
-    max_unseen_rate=0.01,
-    min_rows=1000,
-    recall_max_drop=0.1,
-    precision_max_drop=0.1,
-    min_labels=200,
-    max_calibration_gap=0.05,
-    confidence=0.95,
-)
+LIMITS = limits(load_params(REPO_ROOT / "params.yaml"))  # the template's
 
 
 def _scores(frame: pd.DataFrame) -> np.ndarray:
