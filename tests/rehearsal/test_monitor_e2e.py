@@ -1,7 +1,7 @@
 """The drift monitor end to end, with real parts only: the real microservice, a real Prometheus.
 
 The test sends the served model its own test rows, phase after phase, each as long as the
-monitor's windows (3 windows of 8 s, a breach in 2 of them retrains): unchanged rows, then a
+monitor's windows (2 windows of 8 s, a breach in both retrains): unchanged rows, then a
 numeric feature shifted, a category training never saw, half the values of a feature missing,
 and the truths flipped with the inputs unchanged (concept drift). After each phase `modelops
 monitor` judges the windows that phase filled, from Prometheus, against the profile published
@@ -39,9 +39,10 @@ from modelops.stages.prepare import load_prepared
 from tests.support import write_params
 
 ENV = "production"
-WINDOW_SECONDS, WINDOWS = 8, 3
-PER_REQUEST, REQUESTS_PER_SECOND = 50, 12
+WINDOW_SECONDS, WINDOWS = 8, 2
+PER_REQUEST, REQUESTS_PER_SECOND = 100, 8
 LOG_RATE = 0.25
+MIN_ROWS = 500  # a loaded CI machine sends fewer rows per window than the nominal 6,400
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def stack(project: Path) -> Iterator[Stack]:
     monitoring = params["monitoring"]
     monitoring["retrain"] = {"window": f"{WINDOW_SECONDS}s", "windows": WINDOWS, "breaches": 2}
     for name in ("feature_drift", "score_drift", "missing_values", "unseen_categories"):
-        monitoring["objectives"][name]["min_rows"] = 1000
+        monitoring["objectives"][name]["min_rows"] = MIN_ROWS
     for name in ("recall", "precision"):
         monitoring["objectives"][name]["min_labels"] = 300
     write_params(project, params)
@@ -199,7 +200,7 @@ def test_drift_of_each_kind_is_reported_with_its_cause_and_unchanged_traffic_wit
     assert unchanged["decision"]["retrain"] is False, unchanged["printed"]
     window = unchanged["windows"][-1]
     rows = {f["rows"] for f in window["findings"] if f["criterion"] == "feature_drift"}
-    assert min(rows) >= 1000, rows  # every window held enough rows to be judged
+    assert min(rows) >= MIN_ROWS, rows  # every window held enough rows to be judged
     estimate = window["estimate"]
     assert estimate is not None
     assert 0 < estimate["recall"]["estimate"] <= 1
