@@ -106,6 +106,9 @@ def test_a_retrain_decision_becomes_one_pull_request_with_the_refreshed_data(
         assert any(r.path.endswith("/comments") for r in github.requests)
 
     assert git(project, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
+    assert json.loads((project / "metrics" / "data.json").read_text()) == before
+    status = run_dvc(project, "status").stdout
+    assert "changed outs" not in status, f"main's outputs are back: {status}"
     changed = git(project, "diff", "--name-only", "main", "origin/retrain/production").split()
     assert "data/raw/customers.csv.dvc" in changed
     assert "dvc.lock" in changed

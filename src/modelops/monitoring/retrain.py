@@ -14,7 +14,8 @@ On the monitor's retrain decision `modelops retrain --env production` (monitor.y
 4. reproduces the pipeline (`dvc repro`: train, evaluate, gates) and commits what the README's
    loop commits, plus the refreshed .dvc files;
 5. pushes the branch and opens the pull request, whose body says why (the monitor's reasons)
-   and what changed in the data. `pr.yml` then gates and reports it like any other change;
+   and what changed in the data; the checkout is left on the commit it started from, with that
+   commit's outputs. `pr.yml` then gates and reports it like any other change;
    nothing merges it but a person.
 """
 
@@ -137,7 +138,9 @@ def retrain(
                 ).url
         return Retrained(branch, tuple(refreshed), commit, url, "opened" if url else "committed")
     finally:
+        # Back where it started, with that commit's outputs (the branch's stay in DVC's cache).
         _git(root, "switch", "--force", start)
+        subprocess.run(["dvc", "checkout", "--force", "--quiet"], cwd=root, check=False)
 
 
 def _committed(root: Path) -> list[str]:
