@@ -11,6 +11,7 @@ own criterion.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 
 import numpy as np
@@ -214,3 +215,34 @@ def test_a_dismissal_covers_its_subject_until_its_day() -> None:
     assert [f.status for f in marked] == ["dismissed", "breach"]
     later = dismiss(findings, [dismissal], dt.date(2027, 1, 1))
     assert [f.status for f in later] == ["breach", "breach"]
+
+
+def test_a_report_without_any_telemetry_says_so(profile: ReferenceProfile) -> None:
+    from modelops.deploy.release import ModelVersion
+    from modelops.monitoring import report
+    from modelops.monitoring.monitor import JudgedWindow, Look
+
+    def look(window: Window) -> Look:
+        findings = tuple(_judge(profile, window))
+        return Look(
+            environment="production",
+            model=ModelVersion("v1", "model-store/churn/x", "x", "d", "0" * 40),
+            profile_source="test",
+            at=0.0,
+            window="1d",
+            label_delay="1d",
+            judged=(JudgedWindow(window, findings, None),),
+            decision=decide([findings], breaches=1, retrain_on=[], age_days=None, max_age_days=90),
+            queries={},
+            prometheus="http://127.0.0.1:9090",
+        )
+
+    empty = look(Window(end=0.0, seconds=86_400.0, features={}, scores={}))
+    assert "**Warning**: no telemetry in the latest window for model_version v1" in (
+        report.to_markdown(empty)
+    )
+    assert json.loads(report.to_json(empty))["warning"].startswith("no telemetry")
+    busy = look(_window(profile, 13))
+    assert "Warning" not in report.to_markdown(busy)
+    assert json.loads(report.to_json(busy))["warning"] is None
+    assert all(png[:4] == b"\x89PNG" for png in report.plots(empty, profile).values())

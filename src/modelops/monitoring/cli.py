@@ -175,6 +175,11 @@ def _print(result: Any, seconds: float) -> None:
         subjects = f" ({', '.join(cause.subjects)})" if cause.subjects else ""
         print(f"  {cause.criterion:<18} {marks}{subjects}")
     print("  (X breach, . ok, ? too little data, d dismissed; oldest window first)")
+    from modelops.monitoring.monitor import silent
+
+    warning = silent(result)
+    if warning:
+        print(f"  warning: {warning}")
 
 
 def _message(decision: Any, environment: str, version: str) -> str:

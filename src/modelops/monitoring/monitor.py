@@ -54,6 +54,20 @@ class Look:
     prometheus: str
 
 
+def silent(look: Look) -> str | None:
+    """Why the latest window has no rows at all, for the report to say it (None when it has)."""
+    window = look.judged[-1].window
+    if any(sum(bins.values()) > 0 for bins in window.features.values()) or any(
+        window.scores.values()
+    ):
+        return None
+    return (
+        f"no telemetry in the latest window for model_version {look.model.version} in this "
+        "environment's namespace: is Prometheus scraping its servers (the PodMonitor), is the "
+        "release file current, and is traffic reaching the model? Every criterion is n/a."
+    )
+
+
 def limits(params: Params) -> Limits:
     """The PR drift gate's limits, and the monitoring objectives' for what only production has."""
     drift, objectives = params.gates.drift, params.monitoring.objectives

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from modelops.gates.statistics import Interval
 from modelops.monitoring.drift import CRITERIA, Finding
-from modelops.monitoring.monitor import JudgedWindow, Look
+from modelops.monitoring.monitor import JudgedWindow, Look, silent
 from modelops.monitoring.profile import ReferenceProfile
 
 _MARK = {"breach": "BREACH", "ok": "ok", "inconclusive": "n/a", "dismissed": "dismissed"}
@@ -36,6 +36,7 @@ def to_json(look: Look) -> str:
         "window": look.window,
         "label_delay": look.label_delay,
         "prometheus": look.prometheus,
+        "warning": silent(look),
         "decision": {
             "retrain": decision.retrain,
             "reasons": list(decision.reasons),
@@ -69,6 +70,7 @@ def to_markdown(look: Look) -> str:
         "",
         f"{stamp(look.at)}: {verdict}. Rule: {decision.rule}.",
         *(f"- {reason}" for reason in decision.reasons),
+        *([f"\n**Warning**: {warning}"] if (warning := silent(look)) else []),
         "",
         f"Windows of {look.window}, the latest ending {stamp(latest.window.end)}; reference "
         f"profile from {look.profile_source}; counts from {look.prometheus}. A criterion is a "
