@@ -212,6 +212,14 @@ class GitHub:
             ) from None
 
 
+def run_url(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The GitHub Actions run this process belongs to, when there is one."""
+    server, repository, run = (
+        environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    )
+    return f"{server}/{repository}/actions/runs/{run}" if server and repository and run else None
+
+
 def connect(environ: Mapping[str, str] = os.environ) -> GitHub:
     """The repository to work on, from the variables GitHub Actions sets."""
     api_url = environ.get(API_URL_ENV) or DEFAULT_API_URL

@@ -60,7 +60,7 @@ def track_counts(answers: Mapping[str, Vector], track: str) -> TrackCounts:
         for sample in answers.get(name, ()):
             labels = sample.get("metric", {})
             if labels.get("track") == track:
-                found.append((labels, _value(sample)))
+                found.append((labels, sample_value(sample)))
         return found
 
     outcomes = rows("requests")
@@ -71,8 +71,8 @@ def track_counts(answers: Mapping[str, Vector], track: str) -> TrackCounts:
     return TrackCounts(
         requests=sum(value for _, value in outcomes),
         server_errors=sum(v for labels, v in outcomes if labels.get("outcome") == "server_error"),
-        latency=_histogram(rows("latency")),
-        scores=_histogram(rows("scores")),
+        latency=cumulative_buckets(rows("latency")),
+        scores=cumulative_buckets(rows("scores")),
         positive=sum(v for labels, v in predictions if labels.get("positive") == "true"),
         predicted=sum(value for _, value in predictions),
         features=features,
@@ -95,23 +95,29 @@ def _pair(
 
 def scalar(vector: Vector) -> float:
     """The value of a one-element answer (0 when there is none)."""
-    return _value(vector[0]) if vector else 0.0
+    return sample_value(vector[0]) if vector else 0.0
 
 
-def _histogram(rows: Sequence[tuple[Mapping[str, str], float]]) -> tuple[tuple[float, float], ...]:
-    """Cumulative buckets sorted by bound; counts made monotone (increase() extrapolates each
-    bucket on its own, so neighbours can cross by a fraction)."""
-    buckets = sorted((float(labels.get("le", "nan")), value) for labels, value in rows)
+def cumulative_buckets(
+    rows: Sequence[tuple[Mapping[str, str], float]],
+) -> tuple[tuple[float, float], ...]:
+    """Cumulative buckets by `le`, summed over any other label, sorted by bound; counts made
+    monotone (increase() extrapolates each bucket on its own, so neighbours can cross by a
+    fraction)."""
+    totals: dict[float, float] = {}
+    for labels, value in rows:
+        bound = float(labels.get("le", "nan"))
+        if not math.isnan(bound):
+            totals[bound] = totals.get(bound, 0.0) + value
     monotone, highest = [], 0.0
-    for bound, count in buckets:
-        if math.isnan(bound):
-            continue
-        highest = max(highest, count)
+    for bound in sorted(totals):
+        highest = max(highest, totals[bound])
         monotone.append((bound, highest))
     return tuple(monotone)
 
 
-def _value(sample: Mapping[str, Any]) -> float:
+def sample_value(sample: Mapping[str, Any]) -> float:
+    """A sample's value; 0 for one that is missing, not finite or not positive."""
     try:
         value = float(sample["value"][1])
     except (KeyError, IndexError, TypeError, ValueError):

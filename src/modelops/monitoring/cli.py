@@ -229,10 +229,10 @@ def _report(
 
 
 def _issues(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.github import connect, sync_issues
+    from modelops.github import connect, run_url, sync_issues
 
     document, markdown = _report(paths, args.report, args.env)
-    causes = issue_texts(document, markdown, run_url=_run_url())
+    causes = issue_texts(document, markdown, run_url=run_url())
     actions = sync_issues(
         connect(),
         label=LABEL,
@@ -281,15 +281,6 @@ def issue_texts(
             f"(monitoring.retrain.max_age_days).{where}\n\n{markdown}",
         )
     return found
-
-
-def _run_url() -> str | None:
-    import os
-
-    server, repository, run = (
-        os.environ.get(name) for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
-    )
-    return f"{server}/{repository}/actions/runs/{run}" if server and repository and run else None
 
 
 def _retrain(args: argparse.Namespace, paths: ProjectPaths) -> int:

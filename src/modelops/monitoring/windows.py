@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from modelops.canary.queries import SCORE_GRID, Vector
+from modelops.canary.queries import SCORE_GRID, Vector, cumulative_buckets, sample_value
 from modelops.monitoring.drift import Window
 from modelops.monitoring.profile import ReferenceProfile, bin_counts, bin_index
 
@@ -55,7 +55,7 @@ def to_window(
         features.setdefault(labels.get("feature", ""), {})[labels.get("bin", "")] = value
     scores = {labels.get("bin", ""): value for labels, value in _rows(answers, "scores")}
     cells = {labels.get("cell", ""): value for labels, value in _rows(answers, "cells")}
-    grid = _cumulative(_rows(answers, "grid"))
+    grid = cumulative_buckets(_rows(answers, "grid"))
     labelled: dict[str, list[float]] = {}
     cuts = profile.score.cuts
     for actual in ("positive", "negative"):
@@ -64,7 +64,7 @@ def to_window(
             for labels, value in _rows(answers, "labelled")
             if (labels.get("actual") == profile.positive_label) == (actual == "positive")
         ]
-        labelled[actual] = _per_bin(_cumulative(rows), cuts)
+        labelled[actual] = _per_bin(cumulative_buckets(rows), cuts)
     return Window(
         end=end,
         seconds=seconds,
@@ -77,39 +77,15 @@ def to_window(
 
 
 def _rows(answers: Mapping[str, Vector], name: str) -> list[tuple[Mapping[str, str], float]]:
-    found = []
-    for sample in answers.get(name, ()):
-        try:
-            value = float(sample["value"][1])
-        except (KeyError, IndexError, TypeError, ValueError):
-            continue
-        if math.isfinite(value) and value > 0:
-            found.append((sample.get("metric", {}), value))
-    return found
-
-
-def _cumulative(rows: list[tuple[Mapping[str, str], float]]) -> tuple[tuple[float, float], ...]:
-    """Cumulative buckets (summed over other labels), sorted, made monotone."""
-    totals: dict[float, float] = {}
-    for labels, value in rows:
-        bound = float(labels.get("le", "nan"))
-        if not math.isnan(bound):
-            totals[bound] = totals.get(bound, 0.0) + value
-    monotone, highest = [], 0.0
-    for bound in sorted(totals):
-        highest = max(highest, totals[bound])
-        monotone.append((bound, highest))
-    return tuple(monotone)
+    found = [(sample.get("metric", {}), sample_value(sample)) for sample in answers.get(name, ())]
+    return [(labels, value) for labels, value in found if value > 0]
 
 
 def _per_bin(buckets: tuple[tuple[float, float], ...], cuts: tuple[float, ...]) -> list[float]:
     """Rows per profile bin from cumulative buckets at the cuts (then +Inf)."""
-    cumulative = dict(buckets)
     counts, below = [], 0.0
     for bound in (*cuts, math.inf):
-        total = next((v for b, v in buckets if math.isclose(b, bound)), None)
-        if total is None:
-            total = cumulative.get(bound, below)
+        total = next((v for b, v in buckets if math.isclose(b, bound)), below)
         counts.append(max(total - below, 0.0))
         below = max(total, below)
     return counts

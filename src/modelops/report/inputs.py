@@ -18,6 +18,7 @@ import yaml
 from modelops.deploy.preview import DeployPreview, preview
 from modelops.errors import ModelopsError
 from modelops.gates.results import GateResult, read_gates
+from modelops.github import run_url
 from modelops.gitinfo import (
     describe_commit,
     git_state,
@@ -110,7 +111,7 @@ def gather(paths: ProjectPaths, *, base: str, images_dir: Path) -> ReportInputs:
         errors=errors,
         plots=_plots(paths, baseline, images_dir),
         html_reports=tuple(sorted(p.name for p in paths.html_dir.glob("*.html"))),
-        artifacts_url=_run_url(),
+        artifacts_url=run_url(),
         timings=_stage_timings(paths),
         deploy=_deploy_preview(paths),
     )
@@ -268,14 +269,6 @@ def _stage_timings(paths: ProjectPaths) -> dict[str, float]:
         if command in recorded:
             timings[stage] = float(recorded[command])
     return timings
-
-
-def _run_url() -> str | None:
-    """The GitHub Actions run this report belongs to, when there is one."""
-    server, repo, run = (
-        os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
-    )
-    return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None
 
 
 def _read_json(path: Path) -> Any:
