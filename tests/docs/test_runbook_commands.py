@@ -260,7 +260,7 @@ def _interrupt_a_run(story: Story) -> None:
                 break
         printed = run.stdout.read()  # to EOF: until every process of the run, orphans too, is done
     assert run.returncode != 0, f"the run was to be interrupted: {printed}"
-    # The stage's shell is $SHELL or /bin/sh: bash exits with the command's 130, dash dies of SIGINT.
+    # The stage runs in $SHELL or /bin/sh: bash exits with the 130, dash dies of the SIGINT.
     assert re.search(r"exited with (130|-2)\b", printed), printed
     assert "interrupted: nothing was written" in printed, printed
     # train and evaluate finished, so dvc.lock changed; a failed run stages nothing.
