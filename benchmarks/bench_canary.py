@@ -42,9 +42,9 @@ from scipy import stats as scipy_stats
 
 from modelops.canary import stats
 from modelops.canary.judge import METHOD, Evidence, TrackCounts, Verdict, judge
-from modelops.canary.queries import SCORE_GRID
-from modelops.gates.statistics import wilson
 from modelops.params import CanaryParams
+from modelops.statistics import wilson
+from modelops.telemetry.promql import SCORE_GRID
 
 LATENCY_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 WEIGHT = 10

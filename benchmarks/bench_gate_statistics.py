@@ -27,7 +27,7 @@ import numpy as np
 
 from benchmarks.bench_pipeline import machine, write_results
 from modelops.gates.bootstrap import interval, paired_differences
-from modelops.gates.statistics import wilson, z_value
+from modelops.statistics import wilson, z_value
 from tests.gate_scenarios import DEFECTS, SIZES, run_scenario
 
 GOALS = {"false_block_rate": 0.0, "catch_rate_from_3k": 1.0}

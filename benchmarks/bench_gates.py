@@ -41,7 +41,7 @@ from pathlib import Path
 from deepchecks.tabular.suites import data_integrity, model_evaluation, train_test_validation
 from modelops import tracking
 from modelops.gates.inputs import datasets
-from modelops.stages.prepare import load_prepared
+from modelops.prepared import load_prepared
 prepared = load_prepared(Path("data/prepared"))
 train, test = datasets(prepared.train, prepared.test, prepared.schema)
 model = tracking.load_model(Path("models/model"))

@@ -33,15 +33,15 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script too
 
 from benchmarks.bench_pipeline import environment, fresh, machine, timed, write_results
-from modelops.gates.statistics import wilson
 from modelops.monitoring import quality
 from modelops.monitoring.decide import decide, window_status
 from modelops.monitoring.drift import judge_drift
 from modelops.monitoring.monitor import limits
-from modelops.monitoring.profile import build_profile
 from modelops.monitoring.windows import window_of
 from modelops.params import load_params
+from modelops.statistics import wilson
 from modelops.synth import CATEGORICAL, NUMERIC, generate_churn
+from modelops.telemetry.profile import build_profile
 from tests.support import copy_template, small_params, venv_bin
 
 LIMITS = limits(load_params(Path(__file__).resolve().parents[1] / "params.yaml"))
@@ -187,15 +187,16 @@ def _missing(share: float) -> Change:
 def bench_real(rows_in_log: int) -> dict[str, Any]:
     """A trained project (default features), a real server and Prometheus; then the log."""
     from modelops.cli import main
-    from modelops.deploy import release as state
-    from modelops.deploy.publish import publish
-    from modelops.deploy.workflow import Plan, load_releases, write
+    from modelops.deploy.workflow import Plan, write
     from modelops.identity import content_hash
     from modelops.params import load_params
+    from modelops.prepared import load_prepared
     from modelops.rehearsal import processes
     from modelops.rehearsal.plan import ServerPlan
     from modelops.rehearsal.traffic import post
-    from modelops.stages.prepare import load_prepared
+    from modelops.releases import state
+    from modelops.releases.files import load_releases
+    from modelops.releases.publish import publish
     from tests.support import write_params
 
     project = copy_template(fresh("monitor"), small_params(5000))

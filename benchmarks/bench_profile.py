@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bench_pipeline import machine, write_results
 from modelops import synth
 from modelops.data import validate
-from modelops.monitoring.profile import build_profile
 from modelops.params import load_params
+from modelops.telemetry.profile import build_profile
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 

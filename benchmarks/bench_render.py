@@ -34,12 +34,12 @@ from benchmarks.bench_pipeline import (  # noqa: E402
     timed,
     write_results,
 )
-from modelops.deploy import release as state  # noqa: E402
-from modelops.deploy.release import Change, ModelVersion, Release  # noqa: E402
 from modelops.deploy.schemas import schema_source  # noqa: E402
 from modelops.deploy.validate import validate  # noqa: E402
 from modelops.deploy.workflow import Plan, manifests, write  # noqa: E402
 from modelops.params import load_params  # noqa: E402
+from modelops.releases import state  # noqa: E402
+from modelops.releases.state import Change, ModelVersion, Release  # noqa: E402
 from tests.support import git, venv_bin  # noqa: E402
 
 GOALS = {"render_validate_all_s": 1.0}
@@ -47,7 +47,8 @@ COLD = """
 import sys, time
 started = time.perf_counter()
 from pathlib import Path
-from modelops.deploy.workflow import load_releases, manifests
+from modelops.deploy.workflow import manifests
+from modelops.releases.files import load_releases
 from modelops.params import load_params
 root = Path.cwd()
 params = load_params(root / "params.yaml")
@@ -84,7 +85,7 @@ def project() -> Path:
 
 
 def in_process(root: Path, repeats: int) -> dict[str, Any]:
-    from modelops.deploy.workflow import load_releases
+    from modelops.releases.files import load_releases
 
     params = load_params(root / "params.yaml")
     releases = load_releases(root, params)

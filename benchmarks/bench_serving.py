@@ -71,7 +71,7 @@ def trained_model() -> tuple[Path, Any]:
     for command in ("prepare", "train"):
         timed([str(venv_bin() / "modelops"), command], project, environment(project))
     from modelops.data import features
-    from modelops.stages.prepare import load_prepared
+    from modelops.prepared import load_prepared
 
     prepared = load_prepared(project / "data" / "prepared")
     return project / "models" / "model", features(prepared.test, prepared.schema).head(1000)

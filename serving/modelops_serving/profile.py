@@ -1,6 +1,6 @@
 """The model's reference profile (`profile.json`), read here without the pipeline's package.
 
-Training writes the profile beside the model (`src/modelops/monitoring/profile.py` defines it);
+Training writes the profile beside the model (`src/modelops/telemetry/profile.py` defines it);
 this environment cannot import `modelops`, so this is a small reader of the same JSON and the
 binning that must agree with it, bin for bin:
 

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelops.errors import ModelopsError
+from modelops.errors import GitHubError
 
 API_URL_ENV, REPOSITORY_ENV, TOKEN_ENV = "GITHUB_API_URL", "GITHUB_REPOSITORY", "GITHUB_TOKEN"
 DEFAULT_API_URL = "https://api.github.com"
@@ -38,15 +38,6 @@ _PERMISSIONS_HINT = (
     " (check $GITHUB_TOKEN, and that the workflow's `permissions:` grant issues: write, "
     "pull-requests: write and contents: write)"
 )
-
-
-class GitHubError(ModelopsError):
-    """GitHub cannot be reached, refuses a request, or is not configured."""
-
-    def __init__(self, message: str, *, status: int | None = None, detail: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.detail = detail
 
 
 @dataclass(frozen=True)

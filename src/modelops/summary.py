@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from modelops.paths import ProjectPaths
-from modelops.stages.prepare import META_FILE
+from modelops.prepared import META_FILE
 
 MLFLOW_UI_URL = "http://127.0.0.1:5000"
 

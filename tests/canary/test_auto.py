@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from modelops.cli import main
-from modelops.deploy import release as state
-from modelops.deploy.workflow import Plan, load_releases, write
+from modelops.deploy.workflow import Plan, write
 from modelops.params import load_params
+from modelops.releases import state
+from modelops.releases.files import load_releases
 from tests.canary.test_prometheus_client import server
 from tests.support import copy_template, small_params
 

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from modelops.canary.budget import check_budget
-from modelops.canary.prometheus import Prometheus, PrometheusError, connect
+from modelops.errors import PrometheusError
+from modelops.observability.budget import check_budget
+from modelops.telemetry.prometheus import Prometheus, connect
 
 ANSWERS: dict[str, tuple[int, Any]] = {}
 ASKED: list[tuple[str, dict[str, str]]] = []

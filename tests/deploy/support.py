@@ -11,13 +11,13 @@ from pathlib import Path
 import yaml
 
 from modelops.cli import main
-from modelops.deploy.release import Change, ModelVersion
 from modelops.deploy.schemas import schema_source
 from modelops.deploy.validate import validate
 from modelops.deploy.workflow import templated_files
 from modelops.gates.results import GATE_ORDER, CheckRecord, GateResult, gates_document
 from modelops.identity import identify
 from modelops.io import json_bytes
+from modelops.releases.state import Change, ModelVersion
 from tests.support import REPO_ROOT, git
 
 MODEL = Path("models/model")

@@ -10,7 +10,8 @@ from pathlib import Path
 import fsspec
 import pytest
 
-from modelops.deploy.publish import PublishError, content_hash, is_object_store, publish
+from modelops.errors import PublishError
+from modelops.releases.publish import content_hash, is_object_store, publish
 from tests.support import REPO_ROOT
 
 SERVING_PYTHON = REPO_ROOT / "serving" / ".venv" / "bin" / "python"

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from modelops.deploy import release as state
-from modelops.deploy.release import Canary, Change, Release, ReleaseError, Unchanged
+from modelops.errors import ReleaseError
+from modelops.releases import state
+from modelops.releases.state import Canary, Change, Release, Unchanged
 from tests.deploy.support import change, model_version
 
 STEPS = (10, 25, 50, 100)

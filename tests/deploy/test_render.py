@@ -16,8 +16,6 @@ import jinja2
 import pytest
 import yaml
 
-from modelops.deploy import release as state
-from modelops.deploy.release import Release
 from modelops.deploy.render import render
 from modelops.deploy.schemas import PINNED, schema_source
 from modelops.deploy.validate import validate
@@ -30,6 +28,8 @@ from modelops.params import (
     RequestLogParams,
     ResourcesParams,
 )
+from modelops.releases import state
+from modelops.releases.state import Release
 from tests.deploy.support import change, model_version
 from tests.support import REPO_ROOT
 

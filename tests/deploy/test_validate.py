@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from modelops.deploy.schemas import SchemaError, SchemaSource, load, pinned_for, schema_source
+from modelops.deploy.schemas import SchemaSource, load, pinned_for, schema_source
 from modelops.deploy.validate import skipped_checks, validate, webhook_rules
+from modelops.errors import SchemaError
 from tests.support import REPO_ROOT
 
 GOLDEN = Path(__file__).parent / "golden" / "canary-25"

@@ -12,13 +12,13 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from modelops.deploy.publish import publish
-from modelops.deploy.release import Change, ModelVersion, Release, deploy, to_document
 from modelops.errors import ParamsError
 from modelops.gates.champion import compare
-from modelops.gates.statistics import Interval
 from modelops.lockfile import stage_inputs
 from modelops.params import ChampionGateParams, parse_params
+from modelops.releases.publish import publish
+from modelops.releases.state import Change, ModelVersion, Release, deploy, to_document
+from modelops.statistics import Interval
 from tests.support import copy_template, git, run_dvc, run_modelops, small_params, write_params
 
 _CHANGE = Change(at="2026-12-01T00:00:00Z", by="tests", reason="the weak model")

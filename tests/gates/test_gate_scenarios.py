@@ -154,7 +154,7 @@ def test_a_model_that_predicts_a_constant_fails_the_model_gate(project: Path) ->
     from modelops import tracking
     from modelops.data import features
     from modelops.io import staged_dir
-    from modelops.stages.prepare import load_prepared
+    from modelops.prepared import load_prepared
 
     prepared = load_prepared(project / "data" / "prepared")
     inputs = features(prepared.train, prepared.schema)
@@ -179,7 +179,7 @@ def test_a_check_that_raises_inside_deepchecks_fails_its_gate(baseline: Path) ->
     from modelops.gates.inputs import datasets
     from modelops.gates.runner import GateInputs, RunSettings, run_gate
     from modelops.params import DriftGateParams
-    from modelops.stages.prepare import load_prepared
+    from modelops.prepared import load_prepared
 
     prepared = load_prepared(baseline / "data" / "prepared")
     train, test = datasets(prepared.train, prepared.test, prepared.schema)
@@ -213,7 +213,7 @@ def test_a_check_that_runs_past_its_deadline_fails_its_gate(baseline: Path) -> N
     from modelops.gates.inputs import datasets
     from modelops.gates.runner import GateInputs, RunSettings, run_gate
     from modelops.params import DataGateParams
-    from modelops.stages.prepare import load_prepared
+    from modelops.prepared import load_prepared
 
     prepared = load_prepared(baseline / "data" / "prepared")
     train, test = datasets(prepared.train, prepared.test, prepared.schema)

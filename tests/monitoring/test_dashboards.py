@@ -14,7 +14,7 @@ import yaml
 
 from modelops.deploy.schemas import SchemaSource
 from modelops.deploy.validate import validate
-from modelops.monitoring.dashboards import (
+from modelops.observability.dashboards import (
     BURN_WINDOWS,
     KINDS,
     DashboardWindows,

@@ -22,10 +22,10 @@ from modelops.monitoring import quality
 from modelops.monitoring.decide import Dismissal, decide, dismiss, window_status
 from modelops.monitoring.drift import Finding, Window, binned_ks, cramers_v, judge_drift
 from modelops.monitoring.monitor import limits
-from modelops.monitoring.profile import ReferenceProfile, build_profile
 from modelops.monitoring.windows import window_of
 from modelops.params import load_params
 from modelops.synth import CATEGORICAL, NUMERIC, generate_churn
+from modelops.telemetry.profile import ReferenceProfile, build_profile
 from tests.support import REPO_ROOT
 
 LIMITS = limits(load_params(REPO_ROOT / "params.yaml"))  # the template's
@@ -218,9 +218,9 @@ def test_a_dismissal_covers_its_subject_until_its_day() -> None:
 
 
 def test_a_report_without_any_telemetry_says_so(profile: ReferenceProfile) -> None:
-    from modelops.deploy.release import ModelVersion
     from modelops.monitoring import report
     from modelops.monitoring.monitor import JudgedWindow, Look
+    from modelops.releases.state import ModelVersion
 
     def look(window: Window) -> Look:
         findings = tuple(_judge(profile, window))

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from modelops.cli import main
+from modelops.errors import RowsError
 from modelops.github import marker
-from modelops.monitoring.batch import RowsError, read_sample
+from modelops.monitoring.batch import read_sample
 from tests.github_fake import TOKEN, serve
 
 ENV = "production"

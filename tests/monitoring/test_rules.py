@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from modelops.deploy.render import monitoring_files
-from modelops.monitoring import rules
+from modelops.observability import rules
 from modelops.params import MonitoringParams, Params
 from tests.monitoring.cases import Builder, promtool_tests
 from tests.support import REPO_ROOT, template_params, tool_or_skip

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 
 from modelops.cli import main
-from modelops.monitoring import dashboards
+from modelops.observability import dashboards
 from modelops.params import Params, load_params
+from modelops.prepared import load_meta
 from modelops.rehearsal import processes
-from modelops.stages.prepare import load_meta
 
 SHIFT_AT, SHIFT_FOR, SCALE = 30, 45, 120
 DRIFT = "ModelopsFeatureDrift"

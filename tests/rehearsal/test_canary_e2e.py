@@ -36,11 +36,12 @@ import pytest
 import yaml
 
 from modelops.cli import main
-from modelops.deploy import release as state
-from modelops.deploy.publish import publish
-from modelops.deploy.workflow import Plan, load_releases, write
+from modelops.deploy.workflow import Plan, write
 from modelops.params import load_params
 from modelops.rehearsal import processes
+from modelops.releases import state
+from modelops.releases.files import load_releases
+from modelops.releases.publish import publish
 from tests.support import git, run_modelops, venv_bin, write_params
 
 ENV = "production"

@@ -27,15 +27,16 @@ import pytest
 import yaml
 
 from modelops.cli import main
-from modelops.deploy import release as state
-from modelops.deploy.publish import publish
-from modelops.deploy.workflow import Plan, load_releases, write
+from modelops.deploy.workflow import Plan, write
 from modelops.identity import content_hash
 from modelops.params import load_params
+from modelops.prepared import load_prepared
 from modelops.rehearsal import processes
 from modelops.rehearsal.plan import ServerPlan
 from modelops.rehearsal.traffic import feedback_body, post
-from modelops.stages.prepare import load_prepared
+from modelops.releases import state
+from modelops.releases.files import load_releases
+from modelops.releases.publish import publish
 from tests.support import write_params
 
 ENV = "production"

@@ -24,14 +24,14 @@ import pandas as pd
 import pytest
 
 from modelops import tracking
-from modelops.canary.queries import SCORE_GRID
 from modelops.identity import content_hash
-from modelops.monitoring.profile import MISSING, OTHER, UNSEEN, ReferenceProfile, bin_index
 from modelops.params import load_params
+from modelops.prepared import load_prepared
 from modelops.rehearsal import processes
 from modelops.rehearsal.plan import ServerPlan
 from modelops.rehearsal.traffic import feedback_body, post
-from modelops.stages.prepare import load_prepared
+from modelops.telemetry.profile import MISSING, OTHER, UNSEEN, ReferenceProfile, bin_index
+from modelops.telemetry.promql import SCORE_GRID
 
 ROWS, CANARY_ROWS, PER_REQUEST = 40, 5, 10
 

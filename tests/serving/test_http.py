@@ -27,7 +27,7 @@ from modelops_serving.artifact import content_hash
 from modelops_serving.launch import Server
 
 from modelops.data import features
-from modelops.stages.prepare import load_prepared
+from modelops.prepared import load_prepared
 from tests.serving.conftest import SERVING_BIN
 from tests.serving.processes import alive, wait_for_listeners
 

@@ -1,7 +1,7 @@
 """The server's binning and aggregation functions, without a server.
 
 `modelops_serving.profile` needs only numpy, so it is tested here in the pipeline's environment
-against the pipeline's own definition of the bins (`modelops.monitoring.profile`). What needs
+against the pipeline's own definition of the bins (`modelops.telemetry.profile`). What needs
 prometheus_client 0.8 (the bulk histogram update) or seldon-core runs in the serving
 environment, in a subprocess, since the pipeline's environment has neither of those versions.
 """
@@ -26,7 +26,7 @@ from modelops_serving.profile import (
     score_buckets,
 )
 
-from modelops.monitoring.profile import bin_index
+from modelops.telemetry.profile import bin_index
 from tests.serving.conftest import SERVING_BIN
 
 CUTS = (0.5, 1.0, 2.0, 7.25)

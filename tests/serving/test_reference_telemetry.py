@@ -34,7 +34,7 @@ from modelops_serving.launch import PARAMETERS_ENV, Server
 from modelops_serving.profile import SCORE_GRID, ProfileError, parse_profile
 
 from modelops.data import features
-from modelops.stages.prepare import load_prepared
+from modelops.prepared import load_prepared
 from tests.serving.conftest import SERVING_BIN
 from tests.serving.test_telemetry import (
     Samples,
@@ -436,6 +436,6 @@ def test_a_server_with_such_a_profile_says_so_and_serves_without_its_series(
 
 
 def test_the_judge_knows_the_servers_score_grid() -> None:
-    from modelops.canary.queries import SCORE_GRID as JUDGED
+    from modelops.telemetry.promql import SCORE_GRID as JUDGED
 
     assert JUDGED == SCORE_GRID

@@ -20,7 +20,7 @@ import pytest
 from modelops_serving.launch import Server
 
 from modelops.data import features
-from modelops.stages.prepare import load_prepared
+from modelops.prepared import load_prepared
 from tests.serving.conftest import SERVING_BIN
 
 CALLS = Path(__file__).parent / "clients" / "seldon_client_calls.py"

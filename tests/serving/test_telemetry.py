@@ -4,7 +4,7 @@ Given a known set of rows (with an unseen category, missing values and values ex
 profile cut) and feedback, sent to a server with two workers, when /prometheus is scraped, then
 every feature-bin, outcome, score-bucket and confusion count equals what this test computes
 in-process from the same rows and profile.json, with the pipeline's own binning
-(`modelops.monitoring.profile.bin_index`) and the model loaded by MLflow. Workers write their
+(`modelops.telemetry.profile.bin_index`) and the model loaded by MLflow. Workers write their
 counts every 0.5 s: every scrape here waits 0.8 s, and the counts are exact within 2 s of the
 last request.
 """
@@ -32,14 +32,14 @@ from modelops_serving.profile import SCORE_GRID
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelops.data import features
-from modelops.monitoring.profile import (
+from modelops.prepared import load_prepared
+from modelops.telemetry.profile import (
     MISSING,
     OTHER,
     UNSEEN,
     ReferenceProfile,
     bin_index,
 )
-from modelops.stages.prepare import load_prepared
 from tests.serving.conftest import SERVING_BIN
 
 FAULTY_DIR = Path(__file__).parent / "faulty"

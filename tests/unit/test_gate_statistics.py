@@ -7,7 +7,7 @@ import pytest
 from sklearn import metrics as skm
 
 from modelops.gates import bootstrap
-from modelops.gates.statistics import (
+from modelops.statistics import (
     Interval,
     auc_interval,
     cramers_v_critical,

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from modelops.github import GitHub, GitHubError, connect, marker, sync_issues
+from modelops.errors import GitHubError
+from modelops.github import GitHub, connect, marker, sync_issues
 from tests.github_fake import TOKEN, Fake, serve
 
 

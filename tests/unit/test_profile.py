@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelops.monitoring.profile import (
+from modelops.telemetry.profile import (
     KNOWN_CATEGORIES,
     TOP_CATEGORIES,
     ReferenceProfile,

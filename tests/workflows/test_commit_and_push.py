@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelops.deploy.release import Release, deploy
-from modelops.deploy.workflow import Plan, load_releases, write
+from modelops.deploy.workflow import Plan, write
 from modelops.params import load_params
+from modelops.releases.files import load_releases
+from modelops.releases.state import Release, deploy
 from tests.deploy.support import change, model_version
 from tests.support import REPO_ROOT, git, template_params, venv_bin, write_params
 

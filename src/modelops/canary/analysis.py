@@ -9,20 +9,16 @@ from pathlib import Path
 
 from modelops.canary.document import Step
 from modelops.canary.judge import Evidence, Verdict, judge
-from modelops.canary.prometheus import Prometheus
 from modelops.canary.queries import step_queries, track_counts
-from modelops.deploy.release import Canary, Event, Release
-from modelops.deploy.workflow import RELEASES
-from modelops.errors import ModelopsError
+from modelops.errors import CanaryError
 from modelops.params import Params
+from modelops.releases.files import RELEASES
+from modelops.releases.state import Canary, Event, Release
+from modelops.telemetry.prometheus import Prometheus
 
 STEP_ACTIONS = frozenset({"start-canary", "start-shadow", "promote"})
 MIRRORED_WEIGHT = 50
 """A shadow sees every request stable sees: as many samples as a canary at 50%."""
-
-
-class CanaryError(ModelopsError):
-    """Nothing to judge (no canary), or a release whose current step cannot be found."""
 
 
 @dataclass(frozen=True)

@@ -86,11 +86,13 @@ def _analyze(args: argparse.Namespace, paths: ProjectPaths) -> int:
 
 
 def _plan(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.canary.analysis import CanaryError, business_values
+    from modelops.canary.analysis import business_values
     from modelops.canary.plan import plan_steps
-    from modelops.canary.prometheus import connect
-    from modelops.canary.queries import covered_query, scalar, step_queries, track_counts
+    from modelops.canary.queries import covered_query, step_queries, track_counts
+    from modelops.errors import CanaryError
     from modelops.params import duration_seconds
+    from modelops.telemetry.prometheus import connect
+    from modelops.telemetry.promql import scalar
 
     params = _params(paths)
     environment = _environment(params, args.env)
@@ -144,8 +146,8 @@ def _auto(args: argparse.Namespace, paths: ProjectPaths) -> int:
     from modelops.canary import document
     from modelops.canary.analysis import verdict_paths
     from modelops.deploy import workflow
-    from modelops.deploy.release import Change
     from modelops.params import duration_seconds
+    from modelops.releases.state import Change
 
     params, release = _release(args, paths, missing_is_fine=True)
     if release is None:
@@ -201,7 +203,7 @@ def _auto(args: argparse.Namespace, paths: ProjectPaths) -> int:
 
 def _look(args: argparse.Namespace, params: Params, release: Any) -> Analysis:
     from modelops.canary.analysis import analyze
-    from modelops.canary.prometheus import connect
+    from modelops.telemetry.prometheus import connect
 
     prometheus = connect(args.prometheus, params.monitoring.prometheus_url)
     return analyze(release, params, prometheus, now=datetime.now(UTC))
@@ -210,8 +212,8 @@ def _look(args: argparse.Namespace, params: Params, release: Any) -> Analysis:
 def _release(
     args: argparse.Namespace, paths: ProjectPaths, *, missing_is_fine: bool = False
 ) -> tuple[Params, Any]:
-    from modelops.canary.analysis import CanaryError
-    from modelops.deploy.workflow import load_releases
+    from modelops.errors import CanaryError
+    from modelops.releases.files import load_releases
 
     params = _params(paths)
     _environment(params, args.env)
@@ -225,7 +227,7 @@ def _release(
 
 
 def _environment(params: Params, name: str) -> Any:
-    from modelops.canary.analysis import CanaryError
+    from modelops.errors import CanaryError
 
     if name not in params.deploy.environments:
         raise CanaryError(
@@ -274,7 +276,7 @@ def _params(paths: ProjectPaths) -> Params:
 
 
 def _window_seconds(window: str) -> float:
-    from modelops.canary.analysis import CanaryError
+    from modelops.errors import CanaryError
     from modelops.params import duration_seconds
 
     try:

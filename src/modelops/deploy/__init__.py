@@ -1,2 +1,2 @@
-"""GitOps deploys: release state (pure), publishing, rendering (the only Jinja2 user) and
+"""GitOps deploys: the release commands end to end, rendering (the only Jinja2 user), and strict
 validation of the manifests Argo CD applies."""

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 from modelops.paths import ProjectPaths
 
 if TYPE_CHECKING:
-    from modelops.deploy.release import Change
     from modelops.deploy.workflow import Plan
     from modelops.params import Params
+    from modelops.releases.state import Change
 
 Handler = Callable[[argparse.Namespace, ProjectPaths], int]
 Subparsers = Any  # argparse's _SubParsersAction is private
@@ -161,8 +161,10 @@ def _change_options(parser: argparse.ArgumentParser, *, reason_required: bool) -
 
 
 def _status(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.deploy.release import ReleaseError, next_step
-    from modelops.deploy.workflow import load_releases, stale
+    from modelops.deploy.workflow import stale
+    from modelops.errors import ReleaseError
+    from modelops.releases.files import load_releases
+    from modelops.releases.state import next_step
 
     params = _params(paths)
     releases = load_releases(paths.root, params)
@@ -233,8 +235,8 @@ def _budget(params: Params) -> Any:
     """Checks a namespace's error budget against the configured Prometheus (a note when none)."""
     from functools import partial
 
-    from modelops.canary.budget import check_budget
-    from modelops.canary.prometheus import URL_ENV, connect
+    from modelops.observability.budget import check_budget
+    from modelops.telemetry.prometheus import URL_ENV, connect
 
     configured = params.monitoring.prometheus_url or os.environ.get(URL_ENV)
     prometheus = connect(None, configured) if configured else None
@@ -242,8 +244,8 @@ def _budget(params: Params) -> Any:
 
 
 def _promote(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.deploy.release import ReleaseError
     from modelops.deploy.workflow import promote
+    from modelops.errors import ReleaseError
 
     params = _params(paths)
     if args.env not in params.deploy.environments:
@@ -260,7 +262,7 @@ def _promote(args: argparse.Namespace, paths: ProjectPaths) -> int:
 
 def _trial_role(paths: ProjectPaths, params: Params, environment: str) -> str:
     """`shadow` when the environment runs one, else `canary` (the words of the reason prompt)."""
-    from modelops.deploy.workflow import load_releases
+    from modelops.releases.files import load_releases
 
     trial = load_releases(paths.root, params)[environment].canary
     return trial.role if trial is not None else "canary"
@@ -276,7 +278,7 @@ def _sync_registry(args: argparse.Namespace, paths: ProjectPaths) -> int:
 
 def _ask_reason(what: str) -> str:
     """A reason typed at a terminal; in CI or without a terminal, --reason is required."""
-    from modelops.deploy.release import ReleaseError
+    from modelops.errors import ReleaseError
 
     refused = ReleaseError(
         f"to {what}, say why with --reason (what you checked, e.g. 'errors and latency as "
@@ -414,8 +416,8 @@ def _params(paths: ProjectPaths) -> Params:
 
 
 def _change(args: argparse.Namespace, paths: ProjectPaths, reason: str) -> Change:
-    from modelops.deploy.release import Change
     from modelops.gitinfo import user_name
+    from modelops.releases.state import Change
 
     by = (
         args.by

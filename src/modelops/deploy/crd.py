@@ -11,12 +11,10 @@ from typing import Any
 
 import yaml
 
+from modelops.errors import CrdError
+
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader parses ~10x faster
 _INT_OR_STRING = [{"type": "integer"}, {"type": "string"}]
-
-
-class CrdError(ValueError):
-    """The text is not a CRD with exactly one storage version."""
 
 
 def storage_schema(text: str, *, helm_template: bool = False) -> dict[str, Any]:

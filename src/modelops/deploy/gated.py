@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Literal, TypeAlias
 
-from modelops.errors import ModelopsError
+from modelops.errors import UngatedModelError
 from modelops.gates.results import GatesRecord
 from modelops.identity import ModelIdentity
 
@@ -23,10 +23,6 @@ Requirement: TypeAlias = Literal["exact", "merged", "workspace"]
 """`exact`: only the merged gates' model; `merged`: it, or a retrain of its inputs that passed
 its own gates; `workspace`: the gates of this checkout passed it (a preview before merging)."""
 GATES_FILE = "reports/gates.json"
-
-
-class UngatedModelError(ModelopsError):
-    """The model was not judged by the gates, or they did not pass it: it is never deployed."""
 
 
 def check_gated(

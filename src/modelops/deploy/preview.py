@@ -11,10 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelops.deploy.release import Change
-from modelops.deploy.workflow import deploy_model, generated_files, load_releases, manifests
+from modelops.deploy.workflow import deploy_model, generated_files, manifests
 from modelops.errors import ModelopsError
 from modelops.params import Params
+from modelops.releases.files import load_releases
+from modelops.releases.state import Change
 
 
 @dataclass(frozen=True)

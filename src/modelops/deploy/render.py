@@ -14,9 +14,9 @@ from pathlib import Path
 
 import jinja2
 
-from modelops.deploy.release import ModelVersion, Release
-from modelops.monitoring import dashboards, rules
+from modelops.observability import dashboards, rules
 from modelops.params import DeployParams, MonitoringParams
+from modelops.releases.state import ModelVersion, Release
 
 ENVIRONMENT_TEMPLATES = (
     "seldondeployment.yaml.j2",

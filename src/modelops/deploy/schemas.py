@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelops.deploy.crd import CrdError, storage_schema, strict
-from modelops.errors import ModelopsError
+from modelops.deploy.crd import storage_schema, strict
+from modelops.errors import CrdError, SchemaError
 from modelops.io import bytes_writer, commit
 
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com"
@@ -35,10 +35,6 @@ DOWNLOAD_TIMEOUT_SECONDS = 30
 MAX_DOWNLOAD_BYTES = 16 * 1024 * 1024
 _OFF = {"off", "none", "0", "false"}
 _TRUE = {"true", "1", "yes"}
-
-
-class SchemaError(ModelopsError):
-    """A pinned schema is not on this machine and could not be fetched, or was refused."""
 
 
 @dataclass(frozen=True)

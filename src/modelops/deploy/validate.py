@@ -27,7 +27,8 @@ from typing import Any
 
 import yaml
 
-from modelops.deploy.schemas import Pinned, SchemaError, SchemaSource, load, pinned_for
+from modelops.deploy.schemas import Pinned, SchemaSource, load, pinned_for
+from modelops.errors import SchemaError
 
 KUBERNETES_VERSION = "1.30.0"
 _CORE_SCHEMAS = f"v{KUBERNETES_VERSION}-local-strict"  # kubernetes-validate's bundled schemas

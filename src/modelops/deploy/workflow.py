@@ -12,36 +12,29 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from modelops import tracking
-from modelops.canary.budget import BudgetCheck
-from modelops.deploy import release as state
 from modelops.deploy.gated import Requirement, check_gated
-from modelops.deploy.publish import is_object_store, model_uri, publish
-from modelops.deploy.release import Change, ModelVersion, Release, ReleaseError, Unchanged
 from modelops.deploy.render import render
 from modelops.deploy.schemas import schema_source
 from modelops.deploy.validate import validate
-from modelops.errors import ModelopsError
+from modelops.errors import DeployError, ReleaseError
 from modelops.gates.results import GatesRecord, read_record
 from modelops.gitinfo import show_file
 from modelops.identity import ModelIdentity, identify
 from modelops.io import Writer, bytes_writer, commit, tree_writer
+from modelops.observability.budget import BudgetCheck
 from modelops.params import Params
 from modelops.paths import MODEL_CARD, ProjectPaths
+from modelops.releases import state
+from modelops.releases.files import load_releases, release_file, release_text
+from modelops.releases.publish import is_object_store, model_uri, publish
+from modelops.releases.state import Change, ModelVersion, Release, Unchanged
 
 MANIFESTS = Path("manifests")
-RELEASES = MANIFESTS / "releases"
 TEMPLATES = MANIFESTS / "templates"
 GENERATED = (MANIFESTS / "rendered", MANIFESTS / "argocd", MANIFESTS / "prometheus")
 PLAIN = "prometheus/"
 """Generated files that are not Kubernetes objects (rules files for any Prometheus)."""
-_HEADER = "# Written by `modelops release`; do not edit by hand: the history is the audit trail.\n"
-
-
-class DeployError(ModelopsError):
-    """Manifests that do not validate, or a deploy that cannot be prepared."""
 
 
 @dataclass(frozen=True)
@@ -54,23 +47,6 @@ class Plan:
     notes: tuple[str, ...] = ()
     files: Mapping[str, str] = field(default_factory=dict)
     """More files written with the release files (relative path: text), e.g. a verdict."""
-
-
-def load_releases(root: Path, params: Params) -> dict[str, Release]:
-    """Each environment's release file, or an empty release when there is none yet."""
-    releases = {}
-    for name in params.deploy.environments:
-        path = root / RELEASES / f"{name}.yaml"
-        if path.is_file():
-            source = str(path.relative_to(root))
-            document = yaml.safe_load(path.read_text(encoding="utf-8"))
-            release = state.from_document(document, source=source)
-            steps = params.deploy.environments[name].canary_steps
-            state.check_release(release, steps=steps, source=source)
-            releases[name] = release
-        else:
-            releases[name] = Release(environment=name)
-    return releases
 
 
 def manifests(root: Path, params: Params, releases: Mapping[str, Release]) -> dict[Path, str]:
@@ -279,10 +255,8 @@ def write(root: Path, params: Params, plan: Plan) -> list[Path]:
     files = manifests(root, params, plan.releases)
     outputs: dict[Path, Writer] = {}
     for name in plan.changed:
-        text = _HEADER + yaml.safe_dump(
-            state.to_document(plan.releases[name]), sort_keys=False, width=100
-        )
-        outputs[root / RELEASES / f"{name}.yaml"] = bytes_writer(text.encode())
+        text = release_text(plan.releases[name])
+        outputs[root / release_file(name)] = bytes_writer(text.encode())
     for relative, content in plan.files.items():
         outputs[root / relative] = bytes_writer(content.encode())
     outputs.update(_generated_writers(root, files))

@@ -15,7 +15,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from modelops.gates.statistics import Interval
+from modelops.statistics import Interval
 
 Array: TypeAlias = npt.NDArray[np.floating[Any]]
 Metric: TypeAlias = Callable[[Array, Array, Array, float], Array]

@@ -31,17 +31,17 @@ import yaml
 
 from modelops import tracking
 from modelops.data import Schema
-from modelops.deploy.publish import PublishError, fetch
-from modelops.deploy.release import ModelVersion, ReleaseError, from_document
-from modelops.errors import ModelopsError
+from modelops.errors import ModelopsError, PublishError, ReleaseError
 from modelops.gates.bootstrap import METRICS, paired_differences
 from modelops.gates.judges import MIN_POSITIVES
 from modelops.gates.results import CheckRecord, GateResult, gate_status
-from modelops.gates.statistics import Interval, decide_at_least
 from modelops.gitinfo import resolve_commit, show_file
 from modelops.identity import content_hash
 from modelops.lockfile import DATA_PATH, MODEL_PATH, output_versions, stage_inputs
 from modelops.params import ChampionGateParams, StatisticsParams
+from modelops.releases.publish import fetch
+from modelops.releases.state import ModelVersion, from_document
+from modelops.statistics import Interval, decide_at_least
 
 _TITLE = "Champion comparison"
 _DVC_EXPERIMENT = "DVC_EXP_BASELINE_REV"

@@ -20,7 +20,7 @@ import pandas as pd
 
 from modelops.gates import bootstrap
 from modelops.gates.results import CheckRecord
-from modelops.gates.statistics import (
+from modelops.statistics import (
     Decision,
     Interval,
     auc_interval,

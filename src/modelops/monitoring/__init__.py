@@ -1,2 +1,2 @@
-"""After the deploy: what normal looks like (the reference profile), SLOs and alerts, dashboards,
-the canary judge and drift monitoring. Pure parts; Prometheus and GitHub each behind one module."""
+"""After the deploy: drift and quality of the served model per window, the retraining decision,
+its issues and its pull request, and the drift gate on the server's request log."""

@@ -24,7 +24,7 @@ import pandas as pd
 from deepchecks.tabular import Dataset
 
 from modelops.data import Schema
-from modelops.errors import ModelopsError
+from modelops.errors import RowsError
 from modelops.gates.catalog import CATALOG, Facts
 from modelops.gates.inputs import sizes
 from modelops.gates.results import GateResult
@@ -32,13 +32,9 @@ from modelops.gates.runner import GateInputs, RunSettings, run_gate
 from modelops.io import Writer, bytes_writer, commit, json_bytes
 from modelops.params import load_params
 from modelops.paths import ProjectPaths
-from modelops.stages.prepare import load_prepared
+from modelops.prepared import load_prepared
 
 UNLABELLED_CHECKS = ("feature_drift", "multivariate_drift", "new_categories")
-
-
-class RowsError(ModelopsError):
-    """A request log that cannot be read as the server writes it."""
 
 
 @dataclass(frozen=True)

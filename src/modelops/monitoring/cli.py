@@ -108,13 +108,14 @@ def _monitor(args: argparse.Namespace, paths: ProjectPaths) -> int:
 
 
 def _look(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.canary.prometheus import connect
-    from modelops.deploy.workflow import load_releases
+    from modelops.errors import MonitorError
     from modelops.io import bytes_writer, commit
     from modelops.monitoring import report
     from modelops.monitoring.decide import log_record
-    from modelops.monitoring.monitor import MonitorError, load_profile, look, served_model
+    from modelops.monitoring.monitor import load_profile, look, served_model
     from modelops.params import load_params
+    from modelops.releases.files import load_releases
+    from modelops.telemetry.prometheus import connect
 
     params = load_params(paths.params_file)
     if args.env not in params.deploy.environments:
@@ -191,7 +192,7 @@ def _message(decision: Any, environment: str, version: str) -> str:
 
 
 def _moment(given: str | None) -> float:
-    from modelops.monitoring.monitor import MonitorError
+    from modelops.errors import MonitorError
 
     if given is None:
         return time.time()
@@ -212,7 +213,7 @@ LABEL = "drift-monitor"
 def _report(
     paths: ProjectPaths, folder: Path | None, environment: str
 ) -> tuple[dict[str, Any], str]:
-    from modelops.monitoring.monitor import MonitorError
+    from modelops.errors import MonitorError
 
     where = (folder if folder is not None else paths.root / REPORTS) / environment
     try:

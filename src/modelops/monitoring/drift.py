@@ -22,7 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
-from modelops.gates.statistics import (
+from modelops.params import RETRAIN_CRITERIA
+from modelops.statistics import (
     Interval,
     cramers_v_interval,
     cramers_v_rows_needed,
@@ -32,7 +33,7 @@ from modelops.gates.statistics import (
     wilson,
     z_value,
 )
-from modelops.monitoring.profile import (
+from modelops.telemetry.profile import (
     MISSING,
     OTHER,
     UNSEEN,
@@ -40,7 +41,6 @@ from modelops.monitoring.profile import (
     NumericProfile,
     ReferenceProfile,
 )
-from modelops.params import RETRAIN_CRITERIA
 
 Status: TypeAlias = Literal["breach", "ok", "inconclusive", "dismissed"]
 CRITERIA = RETRAIN_CRITERIA

@@ -12,21 +12,17 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelops.canary.prometheus import Prometheus
-from modelops.canary.queries import scalar
-from modelops.deploy.publish import is_object_store
-from modelops.deploy.release import ModelVersion, Release
-from modelops.errors import ModelopsError
+from modelops.errors import MonitorError
 from modelops.monitoring import quality
 from modelops.monitoring.decide import Decision, Dismissal, decide, dismiss
 from modelops.monitoring.drift import Finding, Limits, Window, judge_drift
-from modelops.monitoring.profile import PROFILE_FILE, ReferenceProfile
 from modelops.monitoring.windows import to_window, trained_query, window_queries
 from modelops.params import Params, duration_seconds
-
-
-class MonitorError(ModelopsError):
-    """Nothing served to monitor, or no profile to judge it against."""
+from modelops.releases.publish import is_object_store
+from modelops.releases.state import ModelVersion, Release
+from modelops.telemetry.profile import PROFILE_FILE, ReferenceProfile
+from modelops.telemetry.prometheus import Prometheus
+from modelops.telemetry.promql import scalar
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from modelops.gates.statistics import (
+from modelops.monitoring.drift import Finding, Limits, Window, status_of
+from modelops.statistics import (
     Interval,
     decide_at_least,
     decide_at_most,
@@ -33,8 +34,7 @@ from modelops.gates.statistics import (
     wilson,
     z_value,
 )
-from modelops.monitoring.drift import Finding, Limits, Window, status_of
-from modelops.monitoring.profile import ScoreProfile
+from modelops.telemetry.profile import ScoreProfile
 
 CELLS = ("true_positive", "false_positive", "true_negative", "false_negative")
 

@@ -11,10 +11,10 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from modelops.gates.statistics import Interval
 from modelops.monitoring.drift import CRITERIA, Finding
 from modelops.monitoring.monitor import JudgedWindow, Look, silent
-from modelops.monitoring.profile import ReferenceProfile
+from modelops.statistics import Interval
+from modelops.telemetry.profile import ReferenceProfile
 
 _MARK = {"breach": "BREACH", "ok": "ok", "inconclusive": "n/a", "dismissed": "dismissed"}
 _LEVEL = {"ok": 0, "dismissed": 1, "inconclusive": 2, "breach": 3}

@@ -31,16 +31,12 @@ from typing import Any
 
 import yaml
 
-from modelops.errors import ModelopsError
+from modelops.errors import RetrainError
 from modelops.github import GitHub
 from modelops.params import Params
 
 BRANCH = "retrain/{environment}"
 PR_LABEL = "retraining"
-
-
-class RetrainError(ModelopsError):
-    """The retraining branch cannot be made (dirty checkout, nothing to refresh, a failed step)."""
 
 
 @dataclass(frozen=True)

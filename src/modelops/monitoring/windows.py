@@ -15,9 +15,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from modelops.canary.queries import SCORE_GRID, Vector, cumulative_buckets, sample_value
 from modelops.monitoring.drift import Window
-from modelops.monitoring.profile import ReferenceProfile, bin_counts, bin_index
+from modelops.telemetry.profile import ReferenceProfile, bin_counts, bin_index
+from modelops.telemetry.promql import SCORE_GRID, Vector, cumulative_buckets, sample_value
 
 
 def selector(namespace: str, model_version: str) -> str:

@@ -8,12 +8,12 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelops.errors import RehearsalError
 from modelops.identity import content_hash
 from modelops.paths import ProjectPaths
 from modelops.rehearsal import processes
 from modelops.rehearsal.plan import (
     STATE_DIR,
-    RehearsalError,
     ServerPlan,
     Shift,
     TrafficPlan,
@@ -22,8 +22,8 @@ from modelops.rehearsal.plan import (
 )
 
 if TYPE_CHECKING:
-    from modelops.deploy.release import ModelVersion
     from modelops.params import Params
+    from modelops.releases.state import ModelVersion
 
 ALERTMANAGER = "manifests/alertmanager/alertmanager.yml"
 
@@ -96,9 +96,9 @@ def register(commands: Any) -> None:
 
 
 def _up(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.deploy.workflow import RELEASES, load_releases
     from modelops.params import load_params
-    from modelops.stages.prepare import TEST_FILE, load_meta
+    from modelops.prepared import TEST_FILE, load_meta
+    from modelops.releases.files import RELEASES, load_releases
 
     params = load_params(paths.params_file)
     if not (paths.model_dir / "MLmodel").is_file():
@@ -224,7 +224,7 @@ def _shift(args: argparse.Namespace, features: list[str]) -> Shift | None:
 
 def _alerting(paths: ProjectPaths, params: Params, args: argparse.Namespace) -> processes.Alerting:
     """The environment's rules in compressed time, and the example Alertmanager routes."""
-    from modelops.monitoring import rules
+    from modelops.observability import rules
 
     if args.env not in params.deploy.environments:
         raise RehearsalError(
@@ -279,7 +279,8 @@ def _server(
 
 def _model(paths: ProjectPaths, model: ModelVersion | None) -> tuple[Path, str]:
     """A released model's directory in the local store, else the workspace's model."""
-    from modelops.deploy.publish import PublishError, fetch
+    from modelops.errors import PublishError
+    from modelops.releases.publish import fetch
 
     if model is None:
         return paths.model_dir, "the workspace model"

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from modelops.errors import ModelopsError
+from modelops.errors import RehearsalError
 
 LOOPBACK = "127.0.0.1"
 STATE_DIR = ".rehearsal"
@@ -32,10 +32,6 @@ INSTALL_PROMETHEUS = (
     "macOS: `brew install prometheus`), or name the binary with PROMETHEUS=/path/to/prometheus, "
     "then run `make up` again"
 )
-
-
-class RehearsalError(ModelopsError):
-    """The rehearsal cannot start as asked; nothing is left running."""
 
 
 @dataclass(frozen=True)

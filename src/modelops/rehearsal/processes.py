@@ -24,13 +24,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from modelops.errors import RehearsalError
 from modelops.rehearsal.plan import (
     INSTALL_ALERTMANAGER,
     INSTALL_PROMETHEUS,
     LOOPBACK,
     PROCESSES_FILE,
     STATE_DIR,
-    RehearsalError,
     ServerPlan,
     TrafficPlan,
     prometheus_config,

@@ -21,7 +21,7 @@ from modelops.io import Writer, bytes_writer, commit, json_bytes
 from modelops.metrics import ClassificationMetrics, classification_metrics
 from modelops.params import EvaluateParams
 from modelops.plots import Importance
-from modelops.stages.prepare import Prepared, load_prepared
+from modelops.prepared import Prepared, load_prepared
 
 IMPORTANCE_SCORING = "roc_auc"
 

@@ -31,7 +31,7 @@ from modelops.gates.runner import GateInputs, RunSettings, run_gate
 from modelops.identity import identify
 from modelops.io import Writer, bytes_writer, commit, json_bytes
 from modelops.params import Params
-from modelops.stages.prepare import load_prepared
+from modelops.prepared import load_prepared
 
 GateName: TypeAlias = Literal["data", "drift", "model", "champion"]
 _MODEL_GATES = frozenset({"model", "champion"})

@@ -19,10 +19,10 @@ from modelops import data, tracking
 from modelops.io import json_bytes, staged_dir
 from modelops.metrics import classification_metrics
 from modelops.model import build_pipeline, size_warnings
-from modelops.monitoring.profile import PROFILE_FILE, ReferenceProfile, build_profile
 from modelops.params import TrainParams
 from modelops.paths import MODEL_CARD
-from modelops.stages.prepare import Prepared, load_prepared
+from modelops.prepared import Prepared, load_prepared
+from modelops.telemetry.profile import PROFILE_FILE, ReferenceProfile, build_profile
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class TrainResult:
 def run(params: TrainParams, *, threshold: float, data_dir: Path, model_dir: Path) -> TrainResult:
     """Fit on the prepared training set and save the model directory with its profile.
 
-    The reference profile (`monitoring.profile`) is what normal looks like for this model: the
+    The reference profile (`telemetry.profile`) is what normal looks like for this model: the
     training features' bins and the test set's scores at the deployment's `threshold`. It is
     written into the model directory, so it is published and served with the model.
 

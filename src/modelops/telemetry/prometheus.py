@@ -17,17 +17,13 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from modelops.canary.queries import Vector
-from modelops.errors import ModelopsError
+from modelops.errors import PrometheusError
+from modelops.telemetry.promql import Vector
 
 URL_ENV = "MODELOPS_PROMETHEUS_URL"
 TOKEN_ENV = "MODELOPS_PROMETHEUS_TOKEN"
 USER_ENV, PASSWORD_ENV = "MODELOPS_PROMETHEUS_USER", "MODELOPS_PROMETHEUS_PASSWORD"
 TIMEOUT_SECONDS = 10.0
-
-
-class PrometheusError(ModelopsError):
-    """Prometheus cannot be reached, refuses, or answers something that is not a vector."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from modelops.canary.prometheus import Prometheus, PrometheusError
+from modelops.errors import PrometheusError
+from modelops.telemetry.prometheus import Prometheus
 
 REMAINING = "modelops:slo_error_budget_remaining:ratio"
 

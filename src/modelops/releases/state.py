@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, TypeAlias, assert_never, get_args
 
-from modelops.errors import ModelopsError
+from modelops.errors import ReleaseError
 
 Action: TypeAlias = Literal[
     "deploy", "start-shadow", "start-canary", "promote", "complete", "rollback", "restore"
@@ -29,10 +29,6 @@ Action: TypeAlias = Literal[
 KEEP_PREVIOUS = 5
 """Replaced stable models remembered per environment, so `restore` can bring one back."""
 _CONTENT_HASH = re.compile(r"^[0-9a-f]{64}$")
-
-
-class ReleaseError(ModelopsError):
-    """An illegal transition, or a release file that is not a release."""
 
 
 @dataclass(frozen=True)

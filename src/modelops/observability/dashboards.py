@@ -12,7 +12,7 @@ builders live behind `monitoring/grafana.py`. Every query names its namespace li
 dashboard shows one environment. The only template variables in queries are `$track` (stable,
 canary or both, matched with `=~`) and Grafana's `$__rate_interval`; `panel_queries` gives each
 query with concrete values for them, to run against a real Prometheus. The recording rules read
-here are those of `monitoring/rules.py`, whose names hold the objectives' windows.
+here are those of `observability/rules.py`, whose names hold the objectives' windows.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any, Self
 
 import yaml
 
-from modelops.monitoring.grafana import (
+from modelops.observability.grafana import (
     EXPECTED,
     GRID,
     Panel,

@@ -11,16 +11,12 @@ import os
 import shutil
 from pathlib import Path
 
-from modelops.errors import ModelopsError
+from modelops.errors import PublishError
 from modelops.identity import content_hash
 
 PUBLISHED_MARKERS = ".published"
 """Beside the versions, `<store>/<name>/.published/<hash>` says an upload completed (a marker
 inside the model directory would change the hash the server computes)."""
-
-
-class PublishError(ModelopsError):
-    """The model cannot be published, or the store holds something else at its address."""
 
 
 def model_uri(store: str, name: str, digest: str) -> str:

@@ -1,0 +1,51 @@
+"""Reading Prometheus's answers (pure): instant vectors, scalars and cumulative buckets.
+
+The canary judge and the drift monitor both read `increase()` answers the same way: a missing
+or negative sample counts as zero, and buckets by `le` are made cumulative and monotone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+SCORE_GRID = tuple(round(step / 20, 2) for step in range(1, 21))
+"""The server's fixed score buckets (modelops_serving.profile.SCORE_GRID; tests/serving checks
+that the two agree): the same for every model, so canary and stable compare bucket by bucket."""
+
+
+Vector = Sequence[Mapping[str, Any]]
+"""An instant vector as Prometheus's HTTP API returns it: [{"metric": {...}, "value": [t, "v"]}]."""
+
+
+def scalar(vector: Vector) -> float:
+    """The value of a one-element answer (0 when there is none)."""
+    return sample_value(vector[0]) if vector else 0.0
+
+
+def cumulative_buckets(
+    rows: Sequence[tuple[Mapping[str, str], float]],
+) -> tuple[tuple[float, float], ...]:
+    """Cumulative buckets by `le`, summed over any other label, sorted by bound; counts made
+    monotone (increase() extrapolates each bucket on its own, so neighbours can cross by a
+    fraction)."""
+    totals: dict[float, float] = {}
+    for labels, value in rows:
+        bound = float(labels.get("le", "nan"))
+        if not math.isnan(bound):
+            totals[bound] = totals.get(bound, 0.0) + value
+    monotone, highest = [], 0.0
+    for bound in sorted(totals):
+        highest = max(highest, totals[bound])
+        monotone.append((bound, highest))
+    return tuple(monotone)
+
+
+def sample_value(sample: Mapping[str, Any]) -> float:
+    """A sample's value; 0 for one that is missing, not finite or not positive."""
+    try:
+        value = float(sample["value"][1])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return 0.0
+    return value if math.isfinite(value) and value > 0 else 0.0
