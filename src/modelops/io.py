@@ -26,6 +26,20 @@ def json_bytes(data: Any) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
 
 
+def flatten(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Nested mappings as one level of dotted keys (`per_class.yes.recall`), leaves unchanged.
+
+    The names DVC gives nested metrics and params in its diffs, and the keys MLflow stores.
+    """
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            flat.update({f"{key}.{inner}": leaf for inner, leaf in flatten(value).items()})
+        else:
+            flat[str(key)] = value
+    return flat
+
+
 def bytes_writer(content: bytes) -> Writer:
     """A writer that puts `content` in a file."""
 

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelops.errors import ModelopsError
+from modelops.io import flatten
+from modelops.metric_registry import RUN_NOTE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -337,13 +339,9 @@ def run_tags(
 
 def flatten_params(sections: Mapping[str, Any]) -> dict[str, str]:
     """Nested params as dotted keys to strings, the form MLflow stores."""
-    flat: dict[str, str] = {}
-    for key, value in sections.items():
-        if isinstance(value, Mapping):
-            flat.update({f"{key}.{k}": v for k, v in flatten_params(value).items()})
-        else:
-            flat[key] = "null" if value is None else str(value)
-    return flat
+    return {
+        key: "null" if value is None else str(value) for key, value in flatten(sections).items()
+    }
 
 
 def _experiment_id(client: Any, name: str, *, root: Path, uri: str) -> str:
@@ -362,6 +360,5 @@ def _safe_key(key: str) -> str:
 
 
 def _note(metrics: Mapping[str, float]) -> str:
-    headline = ("roc_auc", "accuracy", "precision", "recall", "f1", "log_loss")
-    shown = [f"{k} {metrics[k]:.4f}" for k in headline if k in metrics]
+    shown = [f"{k} {metrics[k]:.4f}" for k in RUN_NOTE if k in metrics]
     return "Test set: " + ", ".join(shown)

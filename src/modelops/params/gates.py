@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from pydantic import Field, field_validator
 
+from modelops.metric_registry import with_direction
 from modelops.params.base import Frozen
 
 GateMode: TypeAlias = Literal["enforce", "warn", "off"]
@@ -35,10 +36,14 @@ DriftCheck: TypeAlias = Literal[
 ModelCheck: TypeAlias = Literal[
     "performance", "simple_model", "weak_segments", "overfitting", "prediction_drift"
 ]
-ChampionHigherBetter: TypeAlias = Literal[
-    "roc_auc", "average_precision", "accuracy", "precision", "recall", "f1"
-]
-ChampionLowerBetter: TypeAlias = Literal["log_loss", "brier_score"]
+if TYPE_CHECKING:
+    ChampionHigherBetter: TypeAlias = str
+    ChampionLowerBetter: TypeAlias = str
+else:
+    # The metrics the champion gate can compare, by direction, from the one registry: the
+    # schema and the error messages list exactly these keys.
+    ChampionHigherBetter = Literal[with_direction("higher")]
+    ChampionLowerBetter = Literal[with_direction("lower")]
 _RATIO: dict[str, Any] = {"ge": 0.0, "le": 1.0}
 _DEFAULT_MAX_DROP: dict[ChampionHigherBetter, float] = {
     "roc_auc": 0.01,

@@ -27,6 +27,7 @@ from modelops.gitinfo import (
     show_bytes,
     show_file,
 )
+from modelops.io import flatten
 from modelops.lockfile import DATA_PATH, output_versions
 from modelops.params import load_params
 from modelops.paths import ProjectPaths
@@ -203,17 +204,9 @@ def _changes(diff: dict[str, dict[str, Any]]) -> tuple[Change, ...]:
 
 def _as_new(current: dict[str, Any], name: str) -> tuple[Change, ...]:
     """Values of this branch alone, for when there is nothing to diff against."""
-    return tuple(Change(key, None, value) for key, value in sorted(_flatten(current[name] or {})))
-
-
-def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    items: list[tuple[str, Any]] = []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            items.extend(_flatten(value, f"{prefix}{key}."))
-        else:
-            items.append((f"{prefix}{key}", value))
-    return items
+    return tuple(
+        Change(key, None, value) for key, value in sorted(flatten(current[name] or {}).items())
+    )
 
 
 def _errors(diff: dict[str, Any]) -> list[str]:

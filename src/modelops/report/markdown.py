@@ -12,22 +12,12 @@ from typing import Any
 
 from modelops.deploy.preview import DeployPreview
 from modelops.gates.results import GateResult, verdict
+from modelops.metric_registry import HEADLINE, SUMMARY, better
 from modelops.report.inputs import Baseline, Change, Plot, ReportInputs
 
 COMMENT_LIMIT = 65_536
 REPORT_DIR = "reports"
 """The report's folder in the repository (`ProjectPaths.report_file`; a test holds it)."""
-HEADLINE_METRICS = (
-    "roc_auc",
-    "average_precision",
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "log_loss",
-    "brier_score",
-)
-LOWER_IS_BETTER = frozenset({"log_loss", "brier_score"})
 _VERDICT_ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌"}
 _GATE_ICON = {
     "pass": "✅ pass",
@@ -72,9 +62,7 @@ def _verdict(inputs: ReportInputs) -> str:
     lines = [f"## {_VERDICT_ICON[outcome.status]} {outcome.headline}"]
     metrics = {change.name: change for change in inputs.metrics}
     summary = [
-        _headline_metric(metrics[name], inputs.baseline)
-        for name in ("roc_auc", "recall", "precision", "log_loss")
-        if name in metrics
+        _headline_metric(metrics[name], inputs.baseline) for name in SUMMARY if name in metrics
     ]
     if summary:
         lines.append(" · ".join(summary))
@@ -203,8 +191,8 @@ def _metrics(inputs: ReportInputs, row_limit: int | None) -> str:
         f"### Metrics: this branch against `{inputs.baseline.ref}`" if compared else "### Metrics"
     )
     by_name = {change.name: change for change in inputs.metrics}
-    headline = [by_name[name] for name in HEADLINE_METRICS if name in by_name]
-    others = [change for change in inputs.metrics if change.name not in HEADLINE_METRICS]
+    headline = [by_name[name] for name in HEADLINE if name in by_name]
+    others = [change for change in inputs.metrics if change.name not in HEADLINE]
     header = ["Metric", f"`{inputs.baseline.ref}`", "This branch", "Change", ""]
     lines = [title, _table(header, [_metric_row(change) for change in headline])]
     if others:
@@ -232,15 +220,19 @@ def _verdict_word(change: Change) -> str:
 
 
 def _trend(change: Change) -> str:
-    """ "up" when the change is an improvement, "down" when it is worse, "" when neither applies."""
-    name = change.name.rsplit(".", 1)[-1]
-    if change.name.startswith("baseline.") or name in ("support", "rows", "threshold"):
+    """ "up" when the change is an improvement, "down" when it is worse, "" when neither applies.
+
+    The direction is the registry's (`metric_registry`), by the last part of the name
+    (`per_class.yes.recall` is a recall); the naive baseline's figures are not the model's.
+    """
+    direction = better(change.name.rsplit(".", 1)[-1])
+    if change.name.startswith("baseline.") or direction is None:
         return ""
     if not isinstance(change.old, int | float) or not isinstance(change.new, int | float):
         return ""
-    if change.new == change.old or name == "positive_rate":
+    if change.new == change.old:
         return ""
-    improved = change.new < change.old if name in LOWER_IS_BETTER else change.new > change.old
+    improved = change.new < change.old if direction == "lower" else change.new > change.old
     return "up" if improved else "down"
 
 

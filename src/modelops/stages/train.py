@@ -17,6 +17,7 @@ import numpy as np
 
 from modelops import data, tracking
 from modelops.io import json_bytes, staged_dir
+from modelops.metric_registry import EXPECTED
 from modelops.metrics import classification_metrics
 from modelops.model import build_pipeline, size_warnings
 from modelops.params import TrainParams
@@ -102,10 +103,6 @@ def _profile(pipeline: Any, prepared: Prepared, *, threshold: float) -> Referenc
         test_scores=scores,
         test_positive=truth,
         threshold=threshold,
-        expected={
-            name: getattr(expected, name)
-            for name in ("roc_auc", "average_precision", "precision", "recall", "log_loss")
-        }
-        | {"positive_rate": expected.positive_rate},
+        expected={name: getattr(expected, name) for name in EXPECTED},
         positive_label=schema.positive_label,
     )
