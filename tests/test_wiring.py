@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from modelops.cli import _parser
-from modelops.gates.results import GATE_ORDER
+from modelops.gates.registry import GATE_NAMES, GATES
 from modelops.params import Params
 from modelops.paths import ProjectPaths
 from tests.support import REPO_ROOT, declared_outputs, template_params
@@ -101,12 +101,29 @@ def test_dvc_outputs_match_the_paths_the_code_writes() -> None:
         paths.mlflow_run_file,
         paths.gates_file,
         paths.champion_file,
-        *(paths.gate_dir / f"{gate}.json" for gate in GATE_ORDER),
+        *(paths.gate_dir / f"{gate}.json" for gate in GATE_NAMES),
     }
     declared = {REPO_ROOT / out for out in declared_outputs()}
     plots = {out for out in declared if out.parent == paths.plots_dir}
     assert declared - plots == written
     assert plots, "evaluate declares its plots"
+
+
+@pytest.mark.parametrize("gate", GATES, ids=GATE_NAMES)
+def test_each_gate_runs_in_one_stage_with_its_params_its_result_and_its_model(gate: Any) -> None:
+    runs = [
+        stage
+        for stage, spec in STAGES.items()
+        if spec["cmd"].split()[:2] == ["modelops", "gate"] and gate.name in spec["cmd"].split()[2:]
+    ]
+    assert len(runs) == 1, f"gate {gate.name} must run in exactly one stage, runs in {runs}"
+    spec = STAGES[runs[0]]
+    assert f"gates.{gate.name}" in spec["params"], f"{runs[0]} must list params gates.{gate.name}"
+    result = f"reports/gates/{gate.name}.json"
+    assert result in _outs(spec), f"{runs[0]} must declare its output {result}"
+    assert result in STAGES["gates"]["deps"], f"stage gates must collect {result}"
+    if gate.needs_model:
+        assert "models/model" in spec["deps"], f"{runs[0]} judges the model: it depends on it"
 
 
 def test_every_output_persists_so_a_failed_stage_keeps_the_old_one() -> None:

@@ -23,7 +23,7 @@ from modelops import interrupt
 from modelops.canary import cli as canary_cli
 from modelops.deploy import cli as deploy_cli
 from modelops.errors import ModelopsError
-from modelops.gates.results import GATE_ORDER
+from modelops.gates.registry import GATE_NAMES
 from modelops.monitoring import cli as monitor_cli
 from modelops.paths import ProjectPaths
 from modelops.rehearsal import cli as rehearsal_cli
@@ -98,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     command("evaluate", _evaluate, "Score the model on the test set; record the run in MLflow.")
     command("champion", _champion, "Record which model the champion gate compares with.")
     gate = command("gate", _gate, "Run the named gates (Deepchecks and champion checks).")
-    gate.add_argument("names", nargs="+", choices=GATE_ORDER, metavar="GATE", help=str(GATE_ORDER))
+    gate.add_argument("names", nargs="+", choices=GATE_NAMES, metavar="GATE", help=str(GATE_NAMES))
     command("gates", _gates, "Collect the gate results into reports/gates.json; print them.")
     verdict = command(
         "verdict", _verdict, "Print the verdict; exit 1 when an enforced gate failed."

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from modelops.gates.registry import GATE_NAMES
 from modelops.synth import generate_churn
 from tests.github_fake import TOKEN, serve
 from tests.support import copy_template, git, run_dvc, small_params, venv_bin
@@ -60,7 +61,7 @@ def project(tmp_path: Path) -> Path:
     generate_churn(1500, seed=1).to_csv(upstream, index=False)
     params = small_params()
     params["prepare"]["source"] = "data/raw/customers.csv"
-    for gate in ("data", "drift", "model", "champion"):
+    for gate in GATE_NAMES:
         params["gates"][gate]["mode"] = "off"
     root = copy_template(tmp_path / "project", params)
     run_dvc(root, "import-url", str(upstream), "data/raw/customers.csv")

@@ -21,7 +21,7 @@ from deepchecks.core import BaseCheck
 from deepchecks.tabular import checks
 
 from modelops.gates import judges
-from modelops.gates.judges import WHOLE_ROWS, Judge, Sizes
+from modelops.gates.evidence import WHOLE_ROWS, Judge, Sizes
 
 Scope: TypeAlias = Literal["each", "pair", "test"]
 """`each`: train and test separately; `pair`: train against test; `test`: the test set only."""
@@ -352,5 +352,3 @@ MODEL: tuple[CheckSpec, ...] = (
         tuned_by=("max_prediction_drift",),
     ),
 )
-
-CATALOG: dict[str, tuple[CheckSpec, ...]] = {"data": DATA, "drift": DRIFT, "model": MODEL}

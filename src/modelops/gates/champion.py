@@ -33,7 +33,7 @@ from modelops import tracking
 from modelops.data import Schema
 from modelops.errors import ModelopsError, PublishError, ReleaseError
 from modelops.gates.bootstrap import METRICS, paired_differences
-from modelops.gates.judges import MIN_POSITIVES
+from modelops.gates.evidence import MIN_POSITIVES
 from modelops.gates.results import CheckRecord, GateResult, gate_status
 from modelops.gitinfo import resolve_commit, show_file
 from modelops.identity import content_hash

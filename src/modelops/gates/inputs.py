@@ -10,7 +10,7 @@ import pandas as pd
 from deepchecks.tabular import Dataset
 
 from modelops.data import Schema, features
-from modelops.gates.judges import Sizes
+from modelops.gates.evidence import Sizes
 from modelops.gates.runner import Predictions
 
 

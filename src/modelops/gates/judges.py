@@ -4,24 +4,31 @@ Deepchecks' own conditions compare a point estimate with a threshold, whatever t
 rows: on a hundred rows that blocks clean data by accident, and passes broken data by luck.
 A judge reads the same result, attaches the interval the sample supports (`statistics`), and
 decides pass, fail or inconclusive; an inconclusive record says in one sentence how many rows
-would settle it. Pure functions over the check result and the data's sizes.
+would settle it. Pure functions over the check result and the data's sizes; what they share
+(the evidence, the verdict, the wording) is in `evidence`.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from modelops.gates import bootstrap
-from modelops.gates.results import CheckRecord
+from modelops.gates.evidence import (
+    MIN_POSITIVES,
+    Evidence,
+    Judge,
+    Sizes,
+    Verdict,
+    at_least,
+    needs_rows,
+    rate_at_most,
+    worst,
+)
 from modelops.statistics import (
-    Decision,
     Interval,
     auc_interval,
     cramers_v_interval,
@@ -31,128 +38,11 @@ from modelops.statistics import (
     difference,
     ks_interval,
     ks_rows_needed,
-    rows_to_show_rate_below,
     wilson,
     z_value,
 )
 
-_SHOWN = 3
-"""Columns named in one record (the worst first)."""
-MIN_POSITIVES = 20
-"""Positive test rows below which a bootstrap interval of F1 is not trusted (it degenerates)."""
-
-
-WHOLE_ROWS = 10_000_000
-"""Rows a whole-data check reads at most (Deepchecks' own default for those checks)."""
-
-
-@dataclass(frozen=True)
-class Sizes:
-    """Rows the check looked at, and what the judges need to know about them."""
-
-    train_rows: int
-    test_rows: int
-    train_positives: int
-    test_positives: int
-    categories: Mapping[str, int] = field(default_factory=dict)
-    """Distinct values per categorical feature, over train and test."""
-    singletons: Mapping[str, int] = field(default_factory=dict)
-    """Per categorical feature: values seen exactly once in train (Good-Turing's unseen mass)."""
-    distinct: Mapping[str, int] = field(default_factory=dict)
-    """Per column: distinct values over train and test together."""
-    top_share: Mapping[str, float] = field(default_factory=dict)
-    """Per column: the share of its most common value over train and test together."""
-    order_auc: Mapping[str, float] = field(default_factory=dict)
-    """For the id and the timestamp: ROC AUC of their order against the label in train."""
-    train_total: int = 0
-    """All train rows, for the checks that read every row (0: the same as train_rows)."""
-    test_total: int = 0
-    """All test rows, likewise."""
-
-    def rows(self, dataset: str, *, whole: bool = False) -> int:
-        """Rows a check of `dataset` read: the sample, or every row for a whole-data check."""
-        if dataset == "train":
-            return (
-                min(self.train_total or self.train_rows, WHOLE_ROWS) if whole else self.train_rows
-            )
-        return min(self.test_total or self.test_rows, WHOLE_ROWS) if whole else self.test_rows
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """What a judge sees: the result's value, the sizes, settings, and shared predictions."""
-
-    value: Any
-    dataset: str
-    sizes: Sizes
-    params: Any
-    confidence: float
-    resamples: int
-    seed: int
-    threshold: float
-    positive_label: str = "1"
-    test_truth: npt.NDArray[np.float64] | None = None
-    test_score: npt.NDArray[np.float64] | None = None
-    trusted: tuple[str, ...] = ()
-    whole: bool = False
-    """The check read every row, not the sample."""
-
-    def rows(self) -> int:
-        """Rows of the dataset this record is about (test for pairs)."""
-        return self.sizes.rows(self.dataset, whole=self.whole)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One decision: what was measured, the decision, and why (or what would settle it)."""
-
-    decision: Decision
-    condition: str
-    value: str
-    reason: str = ""
-
-
-Judge: TypeAlias = Callable[[Evidence], list[Verdict]]
-
-
-def records(
-    verdicts: Iterable[Verdict], *, key: str, title: str, dataset: str, meaning: str, tuned_by: str
-) -> list[CheckRecord]:
-    """Check records from a judge's verdicts (a failure carries what it means)."""
-    return [
-        CheckRecord(
-            check=key,
-            title=title,
-            dataset=dataset,
-            condition=verdict.condition,
-            value=verdict.value,
-            status=verdict.decision,
-            reason=meaning if verdict.decision == "fail" and not verdict.reason else verdict.reason,
-            tuned_by=tuned_by,
-        )
-        for verdict in verdicts
-    ]
-
-
 # Rates ---------------------------------------------------------------------------------------
-
-
-def rate_at_most(
-    events: int, rows: int, limit: float, *, z: float, what: str, unit: str
-) -> Verdict:
-    """At most `limit` of `rows` may have the property (`what`, counted in `unit`)."""
-    found = wilson(events, rows, z=z)
-    decision = decide_at_most(found, limit)
-    value = f"{events} of {rows} {unit} {what}: {found.text(percent=True)}"
-    reason = ""
-    if decision == "inconclusive":
-        needed = rows_to_show_rate_below(found.estimate, limit, z=z)
-        more = f"about {needed} {unit} at this rate would" if needed else "more rows would"
-        reason = (
-            f"inconclusive: {rows} {unit} cannot show the share {what} is under {limit:g} "
-            f"({found.text(percent=True)}); {more}"
-        )
-    return Verdict(decision, f"share {what} at most {limit:g}", value, reason)
 
 
 def _ratio_judge(
@@ -188,7 +78,7 @@ def nulls(evidence: Evidence) -> list[Verdict]:
         str(column): rate_at_most(round(share * rows), rows, limit, z=z, what="null", unit="rows")
         for column, share in shares.items()
     }
-    return [_worst(per_column, f"share of nulls in each column at most {limit:g}")]
+    return [worst(per_column, f"share of nulls in each column at most {limit:g}")]
 
 
 def outliers(evidence: Evidence) -> list[Verdict]:
@@ -227,7 +117,7 @@ def new_categories(evidence: Evidence) -> list[Verdict]:
         )
         per_column[str(column)] = verdict
     condition = f"share of test rows with a new category at most {limit:g} (+ unseen by chance)"
-    return [_worst(per_column, condition)]
+    return [worst(per_column, condition)]
 
 
 def single_value(evidence: Evidence) -> list[Verdict]:
@@ -255,7 +145,7 @@ def single_value(evidence: Evidence) -> list[Verdict]:
                 f"inconclusive: {rows} rows show one value of '{column}' by chance with "
                 f"probability {chance:.2f}; more rows would tell a constant column from luck",
             )
-    return [_worst(per_column, "no column holds a single value")]
+    return [worst(per_column, "no column holds a single value")]
 
 
 # Distribution distances ----------------------------------------------------------------------
@@ -282,7 +172,7 @@ def feature_drift(evidence: Evidence) -> list[Verdict]:
         f"drift of each feature at most {params.max_numeric_drift:g} (numeric, KS) and "
         f"{params.max_categorical_drift:g} (categorical, Cramér's V)"
     )
-    return [_worst(per_column, condition)]
+    return [worst(per_column, condition)]
 
 
 def label_drift(evidence: Evidence) -> list[Verdict]:
@@ -332,7 +222,7 @@ def multivariate_drift(evidence: Evidence) -> list[Verdict]:
     value = f"domain classifier AUC {auc:.3f} on {2 * held_out} held-out rows: drift {drift.text()}"
     reason = ""
     if decision == "inconclusive":
-        reason = _needs(
+        reason = needs_rows(
             f"{sample} rows per side cannot tell whether the data drifted beyond {limit:g}",
             sample,
             drift,
@@ -410,7 +300,7 @@ def label_correlation(evidence: Evidence) -> list[Verdict]:
         decision = decide_at_most(change, params.max_feature_label_pps_change)
         reason = ""
         if decision == "inconclusive":
-            reason = _needs(
+            reason = needs_rows(
                 f"{rows_train} + {rows_test} rows cannot tell whether it predicts the label better "
                 f"in train than in test by more than {params.max_feature_label_pps_change:g}",
                 rows_test,
@@ -423,12 +313,12 @@ def label_correlation(evidence: Evidence) -> list[Verdict]:
         )
     trusted = f" (trusted: {', '.join(evidence.trusted)})" if evidence.trusted else ""
     return [
-        _worst(
+        worst(
             alone,
             f"no feature predicts the label alone beyond PPS {params.max_feature_label_pps:g}"
             + trusted,
         ),
-        _worst(
+        worst(
             gap,
             "no feature predicts the label better in train than in test by more than "
             f"{params.max_feature_label_pps_change:g}",
@@ -459,7 +349,7 @@ def identifier_leakage(evidence: Evidence) -> list[Verdict]:
         decision = decide_at_most(power, limit)
         reason = ""
         if decision == "inconclusive":
-            reason = _needs(
+            reason = needs_rows(
                 f"{sizes.train_rows} rows cannot tell whether the order of '{column}' predicts "
                 f"the label beyond {limit:g}",
                 sizes.train_rows,
@@ -471,7 +361,7 @@ def identifier_leakage(evidence: Evidence) -> list[Verdict]:
             decision, "", f"order vs label: |2 AUC - 1| {power.text()} (AUC {auc:.3f})", reason
         )
     return [
-        _worst(per_column, f"the id's and timestamp's order predict the label at most {limit:g}")
+        worst(per_column, f"the id's and timestamp's order predict the label at most {limit:g}")
     ]
 
 
@@ -491,7 +381,7 @@ def _score_verdict(found: Interval, limit: float, rows: int, *, what: str) -> Ve
     decision = decide_at_most(found, limit)
     reason = ""
     if decision == "inconclusive":
-        reason = _needs(
+        reason = needs_rows(
             f"{rows} rows cannot tell whether it {what} beyond PPS {limit:g}",
             rows,
             found,
@@ -513,7 +403,7 @@ def performance(evidence: Evidence) -> list[Verdict]:
     z = z_value(evidence.confidence)
     found_auc = auc_interval(auc, positives, negatives, z=z)
     verdicts = [
-        _at_least(
+        at_least(
             found_auc,
             params.min_roc_auc,
             condition=f"ROC AUC at least {params.min_roc_auc:g}",
@@ -532,7 +422,7 @@ def performance(evidence: Evidence) -> list[Verdict]:
         hits = round(float(recall_rows["Value"].iloc[-1]) * positives)
     found_recall = wilson(hits, positives, z=z)
     verdicts.append(
-        _at_least(
+        at_least(
             found_recall,
             params.min_recall,
             condition=f"recall of the positive class at least {params.min_recall:g}",
@@ -575,7 +465,7 @@ def simple_model(evidence: Evidence) -> list[Verdict]:
         (found.high - simple) / scale,
     )
     return [
-        _at_least(
+        at_least(
             gain,
             limit,
             condition=condition,
@@ -620,7 +510,7 @@ def weak_segments(evidence: Evidence) -> list[Verdict]:
         decision = decide_at_least(found, floor)
         reason = ""
         if decision == "inconclusive":
-            reason = _needs(
+            reason = needs_rows(
                 f"a segment of {size} rows cannot tell whether its accuracy is under {floor:.3f}",
                 size,
                 found,
@@ -628,7 +518,7 @@ def weak_segments(evidence: Evidence) -> list[Verdict]:
                 unit="rows in the segment",
             )
         per_segment[name] = Verdict(decision, "", f"accuracy {found.text()} on {size} rows", reason)
-    return [_worst(per_segment, condition, order=("fail", "inconclusive", "pass"))]
+    return [worst(per_segment, condition, order=("fail", "inconclusive", "pass"))]
 
 
 def weak_segments_too_small(sizes: Sizes, params: Any) -> str | None:
@@ -662,7 +552,7 @@ def overfitting(evidence: Evidence) -> list[Verdict]:
     decision = decide_at_most(drop, limit)
     reason = ""
     if decision == "inconclusive":
-        reason = _needs(
+        reason = needs_rows(
             f"{sizes.test_rows} test rows cannot tell whether ROC AUC drops more than {limit:g} "
             "from train to test",
             sizes.test_rows,
@@ -672,60 +562,6 @@ def overfitting(evidence: Evidence) -> list[Verdict]:
         )
     value = f"ROC AUC train {in_train.text()} vs test {in_test.text()}: relative drop {drop.text()}"
     return [Verdict(decision, f"relative ROC AUC drop at most {limit:g}", value, reason)]
-
-
-# Helpers -------------------------------------------------------------------------------------
-
-
-def _at_least(
-    found: Interval,
-    limit: float,
-    *,
-    condition: str,
-    value: str,
-    rows: int,
-    what: str,
-    unit: str = "test rows",
-) -> Verdict:
-    decision = decide_at_least(found, limit)
-    reason = ""
-    if decision == "inconclusive":
-        reason = _needs(
-            f"{rows} {unit} cannot tell whether {what} reaches {limit:g}",
-            rows,
-            found,
-            limit,
-            unit=unit,
-        )
-    return Verdict(decision, condition, value, reason)
-
-
-def _needs(sentence: str, rows: int, found: Interval, limit: float, *, unit: str) -> str:
-    """'inconclusive: <sentence> (<interval>); about N <unit> would' (width falls as 1/sqrt n)."""
-    margin = abs(found.estimate - limit)
-    half = (found.high - found.low) / 2.0
-    if margin <= 0 or not math.isfinite(half) or half <= 0:
-        return f"inconclusive: {sentence} ({found.text()}); the estimate sits on the limit"
-    needed = math.ceil(rows * (half / margin) ** 2)
-    return f"inconclusive: {sentence} ({found.text()}); about {needed} {unit} would"
-
-
-_ORDER = ("fail", "inconclusive", "pass")
-
-
-def _worst(
-    per_item: Mapping[str, Verdict], condition: str, *, order: tuple[str, ...] = _ORDER
-) -> Verdict:
-    """One verdict for many columns: the worst decision, naming the columns that have it."""
-    if not per_item:
-        return Verdict("pass", condition, "nothing to check")
-    decision = next(d for d in order if any(v.decision == d for v in per_item.values()))
-    named = [(item, v) for item, v in per_item.items() if v.decision == decision]
-    shown = "; ".join(f"'{item}': {v.value}" for item, v in named[:_SHOWN])
-    more = f"; and {len(named) - _SHOWN} more" if len(named) > _SHOWN else ""
-    if decision == "pass":
-        return Verdict("pass", condition, f"all {len(per_item)} within the limit")
-    return Verdict(decision, condition, shown + more, named[0][1].reason)  # type: ignore[arg-type]
 
 
 def _segment_name(row: pd.Series) -> str:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Self, TypeAlias
 
 from modelops.errors import ModelopsError
+from modelops.gates.registry import position
 from modelops.identity import ModelIdentity
 
 CheckStatus: TypeAlias = Literal[
@@ -20,7 +21,6 @@ CheckStatus: TypeAlias = Literal[
 ]
 GateStatus: TypeAlias = Literal["pass", "fail", "inconclusive", "skipped", "off"]
 VerdictStatus: TypeAlias = Literal["pass", "warn", "fail"]
-GATE_ORDER = ("data", "drift", "model", "champion")
 FAILING: frozenset[str] = frozenset({"fail", "error", "timeout"})
 
 
@@ -112,7 +112,7 @@ def gate_status(checks: Sequence[CheckRecord]) -> GateStatus:
 def verdict(gates: Iterable[GateResult]) -> Verdict:
     """Blocked by any failed enforced gate; a warning for each failed warn-mode gate and for
     each gate whose checks were all inconclusive (too little data to say anything)."""
-    ordered = sorted(gates, key=lambda gate: _order(gate.name))
+    ordered = sorted(gates, key=lambda gate: position(gate.name))
     blocking = tuple(gate.name for gate in ordered if gate.blocking)
     warned = [
         gate
@@ -150,7 +150,7 @@ def gates_document(gates: Iterable[GateResult]) -> dict[str, Any]:
     Raises:
         ModelopsError: the model gates judged different models (run them together again).
     """
-    ordered = sorted(gates, key=lambda gate: _order(gate.name))
+    ordered = sorted(gates, key=lambda gate: position(gate.name))
     outcome = verdict(ordered)
     judged = {gate.judged for gate in ordered if gate.judged is not None}
     if len(judged) > 1:
@@ -183,7 +183,3 @@ def read_record(document: dict[str, Any]) -> GatesRecord:
         judged=ModelIdentity.from_dict(judged) if judged else None,
         verdict=verdict(read_gates(document)),
     )
-
-
-def _order(name: str) -> int:
-    return GATE_ORDER.index(name) if name in GATE_ORDER else len(GATE_ORDER)

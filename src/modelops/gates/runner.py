@@ -28,7 +28,7 @@ from deepchecks.tabular import Dataset
 from deepchecks.tabular.base_checks import SingleDatasetCheck
 
 from modelops.gates.catalog import CheckSpec, Facts
-from modelops.gates.judges import Evidence, Sizes, records
+from modelops.gates.evidence import Evidence, Sizes, records
 from modelops.gates.results import CheckRecord, GateResult, gate_status
 
 _MAX_VALUE_CHARS = 300
@@ -98,7 +98,7 @@ def run_gate(
     records: list[CheckRecord] = []
     kept: list[CheckResult | CheckFailure] = []
     for spec in specs:
-        spec_records, spec_results = _run_spec(spec, gate_params, inputs, settings)
+        spec_records, spec_results = _run_spec(name, spec, gate_params, inputs, settings)
         records.extend(spec_records)
         passed = all(r.status in ("pass", "off", "not_applicable") for r in spec_records)
         if settings.html == "always" or not passed:
@@ -115,9 +115,9 @@ def run_gate(
 
 
 def _run_spec(
-    spec: CheckSpec, gate_params: Any, inputs: GateInputs, settings: RunSettings
+    gate: str, spec: CheckSpec, gate_params: Any, inputs: GateInputs, settings: RunSettings
 ) -> tuple[list[CheckRecord], list[CheckResult | CheckFailure]]:
-    tuned_by = _tuned_by(spec, gate_params)
+    tuned_by = _tuned_by(gate, spec, gate_params)
 
     def record(dataset: str, status: Any, value: str = "", reason: str = "") -> CheckRecord:
         return CheckRecord(spec.key, spec.title, dataset, "", value, status, reason, tuned_by)
@@ -238,9 +238,8 @@ def _error(spec: CheckSpec, dataset: str, exc: Exception, tuned_by: str) -> Chec
     )
 
 
-def _tuned_by(spec: CheckSpec, gate_params: Any) -> str:
+def _tuned_by(gate: str, spec: CheckSpec, gate_params: Any) -> str:
     """`gates.<gate>.<key> = <value>` for each param that tunes the check."""
-    gate = type(gate_params).__name__.removesuffix("GateParams").lower()
     parts = [f"gates.{gate}.{key} = {_param(getattr(gate_params, key))}" for key in spec.tuned_by]
     parts.append(f"gates.{gate}.skip: [{spec.key}]")
     return "; ".join(parts)

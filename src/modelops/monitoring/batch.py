@@ -25,7 +25,7 @@ from deepchecks.tabular import Dataset
 
 from modelops.data import Schema
 from modelops.errors import RowsError
-from modelops.gates.catalog import CATALOG, Facts
+from modelops.gates.catalog import DRIFT, Facts
 from modelops.gates.inputs import sizes
 from modelops.gates.results import GateResult
 from modelops.gates.runner import GateInputs, RunSettings, run_gate
@@ -89,7 +89,7 @@ def gate_rows(paths: ProjectPaths, log: Path, folder: Path) -> int:
     train = prepared.train
     labelled = rows.assign(**{schema.label: np.nan})
     gate_params = params.gates.drift
-    checks = tuple(spec for spec in CATALOG["drift"] if spec.key in UNLABELLED_CHECKS)
+    checks = tuple(spec for spec in DRIFT if spec.key in UNLABELLED_CHECKS)
     inputs = GateInputs(
         train=_dataset(train, schema),
         test=_dataset(rows, schema),
