@@ -29,7 +29,7 @@ class ClassMetrics:
 
 @dataclass(frozen=True)
 class Baseline:
-    """What predicting the training base rate for every row would score."""
+    """What predicting the training base rate for every row would score (`baseline.*` keys)."""
 
     accuracy: float
     log_loss: float
