@@ -219,3 +219,70 @@ def _outs(spec: dict[str, Any]) -> list[str]:
     return [
         next(iter(entry)) for kind in ("outs", "metrics", "plots") for entry in spec.get(kind, [])
     ]
+
+
+_PROJECT_PATH = re.compile(r"^(data|models|metrics|plots|reports|manifests)(/\S*)?$|^\.rehearsal$")
+# Literals that look like project paths but are not: (file under src/modelops, literal) -> why.
+NOT_PROJECT_PATHS = {
+    ("deploy/schemas.py", "manifests/crds/application-crd.yaml"): "a file in argo-cd's repository",
+}
+
+
+def _path_literals(source: Path) -> list[str]:
+    """String literals of `source` that name a project path: a whole path (`reports/x.json`),
+    a first part joined or made a Path (`root / "models"`, `Path("reports")`), or an f-string's
+    fixed head (`f"manifests/releases/{env}.yaml"`)."""
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    nodes = list(ast.walk(tree))
+    parts = {id(v) for node in nodes if isinstance(node, ast.JoinedStr) for v in node.values}
+    joined = {id(node.right) for node in nodes if isinstance(node, ast.BinOp)}
+    joined |= {
+        id(arg)
+        for node in nodes
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Path"
+        for arg in node.args
+    }
+    found = []
+    for node in nodes:
+        if isinstance(node, ast.JoinedStr) and node.values:
+            head = node.values[0]
+            text = head.value if isinstance(head, ast.Constant) else ""
+            if isinstance(text, str) and "/" in text and _PROJECT_PATH.match(text.split()[0]):
+                found.append(text)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value
+            whole = "/" in text or text.startswith(".") or id(node) in joined
+            if id(node) not in parts and whole and _PROJECT_PATH.match(text):
+                found.append(text)
+    return found
+
+
+def test_every_project_path_is_spelled_in_paths_py_only() -> None:
+    source = REPO_ROOT / "src" / "modelops"
+    found = {
+        (str(path.relative_to(source)), literal)
+        for path in sorted(source.rglob("*.py"))
+        if path.name != "paths.py" or path.parent != source
+        for literal in _path_literals(path)
+    }
+    stray = sorted(found - set(NOT_PROJECT_PATHS))
+    assert not stray, (
+        "project paths spelled outside src/modelops/paths.py (add a constant or a ProjectPaths "
+        f"property there and use it): {stray}"
+    )
+
+
+def test_the_path_literal_check_finds_a_path_spelled_elsewhere(tmp_path: Path) -> None:
+    module = tmp_path / "module.py"
+    module.write_text(
+        'A = "reports/gates.json"\nB = root / "models"\nC = f"manifests/releases/{env}.yaml"\n'
+        'D = "a sentence about reports/gates.json"\nE = ".rehearsal"\nF = Path("plots")\n'
+        'G = {"data": 1}\n'
+    )
+    assert sorted(_path_literals(module)) == [
+        ".rehearsal",
+        "manifests/releases/",
+        "models",
+        "plots",
+        "reports/gates.json",
+    ]

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
-from modelops.lockfile import MODEL_PATH, stage_inputs
-
-LOCK_FILE = "dvc.lock"
+from modelops.lockfile import stage_inputs
+from modelops.paths import LOCK_FILE, MODEL_DIR
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ def identify(model_dir: Path, *, root: Path) -> ModelIdentity:
     `dvc.lock` describes `models/model`, not a directory given by hand, so any other model has
     no known training inputs.
     """
-    tracked = model_dir.resolve() == (root / MODEL_PATH).resolve()
+    tracked = model_dir.resolve() == (root / MODEL_DIR).resolve()
     lock = root / LOCK_FILE
     lock_text = lock.read_text(encoding="utf-8") if tracked and lock.is_file() else None
     return ModelIdentity(content_hash(model_dir), stage_inputs(lock_text))

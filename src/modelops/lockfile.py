@@ -8,8 +8,6 @@ from typing import Any
 
 import yaml
 
-MODEL_PATH = "models/model"
-DATA_PATH = "data/prepared"
 TRAIN_STAGE = "train"
 
 

@@ -12,7 +12,7 @@ from modelops.canary.judge import Evidence, Verdict, judge
 from modelops.canary.queries import step_queries, track_counts
 from modelops.errors import CanaryError
 from modelops.params import Params
-from modelops.releases.files import RELEASES
+from modelops.paths import RELEASES_DIR
 from modelops.releases.state import Canary, Event, Release
 from modelops.telemetry.prometheus import Prometheus
 
@@ -110,5 +110,5 @@ def parse_time(stamp: str) -> datetime:
 def verdict_paths(environment: str, step: Step, decision: str) -> tuple[Path, Path]:
     """Where a verdict that changed the release is kept, beside the release (md, json)."""
     stamp = step.judged_at.replace("-", "").replace(":", "")
-    base = RELEASES / environment / "verdicts" / f"{stamp}-{decision}"
+    base = Path(RELEASES_DIR) / environment / "verdicts" / f"{stamp}-{decision}"
     return base.with_suffix(".md"), base.with_suffix(".json")

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from modelops.params import Params
 
 JUDGE = "canary-judge"
-REPORTS = Path("reports") / "canary"
 _MARK = {"pass": "ok  ", "fail": "FAIL", "inconclusive": "wait", "skipped": "skip"}
 
 
@@ -241,7 +240,7 @@ def _report(paths: ProjectPaths, output: Path | None, analysis: Analysis) -> lis
     from modelops.canary import document
     from modelops.io import bytes_writer, commit
 
-    folder = output if output is not None else paths.root / REPORTS
+    folder = output if output is not None else paths.canary_dir
     environment = analysis.step.environment
     targets = {
         folder / f"{environment}.md": document.to_markdown(analysis.verdict, analysis.step),

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelops.paths import ProjectPaths
+from modelops.paths import MANIFESTS_DIR, PREVIEW_DIR, ProjectPaths
 
 if TYPE_CHECKING:
     from modelops.deploy.workflow import Plan
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 Handler = Callable[[argparse.Namespace, ProjectPaths], int]
 Subparsers = Any  # argparse's _SubParsersAction is private
-PREVIEW_DIR = Path("reports/deploy-preview")
 DIFF_FILE = "changes.diff"
 
 
@@ -361,7 +360,7 @@ def _preview(args: argparse.Namespace, paths: ProjectPaths) -> int:
         print(f"preview: {change.before} {after.replace(f'{change.environment}: ', '')}")
     out = paths.root / args.out
     assert planned.files is not None
-    files = {p.relative_to("manifests"): t for p, t in planned.files.items()}
+    files = {p.relative_to(MANIFESTS_DIR): t for p, t in planned.files.items()}
     files[Path(DIFF_FILE)] = planned.diff
     commit({out: tree_writer(files)})
     if args.diff:

@@ -18,11 +18,11 @@ from typing import Literal, TypeAlias
 from modelops.errors import UngatedModelError
 from modelops.gates.results import GatesRecord
 from modelops.identity import ModelIdentity
+from modelops.paths import GATES_FILE, LOCK_FILE, MODEL_DIR
 
 Requirement: TypeAlias = Literal["exact", "merged", "workspace"]
 """`exact`: only the merged gates' model; `merged`: it, or a retrain of its inputs that passed
 its own gates; `workspace`: the gates of this checkout passed it (a preview before merging)."""
-GATES_FILE = "reports/gates.json"
 
 
 def check_gated(
@@ -51,7 +51,7 @@ def check_gated(
         )
     if judged.training_inputs != model.training_inputs:
         raise UngatedModelError(
-            f"dvc.lock changed since the gates judged {model.model_hash[:12]}: run `dvc repro`"
+            f"{LOCK_FILE} changed since the gates judged {model.model_hash[:12]}: run `dvc repro`"
         )
     _passed(workspace, model)
     if require == "workspace":
@@ -62,7 +62,7 @@ def check_gated(
         return f"model {model.model_hash[:12]} is the one the merged commit's gates passed"
     if require == "exact":
         raise UngatedModelError(
-            f"models/model is {model.model_hash[:12]}, not the model the merged commit's gates "
+            f"{MODEL_DIR} is {model.model_hash[:12]}, not the model the merged commit's gates "
             f"passed ({merged.model_hash[:12]}): with a DVC remote the deploy takes exactly that "
             "model (`dvc pull train`), which pr.yml pushes after gating it. Push it from the pull "
             "request's branch (`dvc push`), or remove the remote to let the deploy reproduce it"
@@ -73,10 +73,10 @@ def check_gated(
             f"gates passed ({merged.describe()}) and passed its own gates"
         )
     raise UngatedModelError(
-        f"models/model ({model.describe()}) is neither the model the merged commit's gates "
+        f"{MODEL_DIR} ({model.describe()}) is neither the model the merged commit's gates "
         f"passed ({merged.describe()}) nor a retrain of its inputs: deploy from the merged "
         "commit with `dvc pull` (a DVC remote) or `dvc repro` (none), and commit "
-        f"{GATES_FILE} with dvc.lock in the pull request"
+        f"{GATES_FILE} with {LOCK_FILE} in the pull request"
     )
 
 
@@ -84,12 +84,12 @@ def _judged(record: GatesRecord | None, *, where: str) -> ModelIdentity:
     if record is None:
         raise UngatedModelError(
             f"{where} does not exist: the gates must judge a model before it is deployed. Run "
-            "`dvc repro` and commit reports/gates.json with dvc.lock (the README's loop, step 4)"
+            f"`dvc repro` and commit {GATES_FILE} with {LOCK_FILE} (the README's loop, step 4)"
         )
     if record.judged is None:
         raise UngatedModelError(
             f"{where} records no judged model (the model gates did not run): run `dvc repro` "
-            "and commit reports/gates.json with dvc.lock"
+            f"and commit {GATES_FILE} with {LOCK_FILE}"
         )
     return record.judged
 
@@ -114,7 +114,7 @@ def check_committed(workspace: GatesRecord, committed: GatesRecord | None, *, ex
     Raises:
         UngatedModelError: what differs, and what to commit.
     """
-    fix = "run `dvc repro` on the branch and commit dvc.lock and reports/gates.json"
+    fix = f"run `dvc repro` on the branch and commit {LOCK_FILE} and {GATES_FILE}"
     ran = _judged(workspace, where=f"{GATES_FILE} of this run")
     recorded = _judged(committed, where=f"{GATES_FILE} as committed")
     assert committed is not None
@@ -123,7 +123,7 @@ def check_committed(workspace: GatesRecord, committed: GatesRecord | None, *, ex
             f"the committed {GATES_FILE} judged model {recorded.model_hash[:12]}, this run "
             f"gated {ran.model_hash[:12]}: the deploy takes exactly the committed model from "
             "the DVC remote, so push the model your run made (`dvc push`) and commit its "
-            f"dvc.lock and {GATES_FILE}, or {fix}"
+            f"{LOCK_FILE} and {GATES_FILE}, or {fix}"
         )
     if recorded.training_inputs != ran.training_inputs:
         raise UngatedModelError(

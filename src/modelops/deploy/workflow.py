@@ -24,15 +24,18 @@ from modelops.identity import ModelIdentity, identify
 from modelops.io import Writer, bytes_writer, commit, tree_writer
 from modelops.observability.budget import BudgetCheck
 from modelops.params import Params
-from modelops.paths import MODEL_CARD, ProjectPaths
+from modelops.paths import (
+    GENERATED_DIRS,
+    MANIFESTS_DIR,
+    MODEL_CARD,
+    TEMPLATES_DIR,
+    ProjectPaths,
+)
 from modelops.releases import state
 from modelops.releases.files import load_releases, release_file, release_text
 from modelops.releases.publish import is_object_store, model_uri, publish
 from modelops.releases.state import Change, ModelVersion, Release, Unchanged
 
-MANIFESTS = Path("manifests")
-TEMPLATES = MANIFESTS / "templates"
-GENERATED = (MANIFESTS / "rendered", MANIFESTS / "argocd", MANIFESTS / "prometheus")
 PLAIN = "prometheus/"
 """Generated files that are not Kubernetes objects (rules files for any Prometheus)."""
 
@@ -56,7 +59,7 @@ def manifests(root: Path, params: Params, releases: Mapping[str, Release]) -> di
         DeployError: a rendered object breaks its schema or Seldon's rules.
     """
     rendered = render(
-        root / TEMPLATES,
+        root / TEMPLATES_DIR,
         params.deploy,
         releases,
         threshold=params.evaluate.threshold,
@@ -66,7 +69,7 @@ def manifests(root: Path, params: Params, releases: Mapping[str, Release]) -> di
     checked = validate(objects, schemas=schema_source(root), templated=templated_files(objects))
     if checked.problems:
         raise DeployError("the manifests do not validate:\n  " + "\n  ".join(checked.problems))
-    return {MANIFESTS / path: text for path, text in rendered.items()}
+    return {Path(MANIFESTS_DIR) / path: text for path, text in rendered.items()}
 
 
 def templated_files(files: Mapping[str, str]) -> set[str]:
@@ -275,7 +278,7 @@ def generated_files(root: Path) -> dict[Path, str]:
     """The generated manifests on disk (`rendered/`, `argocd/`), by path relative to the root."""
     return {
         path.relative_to(root): path.read_text(encoding="utf-8")
-        for folder in GENERATED
+        for folder in GENERATED_DIRS
         if (root / folder).is_dir()
         for path in sorted((root / folder).rglob("*"))
         if path.is_file()
@@ -303,7 +306,7 @@ def _generated_writers(root: Path, files: Mapping[Path, str]) -> dict[Path, Writ
         root / folder: tree_writer(
             {p.relative_to(folder): t for p, t in files.items() if p.is_relative_to(folder)}
         )
-        for folder in GENERATED
+        for folder in GENERATED_DIRS
     }
 
 

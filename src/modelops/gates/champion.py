@@ -37,8 +37,10 @@ from modelops.gates.evidence import MIN_POSITIVES
 from modelops.gates.results import CheckRecord, GateResult, gate_status
 from modelops.gitinfo import resolve_commit, show_file
 from modelops.identity import content_hash
-from modelops.lockfile import DATA_PATH, MODEL_PATH, output_versions, stage_inputs
+from modelops.lockfile import output_versions, stage_inputs
 from modelops.params import ChampionGateParams, StatisticsParams
+from modelops.paths import LOCK_FILE, MODEL_DIR, PREPARED_DIR
+from modelops.releases.files import release_file
 from modelops.releases.publish import fetch
 from modelops.releases.state import ModelVersion, from_document
 from modelops.statistics import Interval, decide_at_least
@@ -83,8 +85,8 @@ def champion_identity(root: Path, params: ChampionGateParams) -> dict[str, str]:
                 "model_hash": released.model.model_hash,
                 "ref": params.ref,
             }
-    versions = output_versions(show_file(root, commit, "dvc.lock"))
-    return {"ref": params.ref, "model_md5": versions.get(MODEL_PATH, "none: no trained model")}
+    versions = output_versions(show_file(root, commit, LOCK_FILE))
+    return {"ref": params.ref, "model_md5": versions.get(MODEL_DIR, "none: no trained model")}
 
 
 def find_champion(
@@ -120,7 +122,7 @@ def find_champion(
 
 def _released(root: Path, commit: str, environment: str, *, ref: str) -> _Released | None:
     """The stable model of `environment` as the release file on `ref` records it."""
-    path = f"manifests/releases/{environment}.yaml"
+    path = release_file(environment).as_posix()
     text = show_file(root, commit, path)
     if text is None:
         return None
@@ -157,7 +159,7 @@ def _released_champion(
     except PublishError as exc:
         unreadable = str(exc)
     shutil.rmtree(destination, ignore_errors=True)
-    lock = show_file(root, model.git_commit, "dvc.lock")
+    lock = show_file(root, model.git_commit, LOCK_FILE)
     same_inputs = model.training_inputs is not None and stage_inputs(lock) == model.training_inputs
     unavailable = _from_dvc(root, model.git_commit, destination)
     if unavailable is None:
@@ -186,16 +188,16 @@ def _ref_champion(
     fallback: str,
 ) -> Champion | NoChampion:
     """The model `ref`'s dvc.lock records: from DVC, else rebuilt in a worktree."""
-    versions = output_versions(show_file(root, commit, "dvc.lock"))
+    versions = output_versions(show_file(root, commit, LOCK_FILE))
     context = {
-        "champion": f"{fallback}{MODEL_PATH} at {params.ref} ({commit[:12]})",
+        "champion": f"{fallback}{MODEL_DIR} at {params.ref} ({commit[:12]})",
         "commit": commit,
-        "data_version": versions.get(DATA_PATH, "unknown"),
-        "model_version": versions.get(MODEL_PATH, "unknown"),
+        "data_version": versions.get(PREPARED_DIR, "unknown"),
+        "model_version": versions.get(MODEL_DIR, "unknown"),
     }
-    if MODEL_PATH not in versions:
+    if MODEL_DIR not in versions:
         return NoChampion(
-            f"{fallback}'{params.ref}' has no trained model yet (no {MODEL_PATH} in its dvc.lock): "
+            f"{fallback}'{params.ref}' has no trained model yet (no {MODEL_DIR} in its dvc.lock): "
             "this will be the first",
             context,
         )
@@ -383,13 +385,13 @@ def _from_dvc(root: Path, commit: str, destination: Path) -> str | None:
 
     try:
         filesystem = DVCFileSystem(str(root), rev=commit)
-        filesystem.get(MODEL_PATH, str(destination), recursive=True)
+        filesystem.get(MODEL_DIR, str(destination), recursive=True)
     except (DvcException, DataIndexError, OSError) as exc:
         shutil.rmtree(destination, ignore_errors=True)
         return f"not in the DVC cache or a remote ({type(exc).__name__})"
     if not (destination / "MLmodel").is_file():
         shutil.rmtree(destination, ignore_errors=True)
-        return f"incomplete in the DVC cache ({MODEL_PATH} at {commit[:12]} has no MLmodel)"
+        return f"incomplete in the DVC cache ({MODEL_DIR} at {commit[:12]} has no MLmodel)"
     return None
 
 
@@ -420,7 +422,7 @@ def _rebuild(root: Path, commit: str, destination: Path, *, workdir: Path) -> No
         if done.returncode != 0:
             tail = " ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
             raise ModelopsError(f"rebuilding the champion at {commit[:12]} failed: {tail}")
-        shutil.copytree(worktree / MODEL_PATH, destination)
+        shutil.copytree(worktree / MODEL_DIR, destination)
     finally:
         subprocess.run(
             ["git", "worktree", "remove", "--force", str(worktree)],

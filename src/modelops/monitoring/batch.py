@@ -81,7 +81,7 @@ def gate_rows(paths: ProjectPaths, log: Path, folder: Path) -> int:
     if not log.is_file():
         raise RowsError(f"{log} does not exist: give the request log the server wrote")
     params = load_params(paths.params_file)
-    prepared = load_prepared(paths.root / "data" / "prepared")
+    prepared = load_prepared(paths.prepared_dir)
     schema = prepared.schema
     runner = params.gates.runner
     sample = read_sample(log, schema.features, size=runner.sample_rows)

@@ -18,9 +18,6 @@ from typing import Any
 
 from modelops.paths import ProjectPaths
 
-REPORTS = Path("reports") / "monitor"
-DECISIONS = Path("manifests") / "decisions"
-
 
 def register(commands: Any) -> None:
     """Add `monitor` to the `modelops` command."""
@@ -102,7 +99,7 @@ def _monitor(args: argparse.Namespace, paths: ProjectPaths) -> int:
     if args.rows is not None:
         from modelops.monitoring.batch import gate_rows
 
-        folder = args.output if args.output is not None else paths.root / REPORTS / "rows"
+        folder = args.output if args.output is not None else paths.monitor_dir / "rows"
         return gate_rows(paths, args.rows, folder)
     return _look(args, paths)
 
@@ -134,8 +131,8 @@ def _look(args: argparse.Namespace, paths: ProjectPaths) -> int:
     started = time.perf_counter()
     result = look(params, release, profile, prometheus, profile_source=source, at=at)
     seconds = time.perf_counter() - started
-    folder = (args.output if args.output is not None else paths.root / REPORTS) / args.env
-    log = paths.root / DECISIONS / f"{args.env}.jsonl"
+    folder = (args.output if args.output is not None else paths.monitor_dir) / args.env
+    log = paths.decisions_dir / f"{args.env}.jsonl"
     record = log_record(
         result.decision,
         environment=args.env,
@@ -215,7 +212,7 @@ def _report(
 ) -> tuple[dict[str, Any], str]:
     from modelops.errors import MonitorError
 
-    where = (folder if folder is not None else paths.root / REPORTS) / environment
+    where = (folder if folder is not None else paths.monitor_dir) / environment
     try:
         document = json.loads((where / "report.json").read_text(encoding="utf-8"))
         markdown = (where / "report.md").read_text(encoding="utf-8")

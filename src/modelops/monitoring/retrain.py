@@ -33,7 +33,8 @@ import yaml
 
 from modelops.errors import RetrainError
 from modelops.github import GitHub
-from modelops.params import Params
+from modelops.params import PARAMS_FILE, Params
+from modelops.paths import DATA_METRICS, DVC_FILE, LOCK_FILE
 
 BRANCH = "retrain/{environment}"
 PR_LABEL = "retraining"
@@ -77,7 +78,7 @@ def refresh(root: Path, params: Params) -> list[str]:
         return [f"prepared again from {source}"]
     if source == "synthetic":
         seed = params.prepare.synthetic.seed + 1
-        _set_synthetic_seed(root / "params.yaml", seed)
+        _set_synthetic_seed(root / PARAMS_FILE, seed)
         return [f"a new synthetic sample: prepare.synthetic.seed {seed - 1} -> {seed}"]
     raise RetrainError(
         f"nothing refreshes {source}: import it with `dvc import-url` (then `dvc update` "
@@ -108,7 +109,7 @@ def retrain(
             github.comment(existing.number, _still(reasons))
             return Retrained(branch, (), None, existing.url, f"open already: {existing.url}")
     start = _git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
-    data_before = _read_json(root / "metrics" / "data.json")
+    data_before = _read_json(root / DATA_METRICS)
     _git(root, "switch", "--force-create", branch, check=True)
     try:
         refreshed = refresh(root, params)
@@ -118,7 +119,7 @@ def retrain(
             raise RetrainError(
                 "the refreshed data changed nothing the pipeline records: no new data yet"
             )
-        data_after = _read_json(root / "metrics" / "data.json")
+        data_after = _read_json(root / DATA_METRICS)
         message = _message(environment, reasons, refreshed, data_before, data_after)
         _git(root, "commit", "--quiet", "--message", message, check=True)
         commit = _git(root, "rev-parse", "HEAD").strip()
@@ -141,8 +142,8 @@ def retrain(
 
 def _committed(root: Path) -> list[str]:
     """What the README's loop commits (params, dvc.lock, outputs kept in git), and .dvc files."""
-    stages = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
-    paths = {"params.yaml", "dvc.lock"}
+    stages = yaml.safe_load((root / DVC_FILE).read_text(encoding="utf-8"))["stages"]
+    paths = {PARAMS_FILE, LOCK_FILE}
     for spec in stages.values():
         for kind in ("outs", "metrics", "plots"):
             for entry in spec.get(kind, []):

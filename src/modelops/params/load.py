@@ -25,6 +25,7 @@ from modelops.params.tracking import TrackingParams
 from modelops.params.train import TrainParams
 
 PARAMS_FILE = "params.yaml"
+"""The file this package reads (`paths.ProjectPaths.params_file` joins it to the root)."""
 
 
 class Params(Frozen):

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from modelops.errors import RehearsalError
 from modelops.identity import content_hash
-from modelops.paths import ProjectPaths
+from modelops.paths import ALERTMANAGER_FILE, ProjectPaths
 from modelops.rehearsal import processes
 from modelops.rehearsal.plan import (
-    STATE_DIR,
+    MODEL_COPIES,
     ServerPlan,
     Shift,
     TrafficPlan,
@@ -24,8 +24,6 @@ from modelops.rehearsal.plan import (
 if TYPE_CHECKING:
     from modelops.params import Params
     from modelops.releases.state import ModelVersion
-
-ALERTMANAGER = "manifests/alertmanager/alertmanager.yml"
 
 
 def register(commands: Any) -> None:
@@ -98,7 +96,7 @@ def register(commands: Any) -> None:
 def _up(args: argparse.Namespace, paths: ProjectPaths) -> int:
     from modelops.params import load_params
     from modelops.prepared import TEST_FILE, load_meta
-    from modelops.releases.files import RELEASES, load_releases
+    from modelops.releases.files import load_releases, release_file
 
     params = load_params(paths.params_file)
     if not (paths.model_dir / "MLmodel").is_file():
@@ -139,7 +137,7 @@ def _up(args: argparse.Namespace, paths: ProjectPaths) -> int:
         ),
     ]
     follow = args.canary_percent is None and release is not None
-    state = paths.root / STATE_DIR
+    state = paths.rehearsal_dir
     schema = meta.schema
     started = processes.up(
         paths.root,
@@ -156,7 +154,7 @@ def _up(args: argparse.Namespace, paths: ProjectPaths) -> int:
             "features": list(schema.features),
             "label": schema.label,
             "ledger": str((state / "traffic.jsonl").resolve()),
-            "release_file": str(paths.root.resolve() / RELEASES / f"{args.env}.yaml")
+            "release_file": str(paths.root.resolve() / release_file(args.env))
             if follow and not shadow
             else None,
             "mirror": "shadow" if shadow else None,
@@ -173,7 +171,9 @@ def _up(args: argparse.Namespace, paths: ProjectPaths) -> int:
         f"  Prometheus  {prometheus}  (targets: {prometheus}/targets, alerts: {prometheus}/alerts;"
         f" {args.env}'s rules, windows divided by {args.time_scale:g})"
     )
-    print(f"  Alertmanager http://127.0.0.1:{args.alertmanager_port}  (routes of {ALERTMANAGER})")
+    print(
+        f"  Alertmanager http://127.0.0.1:{args.alertmanager_port}  (routes of {ALERTMANAGER_FILE})"
+    )
     if shift is not None:
         categorical = shift.feature in schema.categorical
         how = "a category training never saw" if categorical else f"x{shift.factor:g}"
@@ -188,7 +188,7 @@ def _up(args: argparse.Namespace, paths: ProjectPaths) -> int:
             f"`modelops canary analyze --env {args.env} --prometheus {prometheus}` rolls it back"
         )
     if follow:
-        print(f"  split       follows {RELEASES}/{args.env}.yaml as the canary is promoted")
+        print(f"  split       follows {release_file(args.env)} as the canary is promoted")
     for server, note in zip(servers, (stable_note, canary_note), strict=True):
         print(
             f"  {server.track:<10}  {server.url}  model {server.model_version} ({note}); "
@@ -236,9 +236,9 @@ def _alerting(paths: ProjectPaths, params: Params, args: argparse.Namespace) -> 
     groups = rules.environment_groups(
         params.deploy, params.monitoring, args.env, time_scale=args.time_scale
     )
-    example = paths.root / ALERTMANAGER
+    example = paths.root / ALERTMANAGER_FILE
     if not example.is_file():
-        raise RehearsalError(f"{ALERTMANAGER} is missing: the rehearsal routes alerts with it")
+        raise RehearsalError(f"{ALERTMANAGER_FILE} is missing: the rehearsal routes alerts with it")
     return processes.Alerting(
         rules=rules.to_yaml({"groups": groups}, header="modelops up: rules in compressed time"),
         alertmanager_config=alertmanager_config(example.read_text(encoding="utf-8")),
@@ -284,7 +284,7 @@ def _model(paths: ProjectPaths, model: ModelVersion | None) -> tuple[Path, str]:
 
     if model is None:
         return paths.model_dir, "the workspace model"
-    copy = paths.root / STATE_DIR / "models" / model.model_hash
+    copy = paths.rehearsal_dir / MODEL_COPIES / model.model_hash
     if copy.is_dir():
         return copy, f"release {model.version}"
     copy.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,9 @@ import yaml
 from modelops.errors import RehearsalError
 
 LOOPBACK = "127.0.0.1"
-STATE_DIR = ".rehearsal"
+MODEL_COPIES = "models"
+"""Inside `paths.REHEARSAL_DIR`: released models fetched for the servers, kept between runs
+(the rest of that folder is one run's processes and logs)."""
 PROCESSES_FILE = "processes.json"
 INSTALL_ALERTMANAGER = (
     "no Alertmanager on PATH (`alertmanager`, or Debian's `prometheus-alertmanager`): install "

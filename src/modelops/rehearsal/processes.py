@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from modelops.errors import RehearsalError
+from modelops.paths import REHEARSAL_DIR
 from modelops.rehearsal.plan import (
     INSTALL_ALERTMANAGER,
     INSTALL_PROMETHEUS,
     LOOPBACK,
+    MODEL_COPIES,
     PROCESSES_FILE,
-    STATE_DIR,
     ServerPlan,
     TrafficPlan,
     prometheus_config,
@@ -128,7 +129,7 @@ def up(
     """
     prometheus = find_prometheus()
     alertmanager = find_alertmanager() if alerting else None
-    state = root / STATE_DIR
+    state = root / REHEARSAL_DIR
     if running(root):
         raise RehearsalError("a rehearsal is running already: `make down` stops it first")
     ports = [prometheus_port, *(p for s in servers for p in (s.http_port, s.metrics_port))]
@@ -142,7 +143,7 @@ def up(
         )
     state.mkdir(parents=True, exist_ok=True)
     for leftover in state.iterdir():  # the last run's; released models fetched before are kept
-        if leftover.name != "models":
+        if leftover.name != MODEL_COPIES:
             shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
     started: list[Started] = []
     try:
@@ -212,7 +213,7 @@ def up(
 
 def down(root: Path) -> list[Started]:
     """Stop every process the last `up` started (those still running); return them."""
-    state = root / STATE_DIR
+    state = root / REHEARSAL_DIR
     recorded = _recorded(state)
     alive = [process for process in recorded if _is_ours(process)]
     stop(alive)
@@ -222,7 +223,7 @@ def down(root: Path) -> list[Started]:
 
 def running(root: Path) -> list[Started]:
     """The recorded processes of a rehearsal that still run."""
-    return [process for process in _recorded(root / STATE_DIR) if _is_ours(process)]
+    return [process for process in _recorded(root / REHEARSAL_DIR) if _is_ours(process)]
 
 
 def stop(processes: Sequence[Started], *, within: float = STOP_SECONDS) -> None:

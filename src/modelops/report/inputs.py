@@ -28,9 +28,16 @@ from modelops.gitinfo import (
     show_file,
 )
 from modelops.io import flatten
-from modelops.lockfile import DATA_PATH, output_versions
+from modelops.lockfile import output_versions
 from modelops.params import load_params
-from modelops.paths import ProjectPaths
+from modelops.paths import (
+    DATA_METRICS,
+    LOCK_FILE,
+    MODEL_METRICS,
+    PLOTS_DIR,
+    PREPARED_DIR,
+    ProjectPaths,
+)
 
 PLOTS = (
     ("ROC curve", "roc.png", True),
@@ -145,15 +152,15 @@ def _base_ref(root: Path, ref: str) -> BaseRef:
         else:
             problem = f"there is no '{ref}' branch yet, so nothing to compare against"
         return BaseRef(ref=ref, problem=problem)
-    versions = output_versions(show_file(root, commit, "dvc.lock"))
+    versions = output_versions(show_file(root, commit, LOCK_FILE))
     subject, date = describe_commit(root, commit)
-    no_metrics = show_file(root, commit, "metrics/model.json") is None
+    no_metrics = show_file(root, commit, MODEL_METRICS) is None
     return BaseRef(
         ref=ref,
         commit=commit,
         subject=subject,
         date=date,
-        data_version=versions.get(DATA_PATH),
+        data_version=versions.get(PREPARED_DIR),
         problem=(
             f"'{ref}' has no committed metrics yet: this will be the first trained model"
             if no_metrics
@@ -166,16 +173,14 @@ def _diffs(
     paths: ProjectPaths, base_ref: BaseRef
 ) -> tuple[Changes, Changes, Changes, tuple[str, ...]]:
     """Metric and param changes as DVC computes them against the base (workspace side)."""
-    current = {
-        name: _read_json(paths.root / name) for name in ("metrics/model.json", "metrics/data.json")
-    }
+    current = {name: _read_json(paths.root / name) for name in (MODEL_METRICS, DATA_METRICS)}
     errors = [
         f"{name} is missing or not valid JSON" for name, value in current.items() if not value
     ]
     if base_ref.commit is None:
         return (
-            _as_new(current, "metrics/model.json"),
-            _as_new(current, "metrics/data.json"),
+            _as_new(current, MODEL_METRICS),
+            _as_new(current, DATA_METRICS),
             (),
             tuple(errors),
         )
@@ -193,8 +198,8 @@ def _diffs(
         for name, values in sorted(file_changes.items())
     )
     return (
-        _changes(changes.get("metrics/model.json", {})) or _as_new(current, "metrics/model.json"),
-        _changes(changes.get("metrics/data.json", {})) or _as_new(current, "metrics/data.json"),
+        _changes(changes.get(MODEL_METRICS, {})) or _as_new(current, MODEL_METRICS),
+        _changes(changes.get(DATA_METRICS, {})) or _as_new(current, DATA_METRICS),
         params_changes,
         tuple(errors),
     )
@@ -236,7 +241,7 @@ def _plots(paths: ProjectPaths, base_ref: BaseRef, images_dir: Path) -> tuple[Pl
             continue
         base_image = None
         if side_by_side and base_ref.commit is not None:
-            content = show_bytes(paths.root, base_ref.commit, f"plots/{name}")
+            content = show_bytes(paths.root, base_ref.commit, f"{PLOTS_DIR}/{name}")
             if content:
                 base_image = images_dir / f"{base_ref.ref.replace('/', '-')}-{name}"
                 base_image.write_bytes(content)
@@ -258,9 +263,7 @@ def _link(paths: ProjectPaths, target: Path) -> str:
 def _stage_timings(paths: ProjectPaths) -> dict[str, float]:
     """Seconds each stage last took, by `dvc.yaml` stage name and in pipeline order."""
     recorded = _read_json(paths.timings_file) or {}
-    stages = (yaml.safe_load((paths.root / "dvc.yaml").read_text(encoding="utf-8")) or {}).get(
-        "stages", {}
-    )
+    stages = (yaml.safe_load(paths.dvc_file.read_text(encoding="utf-8")) or {}).get("stages", {})
     timings = {}
     for stage, spec in stages.items():
         command = str(spec.get("cmd", "")).removeprefix("modelops ")

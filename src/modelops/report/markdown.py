@@ -13,11 +13,12 @@ from typing import Any
 from modelops.deploy.preview import DeployPreview
 from modelops.gates.results import GateResult, verdict
 from modelops.metric_registry import HEADLINE, SUMMARY, better
+from modelops.paths import REPORT_FILE
 from modelops.report.inputs import BaseRef, Plot, ReportInputs, ValueChange
 
 COMMENT_LIMIT = 65_536
-REPORT_DIR = "reports"
-"""The report's folder in the repository (`ProjectPaths.report_file`; a test holds it)."""
+REPORT_DIR = posixpath.dirname(REPORT_FILE)
+"""The report's folder in the repository: its image links are relative to it."""
 _VERDICT_ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌"}
 _GATE_ICON = {
     "pass": "✅ pass",
