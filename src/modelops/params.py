@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self, TypeAlias
 
 import yaml
+from modelops_contract import LATENCY_BUCKETS
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -662,9 +663,9 @@ Duration: TypeAlias = Annotated[
     ),
 ]
 _DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
-# The server's latency histogram bounds (serving/modelops_serving/telemetry.py DURATION_BUCKETS):
-# a latency objective is counted exactly only at one of them.
-LATENCY_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# The server's latency histogram bounds (the telemetry contract's): a latency objective is
+# counted exactly only at one of them.
+LATENCY_BOUNDS = LATENCY_BUCKETS
 
 
 def duration_seconds(duration: str) -> int:
