@@ -100,7 +100,7 @@ lint: install ## Check formatting, lint, types, and that manifests/ is what rend
 	ruff check .
 	mypy
 	mypy --python-executable serving/.venv/bin/python --strict --ignore-missing-imports \
-		serving/modelops_serving
+		serving/modelops_serving serving/contract/modelops_contract
 
 format: install ## Format and auto-fix lint
 	ruff format .

@@ -75,6 +75,40 @@ def test_each_stage_lists_the_modules_it_computes_with(stage: str) -> None:
     assert not missing, f"stage {stage} imports these but does not list them in deps: {missing}"
 
 
+CONTRACT = "serving/contract/modelops_contract"
+"""The telemetry contract's package: a dep of every stage whose modules import it (the profile
+names its bins with the contract's labels)."""
+
+
+def _imports_the_contract(source: Path) -> bool:
+    return any(
+        (isinstance(node, ast.ImportFrom) and (node.module or "").startswith("modelops_contract"))
+        or (
+            isinstance(node, ast.Import)
+            and any(alias.name.startswith("modelops_contract") for alias in node.names)
+        )
+        for node in ast.walk(ast.parse(source.read_text()))
+    )
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_a_stage_whose_modules_import_the_contract_lists_it(stage: str) -> None:
+    deps = STAGES[stage]["deps"]
+    modules = [
+        module
+        for dep in deps
+        if dep.startswith("src/modelops/") and (REPO_ROOT / dep).exists()
+        for module in (
+            [REPO_ROOT / dep] if dep.endswith(".py") else (REPO_ROOT / dep).rglob("*.py")
+        )
+    ]
+    importing = sorted(str(m.relative_to(REPO_ROOT)) for m in modules if _imports_the_contract(m))
+    assert CONTRACT in deps or not importing, (
+        f"stage {stage}: {importing} import modelops_contract: list {CONTRACT} in its deps"
+    )
+    assert CONTRACT not in deps or importing, f"stage {stage} lists {CONTRACT} but uses none of it"
+
+
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_each_stage_dependency_exists_and_each_param_section_is_real(stage: str) -> None:
     spec = STAGES[stage]

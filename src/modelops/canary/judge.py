@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, TypeAlias
 
+from modelops_contract import CELLS, FALSE_NEGATIVE, FALSE_POSITIVE, TRUE_POSITIVE
+
 from modelops.canary import stats
 from modelops.canary.stats import Interval
 from modelops.params import CanaryParams, duration_seconds
@@ -31,7 +33,6 @@ METHOD = (
     "normal-mixture confidence sequence (Robbins 1970; Howard, Ramdas, McAuliffe and Sekhon "
     "2021), valid at every look; alpha split evenly over the tests (Bonferroni)"
 )
-CELLS = ("true_positive", "false_positive", "true_negative", "false_negative")
 _SCALES = (1.25, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 
 
@@ -318,8 +319,8 @@ def _tests(
         skip("quality", quality.skip)
     else:
         query = q.get("feedback", "")
-        tests.append(_quality_test("recall", "true_positive", "false_negative", params, query))
-        tests.append(_quality_test("precision", "true_positive", "false_positive", params, query))
+        tests.append(_quality_test("recall", TRUE_POSITIVE, FALSE_NEGATIVE, params, query))
+        tests.append(_quality_test("precision", TRUE_POSITIVE, FALSE_POSITIVE, params, query))
         if quality.max_value_drop is not None and business is not None:
             tests.append(_value_test(quality.max_value_drop, business, params, query))
         elif quality.max_value_drop is not None:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from modelops_contract import bin_labels
 
 from modelops.monitoring.drift import CRITERIA, Finding
 from modelops.monitoring.monitor import JudgedWindow, Look, silent
@@ -224,7 +225,7 @@ def _drift_png(findings: tuple[Finding, ...]) -> bytes:
 
 def _scores_png(look: Look, profile: ReferenceProfile) -> bytes:
     window = look.judged[-1].window
-    labels = [f"b{i:02d}" for i in range(len(profile.score.shares))]
+    labels = bin_labels(len(profile.score.shares))
     counts = np.array([window.scores.get(label, 0.0) for label in labels])
     shares = counts / counts.sum() if counts.sum() > 0 else counts
     fig = Figure(figsize=(7.0, 4.0), dpi=100)

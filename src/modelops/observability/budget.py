@@ -11,10 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from modelops_contract import records
+
 from modelops.errors import PrometheusError
 from modelops.telemetry.prometheus import Prometheus
 
-REMAINING = "modelops:slo_error_budget_remaining:ratio"
+REMAINING = records.SLO_ERROR_BUDGET_REMAINING
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import datetime as dt
 import typing
 from typing import Literal, Self, TypeAlias
 
+from modelops_contract import LATENCY_BUCKETS
 from pydantic import Field, field_validator, model_validator
 
 from modelops.params.base import Duration, Frozen, duration_seconds
@@ -43,9 +44,9 @@ class BusinessValueParams(Frozen):
         }
 
 
-# The server's latency histogram bounds (serving/modelops_serving/telemetry.py DURATION_BUCKETS):
-# a latency objective is counted exactly only at one of them.
-LATENCY_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# The server's latency histogram bounds (the telemetry contract's): a latency objective is
+# counted exactly only at one of them.
+LATENCY_BOUNDS = LATENCY_BUCKETS
 
 
 class ServiceObjective(Frozen):

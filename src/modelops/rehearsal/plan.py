@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import modelops_contract as contract
 import yaml
 
 from modelops.errors import RehearsalError
@@ -149,9 +150,9 @@ def prometheus_config(
                     {
                         "targets": [server.metrics_target],
                         "labels": {
-                            "track": server.track,
+                            contract.TRACK: server.track,
                             "container": "classifier",
-                            "namespace": namespace,
+                            contract.NAMESPACE: namespace,
                         },
                     }
                     for server in servers
@@ -205,34 +206,36 @@ def queries(*, feature: str, positive_label: str) -> list[tuple[str, str]]:
     """Ready-to-paste PromQL for what the rehearsal shows, each with what it answers."""
     positive = f'class="{positive_label}"'
     caught = f'actual="{positive_label}",predicted="{positive_label}"'
+    requests, predictions = contract.REQUESTS.total, contract.PREDICTIONS.total
+    feedback, value = contract.FEEDBACK_ROWS.total, contract.BUSINESS_VALUE.total
     return [
         (
             "requests per second by track and outcome",
-            "sum by (track, outcome) (rate(modelops_requests_total[1m]))",
+            f"sum by (track, outcome) (rate({requests}[1m]))",
         ),
         (
             "positive rate by track",
-            f"sum by (track) (rate(modelops_predictions_total{{{positive}}}[5m])) "
-            "/ sum by (track) (rate(modelops_predictions_total[5m]))",
+            f"sum by (track) (rate({predictions}{{{positive}}}[5m])) "
+            f"/ sum by (track) (rate({predictions}[5m]))",
         ),
         (
             "p95 server latency by track",
             "histogram_quantile(0.95, sum by (track, le) "
-            "(rate(modelops_request_duration_seconds_bucket[1m])))",
+            f"(rate({contract.REQUEST_DURATION.bucket}[1m])))",
         ),
         (
             f"bins of {feature} by track",
             "sum by (track, bin) "
-            f'(increase(modelops_feature_bin_total{{feature="{feature}"}}[5m]))',
+            f'(increase({contract.FEATURE_BIN.total}{{feature="{feature}"}}[5m]))',
         ),
         (
             "realized recall by track (from feedback)",
-            f"sum by (track) (modelops_feedback_rows_total{{{caught}}}) / sum by (track) "
-            f'(modelops_feedback_rows_total{{actual="{positive_label}"}})',
+            f"sum by (track) ({feedback}{{{caught}}}) / sum by (track) "
+            f'({feedback}{{actual="{positive_label}"}})',
         ),
         (
             "net business value by track",
-            'sum by (track) (modelops_business_value_total{sign="gain"}) '
-            '- sum by (track) (modelops_business_value_total{sign="cost"})',
+            f'sum by (track) ({value}{{sign="{contract.GAIN}"}}) '
+            f'- sum by (track) ({value}{{sign="{contract.COST}"}})',
         ),
     ]

@@ -28,6 +28,7 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from modelops_contract import MISSING, OTHER, UNSEEN, bin_labels
 
 PROFILE_FILE = "profile.json"
 FORMAT = 1
@@ -36,7 +37,6 @@ TOP_CATEGORIES = 20
 KNOWN_CATEGORIES = 1000
 """Categories kept per feature (top ones named, the rest grouped as `other`); past this many a
 value counts as `unseen`, which keeps the file and the server's lookups bounded."""
-MISSING, OTHER, UNSEEN = "__missing__", "__other__", "__unseen__"
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class NumericProfile:
     @property
     def bins(self) -> tuple[str, ...]:
         """Bin names, in order: b00, b01, ... (one more than there are cuts)."""
-        return tuple(f"b{index:02d}" for index in range(len(self.cuts) + 1))
+        return bin_labels(len(self.cuts) + 1)
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,6 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-SCORE_GRID = tuple(round(step / 20, 2) for step in range(1, 21))
-"""The server's fixed score buckets (modelops_serving.profile.SCORE_GRID; tests/serving checks
-that the two agree): the same for every model, so canary and stable compare bucket by bucket."""
-
-
 Vector = Sequence[Mapping[str, Any]]
 """An instant vector as Prometheus's HTTP API returns it: [{"metric": {...}, "value": [t, "v"]}]."""
 
