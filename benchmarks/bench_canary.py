@@ -41,7 +41,8 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 from modelops.canary import stats
-from modelops.canary.judge import METHOD, Evidence, TrackCounts, Verdict, judge
+from modelops.canary.evidence import Evidence, TrackCounts
+from modelops.canary.judge import METHOD, Verdict, judge
 from modelops.params import CanaryParams
 from modelops.statistics import wilson
 from modelops.telemetry.promql import SCORE_GRID

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from modelops.canary.document import Step
-from modelops.canary.judge import Evidence, Verdict, judge
+from modelops.canary.evidence import Evidence
+from modelops.canary.judge import Verdict, judge
 from modelops.canary.queries import step_queries, track_counts
 from modelops.errors import CanaryError
 from modelops.params import Params

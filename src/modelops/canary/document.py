@@ -7,7 +7,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from modelops.canary.judge import Finding, Verdict
+from modelops.canary.criteria import Finding
+from modelops.canary.judge import Verdict
 
 _MARK = {
     "pass": "✅ pass",

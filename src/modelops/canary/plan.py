@@ -14,7 +14,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from modelops.canary.judge import Evidence, TrackCounts, judge
+from modelops.canary.evidence import Evidence, TrackCounts
+from modelops.canary.judge import judge
 from modelops.params import CanaryParams, duration_seconds
 
 _MOST = 1e9

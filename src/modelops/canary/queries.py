@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from modelops.canary.judge import TrackCounts
+from modelops.canary.evidence import TrackCounts
 from modelops.telemetry.promql import Vector, cumulative_buckets, sample_value
 
 TRACKS = ("canary", "stable")
