@@ -3,6 +3,7 @@ the split, the servers' tracks and notes, the refusals, the shift, and what it p
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -197,3 +198,11 @@ def test_what_up_prints_names_every_address_and_what_to_expect() -> None:
     assert "  canary      http://127.0.0.1:9001  model bbbbbbbbbbbb (release v2)" in text
     assert "# bins of tenure_months by track" in text, "the first numeric feature"
     assert lines[-1] == "Stop everything with: make down"
+
+
+def test_every_option_of_up_is_a_field_of_the_request_and_back() -> None:
+    from modelops.cli import _parser
+
+    commands = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    options = {a.dest for a in commands.choices["up"]._actions if a.dest != "help"}
+    assert options == {field.name for field in dataclasses.fields(UpRequest)}
