@@ -49,7 +49,8 @@ from modelops_contract import LATENCY_BUCKETS as LATENCY_BOUNDS
 from scipy import stats as scipy_stats
 
 from modelops.canary import stats
-from modelops.canary.judge import METHOD, Evidence, TrackCounts, Verdict, judge
+from modelops.canary.evidence import Evidence, TrackCounts
+from modelops.canary.judge import METHOD, Verdict, judge
 from modelops.params import CanaryParams
 from modelops.statistics import wilson
 

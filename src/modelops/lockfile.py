@@ -6,8 +6,6 @@ import hashlib
 import json
 from typing import Any
 
-import yaml
-
 TRAIN_STAGE = "train"
 
 
@@ -62,5 +60,7 @@ def _inputs(
 def _stages(lock_text: str | None) -> dict[str, Any]:
     if not lock_text:
         return {}
+    import yaml  # here, not at import: `modelops --help` reaches this module
+
     stages: dict[str, Any] = (yaml.safe_load(lock_text) or {}).get("stages") or {}
     return stages

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelops.params import PARAMS_FILE
-
 MODEL_CARD = "modelops.json"
 """Beside the MLflow files in a model directory: classes, positive label, data version and model
 kind, for serving and deploys."""
 
+PARAMS_FILE = "params.yaml"
+"""Every knob of the project (the `params` package reads and validates it)."""
 DVC_FILE = "dvc.yaml"
 LOCK_FILE = "dvc.lock"
 RAW_DIR = "data/raw"

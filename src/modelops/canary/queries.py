@@ -28,7 +28,7 @@ from modelops_contract import (
     TRUE,
 )
 
-from modelops.canary.judge import TrackCounts
+from modelops.canary.evidence import TrackCounts
 from modelops.telemetry.promql import Vector, cumulative_buckets, sample_value
 
 TRACKS = (CANARY, STABLE)

@@ -13,12 +13,14 @@ Anything else, or a model whose enforced gates did not pass, is refused with how
 
 from __future__ import annotations
 
+import json
 from typing import Literal, TypeAlias
 
-from modelops.errors import UngatedModelError
-from modelops.gates.results import GatesRecord
+from modelops.errors import ModelopsError, UngatedModelError
+from modelops.gates.results import GatesRecord, read_record
+from modelops.gitinfo import show_file
 from modelops.identity import ModelIdentity
-from modelops.paths import GATES_FILE, LOCK_FILE, MODEL_DIR
+from modelops.paths import GATES_FILE, LOCK_FILE, MODEL_DIR, ProjectPaths
 
 Requirement: TypeAlias = Literal["exact", "merged", "workspace"]
 """`exact`: only the merged gates' model; `merged`: it, or a retrain of its inputs that passed
@@ -102,6 +104,24 @@ def _passed(record: GatesRecord | None, model: ModelIdentity) -> None:
             "model whose enforced gates did not pass is never deployed. Fix what failed and "
             "merge a pull request whose gates pass"
         )
+
+
+def workspace_record(paths: ProjectPaths) -> GatesRecord:
+    """`reports/gates.json` as this checkout's run wrote it, or what to run first."""
+    try:
+        document = json.loads(paths.gates_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelopsError(
+            f"{paths.show(paths.gates_file)} does not exist; run `dvc repro` first"
+        ) from None
+    return read_record(document)
+
+
+def check_head(paths: ProjectPaths, workspace: GatesRecord, *, exact: bool) -> str:
+    """`check_committed` against `reports/gates.json` as the checked-out commit (HEAD) has it."""
+    committed = show_file(paths.root, "HEAD", paths.show(paths.gates_file))
+    recorded = read_record(json.loads(committed)) if committed else None
+    return check_committed(workspace, recorded, exact=exact)
 
 
 def check_committed(workspace: GatesRecord, committed: GatesRecord | None, *, exact: bool) -> str:

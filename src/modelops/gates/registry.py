@@ -16,18 +16,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
 from modelops.errors import ModelopsError
-from modelops.params import (
-    ChampionGateParams,
-    DataGateParams,
-    DriftGateParams,
-    GatesParams,
-    ModelGateParams,
-)
 
 if TYPE_CHECKING:
     from modelops.gates.catalog import CheckSpec
+    from modelops.params import (
+        ChampionGateParams,
+        DataGateParams,
+        DriftGateParams,
+        GatesParams,
+        ModelGateParams,
+    )
 
-GateParams: TypeAlias = DataGateParams | DriftGateParams | ModelGateParams | ChampionGateParams
+# A string, so that naming the gates (the command line does) imports no pydantic.
+GateParams: TypeAlias = "DataGateParams | DriftGateParams | ModelGateParams | ChampionGateParams"
 
 
 @dataclass(frozen=True)

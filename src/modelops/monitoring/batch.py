@@ -24,7 +24,7 @@ import pandas as pd
 from deepchecks.tabular import Dataset
 
 from modelops.data import Schema
-from modelops.errors import RowsError
+from modelops.errors import ExitCode, RowsError
 from modelops.gates.catalog import DRIFT, Facts
 from modelops.gates.inputs import sizes
 from modelops.gates.results import GateResult
@@ -76,8 +76,29 @@ def read_sample(path: Path, features: tuple[str, ...], *, size: int, seed: int =
     return Sample(frame=frame, total=total, versions=tuple(sorted(versions)))
 
 
-def gate_rows(paths: ProjectPaths, log: Path, folder: Path) -> int:
-    """Run the unlabelled drift checks on the log against the training data; 1 on a failure."""
+@dataclass(frozen=True)
+class RowsGate:
+    """The drift gate on a request log: its result, its report, and where both went."""
+
+    result: GateResult
+    summary: str
+    """The report (Markdown), as written to report.md."""
+    folder: Path
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.FAILED if self.result.status == "fail" else ExitCode.OK
+
+    def to_text(self, paths: ProjectPaths) -> str:
+        """What `monitor --rows` prints: the report and where it was written."""
+        written = f"{paths.show(self.folder)}/gate.json, report.md, drift.html"
+        return f"{self.summary}monitor --rows: wrote {written}"
+
+
+def gate_rows(paths: ProjectPaths, log: Path, folder: Path | None = None) -> RowsGate:
+    """Run the unlabelled drift checks on the log against the training data, writing
+    gate.json, report.md and the Deepchecks HTML to `folder` (default reports/monitor/rows/)."""
+    folder = folder if folder is not None else paths.monitor_dir / "rows"
     if not log.is_file():
         raise RowsError(f"{log} does not exist: give the request log the server wrote")
     params = load_params(paths.params_file)
@@ -123,9 +144,7 @@ def gate_rows(paths: ProjectPaths, log: Path, folder: Path) -> int:
     if staging.exists():
         outputs[folder / "drift.html"] = _moved_from(staging)
     commit(outputs)
-    print(summary, end="")
-    print(f"monitor --rows: wrote {paths.show(folder)}/gate.json, report.md, drift.html")
-    return 1 if result.status == "fail" else 0
+    return RowsGate(result, summary, folder)
 
 
 def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -1,4 +1,5 @@
-"""The monitor's report: Markdown with plots for people, JSON for the workflow (pure)."""
+"""The monitor's report (pure): Markdown with plots for people, JSON for the workflow, a few
+lines for a terminal, and the decision log's commit message."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from modelops_contract import bin_labels
 
+from modelops.monitoring.decide import Decision
 from modelops.monitoring.drift import CRITERIA, Finding
 from modelops.monitoring.monitor import JudgedWindow, Look, silent
 from modelops.statistics import Interval
@@ -19,6 +21,7 @@ from modelops.telemetry.profile import ReferenceProfile
 
 _MARK = {"breach": "BREACH", "ok": "ok", "inconclusive": "n/a", "dismissed": "dismissed"}
 _LEVEL = {"ok": 0, "dismissed": 1, "inconclusive": 2, "breach": 3}
+_TERMINAL = {"breach": "X", "ok": ".", "dismissed": "d"}
 PLOTS = ("criteria.png", "drift.png", "scores.png")
 
 
@@ -141,6 +144,36 @@ def to_markdown(look: Look) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def to_text(look: Look, seconds: float) -> str:
+    """The look for a terminal: the decision and its reasons, each criterion window by window
+    (`seconds`: how long judging took)."""
+    decision = look.decision
+    verdict = "retrain" if decision.retrain else "no retraining"
+    lines = [
+        f"{look.environment}: model {look.model.version}, {len(look.judged)} windows of "
+        f"{look.window} judged in {seconds:.1f} s: {verdict}",
+        *(f"  - {reason}" for reason in decision.reasons),
+    ]
+    for cause in decision.causes:
+        marks = " ".join(_TERMINAL.get(status, "?") for status in cause.statuses)
+        subjects = f" ({', '.join(cause.subjects)})" if cause.subjects else ""
+        lines.append(f"  {cause.criterion:<18} {marks}{subjects}")
+    lines.append("  (X breach, . ok, ? too little data, d dismissed; oldest window first)")
+    warning = silent(look)
+    if warning:
+        lines.append(f"  warning: {warning}")
+    return "\n".join(lines)
+
+
+def commit_message(decision: Decision, environment: str, version: str) -> str:
+    """The decision log's commit message: the decision, its reasons and the rule."""
+    verdict = "retrain" if decision.retrain else "no retraining"
+    body = "\n".join(f"- {r}" for r in decision.reasons) or "- no criterion triggered"
+    return (
+        f"monitor {environment}: {verdict} (model {version})\n\n{body}\n\nRule: {decision.rule}\n"
+    )
 
 
 def plots(look: Look, profile: ReferenceProfile) -> dict[str, bytes]:

@@ -25,6 +25,7 @@ import json
 import os
 import re
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,10 @@ from typing import Any
 import yaml
 
 from modelops.errors import RetrainError
-from modelops.github import GitHub
-from modelops.params import PARAMS_FILE, Params
-from modelops.paths import DATA_METRICS, DVC_FILE, LOCK_FILE
+from modelops.github import GitHub, connect
+from modelops.monitoring.watch import read_report
+from modelops.params import PARAMS_FILE, Params, load_params
+from modelops.paths import DATA_METRICS, DVC_FILE, LOCK_FILE, ProjectPaths
 
 BRANCH = "retrain/{environment}"
 PR_LABEL = "retraining"
@@ -49,6 +51,52 @@ class Retrained:
     commit: str | None
     pull_request: str | None
     note: str
+
+
+def reasons_to_retrain(decision: Mapping[str, Any], *, force: bool) -> list[str] | None:
+    """Why to retrain: the monitor's reasons, or the request (`force`); None when the monitor
+    decided not to and nobody forced it (pure)."""
+    if not decision["retrain"] and not force:
+        return None
+    return list(decision["reasons"]) or ["retraining requested (--force)"]
+
+
+def from_report(
+    paths: ProjectPaths,
+    environment: str,
+    *,
+    folder: Path | None = None,
+    remote: str | None = None,
+    force: bool = False,
+) -> Retrained | None:
+    """Retrain when the environment's latest monitor report says to (or `force`); None when
+    it does not. With a `remote`, push and open the pull request (GitHub from the environment)."""
+    document, markdown = read_report(paths, folder, environment)
+    reasons = reasons_to_retrain(document["decision"], force=force)
+    if reasons is None:
+        return None
+    return retrain(
+        paths.root,
+        load_params(paths.params_file),
+        environment,
+        reasons=reasons,
+        report=markdown,
+        remote=remote,
+        github=connect() if remote is not None else None,
+    )
+
+
+def to_text(done: Retrained | None, environment: str) -> str:
+    """What `modelops retrain` prints: the branch and what became of it, or nothing to do."""
+    if done is None:
+        return f"retrain: {environment}: the monitor decided not to retrain; nothing to do"
+    lines = [f"retrain: {environment}: branch {done.branch}, {done.note}"]
+    refreshed = "; ".join(done.refreshed)
+    if refreshed:
+        lines.append(f"  data: {refreshed}")
+    if done.pull_request:
+        lines.append(f"  pull request: {done.pull_request}")
+    return "\n".join(lines)
 
 
 def imported_sources(root: Path) -> list[str]:

@@ -49,7 +49,6 @@ from modelops.params.gates import (
     StatisticsParams,
 )
 from modelops.params.load import (
-    PARAMS_FILE,
     Params,
     load_params,
     params_schema,
@@ -98,6 +97,7 @@ from modelops.params.train import (
     RandomForestParams,
     TrainParams,
 )
+from modelops.paths import PARAMS_FILE
 
 __all__ = [
     "CSV_DELIMITERS",

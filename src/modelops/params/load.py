@@ -23,8 +23,8 @@ from modelops.params.monitoring import MonitoringParams
 from modelops.params.prepare import PrepareParams
 from modelops.params.tracking import TrackingParams
 from modelops.params.train import TrainParams
+from modelops.paths import PARAMS_FILE
 
-PARAMS_FILE = "params.yaml"
 """The file this package reads (`paths.ProjectPaths.params_file` joins it to the root)."""
 
 
