@@ -14,8 +14,8 @@ import difflib
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Self
+from dataclasses import dataclass
+from typing import NotRequired, Self, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +41,18 @@ _ID_LIKE_DISTINCT_FRACTION = 0.5
 _ID_LIKE_MIN_DISTINCT = 100
 
 
+class SchemaDocument(TypedDict):
+    """A `Schema` in JSON (the prepared data's meta.json)."""
+
+    label: str
+    positive_label: str
+    negative_label: str
+    categorical: list[str]
+    numeric: list[str]
+    id: NotRequired[str | None]
+    timestamp: NotRequired[str | None]
+
+
 @dataclass(frozen=True)
 class Schema:
     """The role of every column the pipeline uses; stored with the prepared data."""
@@ -64,12 +76,20 @@ class Schema:
         keys = tuple(c for c in (self.id, self.timestamp) if c is not None)
         return keys + self.features + (self.label,)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> SchemaDocument:
         """JSON-ready form."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return {
+            "label": self.label,
+            "positive_label": self.positive_label,
+            "negative_label": self.negative_label,
+            "categorical": list(self.categorical),
+            "numeric": list(self.numeric),
+            "id": self.id,
+            "timestamp": self.timestamp,
+        }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Self:
+    def from_dict(cls, data: SchemaDocument) -> Self:
         """Inverse of `to_dict`."""
         return cls(
             label=data["label"],

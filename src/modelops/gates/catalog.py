@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias
+from typing import TYPE_CHECKING, Generic, Literal, TypeAlias
 
 from deepchecks.core import BaseCheck
 from deepchecks.tabular import checks
@@ -78,11 +78,11 @@ class CheckSpec(Generic[GateParamsT]):
     duplicated pairs in a 10,000-row sample)."""
 
 
-def _sampled(check_class: type[BaseCheck], rows: int, **options: Any) -> Any:
+def _sampled(check_class: type[BaseCheck], rows: int, **options: object) -> BaseCheck:
     return check_class(n_samples=rows, random_state=0, **options)
 
 
-def _whole(check_class: type[BaseCheck], **options: Any) -> Any:
+def _whole(check_class: type[BaseCheck], **options: object) -> BaseCheck:
     return check_class(n_samples=WHOLE_ROWS, random_state=0, **options)
 
 

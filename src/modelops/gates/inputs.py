@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -12,6 +12,7 @@ from deepchecks.tabular import Dataset
 from modelops.data import Schema, features
 from modelops.gates.evidence import Sizes
 from modelops.gates.runner import Predictions
+from modelops.io import JSONObject
 
 if TYPE_CHECKING:
     from modelops.model import Classifier
@@ -76,7 +77,7 @@ def predictions(
     )
 
 
-def importance_series(ranked: list[dict[str, Any]], schema: Schema) -> pd.Series:
+def importance_series(ranked: list[JSONObject], schema: Schema) -> pd.Series:
     """Permutation importance from the evaluate stage, as Deepchecks wants it (sums to one)."""
     values = pd.Series({row["feature"]: max(float(row["mean"]), 0.0) for row in ranked})
     values = values.reindex(list(schema.features), fill_value=0.0)
