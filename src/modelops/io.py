@@ -20,8 +20,9 @@ from modelops import interrupt
 Writer = Callable[[Path], None]
 """Writes one output (a file or a directory) at the path it is given."""
 JSONObject: TypeAlias = dict[str, Any]
-"""A JSON (or YAML) object as parsed, before anything checked its shape: the file, not our code,
-decides its values, so they are Any; documents whose shape we fix are TypedDicts."""
+"""A JSON (or YAML) object whose shape is not ours to type: parsed from a file or an answer
+before anything checked it, or built by a library to another project's schema (a Grafana
+dashboard, a JSON schema). Its values are Any; documents whose shape we fix are TypedDicts."""
 Leaf = TypeVar("Leaf")
 Nested: TypeAlias = Mapping[str, "Leaf | Nested[Leaf]"]
 """Mappings nested to any depth, with leaves of one type (metrics: numbers)."""
