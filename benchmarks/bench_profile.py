@@ -15,8 +15,6 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from benchmarks.bench_pipeline import machine, write_results
 from modelops import synth
 from modelops.data import validate
