@@ -35,7 +35,7 @@ from modelops.params import Params
 from modelops.prepared import Prepared, load_prepared
 
 if TYPE_CHECKING:
-    from modelops.model import Classifier
+    from sklearn.pipeline import Pipeline
 
 
 def run(
@@ -97,7 +97,6 @@ def run(
         else:
             gate_inputs = inputs
             if current.needs_model:
-                assert pipeline is not None, "loaded above for every gate that needs the model"
                 gate_inputs = _with_model(inputs, pipeline, prepared, params, importance_file)
             staging = None
             if settings.with_display:
@@ -137,7 +136,7 @@ def _facts(params: Params, schema: Schema) -> Facts:
 
 def _with_model(
     inputs: GateInputs,
-    pipeline: Classifier,
+    pipeline: Pipeline,
     prepared: Prepared,
     params: Params,
     importance_file: Path,
