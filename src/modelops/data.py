@@ -14,8 +14,8 @@ import difflib
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import NotRequired, Self, TypedDict
+from dataclasses import asdict, dataclass
+from typing import Self
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +24,7 @@ from pandas.api import types as ptypes
 from sklearn.model_selection import train_test_split
 
 from modelops.errors import DataError
+from modelops.io import JSONObject
 from modelops.params import ColumnsParams, SplitParams, label_text
 
 _POSITIVE_NAMES = ("1", "True", "true", "yes", "Yes", "YES", "y", "Y", "positive", "pos")
@@ -39,18 +40,6 @@ _DECIMAL_COMMA_SCAN = 1000
 _DECIMAL_COMMA = r"[+-]?\d*,\d+"
 _ID_LIKE_DISTINCT_FRACTION = 0.5
 _ID_LIKE_MIN_DISTINCT = 100
-
-
-class SchemaDocument(TypedDict):
-    """A `Schema` in JSON (the prepared data's meta.json)."""
-
-    label: str
-    positive_label: str
-    negative_label: str
-    categorical: list[str]
-    numeric: list[str]
-    id: NotRequired[str | None]
-    timestamp: NotRequired[str | None]
 
 
 @dataclass(frozen=True)
@@ -76,21 +65,13 @@ class Schema:
         keys = tuple(c for c in (self.id, self.timestamp) if c is not None)
         return keys + self.features + (self.label,)
 
-    def to_dict(self) -> SchemaDocument:
+    def to_dict(self) -> dict[str, object]:
         """JSON-ready form."""
-        return {
-            "label": self.label,
-            "positive_label": self.positive_label,
-            "negative_label": self.negative_label,
-            "categorical": list(self.categorical),
-            "numeric": list(self.numeric),
-            "id": self.id,
-            "timestamp": self.timestamp,
-        }
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, data: SchemaDocument) -> Self:
-        """Inverse of `to_dict`."""
+    def from_dict(cls, data: JSONObject) -> Self:
+        """Inverse of `to_dict`, from meta.json as parsed."""
         return cls(
             label=data["label"],
             positive_label=data["positive_label"],

@@ -14,7 +14,7 @@ from typing import Self, TypedDict
 
 import pandas as pd
 
-from modelops.data import Schema, SchemaDocument
+from modelops.data import Schema
 from modelops.errors import ModelopsError
 from modelops.io import JSONObject, Nested, Writer, json_bytes
 
@@ -27,7 +27,8 @@ class MetaDocument(TypedDict):
     """`meta.json`: a `PrepareResult` in JSON."""
 
     source: str
-    schema: SchemaDocument
+    schema: dict[str, object]
+    """`Schema.to_dict`."""
     data_hash: str
     train_rows: int
     test_rows: int

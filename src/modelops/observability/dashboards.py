@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
-from typing import Self, TypedDict
+from typing import Self
 
 import modelops_contract as contract
 import yaml
@@ -43,6 +43,7 @@ from modelops.observability.grafana import (
     stat_panel,
     timeseries_panel,
 )
+from modelops.observability.objects import ConfigMap, Metadata
 from modelops.observability.recording import SERVICE_WINDOW
 
 KINDS = ("service", "model", "quality", "slo")
@@ -62,23 +63,6 @@ TRACK = 'track=~"$track"'
 BY_VERSION = "max by (track, model_version)"
 """ML series are kept by track and model version: the legend says which model a line is."""
 VERSION = "{{track}} {{model_version}}"
-
-
-class ConfigMapMetadata(TypedDict):
-    """A dashboard ConfigMap's metadata."""
-
-    name: str
-    namespace: str
-    labels: dict[str, str]
-
-
-class ConfigMap(TypedDict):
-    """The Kubernetes ConfigMap holding one dashboard for Grafana's sidecar."""
-
-    apiVersion: str
-    kind: str
-    metadata: ConfigMapMetadata
-    data: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -173,7 +157,7 @@ def config_maps(dashboards: Iterable[JSONObject], *, namespace: str) -> list[Con
     maps: list[ConfigMap] = []
     for board in dashboards:
         deploy_name, kind = _tag(board, "deploy"), _tag(board, "kind")
-        metadata: ConfigMapMetadata = {
+        metadata: Metadata = {
             "name": f"{deploy_name}-dashboard-{kind}",
             "namespace": namespace,
             "labels": {
