@@ -107,13 +107,13 @@ format: install ## Format and auto-fix lint
 	ruff check --fix .
 
 bench: install ## Run the benchmarks; results land in benchmarks/results/
-	python benchmarks/bench_pipeline.py
-	python benchmarks/bench_gates.py
-	python benchmarks/bench_serving.py
-	python benchmarks/bench_render.py
-	python benchmarks/bench_rules.py
-	python benchmarks/bench_canary.py
-	python benchmarks/bench_monitor.py
+	python -m benchmarks.bench_pipeline
+	python -m benchmarks.bench_gates
+	python -m benchmarks.bench_serving
+	python -m benchmarks.bench_render
+	python -m benchmarks.bench_rules
+	python -m benchmarks.bench_canary
+	python -m benchmarks.bench_monitor
 
 mlflow-ui: install ## Browse MLflow runs of the local store at http://127.0.0.1:$(MLFLOW_PORT)
 	mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/.mlflow/mlflow.db}" \

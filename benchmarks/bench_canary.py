@@ -20,7 +20,7 @@ Scenarios:
 - Traps peers fall into: sparse errors (none on either side), a stable track with no data, a
   canary with no data.
 
-    python benchmarks/bench_canary.py [--quick] [--seeds N]   (or python -m benchmarks.bench_canary)
+    python -m benchmarks.bench_canary [--quick] [--seeds N]
 
 Results: benchmarks/results/canary.{json,md}.
 """
@@ -30,11 +30,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -359,7 +357,6 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def main() -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script too
     from benchmarks.bench_pipeline import machine, write_results
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

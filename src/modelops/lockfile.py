@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from modelops.io import JSONObject
 
 TRAIN_STAGE = "train"
 
@@ -41,10 +44,10 @@ def stage_inputs(lock_text: str | None, stage: str = TRAIN_STAGE) -> str | None:
 
 def _inputs(
     stage: str,
-    stages: dict[str, Any],
+    stages: JSONObject,
     producers: dict[str, str],
     seen: tuple[str, ...],
-) -> dict[str, Any]:
+) -> dict[str, object]:
     entry = stages[stage]
     deps = []
     for dep in sorted(entry.get("deps", []), key=lambda dep: str(dep["path"])):
@@ -57,10 +60,10 @@ def _inputs(
     return {"cmd": entry.get("cmd"), "deps": deps, "params": entry.get("params", {})}
 
 
-def _stages(lock_text: str | None) -> dict[str, Any]:
+def _stages(lock_text: str | None) -> JSONObject:
     if not lock_text:
         return {}
     import yaml  # here, not at import: `modelops --help` reaches this module
 
-    stages: dict[str, Any] = (yaml.safe_load(lock_text) or {}).get("stages") or {}
+    stages: JSONObject = (yaml.safe_load(lock_text) or {}).get("stages") or {}
     return stages

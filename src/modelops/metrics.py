@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 from sklearn import metrics as skm
 
-from modelops.io import flatten
+from modelops.io import Nested, flatten
 
 _DIGITS = 6
 # Clip probabilities away from 0 and 1 so log loss stays finite for a constant baseline.
@@ -54,7 +54,7 @@ class ClassificationMetrics:
     baseline: Baseline
     per_class: Mapping[str, ClassMetrics]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> Nested[float]:
         """Nested, JSON-ready form (what `dvc metrics diff` and the report read)."""
         return asdict(self)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from modelops.errors import ExitCode
 
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
     from modelops.paths import ProjectPaths
 
 
-def register(commands: Any) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `canary` and its actions to the `modelops` command."""
     canary = commands.add_parser(
         "canary",
@@ -23,7 +24,9 @@ def register(commands: Any) -> None:
     )
     actions = canary.add_subparsers(dest="canary_action", metavar="ACTION")
 
-    def action(name: str, help_text: str, handler: Any) -> argparse.ArgumentParser:
+    def action(
+        name: str, help_text: str, handler: Callable[[argparse.Namespace, ProjectPaths], int]
+    ) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = actions.add_parser(
             name, help=help_text, description=help_text
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from modelops.canary.criteria import Finding
 from modelops.canary.judge import Verdict
@@ -34,7 +33,7 @@ class Step:
 
 def to_json(verdict: Verdict, step: Step) -> str:
     """The verdict as JSON (NaN and infinities as null, so any parser reads it)."""
-    document: dict[str, Any] = {
+    document: dict[str, object] = {
         "decision": verdict.decision,
         "summary": verdict.summary,
         "exit_code": verdict.exit_code,
@@ -136,7 +135,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _finite(record: dict[str, Any]) -> dict[str, Any]:
+def _finite(record: dict[str, object]) -> dict[str, object]:
     return {
         key: None if isinstance(value, float) and not math.isfinite(value) else value
         for key, value in record.items()

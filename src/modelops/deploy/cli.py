@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from modelops.errors import ExitCode
 from modelops.paths import PREVIEW_DIR
@@ -27,10 +27,9 @@ if TYPE_CHECKING:
     from modelops.releases.state import Change
 
 Handler = Callable[[argparse.Namespace, "ProjectPaths"], int]
-Subparsers = Any  # argparse's _SubParsersAction is private
 
 
-def register(commands: Subparsers) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `release` (with its actions) and `render` to the `modelops` parser."""
     release = commands.add_parser(
         "release",

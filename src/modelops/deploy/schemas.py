@@ -24,11 +24,10 @@ import urllib.error
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from modelops.deploy.crd import storage_schema, strict
 from modelops.errors import CrdError, SchemaError
-from modelops.io import bytes_writer, commit
+from modelops.io import JSONObject, bytes_writer, commit
 
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com"
 DOWNLOAD_TIMEOUT_SECONDS = 30
@@ -160,7 +159,7 @@ def pinned_for(api_version: str, kind: str) -> Pinned | None:
     return _BY_KIND.get((api_version, kind))
 
 
-def load(pinned: Pinned, source: SchemaSource) -> dict[str, Any]:
+def load(pinned: Pinned, source: SchemaSource) -> JSONObject:
     """The strict JSON schema of `pinned`: from the first folder that has it, else downloaded.
 
     Raises:
@@ -218,7 +217,7 @@ def download(pinned: Pinned, *, base_url: str) -> bytes:
     return data
 
 
-def derive(pinned: Pinned, data: bytes) -> dict[str, Any]:
+def derive(pinned: Pinned, data: bytes) -> JSONObject:
     """The strict JSON schema of a pinned CRD file's bytes."""
     try:
         schema = storage_schema(data.decode("utf-8"), helm_template=pinned.helm_template)
@@ -244,9 +243,9 @@ def _is_true(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in _TRUE
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_json(path: Path) -> JSONObject:
     try:
-        loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        loaded: JSONObject = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise SchemaError(
             f"{path}: unreadable schema ({exc}); delete it to fetch it again"

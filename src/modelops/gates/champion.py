@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +44,9 @@ from modelops.releases.files import release_file
 from modelops.releases.publish import fetch
 from modelops.releases.state import ModelVersion, from_document
 from modelops.statistics import Interval, decide_at_least
+
+if TYPE_CHECKING:
+    from modelops.model import Classifier
 
 _TITLE = "Champion comparison"
 _DVC_EXPERIMENT = "DVC_EXP_BASELINE_REV"
@@ -217,7 +220,7 @@ def champion_gate(
     params: ChampionGateParams,
     *,
     root: Path,
-    candidate: Any,
+    candidate: Classifier,
     test: pd.DataFrame,
     schema: Schema,
     threshold: float,
@@ -342,7 +345,9 @@ def compare(
     return records
 
 
-def _positive_scores(model: Any, test: pd.DataFrame, schema: Schema) -> npt.NDArray[np.float64]:
+def _positive_scores(
+    model: Classifier, test: pd.DataFrame, schema: Schema
+) -> npt.NDArray[np.float64]:
     """A model's positive-class scores on the test rows, from the columns it was trained with.
 
     Raises:

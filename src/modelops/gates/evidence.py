@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, Generic, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +32,9 @@ MIN_POSITIVES = 20
 """Positive test rows below which a bootstrap interval of F1 is not trusted (it degenerates)."""
 WHOLE_ROWS = 10_000_000
 """Rows a whole-data check reads at most (Deepchecks' own default for those checks)."""
+
+GateParamsT = TypeVar("GateParamsT")
+"""A gate's section of `params.gates` (`DataGateParams`...): what its judges read limits from."""
 
 
 @dataclass(frozen=True)
@@ -67,13 +70,14 @@ class Sizes:
 
 
 @dataclass(frozen=True)
-class Evidence:
+class Evidence(Generic[GateParamsT]):
     """What a judge sees: the result's value, the sizes, settings, and shared predictions."""
 
     value: Any
+    """Deepchecks' `CheckResult.value`: a number, a dict or a DataFrame, by check (untyped)."""
     dataset: str
     sizes: Sizes
-    params: Any
+    params: GateParamsT
     confidence: float
     resamples: int
     seed: int
@@ -100,7 +104,8 @@ class Verdict:
     reason: str = ""
 
 
-Judge: TypeAlias = Callable[[Evidence], list[Verdict]]
+Judge: TypeAlias = Callable[[Evidence[GateParamsT]], list[Verdict]]
+"""Decides one check of the gate whose params it reads."""
 
 
 def records(
@@ -177,11 +182,11 @@ def needs_rows(sentence: str, rows: int, found: Interval, limit: float, *, unit:
     return f"inconclusive: {sentence} ({found.text()}); about {needed} {unit} would"
 
 
-_ORDER = ("fail", "inconclusive", "pass")
+_ORDER: tuple[Decision, ...] = ("fail", "inconclusive", "pass")
 
 
 def worst(
-    per_item: Mapping[str, Verdict], condition: str, *, order: tuple[str, ...] = _ORDER
+    per_item: Mapping[str, Verdict], condition: str, *, order: tuple[Decision, ...] = _ORDER
 ) -> Verdict:
     """One verdict for many columns: the worst decision, naming the columns that have it."""
     if not per_item:
@@ -192,4 +197,4 @@ def worst(
     more = f"; and {len(named) - _SHOWN} more" if len(named) > _SHOWN else ""
     if decision == "pass":
         return Verdict("pass", condition, f"all {len(per_item)} within the limit")
-    return Verdict(decision, condition, shown + more, named[0][1].reason)  # type: ignore[arg-type]
+    return Verdict(decision, condition, shown + more, named[0][1].reason)

@@ -11,7 +11,7 @@ would settle it. Pure functions over the check result and the data's sizes; what
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ from modelops.gates import bootstrap
 from modelops.gates.evidence import (
     MIN_POSITIVES,
     Evidence,
+    GateParamsT,
     Judge,
     Sizes,
     Verdict,
@@ -42,13 +43,18 @@ from modelops.statistics import (
     z_value,
 )
 
+if TYPE_CHECKING:
+    from modelops.params import DataGateParams, DriftGateParams, ModelGateParams
+
 # Rates ---------------------------------------------------------------------------------------
 
 
 def _ratio_judge(
-    read: Callable[[Any], float], limit_of: Callable[[Any], float], what: str
-) -> Judge:
-    def judge(evidence: Evidence) -> list[Verdict]:
+    read: Callable[[Any], float], limit_of: Callable[[GateParamsT], float], what: str
+) -> Judge[GateParamsT]:
+    """A judge of one share: `read` takes it from Deepchecks' value, `limit_of` from params."""
+
+    def judge(evidence: Evidence[GateParamsT]) -> list[Verdict]:
         rows = evidence.rows()
         events = round(read(evidence.value) * rows)
         z = z_value(evidence.confidence)
@@ -57,18 +63,20 @@ def _ratio_judge(
     return judge
 
 
-duplicates = _ratio_judge(lambda v: float(v), lambda p: p.max_duplicate_ratio, "duplicated")
-conflicting_labels = _ratio_judge(
+duplicates: Judge[DataGateParams] = _ratio_judge(
+    lambda v: float(v), lambda p: p.max_duplicate_ratio, "duplicated"
+)
+conflicting_labels: Judge[DataGateParams] = _ratio_judge(
     lambda v: float(v["percent_of_conflicting_samples"]),
     lambda p: p.max_conflicting_label_ratio,
     "with a conflicting label",
 )
-sample_overlap = _ratio_judge(
+sample_overlap: Judge[DriftGateParams] = _ratio_judge(
     lambda v: float(v["ratio"]), lambda p: p.max_sample_overlap_ratio, "also in train"
 )
 
 
-def nulls(evidence: Evidence) -> list[Verdict]:
+def nulls(evidence: Evidence[DataGateParams]) -> list[Verdict]:
     """Per column, at most `max_null_ratio` nulls; the columns share the error rate."""
     shares = evidence.value["Percent of nulls in sample"]
     rows = evidence.rows()
@@ -81,7 +89,7 @@ def nulls(evidence: Evidence) -> list[Verdict]:
     return [worst(per_column, f"share of nulls in each column at most {limit:g}")]
 
 
-def outliers(evidence: Evidence) -> list[Verdict]:
+def outliers(evidence: Evidence[DataGateParams]) -> list[Verdict]:
     """At most `max_outlier_ratio` rows with an outlier probability above the cut-off."""
     probabilities = np.asarray(evidence.value, dtype=np.float64)
     cut = evidence.params.outlier_probability
@@ -98,7 +106,7 @@ def outliers(evidence: Evidence) -> list[Verdict]:
     ]
 
 
-def new_categories(evidence: Evidence) -> list[Verdict]:
+def new_categories(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
     """Test rows with a category never seen in train, beyond what sampling alone leaves unseen.
 
     A category absent from a small train set by chance is expected: Good-Turing's estimate of
@@ -120,7 +128,7 @@ def new_categories(evidence: Evidence) -> list[Verdict]:
     return [worst(per_column, condition)]
 
 
-def single_value(evidence: Evidence) -> list[Verdict]:
+def single_value(evidence: Evidence[DataGateParams]) -> list[Verdict]:
     """A column with one value is a broken feed, unless so few rows show one value by chance.
 
     Constant over all the data: it fails. Constant in this dataset only: the chance that n rows
@@ -151,7 +159,7 @@ def single_value(evidence: Evidence) -> list[Verdict]:
 # Distribution distances ----------------------------------------------------------------------
 
 
-def feature_drift(evidence: Evidence) -> list[Verdict]:
+def feature_drift(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
     """Per feature, drift within its limit; the features share the error rate."""
     params = evidence.params
     tests = max(len(evidence.value), 1)
@@ -175,7 +183,7 @@ def feature_drift(evidence: Evidence) -> list[Verdict]:
     return [worst(per_column, condition)]
 
 
-def label_drift(evidence: Evidence) -> list[Verdict]:
+def label_drift(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
     limit = evidence.params.max_label_drift
     verdict = _distance(
         evidence.value["Drift score"],
@@ -189,7 +197,7 @@ def label_drift(evidence: Evidence) -> list[Verdict]:
     ]
 
 
-def prediction_drift(evidence: Evidence) -> list[Verdict]:
+def prediction_drift(evidence: Evidence[ModelGateParams]) -> list[Verdict]:
     limit = evidence.params.max_prediction_drift
     verdict = _distance(
         evidence.value["Drift score"],
@@ -205,7 +213,7 @@ def prediction_drift(evidence: Evidence) -> list[Verdict]:
     ]
 
 
-def multivariate_drift(evidence: Evidence) -> list[Verdict]:
+def multivariate_drift(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
     """The domain classifier's drift score (2 AUC - 1) from its held-out AUC's interval.
 
     Deepchecks samples min(train, test, sample_rows) rows of each side and holds 30% out.
@@ -235,7 +243,7 @@ def multivariate_drift(evidence: Evidence) -> list[Verdict]:
 def _distance(
     score: float,
     method: str,
-    evidence: Evidence,
+    evidence: Evidence[GateParamsT],
     *,
     limit: float,
     categories: int,
@@ -269,7 +277,7 @@ def _distance(
 # Leakage -------------------------------------------------------------------------------------
 
 
-def label_correlation(evidence: Evidence) -> list[Verdict]:
+def label_correlation(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
     """A leak predicts the label almost alone, or far better in train than in test.
 
     The predictive power score (PPS) is a one-feature model's F1 rescaled by the F1 of always
@@ -326,7 +334,7 @@ def label_correlation(evidence: Evidence) -> list[Verdict]:
     ]
 
 
-def identifier_leakage(evidence: Evidence) -> list[Verdict]:
+def identifier_leakage(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
     """The order of the id or the timestamp must not predict the label.
 
     Deepchecks scores the id with ppscore, which gives 0 to any column whose values are all
@@ -394,7 +402,7 @@ def _score_verdict(found: Interval, limit: float, rows: int, *, what: str) -> Ve
 # The model -----------------------------------------------------------------------------------
 
 
-def performance(evidence: Evidence) -> list[Verdict]:
+def performance(evidence: Evidence[ModelGateParams]) -> list[Verdict]:
     """ROC AUC (Hanley-McNeil) and the positive class's recall (Wilson) against their minimums."""
     params, sizes = evidence.params, evidence.sizes
     table = evidence.value
@@ -435,7 +443,7 @@ def performance(evidence: Evidence) -> list[Verdict]:
     return verdicts
 
 
-def simple_model(evidence: Evidence) -> list[Verdict]:
+def simple_model(evidence: Evidence[ModelGateParams]) -> list[Verdict]:
     """The positive class's F1 gain over the majority class, with a bootstrap interval."""
     limit = evidence.params.min_simple_model_gain
     condition = f"F1 gain over the majority class at least {limit:g}"
@@ -477,7 +485,7 @@ def simple_model(evidence: Evidence) -> list[Verdict]:
     ]
 
 
-def weak_segments(evidence: Evidence) -> list[Verdict]:
+def weak_segments(evidence: Evidence[ModelGateParams]) -> list[Verdict]:
     """The weakest segment of at least `min_segment_rows`, against the average accuracy.
 
     Segments are searched, so the weakest is an extreme of many: the intervals share the error
@@ -521,7 +529,7 @@ def weak_segments(evidence: Evidence) -> list[Verdict]:
     return [worst(per_segment, condition, order=("fail", "inconclusive", "pass"))]
 
 
-def weak_segments_too_small(sizes: Sizes, params: Any) -> str | None:
+def weak_segments_too_small(sizes: Sizes, params: ModelGateParams) -> str | None:
     """Below two minimum segments of test rows the search has nothing it may call weak."""
     minimum = params.min_segment_rows
     if sizes.test_rows >= 2 * minimum:
@@ -532,7 +540,7 @@ def weak_segments_too_small(sizes: Sizes, params: Any) -> str | None:
     )
 
 
-def overfitting(evidence: Evidence) -> list[Verdict]:
+def overfitting(evidence: Evidence[ModelGateParams]) -> list[Verdict]:
     """The relative ROC AUC drop from train to test, from both AUCs' intervals."""
     limit = evidence.params.max_overfitting
     table = evidence.value

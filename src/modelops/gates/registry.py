@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from modelops.errors import ModelopsError
 
@@ -41,23 +41,25 @@ class Gate:
     """Its section of `params.gates` (mode, skipped checks, limits)."""
     needs_model: bool
     """It judges the trained model: loads it, and records which model it judged."""
-    checks: Callable[[], tuple[CheckSpec, ...]] | None
+    # Each gate's checks read its own section (CheckSpec[DataGateParams]...): Any stands for
+    # "the type `section` returns", which a tuple of different gates cannot say.
+    checks: Callable[[], tuple[CheckSpec[Any], ...]] | None
     """Its Deepchecks checks (`catalog`); None for the champion comparison (`champion.py`)."""
 
 
-def _data_checks() -> tuple[CheckSpec, ...]:
+def _data_checks() -> tuple[CheckSpec[DataGateParams], ...]:
     from modelops.gates import catalog
 
     return catalog.DATA
 
 
-def _drift_checks() -> tuple[CheckSpec, ...]:
+def _drift_checks() -> tuple[CheckSpec[DriftGateParams], ...]:
     from modelops.gates import catalog
 
     return catalog.DRIFT
 
 
-def _model_checks() -> tuple[CheckSpec, ...]:
+def _model_checks() -> tuple[CheckSpec[ModelGateParams], ...]:
     from modelops.gates import catalog
 
     return catalog.MODEL

@@ -17,7 +17,6 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,7 +28,7 @@ from modelops.gates.catalog import DRIFT, Facts
 from modelops.gates.inputs import sizes
 from modelops.gates.results import GateResult
 from modelops.gates.runner import GateInputs, RunSettings, run_gate
-from modelops.io import Writer, bytes_writer, commit, json_bytes
+from modelops.io import JSONObject, Writer, bytes_writer, commit, json_bytes
 from modelops.params import load_params
 from modelops.paths import ProjectPaths
 from modelops.prepared import load_prepared
@@ -49,7 +48,7 @@ class Sample:
 def read_sample(path: Path, features: tuple[str, ...], *, size: int, seed: int = 0) -> Sample:
     """A uniform sample of `size` rows of the log (all of them when it is shorter)."""
     chooser = random.Random(seed)
-    kept: list[dict[str, Any]] = []
+    kept: list[JSONObject] = []
     versions: set[str] = set()
     total = 0
     for number, record in _records(path):
@@ -147,7 +146,7 @@ def gate_rows(paths: ProjectPaths, log: Path, folder: Path | None = None) -> Row
     return RowsGate(result, summary, folder)
 
 
-def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _records(path: Path) -> Iterator[tuple[int, JSONObject]]:
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from modelops.errors import ExitCode
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from modelops.paths import ProjectPaths
 
 
-def register(commands: Any) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `monitor` to the `modelops` command."""
     monitor = commands.add_parser(
         "monitor",

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from modelops import github
+from modelops.monitoring.report import ReportDocument
 from modelops.monitoring.watch import read_report
 from modelops.paths import ProjectPaths
 
@@ -20,7 +20,7 @@ LABEL = "drift-monitor"
 
 
 def issue_texts(
-    document: dict[str, Any], markdown: str, *, run_url: str | None
+    document: ReportDocument, markdown: str, *, run_url: str | None
 ) -> dict[str, tuple[str, str]]:
     """(title, body) per open cause key (`<env>/<criterion>`, `<env>/age`) of a report."""
     environment = document["environment"]

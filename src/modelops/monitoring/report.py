@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 from matplotlib.colors import ListedColormap
@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from modelops_contract import bin_labels
 
 from modelops.monitoring.decide import Decision
-from modelops.monitoring.drift import CRITERIA, Finding
+from modelops.monitoring.drift import CRITERIA, Finding, Status
 from modelops.monitoring.monitor import JudgedWindow, Look, silent
 from modelops.statistics import Interval
 from modelops.telemetry.profile import ReferenceProfile
@@ -25,6 +25,73 @@ _TERMINAL = {"breach": "X", "ok": ".", "dismissed": "d"}
 PLOTS = ("criteria.png", "drift.png", "scores.png")
 
 
+class IntervalDocument(TypedDict):
+    estimate: float
+    low: float
+    high: float
+
+
+class FindingDocument(TypedDict):
+    criterion: str
+    subject: str
+    status: Status
+    statistic: str
+    value: IntervalDocument | None
+    limit: float | None
+    rows: int
+    reference_rows: int
+    reason: str
+
+
+class EstimateDocument(TypedDict):
+    method: str
+    rows: int
+    recall: IntervalDocument
+    precision: IntervalDocument
+    positive_share: IntervalDocument
+
+
+class WindowDocument(TypedDict):
+    end: str
+    findings: list[FindingDocument]
+    estimate: EstimateDocument | None
+
+
+class CauseDocument(TypedDict):
+    criterion: str
+    statuses: list[Status]
+    breaches: int
+    active: bool
+    triggered: bool
+    subjects: list[str]
+
+
+class DecisionDocument(TypedDict):
+    """What the workflow and `modelops retrain` read: whether to retrain, and why."""
+
+    retrain: bool
+    reasons: list[str]
+    rule: str
+    age_days: float | None
+    causes: list[CauseDocument]
+
+
+class ReportDocument(TypedDict):
+    """`reports/monitor/<env>/report.json`: the whole look, for machines."""
+
+    environment: str
+    model_version: str
+    profile: str
+    at: str
+    window: str
+    label_delay: str | None
+    prometheus: str
+    warning: str | None
+    decision: DecisionDocument
+    windows: list[WindowDocument]
+    queries: dict[str, str]
+
+
 def stamp(at: float) -> str:
     return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -32,7 +99,7 @@ def stamp(at: float) -> str:
 def to_json(look: Look) -> str:
     """The whole look, for machines (the workflow reads `decision`)."""
     decision = look.decision
-    document = {
+    document: ReportDocument = {
         "environment": look.environment,
         "model_version": look.model.version,
         "profile": look.profile_source,
@@ -185,7 +252,7 @@ def plots(look: Look, profile: ReferenceProfile) -> dict[str, bytes]:
     }
 
 
-def _window_document(judged: JudgedWindow) -> dict[str, Any]:
+def _window_document(judged: JudgedWindow) -> WindowDocument:
     estimate = judged.estimate
     return {
         "end": stamp(judged.window.end),
@@ -202,7 +269,7 @@ def _window_document(judged: JudgedWindow) -> dict[str, Any]:
     }
 
 
-def _finding_document(f: Finding) -> dict[str, Any]:
+def _finding_document(f: Finding) -> FindingDocument:
     return {
         "criterion": f.criterion,
         "subject": f.subject,
@@ -216,7 +283,7 @@ def _finding_document(f: Finding) -> dict[str, Any]:
     }
 
 
-def _interval(value: Interval) -> dict[str, float]:
+def _interval(value: Interval) -> IntervalDocument:
     return {
         "estimate": round(value.estimate, 6),
         "low": round(value.low, 6),

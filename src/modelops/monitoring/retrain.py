@@ -25,15 +25,15 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from modelops.errors import RetrainError
 from modelops.github import GitHub, connect
+from modelops.io import JSONObject
+from modelops.monitoring.report import DecisionDocument
 from modelops.monitoring.watch import read_report
 from modelops.params import PARAMS_FILE, Params, load_params
 from modelops.paths import DATA_METRICS, DVC_FILE, LOCK_FILE, ProjectPaths
@@ -53,7 +53,7 @@ class Retrained:
     note: str
 
 
-def reasons_to_retrain(decision: Mapping[str, Any], *, force: bool) -> list[str] | None:
+def reasons_to_retrain(decision: DecisionDocument, *, force: bool) -> list[str] | None:
     """Why to retrain: the monitor's reasons, or the request (`force`); None when the monitor
     decided not to and nobody forced it (pure)."""
     if not decision["retrain"] and not force:
@@ -208,8 +208,8 @@ def _message(
     environment: str,
     reasons: list[str],
     refreshed: list[str],
-    before: dict[str, Any] | None,
-    after: dict[str, Any] | None,
+    before: JSONObject | None,
+    after: JSONObject | None,
 ) -> str:
     why = "\n".join(f"- {r}" for r in reasons) or "- retraining requested"
     rows = _rows_change(before, after)
@@ -220,7 +220,7 @@ def _message(
     )
 
 
-def _rows_change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+def _rows_change(before: JSONObject | None, after: JSONObject | None) -> str:
     if not before or not after:
         return ""
     keys = ("rows", "train_rows", "test_rows", "positive_rate")
@@ -256,7 +256,7 @@ def _has_dvc_remote(root: Path) -> bool:
     return done.returncode == 0 and bool(done.stdout.strip())
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def _read_json(path: Path) -> JSONObject | None:
     try:
         loaded = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

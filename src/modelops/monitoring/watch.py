@@ -15,7 +15,6 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from modelops.errors import MonitorError
 from modelops.io import bytes_writer, commit
@@ -155,11 +154,14 @@ def to_text(watched: Watched, kept: Kept, paths: ProjectPaths) -> str:
 
 def read_report(
     paths: ProjectPaths, folder: Path | None, environment: str
-) -> tuple[dict[str, Any], str]:
+) -> tuple[report.ReportDocument, str]:
     """The environment's latest report (JSON document, Markdown), or what to run first."""
     where = (folder if folder is not None else paths.monitor_dir) / environment
     try:
-        document = json.loads((where / "report.json").read_text(encoding="utf-8"))
+        # As `report.to_json` wrote it; only its environment is checked here.
+        document: report.ReportDocument = json.loads(
+            (where / "report.json").read_text(encoding="utf-8")
+        )
         markdown = (where / "report.md").read_text(encoding="utf-8")
     except (OSError, ValueError):
         raise MonitorError(

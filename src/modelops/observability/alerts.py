@@ -9,7 +9,7 @@ section named after it. The statistics are said once, in `rules.py`'s docstring.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 from modelops_contract import (
     LABELS,
@@ -29,6 +29,19 @@ Z = 3.09
 """Normal quantile of a one-sided 99.9 % bound."""
 PAGE, TICKET = "page", "ticket"
 SERVICE, NODATA, ML = "service", "nodata", "ml"
+
+
+AlertingRule = TypedDict(
+    "AlertingRule",
+    {
+        "alert": str,
+        "expr": str,
+        "for": str,
+        "labels": dict[str, str],
+        "annotations": dict[str, str],
+    },
+)
+"""An alerting rule as a Prometheus rules file holds it (`for` is a keyword: the call syntax)."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +84,7 @@ class Alerts:
     def w(self, duration: str) -> str:
         return scaled(duration, self.t.time_scale)
 
-    def alerts(self) -> list[dict[str, Any]]:
+    def alerts(self) -> list[AlertingRule]:
         return [
             *self._burn("availability", "Availability", self.o.availability.target),
             *self._burn("latency", "Latency", self.o.latency.target),
@@ -105,7 +118,7 @@ class Alerts:
             ),
         ]
 
-    def _burn(self, slo: str, title: str, target: float) -> list[dict[str, Any]]:
+    def _burn(self, slo: str, title: str, target: float) -> list[AlertingRule]:
         budget = 1 - target
         objective = getattr(self.o, slo)
         error, events = records.SLI_ERROR, records.SLI_EVENTS
@@ -147,7 +160,7 @@ class Alerts:
             )
         return alerts
 
-    def _nodata(self) -> list[dict[str, Any]]:
+    def _nodata(self) -> list[AlertingRule]:
         ns, requests = self.ns, REQUESTS.total
         up = f'up{{{ns}, track=~".+"}}'
         alerts = [
@@ -196,7 +209,7 @@ class Alerts:
             )
         return alerts
 
-    def _drift(self) -> list[dict[str, Any]]:
+    def _drift(self) -> list[AlertingRule]:
         alerts = []
         for name, names, objective, by in (
             ("ModelopsFeatureDrift", records.FEATURE_DRIFT, self.o.feature_drift, f"{BY}, feature"),
@@ -221,7 +234,7 @@ class Alerts:
             )
         return alerts
 
-    def _rates(self) -> list[dict[str, Any]]:
+    def _rates(self) -> list[AlertingRule]:
         missing, unseen = self.o.missing_values, self.o.unseen_categories
         on = f"on ({BY}, feature)"
         share = f"{records.FEATURE_MISSING.at(missing.window)}{{{self.ns}}}"
@@ -261,7 +274,7 @@ class Alerts:
             ),
         ]
 
-    def _quality(self) -> list[dict[str, Any]]:
+    def _quality(self) -> list[AlertingRule]:
         if not self.m.labels.expected:
             return []
         alerts = []
@@ -327,7 +340,7 @@ class Alerts:
         summary: str,
         description: str,
         labels: dict[str, str] | None = None,
-    ) -> dict[str, Any]:
+    ) -> AlertingRule:
         return {
             "alert": name,
             "expr": expr,

@@ -21,14 +21,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Self
+from typing import Self
 
 import modelops_contract as contract
 import yaml
 from modelops_contract import records
 
+from modelops.io import JSONObject
 from modelops.observability.grafana import (
     EXPECTED,
     GRID,
@@ -42,6 +43,7 @@ from modelops.observability.grafana import (
     stat_panel,
     timeseries_panel,
 )
+from modelops.observability.objects import ConfigMap, Metadata
 from modelops.observability.recording import SERVICE_WINDOW
 
 KINDS = ("service", "model", "quality", "slo")
@@ -101,7 +103,7 @@ def dashboards(
     deploy_name: str,
     slo_targets: Mapping[str, float],
     windows: DashboardWindows,
-) -> list[dict[str, Any]]:
+) -> list[JSONObject]:
     """The four dashboards of one environment, in `KINDS` order, as Grafana JSON models.
 
     Args:
@@ -146,16 +148,16 @@ def dashboard_uid(deploy_name: str, environment: str, kind: str) -> str:
     return stem[: UID_MAX - len(suffix)].strip("-") + suffix
 
 
-def config_maps(dashboards: Iterable[Mapping[str, Any]], *, namespace: str) -> list[dict[str, Any]]:
+def config_maps(dashboards: Iterable[JSONObject], *, namespace: str) -> list[ConfigMap]:
     """One ConfigMap per dashboard for Grafana's dashboard sidecar (label `grafana_dashboard`).
 
     Named `<deploy_name>-dashboard-<kind>` (both read from the tags `dashboards` gives), in
     `namespace`; the key `<uid>.json` holds `dashboard_json`, so a render is byte-identical.
     """
-    maps = []
+    maps: list[ConfigMap] = []
     for board in dashboards:
         deploy_name, kind = _tag(board, "deploy"), _tag(board, "kind")
-        metadata = {
+        metadata: Metadata = {
             "name": f"{deploy_name}-dashboard-{kind}",
             "namespace": namespace,
             "labels": {
@@ -169,7 +171,7 @@ def config_maps(dashboards: Iterable[Mapping[str, Any]], *, namespace: str) -> l
     return maps
 
 
-def config_maps_yaml(maps: Iterable[Mapping[str, Any]]) -> str:
+def config_maps_yaml(maps: Iterable[ConfigMap]) -> str:
     """The ConfigMaps as one YAML stream (`dashboards.yaml`): keys in order, and each JSON held
     as a literal block, so a change to a dashboard reads as a line diff."""
     return yaml.dump_all(
@@ -190,7 +192,7 @@ def _literal(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _LiteralDumper.add_representer(str, _literal)
 
 
-def dashboard_json(board: Mapping[str, Any]) -> str:
+def dashboard_json(board: Mapping[str, object]) -> str:
     """The dashboard as stable text: sorted keys, two-space indent, a final newline.
 
     Legends name labels as `{{track}}`; the text spells `{{` as JSON escapes (`OPEN_OPEN`, the
@@ -202,7 +204,7 @@ def dashboard_json(board: Mapping[str, Any]) -> str:
     return text.replace("{{", OPEN_OPEN) + "\n"
 
 
-def panel_queries(dashboard: Mapping[str, Any]) -> list[tuple[str, str]]:
+def panel_queries(dashboard: JSONObject) -> list[tuple[str, str]]:
     """(panel title, concrete PromQL) of every target of every panel, rows' panels included."""
     return [
         (str(panel.get("title", "")), concrete(str(target.get("expr", ""))))
@@ -253,15 +255,21 @@ def _expected(ctx: _Context, metric: str) -> Query:
 
 
 def _per_track(
-    ctx: _Context, title: str, queries: Callable[[str], list[Query]], **options: Any
+    ctx: _Context,
+    title: str,
+    queries: Callable[[str], list[Query]],
+    *,
+    unit: str,
+    description: str = "",
 ) -> list[Panel]:
     """The same time series for each track, side by side; `queries(selector)` gives targets."""
     return [
         timeseries_panel(
             f"{title}: {track}",
             queries(ctx.sel(_eq("track", track))),
+            unit=unit,
+            description=description,
             width=GRID // len(TRACKS),
-            **options,
         )
         for track in TRACKS
     ]
@@ -568,14 +576,14 @@ def _slo(ctx: _Context) -> list[Section]:
     return sections
 
 
-def _panels(panels: Iterable[Mapping[str, Any]]) -> Iterable[Mapping[str, Any]]:
+def _panels(panels: Iterable[JSONObject]) -> Iterator[JSONObject]:
     """Every panel, with the panels of collapsed rows (which hold their own)."""
     for panel in panels:
         yield panel
         yield from _panels(panel.get("panels") or [])
 
 
-def _tag(board: Mapping[str, Any], key: str) -> str:
+def _tag(board: JSONObject, key: str) -> str:
     for tag in board.get("tags", []):
         if isinstance(tag, str) and tag.startswith(f"{key}:"):
             return tag.removeprefix(f"{key}:")

@@ -9,7 +9,7 @@ the alerts (`alerts.py`) that read them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import NotRequired, TypedDict, final
 
 from modelops_contract import (
     FALSE_NEGATIVE,
@@ -45,6 +45,15 @@ SERVICE_WINDOW = "5m"
 """The window of the dashboards' request rate and latency quantiles (their names hold it)."""
 
 
+@final  # final: `"alert" in rule` tells an alerting rule from a recording one
+class RecordingRule(TypedDict):
+    """A recording rule as a Prometheus rules file holds it."""
+
+    record: str
+    expr: str
+    labels: NotRequired[dict[str, str]]
+
+
 @dataclass(frozen=True)
 class Target:
     """Where the rules apply: one environment's namespace, and where its runbook lives."""
@@ -76,8 +85,8 @@ class Records:
     def w(self, duration: str) -> str:
         return scaled(duration, self.t.time_scale)
 
-    def slo_records(self) -> list[dict[str, Any]]:
-        rules: list[dict[str, Any]] = []
+    def slo_records(self) -> list[RecordingRule]:
+        rules: list[RecordingRule] = []
         # A shadow answers mirrored copies no user sees: its errors spend no user's budget.
         predict = f'{self.ns}, track!="{SHADOW}", endpoint="{PREDICT}"'
         bound = repr(float(self.o.latency.threshold_seconds))
@@ -115,9 +124,9 @@ class Records:
             )
         return rules
 
-    def ml_records(self) -> list[dict[str, Any]]:
+    def ml_records(self) -> list[RecordingRule]:
         o, ns = self.o, self.ns
-        rules: list[dict[str, Any]] = []
+        rules: list[RecordingRule] = []
         drift, score = o.feature_drift.window, o.score_drift.window
         bins = FEATURE_BIN.total
         rules += self._psi(
@@ -188,7 +197,7 @@ class Records:
 
     def _psi(
         self, names: DriftRules, counter: str, reference: str, window: str, *, by: str, exclude: str
-    ) -> list[dict[str, Any]]:
+    ) -> list[RecordingRule]:
         w = self.w(window)
         selector = ", ".join(part for part in (self.ns, exclude) if part)
         rows_bin = names.bin_rows.at(window)
@@ -204,7 +213,7 @@ class Records:
             record(names.psi.at(window), psi),
         ]
 
-    def _business(self, window: str, cells: str) -> list[dict[str, Any]]:
+    def _business(self, window: str, cells: str) -> list[RecordingRule]:
         assert self.m.business is not None
         values = self.m.business.server_value()
         n = records.LABELS.at(window)
@@ -222,7 +231,7 @@ class Records:
             ),
         ]
 
-    def service_records(self) -> list[dict[str, Any]]:
+    def service_records(self) -> list[RecordingRule]:
         ns, w = self.ns, self.w(SERVICE_WINDOW)
         rate = f"rate({REQUESTS.total}{{{ns}}}[{w}])"
         by = "namespace, track, endpoint, outcome"
@@ -238,9 +247,9 @@ class Records:
         return rules
 
 
-def record(name: str, expr: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+def record(name: str, expr: str, labels: dict[str, str] | None = None) -> RecordingRule:
     """A recording rule: `name` records `expr` (with `labels`, when given)."""
-    rule: dict[str, Any] = {"record": name, "expr": expr}
+    rule: RecordingRule = {"record": name, "expr": expr}
     if labels:
         rule["labels"] = labels
     return rule

@@ -21,17 +21,20 @@ The statistics, said once (runbooks/slo.md explains them):
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TypedDict
 
 import yaml
 
 from modelops.errors import ModelopsError
-from modelops.observability.alerts import Alerts, wilson
-from modelops.observability.recording import Records, Target, scaled
+from modelops.observability.alerts import AlertingRule, Alerts, wilson
+from modelops.observability.recording import RecordingRule, Records, Target, scaled
 from modelops.params import DeployParams, MonitoringParams
 
 __all__ = [
+    "AlertingRule",
+    "RecordingRule",
+    "RuleGroup",
     "Target",
     "alert_names",
     "environment_groups",
@@ -42,6 +45,13 @@ __all__ = [
     "to_yaml",
     "wilson",
 ]
+
+
+class RuleGroup(TypedDict):
+    """A rule group as a Prometheus rules file (and a PrometheusRule's spec) holds it."""
+
+    name: str
+    rules: Sequence[RecordingRule | AlertingRule]
 
 
 def runbook_base(monitoring: MonitoringParams, *, repo_url: str, revision: str) -> str:
@@ -66,14 +76,14 @@ def runbook_base(monitoring: MonitoringParams, *, repo_url: str, revision: str) 
 
 def environment_groups(
     deploy: DeployParams, monitoring: MonitoringParams, environment: str, *, time_scale: float = 1.0
-) -> list[dict[str, Any]]:
+) -> list[RuleGroup]:
     """The rule groups of one environment of `deploy`, linking the repository's runbook."""
     namespace = deploy.environments[environment].namespace
     runbook = runbook_base(monitoring, repo_url=deploy.repo_url, revision=deploy.revision)
     return rule_groups(monitoring, Target(environment, namespace, runbook, time_scale))
 
 
-def rule_groups(monitoring: MonitoringParams, target: Target) -> list[dict[str, Any]]:
+def rule_groups(monitoring: MonitoringParams, target: Target) -> list[RuleGroup]:
     """Every rule group for `target`: recording rules first, then the alerts that read them."""
     records = Records(monitoring, target)
     return [
@@ -87,9 +97,7 @@ def rule_groups(monitoring: MonitoringParams, target: Target) -> list[dict[str, 
     ]
 
 
-def prometheus_rule(
-    groups: Sequence[dict[str, Any]], *, name: str, namespace: str
-) -> dict[str, Any]:
+def prometheus_rule(groups: Sequence[RuleGroup], *, name: str, namespace: str) -> dict[str, object]:
     """The Prometheus Operator's PrometheusRule holding `groups`."""
     return {
         "apiVersion": "monitoring.coreos.com/v1",
@@ -103,12 +111,12 @@ def prometheus_rule(
     }
 
 
-def to_yaml(document: dict[str, Any], *, header: str) -> str:
+def to_yaml(document: Mapping[str, object], *, header: str) -> str:
     """Deterministic YAML (one line per expression), after a comment saying where it comes from."""
     body = yaml.safe_dump(document, sort_keys=False, width=1_000_000, allow_unicode=True)
     return "".join(f"# {line}\n" for line in header.splitlines()) + body
 
 
-def alert_names(groups: Sequence[dict[str, Any]]) -> list[str]:
+def alert_names(groups: Sequence[RuleGroup]) -> list[str]:
     """The alerts of rule groups, in order."""
     return [rule["alert"] for group in groups for rule in group["rules"] if "alert" in rule]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
 
 from pydantic import Field, field_validator
 
@@ -44,7 +44,15 @@ else:
     # schema and the error messages list exactly these keys.
     ChampionHigherBetter = Literal[with_direction("higher")]
     ChampionLowerBetter = Literal[with_direction("lower")]
-_RATIO: dict[str, Any] = {"ge": 0.0, "le": 1.0}
+
+
+class _Bounds(TypedDict):
+    ge: float
+    le: float
+
+
+_RATIO: _Bounds = {"ge": 0.0, "le": 1.0}
+"""A share, from 0 to 1 (`Field(..., **_RATIO)`)."""
 _DEFAULT_MAX_DROP: dict[ChampionHigherBetter, float] = {
     "roc_auc": 0.01,
     "average_precision": 0.02,

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Self
 
 import yaml
 from pydantic import BaseModel, ValidationError, model_validator
 
 from modelops.errors import ParamsError
+from modelops.io import JSONObject
 from modelops.params.base import Frozen
 from modelops.params.canary import CanaryParams
 from modelops.params.deploy import DeployParams
@@ -24,6 +25,9 @@ from modelops.params.prepare import PrepareParams
 from modelops.params.tracking import TrackingParams
 from modelops.params.train import TrainParams
 from modelops.paths import PARAMS_FILE
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 """The file this package reads (`paths.ProjectPaths.params_file` joins it to the root)."""
 
@@ -69,7 +73,7 @@ def load_params(path: Path) -> Params:
     return parse_params(raw, source=str(path))
 
 
-def parse_params(raw: Any, *, source: str = PARAMS_FILE) -> Params:
+def parse_params(raw: object, *, source: str = PARAMS_FILE) -> Params:
     """Validate an already-parsed params mapping; see `load_params`."""
     if not isinstance(raw, dict):
         raise ParamsError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
@@ -80,12 +84,12 @@ def parse_params(raw: Any, *, source: str = PARAMS_FILE) -> Params:
         raise ParamsError(f"{source}: {exc.error_count()} invalid value(s):\n{problems}") from None
 
 
-def params_schema() -> dict[str, Any]:
+def params_schema() -> JSONObject:
     """The JSON schema of `params.yaml`."""
     return Params.model_json_schema()
 
 
-def _describe(error: Any) -> str:
+def _describe(error: ErrorDetails) -> str:
     """One line per pydantic error: the key as written in YAML, what is wrong, what is allowed."""
     keys, models = _walk(tuple(error["loc"]))
     key = ".".join(keys) or "(top level)"
@@ -102,7 +106,7 @@ def _describe(error: Any) -> str:
     return f"{key}: {message} (got {error.get('input')!r})"
 
 
-def _walk(loc: tuple[Any, ...]) -> tuple[list[str], list[type[BaseModel]]]:
+def _walk(loc: tuple[int | str, ...]) -> tuple[list[str], list[type[BaseModel]]]:
     """Follow an error location through the models.
 
     Returns the keys as the user wrote them (pydantic adds the tag of a discriminated union, such
@@ -127,7 +131,7 @@ def _walk(loc: tuple[Any, ...]) -> tuple[list[str], list[type[BaseModel]]]:
     return keys, candidates
 
 
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
+def _models_in(annotation: object) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     found: list[type[BaseModel]] = []

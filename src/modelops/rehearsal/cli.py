@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from modelops.errors import ExitCode
 
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from modelops.rehearsal.plan import UpRequest
 
 
-def register(commands: Any) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `up` and `down` to the `modelops` command."""
     up = commands.add_parser(
         "up",

@@ -14,13 +14,14 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import modelops_contract as contract
 import yaml
 
 from modelops.data import Schema
 from modelops.errors import RehearsalError
+from modelops.io import JSONObject
 from modelops.paths import ALERTMANAGER_FILE, RELEASES_DIR
 from modelops.releases.state import Canary
 
@@ -287,9 +288,26 @@ def _server(
     )
 
 
+class TrafficServer(TypedDict):
+    track: str
+    url: str
+
+
+class TrafficConfig(TypedDict):
+    """What the traffic process reads besides its `TrafficPlan` (see `traffic_config`)."""
+
+    servers: list[TrafficServer]
+    rows_file: str
+    features: list[str]
+    label: str
+    ledger: str
+    release_file: str | None
+    mirror: str | None
+
+
 def traffic_config(
     rehearsal: Rehearsal, *, rows_file: Path, ledger: Path, release_file: Path
-) -> dict[str, Any]:
+) -> TrafficConfig:
     """What the traffic process reads: where to send, which rows, where to log what it sent,
     and which release file's split to follow (none for a fixed split or a shadow)."""
     schema = rehearsal.schema
@@ -366,30 +384,29 @@ def prometheus_config(
     (track, container, and the namespace the rendered rules select), with rules and the
     Alertmanager to send alerts to when given."""
     interval = f"{max(int(scrape_seconds * 1000), 100)}ms"
-    config: dict[str, Any] = {
-        "global": {"scrape_interval": interval, "evaluation_interval": interval},
-        "scrape_configs": [
-            {
-                "job_name": "modelops",
-                "metrics_path": "/prometheus",
-                "static_configs": [
-                    {
-                        "targets": [server.metrics_target],
-                        "labels": {
-                            contract.TRACK: server.track,
-                            "container": "classifier",
-                            contract.NAMESPACE: namespace,
-                        },
-                    }
-                    for server in servers
-                ],
-            }
-        ],
-    }
+    scrape_configs: list[dict[str, object]] = [
+        {
+            "job_name": "modelops",
+            "metrics_path": "/prometheus",
+            "static_configs": [
+                {
+                    "targets": [server.metrics_target],
+                    "labels": {
+                        contract.TRACK: server.track,
+                        "container": "classifier",
+                        contract.NAMESPACE: namespace,
+                    },
+                }
+                for server in servers
+            ],
+        }
+    ]
     if itself:  # its own series: what rule evaluation costs (prometheus_rule_group_*)
-        config["scrape_configs"].append(
-            {"job_name": "prometheus", "static_configs": [{"targets": [itself]}]}
-        )
+        scrape_configs.append({"job_name": "prometheus", "static_configs": [{"targets": [itself]}]})
+    config: dict[str, object] = {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "scrape_configs": scrape_configs,
+    }
     if rule_files:
         config["rule_files"] = list(rule_files)
     if alertmanager:
@@ -400,7 +417,7 @@ def prometheus_config(
 def alertmanager_config(example: str) -> str:
     """The example Alertmanager configuration with its routes and inhibitions as they are, and
     receivers that notify nobody (alerts show in its UI and API): a rehearsal pages no one."""
-    config: dict[str, Any] = yaml.safe_load(example)
+    config: JSONObject = yaml.safe_load(example)
     config["receivers"] = [{"name": receiver["name"]} for receiver in config["receivers"]]
     return yaml.safe_dump(config, sort_keys=False)
 

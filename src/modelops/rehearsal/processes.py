@@ -22,7 +22,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from modelops.errors import RehearsalError
 from modelops.paths import REHEARSAL_DIR
@@ -33,6 +33,7 @@ from modelops.rehearsal.plan import (
     MODEL_COPIES,
     PROCESSES_FILE,
     ServerPlan,
+    TrafficConfig,
     TrafficPlan,
     prometheus_config,
     server_parameters,
@@ -107,6 +108,14 @@ class Alerting:
     """The namespace label every target gets: the one the rules select."""
 
 
+class _AlertingConfig(TypedDict, total=False):
+    """`prometheus_config`'s options for rules and an Alertmanager."""
+
+    namespace: str
+    rule_files: list[str]
+    alertmanager: str
+
+
 def up(
     root: Path,
     servers: Sequence[ServerPlan],
@@ -115,7 +124,7 @@ def up(
     prometheus_port: int,
     threshold: float,
     business_value: Mapping[str, float] | None,
-    traffic_config: Mapping[str, Any] | None = None,
+    traffic_config: TrafficConfig | None = None,
     alerting: Alerting | None = None,
 ) -> list[Started]:
     """Start Alertmanager (with `alerting`), Prometheus, the servers and the traffic; return
@@ -147,7 +156,7 @@ def up(
             shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
     started: list[Started] = []
     try:
-        extra: dict[str, Any] = {}
+        extra: _AlertingConfig = {}
         if alerting and alertmanager:
             started.append(_spawn_alertmanager(alertmanager, alerting, state))
             _record(state, started)

@@ -27,7 +27,7 @@ from modelops.gitinfo import (
     show_bytes,
     show_file,
 )
-from modelops.io import flatten
+from modelops.io import JSONObject, flatten
 from modelops.lockfile import output_versions
 from modelops.params import load_params
 from modelops.paths import (
@@ -55,6 +55,8 @@ class ValueChange:
 
     name: str
     old: Any
+    """As DVC's diff gives it (None when absent): a number for a metric, any YAML value for a
+    param; the report formats what it finds."""
     new: Any
 
 
@@ -205,21 +207,21 @@ def _diffs(
     )
 
 
-def _changes(diff: dict[str, dict[str, Any]]) -> Changes:
+def _changes(diff: dict[str, JSONObject]) -> Changes:
     return tuple(
         ValueChange(name, values.get("old"), values.get("new"))
         for name, values in sorted(diff.items())
     )
 
 
-def _as_new(current: dict[str, Any], name: str) -> Changes:
+def _as_new(current: JSONObject, name: str) -> Changes:
     """Values of this branch alone, for when there is nothing to diff against."""
     return tuple(
         ValueChange(key, None, value) for key, value in sorted(flatten(current[name] or {}).items())
     )
 
 
-def _errors(diff: dict[str, Any]) -> list[str]:
+def _errors(diff: JSONObject) -> list[str]:
     """DVC reports unreadable metrics files here (and gives an empty diff): surface them."""
     found = []
     for rev, problems in (diff.get("errors") or {}).items():
@@ -273,6 +275,7 @@ def _stage_timings(paths: ProjectPaths) -> dict[str, float]:
 
 
 def _read_json(path: Path) -> Any:
+    """Whatever JSON the file holds (None when it cannot be read): callers check its shape."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

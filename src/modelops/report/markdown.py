@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from modelops.deploy.preview import DeployPreview
 from modelops.gates.results import GateResult, verdict
@@ -377,7 +376,7 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _number(value: Any) -> str:
+def _number(value: object) -> str:
     if value is None:
         return "—"
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -389,5 +388,5 @@ def _signed(value: float) -> str:
     return f"{value:+d}" if isinstance(value, int) else f"{value:+.4f}"
 
 
-def _value(value: Any) -> str:
+def _value(value: object) -> str:
     return "—" if value is None else f"`{value}`"

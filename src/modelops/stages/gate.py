@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from modelops import tracking
 from modelops.data import Schema
@@ -32,7 +32,10 @@ from modelops.gates.runner import GateInputs, RunSettings, run_gate
 from modelops.identity import identify
 from modelops.io import Writer, bytes_writer, commit, json_bytes
 from modelops.params import Params
-from modelops.prepared import load_prepared
+from modelops.prepared import Prepared, load_prepared
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 
 def run(
@@ -79,6 +82,7 @@ def run(
             note = f"turned off in params.yaml (gates.{name}.mode: off)"
             results.append(GateResult(name, "off", "off", notes=(note,)))
         elif current.checks is None:  # the champion comparison, not Deepchecks checks
+            assert pipeline is not None, "loaded above: the champion gate needs the model"
             results.append(
                 champion_gate(
                     params.gates.champion,
@@ -131,7 +135,11 @@ def _facts(params: Params, schema: Schema) -> Facts:
 
 
 def _with_model(
-    inputs: GateInputs, pipeline: Any, prepared: Any, params: Params, importance_file: Path
+    inputs: GateInputs,
+    pipeline: Pipeline,
+    prepared: Prepared,
+    params: Params,
+    importance_file: Path,
 ) -> GateInputs:
     """Add the thresholded model, its predictions and the evaluate stage's feature importance."""
     schema = prepared.schema

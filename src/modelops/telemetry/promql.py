@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
-Vector = Sequence[Mapping[str, Any]]
-"""An instant vector as Prometheus's HTTP API returns it: [{"metric": {...}, "value": [t, "v"]}]."""
+Sample: TypeAlias = Mapping[str, Any]
+"""One sample as Prometheus's HTTP API returns it, {"metric": {...}, "value": [t, "v"]}: parsed
+JSON whose fields are read defensively (a missing or malformed value counts as zero), so Any."""
+Vector: TypeAlias = Sequence[Sample]
+"""An instant vector: the samples of one answer."""
 
 
 def scalar(vector: Vector) -> float:
@@ -37,7 +40,7 @@ def cumulative_buckets(
     return tuple(monotone)
 
 
-def sample_value(sample: Mapping[str, Any]) -> float:
+def sample_value(sample: Sample) -> float:
     """A sample's value; 0 for one that is missing, not finite or not positive."""
     try:
         value = float(sample["value"][1])
