@@ -100,20 +100,20 @@ lint: install ## Check formatting, lint, types, and that manifests/ is what rend
 	ruff check .
 	mypy
 	mypy --python-executable serving/.venv/bin/python --strict --ignore-missing-imports \
-		serving/modelops_serving
+		serving/modelops_serving serving/contract/modelops_contract
 
 format: install ## Format and auto-fix lint
 	ruff format .
 	ruff check --fix .
 
 bench: install ## Run the benchmarks; results land in benchmarks/results/
-	python benchmarks/bench_pipeline.py
-	python benchmarks/bench_gates.py
-	python benchmarks/bench_serving.py
-	python benchmarks/bench_render.py
-	python benchmarks/bench_rules.py
-	python benchmarks/bench_canary.py
-	python benchmarks/bench_monitor.py
+	python -m benchmarks.bench_pipeline
+	python -m benchmarks.bench_gates
+	python -m benchmarks.bench_serving
+	python -m benchmarks.bench_render
+	python -m benchmarks.bench_rules
+	python -m benchmarks.bench_canary
+	python -m benchmarks.bench_monitor
 
 mlflow-ui: install ## Browse MLflow runs of the local store at http://127.0.0.1:$(MLFLOW_PORT)
 	mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/.mlflow/mlflow.db}" \

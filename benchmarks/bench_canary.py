@@ -20,7 +20,7 @@ Scenarios:
 - Traps peers fall into: sparse errors (none on either side), a stable track with no data, a
   canary with no data.
 
-    python benchmarks/bench_canary.py [--quick] [--seeds N]   (or python -m benchmarks.bench_canary)
+    python -m benchmarks.bench_canary [--quick] [--seeds N]
 
 Results: benchmarks/results/canary.{json,md}.
 """
@@ -30,27 +30,32 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from modelops_contract import (
+    FALSE_NEGATIVE,
+    FALSE_POSITIVE,
+    SCORE_GRID,
+    TRUE_NEGATIVE,
+    TRUE_POSITIVE,
+)
+from modelops_contract import LATENCY_BUCKETS as LATENCY_BOUNDS
 from scipy import stats as scipy_stats
 
 from modelops.canary import stats
-from modelops.canary.judge import METHOD, Evidence, TrackCounts, Verdict, judge
+from modelops.canary.evidence import Evidence, TrackCounts
+from modelops.canary.judge import METHOD, Verdict, judge
 from modelops.params import CanaryParams
 from modelops.statistics import wilson
-from modelops.telemetry.promql import SCORE_GRID
 
-LATENCY_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 WEIGHT = 10
 SECONDS_PER_LOOK = 120.0
 FEATURES = {"plan": (0.4, 0.3, 0.2, 0.1), "tenure": (0.2, 0.2, 0.2, 0.2, 0.2)}
-CELLS = ("true_positive", "false_negative", "false_positive", "true_negative")
+CELLS = (TRUE_POSITIVE, FALSE_NEGATIVE, FALSE_POSITIVE, TRUE_NEGATIVE)
 CELL_SHARES = (0.14, 0.06, 0.08, 0.72)
 LABELLED = 1 / 3
 PARAMS = CanaryParams()
@@ -352,7 +357,6 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def main() -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script too
     from benchmarks.bench_pipeline import machine, write_results
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -8,7 +8,7 @@ Measures, on this machine, at 20k rows (the default data) and 200k rows:
   train_test_validation, model_evaluation), in one process, imports included;
 - `modelops report` on the default data, in a git repository, diffing against main.
 
-Run with `make bench` (or `python benchmarks/bench_gates.py --quick` for a smoke run).
+Run with `make bench` (or `python -m benchmarks.bench_gates --quick` for a smoke run).
 """
 
 from __future__ import annotations
@@ -21,17 +21,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from benchmarks.bench_pipeline import (  # noqa: E402
+from benchmarks.bench_pipeline import (
     environment,
     fresh,
     machine,
     timed,
     write_results,
 )
-from tests.support import copy_template, git, small_params, venv_bin, write_params  # noqa: E402
+from tests.support import copy_template, git, small_params, venv_bin, write_params
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 GOALS = {"gates_default_s": 20.0, "speedup_200k": 5.0, "report_s": 5.0}
 DEFAULT_SUITES = """

@@ -9,7 +9,7 @@
    the default features (7 windows of 1d, the template's params): seconds per environment.
 3. `modelops monitor --rows` on a request log of 1,000,000 rows: seconds and peak memory.
 
-    python benchmarks/bench_monitor.py [--quick]   (or python -m benchmarks.bench_monitor)
+    python -m benchmarks.bench_monitor [--quick]
 
 Results: benchmarks/results/monitor.{json,md}.
 """
@@ -21,7 +21,6 @@ import contextlib
 import io
 import json
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,8 +28,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script too
 
 from benchmarks.bench_pipeline import environment, fresh, machine, timed, write_results
 from modelops.monitoring import quality

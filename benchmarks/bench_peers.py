@@ -28,14 +28,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from modelops_serving.launch import Server, free_port
+
+from benchmarks.bench_pipeline import machine, write_results
+from benchmarks.bench_serving import SERVING_BIN, _load, _wrk, trained_model
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-sys.path.insert(0, str(REPO_ROOT / "serving"))
-
-from modelops_serving.launch import Server, free_port  # noqa: E402
-
-from benchmarks.bench_pipeline import machine, write_results  # noqa: E402
-from benchmarks.bench_serving import SERVING_BIN, _load, _wrk, trained_model  # noqa: E402
 
 POINTS = ((1, 8), (100, 8), (1, 1))
 ROUNDS = 3
@@ -175,7 +173,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         "# Our server against MLServer",
         "",
-        f"Machine: {result['machine']}. `python benchmarks/bench_peers.py --mlserver-venv DIR`. "
+        f"Machine: {result['machine']}. `python -m benchmarks.bench_peers --mlserver-venv DIR`. "
         f"Date: {result['date']}. Load averages before: {result['load_before']}, after: "
         f"{result['load_after']}. wrk, 5 s per point, {ROUNDS} interleaved rounds (medians); "
         "both servers 2 workers, OMP_NUM_THREADS=1, the same model and rows.",

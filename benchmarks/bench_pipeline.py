@@ -5,7 +5,7 @@ Measures, on this machine:
 - a no-op `dvc repro` (nothing changed);
 - wall time and peak memory of `modelops prepare` and `modelops train` at 20k, 200k and 1M rows.
 
-Run with `make bench` (or `python benchmarks/bench_pipeline.py --quick` for a smoke run).
+Run with `make bench` (or `python -m benchmarks.bench_pipeline --quick` for a smoke run).
 """
 
 from __future__ import annotations
@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+from tests.support import copy_template, small_params, template_params, venv_bin, write_params
 
-from tests.support import copy_template, small_params, template_params, venv_bin, write_params  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 WORK = REPO_ROOT / "benchmarks" / ".work"
 RESULTS = REPO_ROOT / "benchmarks" / "results"

@@ -8,7 +8,7 @@ production in a canary (the largest state: two predictors):
 - as a command: `modelops render --check` and `modelops release promote`, process start and
   imports included.
 
-Run with `make bench` (or `python benchmarks/bench_render.py --quick` for a smoke run).
+Run with `make bench` (or `python -m benchmarks.bench_render --quick` for a smoke run).
 """
 
 from __future__ import annotations
@@ -24,23 +24,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from benchmarks.bench_pipeline import (  # noqa: E402
+from benchmarks.bench_pipeline import (
     environment,
     fresh,
     machine,
     timed,
     write_results,
 )
-from modelops.deploy.schemas import schema_source  # noqa: E402
-from modelops.deploy.validate import validate  # noqa: E402
-from modelops.deploy.workflow import Plan, manifests, write  # noqa: E402
-from modelops.params import load_params  # noqa: E402
-from modelops.releases import state  # noqa: E402
-from modelops.releases.state import Change, ModelVersion, Release  # noqa: E402
-from tests.support import git, venv_bin  # noqa: E402
+from modelops.deploy.schemas import schema_source
+from modelops.deploy.validate import validate
+from modelops.deploy.workflow import Plan, manifests, write
+from modelops.params import load_params
+from modelops.releases import state
+from modelops.releases.state import Change, ModelVersion, Release
+from tests.support import git, venv_bin
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 GOALS = {"render_validate_all_s": 1.0}
 COLD = """

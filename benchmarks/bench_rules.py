@@ -7,7 +7,7 @@ production environment's rules once a second, at production windows (`--time-sca
 compressed (`--time-scale 60`). Every 5 s the cost of each rule group is read from
 Prometheus' own `prometheus_rule_group_last_duration_seconds`.
 
-Run with `make bench` (or `python benchmarks/bench_rules.py --quick` for a smoke run).
+Run with `make bench` (or `python -m benchmarks.bench_rules --quick` for a smoke run).
 """
 
 from __future__ import annotations
@@ -25,12 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+from benchmarks.bench_pipeline import environment, fresh, machine, write_results
+from modelops.rehearsal import processes
+from tests.support import copy_template, template_params, venv_bin
 
-from benchmarks.bench_pipeline import environment, fresh, machine, write_results  # noqa: E402
-from modelops.rehearsal import processes  # noqa: E402
-from tests.support import copy_template, template_params, venv_bin  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 COST = "prometheus_rule_group_last_duration_seconds"
 
@@ -114,7 +113,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         "# Alerting rules benchmark",
         "",
-        f"Machine: {result['machine']}. `python benchmarks/bench_rules.py`. Date: "
+        f"Machine: {result['machine']}. `python -m benchmarks.bench_rules`. Date: "
         f"{result['date']}. Load average (1 min) {result['load'][0]:.2f} at the start, "
         f"{result['load'][1]:.2f} at the end.",
         "",

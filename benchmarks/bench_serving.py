@@ -11,7 +11,7 @@ setting run at once and take turns, point by point, so that both see the same ma
 each point is measured by this client and, when `wrk` is installed, by wrk (whose latencies
 correct for coordinated omission).
 
-Run with `make bench` (or `python benchmarks/bench_serving.py --quick` for a smoke run;
+Run with `make bench` (or `python -m benchmarks.bench_serving --quick` for a smoke run;
 `--telemetry-only` measures only ON against OFF and keeps the recorded settings table).
 """
 
@@ -33,20 +33,18 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-sys.path.insert(0, str(REPO_ROOT / "serving"))
+from modelops_serving.launch import DEFAULT_THREADS, DEFAULT_WORKERS, Server
 
-from modelops_serving.launch import DEFAULT_THREADS, DEFAULT_WORKERS, Server  # noqa: E402
-
-from benchmarks.bench_pipeline import (  # noqa: E402
+from benchmarks.bench_pipeline import (
     environment,
     fresh,
     machine,
     timed,
     write_results,
 )
-from tests.support import template_params, venv_bin, write_params  # noqa: E402
+from tests.support import template_params, venv_bin, write_params
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 SERVING_BIN = REPO_ROOT / "serving" / ".venv" / "bin"
 RESULTS_FILE = REPO_ROOT / "benchmarks" / "results" / "serving.json"

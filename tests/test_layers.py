@@ -160,3 +160,19 @@ def test_the_readme_draws_each_layer_in_order(layer: str, units: tuple[str, ...]
     inside = [p for p in others if min(position) < p < max(position)]
     assert not inside, f"README.md interleaves another layer inside the {layer} layer"
     assert sorted(drawn, key=LEVEL.__getitem__) == drawn, "README.md draws the layers in order"
+
+
+MAX_MODULE_LINES = 600
+
+
+def test_no_module_is_over_600_lines() -> None:
+    """A module past 600 lines holds more than one idea: split it along a seam."""
+    roots = [SOURCE, REPO_ROOT / "serving" / "modelops_serving", REPO_ROOT / "serving" / "contract"]
+    long = {
+        str(path.relative_to(REPO_ROOT)): lines
+        for root in roots
+        for path in sorted(root.rglob("*.py"))
+        if ".venv" not in path.parts
+        and (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"

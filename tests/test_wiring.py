@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from modelops.cli import _parser
-from modelops.gates.results import GATE_ORDER
+from modelops.gates.registry import GATE_NAMES, GATES
 from modelops.params import Params
 from modelops.paths import ProjectPaths
 from tests.support import REPO_ROOT, declared_outputs, template_params
@@ -75,6 +75,40 @@ def test_each_stage_lists_the_modules_it_computes_with(stage: str) -> None:
     assert not missing, f"stage {stage} imports these but does not list them in deps: {missing}"
 
 
+CONTRACT = "serving/contract/modelops_contract"
+"""The telemetry contract's package: a dep of every stage whose modules import it (the profile
+names its bins with the contract's labels)."""
+
+
+def _imports_the_contract(source: Path) -> bool:
+    return any(
+        (isinstance(node, ast.ImportFrom) and (node.module or "").startswith("modelops_contract"))
+        or (
+            isinstance(node, ast.Import)
+            and any(alias.name.startswith("modelops_contract") for alias in node.names)
+        )
+        for node in ast.walk(ast.parse(source.read_text()))
+    )
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_a_stage_whose_modules_import_the_contract_lists_it(stage: str) -> None:
+    deps = STAGES[stage]["deps"]
+    modules = [
+        module
+        for dep in deps
+        if dep.startswith("src/modelops/") and (REPO_ROOT / dep).exists()
+        for module in (
+            [REPO_ROOT / dep] if dep.endswith(".py") else (REPO_ROOT / dep).rglob("*.py")
+        )
+    ]
+    importing = sorted(str(m.relative_to(REPO_ROOT)) for m in modules if _imports_the_contract(m))
+    assert CONTRACT in deps or not importing, (
+        f"stage {stage}: {importing} import modelops_contract: list {CONTRACT} in its deps"
+    )
+    assert CONTRACT not in deps or importing, f"stage {stage} lists {CONTRACT} but uses none of it"
+
+
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_each_stage_dependency_exists_and_each_param_section_is_real(stage: str) -> None:
     spec = STAGES[stage]
@@ -101,12 +135,29 @@ def test_dvc_outputs_match_the_paths_the_code_writes() -> None:
         paths.mlflow_run_file,
         paths.gates_file,
         paths.champion_file,
-        *(paths.gate_dir / f"{gate}.json" for gate in GATE_ORDER),
+        *(paths.gate_dir / f"{gate}.json" for gate in GATE_NAMES),
     }
     declared = {REPO_ROOT / out for out in declared_outputs()}
     plots = {out for out in declared if out.parent == paths.plots_dir}
     assert declared - plots == written
     assert plots, "evaluate declares its plots"
+
+
+@pytest.mark.parametrize("gate", GATES, ids=GATE_NAMES)
+def test_each_gate_runs_in_one_stage_with_its_params_its_result_and_its_model(gate: Any) -> None:
+    runs = [
+        stage
+        for stage, spec in STAGES.items()
+        if spec["cmd"].split()[:2] == ["modelops", "gate"] and gate.name in spec["cmd"].split()[2:]
+    ]
+    assert len(runs) == 1, f"gate {gate.name} must run in exactly one stage, runs in {runs}"
+    spec = STAGES[runs[0]]
+    assert f"gates.{gate.name}" in spec["params"], f"{runs[0]} must list params gates.{gate.name}"
+    result = f"reports/gates/{gate.name}.json"
+    assert result in _outs(spec), f"{runs[0]} must declare its output {result}"
+    assert result in STAGES["gates"]["deps"], f"stage gates must collect {result}"
+    if gate.needs_model:
+        assert "models/model" in spec["deps"], f"{runs[0]} judges the model: it depends on it"
 
 
 def test_every_output_persists_so_a_failed_stage_keeps_the_old_one() -> None:
@@ -201,4 +252,71 @@ def test_the_model_gates_rerun_whenever_a_training_input_changes() -> None:
 def _outs(spec: dict[str, Any]) -> list[str]:
     return [
         next(iter(entry)) for kind in ("outs", "metrics", "plots") for entry in spec.get(kind, [])
+    ]
+
+
+_PROJECT_PATH = re.compile(r"^(data|models|metrics|plots|reports|manifests)(/\S*)?$|^\.rehearsal$")
+# Literals that look like project paths but are not: (file under src/modelops, literal) -> why.
+NOT_PROJECT_PATHS = {
+    ("deploy/schemas.py", "manifests/crds/application-crd.yaml"): "a file in argo-cd's repository",
+}
+
+
+def _path_literals(source: Path) -> list[str]:
+    """String literals of `source` that name a project path: a whole path (`reports/x.json`),
+    a first part joined or made a Path (`root / "models"`, `Path("reports")`), or an f-string's
+    fixed head (`f"manifests/releases/{env}.yaml"`)."""
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    nodes = list(ast.walk(tree))
+    parts = {id(v) for node in nodes if isinstance(node, ast.JoinedStr) for v in node.values}
+    joined = {id(node.right) for node in nodes if isinstance(node, ast.BinOp)}
+    joined |= {
+        id(arg)
+        for node in nodes
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Path"
+        for arg in node.args
+    }
+    found = []
+    for node in nodes:
+        if isinstance(node, ast.JoinedStr) and node.values:
+            head = node.values[0]
+            text = head.value if isinstance(head, ast.Constant) else ""
+            if isinstance(text, str) and "/" in text and _PROJECT_PATH.match(text.split()[0]):
+                found.append(text)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value
+            whole = "/" in text or text.startswith(".") or id(node) in joined
+            if id(node) not in parts and whole and _PROJECT_PATH.match(text):
+                found.append(text)
+    return found
+
+
+def test_every_project_path_is_spelled_in_paths_py_only() -> None:
+    source = REPO_ROOT / "src" / "modelops"
+    found = {
+        (str(path.relative_to(source)), literal)
+        for path in sorted(source.rglob("*.py"))
+        if path.name != "paths.py" or path.parent != source
+        for literal in _path_literals(path)
+    }
+    stray = sorted(found - set(NOT_PROJECT_PATHS))
+    assert not stray, (
+        "project paths spelled outside src/modelops/paths.py (add a constant or a ProjectPaths "
+        f"property there and use it): {stray}"
+    )
+
+
+def test_the_path_literal_check_finds_a_path_spelled_elsewhere(tmp_path: Path) -> None:
+    module = tmp_path / "module.py"
+    module.write_text(
+        'A = "reports/gates.json"\nB = root / "models"\nC = f"manifests/releases/{env}.yaml"\n'
+        'D = "a sentence about reports/gates.json"\nE = ".rehearsal"\nF = Path("plots")\n'
+        'G = {"data": 1}\n'
+    )
+    assert sorted(_path_literals(module)) == [
+        ".rehearsal",
+        "manifests/releases/",
+        "models",
+        "plots",
+        "reports/gates.json",
     ]

@@ -2,7 +2,8 @@
 
 Training writes the profile beside the model (`src/modelops/telemetry/profile.py` defines it);
 this environment cannot import `modelops`, so this is a small reader of the same JSON and the
-binning that must agree with it, bin for bin:
+binning that must agree with it, bin for bin (the bin labels are the contract's,
+`modelops_contract.bins`):
 
 - numeric feature: bin i (`b00`, `b01`, ...) holds the values in (cuts[i-1], cuts[i]], upper
   bound included as Prometheus' `le` buckets are; a missing value is `__missing__`;
@@ -28,16 +29,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from modelops_contract import MISSING, OTHER, PREDICTED_POSITIVE_RATE, UNSEEN, bin_labels
 
-MISSING, OTHER, UNSEEN = "__missing__", "__other__", "__unseen__"
 # Below this many rows, plain Python binning beats numpy's per-call overhead (same bins: a
 # unit test checks both paths agree).
 _NUMPY_FROM_ROWS = 16
-
-
-SCORE_GRID = tuple(round(step / 20, 2) for step in range(1, 21))
-"""The score histogram's buckets: the same 20 for every model, so two models (a canary and
-stable) compare bucket by bucket; drift against a profile uses its own cuts (modelops_score_bin)."""
 
 
 class ProfileError(Exception):
@@ -61,7 +57,7 @@ class NumericBins:
 
     @property
     def labels(self) -> tuple[str, ...]:
-        return (*(f"b{index:02d}" for index in range(len(self.cuts) + 1)), MISSING)
+        return (*bin_labels(len(self.cuts) + 1), MISSING)
 
     def counts(self, values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
         """Rows per bin, in the order of `labels` (NaN is a missing value)."""
@@ -219,7 +215,7 @@ def parse_profile(raw: bytes, *, where: str) -> Profile:
             # `positive_rate` of the metrics is the test set's share of positives; the share
             # predicted positive at the threshold is the score's, beside the predictions counted.
             expected={str(k): float(v) for k, v in loaded["expected"].items()}
-            | {"predicted_positive_rate": float(loaded["score"]["positive_rate"])},
+            | {PREDICTED_POSITIVE_RATE: float(loaded["score"]["positive_rate"])},
         )
     except ProfileError as exc:
         raise ProfileError(f"{where}: {exc}") from None

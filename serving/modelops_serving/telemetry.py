@@ -13,7 +13,10 @@ telemetry's cost, about 10% of a one-row request's. A scrape lags the last reque
 most `FLUSH_SECONDS`; a worker killed outright loses at most that much.
 
 Recording can never fail a request: any exception while recording is logged once per kind,
-counted in `modelops_telemetry_errors_total`, and the answer goes out as if nothing happened.
+counted in `TELEMETRY_ERRORS`, and the answer goes out as if nothing happened.
+
+Every series is declared in the telemetry contract (`modelops_contract`): its name, help text,
+labels and buckets; this module only builds the metrics from those declarations and counts.
 """
 
 from __future__ import annotations
@@ -32,14 +35,41 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import modelops_contract as contract
 import numpy as np
 import numpy.typing as npt
 from flask import Flask, Response, g, request
+from modelops_contract import (
+    CELLS,
+    CONCORDANT,
+    COST,
+    DISCORDANT,
+    FALSE,
+    FALSE_NEGATIVE,
+    FALSE_POSITIVE,
+    FEEDBACK,
+    GAIN,
+    LATENCY_BUCKETS,
+    OK,
+    PREDICT,
+    SCORE_GRID,
+    SERVER_ERROR,
+    SIGNS,
+    TELEMETRY_ERRORS,
+    TRUE,
+    TRUE_NEGATIVE,
+    TRUE_POSITIVE,
+    CounterSeries,
+    GaugeSeries,
+    HistogramSeries,
+    Series,
+    bin_labels,
+    flag,
+)
 from prometheus_client import Counter, Gauge, Histogram, values
 
 from modelops_serving.errors import OUTCOME
 from modelops_serving.profile import (
-    SCORE_GRID,
     CategoricalBins,
     NumericBins,
     Profile,
@@ -49,18 +79,16 @@ from modelops_serving.profile import (
 
 logger = logging.getLogger(__name__)
 
-PREDICT, FEEDBACK = "predict", "feedback"
-OK, SERVER_ERROR = "ok", "server_error"
 FLUSH_SECONDS = 0.5
-DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-BUSINESS_KEYS = ("true_positive", "false_positive", "true_negative", "false_negative")
+BUSINESS_KEYS = CELLS
+"""The keys of the `business_value` parameter: a value per cell of the confusion matrix."""
 TELEMETRY_ENV = "MODELOPS_TELEMETRY"
 BUSINESS_VALUE_ENV = "MODELOPS_BUSINESS_VALUE"
 _OFF = frozenset({"off", "false", "0", "no"})
 _ON = frozenset({"on", "true", "1", "yes", ""})
 PREDICT_PATHS = frozenset({"/predict", "/api/v1.0/predictions", "/api/v0.1/predictions"})
 FEEDBACK_PATHS = frozenset({"/send-feedback", "/api/v1.0/feedback", "/api/v0.1/feedback"})
-ROWS = "modelops_rows"
+ROWS = "modelops_row_count"
 """Where the server leaves a request's row count (on `flask.g`) for the request counters."""
 _STARTED = "modelops_started"
 _SMALL = 16
@@ -224,6 +252,21 @@ class _Pending:
             self._failed(exc)
 
 
+def metric(series: Series, *, buckets: Sequence[float] = ()) -> Any:
+    """The prometheus_client metric of a contract series, in no registry (the multiprocess
+    files are what /prometheus reads). A histogram without fixed buckets takes `buckets`."""
+    name, labels = series.name, list(series.labels)
+    if isinstance(series, CounterSeries):
+        return Counter(name, series.help, labels, registry=None)
+    if isinstance(series, GaugeSeries):
+        # One value per label set whatever the number of workers: no `pid` label.
+        return Gauge(name, series.help, labels, registry=None, multiprocess_mode="max")
+    if isinstance(series, HistogramSeries):
+        bounds = series.buckets if series.buckets is not None else tuple(buckets)
+        return Histogram(name, series.help, labels, buckets=bounds, registry=None)
+    raise TypeError(f"series {name}: no metric for kind {series.kind!r}")
+
+
 class Telemetry:
     """The metrics of one served model; every method records and never raises."""
 
@@ -245,101 +288,34 @@ class Telemetry:
         self.business_value = business_value
         self._logged: set[str] = set()
         self._pending = _Pending(every=FLUSH_SECONDS, failed=self.failed)
-        self._errors = Counter(
-            "modelops_telemetry_errors",
-            "Exceptions while recording telemetry (the request was answered all the same)",
-            ["model_version"],
-            registry=None,
-        ).labels(version)
-        self._requests = Counter(
-            "modelops_requests",
-            "Requests by endpoint and outcome (ok, a client error's reason, server_error)",
-            ["model_version", "endpoint", "outcome"],
-            registry=None,
-        )
-        self._rows = Counter(
-            "modelops_rows",
-            "Rows in requests by endpoint and outcome",
-            ["model_version", "endpoint", "outcome"],
-            registry=None,
-        )
-        duration = Histogram(
-            "modelops_request_duration_seconds",
-            "Server-side time from the request's arrival to its answer",
-            ["model_version", "endpoint"],
-            buckets=DURATION_BUCKETS,
-            registry=None,
-        )
-        self._duration = {e: duration.labels(version, e) for e in (PREDICT, FEEDBACK)}
+        self._errors = metric(TELEMETRY_ERRORS).labels(version)
+        self._requests = metric(contract.REQUESTS)
+        self._rows = metric(contract.ROWS)
+        duration = metric(contract.REQUEST_DURATION)
+        self._duration = {e: duration.labels(version, e) for e in contract.ENDPOINTS}
         self._outcomes: dict[tuple[str, str], tuple[Any, Any]] = {}
-        predictions = Counter(
-            "modelops_predictions",
-            "Rows predicted as each class at the deployment's threshold (positive: whether it "
-            "is the positive class)",
-            ["model_version", "class", "positive"],
-            registry=None,
-        )
+        predictions = metric(contract.PREDICTIONS)
         self._predicted = {
-            c: predictions.labels(version, c, str(c == positive_label).lower()) for c in classes
+            c: predictions.labels(version, c, flag(c == positive_label)) for c in classes
         }
-        self._info = Gauge(
-            "modelops_model_info",
-            "The served model (value 1)",
-            ["model_version", "model_hash", "data_version", "trained_at"],
-            registry=None,
-            multiprocess_mode="max",
-        )
-        self._trained = Gauge(
-            "modelops_model_trained_timestamp_seconds",
-            "When the served model finished training",
-            ["model_version"],
-            registry=None,
-            multiprocess_mode="max",
-        )
-        feedback = Counter(
-            "modelops_feedback_rows",
-            "Feedback rows by true class and predicted class at the threshold, and their cell "
-            "of the confusion matrix",
-            ["model_version", "actual", "predicted", "cell"],
-            registry=None,
-        )
+        self._info = metric(contract.MODEL_INFO)
+        self._trained = metric(contract.MODEL_TRAINED)
+        feedback = metric(contract.FEEDBACK_ROWS)
         self._confusion = {
             (a, p): feedback.labels(version, a, p, self._cell(a, p))
             for a in classes
             for p in classes
         }
-        labels = Counter(
-            "modelops_labels",
-            "Feedback rows by true class",
-            ["model_version", "class"],
-            registry=None,
-        )
+        labels = metric(contract.LABELS)
         self._labels = {c: labels.labels(version, c) for c in classes}
         self._business: dict[str, Any] = {}
         if business_value is not None:
-            business = Counter(
-                "modelops_business_value",
-                "Business value of the feedback rows: gain and cost (both >= 0; net = gain - cost)",
-                ["model_version", "sign"],
-                registry=None,
-            )
-            self._business = {s: business.labels(version, s) for s in ("gain", "cost")}
-        agreement = Counter(
-            "modelops_answer_agreement_rows",
-            "Feedback rows by whether this model's class at the threshold is the class of the "
-            "answer the client got (for a shadow: stable's answer)",
-            ["model_version", "agree"],
-            registry=None,
-        )
-        self._agreement = {a: agreement.labels(version, a) for a in ("true", "false")}
-        pairs = Counter(
-            "modelops_answer_pairs",
-            "Pairs of rows within a feedback message ordered alike (concordant) or not "
-            "(discordant) by this model's scores and the answer's: Kendall's rank agreement",
-            ["model_version", "order"],
-            registry=None,
-        )
-        self._pairs = {o: pairs.labels(version, o) for o in ("concordant", "discordant")}
+            business = metric(contract.BUSINESS_VALUE)
+            self._business = {s: business.labels(version, s) for s in SIGNS}
+        agreement = metric(contract.ANSWER_AGREEMENT)
+        self._agreement = {a: agreement.labels(version, a) for a in (TRUE, FALSE)}
+        pairs = metric(contract.ANSWER_PAIRS)
+        self._pairs = {o: pairs.labels(version, o) for o in (CONCORDANT, DISCORDANT)}
         self._bins: list[tuple[NumericBins | CategoricalBins, list[Any]]] = []
         self._score: Any = None
         self._feedback_score: dict[str, Any] = {}
@@ -348,99 +324,40 @@ class Telemetry:
 
     def _profile_series(self, profile: Profile, classes: Sequence[str]) -> None:
         version = self.model_version
-        bins = Counter(
-            "modelops_feature_bin",
-            "Rows per feature bin of the reference profile (profile.json)",
-            ["model_version", "feature", "bin"],
-            registry=None,
-        )
+        bins = metric(contract.FEATURE_BIN)
         for feature in profile.features:
             children = [bins.labels(version, feature.name, label) for label in feature.labels]
             self._bins.append((feature, children))
         cuts = profile.score_cuts
-        fingerprint = Gauge(
-            "modelops_reference_bins_info",
-            "How the profile bins each feature (value 1; bins: a fingerprint of its cuts or "
-            "categories): two models' bin counts compare only where it is the same",
-            ["model_version", "feature", "bins"],
-            registry=None,
-            multiprocess_mode="max",
-        )
+        fingerprint = metric(contract.REFERENCE_BINS)
         for feature in profile.features:
             fingerprint.labels(version, feature.name, bins_fingerprint(feature)).set(1)
-        score = Histogram(
-            "modelops_score",
-            "The positive-class score on a fixed grid of 20 equal buckets (SCORE_GRID), the "
-            "same for every model",
-            ["model_version"],
-            buckets=SCORE_GRID,
-            registry=None,
-        )
-        self._score = score.labels(version)
-        score_bins = Counter(
-            "modelops_score_bin",
-            "Rows per score bin of the reference profile (b00... on its cuts, upper bound "
-            "included); the score's drift is judged on these against "
-            "modelops_reference_score_share",
-            ["model_version", "bin"],
-            registry=None,
-        )
-        self._score_bins = [
-            score_bins.labels(version, f"b{index:02d}") for index in range(len(cuts) + 1)
-        ]
+        self._score = metric(contract.SCORE).labels(version)
+        score_bins = metric(contract.SCORE_BIN)
+        self._score_bins = [score_bins.labels(version, b) for b in bin_labels(len(cuts) + 1)]
         self._reference(profile)
-        feedback_score = Histogram(
-            "modelops_feedback_score",
-            "The positive-class score of feedback rows, by true class (ROC AUC from buckets)",
-            ["model_version", "actual"],
-            buckets=cuts,
-            registry=None,
-        )
+        feedback_score = metric(contract.FEEDBACK_SCORE, buckets=cuts)
         self._feedback_score = {c: feedback_score.labels(version, c) for c in classes}
 
     def _cell(self, actual: str, predicted: str) -> str:
-        truth = "true" if actual == predicted else "false"
-        return f"{truth}_{'positive' if predicted == self.positive_label else 'negative'}"
+        return contract.cell(correct=actual == predicted, positive=predicted == self.positive_label)
 
     def _reference(self, profile: Profile) -> None:
         """Set the gauges of what the profile expects, beside the counts they are judged with."""
         version = self.model_version
-        share = Gauge(
-            "modelops_reference_share",
-            "Training share of each feature bin among rows with a value (profile.json)",
-            ["model_version", "feature", "bin"],
-            registry=None,
-            multiprocess_mode="max",
-        )
-        missing = Gauge(
-            "modelops_reference_missing_ratio",
-            "Training share of rows without a value, per feature (profile.json)",
-            ["model_version", "feature"],
-            registry=None,
-            multiprocess_mode="max",
-        )
+        share = metric(contract.REFERENCE_SHARE)
+        missing = metric(contract.REFERENCE_MISSING)
         for feature in profile.features:
             for label, value in zip(feature.labels, feature.shares, strict=False):
                 share.labels(version, feature.name, label).set(value)
             missing.labels(version, feature.name).set(feature.missing)
-        score_share = Gauge(
-            "modelops_reference_score_share",
-            "Test-set share of each score bin (profile.json)",
-            ["model_version", "bin"],
-            registry=None,
-            multiprocess_mode="max",
-        )
-        for index, value in enumerate(profile.score_shares):
-            score_share.labels(version, f"b{index:02d}").set(value)
-        metric = Gauge(
-            "modelops_reference_metric",
-            "The test set's metrics at the deployment's threshold (profile.json)",
-            ["model_version", "metric"],
-            registry=None,
-            multiprocess_mode="max",
-        )
+        score_share = metric(contract.REFERENCE_SCORE_SHARE)
+        labels = bin_labels(len(profile.score_shares))
+        for label, value in zip(labels, profile.score_shares, strict=True):
+            score_share.labels(version, label).set(value)
+        reference = metric(contract.REFERENCE_METRIC)
         for name, value in sorted(profile.expected.items()):
-            metric.labels(version, name).set(value)
+            reference.labels(version, name).set(value)
 
     def model_info(self, *, model_hash: str, data_version: str, trained_at: str) -> None:
         """Set the model's info gauge (1) and its training time (when known)."""
@@ -461,7 +378,7 @@ class Telemetry:
                     self._rows.labels(self.model_version, endpoint, outcome),
                 )
                 self._outcomes[key] = children
-            bucket = bisect.bisect_left(DURATION_BUCKETS, seconds)  # +Inf past the last
+            bucket = bisect.bisect_left(LATENCY_BUCKETS, seconds)  # +Inf past the last
             self._pending.add(
                 [
                     (children[0], 1),
@@ -519,8 +436,8 @@ class Telemetry:
                 adds.append((self._confusion[(label, self.positive_label)], hits))
                 adds.append((self._confusion[(label, self.negative_label)], misses))
                 is_positive = label == self.positive_label
-                cells["true_positive" if is_positive else "false_positive"] = hits
-                cells["false_negative" if is_positive else "true_negative"] = misses
+                cells[TRUE_POSITIVE if is_positive else FALSE_POSITIVE] = hits
+                cells[FALSE_NEGATIVE if is_positive else TRUE_NEGATIVE] = misses
                 if self._feedback_score:
                     scores = positive_scores[of_class]
                     buckets = score_buckets(self._score_cuts(), scores)
@@ -529,7 +446,7 @@ class Telemetry:
                     )
             if self.business_value is not None:
                 gain, cost = self.business_value.split(cells)
-                adds += [(self._business["gain"], gain), (self._business["cost"], cost)]
+                adds += [(self._business[GAIN], gain), (self._business[COST], cost)]
             self._pending.add(adds)
 
     def answers(self, own: npt.NDArray[np.float64], answered: npt.NDArray[np.float64]) -> None:
@@ -545,10 +462,10 @@ class Telemetry:
             )
             self._pending.add(
                 [
-                    (self._agreement["true"], agree),
-                    (self._agreement["false"], int(own.size) - agree),
-                    (self._pairs["concordant"], int(np.count_nonzero(order > 0))),
-                    (self._pairs["discordant"], int(np.count_nonzero(order < 0))),
+                    (self._agreement[TRUE], agree),
+                    (self._agreement[FALSE], int(own.size) - agree),
+                    (self._pairs[CONCORDANT], int(np.count_nonzero(order > 0))),
+                    (self._pairs[DISCORDANT], int(np.count_nonzero(order < 0))),
                 ]
             )
 
@@ -566,9 +483,10 @@ class Telemetry:
             self._logged.add(kind)
             logger.error(
                 "telemetry failed (%s); the request is answered all the same, further %s "
-                "errors are only counted in modelops_telemetry_errors_total",
+                "errors are only counted in %s",
                 kind,
                 kind,
+                TELEMETRY_ERRORS.total,
                 exc_info=error,
             )
         # The counter itself failing must not fail a request either.

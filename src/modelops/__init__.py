@@ -15,7 +15,7 @@ indirectly (`tests/test_layers.py` holds both rules; README.md draws the same ta
                  gitinfo identity
                  pure functions over tables, models and numbers, and one seam per outside
                  service (MLflow, GitHub, git)
-    config       params paths
+    config       params paths metric_registry
     base         errors io interrupt lockfile
 
 The server (`serving/`) imports nothing from here; the telemetry contract both sides share is
@@ -46,7 +46,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "identity",
         ),
     ),
-    ("config", ("params", "paths")),
+    ("config", ("params", "paths", "metric_registry")),
     ("base", ("errors", "io", "interrupt", "lockfile")),
 )
 """(layer, the packages and modules in it), top to bottom."""

@@ -1,9 +1,10 @@
 """The `modelops` command: one subcommand per stage plus a few helpers.
 
 Each subcommand loads params, resolves paths from the working directory (the project root), calls
-one stage or library function, prints what happened and returns an exit code. Expected failures
-(`ModelopsError`) print one clear message and exit 1; heavy imports happen inside subcommands so
-`modelops --help` is instant.
+one stage or library function, prints what it returns and returns an exit code (`ExitCode`):
+a handler translates, the library decides (tests/cli/test_handlers.py holds handlers to 15
+lines). Expected failures (`ModelopsError`) print one clear message and exit 1 (2 for a judge);
+heavy imports happen inside subcommands so `modelops --help` is instant.
 """
 
 from __future__ import annotations
@@ -22,16 +23,16 @@ from typing import TYPE_CHECKING
 from modelops import interrupt
 from modelops.canary import cli as canary_cli
 from modelops.deploy import cli as deploy_cli
-from modelops.errors import ModelopsError
-from modelops.gates.results import GATE_ORDER
+from modelops.errors import ExitCode, ModelopsError
+from modelops.gates.registry import GATE_NAMES
 from modelops.monitoring import cli as monitor_cli
-from modelops.paths import ProjectPaths
 from modelops.rehearsal import cli as rehearsal_cli
 
 if TYPE_CHECKING:
-    from modelops.gates.results import GateResult
+    from modelops.params import Params
+    from modelops.paths import ProjectPaths
 
-Handler = Callable[[argparse.Namespace, ProjectPaths], int]
+Handler = Callable[[argparse.Namespace, "ProjectPaths"], int]
 _UPSTREAM_DEPRECATIONS = (
     "pkg_resources is deprecated",
     "DataFrame.applymap has been deprecated",
@@ -45,12 +46,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
         parser.print_help()
-        return 2
+        return ExitCode.UNDECIDED
+    from modelops.paths import ProjectPaths  # params and pydantic: not for `--help`
+
     _configure_environment()
     paths = ProjectPaths(root=Path.cwd())
     started = time.perf_counter()
     with interrupt.handled():
         try:
+            if hasattr(args, "announce"):  # a command that makes one wait says what runs first
+                print(args.announce(args), file=sys.stderr, flush=True)
             handler: Handler = args.handler
             code = handler(args, paths)
             interrupt.ignore_from_now()
@@ -58,16 +63,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             interrupt.ignore_from_now()
             print(_interrupted(), file=sys.stderr)
-            return 130
+            return ExitCode.INTERRUPTED
         except Exception as exc:
             if interrupt.requested():  # a library turned Ctrl-C (or a worker it killed) into this
                 interrupt.ignore_from_now()
                 print(_interrupted(), file=sys.stderr)
-                return 130
+                return ExitCode.INTERRUPTED
             if not isinstance(exc, ModelopsError):
                 raise
             print(f"error: {exc}", file=sys.stderr)
-            return int(getattr(args, "error_code", 1))
+            return int(getattr(args, "error_code", ExitCode.FAILED))
         if args.handler in _STAGE_HANDLERS:
             _record_timing(paths, " ".join(argv if argv is not None else sys.argv[1:]), started)
     return code
@@ -98,7 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     command("evaluate", _evaluate, "Score the model on the test set; record the run in MLflow.")
     command("champion", _champion, "Record which model the champion gate compares with.")
     gate = command("gate", _gate, "Run the named gates (Deepchecks and champion checks).")
-    gate.add_argument("names", nargs="+", choices=GATE_ORDER, metavar="GATE", help=str(GATE_ORDER))
+    gate.add_argument("names", nargs="+", choices=GATE_NAMES, metavar="GATE", help=str(GATE_NAMES))
+    # Deepchecks takes seconds to import and run: say what runs before the wait.
+    gate.set_defaults(announce=lambda args: f"gate {' '.join(args.names)}: running…")
     command("gates", _gates, "Collect the gate results into reports/gates.json; print them.")
     verdict = command(
         "verdict", _verdict, "Print the verdict; exit 1 when an enforced gate failed."
@@ -148,110 +155,64 @@ def _configure_environment() -> None:
 
 
 def _prepare(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.params import load_params
-    from modelops.stages import prepare
+    from modelops.stages import prepare, text
 
-    params = load_params(paths.params_file)
     result = prepare.run(
-        params.prepare,
+        _load_params(paths).prepare,
         root=paths.root,
         out_dir=paths.prepared_dir,
         metrics_file=paths.data_metrics,
     )
-    for note in result.notes:
-        print(f"prepare: {note}")
-    print(
-        f"prepare: {result.source} -> {paths.show(paths.prepared_dir)}/ "
-        f"(train {result.train_rows} rows, test {result.test_rows} rows, "
-        f"positive rate {result.train_positive_rate:.3f}, data hash {result.data_hash[:12]})"
-    )
-    return 0
+    print(text.prepared(result, out=paths.show(paths.prepared_dir)))
+    return ExitCode.OK
 
 
 def _train(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.params import load_params
-    from modelops.stages import train
+    from modelops.stages import text, train
 
-    params = load_params(paths.params_file)
+    params = _load_params(paths)
     result = train.run(
         params.train,
         threshold=params.evaluate.threshold,
         data_dir=paths.prepared_dir,
         model_dir=paths.model_dir,
     )
-    for warning in result.warnings:
-        print(f"train: warning: {warning}")
-    rounds = f", {result.iterations} iterations" if result.iterations is not None else ""
-    print(
-        f"train: {result.model_kind} on {result.train_rows} rows x {result.features} features "
-        f"in {result.fit_seconds:.2f} s{rounds} -> {paths.show(paths.model_dir)}/"
-    )
-    return 0
+    print(text.trained(result, out=paths.show(paths.model_dir)))
+    return ExitCode.OK
 
 
 def _evaluate(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops import tracking
-    from modelops.gitinfo import git_state
-    from modelops.params import load_params
-    from modelops.stages import evaluate
+    from modelops.stages import evaluate, text
 
-    params = load_params(paths.params_file)
-    git = git_state(paths.root)
-    context = evaluate.RunContext(
-        root=paths.root,
-        experiment=params.tracking.experiment,
-        run_name=f"{params.train.model.kind}-{git.commit[:8]}",
-        params=tracking.flatten_params(
-            params.model_dump(mode="json", include={"prepare", "train", "evaluate"})
-        ),
-        git=git,
-        model_kind=params.train.model.kind,
-    )
     result = evaluate.run(
-        params.evaluate,
+        _load_params(paths),
+        root=paths.root,
         data_dir=paths.prepared_dir,
         model_dir=paths.model_dir,
         metrics_file=paths.model_metrics,
         plots_dir=paths.plots_dir,
         importance_file=paths.importance_file,
         run_file=paths.mlflow_run_file,
-        context=context,
     )
-    metrics = result.metrics
-    print(
-        f"evaluate: roc_auc {metrics.roc_auc:.4f} (baseline {metrics.baseline.roc_auc}), "
-        f"accuracy {metrics.accuracy:.4f} (baseline {metrics.baseline.accuracy:.4f}), "
-        f"recall {metrics.recall:.4f}, precision {metrics.precision:.4f}, "
-        f"log_loss {metrics.log_loss:.4f} -> {paths.show(paths.model_metrics)}"
-    )
-    print(f"evaluate: MLflow run {result.run.run_id} in experiment '{result.run.experiment}'")
-    return 0
+    print(text.evaluated(result, metrics_file=paths.show(paths.model_metrics)))
+    return ExitCode.OK
 
 
 def _champion(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.params import load_params
-    from modelops.stages import champion
+    from modelops.stages import champion, text
 
-    identity = champion.run(
-        load_params(paths.params_file).gates.champion,
-        root=paths.root,
-        out_file=paths.champion_file,
-    )
-    described = ", ".join(f"{key} {value}" for key, value in sorted(identity.items()))
-    print(f"champion: {described} -> {paths.show(paths.champion_file)}")
-    return 0
+    params = _load_params(paths).gates.champion
+    identity = champion.run(params, root=paths.root, out_file=paths.champion_file)
+    print(text.champion(identity, out=paths.show(paths.champion_file)))
+    return ExitCode.OK
 
 
 def _gate(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    # Deepchecks takes seconds to import and run: say what is running before the wait.
-    print(f"gate {' '.join(args.names)}: running…", file=sys.stderr, flush=True)
-    from modelops.params import load_params
-    from modelops.stages import gate
+    from modelops.stages import gate, text
 
-    params = load_params(paths.params_file)
     results = gate.run(
         args.names,
-        params,
+        _load_params(paths),
         root=paths.root,
         data_dir=paths.prepared_dir,
         model_dir=paths.model_dir,
@@ -259,13 +220,12 @@ def _gate(args: argparse.Namespace, paths: ProjectPaths) -> int:
         out_dir=paths.gate_dir,
         html_dir=paths.html_dir,
     )
-    for result in results:
-        print(_gate_line(result))
-    return 0
+    print(text.gate_lines(results))
+    return ExitCode.OK
 
 
 def _gates(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.stages import gates
+    from modelops.stages import gates, text
 
     outcome, results = gates.run(
         gate_dir=paths.gate_dir,
@@ -273,59 +233,31 @@ def _gates(args: argparse.Namespace, paths: ProjectPaths) -> int:
         run_file=paths.mlflow_run_file,
         root=paths.root,
     )
-    for result in results:
-        print(_gate_line(result))
-    print(f"verdict: {outcome.headline} -> {paths.show(paths.gates_file)}")
-    return 0
+    print(text.collected(outcome, results, out=paths.show(paths.gates_file)))
+    return ExitCode.OK
 
 
 def _verdict(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.gates.results import read_record
+    from modelops.deploy import gated
 
-    try:
-        document = json.loads(paths.gates_file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelopsError(
-            f"{paths.show(paths.gates_file)} does not exist; run `dvc repro` first"
-        ) from None
-    record = read_record(document)
+    record = gated.workspace_record(paths)
     print(f"verdict: {record.verdict.headline}")
     if args.committed:
-        from modelops.deploy.gated import check_committed
-        from modelops.gitinfo import show_file
-
-        committed = show_file(paths.root, "HEAD", paths.show(paths.gates_file))
-        recorded = read_record(json.loads(committed)) if committed else None
-        print(f"verdict: {check_committed(record, recorded, exact=args.exact)}")
-    return 1 if record.verdict.blocking else 0
+        print(f"verdict: {gated.check_head(paths, record, exact=args.exact)}")
+    return ExitCode.FAILED if record.verdict.blocking else ExitCode.OK
 
 
 def _report(args: argparse.Namespace, paths: ProjectPaths) -> int:
     from modelops.io import bytes_writer, commit
-    from modelops.params import load_params
     from modelops.report.inputs import gather
     from modelops.report.markdown import render
 
-    base = args.base or load_params(paths.params_file).gates.champion.ref
+    base = args.base or _load_params(paths).gates.champion.ref
     inputs = gather(paths, base=base, images_dir=paths.report_images_dir)
     text = render(inputs, images=not args.no_images)
     commit({paths.report_file: bytes_writer(text.encode())})
     print(f"report: {text.splitlines()[0].removeprefix('## ')} -> {paths.show(paths.report_file)}")
-    return 0
-
-
-def _gate_line(result: GateResult) -> str:
-    shown = [c for c in result.checks if c.status in ("fail", "error", "timeout", "inconclusive")]
-    passed = sum(c.status == "pass" for c in result.checks)
-    line = f"gate {result.name} ({result.mode}): {result.status}"
-    if result.status in ("skipped", "off"):
-        return f"{line}: {'; '.join(result.notes)}"
-    line += f", {passed} condition(s) passed"
-    for check in shown:
-        line += f"\n  {check.status}: {check.title} [{check.dataset}] {check.value}"
-        if check.status == "inconclusive":
-            line += f"\n    {check.reason}"
-    return line
+    return ExitCode.OK
 
 
 def _record_timing(paths: ProjectPaths, command: str, started: float) -> None:
@@ -340,48 +272,38 @@ def _record_timing(paths: ProjectPaths, command: str, started: float) -> None:
     commit({paths.timings_file: bytes_writer(json_bytes(timings))})
 
 
+def _load_params(paths: ProjectPaths) -> Params:
+    from modelops.params import load_params
+
+    return load_params(paths.params_file)
+
+
 def _params(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.params import load_params, params_schema
+    from modelops.params import params_schema
 
     if args.schema:
         print(json.dumps(params_schema(), indent=2, sort_keys=True))
-        return 0
+        return ExitCode.OK
     import yaml
 
-    params = load_params(paths.params_file)
     print(f"# {paths.show(paths.params_file)} is valid; with defaults filled in:")
-    print(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False), end="")
-    return 0
+    print(yaml.safe_dump(_load_params(paths).model_dump(mode="json"), sort_keys=False), end="")
+    return ExitCode.OK
 
 
 def _generate(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.io import commit
-    from modelops.synth import generate_churn
+    from modelops.synth import write_churn
 
-    out: Path = args.out
-    suffix = out.suffix.lower()
-    if suffix not in {".csv", ".parquet"}:
-        raise ModelopsError(f"{out}: use a .csv or .parquet file name")
-    if args.rows < 1:
-        raise ModelopsError(f"--rows must be at least 1, got {args.rows}")
-    frame = generate_churn(args.rows, seed=args.seed)
-
-    def write(path: Path) -> None:
-        if suffix == ".csv":
-            frame.to_csv(path, index=False)
-        else:
-            frame.to_parquet(path, index=False)
-
-    commit({out: write})
-    print(f"generate: {args.rows} rows (seed {args.seed}) -> {out}")
-    return 0
+    write_churn(args.out, args.rows, seed=args.seed)
+    print(f"generate: {args.rows} rows (seed {args.seed}) -> {args.out}")
+    return ExitCode.OK
 
 
 def _summary(args: argparse.Namespace, paths: ProjectPaths) -> int:
     from modelops.summary import describe
 
     print(describe(paths))
-    return 0
+    return ExitCode.OK
 
 
 _STAGE_HANDLERS = {_prepare, _train, _evaluate, _champion, _gate, _gates}

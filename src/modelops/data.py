@@ -15,7 +15,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Self
+from typing import Self
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +24,7 @@ from pandas.api import types as ptypes
 from sklearn.model_selection import train_test_split
 
 from modelops.errors import DataError
+from modelops.io import JSONObject
 from modelops.params import ColumnsParams, SplitParams, label_text
 
 _POSITIVE_NAMES = ("1", "True", "true", "yes", "Yes", "YES", "y", "Y", "positive", "pos")
@@ -64,13 +65,13 @@ class Schema:
         keys = tuple(c for c in (self.id, self.timestamp) if c is not None)
         return keys + self.features + (self.label,)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """JSON-ready form."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Self:
-        """Inverse of `to_dict`."""
+    def from_dict(cls, data: JSONObject) -> Self:
+        """Inverse of `to_dict`, from meta.json as parsed."""
         return cls(
             label=data["label"],
             positive_label=data["positive_label"],

@@ -23,12 +23,15 @@ traceback.
      ├── RetrainError         the retraining branch cannot be made
      └── RehearsalError       the rehearsal cannot start as asked
 
-Exit codes, the same for every command (`ExitCode`):
+Exit codes, the same for every command (`ExitCode`; the handlers return them by name):
 
-    0    OK           done; for a judge: promote, or (auto) acted or held
-    1    FAILED       an error above; a blocking verdict; for a judge: roll back
-    2    UNDECIDED    a judge that cannot judge (no canary, no Prometheus, bad params), or
-                      a command line argparse refuses
+    0    OK           done; for a judge: promote, or (auto) acted, held or found no canary
+    1    FAILED       an error above; a check that failed: a blocking verdict, stale manifests
+                      (render --check), drift in logged rows (monitor --rows), a canary plan
+                      past canary.max_step_duration; for a judge: roll back
+    2    UNDECIDED    a judge that cannot judge (canary analyze, plan, auto: no canary, no
+                      Prometheus, bad params); a command line argparse refuses, or a command
+                      group given no action (`modelops`, `modelops release`, `modelops canary`)
     3    ASK          a person must decide: the judge holds (analyze), or a step held past
                       canary.max_step_duration with canary.on_timeout: ask (auto)
     130  INTERRUPTED  Ctrl-C; the message says whether anything was written

@@ -148,7 +148,9 @@ class GitHub:
         suffix = f"?{urllib.parse.urlencode(query)}" if query else ""
         return f"{self.api_url.rstrip('/')}{path}{suffix}"
 
-    def _call(self, method: str, path: str, payload: Mapping[str, Any]) -> Any:
+    # GitHub's answers are parsed JSON of GitHub's shapes, Any until `_issue` and
+    # `_pull_request` check them.
+    def _call(self, method: str, path: str, payload: Mapping[str, object]) -> Any:
         return self._send(method, self._url(path), payload)[0]
 
     def _next_page(self, link: str | None) -> str | None:
@@ -162,7 +164,7 @@ class GitHub:
         return address
 
     def _send(
-        self, method: str, address: str, payload: Mapping[str, Any] | None = None
+        self, method: str, address: str, payload: Mapping[str, object] | None = None
     ) -> tuple[Any, str | None]:
         """The decoded JSON answer to one request, and its `Link` header."""
         headers = {

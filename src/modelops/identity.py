@@ -11,11 +11,17 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import NotRequired, Self, TypedDict
 
-from modelops.lockfile import MODEL_PATH, stage_inputs
+from modelops.lockfile import stage_inputs
+from modelops.paths import LOCK_FILE, MODEL_DIR
 
-LOCK_FILE = "dvc.lock"
+
+class IdentityDocument(TypedDict):
+    """A model identity in JSON (gates' records); files from before fingerprints lack one."""
+
+    model_hash: str
+    training_inputs: NotRequired[str | None]
 
 
 @dataclass(frozen=True)
@@ -34,12 +40,12 @@ class ModelIdentity:
         inputs = self.training_inputs[:12] if self.training_inputs else "unknown"
         return f"{self.model_hash[:12]} (training inputs {inputs})"
 
-    def to_dict(self) -> dict[str, str | None]:
+    def to_dict(self) -> IdentityDocument:
         """JSON-ready form."""
         return {"model_hash": self.model_hash, "training_inputs": self.training_inputs}
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Self:
+    def from_dict(cls, raw: IdentityDocument) -> Self:
         """Inverse of `to_dict`."""
         inputs = raw.get("training_inputs")
         return cls(model_hash=str(raw["model_hash"]), training_inputs=inputs and str(inputs))
@@ -61,7 +67,7 @@ def identify(model_dir: Path, *, root: Path) -> ModelIdentity:
     `dvc.lock` describes `models/model`, not a directory given by hand, so any other model has
     no known training inputs.
     """
-    tracked = model_dir.resolve() == (root / MODEL_PATH).resolve()
+    tracked = model_dir.resolve() == (root / MODEL_DIR).resolve()
     lock = root / LOCK_FILE
     lock_text = lock.read_text(encoding="utf-8") if tracked and lock.is_file() else None
     return ModelIdentity(content_hash(model_dir), stage_inputs(lock_text))

@@ -13,17 +13,38 @@ import shutil
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
 from modelops import interrupt
 
 Writer = Callable[[Path], None]
 """Writes one output (a file or a directory) at the path it is given."""
+JSONObject: TypeAlias = dict[str, Any]
+"""A JSON (or YAML) object whose shape is not ours to type: parsed from a file or an answer
+before anything checked it, or built by a library to another project's schema (a Grafana
+dashboard, a JSON schema). Its values are Any; documents whose shape we fix are TypedDicts."""
+Leaf = TypeVar("Leaf")
+Nested: TypeAlias = Mapping[str, "Leaf | Nested[Leaf]"]
+"""Mappings nested to any depth, with leaves of one type (metrics: numbers)."""
 
 
-def json_bytes(data: Any) -> bytes:
+def json_bytes(data: object) -> bytes:
     """Deterministic, readable JSON: sorted keys, two-space indent, trailing newline."""
     return (json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+
+
+def flatten(data: Nested[Leaf]) -> dict[str, Leaf]:
+    """Nested mappings as one level of dotted keys (`per_class.yes.recall`), leaves unchanged.
+
+    The names DVC gives nested metrics and params in its diffs, and the keys MLflow stores.
+    """
+    flat: dict[str, Leaf] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            flat.update({f"{key}.{inner}": leaf for inner, leaf in flatten(value).items()})
+        else:
+            flat[str(key)] = value
+    return flat
 
 
 def bytes_writer(content: bytes) -> Writer:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
-import yaml
+if TYPE_CHECKING:
+    from modelops.io import JSONObject
 
-MODEL_PATH = "models/model"
-DATA_PATH = "data/prepared"
 TRAIN_STAGE = "train"
 
 
@@ -45,10 +44,10 @@ def stage_inputs(lock_text: str | None, stage: str = TRAIN_STAGE) -> str | None:
 
 def _inputs(
     stage: str,
-    stages: dict[str, Any],
+    stages: JSONObject,
     producers: dict[str, str],
     seen: tuple[str, ...],
-) -> dict[str, Any]:
+) -> dict[str, object]:
     entry = stages[stage]
     deps = []
     for dep in sorted(entry.get("deps", []), key=lambda dep: str(dep["path"])):
@@ -61,8 +60,10 @@ def _inputs(
     return {"cmd": entry.get("cmd"), "deps": deps, "params": entry.get("params", {})}
 
 
-def _stages(lock_text: str | None) -> dict[str, Any]:
+def _stages(lock_text: str | None) -> JSONObject:
     if not lock_text:
         return {}
-    stages: dict[str, Any] = (yaml.safe_load(lock_text) or {}).get("stages") or {}
+    import yaml  # here, not at import: `modelops --help` reaches this module
+
+    stages: JSONObject = (yaml.safe_load(lock_text) or {}).get("stages") or {}
     return stages

@@ -10,6 +10,8 @@ import numpy as np
 import numpy.typing as npt
 from sklearn import metrics as skm
 
+from modelops.io import Nested, flatten
+
 _DIGITS = 6
 # Clip probabilities away from 0 and 1 so log loss stays finite for a constant baseline.
 _EPSILON = 1e-15
@@ -27,7 +29,7 @@ class ClassMetrics:
 
 @dataclass(frozen=True)
 class Baseline:
-    """What predicting the training base rate for every row would score."""
+    """What predicting the training base rate for every row would score (`baseline.*` keys)."""
 
     accuracy: float
     log_loss: float
@@ -52,13 +54,13 @@ class ClassificationMetrics:
     baseline: Baseline
     per_class: Mapping[str, ClassMetrics]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> Nested[float]:
         """Nested, JSON-ready form (what `dvc metrics diff` and the report read)."""
         return asdict(self)
 
     def flat(self) -> dict[str, float]:
         """Dotted keys to numbers, for MLflow."""
-        return dict(_flatten(self.to_dict()))
+        return {key: float(value) for key, value in flatten(self.to_dict()).items()}
 
 
 def classification_metrics(
@@ -123,14 +125,3 @@ def majority_baseline(truth: npt.NDArray[np.bool_], *, train_positive_rate: floa
 
 def _round(value: float | np.floating[Any]) -> float:
     return round(float(value), _DIGITS)
-
-
-def _flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, float]]:
-    items: list[tuple[str, float]] = []
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            items.extend(_flatten(value, prefix=f"{name}."))
-        else:
-            items.append((name, float(value)))
-    return items

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from sklearn.compose import ColumnTransformer
@@ -28,11 +29,30 @@ from modelops.params import (
     TrainParams,
 )
 
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    import pandas as pd
+
 # HistGradientBoosting bins a categorical feature into at most 255 codes; rarer categories are
 # grouped as "infrequent" beyond that.
 _MAX_CATEGORY_CODES = 255
 _MAX_ONE_HOT_CATEGORIES = 50
 MISSING_CATEGORY = "(missing)"
+
+
+class Classifier(Protocol):
+    """What the project calls on a fitted classifier: the trained pipeline, a champion, or
+    the gates' thresholded wrapper (scikit-learn ships no types, so this says what we rely on)."""
+
+    @property
+    def classes_(self) -> npt.NDArray[np.generic]:
+        """The labels, in the order of `predict_proba`'s columns."""
+        ...
+
+    def predict_proba(self, inputs: pd.DataFrame) -> npt.NDArray[np.float64]:
+        """One row of class probabilities per input row, columns in `classes_` order."""
+        ...
+
 
 # Types that skops does not trust by default but that our stock pipelines contain. They were
 # reviewed for this template: the model files are produced by our own training stage. A new model

@@ -10,17 +10,32 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Self, TypedDict
 
 import pandas as pd
 
 from modelops.data import Schema
 from modelops.errors import ModelopsError
-from modelops.io import Writer, json_bytes
+from modelops.io import JSONObject, Nested, Writer, json_bytes
 
 TRAIN_FILE = "train.parquet"
 TEST_FILE = "test.parquet"
 META_FILE = "meta.json"
+
+
+class MetaDocument(TypedDict):
+    """`meta.json`: a `PrepareResult` in JSON."""
+
+    source: str
+    schema: dict[str, object]
+    """`Schema.to_dict`."""
+    data_hash: str
+    train_rows: int
+    test_rows: int
+    train_positive_rate: float
+    test_positive_rate: float
+    missing_fraction: float
+    notes: list[str]
 
 
 @dataclass(frozen=True)
@@ -37,7 +52,7 @@ class PrepareResult:
     missing_fraction: float
     notes: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> MetaDocument:
         """JSON-ready form, stored as `meta.json` beside the data."""
         return {
             "source": self.source,
@@ -52,12 +67,12 @@ class PrepareResult:
         }
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Self:
-        """Inverse of `to_dict`."""
+    def from_dict(cls, raw: JSONObject) -> Self:
+        """Inverse of `to_dict`, from meta.json as parsed (its keys become the fields)."""
         fields = {**raw, "schema": Schema.from_dict(raw["schema"]), "notes": tuple(raw["notes"])}
         return cls(**fields)
 
-    def metrics(self) -> dict[str, Any]:
+    def metrics(self) -> Nested[float]:
         """The data summary DVC tracks as metrics (`dvc metrics diff` shows its changes)."""
         return {
             "rows": {"train": self.train_rows, "test": self.test_rows},

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
+from modelops.io import JSONObject
 from modelops.paths import ProjectPaths
 from modelops.prepared import META_FILE
 
@@ -64,9 +64,9 @@ def describe(paths: ProjectPaths) -> str:
     return "\n".join(lines)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def _read_json(path: Path) -> JSONObject | None:
     try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        data: JSONObject = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data

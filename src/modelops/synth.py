@@ -9,9 +9,14 @@ little harder than a random one.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
+from modelops.errors import ModelopsError
+from modelops.io import commit
 
 LABEL = "churned"
 ID = "customer_id"
@@ -106,6 +111,24 @@ def generate_churn(rows: int, *, seed: int) -> pd.DataFrame:
     )
     _blank_like_real_exports(frame, rng, tenure=tenure)
     return frame
+
+
+def write_churn(out: Path, rows: int, *, seed: int) -> None:
+    """Write `generate_churn(rows, seed=seed)` to `out`, a .csv or .parquet file (atomically)."""
+    suffix = out.suffix.lower()
+    if suffix not in {".csv", ".parquet"}:
+        raise ModelopsError(f"{out}: use a .csv or .parquet file name")
+    if rows < 1:
+        raise ModelopsError(f"--rows must be at least 1, got {rows}")
+    frame = generate_churn(rows, seed=seed)
+
+    def write(path: Path) -> None:
+        if suffix == ".csv":
+            frame.to_csv(path, index=False)
+        else:
+            frame.to_parquet(path, index=False)
+
+    commit({out: write})
 
 
 def _blank_like_real_exports(

@@ -15,12 +15,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from modelops.errors import ModelopsError
+from modelops.io import Nested, flatten
+from modelops.metric_registry import RUN_NOTE
 
 if TYPE_CHECKING:
     import pandas as pd
+    from mlflow import MlflowClient
     from sklearn.pipeline import Pipeline
 
 STORE_DIR = ".mlflow"
@@ -310,7 +313,7 @@ def move_alias(name: str, alias: str, version: str | None, *, root: Path) -> boo
     return True
 
 
-def _run_exists(client: Any, run_id: str) -> bool:
+def _run_exists(client: MlflowClient, run_id: str) -> bool:
     from mlflow.exceptions import MlflowException
 
     try:
@@ -335,18 +338,14 @@ def run_tags(
     }
 
 
-def flatten_params(sections: Mapping[str, Any]) -> dict[str, str]:
+def flatten_params(sections: Nested[object]) -> dict[str, str]:
     """Nested params as dotted keys to strings, the form MLflow stores."""
-    flat: dict[str, str] = {}
-    for key, value in sections.items():
-        if isinstance(value, Mapping):
-            flat.update({f"{key}.{k}": v for k, v in flatten_params(value).items()})
-        else:
-            flat[key] = "null" if value is None else str(value)
-    return flat
+    return {
+        key: "null" if value is None else str(value) for key, value in flatten(sections).items()
+    }
 
 
-def _experiment_id(client: Any, name: str, *, root: Path, uri: str) -> str:
+def _experiment_id(client: MlflowClient, name: str, *, root: Path, uri: str) -> str:
     found = client.get_experiment_by_name(name)
     if found is not None:
         return str(found.experiment_id)
@@ -362,6 +361,5 @@ def _safe_key(key: str) -> str:
 
 
 def _note(metrics: Mapping[str, float]) -> str:
-    headline = ("roc_auc", "accuracy", "precision", "recall", "f1", "log_loss")
-    shown = [f"{k} {metrics[k]:.4f}" for k in headline if k in metrics]
+    shown = [f"{k} {metrics[k]:.4f}" for k in RUN_NOTE if k in metrics]
     return "Test set: " + ", ".join(shown)

@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 
 from modelops.canary import document, stats
-from modelops.canary.judge import Evidence, TrackCounts, judge
+from modelops.canary.evidence import Evidence, TrackCounts
+from modelops.canary.judge import judge
 from modelops.canary.queries import step_queries, track_counts
 from modelops.params import CanaryParams
 

@@ -14,7 +14,8 @@ from modelops.cli import main
 from modelops.deploy.schemas import schema_source
 from modelops.deploy.validate import validate
 from modelops.deploy.workflow import templated_files
-from modelops.gates.results import GATE_ORDER, CheckRecord, GateResult, gates_document
+from modelops.gates.registry import GATE_NAMES
+from modelops.gates.results import CheckRecord, GateResult, gates_document
 from modelops.identity import identify
 from modelops.io import json_bytes
 from modelops.releases.state import Change, ModelVersion
@@ -39,7 +40,7 @@ def record_gates(root: Path, *, passed: bool = True) -> None:
     """
     judged = identify(root / MODEL, root=root)
     if passed:
-        gates = [GateResult(name, "off", "off", judged=judged) for name in GATE_ORDER]
+        gates = [GateResult(name, "off", "off", judged=judged) for name in GATE_NAMES]
     else:
         failed = CheckRecord("performance", "Test performance", "test", "c", "v", "fail")
         gates = [GateResult("model", "enforce", "fail", checks=(failed,), judged=judged)]

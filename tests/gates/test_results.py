@@ -6,6 +6,8 @@ import typing
 
 import pytest
 
+from modelops.errors import ModelopsError
+from modelops.gates import registry
 from modelops.gates.results import (
     CheckRecord,
     GateResult,
@@ -14,7 +16,7 @@ from modelops.gates.results import (
     read_gates,
     verdict,
 )
-from modelops.params import DataCheck, DriftCheck, ModelCheck
+from modelops.params import DataCheck, DriftCheck, GatesParams, ModelCheck
 
 
 def _check(status: str) -> CheckRecord:
@@ -70,6 +72,27 @@ def test_the_gates_document_round_trips_in_a_fixed_order() -> None:
 def test_every_check_a_user_can_skip_exists_and_every_check_can_be_skipped(
     gate: str, names: object
 ) -> None:
-    from modelops.gates.catalog import CATALOG
+    checks = registry.gate(gate).checks
+    assert checks is not None, f"gate {gate} has Deepchecks checks"
+    assert [spec.key for spec in checks()] == list(typing.get_args(names))
 
-    assert [spec.key for spec in CATALOG[gate]] == list(typing.get_args(names))
+
+@pytest.mark.parametrize("gate", registry.GATES, ids=registry.GATE_NAMES)
+def test_each_gate_reads_the_params_section_named_after_it(gate: registry.Gate) -> None:
+    # Given params where only this gate's section `gates.<name>` warns
+    gates = GatesParams.model_validate({gate.name: {"mode": "warn"}})
+    # Then the registry finds that section for it, and another section for every other gate
+    modes = {other.name: other.section(gates).mode for other in registry.GATES}
+    assert modes == {other.name: "warn" if other is gate else "enforce" for other in registry.GATES}
+
+
+def test_only_the_champion_comparison_has_no_deepchecks_checks_and_the_model_gates_need_one() -> (
+    None
+):
+    assert [g.name for g in registry.GATES if g.checks is None] == ["champion"]
+    assert [g.name for g in registry.GATES if g.needs_model] == ["model", "champion"]
+
+
+def test_an_unknown_gate_is_named_with_the_gates_there_are() -> None:
+    with pytest.raises(ModelopsError, match=r"no gate 'modle': the gates are data, drift, model, "):
+        registry.gate("modle")

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from modelops_contract import SERIES, records
 
 from modelops.deploy.schemas import SchemaSource
 from modelops.deploy.validate import validate
@@ -40,31 +41,9 @@ CUSTOM = DashboardWindows(
     latency="35d",
 )
 
-# The contract's raw series (the server's, and the reference gauges from its profile).
-RAW = {
-    "modelops_requests_total",
-    "modelops_rows_total",
-    "modelops_request_duration_seconds_bucket",
-    "modelops_request_duration_seconds_sum",
-    "modelops_request_duration_seconds_count",
-    "modelops_feature_bin_total",
-    "modelops_score_bucket",
-    "modelops_score_sum",
-    "modelops_score_count",
-    "modelops_predictions_total",
-    "modelops_model_info",
-    "modelops_model_trained_timestamp_seconds",
-    "modelops_feedback_rows_total",
-    "modelops_feedback_score_bucket",
-    "modelops_labels_total",
-    "modelops_business_value_total",
-    "modelops_telemetry_errors_total",
-    "modelops_reference_share",
-    "modelops_reference_missing_ratio",
-    "modelops_score_bin_total",
-    "modelops_reference_score_share",
-    "modelops_reference_metric",
-}
+# The contract's raw series (the server's, and the reference gauges from its profile), as
+# Prometheus exposes them.
+RAW = {name for series in SERIES for name in series.samples}
 SLO_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 
 
@@ -73,25 +52,23 @@ def contract_rules(w: DashboardWindows) -> set[str]:
     slo_windows = {*SLO_WINDOWS, w.availability, w.latency}
     quality = {w.recall, w.precision, w.business_value}
     return {
-        *(f"modelops:sli_error:ratio_rate{x}" for x in slo_windows),
-        *(f"modelops:sli_events:increase{x}" for x in slo_windows),
-        "modelops:slo_error_budget_remaining:ratio",
-        f"modelops:feature_psi:{w.feature_drift}",
-        f"modelops:feature_rows:increase{w.feature_drift}",
-        f"modelops:score_psi:{w.score_drift}",
-        f"modelops:score_rows:increase{w.score_drift}",
-        f"modelops:feature_missing:ratio_{w.missing_values}",
-        f"modelops:feature_unseen:ratio_{w.unseen_categories}",
-        f"modelops:positive_rate:ratio_{w.feature_drift}",
-        *(f"modelops:recall:ratio_{x}" for x in quality),
-        *(f"modelops:precision:ratio_{x}" for x in quality),
-        *(f"modelops:labels:increase{x}" for x in quality),
-        *(f"modelops:business_value_per_label:{x}" for x in quality),
-        "modelops:model_age:days",
-        "modelops:requests:rate5m",
-        "modelops:request_duration_seconds:p50_5m",
-        "modelops:request_duration_seconds:p95_5m",
-        "modelops:request_duration_seconds:p99_5m",
+        *(records.SLI_ERROR.at(x) for x in slo_windows),
+        *(records.SLI_EVENTS.at(x) for x in slo_windows),
+        records.SLO_ERROR_BUDGET_REMAINING,
+        records.FEATURE_DRIFT.psi.at(w.feature_drift),
+        records.FEATURE_DRIFT.rows.at(w.feature_drift),
+        records.SCORE_DRIFT.psi.at(w.score_drift),
+        records.SCORE_DRIFT.rows.at(w.score_drift),
+        records.FEATURE_MISSING.at(w.missing_values),
+        records.FEATURE_UNSEEN.at(w.unseen_categories),
+        records.POSITIVE_RATE.at(w.feature_drift),
+        *(records.RECALL.ratio.at(x) for x in quality),
+        *(records.PRECISION.ratio.at(x) for x in quality),
+        *(records.LABELS.at(x) for x in quality),
+        *(records.BUSINESS_VALUE_PER_LABEL.at(x) for x in quality),
+        records.MODEL_AGE,
+        records.REQUESTS_RATE.at("5m"),
+        *(family.at("5m") for family in records.REQUEST_DURATION_QUANTILES.values()),
     }
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from modelops.gates.registry import GATE_NAMES
 from modelops.synth import generate_churn
 from tests.github_fake import TOKEN, serve
 from tests.support import copy_template, git, isolate, run_dvc, small_params, venv_bin
@@ -68,7 +69,7 @@ def pristine(tmp_path_factory: pytest.TempPathFactory, mlflow_store: str) -> tup
     generate_churn(1500, seed=1).to_csv(upstream, index=False)
     params = small_params()
     params["prepare"]["source"] = "data/raw/customers.csv"
-    for gate in ("data", "drift", "model", "champion"):
+    for gate in GATE_NAMES:
         params["gates"][gate]["mode"] = "off"
     with pytest.MonkeyPatch.context() as patch:
         isolate(patch, store=mlflow_store)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from modelops_contract import MISSING, OTHER, SCORE_GRID, UNSEEN
 
 from modelops import tracking
 from modelops.identity import content_hash
@@ -30,8 +31,7 @@ from modelops.prepared import load_prepared
 from modelops.rehearsal import processes
 from modelops.rehearsal.plan import ServerPlan
 from modelops.rehearsal.traffic import feedback_body, post
-from modelops.telemetry.profile import MISSING, OTHER, UNSEEN, ReferenceProfile, bin_index
-from modelops.telemetry.promql import SCORE_GRID
+from modelops.telemetry.profile import ReferenceProfile, bin_index
 
 ROWS, CANARY_ROWS, PER_REQUEST = 40, 5, 10
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from modelops.deploy.preview import DeployPreview, EnvironmentChange
 from modelops.gates.results import CheckRecord, GateResult
 from modelops.paths import ProjectPaths
-from modelops.report.inputs import Baseline, Change, Plot, ReportInputs
+from modelops.report.inputs import BaseRef, Plot, ReportInputs, ValueChange
 from modelops.report.markdown import COMMENT_LIMIT, REPORT_DIR, render
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -103,7 +103,7 @@ def _inputs() -> ReportInputs:
     )
     return ReportInputs(
         gates=gates,
-        baseline=Baseline(
+        base_ref=BaseRef(
             ref="main",
             commit="0123456789abcdef0123",
             subject="Train the first model",
@@ -111,14 +111,17 @@ def _inputs() -> ReportInputs:
             data_version="5d41402abc4b2a76b9719d911017c592.dir",
         ),
         metrics=(
-            Change("roc_auc", 0.81, 0.83),
-            Change("log_loss", 0.40, 0.42),
-            Change("recall", 0.30, 0.30),
-            Change("per_class.1.support", 850, 859),
-            Change("baseline.accuracy", 0.78, 0.785),
+            ValueChange("roc_auc", 0.81, 0.83),
+            ValueChange("log_loss", 0.40, 0.42),
+            ValueChange("recall", 0.30, 0.30),
+            ValueChange("per_class.1.support", 850, 859),
+            ValueChange("baseline.accuracy", 0.78, 0.785),
         ),
-        data=(Change("rows.train", 16000, 16000), Change("positive_rate.test", 0.21, 0.2147)),
-        params=(Change("train.model.learning_rate", 0.1, 0.3),),
+        data=(
+            ValueChange("rows.train", 16000, 16000),
+            ValueChange("positive_rate.test", 0.21, 0.2147),
+        ),
+        params=(ValueChange("train.model.learning_rate", 0.1, 0.3),),
         plots=(
             Plot("ROC curve", "../plots/roc.png", "report/main-roc.png"),
             Plot("Calibration", "../plots/calibration.png"),
@@ -183,10 +186,10 @@ def test_better_and_worse_follow_each_metric_direction() -> None:
 def test_without_a_baseline_the_report_says_so_plainly() -> None:
     inputs = replace(
         _inputs(),
-        baseline=Baseline(
+        base_ref=BaseRef(
             ref="main", problem="there is no 'main' branch yet, so nothing to compare against"
         ),
-        metrics=(Change("roc_auc", None, 0.83),),
+        metrics=(ValueChange("roc_auc", None, 0.83),),
         params=(),
     )
     text = render(inputs)
@@ -220,7 +223,7 @@ def test_a_huge_report_still_fits_a_github_comment() -> None:
     inputs = replace(
         _inputs(),
         gates=(GateResult("data", "enforce", "fail", many_checks),),
-        params=tuple(Change(f"p{i}", i, i + 1) for i in range(2000)),
+        params=tuple(ValueChange(f"p{i}", i, i + 1) for i in range(2000)),
     )
     text = render(inputs)
     assert len(text) <= COMMENT_LIMIT
@@ -275,9 +278,9 @@ def test_inconclusive_checks_say_what_the_data_cannot_tell_and_do_not_fail() -> 
 
 
 def test_a_lower_log_loss_reads_better_and_a_higher_one_worse() -> None:
-    improved = replace(_inputs(), metrics=(Change("log_loss", 0.4206, 0.42),))
+    improved = replace(_inputs(), metrics=(ValueChange("log_loss", 0.4206, 0.42),))
     headline = render(improved).splitlines()[2]
     assert "**log_loss** 0.4200 (better: -0.0006 vs `main`)" in headline
     assert "▲" not in render(improved)
-    worse = replace(_inputs(), metrics=(Change("log_loss", 0.40, 0.42),))
+    worse = replace(_inputs(), metrics=(ValueChange("log_loss", 0.40, 0.42),))
     assert "(worse: +0.0200 vs `main`)" in render(worse)

@@ -53,6 +53,27 @@ def test_the_image_runs_the_command_the_tests_run() -> None:
     assert env["MODEL_URI"] == "/mnt/models", "where Seldon's storage initializer puts the model"
 
 
+def test_the_image_copies_each_path_dependency_before_installing_the_dependencies() -> None:
+    # The telemetry contract is a path dependency (serving/contract): the build context is
+    # serving/, and `uv sync --frozen --no-install-project` installs it with the others.
+    pyproject = tomllib.loads((SERVING_DIR / "pyproject.toml").read_text())
+    paths = {
+        name: source["path"]
+        for name, source in pyproject["tool"]["uv"]["sources"].items()
+        if "path" in source
+    }
+    assert "modelops-contract" in paths
+    first_sync = DOCKERFILE.index("RUN uv sync")
+    for name, path in paths.items():
+        copy = re.search(rf"^COPY {re.escape(path)} \./{re.escape(path)}$", DOCKERFILE, re.M)
+        assert copy, f"the Dockerfile does not COPY {path} ({name})"
+        assert copy.start() < first_sync, f"{path} is copied after the first uv sync"
+        assert (SERVING_DIR / path / "pyproject.toml").is_file()
+    assert "--no-install-project --no-editable" in DOCKERFILE, (
+        "the runtime stage copies only .venv: path dependencies must be installed, not linked"
+    )
+
+
 def test_the_image_is_pinned_locked_and_non_root() -> None:
     base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", DOCKERFILE, flags=re.MULTILINE)
     assert base

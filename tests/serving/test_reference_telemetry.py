@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from modelops_contract import SCORE_GRID
 from modelops_serving.launch import PARAMETERS_ENV, Server
-from modelops_serving.profile import SCORE_GRID, ProfileError, parse_profile
+from modelops_serving.profile import ProfileError, parse_profile
 
 from modelops.data import features
 from modelops.prepared import load_prepared
@@ -436,6 +437,9 @@ def test_a_server_with_such_a_profile_says_so_and_serves_without_its_series(
 
 
 def test_the_judge_knows_the_servers_score_grid() -> None:
-    from modelops.telemetry.promql import SCORE_GRID as JUDGED
+    """The server's score histogram is on the contract's grid (scraped: `_check_score_bins`);
+    the monitor's replay of a window (`window_of`) bins on that same grid."""
+    from modelops.monitoring import windows
 
-    assert JUDGED == SCORE_GRID
+    assert windows.SCORE_GRID is SCORE_GRID, "one grid: the contract's"
+    assert tuple(round(step / 20, 2) for step in range(1, 21)) == SCORE_GRID, "20 equal buckets"

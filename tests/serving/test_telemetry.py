@@ -14,6 +14,8 @@ from __future__ import annotations
 import calendar
 import copy
 import json
+import math
+import re
 import shutil
 import time
 import urllib.request
@@ -26,17 +28,25 @@ import mlflow.sklearn
 import numpy as np
 import pandas as pd
 import pytest
+from modelops_contract import (
+    FEEDBACK_SCORE,
+    LE,
+    MISSING,
+    OTHER,
+    REQUEST_DURATION,
+    SCORE,
+    SCORE_GRID,
+    SERIES,
+    UNSEEN,
+)
 from modelops_serving.artifact import content_hash
 from modelops_serving.launch import PARAMETERS_ENV, Server
-from modelops_serving.profile import SCORE_GRID
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelops.data import features
+from modelops.params import LATENCY_BOUNDS
 from modelops.prepared import load_prepared
 from modelops.telemetry.profile import (
-    MISSING,
-    OTHER,
-    UNSEEN,
     ReferenceProfile,
     bin_index,
 )
@@ -429,6 +439,44 @@ def test_the_model_is_described_by_info_and_training_time(server: Server, model_
     trained = _value(samples, "modelops_model_trained_timestamp_seconds")
     expected = calendar.timegm(time.strptime(card["trained_at"], "%Y-%m-%dT%H:%M:%SZ"))
     assert trained == expected
+
+
+def test_every_series_is_exposed_as_the_contract_declares_it(
+    server: Server, profile: ReferenceProfile, rows: tuple[list[str], list[list[Any]]]
+) -> None:
+    """Given a model with a profile and business values, after a prediction and a feedback,
+    /prometheus has exactly the contract's families, each of its kind, with its labels, and the
+    histograms on their buckets: the latency objective's bounds, the score grid, the cuts."""
+    names, table = rows
+    request = {"data": {"names": names, "ndarray": table[:3]}}
+    assert server.post(request)[0] == 200
+    truth = {"data": {"ndarray": [["1"], ["0"], ["1"]]}}
+    feedback = {"request": request, "response": {}, "truth": truth}
+    assert server.post_to("/api/v1.0/feedback", feedback)[0] == 200
+    time.sleep(SETTLE_SECONDS)
+    url = f"http://127.0.0.1:{server.metrics_port}/prometheus"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        text = answer.read().decode()
+
+    types = dict(re.findall(r"^# TYPE (modelops_\S+) (\S+)$", text, flags=re.MULTILINE))
+    assert types == {series.family: series.kind for series in SERIES}
+    of_sample = {name: series for series in SERIES for name in series.samples}
+    bounds: dict[str, set[float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if not sample.name.startswith("modelops_"):
+                continue
+            series = of_sample.get(sample.name)
+            assert series is not None, f"{sample.name} is not a sample of a contract series"
+            expected = set(series.labels) | ({LE} if sample.name.endswith("_bucket") else set())
+            assert set(sample.labels) == expected, (sample.name, sample.labels)
+            if LE in sample.labels:
+                bounds.setdefault(series.name, set()).add(float(sample.labels[LE]))
+    assert bounds == {
+        REQUEST_DURATION.name: {*LATENCY_BOUNDS, math.inf},
+        SCORE.name: {*SCORE_GRID, math.inf},
+        FEEDBACK_SCORE.name: {*profile.score.cuts, math.inf},
+    }
 
 
 def test_a_model_without_a_profile_still_serves_without_bin_series(

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from modelops.io import bytes_writer, commit, json_bytes, staged_dir
+from modelops.io import bytes_writer, commit, flatten, json_bytes, staged_dir
+from modelops.tracking import flatten_params
 
 
 def _boom(path: Path) -> None:
@@ -64,3 +65,18 @@ def test_json_bytes_is_deterministic_and_refuses_nan() -> None:
     assert json_bytes({"b": 1, "a": [1.5]}) == b'{\n  "a": [\n    1.5\n  ],\n  "b": 1\n}\n'
     with pytest.raises(ValueError, match="Out of range float"):
         json_bytes({"x": float("nan")})
+
+
+def test_nested_mappings_flatten_to_dotted_keys_in_order_with_leaves_unchanged() -> None:
+    nested = {"b": {"y": 1, "x": {"deep": None}}, "a": [1, 2], "empty": {}}
+    assert flatten(nested) == {"b.y": 1, "b.x.deep": None, "a": [1, 2]}
+    assert list(flatten(nested)) == ["b.y", "b.x.deep", "a"], "insertion order, as MLflow shows"
+
+
+def test_params_flatten_to_the_strings_mlflow_stores() -> None:
+    sections = {"train": {"seed": 42, "model": {"max_depth": None, "kind": "rf"}}}
+    assert flatten_params(sections) == {
+        "train.seed": "42",
+        "train.model.max_depth": "null",
+        "train.model.kind": "rf",
+    }

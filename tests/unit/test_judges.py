@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from modelops.gates import judges
+from modelops.gates.evidence import Evidence, Sizes
 from modelops.gates.inputs import _order_auc, sizes
-from modelops.gates.judges import Evidence, Sizes
 from modelops.params import DataGateParams, DriftGateParams, ModelGateParams
 
 

@@ -1,4 +1,8 @@
-"""One look at an environment's canary: its step from the release, its counts from Prometheus."""
+"""One look at an environment's canary: its step from the release, its counts from Prometheus.
+
+The edges of `modelops canary`: the release file, Prometheus and the verdict files. What is
+decided from what they hold is pure (`canary.judge`, `canary.plan`, `canary.rollout`).
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from modelops.canary import document
 from modelops.canary.document import Step
-from modelops.canary.judge import Evidence, Verdict, judge
-from modelops.canary.queries import step_queries, track_counts
+from modelops.canary.evidence import Evidence
+from modelops.canary.judge import Verdict, judge
+from modelops.canary.plan import RolloutPlan, Traffic, plan_rollout, window_seconds
+from modelops.canary.queries import covered_query, step_queries, track_counts
 from modelops.errors import CanaryError
-from modelops.params import Params
-from modelops.releases.files import RELEASES
+from modelops.io import bytes_writer, commit
+from modelops.params import EnvironmentParams, Params
+from modelops.paths import RELEASES_DIR, ProjectPaths
+from modelops.releases.files import load_releases
 from modelops.releases.state import Canary, Event, Release
-from modelops.telemetry.prometheus import Prometheus
+from modelops.telemetry.prometheus import Prometheus, connect
+from modelops.telemetry.promql import scalar
 
 STEP_ACTIONS = frozenset({"start-canary", "start-shadow", "promote"})
 MIRRORED_WEIGHT = 50
 """A shadow sees every request stable sees: as many samples as a canary at 50%."""
+"""Where `canary analyze` and `canary auto` keep the latest verdict of each environment."""
 
 
 @dataclass(frozen=True)
@@ -110,5 +121,73 @@ def parse_time(stamp: str) -> datetime:
 def verdict_paths(environment: str, step: Step, decision: str) -> tuple[Path, Path]:
     """Where a verdict that changed the release is kept, beside the release (md, json)."""
     stamp = step.judged_at.replace("-", "").replace(":", "")
-    base = RELEASES / environment / "verdicts" / f"{stamp}-{decision}"
+    base = Path(RELEASES_DIR) / environment / "verdicts" / f"{stamp}-{decision}"
     return base.with_suffix(".md"), base.with_suffix(".json")
+
+
+def environment_of(params: Params, name: str) -> EnvironmentParams:
+    """The environment `name` of deploy.environments, or a refusal that lists them."""
+    if name not in params.deploy.environments:
+        raise CanaryError(
+            f"unknown environment '{name}'; params.yaml declares "
+            f"{sorted(params.deploy.environments)}"
+        )
+    return params.deploy.environments[name]
+
+
+def release_of(root: Path, params: Params, environment: str) -> Release:
+    """The environment's release as its file holds it (a canary or not)."""
+    environment_of(params, environment)
+    return load_releases(root, params)[environment]
+
+
+def look(
+    root: Path,
+    params: Params,
+    environment: str,
+    prometheus_url: str | None,
+    *,
+    now: datetime | None = None,
+) -> Analysis:
+    """The environment's current step judged from the Prometheus the flag, the environment
+    or params name (`prometheus_url` is the flag)."""
+    release = release_of(root, params, environment)
+    if release.canary is None:
+        raise CanaryError(f"{release.describe()}: no canary to judge")
+    prometheus = connect(prometheus_url, params.monitoring.prometheus_url)
+    return analyze(release, params, prometheus, now=now or datetime.now(UTC))
+
+
+def keep(root: Path, analysis: Analysis, folder: Path | None = None) -> list[Path]:
+    """Write the verdict as Markdown and JSON to `folder` (default reports/canary/)."""
+    where = folder if folder is not None else ProjectPaths(root).canary_dir
+    name = analysis.step.environment
+    targets = {
+        where / f"{name}.md": document.to_markdown(analysis.verdict, analysis.step),
+        where / f"{name}.json": document.to_json(analysis.verdict, analysis.step),
+    }
+    where.mkdir(parents=True, exist_ok=True)
+    commit({path: bytes_writer(text.encode()) for path, text in targets.items()})
+    return list(targets)
+
+
+def plan(
+    params: Params, environment: str, prometheus_url: str | None, *, window: str
+) -> RolloutPlan:
+    """How long each step of the environment's rollout needs at the traffic of the last
+    `window` (the canary's and stable's requests together, as one model's)."""
+    namespace = environment_of(params, environment).namespace
+    prometheus = connect(prometheus_url, params.monitoring.prometheus_url)
+    seconds = window_seconds(window)
+    queries = step_queries(namespace, seconds)
+    answers = {name: prometheus.query(query) for name, query in queries.items()}
+    covered = scalar(prometheus.query(covered_query(namespace, window)))
+    traffic = Traffic(
+        namespace=namespace,
+        window=window,
+        stable=track_counts(answers, "stable"),
+        canary=track_counts(answers, "canary"),
+        covered=min(covered, seconds),
+    )
+    steps = params.deploy.environments[environment].canary_steps
+    return plan_rollout(environment, steps, traffic, params.canary, business_values(params))

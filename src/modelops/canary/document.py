@@ -1,13 +1,13 @@
-"""A verdict as documents (pure): Markdown for people, JSON for machines."""
+"""A verdict as documents (pure): Markdown for people, JSON for machines, text for a terminal."""
 
 from __future__ import annotations
 
 import json
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
 
-from modelops.canary.judge import Finding, Verdict
+from modelops.canary.criteria import Finding
+from modelops.canary.judge import Verdict
 
 _MARK = {
     "pass": "✅ pass",
@@ -15,6 +15,7 @@ _MARK = {
     "inconclusive": "⏳ inconclusive",
     "skipped": "⏭️ skipped",
 }
+_TERMINAL = {"pass": "ok  ", "fail": "FAIL", "inconclusive": "wait", "skipped": "skip"}
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Step:
 
 def to_json(verdict: Verdict, step: Step) -> str:
     """The verdict as JSON (NaN and infinities as null, so any parser reads it)."""
-    document: dict[str, Any] = {
+    document: dict[str, object] = {
         "decision": verdict.decision,
         "summary": verdict.summary,
         "exit_code": verdict.exit_code,
@@ -77,6 +78,40 @@ def to_markdown(verdict: Verdict, step: Step) -> str:
     return "\n".join(lines) + "\n"
 
 
+def to_text(verdict: Verdict) -> str:
+    """The verdict as `canary analyze` and `canary auto` print it: the summary, one line per
+    criterion with its interval, bound and samples, and how the judge looked."""
+    lines = [verdict.summary]
+    for f in verdict.findings:
+        mark = _TERMINAL[f.status]
+        if f.status == "skipped" and math.isnan(f.estimate):
+            lines.append(f"  {mark} {f.criterion}: {f.reason}")
+            continue
+        lines.append(
+            f"  {mark} {f.criterion}: {f.statistic} {_plain(f.estimate)} "
+            f"[{_plain(f.low)}, {_plain(f.high)}], bound {f.threshold} (n canary "
+            f"{f.canary_samples:.0f}, stable {f.stable_samples:.0f}); {f.reason}"
+        )
+    lines.append(
+        f"  ({verdict.method}; alpha {verdict.alpha:g} per step over every look, "
+        f"{verdict.step_seconds / 60:.1f} min into the step)"
+    )
+    return "\n".join(lines)
+
+
+def findings_text(verdict: Verdict) -> str:
+    """One line per criterion and its reason (the release commit lists them)."""
+    return "\n".join(f"  {_TERMINAL[f.status]} {f.criterion}: {f.reason}" for f in verdict.findings)
+
+
+def _plain(value: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.4g}"
+
+
 def _row(finding: Finding) -> str:
     if finding.status == "skipped" and math.isnan(finding.estimate):
         return f"| {finding.criterion} | {_MARK['skipped']} | | | | | | {_cell(finding.reason)} |"
@@ -100,7 +135,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _finite(record: dict[str, Any]) -> dict[str, Any]:
+def _finite(record: dict[str, object]) -> dict[str, object]:
     return {
         key: None if isinstance(value, float) and not math.isfinite(value) else value
         for key, value in record.items()

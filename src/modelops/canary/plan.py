@@ -5,7 +5,8 @@ The bounds under `canary:` in params.yaml are the smallest effects the judge mus
 takes what traffic looks like now as both canary and stable (a canary as good as stable) and
 finds the fewest canary requests after which the judge would promote: the confidence sequences
 are then narrow enough that every criterion is decided. Time follows from the request rate at
-the step's weight, never below `min_soak`.
+the step's weight, never below `min_soak`. A plan with a step longer than `max_step_duration`
+(or one no traffic decides) does not fit: the command exits 1.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from modelops.canary.judge import Evidence, TrackCounts, judge
+from modelops.canary.evidence import Evidence, TrackCounts
+from modelops.canary.judge import duration_words, judge
+from modelops.errors import CanaryError, ExitCode
 from modelops.params import CanaryParams, duration_seconds
 
 _MOST = 1e9
@@ -36,6 +39,103 @@ class StepPlan:
         return self.seconds is not None and self.seconds <= duration_seconds(
             params.max_step_duration
         )
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Predict requests of both tracks over the last `window`, in an environment's namespace."""
+
+    namespace: str
+    window: str
+    stable: TrackCounts
+    canary: TrackCounts
+    covered: float
+    """Seconds of the window that have counts (a young deployment has less than the window)."""
+
+    @property
+    def per_second(self) -> float:
+        return (self.stable.requests + self.canary.requests) / self.covered
+
+    @property
+    def baseline(self) -> TrackCounts:
+        """What one model's traffic looks like now: stable's, or the canary's without it."""
+        return self.stable if self.stable.requests > 0 else self.canary
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    """Every step's plan at the current traffic, and the bounds it was made with."""
+
+    environment: str
+    traffic: Traffic
+    steps: tuple[StepPlan, ...]
+    params: CanaryParams
+
+    @property
+    def fits(self) -> bool:
+        """Every step decides within `max_step_duration`."""
+        return all(step.fits(self.params) for step in self.steps)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.OK if self.fits else ExitCode.FAILED
+
+
+def window_seconds(window: str) -> float:
+    """`--window` (a PromQL duration) in seconds, or a refusal that shows the form."""
+    try:
+        return float(duration_seconds(window))
+    except (KeyError, ValueError):
+        raise CanaryError(f"--window must be like 30m, 1h or 1d, got {window!r}") from None
+
+
+def plan_rollout(
+    environment: str,
+    steps: Sequence[int],
+    traffic: Traffic,
+    params: CanaryParams,
+    business: Mapping[str, float] | None = None,
+) -> RolloutPlan:
+    """The plan of every step at `traffic`; a refusal when there is none to plan from."""
+    if traffic.stable.requests + traffic.canary.requests <= 0 or traffic.covered <= 0:
+        raise CanaryError(
+            f"no predict requests in namespace {traffic.namespace} over the last "
+            f"{traffic.window}: the plan needs current traffic (try a longer --window)"
+        )
+    planned = plan_steps(steps, traffic.per_second, traffic.baseline, params, business)
+    return RolloutPlan(environment, traffic, tuple(planned), params)
+
+
+def to_text(plan: RolloutPlan) -> str:
+    """The plan as `canary plan` prints it: the traffic, one line per step, the total."""
+    traffic, judge, baseline = plan.traffic, plan.params, plan.traffic.baseline
+    lines = [
+        f"plan for {plan.environment}: {traffic.per_second:.3g} predict requests/s over the last "
+        f"{duration_words(traffic.covered)} (of --window {traffic.window}) "
+        f"(error ratio {_ratio(baseline.server_errors, baseline.requests)}, positive rate "
+        f"{_ratio(baseline.positive, baseline.predicted)}); bounds from params.yaml canary:, "
+        f"alpha {judge.alpha:g}, min_soak {judge.min_soak}, max_step_duration "
+        f"{judge.max_step_duration}"
+    ]
+    for step in plan.steps:
+        if step.requests is None or step.seconds is None:
+            lines.append(f"  {step.weight:>3}%: cannot be decided at any traffic ({step.binding})")
+            continue
+        fits = "" if step.fits(judge) else "  > max_step_duration: raise traffic or bounds"
+        lines.append(
+            f"  {step.weight:>3}%: {step.requests:>9.0f} canary requests at "
+            f"{step.canary_per_second:.3g}/s = {duration_words(step.seconds)} (set by "
+            f"{step.binding}){fits}"
+        )
+    total = sum(s.seconds for s in plan.steps if s.seconds is not None)
+    lines.append(
+        f"  whole rollout: about {duration_words(total)} if every step promotes at its first chance"
+    )
+    return "\n".join(lines)
+
+
+def _ratio(part: float, whole: float) -> str:
+    return f"{part / whole:.2%}" if whole > 0 else "n/a"
 
 
 def plan_steps(

@@ -10,38 +10,58 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from modelops.canary.judge import TrackCounts
+import modelops_contract as contract
+from modelops_contract import (
+    AGREE,
+    BIN,
+    CANARY,
+    CELL,
+    CONCORDANT,
+    DISCORDANT,
+    FALSE,
+    FEATURE,
+    OUTCOME,
+    POSITIVE,
+    SERVER_ERROR,
+    STABLE,
+    TRACK,
+    TRUE,
+)
+
+from modelops.canary.evidence import TrackCounts
 from modelops.telemetry.promql import Vector, cumulative_buckets, sample_value
 
-TRACKS = ("canary", "stable")
+TRACKS = (CANARY, STABLE)
 
 
 def step_queries(namespace: str, seconds: float, tracks: Sequence[str] = TRACKS) -> dict[str, str]:
     """The PromQL of each kind of count, over the last `seconds` (at least one)."""
     window = f"{max(math.ceil(seconds), 1)}s"
     selector = f'namespace="{namespace}", track=~"{"|".join(tracks)}"'
-    predict = f'{selector}, endpoint="predict"'
+    predict = f'{selector}, endpoint="{contract.PREDICT}"'
 
     def increase(metric: str, by: str, where: str = selector) -> str:
         return f"sum by (track, {by}) (increase({metric}{{{where}}}[{window}]))"
 
+    bins = contract.REFERENCE_BINS.name
     return {
-        "requests": increase("modelops_requests_total", "outcome", predict),
-        "latency": increase("modelops_request_duration_seconds_bucket", "le", predict),
-        "scores": increase("modelops_score_bucket", "le"),
-        "predictions": increase("modelops_predictions_total", "positive"),
-        "features": increase("modelops_feature_bin_total", "feature, bin"),
-        "bins": f"max by (track, feature, bins) (modelops_reference_bins_info{{{selector}}})",
-        "feedback": increase("modelops_feedback_rows_total", "cell"),
-        "agreement": increase("modelops_answer_agreement_rows_total", "agree"),
-        "pairs": increase("modelops_answer_pairs_total", "order"),
+        "requests": increase(contract.REQUESTS.total, "outcome", predict),
+        "latency": increase(contract.REQUEST_DURATION.bucket, "le", predict),
+        "scores": increase(contract.SCORE.bucket, "le"),
+        "predictions": increase(contract.PREDICTIONS.total, "positive"),
+        "features": increase(contract.FEATURE_BIN.total, "feature, bin"),
+        "bins": f"max by (track, feature, bins) ({bins}{{{selector}}})",
+        "feedback": increase(contract.FEEDBACK_ROWS.total, "cell"),
+        "agreement": increase(contract.ANSWER_AGREEMENT.total, "agree"),
+        "pairs": increase(contract.ANSWER_PAIRS.total, "order"),
     }
 
 
 def covered_query(namespace: str, window: str) -> str:
     """Seconds of `window` that have request counts (a young deployment has less than the window):
     the plan divides by it, never by the whole window."""
-    series = f'sum(modelops_requests_total{{namespace="{namespace}", endpoint="predict"}})'
+    where = f'namespace="{namespace}", endpoint="{contract.PREDICT}"'
+    series = f"sum({contract.REQUESTS.total}{{{where}}})"
     return f"time() - min_over_time(timestamp({series})[{window}:5s])"
 
 
@@ -52,27 +72,27 @@ def track_counts(answers: Mapping[str, Vector], track: str) -> TrackCounts:
         found = []
         for sample in answers.get(name, ()):
             labels = sample.get("metric", {})
-            if labels.get("track") == track:
+            if labels.get(TRACK) == track:
                 found.append((labels, sample_value(sample)))
         return found
 
     outcomes = rows("requests")
     features: dict[str, dict[str, float]] = {}
     for labels, value in rows("features"):
-        features.setdefault(labels.get("feature", ""), {})[labels.get("bin", "")] = value
+        features.setdefault(labels.get(FEATURE, ""), {})[labels.get(BIN, "")] = value
     predictions = rows("predictions")
     return TrackCounts(
         requests=sum(value for _, value in outcomes),
-        server_errors=sum(v for labels, v in outcomes if labels.get("outcome") == "server_error"),
+        server_errors=sum(v for labels, v in outcomes if labels.get(OUTCOME) == SERVER_ERROR),
         latency=cumulative_buckets(rows("latency")),
         scores=cumulative_buckets(rows("scores")),
-        positive=sum(v for labels, v in predictions if labels.get("positive") == "true"),
+        positive=sum(v for labels, v in predictions if labels.get(POSITIVE) == TRUE),
         predicted=sum(value for _, value in predictions),
         features=features,
-        bins={labels.get("feature", ""): labels.get("bins", "") for labels, _ in rows("bins")},
-        cells={labels.get("cell", ""): value for labels, value in rows("feedback")},
-        agreement=_pair(rows("agreement"), "agree", "true", "false"),
-        pairs=_pair(rows("pairs"), "order", "concordant", "discordant"),
+        bins={labels.get(FEATURE, ""): labels.get(contract.BINS, "") for labels, _ in rows("bins")},
+        cells={labels.get(CELL, ""): value for labels, value in rows("feedback")},
+        agreement=_pair(rows("agreement"), AGREE, TRUE, FALSE),
+        pairs=_pair(rows("pairs"), contract.ORDER, CONCORDANT, DISCORDANT),
     )
 
 

@@ -1,9 +1,10 @@
 """`modelops release ...` and `modelops render`: the deploy half of the command line.
 
-Each handler loads params, calls `deploy.workflow`, prints what changed and returns an exit code.
-A request that would change nothing says so and succeeds; an illegal one raises `ReleaseError`,
-which `modelops.cli` prints as one line and exits 1 with nothing written. Help texts are
-%-formatted by argparse: a literal percent sign is written `%%`.
+Each handler loads params, calls `deploy.workflow` (or `deploy.preview`), prints what
+`deploy.text` makes of the result and returns an exit code. A request that would change nothing
+says so and succeeds; an illegal one raises `ReleaseError`, which `modelops.cli` prints as one
+line and exits 1 with nothing written. Help texts are %-formatted by argparse: a literal
+percent sign is written `%%`.
 """
 
 from __future__ import annotations
@@ -14,22 +15,21 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from modelops.paths import ProjectPaths
+from modelops.errors import ExitCode
+from modelops.paths import PREVIEW_DIR
 
 if TYPE_CHECKING:
-    from modelops.deploy.workflow import Plan
+    from modelops.deploy.workflow import DeployRequest, Plan
     from modelops.params import Params
+    from modelops.paths import ProjectPaths
     from modelops.releases.state import Change
 
-Handler = Callable[[argparse.Namespace, ProjectPaths], int]
-Subparsers = Any  # argparse's _SubParsersAction is private
-PREVIEW_DIR = Path("reports/deploy-preview")
-DIFF_FILE = "changes.diff"
+Handler = Callable[[argparse.Namespace, "ProjectPaths"], int]
 
 
-def register(commands: Subparsers) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `release` (with its actions) and `render` to the `modelops` parser."""
     release = commands.add_parser(
         "release",
@@ -125,7 +125,10 @@ def register(commands: Subparsers) -> None:
     )
     preview.add_argument("--model-dir", type=Path, help="default: models/model")
     preview.add_argument(
-        "--out", type=Path, default=PREVIEW_DIR, help=f"write the manifests here ({PREVIEW_DIR})"
+        "--out",
+        type=Path,
+        default=Path(PREVIEW_DIR),
+        help=f"write the manifests here ({PREVIEW_DIR})",
     )
     preview.add_argument(
         "--diff", action="store_true", help="print the whole diff, not one line per file"
@@ -161,138 +164,34 @@ def _change_options(parser: argparse.ArgumentParser, *, reason_required: bool) -
 
 
 def _status(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.deploy.workflow import stale
-    from modelops.errors import ReleaseError
-    from modelops.releases.files import load_releases
-    from modelops.releases.state import next_step
+    from modelops.deploy import text
+    from modelops.deploy.workflow import releases_of, stale
 
     params = _params(paths)
-    releases = load_releases(paths.root, params)
-    if args.env is not None and args.env not in releases:
-        raise ReleaseError(
-            f"unknown environment '{args.env}'; params.yaml declares {sorted(releases)}"
-        )
-    for name, release in releases.items():
-        if args.env not in (None, name):
-            continue
-        environment = params.deploy.environments[name]
-        strategy = environment.strategy + (", shadow first" if environment.shadow_first else "")
-        print(f"{release.describe()}   [{strategy}, namespace {environment.namespace}]")
-        models = [("stable", release.stable)]
-        trial = release.canary
-        if trial is not None:
-            models.append((trial.role, trial.model))
-            step = next_step(trial.weight, environment.canary_steps)
-            after = f"a canary at {step}%" if trial.shadow else f"{step}%"
-            print(f"  next promote: {trial.role} {f'to {after}' if step else 'becomes stable'}")
-        for role, model in models:
-            if model is not None:
-                print(f"  {role} {model.version}: {model.model_uri}")
-        if release.previous:
-            restorable = ", ".join(m.version for m in release.previous)
-            print(f"  can restore: {restorable} (modelops release restore --env {name} ...)")
-        if release.rolled_back:
-            taken_out = ", ".join(m.version for m in release.rolled_back)
-            print(
-                f"  taken out: {taken_out} (rolled back or restored away from; a merge does "
-                "not bring them back, `deploy --retry` does)"
-            )
-        for event in release.history[-args.history :] if args.history > 0 else ():
-            traffic = ", ".join(f"{k} {v}%" for k, v in event.traffic.items())
-            print(f"  {event.at}  {event.action:<12} {event.version:<12} [{traffic}]")
-            print(f"    by {event.by}: {event.reason}")
-    differences = stale(paths.root, params)
-    current = "current" if not differences else f"{len(differences)} stale, run `make render`"
-    print(f"manifests: {current}")
-    return 0
+    releases = releases_of(paths.root, params, args.env)
+    print(text.status(releases, params, history=args.history))
+    print(text.manifests_state(stale(paths.root, params)))
+    return ExitCode.OK
 
 
 def _deploy(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.deploy.workflow import deploy_model
-    from modelops.gitinfo import describe_commit, git_state
+    from modelops.deploy.workflow import configured_budget, deploy_model
 
     params = _params(paths)
-    commit = args.commit or git_state(paths.root).commit
-    reason = args.reason or f"merge of {commit[:12]}: {describe_commit(paths.root, commit)[0]}"
     plan = deploy_model(
-        paths.root,
-        params,
-        model_dir=args.model_dir or paths.model_dir,
-        trained_at=commit,
-        change=_change(args, paths, reason),
-        environments=tuple(args.env or ()),
-        dry_run=args.dry_run,
-        object_store_only=args.object_store_only,
-        retry=args.retry,
-        gates="exact" if args.exact else "merged",
-        budget=_budget(params),
-        budget_override=args.override_budget,
+        paths.root, params, _deploy_request(args, paths), budget=configured_budget(params)
     )
     return _finish(args, paths, params, plan, dry_run=args.dry_run)
 
 
-def _budget(params: Params) -> Any:
-    """Checks a namespace's error budget against the configured Prometheus (a note when none)."""
-    from functools import partial
-
-    from modelops.observability.budget import check_budget
-    from modelops.telemetry.prometheus import URL_ENV, connect
-
-    configured = params.monitoring.prometheus_url or os.environ.get(URL_ENV)
-    prometheus = connect(None, configured) if configured else None
-    return partial(check_budget, prometheus)
-
-
 def _promote(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.deploy.workflow import promote
-    from modelops.errors import ReleaseError
+    from modelops.deploy.workflow import promote, trial_role
 
     params = _params(paths)
-    if args.env not in params.deploy.environments:
-        raise ReleaseError(
-            f"unknown environment '{args.env}'; params.yaml declares "
-            f"{sorted(params.deploy.environments)}"
-        )
-    reason = args.reason or _ask_reason(
-        f"promote the {_trial_role(paths, params, args.env)} of {args.env}"
-    )
+    role = trial_role(paths.root, params, args.env)
+    reason = args.reason or _ask_reason(f"promote the {role} of {args.env}")
     plan = promote(paths.root, params, args.env, change=_change(args, paths, reason))
     return _finish(args, paths, params, plan)
-
-
-def _trial_role(paths: ProjectPaths, params: Params, environment: str) -> str:
-    """`shadow` when the environment runs one, else `canary` (the words of the reason prompt)."""
-    from modelops.releases.files import load_releases
-
-    trial = load_releases(paths.root, params)[environment].canary
-    return trial.role if trial is not None else "canary"
-
-
-def _sync_registry(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.deploy.workflow import sync_registry
-
-    for note in sync_registry(paths.root, _params(paths)):
-        print(f"registry: {note}")
-    return 0
-
-
-def _ask_reason(what: str) -> str:
-    """A reason typed at a terminal; in CI or without a terminal, --reason is required."""
-    from modelops.errors import ReleaseError
-
-    refused = ReleaseError(
-        f"to {what}, say why with --reason (what you checked, e.g. 'errors and latency as "
-        "stable's for 2 h'): every release step records its reason"
-    )
-    if os.environ.get("CI") or os.environ.get("GITHUB_ACTIONS") or not sys.stdin.isatty():
-        raise refused
-    try:
-        reason = input(f"Why {what}? ").strip()
-    except EOFError:
-        reason = ""
-    if not reason:
-        raise refused
-    return reason
 
 
 def _rollback(args: argparse.Namespace, paths: ProjectPaths) -> int:
@@ -312,6 +211,42 @@ def _restore(args: argparse.Namespace, paths: ProjectPaths) -> int:
     return _finish(args, paths, params, plan)
 
 
+def _sync_registry(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.deploy.workflow import sync_registry
+
+    for note in sync_registry(paths.root, _params(paths)):
+        print(f"registry: {note}")
+    return ExitCode.OK
+
+
+def _preview(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.deploy import preview, text
+
+    model_dir = args.model_dir or paths.model_dir
+    planned = preview.preview(paths.root, _params(paths), model_dir=model_dir)
+    if planned.problem is not None:  # a preview informs; deploy.yml is where it fails
+        print(f"preview: a merge would not deploy: {planned.problem}", file=sys.stderr)
+        return ExitCode.OK
+    out = preview.keep(planned, paths.root / args.out)
+    print(text.preview(planned, full_diff=args.diff, out=paths.show(out)), end="")
+    return ExitCode.OK
+
+
+def _render(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.deploy import text, workflow
+
+    params = _params(paths)
+    _note_skipped_checks(paths)
+    if not args.check:
+        print(text.rendered(workflow.render_all(paths.root, params)))
+        return ExitCode.OK
+    differences = workflow.stale(paths.root, params)
+    print(text.stale(differences))
+    if differences:
+        print(text.STALE_HINT, file=sys.stderr)
+    return ExitCode.FAILED if differences else ExitCode.OK
+
+
 def _finish(
     args: argparse.Namespace,
     paths: ProjectPaths,
@@ -320,83 +255,59 @@ def _finish(
     *,
     dry_run: bool = False,
 ) -> int:
-    from modelops.deploy.workflow import write
+    """Print the plan's notes; unless it is a dry run or changes nothing, write it; print what
+    it did."""
+    from modelops.deploy import text, workflow
 
-    for note in plan.notes:
-        print(f"release: {note}")
-    if not plan.changed:
-        print("release: nothing to change; no file written")
-        return 0
-    if dry_run:
-        print("release: dry run, nothing published or written; the commit would say:\n")
-        print(plan.message, end="")
-        return 0
-    written = write(paths.root, params, plan)
-    _note_skipped_checks(paths)
-    if args.message_file is not None:
-        args.message_file.write_text(plan.message, encoding="utf-8")
-    print(plan.message, end="")
-    print(f"release: wrote {', '.join(str(p) for p in written)}")
-    return 0
+    print(text.plan_notes(plan), end="")
+    written: list[Path] = []
+    if plan.changed and not dry_run:
+        written = workflow.write(paths.root, params, plan)
+        _note_skipped_checks(paths)
+        if args.message_file is not None:
+            args.message_file.write_text(plan.message, encoding="utf-8")
+    print(text.plan_outcome(plan, written, dry_run=dry_run), end="")
+    return ExitCode.OK
 
 
-def _preview(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.deploy.preview import diff_stat, preview
-    from modelops.gitinfo import git_state
-    from modelops.io import commit, tree_writer
+def _deploy_request(args: argparse.Namespace, paths: ProjectPaths) -> DeployRequest:
+    """`release deploy`'s options as the workflow takes them (commit and reason defaulted from
+    git: the merge being deployed)."""
+    from modelops.deploy.workflow import DeployRequest
+    from modelops.gitinfo import describe_commit, git_state
 
-    params = _params(paths)
-    planned = preview(
-        paths.root,
-        params,
+    commit = args.commit or git_state(paths.root).commit
+    reason = args.reason or f"merge of {commit[:12]}: {describe_commit(paths.root, commit)[0]}"
+    return DeployRequest(
         model_dir=args.model_dir or paths.model_dir,
-        trained_at=git_state(paths.root).commit,
+        trained_at=commit,
+        change=_change(args, paths, reason),
+        environments=tuple(args.env or ()),
+        dry_run=args.dry_run,
+        object_store_only=args.object_store_only,
+        retry=args.retry,
+        gates="exact" if args.exact else "merged",
+        budget_override=args.override_budget,
     )
-    if planned.problem is not None:
-        # A preview informs; deploy.yml is where the refusal fails.
-        print(f"preview: a merge would not deploy: {planned.problem}", file=sys.stderr)
-        return 0
-    for change in planned.changes:
-        after = "(unchanged)" if change.before == change.after else "-> " + change.after
-        print(f"preview: {change.before} {after.replace(f'{change.environment}: ', '')}")
-    out = paths.root / args.out
-    assert planned.files is not None
-    files = {p.relative_to("manifests"): t for p, t in planned.files.items()}
-    files[Path(DIFF_FILE)] = planned.diff
-    commit({out: tree_writer(files)})
-    if args.diff:
-        print(planned.diff, end="")
-    for path, added, removed in diff_stat(planned.diff):
-        print(f"preview: {path}: +{added} -{removed}")
-    if not planned.diff:
-        print("preview: the manifests would not change")
-    print(f"preview: manifests a merge would commit and their diff -> {paths.show(out)}/")
-    return 0
 
 
-def _render(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.deploy.workflow import render_all, stale
+def _ask_reason(what: str) -> str:
+    """A reason typed at a terminal; in CI or without a terminal, --reason is required."""
+    from modelops.errors import ReleaseError
 
-    params = _params(paths)
-    _note_skipped_checks(paths)
-    if args.check:
-        differences = stale(paths.root, params)
-        for difference in differences:
-            print(f"stale: {difference}")
-        if differences:
-            print(
-                "render: manifests/ is not what the templates and releases produce; "
-                "run `make render` and commit the result",
-                file=sys.stderr,
-            )
-            return 1
-        print(
-            "render: manifests/rendered/, manifests/argocd/ and manifests/prometheus/ are current"
-        )
-        return 0
-    written = render_all(paths.root, params)
-    print(f"render: {', '.join(str(p) for p in written)} regenerated")
-    return 0
+    refused = ReleaseError(
+        f"to {what}, say why with --reason (what you checked, e.g. 'errors and latency as "
+        "stable's for 2 h'): every release step records its reason"
+    )
+    if os.environ.get("CI") or os.environ.get("GITHUB_ACTIONS") or not sys.stdin.isatty():
+        raise refused
+    try:
+        reason = input(f"Why {what}? ").strip()
+    except EOFError:
+        reason = ""
+    if not reason:
+        raise refused
+    return reason
 
 
 def _note_skipped_checks(paths: ProjectPaths) -> None:
@@ -432,4 +343,4 @@ def _change(args: argparse.Namespace, paths: ProjectPaths, reason: str) -> Chang
 
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
-    return 2
+    return ExitCode.UNDECIDED

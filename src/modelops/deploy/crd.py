@@ -7,17 +7,16 @@ a misspelt field is an error instead of being pruned silently by the API server.
 
 from __future__ import annotations
 
-from typing import Any
-
 import yaml
 
 from modelops.errors import CrdError
+from modelops.io import JSONObject
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader parses ~10x faster
 _INT_OR_STRING = [{"type": "integer"}, {"type": "string"}]
 
 
-def storage_schema(text: str, *, helm_template: bool = False) -> dict[str, Any]:
+def storage_schema(text: str, *, helm_template: bool = False) -> JSONObject:
     """The `openAPIV3Schema` of the storage version of the first CRD in `text`.
 
     `helm_template`: the file is a Helm chart template (Seldon ships its CRD that way); its
@@ -34,13 +33,13 @@ def storage_schema(text: str, *, helm_template: bool = False) -> dict[str, Any]:
     versions = [v for v in documents[0]["spec"]["versions"] if v.get("storage")]
     if len(versions) != 1:
         raise CrdError(f"expected one storage version, found {len(versions)}")
-    schema: dict[str, Any] = versions[0]["schema"]["openAPIV3Schema"]
+    schema: JSONObject = versions[0]["schema"]["openAPIV3Schema"]
     return schema
 
 
 def strict(
-    schema: dict[str, Any], *, close_root: bool = True, int_or_string_one_of: bool = True
-) -> dict[str, Any]:
+    schema: JSONObject, *, close_root: bool = True, int_or_string_one_of: bool = True
+) -> JSONObject:
     """A copy of `schema` with `additionalProperties: false` on each object listing properties.
 
     `close_root=False` leaves the top level open and `int_or_string_one_of=False` keeps
@@ -48,7 +47,7 @@ def strict(
     does; otherwise such fields also get `oneOf: [integer, string]`.
     """
 
-    def close(node: Any, *, root: bool) -> Any:
+    def close(node: object, *, root: bool) -> object:
         if isinstance(node, list):
             return [close(item, root=False) for item in node]
         if not isinstance(node, dict):
@@ -66,5 +65,6 @@ def strict(
             out["additionalProperties"] = False
         return out
 
-    closed: dict[str, Any] = close(schema, root=True)
+    closed = close(schema, root=True)
+    assert isinstance(closed, dict), "a dict closes to a dict"
     return closed

@@ -13,16 +13,18 @@ Anything else, or a model whose enforced gates did not pass, is refused with how
 
 from __future__ import annotations
 
+import json
 from typing import Literal, TypeAlias
 
-from modelops.errors import UngatedModelError
-from modelops.gates.results import GatesRecord
+from modelops.errors import ModelopsError, UngatedModelError
+from modelops.gates.results import GatesRecord, read_record
+from modelops.gitinfo import show_file
 from modelops.identity import ModelIdentity
+from modelops.paths import GATES_FILE, LOCK_FILE, MODEL_DIR, ProjectPaths
 
 Requirement: TypeAlias = Literal["exact", "merged", "workspace"]
 """`exact`: only the merged gates' model; `merged`: it, or a retrain of its inputs that passed
 its own gates; `workspace`: the gates of this checkout passed it (a preview before merging)."""
-GATES_FILE = "reports/gates.json"
 
 
 def check_gated(
@@ -51,7 +53,7 @@ def check_gated(
         )
     if judged.training_inputs != model.training_inputs:
         raise UngatedModelError(
-            f"dvc.lock changed since the gates judged {model.model_hash[:12]}: run `dvc repro`"
+            f"{LOCK_FILE} changed since the gates judged {model.model_hash[:12]}: run `dvc repro`"
         )
     _passed(workspace, model)
     if require == "workspace":
@@ -62,7 +64,7 @@ def check_gated(
         return f"model {model.model_hash[:12]} is the one the merged commit's gates passed"
     if require == "exact":
         raise UngatedModelError(
-            f"models/model is {model.model_hash[:12]}, not the model the merged commit's gates "
+            f"{MODEL_DIR} is {model.model_hash[:12]}, not the model the merged commit's gates "
             f"passed ({merged.model_hash[:12]}): with a DVC remote the deploy takes exactly that "
             "model (`dvc pull train`), which pr.yml pushes after gating it. Push it from the pull "
             "request's branch (`dvc push`), or remove the remote to let the deploy reproduce it"
@@ -73,10 +75,10 @@ def check_gated(
             f"gates passed ({merged.describe()}) and passed its own gates"
         )
     raise UngatedModelError(
-        f"models/model ({model.describe()}) is neither the model the merged commit's gates "
+        f"{MODEL_DIR} ({model.describe()}) is neither the model the merged commit's gates "
         f"passed ({merged.describe()}) nor a retrain of its inputs: deploy from the merged "
         "commit with `dvc pull` (a DVC remote) or `dvc repro` (none), and commit "
-        f"{GATES_FILE} with dvc.lock in the pull request"
+        f"{GATES_FILE} with {LOCK_FILE} in the pull request"
     )
 
 
@@ -84,12 +86,12 @@ def _judged(record: GatesRecord | None, *, where: str) -> ModelIdentity:
     if record is None:
         raise UngatedModelError(
             f"{where} does not exist: the gates must judge a model before it is deployed. Run "
-            "`dvc repro` and commit reports/gates.json with dvc.lock (the README's loop, step 4)"
+            f"`dvc repro` and commit {GATES_FILE} with {LOCK_FILE} (the README's loop, step 4)"
         )
     if record.judged is None:
         raise UngatedModelError(
             f"{where} records no judged model (the model gates did not run): run `dvc repro` "
-            "and commit reports/gates.json with dvc.lock"
+            f"and commit {GATES_FILE} with {LOCK_FILE}"
         )
     return record.judged
 
@@ -104,6 +106,24 @@ def _passed(record: GatesRecord | None, model: ModelIdentity) -> None:
         )
 
 
+def workspace_record(paths: ProjectPaths) -> GatesRecord:
+    """`reports/gates.json` as this checkout's run wrote it, or what to run first."""
+    try:
+        document = json.loads(paths.gates_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelopsError(
+            f"{paths.show(paths.gates_file)} does not exist; run `dvc repro` first"
+        ) from None
+    return read_record(document)
+
+
+def check_head(paths: ProjectPaths, workspace: GatesRecord, *, exact: bool) -> str:
+    """`check_committed` against `reports/gates.json` as the checked-out commit (HEAD) has it."""
+    committed = show_file(paths.root, "HEAD", paths.show(paths.gates_file))
+    recorded = read_record(json.loads(committed)) if committed else None
+    return check_committed(workspace, recorded, exact=exact)
+
+
 def check_committed(workspace: GatesRecord, committed: GatesRecord | None, *, exact: bool) -> str:
     """Check, in a pull request, that the committed gates record is the one this run made.
 
@@ -114,7 +134,7 @@ def check_committed(workspace: GatesRecord, committed: GatesRecord | None, *, ex
     Raises:
         UngatedModelError: what differs, and what to commit.
     """
-    fix = "run `dvc repro` on the branch and commit dvc.lock and reports/gates.json"
+    fix = f"run `dvc repro` on the branch and commit {LOCK_FILE} and {GATES_FILE}"
     ran = _judged(workspace, where=f"{GATES_FILE} of this run")
     recorded = _judged(committed, where=f"{GATES_FILE} as committed")
     assert committed is not None
@@ -123,7 +143,7 @@ def check_committed(workspace: GatesRecord, committed: GatesRecord | None, *, ex
             f"the committed {GATES_FILE} judged model {recorded.model_hash[:12]}, this run "
             f"gated {ran.model_hash[:12]}: the deploy takes exactly the committed model from "
             "the DVC remote, so push the model your run made (`dvc push`) and commit its "
-            f"dvc.lock and {GATES_FILE}, or {fix}"
+            f"{LOCK_FILE} and {GATES_FILE}, or {fix}"
         )
     if recorded.training_inputs != ran.training_inputs:
         raise UngatedModelError(

@@ -11,11 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelops.deploy.workflow import deploy_model, generated_files, manifests
+from modelops.deploy.workflow import DeployRequest, deploy_model, generated_files, manifests
 from modelops.errors import ModelopsError
+from modelops.gitinfo import git_state
+from modelops.io import commit, tree_writer
 from modelops.params import Params
 from modelops.releases.files import load_releases
 from modelops.releases.state import Change
+
+DIFF_FILE = "changes.diff"
+"""Beside the previewed manifests: their diff from the committed ones."""
 
 
 @dataclass(frozen=True)
@@ -38,22 +43,21 @@ class DeployPreview:
     problem: str | None = None
 
 
-def preview(root: Path, params: Params, *, model_dir: Path, trained_at: str) -> DeployPreview:
-    """Plan the deploy a merge would make; a refusal is reported, not raised."""
+def preview(
+    root: Path, params: Params, *, model_dir: Path, trained_at: str | None = None
+) -> DeployPreview:
+    """Plan the deploy a merge would make; a refusal is reported, not raised.
+
+    `trained_at`: the commit the model was trained at (default: HEAD).
+    """
+    trained_at = trained_at if trained_at is not None else git_state(root).commit
     before = load_releases(root, params)
     change = Change(at="(at merge)", by="deploy.yml", reason="preview")
     try:
         # Before the merge only this checkout's gates exist: the preview asks that they
         # passed the model; deploy.yml then checks the merged commit's record as well.
-        plan = deploy_model(
-            root,
-            params,
-            model_dir=model_dir,
-            trained_at=trained_at,
-            change=change,
-            dry_run=True,
-            gates="workspace",
-        )
+        request = DeployRequest(model_dir, trained_at, change, dry_run=True, gates="workspace")
+        plan = deploy_model(root, params, request)
         files = manifests(root, params, plan.releases)
     except ModelopsError as refused:
         return DeployPreview(problem=str(refused))
@@ -67,6 +71,17 @@ def preview(root: Path, params: Params, *, model_dir: Path, trained_at: str) -> 
         diff=manifest_diff(root, files),
         notes=plan.notes,
     )
+
+
+def keep(planned: DeployPreview, out: Path) -> Path:
+    """Write the previewed manifests (as under manifests/) and their diff to the folder `out`,
+    replacing what it held."""
+    if planned.files is None:
+        raise ModelopsError(f"a merge would not deploy ({planned.problem}): nothing to write")
+    files = {path.relative_to("manifests"): text for path, text in planned.files.items()}
+    files[Path(DIFF_FILE)] = planned.diff
+    commit({out: tree_writer(files)})
+    return out
 
 
 def manifest_diff(root: Path, files: Mapping[Path, str]) -> str:

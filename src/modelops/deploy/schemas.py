@@ -24,11 +24,10 @@ import urllib.error
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from modelops.deploy.crd import storage_schema, strict
 from modelops.errors import CrdError, SchemaError
-from modelops.io import bytes_writer, commit
+from modelops.io import JSONObject, bytes_writer, commit
 
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com"
 DOWNLOAD_TIMEOUT_SECONDS = 30
@@ -86,7 +85,7 @@ PINNED = (
         kind="Application",
         repository="argoproj/argo-cd",
         tag="v3.5.1",
-        path="manifests/crds/application-crd.yaml",
+        path="manifests/crds/application-crd.yaml",  # in argo-cd's repository, not this one
         sha256="5dde0e229249b6b707beb98674c1deae3949d5c319a6c45b9f5a80c99618e40c",
         crd="argo-cd/v3.5.1/crd/application-crd.yaml",
         strict="argo-cd/v3.5.1/strict/argoproj.io/application_v1alpha1.json",
@@ -160,7 +159,7 @@ def pinned_for(api_version: str, kind: str) -> Pinned | None:
     return _BY_KIND.get((api_version, kind))
 
 
-def load(pinned: Pinned, source: SchemaSource) -> dict[str, Any]:
+def load(pinned: Pinned, source: SchemaSource) -> JSONObject:
     """The strict JSON schema of `pinned`: from the first folder that has it, else downloaded.
 
     Raises:
@@ -218,7 +217,7 @@ def download(pinned: Pinned, *, base_url: str) -> bytes:
     return data
 
 
-def derive(pinned: Pinned, data: bytes) -> dict[str, Any]:
+def derive(pinned: Pinned, data: bytes) -> JSONObject:
     """The strict JSON schema of a pinned CRD file's bytes."""
     try:
         schema = storage_schema(data.decode("utf-8"), helm_template=pinned.helm_template)
@@ -244,9 +243,9 @@ def _is_true(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in _TRUE
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_json(path: Path) -> JSONObject:
     try:
-        loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        loaded: JSONObject = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise SchemaError(
             f"{path}: unreadable schema ({exc}); delete it to fetch it again"

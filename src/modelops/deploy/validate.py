@@ -23,12 +23,18 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING
 
 import yaml
 
 from modelops.deploy.schemas import Pinned, SchemaSource, load, pinned_for
 from modelops.errors import SchemaError
+from modelops.io import JSONObject
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
+    from referencing import Resource
+    from referencing.jsonschema import Schema
 
 KUBERNETES_VERSION = "1.30.0"
 _CORE_SCHEMAS = f"v{KUBERNETES_VERSION}-local-strict"  # kubernetes-validate's bundled schemas
@@ -109,7 +115,7 @@ def _skipped(unavailable: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(f"{why}; that check is skipped" for _, why in sorted(unavailable.items()))
 
 
-def _check(document: Any, schemas: SchemaSource, unavailable: dict[str, str]) -> Iterator[str]:
+def _check(document: object, schemas: SchemaSource, unavailable: dict[str, str]) -> Iterator[str]:
     if not isinstance(document, dict) or "kind" not in document:
         yield "not a Kubernetes object (no kind)"
         return
@@ -132,7 +138,7 @@ def _check(document: Any, schemas: SchemaSource, unavailable: dict[str, str]) ->
         yield from _application(document)
 
 
-def webhook_rules(deployment: dict[str, Any]) -> Iterator[str]:
+def webhook_rules(deployment: JSONObject) -> Iterator[str]:
     """Seldon v1's admission rules, plus ours: no predictor at 0% beside others."""
     predictors = deployment.get("spec", {}).get("predictors") or []
     names = [p.get("name") for p in predictors]
@@ -174,13 +180,13 @@ def webhook_rules(deployment: dict[str, Any]) -> Iterator[str]:
                 yield f"graph node {node.get('name')}: prepackaged {implementation} needs modelUri"
 
 
-def _graph_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def _graph_nodes(node: JSONObject) -> Iterator[JSONObject]:
     yield node
     for child in node.get("children") or []:
         yield from _graph_nodes(child)
 
 
-def _application(application: dict[str, Any]) -> Iterator[str]:
+def _application(application: JSONObject) -> Iterator[str]:
     spec = application.get("spec") or {}
     required = {
         "metadata.name": (application.get("metadata") or {}).get("name"),
@@ -197,7 +203,7 @@ def _application(application: dict[str, Any]) -> Iterator[str]:
         yield "Argo CD Application must be argoproj.io/v1alpha1"
 
 
-def _core(document: dict[str, Any]) -> Iterator[str]:
+def _core(document: JSONObject) -> Iterator[str]:
     validator = _core_validator(str(document["apiVersion"]), str(document["kind"]))
     if validator is None:
         kind = f"{document['apiVersion']} {document['kind']}"
@@ -207,7 +213,7 @@ def _core(document: dict[str, Any]) -> Iterator[str]:
 
 
 @cache
-def _core_validator(api_version: str, kind: str) -> Any:
+def _core_validator(api_version: str, kind: str) -> Validator | None:
     """kubernetes-validate's strict schema of a core kind, or None; read once a process.
 
     Its own `validate()` reads the kind's schema and 1.3 MB of shared definitions on every
@@ -228,7 +234,7 @@ def _core_validator(api_version: str, kind: str) -> Any:
 
 
 @cache
-def _core_definitions() -> Any:
+def _core_definitions() -> Resource[Schema]:
     from referencing import Resource
 
     folder = resources.files("kubernetes_validate") / "kubernetes-json-schema" / _CORE_SCHEMAS
@@ -236,7 +242,7 @@ def _core_definitions() -> Any:
 
 
 @cache
-def _validator(pinned: Pinned, schemas: SchemaSource) -> Any:
+def _validator(pinned: Pinned, schemas: SchemaSource) -> Validator | str:
     """The kind's schema validator, or why its schema cannot be had (tried once a process)."""
     import jsonschema
 
@@ -246,7 +252,7 @@ def _validator(pinned: Pinned, schemas: SchemaSource) -> Any:
         return f"{pinned.kind} schema unavailable: {exc}; {schemas.describe(pinned)}"
 
 
-def _schema_errors(kind: str, validator: Any, document: dict[str, Any]) -> Iterator[str]:
+def _schema_errors(kind: str, validator: Validator, document: JSONObject) -> Iterator[str]:
     for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path))):
         where = ".".join(str(p) for p in error.path) or "(top level)"
         yield f"{kind} {where}: {error.message}"

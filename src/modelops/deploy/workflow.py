@@ -8,9 +8,12 @@ a commit message that says what changed.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 from modelops import tracking
 from modelops.deploy.gated import Requirement, check_gated
@@ -22,19 +25,24 @@ from modelops.gates.results import GatesRecord, read_record
 from modelops.gitinfo import show_file
 from modelops.identity import ModelIdentity, identify
 from modelops.io import Writer, bytes_writer, commit, tree_writer
-from modelops.observability.budget import BudgetCheck
+from modelops.observability.budget import BudgetCheck, check_budget
 from modelops.params import Params
-from modelops.paths import MODEL_CARD, ProjectPaths
+from modelops.paths import (
+    GENERATED_DIRS,
+    MANIFESTS_DIR,
+    MODEL_CARD,
+    TEMPLATES_DIR,
+    ProjectPaths,
+)
 from modelops.releases import state
 from modelops.releases.files import load_releases, release_file, release_text
 from modelops.releases.publish import is_object_store, model_uri, publish
 from modelops.releases.state import Change, ModelVersion, Release, Unchanged
+from modelops.telemetry.prometheus import URL_ENV, connect
 
-MANIFESTS = Path("manifests")
-TEMPLATES = MANIFESTS / "templates"
-GENERATED = (MANIFESTS / "rendered", MANIFESTS / "argocd", MANIFESTS / "prometheus")
 PLAIN = "prometheus/"
 """Generated files that are not Kubernetes objects (rules files for any Prometheus)."""
+_Found = TypeVar("_Found")
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,7 @@ def manifests(root: Path, params: Params, releases: Mapping[str, Release]) -> di
         DeployError: a rendered object breaks its schema or Seldon's rules.
     """
     rendered = render(
-        root / TEMPLATES,
+        root / TEMPLATES_DIR,
         params.deploy,
         releases,
         threshold=params.evaluate.threshold,
@@ -66,7 +74,7 @@ def manifests(root: Path, params: Params, releases: Mapping[str, Release]) -> di
     checked = validate(objects, schemas=schema_source(root), templated=templated_files(objects))
     if checked.problems:
         raise DeployError("the manifests do not validate:\n  " + "\n  ".join(checked.problems))
-    return {MANIFESTS / path: text for path, text in rendered.items()}
+    return {Path(MANIFESTS_DIR) / path: text for path, text in rendered.items()}
 
 
 def templated_files(files: Mapping[str, str]) -> set[str]:
@@ -76,42 +84,55 @@ def templated_files(files: Mapping[str, str]) -> set[str]:
     }
 
 
-def deploy_model(
-    root: Path,
-    params: Params,
-    *,
-    model_dir: Path,
-    trained_at: str,
-    change: Change,
-    environments: Sequence[str] = (),
-    dry_run: bool = False,
-    object_store_only: bool = False,
-    retry: bool = False,
-    gates: Requirement = "merged",
-    budget: Callable[[str], BudgetCheck] | None = None,
-    budget_override: str | None = None,
-) -> Plan:
-    """Publish the trained model and deploy it: stable where direct, a canary where canary.
-
-    Where an environment has `shadow_first`, the new model starts as a shadow instead (mirrored
-    requests, its answers discarded); its first promote makes it a canary.
+@dataclass(frozen=True)
+class DeployRequest:
+    """What `deploy_model` deploys, and how strictly (`modelops release deploy`'s options).
 
     Only a model the gates passed is published (`deploy.gated`; `gates` says how strictly it must
     be the merged commit's). `dry_run` publishes nothing. `object_store_only` refuses a local
     folder as the store: in CI it would vanish with the runner, leaving manifests pointing at
-    nothing. `retry` deploys a model that was taken out before (otherwise skipped). The MLflow
-    registry is not touched here: `sync_registry` follows the release files once they are pushed.
+    nothing. `retry` deploys a model that was taken out before (otherwise skipped). A spent
+    error budget refuses a new canary unless `budget_override` gives the reason.
+    """
+
+    model_dir: Path
+    trained_at: str
+    """The commit the model was trained at."""
+    change: Change
+    environments: Sequence[str] = ()
+    """Only these environments (default: every one)."""
+    dry_run: bool = False
+    object_store_only: bool = False
+    retry: bool = False
+    gates: Requirement = "merged"
+    budget_override: str | None = None
+
+
+def deploy_model(
+    root: Path,
+    params: Params,
+    request: DeployRequest,
+    *,
+    budget: Callable[[str], BudgetCheck] | None = None,
+) -> Plan:
+    """Publish the trained model and deploy it: stable where direct, a canary where canary.
+
+    Where an environment has `shadow_first`, the new model starts as a shadow instead (mirrored
+    requests, its answers discarded); its first promote makes it a canary. The MLflow registry
+    is not touched here: `sync_registry` follows the release files once they are pushed.
 
     `budget` says whether a namespace's error budget allows a new canary (the error-budget
-    policy); a spent budget refuses the deploy unless `budget_override` gives the reason.
+    policy, `configured_budget`); a spent budget refuses the deploy unless the request's
+    `budget_override` gives the reason.
     """
-    if object_store_only and not is_object_store(params.deploy.store):
+    model_dir, change = request.model_dir, request.change
+    if request.object_store_only and not is_object_store(params.deploy.store):
         raise DeployError(
             f"deploy.store is the local folder '{params.deploy.store}': a cluster cannot read "
             "it. Set deploy.store in params.yaml to your bucket (s3://bucket/models, "
             "gs://...) and give the job its credentials"
         )
-    names = list(environments or params.deploy.environments)
+    names = list(request.environments or params.deploy.environments)
     unknown = sorted(set(names) - set(params.deploy.environments))
     if unknown:
         raise DeployError(
@@ -119,11 +140,18 @@ def deploy_model(
             f"{sorted(params.deploy.environments)}"
         )
     identity = _identity(root, model_dir)
-    model = _planned_version(root, params, model_dir=model_dir, identity=identity, at=trained_at)
-    releases, changed, notes = _apply(
-        load_releases(root, params), model, names=names, params=params, change=change, retry=retry
+    model = _planned_version(
+        root, params, model_dir=model_dir, identity=identity, at=request.trained_at
     )
-    overrides = _budget_policy(params, releases, changed, notes, budget, budget_override)
+    releases, changed, notes = _apply(
+        load_releases(root, params),
+        model,
+        names=names,
+        params=params,
+        change=change,
+        retry=request.retry,
+    )
+    overrides = _budget_policy(params, releases, changed, notes, budget, request.budget_override)
     if changed:
         # Refused before anything is published: the gates must have passed this model.
         paths = ProjectPaths(root)
@@ -133,10 +161,10 @@ def deploy_model(
             identity,
             workspace=_gates_record(workspace, source=paths.show(paths.gates_file)),
             committed=_gates_record(committed, source=f"HEAD:{paths.show(paths.gates_file)}"),
-            require=gates,
+            require=request.gates,
         )
         notes.insert(0, gated)
-    if changed and not dry_run:
+    if changed and not request.dry_run:
         uri, digest = publish(
             model_dir, store=params.deploy.store, name=params.deploy.name, root=root
         )
@@ -194,6 +222,29 @@ def _budget_policy(
         notes.append(line)
         overrides.append(f"Error-budget policy overridden in {line}")
     return overrides
+
+
+def configured_budget(params: Params) -> Callable[[str], BudgetCheck]:
+    """The error-budget check against the configured Prometheus (monitoring.prometheus_url,
+    else $MODELOPS_PROMETHEUS_URL): a note instead of a check when there is none."""
+    configured = params.monitoring.prometheus_url or os.environ.get(URL_ENV)
+    prometheus = connect(None, configured) if configured else None
+    return partial(check_budget, prometheus)
+
+
+def releases_of(root: Path, params: Params, environment: str | None = None) -> dict[str, Release]:
+    """Every environment's release, or only `environment`'s (refused when it is not one)."""
+    releases = load_releases(root, params)
+    if environment is None:
+        return releases
+    return {environment: _release(releases, environment)}
+
+
+def trial_role(root: Path, params: Params, environment: str) -> str:
+    """`shadow` when the environment runs one, else `canary` (the words of a prompt)."""
+    _release(params.deploy.environments, environment)  # an unknown one before any file is read
+    trial = _release(load_releases(root, params), environment).canary
+    return trial.role if trial is not None else "canary"
 
 
 def promote(root: Path, params: Params, environment: str, *, change: Change) -> Plan:
@@ -275,7 +326,7 @@ def generated_files(root: Path) -> dict[Path, str]:
     """The generated manifests on disk (`rendered/`, `argocd/`), by path relative to the root."""
     return {
         path.relative_to(root): path.read_text(encoding="utf-8")
-        for folder in GENERATED
+        for folder in GENERATED_DIRS
         if (root / folder).is_dir()
         for path in sorted((root / folder).rglob("*"))
         if path.is_file()
@@ -303,7 +354,7 @@ def _generated_writers(root: Path, files: Mapping[Path, str]) -> dict[Path, Writ
         root / folder: tree_writer(
             {p.relative_to(folder): t for p, t in files.items() if p.is_relative_to(folder)}
         )
-        for folder in GENERATED
+        for folder in GENERATED_DIRS
     }
 
 
@@ -438,7 +489,8 @@ def sync_registry(root: Path, params: Params) -> list[str]:
     return notes
 
 
-def _release(releases: Mapping[str, Release], environment: str) -> Release:
+def _release(releases: Mapping[str, _Found], environment: str) -> _Found:
+    """`releases[environment]`, or a refusal that lists the environments."""
     if environment not in releases:
         raise ReleaseError(
             f"unknown environment '{environment}'; params.yaml declares {sorted(releases)}"

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Generic, Literal, TypeAlias
 
 from deepchecks.core import BaseCheck
 from deepchecks.tabular import checks
 
 from modelops.gates import judges
-from modelops.gates.judges import WHOLE_ROWS, Judge, Sizes
+from modelops.gates.evidence import WHOLE_ROWS, GateParamsT, Judge, Sizes
+
+if TYPE_CHECKING:
+    from modelops.params import DataGateParams, DriftGateParams, ModelGateParams
 
 Scope: TypeAlias = Literal["each", "pair", "test"]
 """`each`: train and test separately; `pair`: train against test; `test`: the test set only."""
@@ -47,12 +50,12 @@ class Facts:
 _OUTLIER_ROWS = 3000
 _SEGMENT_ROWS = 5000
 
-Builder: TypeAlias = Callable[[Any, Facts, int], BaseCheck]
+Builder: TypeAlias = Callable[[GateParamsT, Facts, int], BaseCheck]
 """(gate params, facts, sample rows) -> a configured Deepchecks check with its condition(s)."""
 
 
 @dataclass(frozen=True)
-class CheckSpec:
+class CheckSpec(Generic[GateParamsT]):
     """One gate check.
 
     `judge` decides it from the check's value (its condition is then not Deepchecks'), and
@@ -63,11 +66,11 @@ class CheckSpec:
     title: str
     meaning: str
     scope: Scope
-    build: Builder
+    build: Builder[GateParamsT]
     applies: Callable[[Facts], str | None] = lambda facts: None
-    judge: Judge | None = None
+    judge: Judge[GateParamsT] | None = None
     tuned_by: tuple[str, ...] = ()
-    too_small: Callable[[Sizes, Any], str | None] = lambda sizes, params: None
+    too_small: Callable[[Sizes, GateParamsT], str | None] = lambda sizes, params: None
     """An inconclusive reason when the data is too small for the check to run at all."""
     whole: bool = False
     """Runs on every row (up to WHOLE_ROWS), not on gates.runner.sample_rows: the pairs of rows
@@ -75,11 +78,11 @@ class CheckSpec:
     duplicated pairs in a 10,000-row sample)."""
 
 
-def _sampled(check_class: type[BaseCheck], rows: int, **options: Any) -> Any:
+def _sampled(check_class: type[BaseCheck], rows: int, **options: object) -> BaseCheck:
     return check_class(n_samples=rows, random_state=0, **options)
 
 
-def _whole(check_class: type[BaseCheck], **options: Any) -> Any:
+def _whole(check_class: type[BaseCheck], **options: object) -> BaseCheck:
     return check_class(n_samples=WHOLE_ROWS, random_state=0, **options)
 
 
@@ -101,7 +104,7 @@ def _needs_time_split(facts: Facts) -> str | None:
     return None
 
 
-DATA: tuple[CheckSpec, ...] = (
+DATA: tuple[CheckSpec[DataGateParams], ...] = (
     CheckSpec(
         "nulls",
         "Percent of nulls",
@@ -195,7 +198,7 @@ DATA: tuple[CheckSpec, ...] = (
     ),
 )
 
-DRIFT: tuple[CheckSpec, ...] = (
+DRIFT: tuple[CheckSpec[DriftGateParams], ...] = (
     CheckSpec(
         "feature_drift",
         "Feature drift",
@@ -298,7 +301,7 @@ DRIFT: tuple[CheckSpec, ...] = (
     ),
 )
 
-MODEL: tuple[CheckSpec, ...] = (
+MODEL: tuple[CheckSpec[ModelGateParams], ...] = (
     CheckSpec(
         "performance",
         "Test performance",
@@ -352,5 +355,3 @@ MODEL: tuple[CheckSpec, ...] = (
         tuned_by=("max_prediction_drift",),
     ),
 )
-
-CATALOG: dict[str, tuple[CheckSpec, ...]] = {"data": DATA, "drift": DRIFT, "model": MODEL}

@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -33,15 +33,20 @@ from modelops import tracking
 from modelops.data import Schema
 from modelops.errors import ModelopsError, PublishError, ReleaseError
 from modelops.gates.bootstrap import METRICS, paired_differences
-from modelops.gates.judges import MIN_POSITIVES
+from modelops.gates.evidence import MIN_POSITIVES
 from modelops.gates.results import CheckRecord, GateResult, gate_status
 from modelops.gitinfo import resolve_commit, show_file
 from modelops.identity import content_hash
-from modelops.lockfile import DATA_PATH, MODEL_PATH, output_versions, stage_inputs
+from modelops.lockfile import output_versions, stage_inputs
 from modelops.params import ChampionGateParams, StatisticsParams
+from modelops.paths import LOCK_FILE, MODEL_DIR, PREPARED_DIR
+from modelops.releases.files import release_file
 from modelops.releases.publish import fetch
 from modelops.releases.state import ModelVersion, from_document
 from modelops.statistics import Interval, decide_at_least
+
+if TYPE_CHECKING:
+    from modelops.model import Classifier
 
 _TITLE = "Champion comparison"
 _DVC_EXPERIMENT = "DVC_EXP_BASELINE_REV"
@@ -83,8 +88,8 @@ def champion_identity(root: Path, params: ChampionGateParams) -> dict[str, str]:
                 "model_hash": released.model.model_hash,
                 "ref": params.ref,
             }
-    versions = output_versions(show_file(root, commit, "dvc.lock"))
-    return {"ref": params.ref, "model_md5": versions.get(MODEL_PATH, "none: no trained model")}
+    versions = output_versions(show_file(root, commit, LOCK_FILE))
+    return {"ref": params.ref, "model_md5": versions.get(MODEL_DIR, "none: no trained model")}
 
 
 def find_champion(
@@ -120,7 +125,7 @@ def find_champion(
 
 def _released(root: Path, commit: str, environment: str, *, ref: str) -> _Released | None:
     """The stable model of `environment` as the release file on `ref` records it."""
-    path = f"manifests/releases/{environment}.yaml"
+    path = release_file(environment).as_posix()
     text = show_file(root, commit, path)
     if text is None:
         return None
@@ -157,7 +162,7 @@ def _released_champion(
     except PublishError as exc:
         unreadable = str(exc)
     shutil.rmtree(destination, ignore_errors=True)
-    lock = show_file(root, model.git_commit, "dvc.lock")
+    lock = show_file(root, model.git_commit, LOCK_FILE)
     same_inputs = model.training_inputs is not None and stage_inputs(lock) == model.training_inputs
     unavailable = _from_dvc(root, model.git_commit, destination)
     if unavailable is None:
@@ -186,16 +191,16 @@ def _ref_champion(
     fallback: str,
 ) -> Champion | NoChampion:
     """The model `ref`'s dvc.lock records: from DVC, else rebuilt in a worktree."""
-    versions = output_versions(show_file(root, commit, "dvc.lock"))
+    versions = output_versions(show_file(root, commit, LOCK_FILE))
     context = {
-        "champion": f"{fallback}{MODEL_PATH} at {params.ref} ({commit[:12]})",
+        "champion": f"{fallback}{MODEL_DIR} at {params.ref} ({commit[:12]})",
         "commit": commit,
-        "data_version": versions.get(DATA_PATH, "unknown"),
-        "model_version": versions.get(MODEL_PATH, "unknown"),
+        "data_version": versions.get(PREPARED_DIR, "unknown"),
+        "model_version": versions.get(MODEL_DIR, "unknown"),
     }
-    if MODEL_PATH not in versions:
+    if MODEL_DIR not in versions:
         return NoChampion(
-            f"{fallback}'{params.ref}' has no trained model yet (no {MODEL_PATH} in its dvc.lock): "
+            f"{fallback}'{params.ref}' has no trained model yet (no {MODEL_DIR} in its dvc.lock): "
             "this will be the first",
             context,
         )
@@ -215,7 +220,7 @@ def champion_gate(
     params: ChampionGateParams,
     *,
     root: Path,
-    candidate: Any,
+    candidate: Classifier,
     test: pd.DataFrame,
     schema: Schema,
     threshold: float,
@@ -340,7 +345,9 @@ def compare(
     return records
 
 
-def _positive_scores(model: Any, test: pd.DataFrame, schema: Schema) -> npt.NDArray[np.float64]:
+def _positive_scores(
+    model: Classifier, test: pd.DataFrame, schema: Schema
+) -> npt.NDArray[np.float64]:
     """A model's positive-class scores on the test rows, from the columns it was trained with.
 
     Raises:
@@ -383,13 +390,13 @@ def _from_dvc(root: Path, commit: str, destination: Path) -> str | None:
 
     try:
         filesystem = DVCFileSystem(str(root), rev=commit)
-        filesystem.get(MODEL_PATH, str(destination), recursive=True)
+        filesystem.get(MODEL_DIR, str(destination), recursive=True)
     except (DvcException, DataIndexError, OSError) as exc:
         shutil.rmtree(destination, ignore_errors=True)
         return f"not in the DVC cache or a remote ({type(exc).__name__})"
     if not (destination / "MLmodel").is_file():
         shutil.rmtree(destination, ignore_errors=True)
-        return f"incomplete in the DVC cache ({MODEL_PATH} at {commit[:12]} has no MLmodel)"
+        return f"incomplete in the DVC cache ({MODEL_DIR} at {commit[:12]} has no MLmodel)"
     return None
 
 
@@ -420,7 +427,7 @@ def _rebuild(root: Path, commit: str, destination: Path, *, workdir: Path) -> No
         if done.returncode != 0:
             tail = " ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
             raise ModelopsError(f"rebuilding the champion at {commit[:12]} failed: {tail}")
-        shutil.copytree(worktree / MODEL_PATH, destination)
+        shutil.copytree(worktree / MODEL_DIR, destination)
     finally:
         subprocess.run(
             ["git", "worktree", "remove", "--force", str(worktree)],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -10,8 +10,12 @@ import pandas as pd
 from deepchecks.tabular import Dataset
 
 from modelops.data import Schema, features
-from modelops.gates.judges import Sizes
+from modelops.gates.evidence import Sizes
 from modelops.gates.runner import Predictions
+from modelops.io import JSONObject
+
+if TYPE_CHECKING:
+    from modelops.model import Classifier
 
 
 class ThresholdedClassifier:
@@ -21,7 +25,7 @@ class ThresholdedClassifier:
     0.5, while the project decides at `evaluate.threshold`. Probabilities pass through.
     """
 
-    def __init__(self, model: Any, *, schema: Schema, threshold: float) -> None:
+    def __init__(self, model: Classifier, *, schema: Schema, threshold: float) -> None:
         self._model = model
         self.classes_ = model.classes_
         self._positive = list(model.classes_).index(schema.positive_label)
@@ -30,14 +34,13 @@ class ThresholdedClassifier:
 
     def predict_proba(self, inputs: pd.DataFrame) -> npt.NDArray[np.float64]:
         """Class probabilities, columns in `classes_` order."""
-        proba: npt.NDArray[np.float64] = self._model.predict_proba(inputs)
-        return proba
+        return self._model.predict_proba(inputs)
 
-    def predict(self, inputs: pd.DataFrame) -> npt.NDArray[Any]:
+    def predict(self, inputs: pd.DataFrame) -> npt.NDArray[np.str_]:
         """Labels at the threshold."""
         return self.label(self.predict_proba(inputs))
 
-    def label(self, proba: npt.NDArray[np.float64]) -> npt.NDArray[Any]:
+    def label(self, proba: npt.NDArray[np.float64]) -> npt.NDArray[np.str_]:
         """The positive label where its probability reaches the threshold, else the negative."""
         is_positive = proba[:, self._positive] >= self._threshold
         return np.where(is_positive, self._labels[1], self._labels[0])
@@ -74,7 +77,7 @@ def predictions(
     )
 
 
-def importance_series(ranked: list[dict[str, Any]], schema: Schema) -> pd.Series:
+def importance_series(ranked: list[JSONObject], schema: Schema) -> pd.Series:
     """Permutation importance from the evaluate stage, as Deepchecks wants it (sums to one)."""
     values = pd.Series({row["feature"]: max(float(row["mean"]), 0.0) for row in ranked})
     values = values.reindex(list(schema.features), fill_value=0.0)

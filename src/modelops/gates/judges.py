@@ -4,24 +4,32 @@ Deepchecks' own conditions compare a point estimate with a threshold, whatever t
 rows: on a hundred rows that blocks clean data by accident, and passes broken data by luck.
 A judge reads the same result, attaches the interval the sample supports (`statistics`), and
 decides pass, fail or inconclusive; an inconclusive record says in one sentence how many rows
-would settle it. Pure functions over the check result and the data's sizes.
+would settle it. Pure functions over the check result and the data's sizes; what they share
+(the evidence, the verdict, the wording) is in `evidence`.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from modelops.gates import bootstrap
-from modelops.gates.results import CheckRecord
+from modelops.gates.evidence import (
+    MIN_POSITIVES,
+    Evidence,
+    GateParamsT,
+    Judge,
+    Sizes,
+    Verdict,
+    at_least,
+    needs_rows,
+    rate_at_most,
+    worst,
+)
 from modelops.statistics import (
-    Decision,
     Interval,
     auc_interval,
     cramers_v_interval,
@@ -31,134 +39,22 @@ from modelops.statistics import (
     difference,
     ks_interval,
     ks_rows_needed,
-    rows_to_show_rate_below,
     wilson,
     z_value,
 )
 
-_SHOWN = 3
-"""Columns named in one record (the worst first)."""
-MIN_POSITIVES = 20
-"""Positive test rows below which a bootstrap interval of F1 is not trusted (it degenerates)."""
-
-
-WHOLE_ROWS = 10_000_000
-"""Rows a whole-data check reads at most (Deepchecks' own default for those checks)."""
-
-
-@dataclass(frozen=True)
-class Sizes:
-    """Rows the check looked at, and what the judges need to know about them."""
-
-    train_rows: int
-    test_rows: int
-    train_positives: int
-    test_positives: int
-    categories: Mapping[str, int] = field(default_factory=dict)
-    """Distinct values per categorical feature, over train and test."""
-    singletons: Mapping[str, int] = field(default_factory=dict)
-    """Per categorical feature: values seen exactly once in train (Good-Turing's unseen mass)."""
-    distinct: Mapping[str, int] = field(default_factory=dict)
-    """Per column: distinct values over train and test together."""
-    top_share: Mapping[str, float] = field(default_factory=dict)
-    """Per column: the share of its most common value over train and test together."""
-    order_auc: Mapping[str, float] = field(default_factory=dict)
-    """For the id and the timestamp: ROC AUC of their order against the label in train."""
-    train_total: int = 0
-    """All train rows, for the checks that read every row (0: the same as train_rows)."""
-    test_total: int = 0
-    """All test rows, likewise."""
-
-    def rows(self, dataset: str, *, whole: bool = False) -> int:
-        """Rows a check of `dataset` read: the sample, or every row for a whole-data check."""
-        if dataset == "train":
-            return (
-                min(self.train_total or self.train_rows, WHOLE_ROWS) if whole else self.train_rows
-            )
-        return min(self.test_total or self.test_rows, WHOLE_ROWS) if whole else self.test_rows
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """What a judge sees: the result's value, the sizes, settings, and shared predictions."""
-
-    value: Any
-    dataset: str
-    sizes: Sizes
-    params: Any
-    confidence: float
-    resamples: int
-    seed: int
-    threshold: float
-    positive_label: str = "1"
-    test_truth: npt.NDArray[np.float64] | None = None
-    test_score: npt.NDArray[np.float64] | None = None
-    trusted: tuple[str, ...] = ()
-    whole: bool = False
-    """The check read every row, not the sample."""
-
-    def rows(self) -> int:
-        """Rows of the dataset this record is about (test for pairs)."""
-        return self.sizes.rows(self.dataset, whole=self.whole)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One decision: what was measured, the decision, and why (or what would settle it)."""
-
-    decision: Decision
-    condition: str
-    value: str
-    reason: str = ""
-
-
-Judge: TypeAlias = Callable[[Evidence], list[Verdict]]
-
-
-def records(
-    verdicts: Iterable[Verdict], *, key: str, title: str, dataset: str, meaning: str, tuned_by: str
-) -> list[CheckRecord]:
-    """Check records from a judge's verdicts (a failure carries what it means)."""
-    return [
-        CheckRecord(
-            check=key,
-            title=title,
-            dataset=dataset,
-            condition=verdict.condition,
-            value=verdict.value,
-            status=verdict.decision,
-            reason=meaning if verdict.decision == "fail" and not verdict.reason else verdict.reason,
-            tuned_by=tuned_by,
-        )
-        for verdict in verdicts
-    ]
-
+if TYPE_CHECKING:
+    from modelops.params import DataGateParams, DriftGateParams, ModelGateParams
 
 # Rates ---------------------------------------------------------------------------------------
 
 
-def rate_at_most(
-    events: int, rows: int, limit: float, *, z: float, what: str, unit: str
-) -> Verdict:
-    """At most `limit` of `rows` may have the property (`what`, counted in `unit`)."""
-    found = wilson(events, rows, z=z)
-    decision = decide_at_most(found, limit)
-    value = f"{events} of {rows} {unit} {what}: {found.text(percent=True)}"
-    reason = ""
-    if decision == "inconclusive":
-        needed = rows_to_show_rate_below(found.estimate, limit, z=z)
-        more = f"about {needed} {unit} at this rate would" if needed else "more rows would"
-        reason = (
-            f"inconclusive: {rows} {unit} cannot show the share {what} is under {limit:g} "
-            f"({found.text(percent=True)}); {more}"
-        )
-    return Verdict(decision, f"share {what} at most {limit:g}", value, reason)
-
-
 def _ratio_judge(
-    read: Callable[[Any], float], limit_of: Callable[[Any], float], what: str
-) -> Judge:
-    def judge(evidence: Evidence) -> list[Verdict]:
+    read: Callable[[Any], float], limit_of: Callable[[GateParamsT], float], what: str
+) -> Judge[GateParamsT]:
+    """A judge of one share: `read` takes it from Deepchecks' value, `limit_of` from params."""
+
+    def judge(evidence: Evidence[GateParamsT]) -> list[Verdict]:
         rows = evidence.rows()
         events = round(read(evidence.value) * rows)
         z = z_value(evidence.confidence)
@@ -167,18 +63,20 @@ def _ratio_judge(
     return judge
 
 
-duplicates = _ratio_judge(lambda v: float(v), lambda p: p.max_duplicate_ratio, "duplicated")
-conflicting_labels = _ratio_judge(
+duplicates: Judge[DataGateParams] = _ratio_judge(
+    lambda v: float(v), lambda p: p.max_duplicate_ratio, "duplicated"
+)
+conflicting_labels: Judge[DataGateParams] = _ratio_judge(
     lambda v: float(v["percent_of_conflicting_samples"]),
     lambda p: p.max_conflicting_label_ratio,
     "with a conflicting label",
 )
-sample_overlap = _ratio_judge(
+sample_overlap: Judge[DriftGateParams] = _ratio_judge(
     lambda v: float(v["ratio"]), lambda p: p.max_sample_overlap_ratio, "also in train"
 )
 
 
-def nulls(evidence: Evidence) -> list[Verdict]:
+def nulls(evidence: Evidence[DataGateParams]) -> list[Verdict]:
     """Per column, at most `max_null_ratio` nulls; the columns share the error rate."""
     shares = evidence.value["Percent of nulls in sample"]
     rows = evidence.rows()
@@ -188,10 +86,10 @@ def nulls(evidence: Evidence) -> list[Verdict]:
         str(column): rate_at_most(round(share * rows), rows, limit, z=z, what="null", unit="rows")
         for column, share in shares.items()
     }
-    return [_worst(per_column, f"share of nulls in each column at most {limit:g}")]
+    return [worst(per_column, f"share of nulls in each column at most {limit:g}")]
 
 
-def outliers(evidence: Evidence) -> list[Verdict]:
+def outliers(evidence: Evidence[DataGateParams]) -> list[Verdict]:
     """At most `max_outlier_ratio` rows with an outlier probability above the cut-off."""
     probabilities = np.asarray(evidence.value, dtype=np.float64)
     cut = evidence.params.outlier_probability
@@ -208,7 +106,7 @@ def outliers(evidence: Evidence) -> list[Verdict]:
     ]
 
 
-def new_categories(evidence: Evidence) -> list[Verdict]:
+def new_categories(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
     """Test rows with a category never seen in train, beyond what sampling alone leaves unseen.
 
     A category absent from a small train set by chance is expected: Good-Turing's estimate of
@@ -227,10 +125,10 @@ def new_categories(evidence: Evidence) -> list[Verdict]:
         )
         per_column[str(column)] = verdict
     condition = f"share of test rows with a new category at most {limit:g} (+ unseen by chance)"
-    return [_worst(per_column, condition)]
+    return [worst(per_column, condition)]
 
 
-def single_value(evidence: Evidence) -> list[Verdict]:
+def single_value(evidence: Evidence[DataGateParams]) -> list[Verdict]:
     """A column with one value is a broken feed, unless so few rows show one value by chance.
 
     Constant over all the data: it fails. Constant in this dataset only: the chance that n rows
@@ -255,13 +153,13 @@ def single_value(evidence: Evidence) -> list[Verdict]:
                 f"inconclusive: {rows} rows show one value of '{column}' by chance with "
                 f"probability {chance:.2f}; more rows would tell a constant column from luck",
             )
-    return [_worst(per_column, "no column holds a single value")]
+    return [worst(per_column, "no column holds a single value")]
 
 
 # Distribution distances ----------------------------------------------------------------------
 
 
-def feature_drift(evidence: Evidence) -> list[Verdict]:
+def feature_drift(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
     """Per feature, drift within its limit; the features share the error rate."""
     params = evidence.params
     tests = max(len(evidence.value), 1)
@@ -282,10 +180,10 @@ def feature_drift(evidence: Evidence) -> list[Verdict]:
         f"drift of each feature at most {params.max_numeric_drift:g} (numeric, KS) and "
         f"{params.max_categorical_drift:g} (categorical, Cramér's V)"
     )
-    return [_worst(per_column, condition)]
+    return [worst(per_column, condition)]
 
 
-def label_drift(evidence: Evidence) -> list[Verdict]:
+def label_drift(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
     limit = evidence.params.max_label_drift
     verdict = _distance(
         evidence.value["Drift score"],
@@ -299,7 +197,7 @@ def label_drift(evidence: Evidence) -> list[Verdict]:
     ]
 
 
-def prediction_drift(evidence: Evidence) -> list[Verdict]:
+def prediction_drift(evidence: Evidence[ModelGateParams]) -> list[Verdict]:
     limit = evidence.params.max_prediction_drift
     verdict = _distance(
         evidence.value["Drift score"],
@@ -315,7 +213,7 @@ def prediction_drift(evidence: Evidence) -> list[Verdict]:
     ]
 
 
-def multivariate_drift(evidence: Evidence) -> list[Verdict]:
+def multivariate_drift(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
     """The domain classifier's drift score (2 AUC - 1) from its held-out AUC's interval.
 
     Deepchecks samples min(train, test, sample_rows) rows of each side and holds 30% out.
@@ -332,7 +230,7 @@ def multivariate_drift(evidence: Evidence) -> list[Verdict]:
     value = f"domain classifier AUC {auc:.3f} on {2 * held_out} held-out rows: drift {drift.text()}"
     reason = ""
     if decision == "inconclusive":
-        reason = _needs(
+        reason = needs_rows(
             f"{sample} rows per side cannot tell whether the data drifted beyond {limit:g}",
             sample,
             drift,
@@ -345,7 +243,7 @@ def multivariate_drift(evidence: Evidence) -> list[Verdict]:
 def _distance(
     score: float,
     method: str,
-    evidence: Evidence,
+    evidence: Evidence[GateParamsT],
     *,
     limit: float,
     categories: int,
@@ -379,7 +277,7 @@ def _distance(
 # Leakage -------------------------------------------------------------------------------------
 
 
-def label_correlation(evidence: Evidence) -> list[Verdict]:
+def label_correlation(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
     """A leak predicts the label almost alone, or far better in train than in test.
 
     The predictive power score (PPS) is a one-feature model's F1 rescaled by the F1 of always
@@ -410,7 +308,7 @@ def label_correlation(evidence: Evidence) -> list[Verdict]:
         decision = decide_at_most(change, params.max_feature_label_pps_change)
         reason = ""
         if decision == "inconclusive":
-            reason = _needs(
+            reason = needs_rows(
                 f"{rows_train} + {rows_test} rows cannot tell whether it predicts the label better "
                 f"in train than in test by more than {params.max_feature_label_pps_change:g}",
                 rows_test,
@@ -423,12 +321,12 @@ def label_correlation(evidence: Evidence) -> list[Verdict]:
         )
     trusted = f" (trusted: {', '.join(evidence.trusted)})" if evidence.trusted else ""
     return [
-        _worst(
+        worst(
             alone,
             f"no feature predicts the label alone beyond PPS {params.max_feature_label_pps:g}"
             + trusted,
         ),
-        _worst(
+        worst(
             gap,
             "no feature predicts the label better in train than in test by more than "
             f"{params.max_feature_label_pps_change:g}",
@@ -436,7 +334,7 @@ def label_correlation(evidence: Evidence) -> list[Verdict]:
     ]
 
 
-def identifier_leakage(evidence: Evidence) -> list[Verdict]:
+def identifier_leakage(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
     """The order of the id or the timestamp must not predict the label.
 
     Deepchecks scores the id with ppscore, which gives 0 to any column whose values are all
@@ -459,7 +357,7 @@ def identifier_leakage(evidence: Evidence) -> list[Verdict]:
         decision = decide_at_most(power, limit)
         reason = ""
         if decision == "inconclusive":
-            reason = _needs(
+            reason = needs_rows(
                 f"{sizes.train_rows} rows cannot tell whether the order of '{column}' predicts "
                 f"the label beyond {limit:g}",
                 sizes.train_rows,
@@ -471,7 +369,7 @@ def identifier_leakage(evidence: Evidence) -> list[Verdict]:
             decision, "", f"order vs label: |2 AUC - 1| {power.text()} (AUC {auc:.3f})", reason
         )
     return [
-        _worst(per_column, f"the id's and timestamp's order predict the label at most {limit:g}")
+        worst(per_column, f"the id's and timestamp's order predict the label at most {limit:g}")
     ]
 
 
@@ -491,7 +389,7 @@ def _score_verdict(found: Interval, limit: float, rows: int, *, what: str) -> Ve
     decision = decide_at_most(found, limit)
     reason = ""
     if decision == "inconclusive":
-        reason = _needs(
+        reason = needs_rows(
             f"{rows} rows cannot tell whether it {what} beyond PPS {limit:g}",
             rows,
             found,
@@ -504,7 +402,7 @@ def _score_verdict(found: Interval, limit: float, rows: int, *, what: str) -> Ve
 # The model -----------------------------------------------------------------------------------
 
 
-def performance(evidence: Evidence) -> list[Verdict]:
+def performance(evidence: Evidence[ModelGateParams]) -> list[Verdict]:
     """ROC AUC (Hanley-McNeil) and the positive class's recall (Wilson) against their minimums."""
     params, sizes = evidence.params, evidence.sizes
     table = evidence.value
@@ -513,7 +411,7 @@ def performance(evidence: Evidence) -> list[Verdict]:
     z = z_value(evidence.confidence)
     found_auc = auc_interval(auc, positives, negatives, z=z)
     verdicts = [
-        _at_least(
+        at_least(
             found_auc,
             params.min_roc_auc,
             condition=f"ROC AUC at least {params.min_roc_auc:g}",
@@ -532,7 +430,7 @@ def performance(evidence: Evidence) -> list[Verdict]:
         hits = round(float(recall_rows["Value"].iloc[-1]) * positives)
     found_recall = wilson(hits, positives, z=z)
     verdicts.append(
-        _at_least(
+        at_least(
             found_recall,
             params.min_recall,
             condition=f"recall of the positive class at least {params.min_recall:g}",
@@ -545,7 +443,7 @@ def performance(evidence: Evidence) -> list[Verdict]:
     return verdicts
 
 
-def simple_model(evidence: Evidence) -> list[Verdict]:
+def simple_model(evidence: Evidence[ModelGateParams]) -> list[Verdict]:
     """The positive class's F1 gain over the majority class, with a bootstrap interval."""
     limit = evidence.params.min_simple_model_gain
     condition = f"F1 gain over the majority class at least {limit:g}"
@@ -575,7 +473,7 @@ def simple_model(evidence: Evidence) -> list[Verdict]:
         (found.high - simple) / scale,
     )
     return [
-        _at_least(
+        at_least(
             gain,
             limit,
             condition=condition,
@@ -587,7 +485,7 @@ def simple_model(evidence: Evidence) -> list[Verdict]:
     ]
 
 
-def weak_segments(evidence: Evidence) -> list[Verdict]:
+def weak_segments(evidence: Evidence[ModelGateParams]) -> list[Verdict]:
     """The weakest segment of at least `min_segment_rows`, against the average accuracy.
 
     Segments are searched, so the weakest is an extreme of many: the intervals share the error
@@ -620,7 +518,7 @@ def weak_segments(evidence: Evidence) -> list[Verdict]:
         decision = decide_at_least(found, floor)
         reason = ""
         if decision == "inconclusive":
-            reason = _needs(
+            reason = needs_rows(
                 f"a segment of {size} rows cannot tell whether its accuracy is under {floor:.3f}",
                 size,
                 found,
@@ -628,10 +526,10 @@ def weak_segments(evidence: Evidence) -> list[Verdict]:
                 unit="rows in the segment",
             )
         per_segment[name] = Verdict(decision, "", f"accuracy {found.text()} on {size} rows", reason)
-    return [_worst(per_segment, condition, order=("fail", "inconclusive", "pass"))]
+    return [worst(per_segment, condition, order=("fail", "inconclusive", "pass"))]
 
 
-def weak_segments_too_small(sizes: Sizes, params: Any) -> str | None:
+def weak_segments_too_small(sizes: Sizes, params: ModelGateParams) -> str | None:
     """Below two minimum segments of test rows the search has nothing it may call weak."""
     minimum = params.min_segment_rows
     if sizes.test_rows >= 2 * minimum:
@@ -642,7 +540,7 @@ def weak_segments_too_small(sizes: Sizes, params: Any) -> str | None:
     )
 
 
-def overfitting(evidence: Evidence) -> list[Verdict]:
+def overfitting(evidence: Evidence[ModelGateParams]) -> list[Verdict]:
     """The relative ROC AUC drop from train to test, from both AUCs' intervals."""
     limit = evidence.params.max_overfitting
     table = evidence.value
@@ -662,7 +560,7 @@ def overfitting(evidence: Evidence) -> list[Verdict]:
     decision = decide_at_most(drop, limit)
     reason = ""
     if decision == "inconclusive":
-        reason = _needs(
+        reason = needs_rows(
             f"{sizes.test_rows} test rows cannot tell whether ROC AUC drops more than {limit:g} "
             "from train to test",
             sizes.test_rows,
@@ -672,60 +570,6 @@ def overfitting(evidence: Evidence) -> list[Verdict]:
         )
     value = f"ROC AUC train {in_train.text()} vs test {in_test.text()}: relative drop {drop.text()}"
     return [Verdict(decision, f"relative ROC AUC drop at most {limit:g}", value, reason)]
-
-
-# Helpers -------------------------------------------------------------------------------------
-
-
-def _at_least(
-    found: Interval,
-    limit: float,
-    *,
-    condition: str,
-    value: str,
-    rows: int,
-    what: str,
-    unit: str = "test rows",
-) -> Verdict:
-    decision = decide_at_least(found, limit)
-    reason = ""
-    if decision == "inconclusive":
-        reason = _needs(
-            f"{rows} {unit} cannot tell whether {what} reaches {limit:g}",
-            rows,
-            found,
-            limit,
-            unit=unit,
-        )
-    return Verdict(decision, condition, value, reason)
-
-
-def _needs(sentence: str, rows: int, found: Interval, limit: float, *, unit: str) -> str:
-    """'inconclusive: <sentence> (<interval>); about N <unit> would' (width falls as 1/sqrt n)."""
-    margin = abs(found.estimate - limit)
-    half = (found.high - found.low) / 2.0
-    if margin <= 0 or not math.isfinite(half) or half <= 0:
-        return f"inconclusive: {sentence} ({found.text()}); the estimate sits on the limit"
-    needed = math.ceil(rows * (half / margin) ** 2)
-    return f"inconclusive: {sentence} ({found.text()}); about {needed} {unit} would"
-
-
-_ORDER = ("fail", "inconclusive", "pass")
-
-
-def _worst(
-    per_item: Mapping[str, Verdict], condition: str, *, order: tuple[str, ...] = _ORDER
-) -> Verdict:
-    """One verdict for many columns: the worst decision, naming the columns that have it."""
-    if not per_item:
-        return Verdict("pass", condition, "nothing to check")
-    decision = next(d for d in order if any(v.decision == d for v in per_item.values()))
-    named = [(item, v) for item, v in per_item.items() if v.decision == decision]
-    shown = "; ".join(f"'{item}': {v.value}" for item, v in named[:_SHOWN])
-    more = f"; and {len(named) - _SHOWN} more" if len(named) > _SHOWN else ""
-    if decision == "pass":
-        return Verdict("pass", condition, f"all {len(per_item)} within the limit")
-    return Verdict(decision, condition, shown + more, named[0][1].reason)  # type: ignore[arg-type]
 
 
 def _segment_name(row: pd.Series) -> str:

@@ -9,19 +9,63 @@ the merge when its mode is `enforce`, and is a warning when it is `warn`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Self, TypeAlias
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, Self, TypeAlias, TypedDict
 
 from modelops.errors import ModelopsError
-from modelops.identity import ModelIdentity
+from modelops.gates.registry import position
+from modelops.identity import IdentityDocument, ModelIdentity
+
+if TYPE_CHECKING:
+    from modelops.params.gates import GateMode
 
 CheckStatus: TypeAlias = Literal[
     "pass", "fail", "inconclusive", "error", "timeout", "not_applicable", "off"
 ]
 GateStatus: TypeAlias = Literal["pass", "fail", "inconclusive", "skipped", "off"]
 VerdictStatus: TypeAlias = Literal["pass", "warn", "fail"]
-GATE_ORDER = ("data", "drift", "model", "champion")
 FAILING: frozenset[str] = frozenset({"fail", "error", "timeout"})
+
+
+class CheckDocument(TypedDict):
+    """A `CheckRecord` in JSON."""
+
+    check: str
+    title: str
+    dataset: str
+    condition: str
+    value: str
+    status: CheckStatus
+    reason: str
+    tuned_by: str
+
+
+class GateDocument(TypedDict):
+    """A `GateResult` in JSON: `reports/gates/<gate>.json`, and each gate of `gates.json`."""
+
+    name: str
+    mode: GateMode
+    status: GateStatus
+    checks: list[CheckDocument]
+    notes: list[str]
+    html: str | None
+    context: dict[str, str]
+    judged: IdentityDocument | None
+
+
+class VerdictDocument(TypedDict):
+    status: VerdictStatus
+    headline: str
+    blocking: list[str]
+    warnings: list[str]
+
+
+class GatesDocument(TypedDict):
+    """`reports/gates.json`: the model judged, the verdict, every gate in order."""
+
+    judged: IdentityDocument | None
+    verdict: VerdictDocument
+    gates: list[GateDocument]
 
 
 @dataclass(frozen=True)
@@ -44,7 +88,7 @@ class GateResult:
     """A gate's checks, its status, and what a reviewer should know about how it ran."""
 
     name: str
-    mode: Literal["enforce", "warn", "off"]
+    mode: GateMode
     status: GateStatus
     checks: tuple[CheckRecord, ...] = ()
     notes: tuple[str, ...] = ()
@@ -58,16 +102,36 @@ class GateResult:
         """Whether this gate stops the merge."""
         return self.mode == "enforce" and self.status == "fail"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> GateDocument:
         """JSON-ready form."""
-        document = asdict(self)
-        document["judged"] = self.judged.to_dict() if self.judged else None
-        return document
+        return {
+            "name": self.name,
+            "mode": self.mode,
+            "status": self.status,
+            "checks": [
+                {
+                    "check": check.check,
+                    "title": check.title,
+                    "dataset": check.dataset,
+                    "condition": check.condition,
+                    "value": check.value,
+                    "status": check.status,
+                    "reason": check.reason,
+                    "tuned_by": check.tuned_by,
+                }
+                for check in self.checks
+            ],
+            "notes": list(self.notes),
+            "html": self.html,
+            "context": dict(self.context),
+            "judged": self.judged.to_dict() if self.judged else None,
+        }
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Self:
+    def from_dict(cls, raw: GateDocument) -> Self:
         """Inverse of `to_dict`."""
         checks = tuple(CheckRecord(**check) for check in raw.get("checks", ()))
+        judged = raw.get("judged")
         return cls(
             name=raw["name"],
             mode=raw["mode"],
@@ -76,7 +140,7 @@ class GateResult:
             notes=tuple(raw.get("notes", ())),
             html=raw.get("html"),
             context=dict(raw.get("context", {})),
-            judged=ModelIdentity.from_dict(raw["judged"]) if raw.get("judged") else None,
+            judged=ModelIdentity.from_dict(judged) if judged else None,
         )
 
 
@@ -112,7 +176,7 @@ def gate_status(checks: Sequence[CheckRecord]) -> GateStatus:
 def verdict(gates: Iterable[GateResult]) -> Verdict:
     """Blocked by any failed enforced gate; a warning for each failed warn-mode gate and for
     each gate whose checks were all inconclusive (too little data to say anything)."""
-    ordered = sorted(gates, key=lambda gate: _order(gate.name))
+    ordered = sorted(gates, key=lambda gate: position(gate.name))
     blocking = tuple(gate.name for gate in ordered if gate.blocking)
     warned = [
         gate
@@ -144,13 +208,13 @@ def verdict(gates: Iterable[GateResult]) -> Verdict:
     )
 
 
-def gates_document(gates: Iterable[GateResult]) -> dict[str, Any]:
+def gates_document(gates: Iterable[GateResult]) -> GatesDocument:
     """The content of `reports/gates.json`: the verdict, the model judged, every gate in order.
 
     Raises:
         ModelopsError: the model gates judged different models (run them together again).
     """
-    ordered = sorted(gates, key=lambda gate: _order(gate.name))
+    ordered = sorted(gates, key=lambda gate: position(gate.name))
     outcome = verdict(ordered)
     judged = {gate.judged for gate in ordered if gate.judged is not None}
     if len(judged) > 1:
@@ -171,19 +235,15 @@ def gates_document(gates: Iterable[GateResult]) -> dict[str, Any]:
     }
 
 
-def read_gates(document: dict[str, Any]) -> tuple[GateResult, ...]:
+def read_gates(document: GatesDocument) -> tuple[GateResult, ...]:
     """Gates from the content of `reports/gates.json`."""
     return tuple(GateResult.from_dict(raw) for raw in document["gates"])
 
 
-def read_record(document: dict[str, Any]) -> GatesRecord:
+def read_record(document: GatesDocument) -> GatesRecord:
     """The judged model and the verdict (recomputed from the gates) of `reports/gates.json`."""
     judged = document.get("judged")
     return GatesRecord(
         judged=ModelIdentity.from_dict(judged) if judged else None,
         verdict=verdict(read_gates(document)),
     )
-
-
-def _order(name: str) -> int:
-    return GATE_ORDER.index(name) if name in GATE_ORDER else len(GATE_ORDER)

@@ -15,12 +15,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from deepchecks.core import CheckResult, ConditionCategory
+from deepchecks.core import BaseCheck, CheckResult, ConditionCategory
 from deepchecks.core.check_result import CheckFailure
 from deepchecks.core.errors import DeepchecksProcessError, NotEnoughSamplesError
 from deepchecks.core.suite import SuiteResult
@@ -28,10 +29,27 @@ from deepchecks.tabular import Dataset
 from deepchecks.tabular.base_checks import SingleDatasetCheck
 
 from modelops.gates.catalog import CheckSpec, Facts
-from modelops.gates.judges import Evidence, Sizes, records
-from modelops.gates.results import CheckRecord, GateResult, gate_status
+from modelops.gates.evidence import Evidence, Sizes, records
+from modelops.gates.results import CheckRecord, CheckStatus, GateResult, gate_status
+
+if TYPE_CHECKING:
+    from modelops.model import Classifier
+    from modelops.params.gates import GateMode
 
 _MAX_VALUE_CHARS = 300
+
+
+class GateSection(Protocol):
+    """What the runner reads of any gate's section of `params.gates`; its checks read the rest."""
+
+    @property
+    def mode(self) -> GateMode: ...
+
+    @property
+    def skip(self) -> Sequence[str]: ...
+
+
+SectionT = TypeVar("SectionT", bound=GateSection)
 
 
 class CheckTimeout(BaseException):
@@ -45,8 +63,8 @@ class CheckTimeout(BaseException):
 class Predictions:
     """Model outputs computed once and shared by every check."""
 
-    train_labels: npt.NDArray[Any]
-    test_labels: npt.NDArray[Any]
+    train_labels: npt.NDArray[np.str_]
+    test_labels: npt.NDArray[np.str_]
     train_proba: npt.NDArray[np.float64]
     test_proba: npt.NDArray[np.float64]
 
@@ -60,7 +78,7 @@ class GateInputs:
     facts: Facts
     sizes: Sizes
     threshold: float = 0.5
-    model: Any = None
+    model: Classifier | None = None
     predictions: Predictions | None = None
     feature_importance: pd.Series | None = None
 
@@ -83,8 +101,8 @@ class RunSettings:
 
 def run_gate(
     name: str,
-    specs: Sequence[CheckSpec],
-    gate_params: Any,
+    specs: Sequence[CheckSpec[SectionT]],
+    gate_params: SectionT,
     inputs: GateInputs,
     settings: RunSettings,
     *,
@@ -98,7 +116,7 @@ def run_gate(
     records: list[CheckRecord] = []
     kept: list[CheckResult | CheckFailure] = []
     for spec in specs:
-        spec_records, spec_results = _run_spec(spec, gate_params, inputs, settings)
+        spec_records, spec_results = _run_spec(name, spec, gate_params, inputs, settings)
         records.extend(spec_records)
         passed = all(r.status in ("pass", "off", "not_applicable") for r in spec_records)
         if settings.html == "always" or not passed:
@@ -115,11 +133,15 @@ def run_gate(
 
 
 def _run_spec(
-    spec: CheckSpec, gate_params: Any, inputs: GateInputs, settings: RunSettings
+    gate: str,
+    spec: CheckSpec[SectionT],
+    gate_params: SectionT,
+    inputs: GateInputs,
+    settings: RunSettings,
 ) -> tuple[list[CheckRecord], list[CheckResult | CheckFailure]]:
-    tuned_by = _tuned_by(spec, gate_params)
+    tuned_by = _tuned_by(gate, spec, gate_params)
 
-    def record(dataset: str, status: Any, value: str = "", reason: str = "") -> CheckRecord:
+    def record(dataset: str, status: CheckStatus, value: str = "", reason: str = "") -> CheckRecord:
         return CheckRecord(spec.key, spec.title, dataset, "", value, status, reason, tuned_by)
 
     if spec.key in gate_params.skip:
@@ -182,10 +204,10 @@ def _run_spec(
 
 
 def _decide(
-    spec: CheckSpec,
+    spec: CheckSpec[SectionT],
     dataset: str,
     result: CheckResult,
-    gate_params: Any,
+    gate_params: SectionT,
     inputs: GateInputs,
     settings: RunSettings,
     tuned_by: str,
@@ -197,6 +219,7 @@ def _decide(
     positive = inputs.facts.positive_label
     truth = score = None
     if predictions is not None:
+        assert inputs.model is not None, "predictions come with the model that made them"
         column = [str(c) for c in inputs.model.classes_].index(positive)
         score = predictions.test_proba[:, column]
         truth = (inputs.test.label_col.astype(str) == positive).to_numpy(dtype=np.float64)
@@ -225,7 +248,7 @@ def _decide(
     )
 
 
-def _error(spec: CheckSpec, dataset: str, exc: Exception, tuned_by: str) -> CheckRecord:
+def _error(spec: CheckSpec[SectionT], dataset: str, exc: Exception, tuned_by: str) -> CheckRecord:
     return CheckRecord(
         spec.key,
         spec.title,
@@ -238,15 +261,14 @@ def _error(spec: CheckSpec, dataset: str, exc: Exception, tuned_by: str) -> Chec
     )
 
 
-def _tuned_by(spec: CheckSpec, gate_params: Any) -> str:
+def _tuned_by(gate: str, spec: CheckSpec[SectionT], gate_params: SectionT) -> str:
     """`gates.<gate>.<key> = <value>` for each param that tunes the check."""
-    gate = type(gate_params).__name__.removesuffix("GateParams").lower()
     parts = [f"gates.{gate}.{key} = {_param(getattr(gate_params, key))}" for key in spec.tuned_by]
     parts.append(f"gates.{gate}.skip: [{spec.key}]")
     return "; ".join(parts)
 
 
-def _param(value: Any) -> str:
+def _param(value: object) -> str:
     if isinstance(value, tuple):
         return "[" + ", ".join(str(v) for v in value) + "]"
     return f"{value:g}" if isinstance(value, float) else str(value)
@@ -260,12 +282,12 @@ def _rows(dataset: str, sizes: Sizes) -> str:
     return f"{sizes.train_rows} + {sizes.test_rows}"
 
 
-def _datasets(spec: CheckSpec) -> tuple[str, ...]:
+def _datasets(spec: CheckSpec[SectionT]) -> tuple[str, ...]:
     return {"each": ("train", "test"), "pair": ("train vs test",), "test": ("test",)}[spec.scope]
 
 
-def _run(check: Any, dataset: str, inputs: GateInputs, with_display: bool) -> CheckResult:
-    common: dict[str, Any] = {
+def _run(check: BaseCheck, dataset: str, inputs: GateInputs, with_display: bool) -> CheckResult:
+    common: dict[str, object] = {
         "model": inputs.model,
         "feature_importance": inputs.feature_importance,
         "with_display": with_display,
@@ -292,7 +314,7 @@ def _run(check: Any, dataset: str, inputs: GateInputs, with_display: bool) -> Ch
 
 
 def _condition_records(
-    spec: CheckSpec, dataset: str, result: CheckResult, tuned_by: str
+    spec: CheckSpec[SectionT], dataset: str, result: CheckResult, tuned_by: str
 ) -> list[CheckRecord]:
     conditions = result.conditions_results
     if not conditions:
@@ -302,6 +324,7 @@ def _condition_records(
             )
         ]
     records = []
+    status: CheckStatus
     for condition in conditions:
         if condition.category == ConditionCategory.PASS:
             status, reason = "pass", ""
@@ -316,7 +339,7 @@ def _condition_records(
                 dataset=dataset,
                 condition=condition.name,
                 value=_one_line(condition.details),
-                status=status,  # type: ignore[arg-type]
+                status=status,
                 reason=reason,
                 tuned_by=tuned_by,
             )
@@ -328,7 +351,7 @@ def _condition_records(
 def _deadline(seconds: float) -> Iterator[None]:
     """Interrupt the block after `seconds` (main thread only, which the CLI always is)."""
 
-    def expire(signum: int, frame: Any) -> None:
+    def expire(signum: int, frame: FrameType | None) -> None:
         raise CheckTimeout
 
     previous = signal.signal(signal.SIGALRM, expire)

@@ -17,19 +17,18 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from deepchecks.tabular import Dataset
 
 from modelops.data import Schema
-from modelops.errors import RowsError
-from modelops.gates.catalog import CATALOG, Facts
+from modelops.errors import ExitCode, RowsError
+from modelops.gates.catalog import DRIFT, Facts
 from modelops.gates.inputs import sizes
 from modelops.gates.results import GateResult
 from modelops.gates.runner import GateInputs, RunSettings, run_gate
-from modelops.io import Writer, bytes_writer, commit, json_bytes
+from modelops.io import JSONObject, Writer, bytes_writer, commit, json_bytes
 from modelops.params import load_params
 from modelops.paths import ProjectPaths
 from modelops.prepared import load_prepared
@@ -49,7 +48,7 @@ class Sample:
 def read_sample(path: Path, features: tuple[str, ...], *, size: int, seed: int = 0) -> Sample:
     """A uniform sample of `size` rows of the log (all of them when it is shorter)."""
     chooser = random.Random(seed)
-    kept: list[dict[str, Any]] = []
+    kept: list[JSONObject] = []
     versions: set[str] = set()
     total = 0
     for number, record in _records(path):
@@ -76,12 +75,33 @@ def read_sample(path: Path, features: tuple[str, ...], *, size: int, seed: int =
     return Sample(frame=frame, total=total, versions=tuple(sorted(versions)))
 
 
-def gate_rows(paths: ProjectPaths, log: Path, folder: Path) -> int:
-    """Run the unlabelled drift checks on the log against the training data; 1 on a failure."""
+@dataclass(frozen=True)
+class RowsGate:
+    """The drift gate on a request log: its result, its report, and where both went."""
+
+    result: GateResult
+    summary: str
+    """The report (Markdown), as written to report.md."""
+    folder: Path
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.FAILED if self.result.status == "fail" else ExitCode.OK
+
+    def to_text(self, paths: ProjectPaths) -> str:
+        """What `monitor --rows` prints: the report and where it was written."""
+        written = f"{paths.show(self.folder)}/gate.json, report.md, drift.html"
+        return f"{self.summary}monitor --rows: wrote {written}"
+
+
+def gate_rows(paths: ProjectPaths, log: Path, folder: Path | None = None) -> RowsGate:
+    """Run the unlabelled drift checks on the log against the training data, writing
+    gate.json, report.md and the Deepchecks HTML to `folder` (default reports/monitor/rows/)."""
+    folder = folder if folder is not None else paths.monitor_dir / "rows"
     if not log.is_file():
         raise RowsError(f"{log} does not exist: give the request log the server wrote")
     params = load_params(paths.params_file)
-    prepared = load_prepared(paths.root / "data" / "prepared")
+    prepared = load_prepared(paths.prepared_dir)
     schema = prepared.schema
     runner = params.gates.runner
     sample = read_sample(log, schema.features, size=runner.sample_rows)
@@ -89,7 +109,7 @@ def gate_rows(paths: ProjectPaths, log: Path, folder: Path) -> int:
     train = prepared.train
     labelled = rows.assign(**{schema.label: np.nan})
     gate_params = params.gates.drift
-    checks = tuple(spec for spec in CATALOG["drift"] if spec.key in UNLABELLED_CHECKS)
+    checks = tuple(spec for spec in DRIFT if spec.key in UNLABELLED_CHECKS)
     inputs = GateInputs(
         train=_dataset(train, schema),
         test=_dataset(rows, schema),
@@ -123,12 +143,10 @@ def gate_rows(paths: ProjectPaths, log: Path, folder: Path) -> int:
     if staging.exists():
         outputs[folder / "drift.html"] = _moved_from(staging)
     commit(outputs)
-    print(summary, end="")
-    print(f"monitor --rows: wrote {paths.show(folder)}/gate.json, report.md, drift.html")
-    return 1 if result.status == "fail" else 0
+    return RowsGate(result, summary, folder)
 
 
-def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _records(path: Path) -> Iterator[tuple[int, JSONObject]]:
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():

@@ -10,19 +10,16 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from modelops.paths import ProjectPaths
+from modelops.errors import ExitCode
 
-REPORTS = Path("reports") / "monitor"
-DECISIONS = Path("manifests") / "decisions"
+if TYPE_CHECKING:
+    from modelops.paths import ProjectPaths
 
 
-def register(commands: Any) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `monitor` to the `modelops` command."""
     monitor = commands.add_parser(
         "monitor",
@@ -99,216 +96,40 @@ def register(commands: Any) -> None:
 
 
 def _monitor(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    if args.rows is not None:
-        from modelops.monitoring.batch import gate_rows
+    return _rows(args, paths) if args.rows is not None else _look(args, paths)
 
-        folder = args.output if args.output is not None else paths.root / REPORTS / "rows"
-        return gate_rows(paths, args.rows, folder)
-    return _look(args, paths)
+
+def _rows(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.monitoring.batch import gate_rows
+
+    gated = gate_rows(paths, args.rows, args.output)
+    print(gated.to_text(paths))
+    return gated.exit_code
 
 
 def _look(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.errors import MonitorError
-    from modelops.io import bytes_writer, commit
-    from modelops.monitoring import report
-    from modelops.monitoring.decide import log_record
-    from modelops.monitoring.monitor import load_profile, look, served_model
-    from modelops.params import load_params
-    from modelops.releases.files import load_releases
-    from modelops.telemetry.prometheus import connect
+    from modelops.monitoring import watch
 
-    params = load_params(paths.params_file)
-    if args.env not in params.deploy.environments:
-        raise MonitorError(
-            f"unknown environment '{args.env}'; params.yaml declares "
-            f"{', '.join(sorted(params.deploy.environments))}"
-        )
-    release = load_releases(paths.root, params)[args.env]
-    if release.stable is None and args.if_released:
-        print(f"monitor: nothing is released to {args.env}: nothing to monitor")
-        return 0
-    model = served_model(release)
-    profile, source = load_profile(paths.root, model, args.profile)
-    prometheus = connect(args.prometheus, params.monitoring.prometheus_url)
-    at = _moment(args.at)
-    started = time.perf_counter()
-    result = look(params, release, profile, prometheus, profile_source=source, at=at)
-    seconds = time.perf_counter() - started
-    folder = (args.output if args.output is not None else paths.root / REPORTS) / args.env
-    log = paths.root / DECISIONS / f"{args.env}.jsonl"
-    record = log_record(
-        result.decision,
-        environment=args.env,
-        model_version=model.version,
-        at=at,
-        window=params.monitoring.retrain.window,
+    watched = watch.look(
+        paths, args.env, args.prometheus, args.profile, at=args.at, if_released=args.if_released
     )
-    previous = log.read_text(encoding="utf-8") if log.is_file() else ""
-    outputs = {
-        folder / "report.md": report.to_markdown(result).encode(),
-        folder / "report.json": report.to_json(result).encode(),
-        **{folder / name: png for name, png in report.plots(result, profile).items()},
-        log: (previous + json.dumps(record, sort_keys=True) + "\n").encode(),
-    }
-    if args.message_file is not None:
-        outputs[args.message_file] = _message(result.decision, args.env, model.version).encode()
-    for path in outputs:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    commit({path: bytes_writer(content) for path, content in outputs.items()})
-    _print(result, seconds)
-    print(f"monitor: wrote {paths.show(folder)}/report.md, report.json; {paths.show(log)}")
-    return 0
-
-
-def _print(result: Any, seconds: float) -> None:
-    decision = result.decision
-    verdict = "retrain" if decision.retrain else "no retraining"
-    print(
-        f"{result.environment}: model {result.model.version}, {len(result.judged)} windows of "
-        f"{result.window} judged in {seconds:.1f} s: {verdict}"
-    )
-    for reason in decision.reasons:
-        print(f"  - {reason}")
-    for cause in decision.causes:
-        marks = " ".join(
-            {"breach": "X", "ok": ".", "dismissed": "d"}.get(s, "?") for s in cause.statuses
-        )
-        subjects = f" ({', '.join(cause.subjects)})" if cause.subjects else ""
-        print(f"  {cause.criterion:<18} {marks}{subjects}")
-    print("  (X breach, . ok, ? too little data, d dismissed; oldest window first)")
-    from modelops.monitoring.monitor import silent
-
-    warning = silent(result)
-    if warning:
-        print(f"  warning: {warning}")
-
-
-def _message(decision: Any, environment: str, version: str) -> str:
-    verdict = "retrain" if decision.retrain else "no retraining"
-    body = "\n".join(f"- {r}" for r in decision.reasons) or "- no criterion triggered"
-    return (
-        f"monitor {environment}: {verdict} (model {version})\n\n{body}\n\nRule: {decision.rule}\n"
-    )
-
-
-def _moment(given: str | None) -> float:
-    from modelops.errors import MonitorError
-
-    if given is None:
-        return time.time()
-    try:
-        moment = dt.datetime.fromisoformat(given.replace("Z", "+00:00"))
-    except ValueError:
-        raise MonitorError(
-            f"--at must be ISO 8601 like 2026-12-03T08:00:00Z, got {given!r}"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.timestamp()
-
-
-LABEL = "drift-monitor"
-
-
-def _report(
-    paths: ProjectPaths, folder: Path | None, environment: str
-) -> tuple[dict[str, Any], str]:
-    from modelops.errors import MonitorError
-
-    where = (folder if folder is not None else paths.root / REPORTS) / environment
-    try:
-        document = json.loads((where / "report.json").read_text(encoding="utf-8"))
-        markdown = (where / "report.md").read_text(encoding="utf-8")
-    except (OSError, ValueError):
-        raise MonitorError(
-            f"no monitor report in {paths.show(where)}: run `modelops monitor --env "
-            f"{environment}` first"
-        ) from None
-    if document.get("environment") != environment:
-        raise MonitorError(f"{paths.show(where)}/report.json is about another environment")
-    return document, markdown
+    kept = watch.keep(paths.root, watched, folder=args.output, message_file=args.message_file)
+    print(watch.to_text(watched, kept, paths))
+    return ExitCode.OK
 
 
 def _issues(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.github import connect, run_url, sync_issues
+    from modelops.monitoring import issues
 
-    document, markdown = _report(paths, args.report, args.env)
-    causes = issue_texts(document, markdown, run_url=run_url())
-    actions = sync_issues(
-        connect(),
-        label=LABEL,
-        scope=f"{args.env}/",
-        open_causes=causes,
-        cleared_comment=f"Cleared: the latest monitor window ({document['at']}) shows no "
-        "breach of this cause.",
-    )
-    for action, key, number in actions:
-        print(f"monitor-issues: {action} #{number} ({key})")
-    if not actions:
-        print(f"monitor-issues: {args.env}: nothing breached, no issue open")
-    return 0
-
-
-def issue_texts(
-    document: dict[str, Any], markdown: str, *, run_url: str | None
-) -> dict[str, tuple[str, str]]:
-    """(title, body) per open cause key (`<env>/<criterion>`, `<env>/age`) of a report."""
-    environment = document["environment"]
-    decision = document["decision"]
-    found: dict[str, tuple[str, str]] = {}
-    where = f"\n\nPlots and the JSON: the workflow run's artifacts ({run_url})." if run_url else ""
-    for cause in decision["causes"]:
-        if not cause["active"]:
-            continue
-        subjects = ", ".join(cause["subjects"])
-        title = f"Drift monitor: {environment} {cause['criterion']} ({subjects})"
-        status = (
-            "retraining triggered"
-            if cause["triggered"]
-            else f"breached in {cause['breaches']} of {len(cause['statuses'])} windows"
-        )
-        body = (
-            f"**{cause['criterion']}** on {subjects} in {environment} (model "
-            f"{document['model_version']}): {status}. What it means and what to do: "
-            f"runbooks/drift-and-retraining.md#{cause['criterion'].replace('_', '-')}.{where}"
-            f"\n\n{markdown}"
-        )
-        found[f"{environment}/{cause['criterion']}"] = (title, body)
-    age = decision.get("age_days")
-    if any("days old" in reason for reason in decision["reasons"]):
-        found[f"{environment}/age"] = (
-            f"Drift monitor: {environment} model older than its schedule",
-            f"The served model is {age} days old: retraining on schedule "
-            f"(monitoring.retrain.max_age_days).{where}\n\n{markdown}",
-        )
-    return found
+    print(issues.to_text(issues.post(paths, args.env, args.report), args.env))
+    return ExitCode.OK
 
 
 def _retrain(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.github import connect
-    from modelops.monitoring.retrain import retrain
-    from modelops.params import load_params
+    from modelops.monitoring import retrain
 
-    document, markdown = _report(paths, args.report, args.env)
-    decision = document["decision"]
-    if not decision["retrain"] and not args.force:
-        print(f"retrain: {args.env}: the monitor decided not to retrain; nothing to do")
-        return 0
-    params = load_params(paths.params_file)
-    github = connect() if args.remote is not None else None
-    done = retrain(
-        paths.root,
-        params,
-        args.env,
-        reasons=list(decision["reasons"]) or ["retraining requested (--force)"],
-        report=markdown,
-        remote=args.remote,
-        github=github,
+    done = retrain.from_report(
+        paths, args.env, folder=args.report, remote=args.remote, force=args.force
     )
-    refreshed = "; ".join(done.refreshed)
-    print(f"retrain: {args.env}: branch {done.branch}, {done.note}")
-    if refreshed:
-        print(f"  data: {refreshed}")
-    if done.pull_request:
-        print(f"  pull request: {done.pull_request}")
-    return 0
+    print(retrain.to_text(done, args.env))
+    return ExitCode.OK

@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
+from modelops_contract import MISSING, OTHER, UNSEEN, bin_labels
+
 from modelops.params import RETRAIN_CRITERIA
 from modelops.statistics import (
     Interval,
@@ -34,9 +36,6 @@ from modelops.statistics import (
     z_value,
 )
 from modelops.telemetry.profile import (
-    MISSING,
-    OTHER,
-    UNSEEN,
     CategoricalProfile,
     NumericProfile,
     ReferenceProfile,
@@ -228,7 +227,7 @@ def _categorical(
 
 def _score(profile: ReferenceProfile, window: Window, limits: Limits) -> Finding:
     score = profile.score
-    labels = [f"b{index:02d}" for index in range(len(score.shares))]
+    labels = bin_labels(len(score.shares))
     observed = [window.scores.get(label, 0.0) for label in labels]
     rows = round(sum(observed))
     if rows < limits.min_rows:

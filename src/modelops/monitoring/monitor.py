@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,17 +134,46 @@ def look(
     namespace = params.deploy.environments[release.environment].namespace
     seconds = float(duration_seconds(retrain.window))
     queries = window_queries(namespace, model.version, retrain.window)
-    thresholds = limits(params)
-    dismissals = [Dismissal(d.criterion, d.subject, d.until, d.reason) for d in retrain.dismissed]
-    today = dt.datetime.fromtimestamp(at, dt.UTC).date()
-    labels = params.monitoring.labels
-    judged = []
+    windows = []
     for back in reversed(range(retrain.windows)):
         end = at - back * seconds
         answers = {name: prometheus.query(query, at=end) for name, query in queries.items()}
-        window = to_window(answers, profile, end=end, seconds=seconds)
+        windows.append(to_window(answers, profile, end=end, seconds=seconds))
+    trained = scalar(prometheus.query(trained_query(namespace, model.version), at=at))
+    judged, decision = judge_windows(params, profile, windows, at=at, trained_at=trained)
+    return Look(
+        environment=release.environment,
+        model=model,
+        profile_source=profile_source,
+        at=at,
+        window=retrain.window,
+        label_delay=params.monitoring.labels.delay if params.monitoring.labels.expected else None,
+        judged=judged,
+        decision=decision,
+        queries={**queries, "trained": trained_query(namespace, model.version)},
+        prometheus=prometheus.url,
+    )
+
+
+def judge_windows(
+    params: Params,
+    profile: ReferenceProfile,
+    windows: Sequence[Window],
+    *,
+    at: float,
+    trained_at: float,
+) -> tuple[tuple[JudgedWindow, ...], Decision]:
+    """Each window judged against the profile, and the decision over them (pure): N of the
+    last M windows, the latest included, or the model's age (`trained_at`: a Unix time, 0 when
+    unknown) past `monitoring.retrain.max_age_days`. Windows are oldest first."""
+    retrain = params.monitoring.retrain
+    thresholds = limits(params)
+    dismissals = [Dismissal(d.criterion, d.subject, d.until, d.reason) for d in retrain.dismissed]
+    today = dt.datetime.fromtimestamp(at, dt.UTC).date()
+    judged = []
+    for window in windows:
         findings = judge_drift(profile, window, thresholds)
-        if labels.expected:
+        if params.monitoring.labels.expected:
             findings += quality.realized(dict(profile.expected), window, thresholds)
             findings.append(quality.concept_drift(profile.score, window, thresholds))
         judged.append(
@@ -153,27 +183,14 @@ def look(
                 estimate=quality.estimate(profile.score, window, confidence=thresholds.confidence),
             )
         )
-    trained = scalar(prometheus.query(trained_query(namespace, model.version), at=at))
-    age = (at - trained) / 86_400 if trained > 0 else None
     decision = decide(
         [j.findings for j in judged],
         breaches=retrain.breaches,
         retrain_on=retrain.retrain_on,
-        age_days=age,
+        age_days=(at - trained_at) / 86_400 if trained_at > 0 else None,
         max_age_days=retrain.max_age_days,
     )
-    return Look(
-        environment=release.environment,
-        model=model,
-        profile_source=profile_source,
-        at=at,
-        window=retrain.window,
-        label_delay=labels.delay if labels.expected else None,
-        judged=tuple(judged),
-        decision=decision,
-        queries={**queries, "trained": trained_query(namespace, model.version)},
-        prometheus=prometheus.url,
-    )
+    return tuple(judged), decision
 
 
 def _read_profile(raw: bytes | None, where: str) -> ReferenceProfile:

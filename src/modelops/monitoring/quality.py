@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from modelops_contract import CELLS, FALSE_NEGATIVE, FALSE_POSITIVE, TRUE_POSITIVE, bin_label
 
 from modelops.monitoring.drift import Finding, Limits, Window, status_of
 from modelops.statistics import (
@@ -35,8 +36,6 @@ from modelops.statistics import (
     z_value,
 )
 from modelops.telemetry.profile import ScoreProfile
-
-CELLS = ("true_positive", "false_positive", "true_negative", "false_negative")
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ class Estimate:
 def realized(expected: dict[str, float], window: Window, limits: Limits) -> list[Finding]:
     """Recall and precision from the window's feedback, against the test set's values."""
     cells = dict.fromkeys(CELLS, 0.0) | dict(window.cells or {})
-    tp, fp, fn = (round(cells[c]) for c in ("true_positive", "false_positive", "false_negative"))
+    tp, fp, fn = (round(cells[c]) for c in (TRUE_POSITIVE, FALSE_POSITIVE, FALSE_NEGATIVE))
     labels = round(sum(cells.values()))
     z = z_value(limits.confidence, tests=2)
     findings = []
@@ -148,7 +147,7 @@ def concept_drift(score: ScoreProfile, window: Window, limits: Limits) -> Findin
         "concept_drift",
         "label relation",
         status_of(decision),
-        f"largest calibration gap (score bin b{b:02d}: positive share {realized_share:.3f} "
+        f"largest calibration gap (score bin {bin_label(b)}: positive share {realized_share:.3f} "
         f"against {score.positive_shares[b]:.3f} on the test set)",
         gap,
         limits.max_calibration_gap,

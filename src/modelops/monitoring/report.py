@@ -1,24 +1,95 @@
-"""The monitor's report: Markdown with plots for people, JSON for the workflow (pure)."""
+"""The monitor's report (pure): Markdown with plots for people, JSON for the workflow, a few
+lines for a terminal, and the decision log's commit message."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
 import json
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from modelops_contract import bin_labels
 
-from modelops.monitoring.drift import CRITERIA, Finding
+from modelops.monitoring.decide import Decision
+from modelops.monitoring.drift import CRITERIA, Finding, Status
 from modelops.monitoring.monitor import JudgedWindow, Look, silent
 from modelops.statistics import Interval
 from modelops.telemetry.profile import ReferenceProfile
 
 _MARK = {"breach": "BREACH", "ok": "ok", "inconclusive": "n/a", "dismissed": "dismissed"}
 _LEVEL = {"ok": 0, "dismissed": 1, "inconclusive": 2, "breach": 3}
+_TERMINAL = {"breach": "X", "ok": ".", "dismissed": "d"}
 PLOTS = ("criteria.png", "drift.png", "scores.png")
+
+
+class IntervalDocument(TypedDict):
+    estimate: float
+    low: float
+    high: float
+
+
+class FindingDocument(TypedDict):
+    criterion: str
+    subject: str
+    status: Status
+    statistic: str
+    value: IntervalDocument | None
+    limit: float | None
+    rows: int
+    reference_rows: int
+    reason: str
+
+
+class EstimateDocument(TypedDict):
+    method: str
+    rows: int
+    recall: IntervalDocument
+    precision: IntervalDocument
+    positive_share: IntervalDocument
+
+
+class WindowDocument(TypedDict):
+    end: str
+    findings: list[FindingDocument]
+    estimate: EstimateDocument | None
+
+
+class CauseDocument(TypedDict):
+    criterion: str
+    statuses: list[Status]
+    breaches: int
+    active: bool
+    triggered: bool
+    subjects: list[str]
+
+
+class DecisionDocument(TypedDict):
+    """What the workflow and `modelops retrain` read: whether to retrain, and why."""
+
+    retrain: bool
+    reasons: list[str]
+    rule: str
+    age_days: float | None
+    causes: list[CauseDocument]
+
+
+class ReportDocument(TypedDict):
+    """`reports/monitor/<env>/report.json`: the whole look, for machines."""
+
+    environment: str
+    model_version: str
+    profile: str
+    at: str
+    window: str
+    label_delay: str | None
+    prometheus: str
+    warning: str | None
+    decision: DecisionDocument
+    windows: list[WindowDocument]
+    queries: dict[str, str]
 
 
 def stamp(at: float) -> str:
@@ -28,7 +99,7 @@ def stamp(at: float) -> str:
 def to_json(look: Look) -> str:
     """The whole look, for machines (the workflow reads `decision`)."""
     decision = look.decision
-    document = {
+    document: ReportDocument = {
         "environment": look.environment,
         "model_version": look.model.version,
         "profile": look.profile_source,
@@ -142,6 +213,36 @@ def to_markdown(look: Look) -> str:
     return "\n".join(lines)
 
 
+def to_text(look: Look, seconds: float) -> str:
+    """The look for a terminal: the decision and its reasons, each criterion window by window
+    (`seconds`: how long judging took)."""
+    decision = look.decision
+    verdict = "retrain" if decision.retrain else "no retraining"
+    lines = [
+        f"{look.environment}: model {look.model.version}, {len(look.judged)} windows of "
+        f"{look.window} judged in {seconds:.1f} s: {verdict}",
+        *(f"  - {reason}" for reason in decision.reasons),
+    ]
+    for cause in decision.causes:
+        marks = " ".join(_TERMINAL.get(status, "?") for status in cause.statuses)
+        subjects = f" ({', '.join(cause.subjects)})" if cause.subjects else ""
+        lines.append(f"  {cause.criterion:<18} {marks}{subjects}")
+    lines.append("  (X breach, . ok, ? too little data, d dismissed; oldest window first)")
+    warning = silent(look)
+    if warning:
+        lines.append(f"  warning: {warning}")
+    return "\n".join(lines)
+
+
+def commit_message(decision: Decision, environment: str, version: str) -> str:
+    """The decision log's commit message: the decision, its reasons and the rule."""
+    verdict = "retrain" if decision.retrain else "no retraining"
+    body = "\n".join(f"- {r}" for r in decision.reasons) or "- no criterion triggered"
+    return (
+        f"monitor {environment}: {verdict} (model {version})\n\n{body}\n\nRule: {decision.rule}\n"
+    )
+
+
 def plots(look: Look, profile: ReferenceProfile) -> dict[str, bytes]:
     """The report's PNGs by file name."""
     return {
@@ -151,7 +252,7 @@ def plots(look: Look, profile: ReferenceProfile) -> dict[str, bytes]:
     }
 
 
-def _window_document(judged: JudgedWindow) -> dict[str, Any]:
+def _window_document(judged: JudgedWindow) -> WindowDocument:
     estimate = judged.estimate
     return {
         "end": stamp(judged.window.end),
@@ -168,7 +269,7 @@ def _window_document(judged: JudgedWindow) -> dict[str, Any]:
     }
 
 
-def _finding_document(f: Finding) -> dict[str, Any]:
+def _finding_document(f: Finding) -> FindingDocument:
     return {
         "criterion": f.criterion,
         "subject": f.subject,
@@ -182,7 +283,7 @@ def _finding_document(f: Finding) -> dict[str, Any]:
     }
 
 
-def _interval(value: Interval) -> dict[str, float]:
+def _interval(value: Interval) -> IntervalDocument:
     return {
         "estimate": round(value.estimate, 6),
         "low": round(value.low, 6),
@@ -224,7 +325,7 @@ def _drift_png(findings: tuple[Finding, ...]) -> bytes:
 
 def _scores_png(look: Look, profile: ReferenceProfile) -> bytes:
     window = look.judged[-1].window
-    labels = [f"b{i:02d}" for i in range(len(profile.score.shares))]
+    labels = bin_labels(len(profile.score.shares))
     counts = np.array([window.scores.get(label, 0.0) for label in labels])
     shares = counts / counts.sum() if counts.sum() > 0 else counts
     fig = Figure(figsize=(7.0, 4.0), dpi=100)

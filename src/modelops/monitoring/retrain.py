@@ -27,13 +27,16 @@ import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from modelops.errors import RetrainError
-from modelops.github import GitHub
-from modelops.params import Params
+from modelops.github import GitHub, connect
+from modelops.io import JSONObject
+from modelops.monitoring.report import DecisionDocument
+from modelops.monitoring.watch import read_report
+from modelops.params import PARAMS_FILE, Params, load_params
+from modelops.paths import DATA_METRICS, DVC_FILE, LOCK_FILE, ProjectPaths
 
 BRANCH = "retrain/{environment}"
 PR_LABEL = "retraining"
@@ -48,6 +51,52 @@ class Retrained:
     commit: str | None
     pull_request: str | None
     note: str
+
+
+def reasons_to_retrain(decision: DecisionDocument, *, force: bool) -> list[str] | None:
+    """Why to retrain: the monitor's reasons, or the request (`force`); None when the monitor
+    decided not to and nobody forced it (pure)."""
+    if not decision["retrain"] and not force:
+        return None
+    return list(decision["reasons"]) or ["retraining requested (--force)"]
+
+
+def from_report(
+    paths: ProjectPaths,
+    environment: str,
+    *,
+    folder: Path | None = None,
+    remote: str | None = None,
+    force: bool = False,
+) -> Retrained | None:
+    """Retrain when the environment's latest monitor report says to (or `force`); None when
+    it does not. With a `remote`, push and open the pull request (GitHub from the environment)."""
+    document, markdown = read_report(paths, folder, environment)
+    reasons = reasons_to_retrain(document["decision"], force=force)
+    if reasons is None:
+        return None
+    return retrain(
+        paths.root,
+        load_params(paths.params_file),
+        environment,
+        reasons=reasons,
+        report=markdown,
+        remote=remote,
+        github=connect() if remote is not None else None,
+    )
+
+
+def to_text(done: Retrained | None, environment: str) -> str:
+    """What `modelops retrain` prints: the branch and what became of it, or nothing to do."""
+    if done is None:
+        return f"retrain: {environment}: the monitor decided not to retrain; nothing to do"
+    lines = [f"retrain: {environment}: branch {done.branch}, {done.note}"]
+    refreshed = "; ".join(done.refreshed)
+    if refreshed:
+        lines.append(f"  data: {refreshed}")
+    if done.pull_request:
+        lines.append(f"  pull request: {done.pull_request}")
+    return "\n".join(lines)
 
 
 def imported_sources(root: Path) -> list[str]:
@@ -77,7 +126,7 @@ def refresh(root: Path, params: Params) -> list[str]:
         return [f"prepared again from {source}"]
     if source == "synthetic":
         seed = params.prepare.synthetic.seed + 1
-        _set_synthetic_seed(root / "params.yaml", seed)
+        _set_synthetic_seed(root / PARAMS_FILE, seed)
         return [f"a new synthetic sample: prepare.synthetic.seed {seed - 1} -> {seed}"]
     raise RetrainError(
         f"nothing refreshes {source}: import it with `dvc import-url` (then `dvc update` "
@@ -108,7 +157,7 @@ def retrain(
             github.comment(existing.number, _still(reasons))
             return Retrained(branch, (), None, existing.url, f"open already: {existing.url}")
     start = _git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
-    data_before = _read_json(root / "metrics" / "data.json")
+    data_before = _read_json(root / DATA_METRICS)
     _git(root, "switch", "--force-create", branch, check=True)
     try:
         refreshed = refresh(root, params)
@@ -118,7 +167,7 @@ def retrain(
             raise RetrainError(
                 "the refreshed data changed nothing the pipeline records: no new data yet"
             )
-        data_after = _read_json(root / "metrics" / "data.json")
+        data_after = _read_json(root / DATA_METRICS)
         message = _message(environment, reasons, refreshed, data_before, data_after)
         _git(root, "commit", "--quiet", "--message", message, check=True)
         commit = _git(root, "rev-parse", "HEAD").strip()
@@ -141,8 +190,8 @@ def retrain(
 
 def _committed(root: Path) -> list[str]:
     """What the README's loop commits (params, dvc.lock, outputs kept in git), and .dvc files."""
-    stages = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
-    paths = {"params.yaml", "dvc.lock"}
+    stages = yaml.safe_load((root / DVC_FILE).read_text(encoding="utf-8"))["stages"]
+    paths = {PARAMS_FILE, LOCK_FILE}
     for spec in stages.values():
         for kind in ("outs", "metrics", "plots"):
             for entry in spec.get(kind, []):
@@ -159,8 +208,8 @@ def _message(
     environment: str,
     reasons: list[str],
     refreshed: list[str],
-    before: dict[str, Any] | None,
-    after: dict[str, Any] | None,
+    before: JSONObject | None,
+    after: JSONObject | None,
 ) -> str:
     why = "\n".join(f"- {r}" for r in reasons) or "- retraining requested"
     rows = _rows_change(before, after)
@@ -171,7 +220,7 @@ def _message(
     )
 
 
-def _rows_change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+def _rows_change(before: JSONObject | None, after: JSONObject | None) -> str:
     if not before or not after:
         return ""
     keys = ("rows", "train_rows", "test_rows", "positive_rate")
@@ -207,7 +256,7 @@ def _has_dvc_remote(root: Path) -> bool:
     return done.returncode == 0 and bool(done.stdout.strip())
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def _read_json(path: Path) -> JSONObject | None:
     try:
         loaded = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

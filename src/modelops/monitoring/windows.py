@@ -11,18 +11,32 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+import modelops_contract as contract
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from modelops_contract import (
+    ACTUAL,
+    BIN,
+    CELL,
+    FALSE_NEGATIVE,
+    FALSE_POSITIVE,
+    FEATURE,
+    SCORE_GRID,
+    SHADOW,
+    TRUE_NEGATIVE,
+    TRUE_POSITIVE,
+    bin_labels,
+)
 
 from modelops.monitoring.drift import Window
 from modelops.telemetry.profile import ReferenceProfile, bin_counts, bin_index
-from modelops.telemetry.promql import SCORE_GRID, Vector, cumulative_buckets, sample_value
+from modelops.telemetry.promql import Vector, cumulative_buckets, sample_value
 
 
 def selector(namespace: str, model_version: str) -> str:
     """The label matchers of the served model's series."""
-    return f'namespace="{namespace}", model_version="{model_version}", track!="shadow"'
+    return f'namespace="{namespace}", model_version="{model_version}", track!="{SHADOW}"'
 
 
 def window_queries(namespace: str, model_version: str, window: str) -> dict[str, str]:
@@ -33,17 +47,17 @@ def window_queries(namespace: str, model_version: str, window: str) -> dict[str,
         return f"sum by ({by}) (increase({metric}{{{where}}}[{window}]))"
 
     return {
-        "features": increase("modelops_feature_bin_total", "feature, bin"),
-        "scores": increase("modelops_score_bin_total", "bin"),
-        "grid": increase("modelops_score_bucket", "le"),
-        "cells": increase("modelops_feedback_rows_total", "cell"),
-        "labelled": increase("modelops_feedback_score_bucket", "actual, le"),
+        "features": increase(contract.FEATURE_BIN.total, "feature, bin"),
+        "scores": increase(contract.SCORE_BIN.total, "bin"),
+        "grid": increase(contract.SCORE.bucket, "le"),
+        "cells": increase(contract.FEEDBACK_ROWS.total, "cell"),
+        "labelled": increase(contract.FEEDBACK_SCORE.bucket, "actual, le"),
     }
 
 
 def trained_query(namespace: str, model_version: str) -> str:
     """When the served model finished training (seconds since the epoch)."""
-    return f"max(modelops_model_trained_timestamp_seconds{{{selector(namespace, model_version)}}})"
+    return f"max({contract.MODEL_TRAINED.name}{{{selector(namespace, model_version)}}})"
 
 
 def to_window(
@@ -52,9 +66,9 @@ def to_window(
     """One window's counts from the answers to `window_queries`."""
     features: dict[str, dict[str, float]] = {}
     for labels, value in _rows(answers, "features"):
-        features.setdefault(labels.get("feature", ""), {})[labels.get("bin", "")] = value
-    scores = {labels.get("bin", ""): value for labels, value in _rows(answers, "scores")}
-    cells = {labels.get("cell", ""): value for labels, value in _rows(answers, "cells")}
+        features.setdefault(labels.get(FEATURE, ""), {})[labels.get(BIN, "")] = value
+    scores = {labels.get(BIN, ""): value for labels, value in _rows(answers, "scores")}
+    cells = {labels.get(CELL, ""): value for labels, value in _rows(answers, "cells")}
     grid = cumulative_buckets(_rows(answers, "grid"))
     labelled: dict[str, list[float]] = {}
     cuts = profile.score.cuts
@@ -62,7 +76,7 @@ def to_window(
         rows = [
             (labels, value)
             for labels, value in _rows(answers, "labelled")
-            if (labels.get("actual") == profile.positive_label) == (actual == "positive")
+            if (labels.get(ACTUAL) == profile.positive_label) == (actual == "positive")
         ]
         labelled[actual] = _per_bin(cumulative_buckets(rows), cuts)
     return Window(
@@ -112,10 +126,10 @@ def window_of(
     if positive is not None:
         flagged = scores >= profile.score.threshold
         cells = {
-            "true_positive": float(np.count_nonzero(flagged & positive)),
-            "false_positive": float(np.count_nonzero(flagged & ~positive)),
-            "true_negative": float(np.count_nonzero(~flagged & ~positive)),
-            "false_negative": float(np.count_nonzero(~flagged & positive)),
+            TRUE_POSITIVE: float(np.count_nonzero(flagged & positive)),
+            FALSE_POSITIVE: float(np.count_nonzero(flagged & ~positive)),
+            TRUE_NEGATIVE: float(np.count_nonzero(~flagged & ~positive)),
+            FALSE_NEGATIVE: float(np.count_nonzero(~flagged & positive)),
         }
         labelled = {
             name: [
@@ -128,7 +142,7 @@ def window_of(
         end=end,
         seconds=seconds,
         features=bin_counts(profile, frame),
-        scores={f"b{i:02d}": float(c) for i, c in enumerate(bins)},
+        scores=dict(zip(bin_labels(len(bins)), map(float, bins), strict=True)),
         grid=grid,
         cells=cells,
         labelled=labelled,

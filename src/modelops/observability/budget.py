@@ -7,14 +7,15 @@ the rendered rules keep per objective (`slo` label) and namespace: 1 is untouche
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+
+from modelops_contract import records
 
 from modelops.errors import PrometheusError
 from modelops.telemetry.prometheus import Prometheus
+from modelops.telemetry.promql import Sample
 
-REMAINING = "modelops:slo_error_budget_remaining:ratio"
+REMAINING = records.SLO_ERROR_BUDGET_REMAINING
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def check_budget(prometheus: Prometheus | None, namespace: str) -> BudgetCheck:
     return BudgetCheck(spent=tuple(sorted(spent)))
 
 
-def _remaining(sample: Mapping[str, Any]) -> float | None:
+def _remaining(sample: Sample) -> float | None:
     try:
         return float(sample["value"][1])
     except (KeyError, IndexError, TypeError, ValueError):

@@ -11,8 +11,9 @@ Pure functions: names, windows and targets in, Grafana's JSON model (plain dicts
 builders live behind `monitoring/grafana.py`. Every query names its namespace literally, so a
 dashboard shows one environment. The only template variables in queries are `$track` (stable,
 canary or both, matched with `=~`) and Grafana's `$__rate_interval`; `panel_queries` gives each
-query with concrete values for them, to run against a real Prometheus. The recording rules read
-here are those of `observability/rules.py`, whose names hold the objectives' windows.
+query with concrete values for them, to run against a real Prometheus. The series and the
+recording rules read here are named by the telemetry contract (`modelops_contract`); the rules'
+names hold the objectives' windows.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Self
+from typing import Self
 
+import modelops_contract as contract
 import yaml
+from modelops_contract import records
 
+from modelops.io import JSONObject
 from modelops.observability.grafana import (
     EXPECTED,
     GRID,
@@ -39,12 +43,14 @@ from modelops.observability.grafana import (
     stat_panel,
     timeseries_panel,
 )
+from modelops.observability.objects import ConfigMap, Metadata
+from modelops.observability.recording import SERVICE_WINDOW
 
 KINDS = ("service", "model", "quality", "slo")
-TRACKS = ("stable", "canary")
+TRACKS = (contract.STABLE, contract.CANARY)
 BURN_WINDOWS = ("5m", "1h", "6h", "1d", "3d")
 BURN_FACTORS = (1.0, 3.0, 6.0, 14.4)
-"""The burn rates the SLO alerts fire at (rules.py BURN_RATES), drawn as lines."""
+"""The burn rates the SLO alerts fire at (alerts.py BURN_RATES), drawn as lines."""
 UID_MAX = 40
 """Grafana refuses longer dashboard UIDs."""
 RATE_INTERVAL = "5m"
@@ -97,7 +103,7 @@ def dashboards(
     deploy_name: str,
     slo_targets: Mapping[str, float],
     windows: DashboardWindows,
-) -> list[dict[str, Any]]:
+) -> list[JSONObject]:
     """The four dashboards of one environment, in `KINDS` order, as Grafana JSON models.
 
     Args:
@@ -142,16 +148,16 @@ def dashboard_uid(deploy_name: str, environment: str, kind: str) -> str:
     return stem[: UID_MAX - len(suffix)].strip("-") + suffix
 
 
-def config_maps(dashboards: Iterable[Mapping[str, Any]], *, namespace: str) -> list[dict[str, Any]]:
+def config_maps(dashboards: Iterable[JSONObject], *, namespace: str) -> list[ConfigMap]:
     """One ConfigMap per dashboard for Grafana's dashboard sidecar (label `grafana_dashboard`).
 
     Named `<deploy_name>-dashboard-<kind>` (both read from the tags `dashboards` gives), in
     `namespace`; the key `<uid>.json` holds `dashboard_json`, so a render is byte-identical.
     """
-    maps = []
+    maps: list[ConfigMap] = []
     for board in dashboards:
         deploy_name, kind = _tag(board, "deploy"), _tag(board, "kind")
-        metadata = {
+        metadata: Metadata = {
             "name": f"{deploy_name}-dashboard-{kind}",
             "namespace": namespace,
             "labels": {
@@ -165,7 +171,7 @@ def config_maps(dashboards: Iterable[Mapping[str, Any]], *, namespace: str) -> l
     return maps
 
 
-def config_maps_yaml(maps: Iterable[Mapping[str, Any]]) -> str:
+def config_maps_yaml(maps: Iterable[ConfigMap]) -> str:
     """The ConfigMaps as one YAML stream (`dashboards.yaml`): keys in order, and each JSON held
     as a literal block, so a change to a dashboard reads as a line diff."""
     return yaml.dump_all(
@@ -186,7 +192,7 @@ def _literal(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _LiteralDumper.add_representer(str, _literal)
 
 
-def dashboard_json(board: Mapping[str, Any]) -> str:
+def dashboard_json(board: Mapping[str, object]) -> str:
     """The dashboard as stable text: sorted keys, two-space indent, a final newline.
 
     Legends name labels as `{{track}}`; the text spells `{{` as JSON escapes (`OPEN_OPEN`, the
@@ -198,7 +204,7 @@ def dashboard_json(board: Mapping[str, Any]) -> str:
     return text.replace("{{", OPEN_OPEN) + "\n"
 
 
-def panel_queries(dashboard: Mapping[str, Any]) -> list[tuple[str, str]]:
+def panel_queries(dashboard: JSONObject) -> list[tuple[str, str]]:
     """(panel title, concrete PromQL) of every target of every panel, rows' panels included."""
     return [
         (str(panel.get("title", "")), concrete(str(target.get("expr", ""))))
@@ -244,42 +250,51 @@ def _eq(label: str, value: str) -> str:
 
 def _expected(ctx: _Context, metric: str) -> Query:
     """The reference profile's value of `metric`, per track and model version (dashed)."""
-    expr = ctx.versions("modelops_reference_metric", _eq("metric", metric))
+    expr = ctx.versions(contract.REFERENCE_METRIC.name, _eq("metric", metric))
     return Query(expr, f"{EXPECTED} {VERSION}")
 
 
 def _per_track(
-    ctx: _Context, title: str, queries: Callable[[str], list[Query]], **options: Any
+    ctx: _Context,
+    title: str,
+    queries: Callable[[str], list[Query]],
+    *,
+    unit: str,
+    description: str = "",
 ) -> list[Panel]:
     """The same time series for each track, side by side; `queries(selector)` gives targets."""
     return [
         timeseries_panel(
             f"{title}: {track}",
             queries(ctx.sel(_eq("track", track))),
+            unit=unit,
+            description=description,
             width=GRID // len(TRACKS),
-            **options,
         )
         for track in TRACKS
     ]
 
 
 def _service(ctx: _Context) -> list[Section]:
-    rate = "modelops:requests:rate5m"
-    predict = ctx.sel(TRACK, _eq("endpoint", "predict"))
-    failed = ctx.sel(TRACK, _eq("endpoint", "predict"), _eq("outcome", "server_error"))
+    rate = records.REQUESTS_RATE.at(SERVICE_WINDOW)
+    predict = ctx.sel(TRACK, _eq("endpoint", contract.PREDICT))
+    failed = ctx.sel(
+        TRACK, _eq("endpoint", contract.PREDICT), _eq("outcome", contract.SERVER_ERROR)
+    )
     total = f"sum by (track) ({rate}{predict})"
     errors = f"sum by (track) ({rate}{failed})"
     budget = [1 - ctx.slo_targets["availability"]] if "availability" in ctx.slo_targets else []
-    refused = ctx.sel(TRACK, 'outcome!~"ok|server_error"')
+    refused = ctx.sel(TRACK, f'outcome!~"{contract.OK}|{contract.SERVER_ERROR}"')
     latency = [
         Query(
-            f"max by (track) (modelops:request_duration_seconds:p{q}_5m{ctx.sel(TRACK)})",
+            f"max by (track) ({family.at(SERVICE_WINDOW)}{ctx.sel(TRACK)})",
             f"{{{{track}}}} p{q}",
         )
-        for q in ("50", "95", "99")
+        for q, family in records.REQUEST_DURATION_QUANTILES.items()
     ]
-    rows = f"rate(modelops_rows_total{ctx.sel(TRACK, _eq('outcome', 'ok'))}[$__rate_interval])"
-    telemetry = f"rate(modelops_telemetry_errors_total{ctx.sel(TRACK)}[$__rate_interval])"
+    ok = ctx.sel(TRACK, _eq("outcome", contract.OK))
+    rows = f"rate({contract.ROWS.total}{ok}[$__rate_interval])"
+    telemetry = f"rate({contract.TELEMETRY_ERRORS.total}{ctx.sel(TRACK)}[$__rate_interval])"
     traffic = Query(f"sum by (track, outcome) ({rate}{predict})", "{{track}} {{outcome}}")
     return [
         Section(
@@ -336,13 +351,14 @@ def _model(ctx: _Context) -> list[Section]:
 
     def scores(track: str) -> Query:
         selector = ctx.sel(_eq("track", track))
-        expr = f"sum by (le) (rate(modelops_score_bucket{selector}[$__rate_interval]))"
+        expr = f"sum by (le) (rate({contract.SCORE.bucket}{selector}[$__rate_interval]))"
         return Query(expr, "{{le}}")
 
+    feature_rows = records.FEATURE_DRIFT.rows.at(fd)
     rows = [
-        Query(ctx.versions(f"modelops:score_rows:increase{sd}"), f"{VERSION} scores ({sd})"),
+        Query(ctx.versions(records.SCORE_DRIFT.rows.at(sd)), f"{VERSION} scores ({sd})"),
         Query(
-            f"min by (track, model_version) (modelops:feature_rows:increase{fd}{ctx.sel(TRACK)})",
+            f"min by (track, model_version) ({feature_rows}{ctx.sel(TRACK)})",
             f"{VERSION} fewest of a feature ({fd})",
         ),
     ]
@@ -352,7 +368,7 @@ def _model(ctx: _Context) -> list[Section]:
             [
                 stat_panel(
                     "Model age",
-                    Query(ctx.versions("modelops:model_age:days"), VERSION),
+                    Query(ctx.versions(records.MODEL_AGE), VERSION),
                     unit="d",
                     decimals=1,
                     width=4,
@@ -361,15 +377,15 @@ def _model(ctx: _Context) -> list[Section]:
                 timeseries_panel(
                     f"Positive rate over {fd} vs expected",
                     [
-                        Query(ctx.versions(f"modelops:positive_rate:ratio_{fd}"), VERSION),
-                        _expected(ctx, "predicted_positive_rate"),
+                        Query(ctx.versions(records.POSITIVE_RATE.at(fd)), VERSION),
+                        _expected(ctx, contract.PREDICTED_POSITIVE_RATE),
                     ],
                     unit="percentunit",
                     width=GRID // 3,
                 ),
                 timeseries_panel(
                     f"Score PSI over {sd}",
-                    [Query(ctx.versions(f"modelops:score_psi:{sd}"), VERSION)],
+                    [Query(ctx.versions(records.SCORE_DRIFT.psi.at(sd)), VERSION)],
                     unit="short",
                     width=GRID // 3,
                     description="Population stability of the score against the profile: "
@@ -392,7 +408,10 @@ def _model(ctx: _Context) -> list[Section]:
                     ctx,
                     f"Feature PSI over {fd}",
                     lambda s: [
-                        Query(f"max by (feature) (modelops:feature_psi:{fd}{s})", "{{feature}}")
+                        Query(
+                            f"max by (feature) ({records.FEATURE_DRIFT.psi.at(fd)}{s})",
+                            "{{feature}}",
+                        )
                     ],
                     unit="short",
                 ),
@@ -401,11 +420,11 @@ def _model(ctx: _Context) -> list[Section]:
                     f"Missing values over {mv} vs expected",
                     lambda s: [
                         Query(
-                            f"max by (feature) (modelops:feature_missing:ratio_{mv}{s})",
+                            f"max by (feature) ({records.FEATURE_MISSING.at(mv)}{s})",
                             "{{feature}}",
                         ),
                         Query(
-                            f"max by (feature) (modelops_reference_missing_ratio{s})",
+                            f"max by (feature) ({contract.REFERENCE_MISSING.name}{s})",
                             f"{EXPECTED} {{{{feature}}}}",
                         ),
                     ],
@@ -416,7 +435,7 @@ def _model(ctx: _Context) -> list[Section]:
                     f"Unseen categories over {uc}",
                     lambda s: [
                         Query(
-                            f"max by (feature) (modelops:feature_unseen:ratio_{uc}{s})",
+                            f"max by (feature) ({records.FEATURE_UNSEEN.at(uc)}{s})",
                             "{{feature}}",
                         )
                     ],
@@ -431,27 +450,27 @@ def _model(ctx: _Context) -> list[Section]:
 
 def _quality(ctx: _Context) -> list[Section]:
     w = ctx.windows
-    value = "modelops_business_value_total"
+    value = contract.BUSINESS_VALUE.total
     net = " - ".join(
         f"sum by (track) (increase({value}{ctx.sel(TRACK, _eq('sign', sign))}[{w.business_value}]))"
-        for sign in ("gain", "cost")
+        for sign in contract.SIGNS
     )
     realized = [
         timeseries_panel(
             f"{metric.capitalize()} over {window} vs expected",
             [
-                Query(ctx.versions(f"modelops:{metric}:ratio_{window}"), VERSION),
+                Query(ctx.versions(records.QUALITY[metric].ratio.at(window)), VERSION),
                 _expected(ctx, metric),
             ],
             unit="percentunit",
         )
         for metric, window in (("recall", w.recall), ("precision", w.precision))
     ]
-    labels = f"rate(modelops_labels_total{ctx.sel(TRACK)}[$__rate_interval])"
+    labels = f"rate({contract.LABELS.total}{ctx.sel(TRACK)}[$__rate_interval])"
 
     def cells(track: str) -> Query:
         selector = ctx.sel(_eq("track", track))
-        expr = f"sum by (cell) (increase(modelops_feedback_rows_total{selector}[{w.recall}]))"
+        expr = f"sum by (cell) (increase({contract.FEEDBACK_ROWS.total}{selector}[{w.recall}]))"
         return Query(expr, "{{cell}}")
 
     return [
@@ -461,7 +480,7 @@ def _quality(ctx: _Context) -> list[Section]:
                 *realized,
                 timeseries_panel(
                     f"Labels received over {w.recall}",
-                    [Query(ctx.versions(f"modelops:labels:increase{w.recall}"), VERSION)],
+                    [Query(ctx.versions(records.LABELS.at(w.recall)), VERSION)],
                     unit="short",
                 ),
                 timeseries_panel(
@@ -485,7 +504,7 @@ def _quality(ctx: _Context) -> list[Section]:
                     f"Value per label over {w.business_value}",
                     [
                         Query(
-                            ctx.versions(f"modelops:business_value_per_label:{w.business_value}"),
+                            ctx.versions(records.BUSINESS_VALUE_PER_LABEL.at(w.business_value)),
                             VERSION,
                         )
                     ],
@@ -510,12 +529,12 @@ def _slo(ctx: _Context) -> list[Section]:
         target, window = ctx.slo_targets[slo], getattr(ctx.windows, slo)
         selector = ctx.sel(_eq("slo", slo))
         burn = [
-            Query(f"modelops:sli_error:ratio_rate{w}{selector} / (1 - {target!r})", w)
+            Query(f"{records.SLI_ERROR.at(w)}{selector} / (1 - {target!r})", w)
             for w in BURN_WINDOWS
         ]
-        remaining = Query(f"modelops:slo_error_budget_remaining:ratio{selector}", slo)
-        sli = Query(f"1 - modelops:sli_error:ratio_rate{window}{selector}", slo)
-        events = Query(f"modelops:sli_events:increase{window}{selector}", slo)
+        remaining = Query(f"{records.SLO_ERROR_BUDGET_REMAINING}{selector}", slo)
+        sli = Query(f"1 - {records.SLI_ERROR.at(window)}{selector}", slo)
+        events = Query(f"{records.SLI_EVENTS.at(window)}{selector}", slo)
         budget_steps = [(None, "red"), (0.0, "orange"), (0.25, "green")]
         name = slo.capitalize()
         sections.append(
@@ -557,14 +576,14 @@ def _slo(ctx: _Context) -> list[Section]:
     return sections
 
 
-def _panels(panels: Iterable[Mapping[str, Any]]) -> Iterable[Mapping[str, Any]]:
+def _panels(panels: Iterable[JSONObject]) -> Iterator[JSONObject]:
     """Every panel, with the panels of collapsed rows (which hold their own)."""
     for panel in panels:
         yield panel
         yield from _panels(panel.get("panels") or [])
 
 
-def _tag(board: Mapping[str, Any], key: str) -> str:
+def _tag(board: JSONObject, key: str) -> str:
     for tag in board.get("tags", []):
         if isinstance(tag, str) and tag.startswith(f"{key}:"):
             return tag.removeprefix(f"{key}:")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from grafana_foundation_sdk.builders import bargauge, gauge, heatmap, prometheus, stat, timeseries
 from grafana_foundation_sdk.builders import common as common_builders
@@ -21,6 +21,8 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+from modelops.io import JSONObject
 
 GRID = 24
 """Grafana's grid is 24 columns wide."""
@@ -56,7 +58,7 @@ def dashboard(
     sibling_tags: Sequence[str],
     sections: Iterable[Section],
     choices: Sequence[tuple[str, Sequence[str]]] = (),
-) -> dict[str, Any]:
+) -> JSONObject:
     """A read-only dashboard (it is provisioned from git) as Grafana's JSON model.
 
     Args:
@@ -94,7 +96,7 @@ def dashboard(
         builder = builder.with_row(builders.Row(section.title))
         for panel in section.panels:
             builder = builder.with_panel(panel)
-    board: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
+    board: JSONObject = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
     # The builders leave panel ids unset: number them in order, so links and edits are stable.
     for number, panel in enumerate(board["panels"], start=1):
         panel["id"] = number

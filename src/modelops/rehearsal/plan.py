@@ -3,25 +3,34 @@
 A rehearsal is production on one machine, on loopback: a stable and a canary model server, a
 Prometheus scraping both (each target labelled with its `track`, as the PodMonitor labels pods
 in a cluster), and a bounded traffic generator that replays test rows and sends their truth
-back after a label delay.
+back after a label delay. `plan_up` decides all of it from what `modelops up` was asked
+(`UpRequest`) and what the project holds; `rehearsal.rehearse` gathers that and starts it.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
+import modelops_contract as contract
 import yaml
 
+from modelops.data import Schema
 from modelops.errors import RehearsalError
+from modelops.io import JSONObject
+from modelops.paths import ALERTMANAGER_FILE, RELEASES_DIR
+from modelops.releases.state import Canary
 
 LOOPBACK = "127.0.0.1"
-STATE_DIR = ".rehearsal"
+MODEL_COPIES = "models"
+"""Inside `paths.REHEARSAL_DIR`: released models fetched for the servers, kept between runs
+(the rest of that folder is one run's processes and logs)."""
 PROCESSES_FILE = "processes.json"
+"""The example routes the rehearsal's Alertmanager uses (with receivers that notify nobody)."""
 INSTALL_ALERTMANAGER = (
     "no Alertmanager on PATH (`alertmanager`, or Debian's `prometheus-alertmanager`): install "
     "it (Debian/Ubuntu: `sudo apt-get install prometheus-alertmanager`; macOS: `brew install "
@@ -124,6 +133,244 @@ class TrafficPlan:
             raise RehearsalError("; ".join(problems))
 
 
+@dataclass(frozen=True)
+class UpRequest:
+    """What `modelops up` was asked: its options, typed (each field is the option's name)."""
+
+    env: str
+    minutes: float
+    rate: float
+    rows: int
+    canary_percent: int | None
+    """None: the release's weight, followed as it changes (10 without a canary)."""
+    canary_errors: float
+    label_delay: float
+    time_scale: float
+    shift: str | None
+    """FEATURE=FACTOR, or None for no shift."""
+    shift_at: float
+    shift_for: float
+    prometheus_port: int
+    alertmanager_port: int
+    stable_port: int
+    canary_port: int
+    stable_metrics_port: int
+    canary_metrics_port: int
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.prometheus_port}"
+
+
+@dataclass(frozen=True)
+class Served:
+    """A model directory a server loads, its content hash, and where it came from (in words)."""
+
+    directory: Path
+    digest: str
+    note: str
+
+
+@dataclass(frozen=True)
+class Rehearsal:
+    """Everything `modelops up` starts, decided before anything starts."""
+
+    request: UpRequest
+    servers: tuple[ServerPlan, ...]
+    notes: tuple[str, ...]
+    """Where each server's model came from, in the servers' order."""
+    traffic: TrafficPlan
+    schema: Schema
+    follow: bool
+    """The traffic's split follows the release file (no --canary-percent, a release exists)."""
+    shadow: bool
+    """The second server is a shadow: it gets a copy of every request."""
+
+
+def check_request(request: UpRequest, environments: Collection[str]) -> None:
+    """Refuse what cannot be rehearsed before anything is fetched or started."""
+    if request.env not in environments:
+        raise RehearsalError(
+            f"--env {request.env} is not one of deploy.environments "
+            f"({', '.join(sorted(environments))})"
+        )
+    if not request.time_scale >= 1:
+        raise RehearsalError(f"--time-scale must be at least 1, got {request.time_scale:g}")
+    if not 0.0 <= request.canary_errors <= 1.0:
+        raise RehearsalError(f"--canary-errors must be from 0 to 1, got {request.canary_errors:g}")
+
+
+def parse_shift(request: UpRequest, features: Sequence[str]) -> Shift | None:
+    """`--shift FEATURE=FACTOR` as a `Shift`, or a refusal naming the model's features."""
+    if request.shift is None:
+        return None
+    feature, equals, factor = request.shift.partition("=")
+    try:
+        value = float(factor)
+    except ValueError:
+        value = math.nan
+    if not equals or feature not in features or math.isnan(value):
+        raise RehearsalError(
+            f"--shift must be FEATURE=FACTOR with one of the model's features "
+            f"({', '.join(features)}) and a number, got {request.shift!r} (e.g. --shift "
+            f"{features[0]}=3)"
+        )
+    return Shift(feature, value, request.shift_at, request.shift_for)
+
+
+def plan_up(
+    request: UpRequest,
+    *,
+    schema: Schema,
+    canary: Canary | None,
+    released: bool,
+    stable: Served,
+    trial: Served,
+) -> Rehearsal:
+    """The servers, the traffic and what to say about them: `stable` and `trial` are the models
+    found for the release's stable and canary (the workspace's where there is none), `canary`
+    the release's canary, `released` whether the environment has a release at all."""
+    trial_note = trial.note
+    if canary is None:
+        trial_note = f"the same model: {request.env} runs no canary"
+    elif canary.shadow:
+        trial_note += ", a shadow: it gets a copy of every request (restart after promoting it)"
+    percent = request.canary_percent
+    if percent is None:
+        percent = canary.weight if canary is not None else 10
+    traffic = TrafficPlan(
+        seconds=request.minutes * 60,
+        requests_per_second=request.rate,
+        rows_per_request=request.rows,
+        canary_percent=percent,
+        label_delay_seconds=request.label_delay,
+        shift=parse_shift(request, schema.features),
+    )
+    # A shadow gets a copy of every request (its answers go nowhere) and its own track label.
+    shadow = canary is not None and canary.shadow
+    servers = (
+        _server("stable", stable, request.stable_port, request.stable_metrics_port),
+        _server(
+            "shadow" if shadow else "canary",
+            trial,
+            request.canary_port,
+            request.canary_metrics_port,
+            inject_server_errors=request.canary_errors,
+        ),
+    )
+    return Rehearsal(
+        request=request,
+        servers=servers,
+        notes=(stable.note, trial_note),
+        traffic=traffic,
+        schema=schema,
+        follow=request.canary_percent is None and released,
+        shadow=shadow,
+    )
+
+
+def _server(
+    track: str,
+    served: Served,
+    http_port: int,
+    metrics_port: int,
+    *,
+    inject_server_errors: float = 0,
+) -> ServerPlan:
+    return ServerPlan(
+        track=track,
+        model_dir=served.directory,
+        model_version=served.digest[:12],
+        model_hash=served.digest,
+        http_port=http_port,
+        metrics_port=metrics_port,
+        inject_server_errors=inject_server_errors,
+    )
+
+
+class TrafficServer(TypedDict):
+    track: str
+    url: str
+
+
+class TrafficConfig(TypedDict):
+    """What the traffic process reads besides its `TrafficPlan` (see `traffic_config`)."""
+
+    servers: list[TrafficServer]
+    rows_file: str
+    features: list[str]
+    label: str
+    ledger: str
+    release_file: str | None
+    mirror: str | None
+
+
+def traffic_config(
+    rehearsal: Rehearsal, *, rows_file: Path, ledger: Path, release_file: Path
+) -> TrafficConfig:
+    """What the traffic process reads: where to send, which rows, where to log what it sent,
+    and which release file's split to follow (none for a fixed split or a shadow)."""
+    schema = rehearsal.schema
+    return {
+        "servers": [{"track": s.track, "url": s.url} for s in rehearsal.servers],
+        "rows_file": str(rows_file),
+        "features": list(schema.features),
+        "label": schema.label,
+        "ledger": str(ledger),
+        "release_file": str(release_file) if rehearsal.follow and not rehearsal.shadow else None,
+        "mirror": "shadow" if rehearsal.shadow else None,
+    }
+
+
+def to_text(rehearsal: Rehearsal, pids: Sequence[int], *, state: str) -> str:
+    """What `modelops up` prints once everything runs: the processes, each address, what
+    to expect, and queries to paste (`state`: the state folder as shown to the user)."""
+    request, traffic, schema = rehearsal.request, rehearsal.traffic, rehearsal.schema
+    prometheus = request.prometheus_url
+    lines = [
+        f"up: {len(pids)} processes (PIDs {', '.join(str(pid) for pid in pids)}); "
+        f"traffic for {request.minutes:g} min at {request.rate:g} requests/s, "
+        f"{traffic.canary_percent}% to the canary, truth after {request.label_delay:g} s",
+        f"  Prometheus  {prometheus}  (targets: {prometheus}/targets, alerts: {prometheus}/alerts;"
+        f" {request.env}'s rules, windows divided by {request.time_scale:g})",
+        f"  Alertmanager http://{LOOPBACK}:{request.alertmanager_port}  "
+        f"(routes of {ALERTMANAGER_FILE})",
+    ]
+    shift = traffic.shift
+    if shift is not None:
+        categorical = shift.feature in schema.categorical
+        how = "a category training never saw" if categorical else f"x{shift.factor:g}"
+        expect = "ModelopsFeatureDrift" + (" and ModelopsUnseenCategories" if categorical else "")
+        lines.append(
+            f"  shift       {shift.feature}: {how}, from {shift.at_seconds:g} s for "
+            f"{shift.seconds:g} s: {expect} should fire, then resolve"
+        )
+    if request.canary_errors:
+        lines.append(
+            f"  errors      the canary fails {request.canary_errors:.0%} of predictions: "
+            f"`modelops canary analyze --env {request.env} --prometheus {prometheus}` rolls it "
+            "back"
+        )
+    if rehearsal.follow:
+        lines.append(
+            f"  split       follows {RELEASES_DIR}/{request.env}.yaml as the canary is promoted"
+        )
+    for server, note in zip(rehearsal.servers, rehearsal.notes, strict=True):
+        lines.append(
+            f"  {server.track:<10}  {server.url}  model {server.model_version} ({note}); "
+            f"metrics http://{LOOPBACK}:{server.metrics_port}/prometheus"
+        )
+    lines += [
+        f"  logs        {state}/*.log, what was sent: {state}/traffic.jsonl",
+        f"Try in Prometheus ({prometheus}/graph):",
+    ]
+    feature = schema.numeric[0] if schema.numeric else schema.features[0]
+    for meaning, query in queries(feature=feature, positive_label=schema.positive_label):
+        lines.append(f"  # {meaning}\n  {query}")
+    lines.append("Stop everything with: make down")
+    return "\n".join(lines)
+
+
 def prometheus_config(
     servers: Sequence[ServerPlan],
     *,
@@ -137,30 +384,29 @@ def prometheus_config(
     (track, container, and the namespace the rendered rules select), with rules and the
     Alertmanager to send alerts to when given."""
     interval = f"{max(int(scrape_seconds * 1000), 100)}ms"
-    config: dict[str, Any] = {
-        "global": {"scrape_interval": interval, "evaluation_interval": interval},
-        "scrape_configs": [
-            {
-                "job_name": "modelops",
-                "metrics_path": "/prometheus",
-                "static_configs": [
-                    {
-                        "targets": [server.metrics_target],
-                        "labels": {
-                            "track": server.track,
-                            "container": "classifier",
-                            "namespace": namespace,
-                        },
-                    }
-                    for server in servers
-                ],
-            }
-        ],
-    }
+    scrape_configs: list[dict[str, object]] = [
+        {
+            "job_name": "modelops",
+            "metrics_path": "/prometheus",
+            "static_configs": [
+                {
+                    "targets": [server.metrics_target],
+                    "labels": {
+                        contract.TRACK: server.track,
+                        "container": "classifier",
+                        contract.NAMESPACE: namespace,
+                    },
+                }
+                for server in servers
+            ],
+        }
+    ]
     if itself:  # its own series: what rule evaluation costs (prometheus_rule_group_*)
-        config["scrape_configs"].append(
-            {"job_name": "prometheus", "static_configs": [{"targets": [itself]}]}
-        )
+        scrape_configs.append({"job_name": "prometheus", "static_configs": [{"targets": [itself]}]})
+    config: dict[str, object] = {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "scrape_configs": scrape_configs,
+    }
     if rule_files:
         config["rule_files"] = list(rule_files)
     if alertmanager:
@@ -171,7 +417,7 @@ def prometheus_config(
 def alertmanager_config(example: str) -> str:
     """The example Alertmanager configuration with its routes and inhibitions as they are, and
     receivers that notify nobody (alerts show in its UI and API): a rehearsal pages no one."""
-    config: dict[str, Any] = yaml.safe_load(example)
+    config: JSONObject = yaml.safe_load(example)
     config["receivers"] = [{"name": receiver["name"]} for receiver in config["receivers"]]
     return yaml.safe_dump(config, sort_keys=False)
 
@@ -203,34 +449,36 @@ def queries(*, feature: str, positive_label: str) -> list[tuple[str, str]]:
     """Ready-to-paste PromQL for what the rehearsal shows, each with what it answers."""
     positive = f'class="{positive_label}"'
     caught = f'actual="{positive_label}",predicted="{positive_label}"'
+    requests, predictions = contract.REQUESTS.total, contract.PREDICTIONS.total
+    feedback, value = contract.FEEDBACK_ROWS.total, contract.BUSINESS_VALUE.total
     return [
         (
             "requests per second by track and outcome",
-            "sum by (track, outcome) (rate(modelops_requests_total[1m]))",
+            f"sum by (track, outcome) (rate({requests}[1m]))",
         ),
         (
             "positive rate by track",
-            f"sum by (track) (rate(modelops_predictions_total{{{positive}}}[5m])) "
-            "/ sum by (track) (rate(modelops_predictions_total[5m]))",
+            f"sum by (track) (rate({predictions}{{{positive}}}[5m])) "
+            f"/ sum by (track) (rate({predictions}[5m]))",
         ),
         (
             "p95 server latency by track",
             "histogram_quantile(0.95, sum by (track, le) "
-            "(rate(modelops_request_duration_seconds_bucket[1m])))",
+            f"(rate({contract.REQUEST_DURATION.bucket}[1m])))",
         ),
         (
             f"bins of {feature} by track",
             "sum by (track, bin) "
-            f'(increase(modelops_feature_bin_total{{feature="{feature}"}}[5m]))',
+            f'(increase({contract.FEATURE_BIN.total}{{feature="{feature}"}}[5m]))',
         ),
         (
             "realized recall by track (from feedback)",
-            f"sum by (track) (modelops_feedback_rows_total{{{caught}}}) / sum by (track) "
-            f'(modelops_feedback_rows_total{{actual="{positive_label}"}})',
+            f"sum by (track) ({feedback}{{{caught}}}) / sum by (track) "
+            f'({feedback}{{actual="{positive_label}"}})',
         ),
         (
             "net business value by track",
-            'sum by (track) (modelops_business_value_total{sign="gain"}) '
-            '- sum by (track) (modelops_business_value_total{sign="cost"})',
+            f'sum by (track) ({value}{{sign="{contract.GAIN}"}}) '
+            f'- sum by (track) ({value}{{sign="{contract.COST}"}})',
         ),
     ]

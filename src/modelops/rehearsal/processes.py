@@ -22,16 +22,18 @@ import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from modelops.errors import RehearsalError
+from modelops.paths import REHEARSAL_DIR
 from modelops.rehearsal.plan import (
     INSTALL_ALERTMANAGER,
     INSTALL_PROMETHEUS,
     LOOPBACK,
+    MODEL_COPIES,
     PROCESSES_FILE,
-    STATE_DIR,
     ServerPlan,
+    TrafficConfig,
     TrafficPlan,
     prometheus_config,
     server_parameters,
@@ -106,6 +108,14 @@ class Alerting:
     """The namespace label every target gets: the one the rules select."""
 
 
+class _AlertingConfig(TypedDict, total=False):
+    """`prometheus_config`'s options for rules and an Alertmanager."""
+
+    namespace: str
+    rule_files: list[str]
+    alertmanager: str
+
+
 def up(
     root: Path,
     servers: Sequence[ServerPlan],
@@ -114,7 +124,7 @@ def up(
     prometheus_port: int,
     threshold: float,
     business_value: Mapping[str, float] | None,
-    traffic_config: Mapping[str, Any] | None = None,
+    traffic_config: TrafficConfig | None = None,
     alerting: Alerting | None = None,
 ) -> list[Started]:
     """Start Alertmanager (with `alerting`), Prometheus, the servers and the traffic; return
@@ -128,7 +138,7 @@ def up(
     """
     prometheus = find_prometheus()
     alertmanager = find_alertmanager() if alerting else None
-    state = root / STATE_DIR
+    state = root / REHEARSAL_DIR
     if running(root):
         raise RehearsalError("a rehearsal is running already: `make down` stops it first")
     ports = [prometheus_port, *(p for s in servers for p in (s.http_port, s.metrics_port))]
@@ -142,11 +152,11 @@ def up(
         )
     state.mkdir(parents=True, exist_ok=True)
     for leftover in state.iterdir():  # the last run's; released models fetched before are kept
-        if leftover.name != "models":
+        if leftover.name != MODEL_COPIES:
             shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
     started: list[Started] = []
     try:
-        extra: dict[str, Any] = {}
+        extra: _AlertingConfig = {}
         if alerting and alertmanager:
             started.append(_spawn_alertmanager(alertmanager, alerting, state))
             _record(state, started)
@@ -212,7 +222,7 @@ def up(
 
 def down(root: Path) -> list[Started]:
     """Stop every process the last `up` started (those still running); return them."""
-    state = root / STATE_DIR
+    state = root / REHEARSAL_DIR
     recorded = _recorded(state)
     alive = [process for process in recorded if _is_ours(process)]
     stop(alive)
@@ -222,7 +232,7 @@ def down(root: Path) -> list[Started]:
 
 def running(root: Path) -> list[Started]:
     """The recorded processes of a rehearsal that still run."""
-    return [process for process in _recorded(root / STATE_DIR) if _is_ours(process)]
+    return [process for process in _recorded(root / REHEARSAL_DIR) if _is_ours(process)]
 
 
 def stop(processes: Sequence[Started], *, within: float = STOP_SECONDS) -> None:

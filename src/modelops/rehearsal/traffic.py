@@ -21,20 +21,49 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
 import yaml
 
+from modelops.io import JSONObject
 from modelops.rehearsal.plan import SHIFTED_CATEGORY
 
 TIMEOUT_SECONDS = 10.0
 WEIGHT_EVERY_SECONDS = 1.0
+
+
+class Rows(TypedDict):
+    """Rows as Seldon's JSON protocol carries them: column names, then one list per row."""
+
+    names: list[str]
+    ndarray: list[list[object]]
+    """JSON values: numbers, text, or null for a missing value."""
+
+
+class SeldonRequest(TypedDict):
+    data: Rows
+
+
+class Truths(TypedDict):
+    ndarray: list[list[str]]
+
+
+class TruthMessage(TypedDict):
+    data: Truths
+
+
+class Feedback(TypedDict):
+    """Seldon's feedback message: the request, the server's answer, one true class per row."""
+
+    request: SeldonRequest
+    response: JSONObject
+    truth: TruthMessage
 
 
 @dataclass(frozen=True)
@@ -50,7 +79,7 @@ class Call:
 
 def requests_from(
     rows: pd.DataFrame, features: Sequence[str], label: str, *, per_request: int, seed: int
-) -> Iterator[tuple[dict[str, Any], list[list[str]]]]:
+) -> Iterator[tuple[SeldonRequest, list[list[str]]]]:
     """Seldon requests of `per_request` rows each, with their truths, cycling through `rows`."""
     order = np.random.default_rng(seed).permutation(len(rows))
     shuffled = rows.iloc[order].reset_index(drop=True)
@@ -67,13 +96,13 @@ def requests_from(
         yield {"data": {"names": list(features), "ndarray": values}}, truths
 
 
-def shifted(request: dict[str, Any], shift: dict[str, Any]) -> dict[str, Any]:
+def shifted(request: SeldonRequest, shift: JSONObject) -> SeldonRequest:
     """`request` with `shift["feature"]` drifted: a number times the factor, any other value
     replaced by a category training never saw; a missing value stays missing."""
     names = request["data"]["names"]
     column = names.index(shift["feature"])
     factor = float(shift["factor"])
-    rows = []
+    rows: list[list[object]] = []
     for row in request["data"]["ndarray"]:
         value = row[column]
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -103,13 +132,13 @@ def release_weight(release_file: Path, current: float) -> float:
 
 
 def feedback_body(
-    request: dict[str, Any], response: dict[str, Any], truths: list[list[str]]
-) -> dict[str, Any]:
+    request: SeldonRequest, response: JSONObject, truths: list[list[str]]
+) -> Feedback:
     """Seldon's feedback message: the request, the answer, and one true class per row."""
     return {"request": request, "response": response, "truth": {"data": {"ndarray": truths}}}
 
 
-def post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def post(url: str, body: Mapping[str, object]) -> tuple[int, JSONObject]:
     """POST JSON; the status and the decoded answer (empty when it is not JSON)."""
     request = urllib.request.Request(
         url,
@@ -126,8 +155,9 @@ def post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         return 0, {}
 
 
-def run(config: dict[str, Any]) -> int:
-    """Send the traffic `config` describes; 0 when it ran to its end (or was stopped)."""
+def run(config: JSONObject) -> int:
+    """Send the traffic `config` describes (`processes.up` wrote it: `plan.traffic_config` and
+    the `TrafficPlan`); 0 when it ran to its end (or was stopped)."""
     stopped = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -156,7 +186,7 @@ def run(config: dict[str, Any]) -> int:
     delay = float(plan["label_delay_seconds"])
     started = time.monotonic()
     ends = started + float(plan["seconds"])
-    waiting: deque[tuple[float, str, dict[str, Any]]] = deque()
+    waiting: deque[tuple[float, str, Feedback]] = deque()
     counts = {"predict": 0, "feedback": 0, "failed": 0}
     with Path(config["ledger"]).open("a", encoding="utf-8") as ledger:
 
@@ -208,7 +238,7 @@ def run(config: dict[str, Any]) -> int:
     return 0
 
 
-def _json_value(value: Any) -> Any:
+def _json_value(value: object) -> object:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return None
     if isinstance(value, np.generic):
@@ -218,7 +248,7 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _decoded(raw: bytes) -> dict[str, Any]:
+def _decoded(raw: bytes) -> JSONObject:
     try:
         loaded = json.loads(raw)
     except ValueError:

@@ -11,16 +11,16 @@ from pathlib import Path
 import yaml
 
 from modelops.params import Params
+from modelops.paths import RELEASES_DIR
 from modelops.releases import state
 from modelops.releases.state import Release
 
-RELEASES = Path("manifests") / "releases"
 _HEADER = "# Written by `modelops release`; do not edit by hand: the history is the audit trail.\n"
 
 
 def release_file(environment: str) -> Path:
     """Where an environment's release file lives, relative to the project root."""
-    return RELEASES / f"{environment}.yaml"
+    return Path(RELEASES_DIR) / f"{environment}.yaml"
 
 
 def release_text(release: Release) -> str:

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal, TypeAlias, assert_never, get_args
+from dataclasses import dataclass, replace
+from typing import Any, Literal, NotRequired, TypeAlias, TypedDict, assert_never, get_args
 
 from modelops.errors import ReleaseError
 
@@ -310,33 +310,109 @@ def require_immutable(model: ModelVersion) -> None:
         )
 
 
-def to_document(release: Release) -> dict[str, Any]:
+class ModelDocument(TypedDict):
+    """A `ModelVersion` in a release file."""
+
+    version: str
+    model_uri: str
+    model_hash: str
+    data_version: str
+    git_commit: str
+    mlflow_run_id: str | None
+    training_inputs: str | None
+
+
+class CanaryDocument(ModelDocument):
+    """The canary (or shadow) of a release file: its weight, then its model."""
+
+    weight: int
+    shadow: NotRequired[bool]
+    """Written only for a shadow (true)."""
+
+
+class EventDocument(TypedDict):
+    """One step of a release file's history."""
+
+    at: str
+    by: str
+    action: Action
+    version: str
+    traffic: dict[str, int]
+    reason: str
+    verdict: NotRequired[str]
+    """Written only when a verdict document stands behind the step."""
+
+
+class ReleaseDocument(TypedDict):
+    """A release file, `manifests/releases/<env>.yaml`, in key order."""
+
+    environment: str
+    stable: ModelDocument | None
+    canary: CanaryDocument | None
+    traffic: dict[str, int]
+    previous: list[ModelDocument]
+    rolled_back: list[ModelDocument]
+    history: list[EventDocument]
+
+
+def to_document(release: Release) -> ReleaseDocument:
     """The release file's content (stable key order, so diffs stay small).
 
     `shadow: true` is written only for a shadow, so a canary's entry reads as it always did.
     """
-    canary = release.canary
-    shadow = {"shadow": True} if canary is not None and canary.shadow else {}
     return {
         "environment": release.environment,
-        "stable": asdict(release.stable) if release.stable else None,
-        "canary": ({"weight": canary.weight, **shadow, **asdict(canary.model)} if canary else None),
+        "stable": _model_document(release.stable) if release.stable else None,
+        "canary": _canary_document(release.canary) if release.canary else None,
         "traffic": release.traffic,
-        "previous": [asdict(model) for model in release.previous],
-        "rolled_back": [asdict(model) for model in release.rolled_back],
+        "previous": [_model_document(model) for model in release.previous],
+        "rolled_back": [_model_document(model) for model in release.rolled_back],
         "history": [_event_document(event) for event in release.history],
     }
 
 
-def _event_document(event: Event) -> dict[str, Any]:
-    document = asdict(event)
-    if event.verdict is None:
-        del document["verdict"]
+def _model_document(model: ModelVersion) -> ModelDocument:
+    return {
+        "version": model.version,
+        "model_uri": model.model_uri,
+        "model_hash": model.model_hash,
+        "data_version": model.data_version,
+        "git_commit": model.git_commit,
+        "mlflow_run_id": model.mlflow_run_id,
+        "training_inputs": model.training_inputs,
+    }
+
+
+def _canary_document(canary: Canary) -> CanaryDocument:
+    document: CanaryDocument = {
+        "weight": canary.weight,
+        "shadow": True,
+        **_model_document(canary.model),
+    }
+    if not canary.shadow:
+        del document["shadow"]
+    return document
+
+
+def _event_document(event: Event) -> EventDocument:
+    document: EventDocument = {
+        "at": event.at,
+        "by": event.by,
+        "action": event.action,
+        "version": event.version,
+        "traffic": dict(event.traffic),
+        "reason": event.reason,
+    }
+    if event.verdict is not None:
+        document["verdict"] = event.verdict
     return document
 
 
 def from_document(document: Any, *, source: str) -> Release:
-    """Parse a release file; refuses one whose traffic does not match its models."""
+    """Parse a release file; refuses one whose traffic does not match its models.
+
+    `document` is the file's YAML as parsed, whatever it holds (Any): this is where it is checked.
+    """
     try:
         canary_doc = dict(document["canary"]) if document.get("canary") else None
         canary = None

@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import yaml
 
@@ -27,9 +27,17 @@ from modelops.gitinfo import (
     show_bytes,
     show_file,
 )
-from modelops.lockfile import DATA_PATH, output_versions
+from modelops.io import JSONObject, flatten
+from modelops.lockfile import output_versions
 from modelops.params import load_params
-from modelops.paths import ProjectPaths
+from modelops.paths import (
+    DATA_METRICS,
+    LOCK_FILE,
+    MODEL_METRICS,
+    PLOTS_DIR,
+    PREPARED_DIR,
+    ProjectPaths,
+)
 
 PLOTS = (
     ("ROC curve", "roc.png", True),
@@ -42,17 +50,23 @@ PLOTS = (
 
 
 @dataclass(frozen=True)
-class Change:
+class ValueChange:
     """A metric or param, before (on the base ref) and after (on this branch)."""
 
     name: str
     old: Any
+    """As DVC's diff gives it (None when absent): a number for a metric, any YAML value for a
+    param; the report formats what it finds."""
     new: Any
 
 
+Changes: TypeAlias = tuple[ValueChange, ...]
+
+
 @dataclass(frozen=True)
-class Baseline:
-    """Where the comparison numbers come from, or why there are none."""
+class BaseRef:
+    """The git ref this branch is compared with (the report's "Baseline" section): its commit,
+    or why there are no comparison numbers. Not `metrics.Baseline`, the naive model's scores."""
 
     ref: str
     commit: str | None = None
@@ -72,7 +86,7 @@ class Plot:
 
     title: str
     current: str
-    baseline: str | None = None
+    base_image: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,10 +94,10 @@ class ReportInputs:
     """The report's content, before formatting."""
 
     gates: tuple[GateResult, ...]
-    baseline: Baseline
-    metrics: tuple[Change, ...] = ()
-    data: tuple[Change, ...] = ()
-    params: tuple[Change, ...] = ()
+    base_ref: BaseRef
+    metrics: tuple[ValueChange, ...] = ()
+    data: tuple[ValueChange, ...] = ()
+    params: tuple[ValueChange, ...] = ()
     errors: tuple[str, ...] = ()
     plots: tuple[Plot, ...] = ()
     html_reports: tuple[str, ...] = ()
@@ -100,16 +114,16 @@ def gather(paths: ProjectPaths, *, base: str, images_dir: Path) -> ReportInputs:
         raise ModelopsError(
             f"{paths.show(paths.gates_file)} does not exist; run `dvc repro` first"
         ) from None
-    baseline = _baseline(paths.root, base)
-    metrics, data, params, errors = _diffs(paths, baseline)
+    base_ref = _base_ref(paths.root, base)
+    metrics, data, params, errors = _diffs(paths, base_ref)
     return ReportInputs(
         gates=gates,
-        baseline=baseline,
+        base_ref=base_ref,
         metrics=metrics,
         data=data,
         params=params,
         errors=errors,
-        plots=_plots(paths, baseline, images_dir),
+        plots=_plots(paths, base_ref, images_dir),
         html_reports=tuple(sorted(p.name for p in paths.html_dir.glob("*.html"))),
         artifacts_url=run_url(),
         timings=_stage_timings(paths),
@@ -129,7 +143,7 @@ def _deploy_preview(paths: ProjectPaths) -> DeployPreview:
     )
 
 
-def _baseline(root: Path, ref: str) -> Baseline:
+def _base_ref(root: Path, ref: str) -> BaseRef:
     commit = resolve_commit(root, ref)
     if commit is None:
         if is_shallow(root):
@@ -139,16 +153,16 @@ def _baseline(root: Path, ref: str) -> Baseline:
             )
         else:
             problem = f"there is no '{ref}' branch yet, so nothing to compare against"
-        return Baseline(ref=ref, problem=problem)
-    versions = output_versions(show_file(root, commit, "dvc.lock"))
+        return BaseRef(ref=ref, problem=problem)
+    versions = output_versions(show_file(root, commit, LOCK_FILE))
     subject, date = describe_commit(root, commit)
-    no_metrics = show_file(root, commit, "metrics/model.json") is None
-    return Baseline(
+    no_metrics = show_file(root, commit, MODEL_METRICS) is None
+    return BaseRef(
         ref=ref,
         commit=commit,
         subject=subject,
         date=date,
-        data_version=versions.get(DATA_PATH),
+        data_version=versions.get(PREPARED_DIR),
         problem=(
             f"'{ref}' has no committed metrics yet: this will be the first trained model"
             if no_metrics
@@ -158,19 +172,17 @@ def _baseline(root: Path, ref: str) -> Baseline:
 
 
 def _diffs(
-    paths: ProjectPaths, baseline: Baseline
-) -> tuple[tuple[Change, ...], tuple[Change, ...], tuple[Change, ...], tuple[str, ...]]:
+    paths: ProjectPaths, base_ref: BaseRef
+) -> tuple[Changes, Changes, Changes, tuple[str, ...]]:
     """Metric and param changes as DVC computes them against the base (workspace side)."""
-    current = {
-        name: _read_json(paths.root / name) for name in ("metrics/model.json", "metrics/data.json")
-    }
+    current = {name: _read_json(paths.root / name) for name in (MODEL_METRICS, DATA_METRICS)}
     errors = [
         f"{name} is missing or not valid JSON" for name, value in current.items() if not value
     ]
-    if baseline.commit is None:
+    if base_ref.commit is None:
         return (
-            _as_new(current, "metrics/model.json"),
-            _as_new(current, "metrics/data.json"),
+            _as_new(current, MODEL_METRICS),
+            _as_new(current, DATA_METRICS),
             (),
             tuple(errors),
         )
@@ -178,45 +190,38 @@ def _diffs(
     from dvc.repo import Repo
 
     with Repo(str(paths.root)) as repo:
-        metrics = repo.metrics.diff(a_rev=baseline.commit, b_rev="workspace", all=True)
-        params = repo.params.diff(a_rev=baseline.commit, b_rev="workspace", all=False)
+        metrics = repo.metrics.diff(a_rev=base_ref.commit, b_rev="workspace", all=True)
+        params = repo.params.diff(a_rev=base_ref.commit, b_rev="workspace", all=False)
     errors.extend(_errors(metrics))
     changes = metrics.get("diff", {})
     params_changes = tuple(
-        Change(name, values.get("old"), values.get("new"))
+        ValueChange(name, values.get("old"), values.get("new"))
         for file_changes in params.get("diff", {}).values()
         for name, values in sorted(file_changes.items())
     )
     return (
-        _changes(changes.get("metrics/model.json", {})) or _as_new(current, "metrics/model.json"),
-        _changes(changes.get("metrics/data.json", {})) or _as_new(current, "metrics/data.json"),
+        _changes(changes.get(MODEL_METRICS, {})) or _as_new(current, MODEL_METRICS),
+        _changes(changes.get(DATA_METRICS, {})) or _as_new(current, DATA_METRICS),
         params_changes,
         tuple(errors),
     )
 
 
-def _changes(diff: dict[str, dict[str, Any]]) -> tuple[Change, ...]:
+def _changes(diff: dict[str, JSONObject]) -> Changes:
     return tuple(
-        Change(name, values.get("old"), values.get("new")) for name, values in sorted(diff.items())
+        ValueChange(name, values.get("old"), values.get("new"))
+        for name, values in sorted(diff.items())
     )
 
 
-def _as_new(current: dict[str, Any], name: str) -> tuple[Change, ...]:
+def _as_new(current: JSONObject, name: str) -> Changes:
     """Values of this branch alone, for when there is nothing to diff against."""
-    return tuple(Change(key, None, value) for key, value in sorted(_flatten(current[name] or {})))
+    return tuple(
+        ValueChange(key, None, value) for key, value in sorted(flatten(current[name] or {}).items())
+    )
 
 
-def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    items: list[tuple[str, Any]] = []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            items.extend(_flatten(value, f"{prefix}{key}."))
-        else:
-            items.append((f"{prefix}{key}", value))
-    return items
-
-
-def _errors(diff: dict[str, Any]) -> list[str]:
+def _errors(diff: JSONObject) -> list[str]:
     """DVC reports unreadable metrics files here (and gives an empty diff): surface them."""
     found = []
     for rev, problems in (diff.get("errors") or {}).items():
@@ -229,7 +234,7 @@ def _errors(diff: dict[str, Any]) -> list[str]:
     return found
 
 
-def _plots(paths: ProjectPaths, baseline: Baseline, images_dir: Path) -> tuple[Plot, ...]:
+def _plots(paths: ProjectPaths, base_ref: BaseRef, images_dir: Path) -> tuple[Plot, ...]:
     images_dir.mkdir(parents=True, exist_ok=True)
     plots = []
     for title, name, side_by_side in PLOTS:
@@ -237,10 +242,10 @@ def _plots(paths: ProjectPaths, baseline: Baseline, images_dir: Path) -> tuple[P
         if not current.is_file():
             continue
         base_image = None
-        if side_by_side and baseline.commit is not None:
-            content = show_bytes(paths.root, baseline.commit, f"plots/{name}")
+        if side_by_side and base_ref.commit is not None:
+            content = show_bytes(paths.root, base_ref.commit, f"{PLOTS_DIR}/{name}")
             if content:
-                base_image = images_dir / f"{baseline.ref.replace('/', '-')}-{name}"
+                base_image = images_dir / f"{base_ref.ref.replace('/', '-')}-{name}"
                 base_image.write_bytes(content)
         plots.append(
             Plot(
@@ -260,9 +265,7 @@ def _link(paths: ProjectPaths, target: Path) -> str:
 def _stage_timings(paths: ProjectPaths) -> dict[str, float]:
     """Seconds each stage last took, by `dvc.yaml` stage name and in pipeline order."""
     recorded = _read_json(paths.timings_file) or {}
-    stages = (yaml.safe_load((paths.root / "dvc.yaml").read_text(encoding="utf-8")) or {}).get(
-        "stages", {}
-    )
+    stages = (yaml.safe_load(paths.dvc_file.read_text(encoding="utf-8")) or {}).get("stages", {})
     timings = {}
     for stage, spec in stages.items():
         command = str(spec.get("cmd", "")).removeprefix("modelops ")
@@ -272,6 +275,7 @@ def _stage_timings(paths: ProjectPaths) -> dict[str, float]:
 
 
 def _read_json(path: Path) -> Any:
+    """Whatever JSON the file holds (None when it cannot be read): callers check its shape."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -8,26 +8,16 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from modelops.deploy.preview import DeployPreview
 from modelops.gates.results import GateResult, verdict
-from modelops.report.inputs import Baseline, Change, Plot, ReportInputs
+from modelops.metric_registry import HEADLINE, SUMMARY, better
+from modelops.paths import REPORT_FILE
+from modelops.report.inputs import BaseRef, Plot, ReportInputs, ValueChange
 
 COMMENT_LIMIT = 65_536
-REPORT_DIR = "reports"
-"""The report's folder in the repository (`ProjectPaths.report_file`; a test holds it)."""
-HEADLINE_METRICS = (
-    "roc_auc",
-    "average_precision",
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "log_loss",
-    "brier_score",
-)
-LOWER_IS_BETTER = frozenset({"log_loss", "brier_score"})
+REPORT_DIR = posixpath.dirname(REPORT_FILE)
+"""The report's folder in the repository: its image links are relative to it."""
 _VERDICT_ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌"}
 _GATE_ICON = {
     "pass": "✅ pass",
@@ -59,9 +49,9 @@ def _render(inputs: ReportInputs, *, images: bool, row_limit: int | None) -> str
         _metrics(inputs, row_limit),
         _params(inputs, row_limit),
         _data(inputs),
-        _plots(inputs.plots, inputs.baseline, images=images),
+        _plots(inputs.plots, inputs.base_ref, images=images),
         _deploy(inputs.deploy, row_limit),
-        _baseline(inputs.baseline),
+        _base_section(inputs.base_ref),
         _artifacts(inputs),
     ]
     return "\n\n".join(section for section in sections if section).rstrip() + "\n"
@@ -72,9 +62,7 @@ def _verdict(inputs: ReportInputs) -> str:
     lines = [f"## {_VERDICT_ICON[outcome.status]} {outcome.headline}"]
     metrics = {change.name: change for change in inputs.metrics}
     summary = [
-        _headline_metric(metrics[name], inputs.baseline)
-        for name in ("roc_auc", "recall", "precision", "log_loss")
-        if name in metrics
+        _headline_metric(metrics[name], inputs.base_ref) for name in SUMMARY if name in metrics
     ]
     if summary:
         lines.append(" · ".join(summary))
@@ -83,14 +71,14 @@ def _verdict(inputs: ReportInputs) -> str:
     return "\n\n".join(lines)
 
 
-def _headline_metric(change: Change, baseline: Baseline) -> str:
+def _headline_metric(change: ValueChange, base_ref: BaseRef) -> str:
     text = f"**{change.name}** {_number(change.new)}"
     if change.old is None or change.new is None:
         return text
     if change.new == change.old:
-        return f"{text} (same as `{baseline.ref}`)"
+        return f"{text} (same as `{base_ref.ref}`)"
     word = _verdict_word(change) or "changed"
-    return f"{text} ({word}: {_signed(change.new - change.old)} vs `{baseline.ref}`)"
+    return f"{text} ({word}: {_signed(change.new - change.old)} vs `{base_ref.ref}`)"
 
 
 def _gates(gates: Sequence[GateResult], row_limit: int | None) -> str:
@@ -198,14 +186,14 @@ def _gate_summary(gate: GateResult) -> str:
 def _metrics(inputs: ReportInputs, row_limit: int | None) -> str:
     if not inputs.metrics:
         return "### Metrics\n\nNo metrics: the evaluate stage has not run."
-    compared = inputs.baseline.problem is None and inputs.baseline.commit is not None
+    compared = inputs.base_ref.problem is None and inputs.base_ref.commit is not None
     title = (
-        f"### Metrics: this branch against `{inputs.baseline.ref}`" if compared else "### Metrics"
+        f"### Metrics: this branch against `{inputs.base_ref.ref}`" if compared else "### Metrics"
     )
     by_name = {change.name: change for change in inputs.metrics}
-    headline = [by_name[name] for name in HEADLINE_METRICS if name in by_name]
-    others = [change for change in inputs.metrics if change.name not in HEADLINE_METRICS]
-    header = ["Metric", f"`{inputs.baseline.ref}`", "This branch", "Change", ""]
+    headline = [by_name[name] for name in HEADLINE if name in by_name]
+    others = [change for change in inputs.metrics if change.name not in HEADLINE]
+    header = ["Metric", f"`{inputs.base_ref.ref}`", "This branch", "Change", ""]
     lines = [title, _table(header, [_metric_row(change) for change in headline])]
     if others:
         table = _table(header, [_metric_row(change) for change in others], row_limit)
@@ -213,7 +201,7 @@ def _metrics(inputs: ReportInputs, row_limit: int | None) -> str:
     return "\n\n".join(lines)
 
 
-def _metric_row(change: Change) -> list[str]:
+def _metric_row(change: ValueChange) -> list[str]:
     if change.old is None or change.new is None or change.old == change.new:
         delta = "" if change.old is None or change.new is None else "0"
         return [change.name, _number(change.old), _number(change.new), delta, ""]
@@ -226,31 +214,35 @@ def _metric_row(change: Change) -> list[str]:
     ]
 
 
-def _verdict_word(change: Change) -> str:
+def _verdict_word(change: ValueChange) -> str:
     """'better' or 'worse' in the metric's own direction (a lower log loss is better)."""
     return {"up": "better", "down": "worse", "": ""}[_trend(change)]
 
 
-def _trend(change: Change) -> str:
-    """ "up" when the change is an improvement, "down" when it is worse, "" when neither applies."""
-    name = change.name.rsplit(".", 1)[-1]
-    if change.name.startswith("baseline.") or name in ("support", "rows", "threshold"):
+def _trend(change: ValueChange) -> str:
+    """ "up" when the change is an improvement, "down" when it is worse, "" when neither applies.
+
+    The direction is the registry's (`metric_registry`), by the last part of the name
+    (`per_class.yes.recall` is a recall); the naive baseline's figures are not the model's.
+    """
+    direction = better(change.name.rsplit(".", 1)[-1])
+    if change.name.startswith("baseline.") or direction is None:
         return ""
     if not isinstance(change.old, int | float) or not isinstance(change.new, int | float):
         return ""
-    if change.new == change.old or name == "positive_rate":
+    if change.new == change.old:
         return ""
-    improved = change.new < change.old if name in LOWER_IS_BETTER else change.new > change.old
+    improved = change.new < change.old if direction == "lower" else change.new > change.old
     return "up" if improved else "down"
 
 
 def _params(inputs: ReportInputs, row_limit: int | None) -> str:
-    if inputs.baseline.commit is None:
+    if inputs.base_ref.commit is None:
         return ""
     if not inputs.params:
-        return f"### Params\n\nNo params changed against `{inputs.baseline.ref}`."
+        return f"### Params\n\nNo params changed against `{inputs.base_ref.ref}`."
     rows = [[f"`{c.name}`", _value(c.old), _value(c.new)] for c in inputs.params]
-    header = ["Param", f"`{inputs.baseline.ref}`", "This branch"]
+    header = ["Param", f"`{inputs.base_ref.ref}`", "This branch"]
     return f"### Params changed ({len(rows)})\n\n" + _table(header, rows, row_limit)
 
 
@@ -258,7 +250,7 @@ def _data(inputs: ReportInputs) -> str:
     if not inputs.data:
         return ""
     rows = [[c.name, _number(c.old), _number(c.new)] for c in inputs.data]
-    lines = ["### Data", _table(["", f"`{inputs.baseline.ref}`", "This branch"], rows)]
+    lines = ["### Data", _table(["", f"`{inputs.base_ref.ref}`", "This branch"], rows)]
     drift = _drift_summary(inputs.gates)
     if drift:
         lines.append(f"Train/test drift: {drift}")
@@ -273,7 +265,7 @@ def _drift_summary(gates: Iterable[GateResult]) -> str:
     return ""
 
 
-def _plots(plots: Sequence[Plot], baseline: Baseline, *, images: bool) -> str:
+def _plots(plots: Sequence[Plot], base_ref: BaseRef, *, images: bool) -> str:
     if not plots:
         return ""
     if not images:
@@ -284,11 +276,11 @@ def _plots(plots: Sequence[Plot], baseline: Baseline, *, images: bool) -> str:
         return f"### Plots\n\nNot embedded in this comment; in the report artifact: {names}."
     lines = ["### Plots"]
     for plot in plots:
-        if plot.baseline:
+        if plot.base_image:
             lines.append(
                 _table(
-                    [f"{plot.title}: this branch", f"`{baseline.ref}`"],
-                    [[f"![{plot.title}]({plot.current})", f"![{plot.title}]({plot.baseline})"]],
+                    [f"{plot.title}: this branch", f"`{base_ref.ref}`"],
+                    [[f"![{plot.title}]({plot.current})", f"![{plot.title}]({plot.base_image})"]],
                 )
             )
         else:
@@ -334,16 +326,16 @@ def _state(description: str) -> str:
     return description.split(": ", 1)[1]
 
 
-def _baseline(baseline: Baseline) -> str:
+def _base_section(base_ref: BaseRef) -> str:
     lines = ["### Baseline"]
-    if baseline.commit is not None:
-        data = f", data version `{baseline.data_version}`" if baseline.data_version else ""
+    if base_ref.commit is not None:
+        data = f", data version `{base_ref.data_version}`" if base_ref.data_version else ""
         lines.append(
-            f"`{baseline.ref}` at `{baseline.commit[:12]}` ({baseline.date}): "
-            f"{baseline.subject}{data}."
+            f"`{base_ref.ref}` at `{base_ref.commit[:12]}` ({base_ref.date}): "
+            f"{base_ref.subject}{data}."
         )
-    if baseline.problem:
-        lines.append(f"No comparison numbers: {baseline.problem}.")
+    if base_ref.problem:
+        lines.append(f"No comparison numbers: {base_ref.problem}.")
     return "\n\n".join(lines)
 
 
@@ -384,7 +376,7 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _number(value: Any) -> str:
+def _number(value: object) -> str:
     if value is None:
         return "—"
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -396,5 +388,5 @@ def _signed(value: float) -> str:
     return f"{value:+d}" if isinstance(value, int) else f"{value:+.4f}"
 
 
-def _value(value: Any) -> str:
+def _value(value: object) -> str:
     return "—" if value is None else f"`{value}`"

@@ -16,10 +16,10 @@ from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
 from modelops import data, plots, tracking
-from modelops.gitinfo import GitState
+from modelops.gitinfo import GitState, git_state
 from modelops.io import Writer, bytes_writer, commit, json_bytes
 from modelops.metrics import ClassificationMetrics, classification_metrics
-from modelops.params import EvaluateParams
+from modelops.params import EvaluateParams, Params
 from modelops.plots import Importance
 from modelops.prepared import Prepared, load_prepared
 
@@ -48,18 +48,37 @@ class EvaluateResult:
     run: tracking.RunRecord
 
 
+def run_context(params: Params, *, root: Path) -> RunContext:
+    """The MLflow run of the project at `root`: its experiment, a name from the model kind and
+    the commit, the params of the stages that made the model, and git's state."""
+    git = git_state(root)
+    return RunContext(
+        root=root,
+        experiment=params.tracking.experiment,
+        run_name=f"{params.train.model.kind}-{git.commit[:8]}",
+        params=tracking.flatten_params(
+            params.model_dump(mode="json", include={"prepare", "train", "evaluate"})
+        ),
+        git=git,
+        model_kind=params.train.model.kind,
+    )
+
+
 def run(
-    params: EvaluateParams,
+    params: Params,
     *,
+    root: Path,
     data_dir: Path,
     model_dir: Path,
     metrics_file: Path,
     plots_dir: Path,
     importance_file: Path,
     run_file: Path,
-    context: RunContext,
 ) -> EvaluateResult:
-    """Score the model on the test set, record the run, then write every output at once."""
+    """Score the model on the test set, record the run (`run_context`), then write every output
+    at once (`params.evaluate` says how to score)."""
+    context = run_context(params, root=root)
+    evaluation = params.evaluate
     prepared = load_prepared(data_dir)
     model = tracking.load_model(model_dir)
     schema = prepared.schema
@@ -72,19 +91,21 @@ def run(
         is_positive,
         proba,
         classes=classes,
-        threshold=params.threshold,
+        threshold=evaluation.threshold,
         train_positive_rate=prepared.meta.train_positive_rate,
     )
-    importances = _importances(model, prepared, params)
+    importances = _importances(model, prepared, evaluation)
     pictures = {
         "confusion_matrix.png": plots.confusion_matrix_png(
-            is_positive, proba >= params.threshold, classes=classes
+            is_positive, proba >= evaluation.threshold, classes=classes
         ),
         "roc.png": plots.roc_png(is_positive, proba),
         "precision_recall.png": plots.precision_recall_png(
-            is_positive, proba, threshold=params.threshold
+            is_positive, proba, threshold=evaluation.threshold
         ),
-        "calibration.png": plots.calibration_png(is_positive, proba, bins=params.calibration_bins),
+        "calibration.png": plots.calibration_png(
+            is_positive, proba, bins=evaluation.calibration_bins
+        ),
         "feature_importance.png": plots.importance_png(importances, scoring=IMPORTANCE_SCORING),
     }
     record = _track(

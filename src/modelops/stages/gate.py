@@ -13,11 +13,11 @@ import os
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING
 
 from modelops import tracking
 from modelops.data import Schema
-from modelops.gates.catalog import CATALOG, Facts
+from modelops.gates.catalog import Facts
 from modelops.gates.champion import champion_gate
 from modelops.gates.inputs import (
     ThresholdedClassifier,
@@ -26,19 +26,20 @@ from modelops.gates.inputs import (
     predictions,
     sizes,
 )
+from modelops.gates.registry import gate
 from modelops.gates.results import GateResult
 from modelops.gates.runner import GateInputs, RunSettings, run_gate
 from modelops.identity import identify
 from modelops.io import Writer, bytes_writer, commit, json_bytes
 from modelops.params import Params
-from modelops.prepared import load_prepared
+from modelops.prepared import Prepared, load_prepared
 
-GateName: TypeAlias = Literal["data", "drift", "model", "champion"]
-_MODEL_GATES = frozenset({"model", "champion"})
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 
 def run(
-    names: Sequence[GateName],
+    names: Sequence[str],
     params: Params,
     *,
     root: Path,
@@ -48,11 +49,12 @@ def run(
     out_dir: Path,
     html_dir: Path,
 ) -> tuple[GateResult, ...]:
-    """Run the gates in `names`, in that order, and write their results."""
+    """Run the gates in `names` (`gates.registry`), in that order, and write their results."""
+    gates = [gate(name) for name in names]
     prepared = load_prepared(data_dir)
     schema = prepared.schema
-    active = [name for name in names if getattr(params.gates, name).mode != "off"]
-    pipeline = tracking.load_model(model_dir) if _MODEL_GATES & set(active) else None
+    active = [g for g in gates if g.section(params.gates).mode != "off"]
+    pipeline = tracking.load_model(model_dir) if any(g.needs_model for g in active) else None
     train, test = datasets(prepared.train, prepared.test, schema)
     runner, statistics = params.gates.runner, params.gates.statistics
     inputs = GateInputs(
@@ -74,15 +76,16 @@ def run(
 
     results: list[GateResult] = []
     outputs: dict[Path, Writer] = {}
-    for name in names:
-        gate_params = getattr(params.gates, name)
-        if name not in active:
+    for current in gates:
+        name, gate_params = current.name, current.section(params.gates)
+        if current not in active:
             note = f"turned off in params.yaml (gates.{name}.mode: off)"
             results.append(GateResult(name, "off", "off", notes=(note,)))
-        elif name == "champion":
+        elif current.checks is None:  # the champion comparison, not Deepchecks checks
+            assert pipeline is not None, "loaded above: the champion gate needs the model"
             results.append(
                 champion_gate(
-                    gate_params,
+                    params.gates.champion,
                     root=root,
                     candidate=pipeline,
                     test=prepared.test,
@@ -93,26 +96,27 @@ def run(
             )
         else:
             gate_inputs = inputs
-            if name in _MODEL_GATES:
+            if current.needs_model:
                 gate_inputs = _with_model(inputs, pipeline, prepared, params, importance_file)
             staging = None
             if settings.with_display:
                 staging = html_dir / f".{name}-{os.getpid()}.deepchecks.html"
                 staging.unlink(missing_ok=True)
             result = run_gate(
-                name, CATALOG[name], gate_params, gate_inputs, settings, html_file=staging
+                name, current.checks(), gate_params, gate_inputs, settings, html_file=staging
             )
             if staging is not None and staging.exists():
                 outputs[html_dir / f"{name}.html"] = _moved_from(staging)
                 result = replace(result, html=f"{name}.html")
             results.append(result)
 
-    if _MODEL_GATES & set(names):
+    judging = {g.name for g in gates if g.needs_model}
+    if judging:
         # Whatever their modes, the model gates record which model they judged: a deploy
         # publishes only that model (or a retrain of its inputs that passed its own gates).
         judged = identify(model_dir, root=root)
         results = [
-            replace(result, judged=judged) if result.name in _MODEL_GATES else result
+            replace(result, judged=judged) if result.name in judging else result
             for result in results
         ]
     for result in results:
@@ -131,7 +135,11 @@ def _facts(params: Params, schema: Schema) -> Facts:
 
 
 def _with_model(
-    inputs: GateInputs, pipeline: Any, prepared: Any, params: Params, importance_file: Path
+    inputs: GateInputs,
+    pipeline: Pipeline,
+    prepared: Prepared,
+    params: Params,
+    importance_file: Path,
 ) -> GateInputs:
     """Add the thresholded model, its predictions and the evaluate stage's feature importance."""
     schema = prepared.schema

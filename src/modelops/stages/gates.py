@@ -13,8 +13,8 @@ from pathlib import Path
 
 from modelops import tracking
 from modelops.errors import ModelopsError
+from modelops.gates.registry import GATE_NAMES
 from modelops.gates.results import (
-    GATE_ORDER,
     GateResult,
     GatesRecord,
     Verdict,
@@ -29,14 +29,14 @@ def run(
     *, gate_dir: Path, out_file: Path, run_file: Path, root: Path
 ) -> tuple[Verdict, tuple[GateResult, ...]]:
     """Merge `gate_dir/<gate>.json` for every gate into `out_file`; tag the MLflow run."""
-    missing = [name for name in GATE_ORDER if not (gate_dir / f"{name}.json").is_file()]
+    missing = [name for name in GATE_NAMES if not (gate_dir / f"{name}.json").is_file()]
     if missing:
         raise ModelopsError(
             f"{gate_dir}: no result for gate(s) {', '.join(missing)}; run `dvc repro` first"
         )
     gates = tuple(
         GateResult.from_dict(json.loads((gate_dir / f"{name}.json").read_text(encoding="utf-8")))
-        for name in GATE_ORDER
+        for name in GATE_NAMES
     )
     document = gates_document(gates)
     if run_file.is_file():

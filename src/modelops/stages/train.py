@@ -11,14 +11,14 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from modelops import data, tracking
 from modelops.io import json_bytes, staged_dir
+from modelops.metric_registry import EXPECTED
 from modelops.metrics import classification_metrics
-from modelops.model import build_pipeline, size_warnings
+from modelops.model import Classifier, build_pipeline, size_warnings
 from modelops.params import TrainParams
 from modelops.paths import MODEL_CARD
 from modelops.prepared import Prepared, load_prepared
@@ -82,7 +82,7 @@ def run(params: TrainParams, *, threshold: float, data_dir: Path, model_dir: Pat
     )
 
 
-def _profile(pipeline: Any, prepared: Prepared, *, threshold: float) -> ReferenceProfile:
+def _profile(pipeline: Classifier, prepared: Prepared, *, threshold: float) -> ReferenceProfile:
     """Profile the training features and the test set's scores (and the metrics they give)."""
     schema = prepared.schema
     positive = list(pipeline.classes_).index(schema.positive_label)
@@ -102,10 +102,6 @@ def _profile(pipeline: Any, prepared: Prepared, *, threshold: float) -> Referenc
         test_scores=scores,
         test_positive=truth,
         threshold=threshold,
-        expected={
-            name: getattr(expected, name)
-            for name in ("roc_auc", "average_precision", "precision", "recall", "log_loss")
-        }
-        | {"positive_rate": expected.positive_rate},
+        expected={name: getattr(expected, name) for name in EXPECTED},
         positive_label=schema.positive_label,
     )

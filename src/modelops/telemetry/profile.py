@@ -23,11 +23,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Self
+from typing import Self
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from modelops_contract import MISSING, OTHER, UNSEEN, bin_labels
+
+from modelops.io import JSONObject
 
 PROFILE_FILE = "profile.json"
 FORMAT = 1
@@ -36,7 +39,6 @@ TOP_CATEGORIES = 20
 KNOWN_CATEGORIES = 1000
 """Categories kept per feature (top ones named, the rest grouped as `other`); past this many a
 value counts as `unseen`, which keeps the file and the server's lookups bounded."""
-MISSING, OTHER, UNSEEN = "__missing__", "__other__", "__unseen__"
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class NumericProfile:
     @property
     def bins(self) -> tuple[str, ...]:
         """Bin names, in order: b00, b01, ... (one more than there are cuts)."""
-        return tuple(f"b{index:02d}" for index in range(len(self.cuts) + 1))
+        return bin_labels(len(self.cuts) + 1)
 
 
 @dataclass(frozen=True)
@@ -93,13 +95,13 @@ class ReferenceProfile:
     positive_label: str
     format: int = FORMAT
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """JSON-ready form (deterministic: the same data gives the same file)."""
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> Self:
-        """Inverse of `to_dict`."""
+    def from_dict(cls, raw: JSONObject) -> Self:
+        """Inverse of `to_dict`, from profile.json as parsed."""
         return cls(
             numeric=tuple(NumericProfile(**_tuples(n)) for n in raw["numeric"]),
             categorical=tuple(CategoricalProfile(**_tuples(c)) for c in raw["categorical"]),
@@ -262,5 +264,5 @@ def _round(value: float) -> float:
     return round(float(value), 6)
 
 
-def _tuples(raw: Mapping[str, Any]) -> dict[str, Any]:
+def _tuples(raw: JSONObject) -> JSONObject:
     return {key: tuple(value) if isinstance(value, list) else value for key, value in raw.items()}

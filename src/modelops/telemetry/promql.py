@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
-SCORE_GRID = tuple(round(step / 20, 2) for step in range(1, 21))
-"""The server's fixed score buckets (modelops_serving.profile.SCORE_GRID; tests/serving checks
-that the two agree): the same for every model, so canary and stable compare bucket by bucket."""
-
-
-Vector = Sequence[Mapping[str, Any]]
-"""An instant vector as Prometheus's HTTP API returns it: [{"metric": {...}, "value": [t, "v"]}]."""
+Sample: TypeAlias = Mapping[str, Any]
+"""One sample as Prometheus's HTTP API returns it, {"metric": {...}, "value": [t, "v"]}: parsed
+JSON whose fields are read defensively (a missing or malformed value counts as zero), so Any."""
+Vector: TypeAlias = Sequence[Sample]
+"""An instant vector: the samples of one answer."""
 
 
 def scalar(vector: Vector) -> float:
@@ -42,7 +40,7 @@ def cumulative_buckets(
     return tuple(monotone)
 
 
-def sample_value(sample: Mapping[str, Any]) -> float:
+def sample_value(sample: Sample) -> float:
     """A sample's value; 0 for one that is missing, not finite or not positive."""
     try:
         value = float(sample["value"][1])

@@ -1,0 +1,189 @@
+"""Section `deploy`: what is deployed where, how big, and where published models live."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Annotated, Literal, Self, TypeAlias
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from modelops.params.base import Frozen
+
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+_QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
+
+
+class ResourcesParams(Frozen):
+    """Container requests and limits (Kubernetes quantities)."""
+
+    cpu: str = Field("250m", pattern=_QUANTITY)
+    memory: str = Field("512Mi", pattern=_QUANTITY)
+    cpu_limit: str = Field("1", pattern=_QUANTITY)
+    memory_limit: str = Field("1Gi", pattern=_QUANTITY)
+
+
+class AutoscalingParams(Frozen):
+    """Horizontal autoscaling of each predictor on CPU utilisation."""
+
+    min_replicas: int = Field(1, ge=1)
+    max_replicas: int = Field(3, ge=1)
+    target_cpu_utilization: int = Field(70, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> Self:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(
+                f"max_replicas ({self.max_replicas}) is below min_replicas ({self.min_replicas})"
+            )
+        return self
+
+
+class EnvironmentParams(Frozen):
+    """One deployment target: where, how big, and how a new model reaches it."""
+
+    namespace: str = Field(pattern=_DNS_LABEL)
+    strategy: Literal["direct", "canary"] = Field(
+        description="`direct`: a new model takes all traffic at once; `canary`: it starts at "
+        "the first of `canary_steps` and `modelops release promote` moves it through them."
+    )
+    canary_steps: tuple[int, ...] = Field(
+        (10, 25, 50, 100),
+        description="Canary traffic percentages, increasing; reaching 100 makes it stable.",
+    )
+    canary_replicas: int = Field(1, ge=1)
+    shadow_first: bool = Field(
+        False,
+        description="With strategy `canary`: a new model first runs as a Seldon shadow "
+        "predictor on mirrored traffic (no user sees its answers) and is judged against stable "
+        "before it takes real traffic; the first `modelops release promote` makes it a canary "
+        "at the first of `canary_steps`.",
+    )
+    resources: ResourcesParams = ResourcesParams()
+    autoscaling: AutoscalingParams = AutoscalingParams()
+    # Removed (each track has its own budget now); declared only so that an old params.yaml
+    # gets a precise error instead of "unknown key". Not in the schema, never dumped.
+    min_available: SkipJsonSchema[None] = Field(None, exclude=True)
+
+    @field_validator("min_available", mode="before")
+    @classmethod
+    def _min_available_was_removed(cls, value: object) -> None:
+        raise ValueError(
+            "removed: each track (stable, and canary while one runs) now gets its own "
+            "PodDisruptionBudget with maxUnavailable 1, so no budget blocks a node drain; "
+            "delete this key"
+        )
+
+    @field_validator("canary_steps")
+    @classmethod
+    def _steps_increase_to_at_most_100(cls, steps: tuple[int, ...]) -> tuple[int, ...]:
+        if not steps:
+            raise ValueError("give at least one canary step, e.g. [10, 25, 50, 100]")
+        if any(not 0 < step <= 100 for step in steps):
+            raise ValueError(f"each canary step is a percentage from 1 to 100, got {list(steps)}")
+        if any(b <= a for a, b in itertools.pairwise(steps)):
+            raise ValueError(f"canary steps must increase, got {list(steps)}")
+        return steps
+
+    @field_validator("shadow_first")
+    @classmethod
+    def _shadow_needs_a_canary(cls, shadow_first: bool, info: ValidationInfo) -> bool:
+        # `strategy` is declared first, so it is validated (or failed) by now.
+        strategy = info.data.get("strategy")
+        if shadow_first and strategy is not None and strategy != "canary":
+            raise ValueError(
+                f"shadow_first needs strategy canary, this environment's is {strategy}: a new "
+                "model then takes all traffic at once, with no stage to shadow before. Set "
+                "strategy: canary, or shadow_first: false"
+            )
+        return shadow_first
+
+
+_Namespace: TypeAlias = Annotated[str, Field(pattern=_DNS_LABEL)]
+
+
+class NetworkPolicyParams(Frozen):
+    """Who may reach the model pods (their NetworkPolicy); everything else is refused."""
+
+    ingress_namespaces: tuple[_Namespace, ...] = Field(
+        ("istio-system",),
+        min_length=1,
+        description="Namespaces of the ingress gateway that sends predictions (to the Seldon "
+        "executor: REST 8000, gRPC 5001), e.g. istio-system or ambassador.",
+    )
+    prometheus_namespaces: tuple[_Namespace, ...] = Field(
+        ("monitoring",),
+        min_length=1,
+        description="Namespaces of the Prometheus that scrapes the metrics (executor 8000, "
+        "model 6000).",
+    )
+
+
+class DeployParams(Frozen):
+    """GitOps deploys: what is deployed where, and where published models live."""
+
+    name: str = Field("churn", pattern=_DNS_LABEL, description="SeldonDeployment name.")
+    registered_model: str = Field(
+        "churn", min_length=1, description="MLflow registered model (when a server is set)."
+    )
+    store: str = Field(
+        "model-store",
+        min_length=1,
+        description="Where models are published, content-addressed: an object store URI "
+        "(s3://bucket/prefix, gs://...) or a folder relative to the project (tries and tests).",
+    )
+    image: str = Field(
+        "ghcr.io/your-org/modelops-serving:0.1.0",
+        min_length=1,
+        description="The serving image built from serving/Dockerfile (pin a tag or digest).",
+    )
+    storage_initializer_image: str = Field(
+        "seldonio/rclone-storage-initializer:1.17.1",
+        description="Init container that downloads the published model into /mnt/models.",
+    )
+    storage_initializer_resources: ResourcesParams = Field(
+        default_factory=lambda: ResourcesParams(
+            cpu="100m", memory="128Mi", cpu_limit="500m", memory_limit="256Mi"
+        ),
+        description="Requests and limits of the init container that downloads the model.",
+    )
+    run_as_user: int = Field(
+        10001,
+        ge=1,
+        description="uid every container runs as (never root): serving/Dockerfile's USER. The "
+        "storage initializer runs as it too.",
+    )
+    run_as_group: int = Field(10001, ge=1, description="gid every container runs as.")
+    storage_secret: str | None = Field(
+        None, description="Secret with the store's credentials, as env for the initializer."
+    )
+    network_policy: NetworkPolicyParams = NetworkPolicyParams()
+    repo_url: str = Field(
+        "https://github.com/your-org/modelops.git",
+        min_length=1,
+        description="The git repository Argo CD syncs manifests/rendered/<environment> from.",
+    )
+    revision: str = Field("main", min_length=1)
+    environments: dict[str, EnvironmentParams] = Field(
+        default_factory=lambda: {
+            "staging": EnvironmentParams(namespace="churn-staging", strategy="direct"),
+            "production": EnvironmentParams(
+                namespace="churn-production",
+                strategy="canary",
+                autoscaling=AutoscalingParams(min_replicas=2, max_replicas=6),
+            ),
+        }
+    )
+
+    @field_validator("environments")
+    @classmethod
+    def _environment_names(
+        cls, environments: dict[str, EnvironmentParams]
+    ) -> dict[str, EnvironmentParams]:
+        if not environments:
+            raise ValueError("declare at least one environment")
+        bad = [name for name in environments if not re.fullmatch(_DNS_LABEL, name)]
+        if bad:
+            raise ValueError(f"environment names must be DNS labels (a-z, 0-9, -): {bad}")
+        return environments
