@@ -17,6 +17,7 @@ leave the clones in benchmarks/.work/demo/).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -179,17 +180,21 @@ def _load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def outputs(project: Path) -> dict[str, Any]:
-    """What the pipeline computed, without what differs by design between two trainings.
+def outputs(project: Path, commit: str) -> dict[str, Any]:
+    """What the pipeline computed, without what differs by design between two revisions.
 
     The gates' `judged` record names the model's content hash and the training inputs' hashes
-    (the code among them); the model file is a zip whose member names and dates change with
-    each save, so its arrays are compared by CRC.
+    (the code among them), and the champion gate names the commit `main` is (the revision
+    itself); the model file is a zip whose member names and dates change with each save, so
+    its arrays are compared by CRC. The plots are byte-identical for the same numbers.
     """
     found: dict[str, Any] = {}
     for name in COMPARED:
-        document = json.loads((project / name).read_text(encoding="utf-8"))
-        found[name] = _without(document, "judged")
+        text = (project / name).read_text(encoding="utf-8")
+        text = text.replace(commit, "<main>").replace(commit[:12], "<main>")
+        found[name] = _without(json.loads(text), "judged")
+    for plot in sorted((project / "plots").glob("*.png")):
+        found[f"plots/{plot.name}"] = hashlib.sha256(plot.read_bytes()).hexdigest()
     with zipfile.ZipFile(project / "models" / "model" / "model.skops") as archive:
         found["models/model/model.skops arrays"] = sorted(
             info.CRC for info in archive.infolist() if info.filename.endswith(".npy")
@@ -207,7 +212,7 @@ def _without(document: Any, key: str) -> Any:
 
 def compare(before: dict[str, Any], after: dict[str, Any]) -> dict[str, bool]:
     """Per compared output: whether both revisions computed the same."""
-    return {name: before[name] == after[name] for name in before}
+    return {name: before.get(name) == after.get(name) for name in {**before, **after}}
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -292,7 +297,7 @@ def main() -> int:
     computed: dict[str, Any] = {}
     for label, rev in plan.items():
         revisions[label], project = measure(rev, label, args.runs)
-        computed[label] = outputs(project)
+        computed[label] = outputs(project, revisions[label]["commit"])
         if not args.keep:
             shutil.rmtree(project, ignore_errors=True)
     command = "python -m benchmarks.bench_demo" + "".join(
