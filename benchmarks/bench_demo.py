@@ -4,14 +4,15 @@ For each revision, back to back on this machine (`deaddbe`, the state before iss
 HEAD, unless told otherwise): a fresh clone checked out as `main`, as a user gets it;
 `make install` (uv's cache holds the wheels); `make demo`, with each stage's seconds as the CLI
 records them (`reports/timings.json`); then the median of `--runs` runs of `modelops --help`,
-`import modelops.params`, `modelops champion` and a no-op `dvc repro`; and each stage command
-run again on its own, for its CPU seconds (user + system, child processes included). CPU
-seconds hold when other processes share the cores; wall seconds do not, so the load average
-is recorded beside them. Last, the results both revisions computed are compared.
+`import modelops.params`, `modelops champion` and a no-op `dvc repro`; each stage command
+run again on its own, for its CPU seconds (user + system, child processes included); and
+`modelops train` with one and with two OpenMP threads. CPU seconds hold when other processes
+share the cores; wall seconds do not, so the load average is recorded beside them. Last, the
+results both revisions computed are compared. It takes 10 to 15 minutes on two cores.
 
 Run from the repository root: `python -m benchmarks.bench_demo` (`--rev` to measure another
-revision than HEAD, `--before` another baseline, `--no-before` one revision only, `--keep` to
-leave the clones in benchmarks/.work/demo/).
+committed revision than HEAD, `--before` another baseline, `--no-before` one revision only,
+`--keep` to leave the clones in benchmarks/.work/demo/).
 """
 
 from __future__ import annotations
@@ -157,6 +158,13 @@ def measure(rev: str, label: str, runs: int) -> tuple[dict[str, Any], Path]:
         stages_cpu[command] = {"wall": alone.wall, "cpu": alone.cpu}
         print(f"  {command}: {stages_cpu[command]}", flush=True)
     result["stages_cpu"] = stages_cpu
+    # scikit-learn's OpenMP threads: the figures above use its default (one per core).
+    threads: dict[str, dict[str, float]] = {}
+    for count in ("1", "2"):
+        alone = run(["modelops", "train"], project, {**env, "OMP_NUM_THREADS": count})
+        threads[count] = {"wall": alone.wall, "cpu": alone.cpu}
+    result["train_threads"] = threads
+    print(f"  modelops train by OMP_NUM_THREADS: {threads}", flush=True)
     loads.append(_load())
     result["load"] = loads
     return result, project
@@ -238,7 +246,8 @@ def markdown(result: dict[str, Any]) -> str:
         "Wall seconds, then CPU seconds (user + system, children included) in brackets. Wall",
         "seconds grow with the load average (last row: at the start, after install, after demo,",
         "after the probes, at the end); CPU seconds much less so. Stages: wall as `make demo`'s",
-        "`dvc repro` ran them (reports/timings.json), CPU from each command run again alone.",
+        "`dvc repro` ran them (reports/timings.json), CPU from each command run again alone, with",
+        "scikit-learn's default OpenMP threads (one per core; train with 1 and 2 below).",
         "",
         f"| measure | {' | '.join(heads)} | goal |",
         f"| --- | {' | '.join('---' for _ in columns)} | --- |",
@@ -267,6 +276,9 @@ def markdown(result: dict[str, Any]) -> str:
         goal = f"< {GOALS[name]:g} s" if name in GOALS else ""
         cells = [pair(r["probes"][name]) for r in columns]
         lines.append(row(f"{label}, median of {result['runs']}", cells, goal))
+    for count in ("1", "2"):
+        cells = [pair(r["train_threads"][count]) if "train_threads" in r else "-" for r in columns]
+        lines.append(row(f"`modelops train` alone, OMP_NUM_THREADS={count}", cells))
     ran = [", ".join(r["probes"]["noop"]["ran"]) or "none" for r in columns]
     lines.append(row("stages the no-op `dvc repro` ran", ran, "champion only"))
     lines.append(row("load average (1 min)", [" / ".join(map(str, r["load"])) for r in columns]))
