@@ -21,7 +21,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from pandas.api import types as ptypes
-from sklearn.model_selection import train_test_split
 
 from modelops.errors import DataError
 from modelops.io import JSONObject
@@ -185,6 +184,10 @@ def split(
         train, test = frame[~is_test], frame[is_test]
         where = f"time split at {cutoff}"
     else:
+        # Here, not at import: scikit-learn takes about 2 s to import, and the commands that
+        # only read the prepared data's schema (`modelops summary`, the rehearsal) never split.
+        from sklearn.model_selection import train_test_split
+
         try:
             train, test = train_test_split(
                 frame,

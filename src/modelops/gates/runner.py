@@ -5,6 +5,12 @@ own record: a condition not met, an exception inside Deepchecks and a timeout al
 gate, each with a reason a reviewer can act on. A judged check (`catalog.CheckSpec.judge`) is
 decided from its value and its sample's interval; one Deepchecks cannot run for lack of rows is
 inconclusive, with the reason, never failed or passed by accident.
+
+Two things cost time and change no result: a check's display (plotly figures, up to seconds
+each) is computed only for a check the HTML report keeps, so with `html_reports: failures` a
+check that passed runs without one; and Deepchecks' own process pools (permutation importance in
+MultivariateDrift asks for every core) run in this process instead, as each pool's workers
+would import scikit-learn and pandas again to score a few thousand rows.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+import joblib  # scikit-learn's own dependency: what Deepchecks runs its pools with
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -115,12 +122,16 @@ def run_gate(
     """
     records: list[CheckRecord] = []
     kept: list[CheckResult | CheckFailure] = []
+    every = html_file is not None and settings.html == "always"
+    failures = html_file is not None and settings.html == "failures"
     for spec in specs:
-        spec_records, spec_results = _run_spec(name, spec, gate_params, inputs, settings)
+        spec_records, ran = _run_spec(name, spec, gate_params, inputs, settings, with_display=every)
         records.extend(spec_records)
         passed = all(r.status in ("pass", "off", "not_applicable") for r in spec_records)
-        if settings.html == "always" or not passed:
-            kept.extend(spec_results)
+        if every:
+            kept.extend(found.result for found in ran)
+        elif failures and not passed:
+            kept.extend(_displayed(ran, inputs, settings))
     if html_file is not None and kept:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -132,13 +143,24 @@ def run_gate(
     )
 
 
+@dataclass(frozen=True)
+class _Ran:
+    """A check's run on one dataset, as the HTML report shows it."""
+
+    dataset: str
+    check: BaseCheck
+    result: CheckResult | CheckFailure
+
+
 def _run_spec(
     gate: str,
     spec: CheckSpec[SectionT],
     gate_params: SectionT,
     inputs: GateInputs,
     settings: RunSettings,
-) -> tuple[list[CheckRecord], list[CheckResult | CheckFailure]]:
+    *,
+    with_display: bool,
+) -> tuple[list[CheckRecord], list[_Ran]]:
     tuned_by = _tuned_by(gate, spec, gate_params)
 
     def record(dataset: str, status: CheckStatus, value: str = "", reason: str = "") -> CheckRecord:
@@ -155,7 +177,7 @@ def _run_spec(
         return [record(_datasets(spec)[0], "inconclusive", f"{rows} rows", too_small)], []
 
     records: list[CheckRecord] = []
-    results: list[CheckResult | CheckFailure] = []
+    results: list[_Ran] = []
     for dataset in _datasets(spec):
         check = None
         try:
@@ -164,7 +186,7 @@ def _run_spec(
             # nothing about the data or the model, and must not turn into check errors.
             with warnings.catch_warnings(), _deadline(settings.timeout_seconds):
                 warnings.simplefilter("ignore")
-                result = _run(check, dataset, inputs, settings.with_display)
+                result = _run(check, dataset, inputs, with_display)
                 judged = _decide(spec, dataset, result, gate_params, inputs, settings, tuned_by)
         except CheckTimeout:
             records.append(
@@ -180,7 +202,7 @@ def _run_spec(
             if isinstance(exc, DeepchecksProcessError) and "n_samples" not in str(exc):
                 records.append(_error(spec, dataset, exc, tuned_by))
                 if check is not None:
-                    results.append(CheckFailure(check, exc, f" - {dataset}"))
+                    results.append(_Ran(dataset, check, CheckFailure(check, exc, f" - {dataset}")))
                 continue
             rows = _rows(dataset, inputs.sizes)
             records.append(
@@ -196,11 +218,33 @@ def _run_spec(
         except Exception as exc:
             records.append(_error(spec, dataset, exc, tuned_by))
             if check is not None:
-                results.append(CheckFailure(check, exc, f" - {dataset}"))
+                results.append(_Ran(dataset, check, CheckFailure(check, exc, f" - {dataset}")))
             continue
-        results.append(result)
+        results.append(_Ran(dataset, check, result))
         records.extend(judged)
     return records, results
+
+
+def _displayed(
+    ran: Sequence[_Ran], inputs: GateInputs, settings: RunSettings
+) -> list[CheckResult | CheckFailure]:
+    """The checks' results again, with their display, for the HTML report.
+
+    The same check on the same rows gives the same value (every sample is seeded); should the
+    second run raise or overrun its deadline, the report shows the first, without figures.
+    """
+    shown: list[CheckResult | CheckFailure] = []
+    for found in ran:
+        result = found.result
+        if isinstance(result, CheckResult):
+            try:
+                with warnings.catch_warnings(), _deadline(settings.timeout_seconds):
+                    warnings.simplefilter("ignore")
+                    result = _run(found.check, found.dataset, inputs, with_display=True)
+            except (CheckTimeout, Exception):
+                result = found.result
+        shown.append(result)
+    return shown
 
 
 def _decide(
@@ -287,6 +331,13 @@ def _datasets(spec: CheckSpec[SectionT]) -> tuple[str, ...]:
 
 
 def _run(check: BaseCheck, dataset: str, inputs: GateInputs, with_display: bool) -> CheckResult:
+    with joblib.parallel_config(backend="sequential"):
+        return _run_check(check, dataset, inputs, with_display)
+
+
+def _run_check(
+    check: BaseCheck, dataset: str, inputs: GateInputs, with_display: bool
+) -> CheckResult:
     common: dict[str, object] = {
         "model": inputs.model,
         "feature_importance": inputs.feature_importance,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelops.gates.champion import champion_identity
+from modelops.gates.champion_source import champion_identity
 from modelops.io import bytes_writer, commit, json_bytes
 from modelops.params import ChampionGateParams
 
