@@ -100,7 +100,8 @@ lint: install ## Check formatting, lint, types, and that manifests/ is what rend
 	ruff check .
 	mypy
 	mypy --python-executable serving/.venv/bin/python --strict --ignore-missing-imports \
-		serving/modelops_serving serving/contract/modelops_contract
+		serving/modelops_serving serving/contract/modelops_contract \
+		tests/serving/faulty/faulty_server.py tests/serving/clients/seldon_client_calls.py
 
 format: install ## Format and auto-fix lint
 	ruff format .

@@ -156,11 +156,11 @@ def naive_retesting() -> Iterator[None]:
             return math.inf
         return math.sqrt(float(scipy_stats.chi2.ppf(1 - alpha, dimensions)))
 
-    stats.radius = fixed  # type: ignore[assignment]
+    stats.radius = fixed
     try:
         yield
     finally:
-        stats.radius = original  # type: ignore[assignment]
+        stats.radius = original
 
 
 def ever_missed(seed: int, *, looks: int, per_look: int, share: float, alpha: float) -> bool:

@@ -22,7 +22,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,7 @@ def _profile() -> Any:
 Change = Callable[[pd.DataFrame], pd.DataFrame]
 
 
-def _statuses(profile: Any, seed: int, change: Change, flip: float) -> dict[str, str]:
+def _statuses(profile: Any, seed: int, change: Change, flip: float) -> Mapping[str, str]:
     frame = change(generate_churn(ROWS_PER_WINDOW, seed=seed))
     scores = _scores(frame)
     window = window_of(profile, frame, scores, _labels(scores, seed, flip))
@@ -166,7 +166,8 @@ def bench_statistics(windows: int) -> dict[str, Any]:
 def _new_category(share: float) -> Change:
     def change(frame: pd.DataFrame) -> pd.DataFrame:
         region = frame["region"].astype(object).copy()
-        region.iloc[: int(len(region) * share)] = "atlantis"
+        new = np.arange(len(region)) < int(len(region) * share)
+        region = pd.Series(np.where(new, "atlantis", region), index=region.index, dtype=object)
         return frame.assign(region=region)
 
     return change
@@ -175,7 +176,7 @@ def _new_category(share: float) -> Change:
 def _missing(share: float) -> Change:
     def change(frame: pd.DataFrame) -> pd.DataFrame:
         age = frame["age"].astype(float).copy()
-        age.iloc[: int(len(age) * share)] = np.nan
+        age = age.mask(np.arange(len(age)) < int(len(age) * share))
         return frame.assign(age=age)
 
     return change

@@ -72,9 +72,11 @@ def project() -> Path:
     for name, target in params.deploy.environments.items():
         release = Release(name)
         for model in (_model("v1"), _model("v2")):
-            release = state.deploy(
+            outcome = state.deploy(
                 release, model, strategy=target.strategy, steps=target.canary_steps, change=change
             )
+            assert isinstance(outcome, Release), outcome
+            release = outcome
         releases[name] = release
     write(root, params, Plan(releases, tuple(releases), "bench"))
     git(root, "init", "--quiet", "--initial-branch=main")

@@ -434,12 +434,12 @@ def main() -> int:
     }
     if args.telemetry_only:
         recorded = RESULTS_FILE.read_text() if RESULTS_FILE.exists() else "{}"
-        result = json.loads(recorded)
-        result["telemetry"] = {
+        kept: dict[str, Any] = json.loads(recorded)
+        kept["telemetry"] = {
             "date": time.strftime("%Y-%m-%d"),
             **telemetry_comparison(model_dir, bodies),
         }
-        write_results("serving", result, markdown(result))
+        write_results("serving", kept, markdown(kept))
         return 0
     result: dict[str, Any] = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "runs": []}
     result["in_process"] = in_process(model_dir, frame)

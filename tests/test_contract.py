@@ -110,7 +110,9 @@ def _documentation(tree: ast.AST) -> set[int]:
 def _numbers(node: ast.Tuple | ast.List) -> list[float] | None:
     values = []
     for element in node.elts:
-        if not isinstance(element, ast.Constant) or type(element.value) not in (int, float):
+        if not isinstance(element, ast.Constant) or not isinstance(element.value, (int, float)):
+            return None
+        if isinstance(element.value, bool):
             return None
         values.append(float(element.value))
     return values

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import ast
 import re
 from pathlib import Path
@@ -29,16 +30,19 @@ def _command(stage: str) -> str:
     return str(command)
 
 
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """A parser's subcommands by name (argparse keeps them in a private action)."""
+    found = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(found.choices)
+
+
 def _cli_commands() -> set[str]:
-    subparsers = next(
-        action for action in _parser()._actions if action.__class__.__name__ == "_SubParsersAction"
-    )
-    return set(subparsers.choices)  # type: ignore[attr-defined]
+    return set(_subcommands(_parser()))
 
 
 def _imported_modules(source: Path) -> set[str]:
     """`modelops.x` modules imported by a file, as `x` (or `stages.x`)."""
-    found = set()
+    found: set[str] = set()
     for node in ast.walk(ast.parse(source.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("modelops"):
             if node.module == "modelops":
@@ -217,11 +221,7 @@ def test_every_relative_link_in_the_docs_resolves(doc: Path) -> None:
 
 def test_every_modelops_command_in_the_docs_exists() -> None:
     commands = _cli_commands()
-    release = next(
-        action
-        for action in _parser()._subparsers._group_actions[0].choices["release"]._actions  # type: ignore[union-attr]
-        if action.__class__.__name__ == "_SubParsersAction"
-    )
+    release = _subcommands(_subcommands(_parser())["release"])
     for doc in DOCS:
         for command, action in re.findall(
             r"\bmodelops ([a-z]+)(?: ([a-z][a-z-]*[a-z]))?", doc.read_text()
@@ -230,7 +230,7 @@ def test_every_modelops_command_in_the_docs_exists() -> None:
                 continue  # modelops_serving, the server package
             assert command in commands, f"{doc.name}: modelops {command} does not exist"
             if command == "release" and action:
-                assert action in release.choices, f"{doc.name}: release {action} does not exist"
+                assert action in release, f"{doc.name}: release {action} does not exist"
 
 
 def test_the_model_gates_rerun_whenever_a_training_input_changes() -> None:

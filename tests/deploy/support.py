@@ -18,7 +18,7 @@ from modelops.gates.registry import GATE_NAMES
 from modelops.gates.results import CheckRecord, GateResult, gates_document
 from modelops.identity import identify
 from modelops.io import json_bytes
-from modelops.releases.state import Change, ModelVersion
+from modelops.releases.state import Change, ModelVersion, Release, Unchanged
 from tests.support import REPO_ROOT, git
 
 MODEL = Path("models/model")
@@ -106,3 +106,9 @@ def model_version(name: str, *, base: str = "model-store/churn") -> ModelVersion
 
 def change(reason: str = "test", *, by: str = "alice") -> Change:
     return Change(at="2026-11-26T10:00:00Z", by=by, reason=reason)
+
+
+def changed(outcome: Release | Unchanged) -> Release:
+    """The release a transition made, failing the test when it changed nothing."""
+    assert isinstance(outcome, Release), f"expected a change, got {outcome}"
+    return outcome

@@ -13,7 +13,7 @@ from tests.deploy.support import merge_model, modelops, step
 FIRST_MERGE_FILES = 2 * 8
 
 
-def _preview(repo: Path):  # type: ignore[no-untyped-def]
+def _preview(repo: Path):
     return preview(
         repo, load_params(repo / "params.yaml"), model_dir=repo / "models" / "model", trained_at="c"
     )

@@ -11,7 +11,8 @@ import fsspec
 import pytest
 
 from modelops.errors import PublishError
-from modelops.releases.publish import content_hash, is_object_store, publish
+from modelops.identity import content_hash
+from modelops.releases.publish import is_object_store, publish
 from tests.support import REPO_ROOT
 
 SERVING_PYTHON = REPO_ROOT / "serving" / ".venv" / "bin" / "python"

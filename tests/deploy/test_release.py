@@ -18,15 +18,10 @@ import yaml
 from modelops.errors import ReleaseError
 from modelops.releases import state
 from modelops.releases.state import Canary, Change, Release, Unchanged
-from tests.deploy.support import change, model_version
+from tests.deploy.support import change, changed, model_version
 
 STEPS = (10, 25, 50, 100)
 V1, V2, V3 = (model_version(name) for name in ("v1", "v2", "v3"))
-
-
-def _changed(outcome: Release | Unchanged) -> Release:
-    assert isinstance(outcome, Release), f"expected a change, got {outcome}"
-    return outcome
 
 
 def _unchanged(outcome: Release | Unchanged) -> str:
@@ -34,15 +29,15 @@ def _unchanged(outcome: Release | Unchanged) -> str:
     return outcome.reason
 
 
-def _stable(model=V1) -> Release:  # type: ignore[no-untyped-def]
-    return _changed(
+def _stable(model=V1) -> Release:
+    return changed(
         state.deploy(Release("production"), model, strategy="canary", steps=STEPS, change=change())
     )
 
 
 def _canary(weight: int = 10) -> Release:
     """V1 stable and V2 a canary, promoted step by step to `weight`."""
-    release = _changed(state.deploy(_stable(), V2, strategy="canary", steps=STEPS, change=change()))
+    release = changed(state.deploy(_stable(), V2, strategy="canary", steps=STEPS, change=change()))
     while release.canary is not None and release.canary.weight < weight:
         release = state.promote(release, steps=STEPS, change=change())
     assert release.canary is not None
@@ -64,10 +59,10 @@ def test_the_first_model_of_an_environment_is_stable_even_with_the_canary_strate
 
 
 def test_a_direct_environment_replaces_the_stable_model_and_remembers_the_old_one() -> None:
-    staging = _changed(
+    staging = changed(
         state.deploy(Release("staging"), V1, strategy="direct", steps=STEPS, change=change())
     )
-    replaced = _changed(state.deploy(staging, V2, strategy="direct", steps=STEPS, change=change()))
+    replaced = changed(state.deploy(staging, V2, strategy="direct", steps=STEPS, change=change()))
     assert replaced.stable == V2
     assert replaced.canary is None
     assert replaced.previous == (V1,)
@@ -121,7 +116,7 @@ def test_a_rolled_back_model_is_not_deployed_again_unless_retried_on_purpose() -
         state.deploy(rolled_back, V2, strategy="canary", steps=STEPS, change=change())
     )
     assert re.search(r"was taken out of production .*--retry", reason), reason
-    again = _changed(
+    again = changed(
         state.deploy(rolled_back, V2, strategy="canary", steps=STEPS, change=change(), retry=True)
     )
     assert again.canary == Canary(V2, 10)
@@ -133,7 +128,7 @@ def test_a_retry_records_the_commit_that_trained_the_model_not_the_current_one()
     # (whose HEAD is another commit), then the release still names the commit that trained it.
     rolled_back = state.rollback(_canary(), change=change())
     later = replace(V2, git_commit="f" * 40, mlflow_run_id=None)
-    again = _changed(
+    again = changed(
         state.deploy(
             rolled_back, later, strategy="canary", steps=STEPS, change=change(), retry=True
         )
@@ -144,7 +139,7 @@ def test_a_retry_records_the_commit_that_trained_the_model_not_the_current_one()
 
 def test_a_retrained_copy_of_a_rolled_back_model_is_recognised_by_its_training_inputs() -> None:
     trained = replace(V2, training_inputs="inputs-2")
-    started = _changed(
+    started = changed(
         state.deploy(_stable(), trained, strategy="canary", steps=STEPS, change=change())
     )
     rolled_back = state.rollback(started, change=change())
@@ -156,7 +151,7 @@ def test_a_retrained_copy_of_a_rolled_back_model_is_recognised_by_its_training_i
 
 
 def test_a_retrain_from_the_same_inputs_is_nothing_new_to_deploy() -> None:
-    stable = _changed(
+    stable = changed(
         state.deploy(
             Release("staging"),
             replace(V1, training_inputs="inputs-1"),
@@ -171,7 +166,7 @@ def test_a_retrain_from_the_same_inputs_is_nothing_new_to_deploy() -> None:
     )
     assert re.search(r"trained from the same inputs .* nothing new", reason), reason
     unknown = replace(model_version("v1-elsewhere"), training_inputs=None)
-    deployed = _changed(
+    deployed = changed(
         state.deploy(stable, unknown, strategy="direct", steps=STEPS, change=change())
     )
     assert deployed.stable == unknown, "without a fingerprint only the bytes decide"
@@ -179,7 +174,7 @@ def test_a_retrain_from_the_same_inputs_is_nothing_new_to_deploy() -> None:
 
 def test_restore_brings_back_the_model_a_completed_canary_replaced() -> None:
     completed = state.promote(_canary(50), steps=STEPS, change=change())
-    restored = _changed(state.restore(completed, V1.version, change=change("bad in production")))
+    restored = changed(state.restore(completed, V1.version, change=change("bad in production")))
     assert restored.stable == V1
     assert restored.previous == (V2,)
     assert restored.history[-1].action == "restore"
@@ -189,15 +184,15 @@ def test_a_merge_after_a_restore_does_not_bring_back_the_model_moved_away_from()
     # Given V2 completed its canary and was then restored away from (back to V1), when main's
     # model (still V2) is deployed again by the next merge, then production keeps V1.
     completed = state.promote(_canary(50), steps=STEPS, change=change())
-    restored = _changed(state.restore(completed, V1.version, change=change("bad in production")))
+    restored = changed(state.restore(completed, V1.version, change=change("bad in production")))
     assert restored.rolled_back == (V2,)
     reason = _unchanged(state.deploy(restored, V2, strategy="canary", steps=STEPS, change=change()))
     assert "restored away from" in reason
-    retried = _changed(
+    retried = changed(
         state.deploy(restored, V2, strategy="canary", steps=STEPS, change=change(), retry=True)
     )
     assert retried.canary == Canary(V2, 10)
-    back = _changed(state.restore(restored, V2.version, change=change("it was fine after all")))
+    back = changed(state.restore(restored, V2.version, change=change("it was fine after all")))
     assert back.stable == V2
     assert back.rolled_back == (V1,), "restoring V2 on purpose takes V1 out instead"
 
@@ -206,12 +201,12 @@ def test_previous_models_are_bounded_and_never_repeat_the_stable_one() -> None:
     release = Release("staging")
     for index in range(state.KEEP_PREVIOUS + 3):
         model = model_version(f"m{index}")
-        release = _changed(
+        release = changed(
             state.deploy(release, model, strategy="direct", steps=STEPS, change=change())
         )
     assert len(release.previous) == state.KEEP_PREVIOUS
     assert release.stable not in release.previous
-    restored = _changed(state.restore(release, release.previous[-1].version, change=change()))
+    restored = changed(state.restore(release, release.previous[-1].version, change=change()))
     assert restored.stable not in restored.previous
     assert len(restored.rolled_back) <= state.KEEP_PREVIOUS
 
@@ -295,7 +290,7 @@ def test_next_step_names_the_next_weight_or_none_for_completion() -> None:
         ),
     ],
 )
-def test_illegal_transitions_fail_clearly_and_change_nothing(name, release, attempt, message):  # type: ignore[no-untyped-def]
+def test_illegal_transitions_fail_clearly_and_change_nothing(name, release, attempt, message):
     before = state.to_document(release)
     with pytest.raises(ReleaseError, match=message.replace("(", r"\(")):
         attempt(release)
@@ -311,7 +306,7 @@ def test_illegal_transitions_fail_clearly_and_change_nothing(name, release, atte
     ],
     ids=["stable again", "canary again", "restore the stable one"],
 )
-def test_asking_for_the_current_state_is_nothing_to_do_not_an_error(release, attempt):  # type: ignore[no-untyped-def]
+def test_asking_for_the_current_state_is_nothing_to_do_not_an_error(release, attempt):
     assert "already the" in _unchanged(attempt(release))
 
 
@@ -351,7 +346,7 @@ def test_an_empty_release_round_trips_too() -> None:
     ],
     ids=["traffic edited", "canary at 100", "canary without stable", "field missing", "bad event"],
 )
-def test_a_hand_edited_release_file_is_refused_with_how_to_fix_it(edit, message):  # type: ignore[no-untyped-def]
+def test_a_hand_edited_release_file_is_refused_with_how_to_fix_it(edit, message):
     document = state.to_document(_canary())
     edit(document)
     with pytest.raises(ReleaseError, match=message):
@@ -383,7 +378,7 @@ def test_a_release_the_commands_made_follows_from_its_history() -> None:
     ):
         state.check_release(release, steps=STEPS, source="x.yaml")
     completed = state.promote(_canary(50), steps=STEPS, change=change())
-    restored = _changed(state.restore(completed, V1.version, change=change()))
+    restored = changed(state.restore(completed, V1.version, change=change()))
     state.check_release(restored, steps=STEPS, source="x.yaml")
 
 
@@ -427,7 +422,7 @@ def test_a_previous_model_that_never_served_is_refused() -> None:
 
 def test_an_unknown_action_in_the_history_is_not_a_release_file() -> None:
     document = state.to_document(_consistent())
-    document["history"][-1]["action"] = "teleport"
+    document["history"][-1]["action"] = "teleport"  # type: ignore[typeddict-item]  # the bad input
     with pytest.raises(ReleaseError, match="not a release file"):
         state.from_document(document, source="x.yaml")
 
@@ -437,7 +432,7 @@ def test_an_unknown_action_in_the_history_is_not_a_release_file() -> None:
 
 def _shadow() -> Release:
     """V1 stable and V2 a shadow: deployed with shadow_first."""
-    return _changed(
+    return changed(
         state.deploy(
             _stable(), V2, strategy="canary", steps=STEPS, change=change(), shadow_first=True
         )
@@ -459,7 +454,7 @@ def test_with_shadow_first_a_new_model_starts_as_a_shadow_that_takes_no_traffic(
 
 
 def test_shadow_first_needs_a_stable_model_to_mirror_and_the_canary_strategy() -> None:
-    first = _changed(
+    first = changed(
         state.deploy(
             Release("production"),
             V1,
@@ -470,7 +465,7 @@ def test_shadow_first_needs_a_stable_model_to_mirror_and_the_canary_strategy() -
         )
     )
     assert (first.stable, first.canary) == (V1, None), "nothing to compare with: stable at once"
-    direct = _changed(
+    direct = changed(
         state.deploy(first, V2, strategy="direct", steps=STEPS, change=change(), shadow_first=True)
     )
     assert (direct.stable, direct.canary) == (V2, None)
@@ -486,10 +481,11 @@ def test_promote_makes_a_shadow_a_canary_at_the_first_step_then_walks_the_steps(
         {"stable": 90, "canary": 10},
         "shadow agrees with stable",
     )
-    while release.canary is not None:
-        release = state.promote(release, steps=STEPS, change=change())
-    assert release.stable == V2
-    assert [e.action for e in release.history] == [
+    walked: Release = release  # a name mypy has not narrowed to "a canary" above
+    while walked.canary is not None:
+        walked = state.promote(walked, steps=STEPS, change=change())
+    assert walked.stable == V2
+    assert [e.action for e in walked.history] == [
         "deploy",
         "start-shadow",
         "promote",
@@ -501,7 +497,7 @@ def test_promote_makes_a_shadow_a_canary_at_the_first_step_then_walks_the_steps(
 
 
 def test_a_shadow_with_a_single_step_of_100_becomes_stable_at_the_first_promote() -> None:
-    shadow = _changed(
+    shadow = changed(
         state.deploy(
             _stable(), V2, strategy="canary", steps=(100,), change=change(), shadow_first=True
         )
@@ -541,11 +537,15 @@ def test_while_a_shadow_runs_a_deploy_or_restore_is_refused_and_the_same_model_i
 
 def test_a_shadow_round_trips_through_its_document_and_a_canary_document_is_as_before() -> None:
     shadow = state.to_document(_shadow())
-    assert shadow["canary"]["weight"] == 0
-    assert shadow["canary"]["shadow"] is True
+    entry = shadow["canary"]
+    assert entry is not None
+    assert entry["weight"] == 0
+    assert entry["shadow"] is True
     assert shadow["traffic"] == {"stable": 100, "shadow": 0}
     assert state.from_document(shadow, source="x.yaml") == _shadow()
-    assert "shadow" not in state.to_document(_canary())["canary"], "a canary's entry is unchanged"
+    canary_entry = state.to_document(_canary())["canary"]
+    assert canary_entry is not None
+    assert "shadow" not in canary_entry, "a canary's entry is unchanged"
 
 
 def test_a_release_file_written_before_shadows_existed_still_loads() -> None:
@@ -588,7 +588,7 @@ history:
     ],
     ids=["weight", "weight and traffic", "shadow removed", "not a boolean", "traffic"],
 )
-def test_a_hand_edited_shadow_in_a_release_file_is_refused(edit, message):  # type: ignore[no-untyped-def]
+def test_a_hand_edited_shadow_in_a_release_file_is_refused(edit, message):
     document = state.to_document(_shadow())
     edit(document)
     with pytest.raises(ReleaseError, match=message):

@@ -30,7 +30,7 @@ from modelops.params import (
 )
 from modelops.releases import state
 from modelops.releases.state import Release
-from tests.deploy.support import change, model_version
+from tests.deploy.support import change, changed, model_version
 from tests.support import REPO_ROOT
 
 TEMPLATES = REPO_ROOT / "manifests" / "templates"
@@ -42,16 +42,22 @@ GENERATED_IN_CODE = ("/prometheusrule.yaml", "/dashboards.yaml")
 
 
 def _releases(production_canary: int | None, *, shadow: bool = False) -> dict[str, Release]:
-    staging = state.deploy(Release("staging"), V2, strategy="direct", steps=STEPS, change=change())
-    production = state.deploy(
-        Release("production"), V1, strategy="canary", steps=STEPS, change=change()
+    staging = changed(
+        state.deploy(Release("staging"), V2, strategy="direct", steps=STEPS, change=change())
+    )
+    production = changed(
+        state.deploy(Release("production"), V1, strategy="canary", steps=STEPS, change=change())
     )
     if shadow:
-        production = state.deploy(
-            production, V2, strategy="canary", steps=STEPS, change=change(), shadow_first=True
+        production = changed(
+            state.deploy(
+                production, V2, strategy="canary", steps=STEPS, change=change(), shadow_first=True
+            )
         )
     if production_canary is not None:
-        production = state.deploy(production, V2, strategy="canary", steps=STEPS, change=change())
+        production = changed(
+            state.deploy(production, V2, strategy="canary", steps=STEPS, change=change())
+        )
         assert production.canary is not None
         production = replace(
             production, canary=replace(production.canary, weight=production_canary)
@@ -70,7 +76,7 @@ def _render(releases: dict[str, Release], deploy: DeployParams = DEPLOY) -> dict
     return render(TEMPLATES, deploy, releases, threshold=0.5)
 
 
-def _predictors(files: dict[str, str], environment: str) -> list[dict]:  # type: ignore[type-arg]
+def _predictors(files: dict[str, str], environment: str) -> list[dict]:
     deployment = yaml.safe_load(files[f"rendered/{environment}/seldondeployment.yaml"])
     return list(deployment["spec"]["predictors"])
 
@@ -105,7 +111,7 @@ def test_rendered_files_are_valid_and_free_of_template_syntax(name: str) -> None
 
 
 @pytest.mark.parametrize("pinned", PINNED, ids=lambda p: p.kind)
-def test_each_pinned_schema_names_files_of_the_shared_layout(pinned, shared_schemas) -> None:  # type: ignore[no-untyped-def]
+def test_each_pinned_schema_names_files_of_the_shared_layout(pinned, shared_schemas) -> None:
     assert (shared_schemas / pinned.crd).is_file(), "the CRD as upstream ships it"
     assert (shared_schemas / pinned.strict).is_file(), "its strict JSON schema"
 
@@ -297,7 +303,7 @@ def test_argo_cd_diffs_server_side_and_ignores_no_path(environment: str) -> None
     assert "ignoreDifferences" not in application["spec"], "ignored paths would hide drift"
 
 
-def _pod_labels(deployment: dict, predictor: dict) -> dict[str, str]:  # type: ignore[type-arg]
+def _pod_labels(deployment: dict, predictor: dict) -> dict[str, str]:
     """The labels the v1.17 operator gives a predictor's pods (createDeploymentWithoutEngine):
     seldon-deployment-id (the SeldonDeployment's name), the predictor's labels, and those of
     its componentSpecs metadata."""
@@ -326,12 +332,12 @@ def test_each_track_has_a_budget_that_lets_one_of_its_pods_go(state: str, tracks
         assert selected == [predictor["name"]], "the budget selects its track's pods, only them"
 
 
-def _policy(files: dict[str, str], environment: str) -> dict:  # type: ignore[type-arg]
-    policy: dict = yaml.safe_load(files[f"rendered/{environment}/networkpolicy.yaml"])  # type: ignore[type-arg]
+def _policy(files: dict[str, str], environment: str) -> dict:
+    policy: dict = yaml.safe_load(files[f"rendered/{environment}/networkpolicy.yaml"])
     return policy
 
 
-def _rules(policy: dict) -> list[tuple[set[str], set[int]]]:  # type: ignore[type-arg]
+def _rules(policy: dict) -> list[tuple[set[str], set[int]]]:
     """Each ingress rule as (namespaces it admits, TCP ports it opens)."""
     rules = []
     for rule in policy["spec"]["ingress"]:
@@ -389,7 +395,7 @@ def test_the_policy_admits_the_namespaces_of_params() -> None:
     ]
 
 
-def _pod_specs(files: dict[str, str], environment: str) -> list[dict]:  # type: ignore[type-arg]
+def _pod_specs(files: dict[str, str], environment: str) -> list[dict]:
     return [p["componentSpecs"][0]["spec"] for p in _predictors(files, environment)]
 
 

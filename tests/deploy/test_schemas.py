@@ -27,12 +27,12 @@ from modelops.deploy import schemas
 from modelops.deploy.schemas import (
     PINNED,
     Pinned,
-    SchemaError,
     SchemaSource,
     derive,
     load,
     schema_source,
 )
+from modelops.errors import SchemaError
 
 ARGO = next(p for p in PINNED if p.kind == "Application")
 
@@ -91,13 +91,13 @@ def _source(cache: Path, url: str | None) -> SchemaSource:
 
 
 @pytest.mark.parametrize("pinned", PINNED, ids=lambda p: p.kind)
-def test_each_pinned_sha256_is_that_of_the_shared_upstream_file(pinned, shared_schemas) -> None:  # type: ignore[no-untyped-def]
+def test_each_pinned_sha256_is_that_of_the_shared_upstream_file(pinned, shared_schemas) -> None:
     data = (shared_schemas / pinned.crd).read_bytes()
     assert hashlib.sha256(data).hexdigest() == pinned.sha256
 
 
 @pytest.mark.parametrize("pinned", PINNED, ids=lambda p: p.kind)
-def test_the_strict_schema_derived_in_code_equals_the_shared_one(pinned, shared_schemas) -> None:  # type: ignore[no-untyped-def]
+def test_the_strict_schema_derived_in_code_equals_the_shared_one(pinned, shared_schemas) -> None:
     derived = derive(pinned, (shared_schemas / pinned.crd).read_bytes())
     expected = json.loads((shared_schemas / pinned.strict).read_text())
     assert derived == expected, f"derive() must reproduce {pinned.strict}"

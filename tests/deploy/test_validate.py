@@ -163,7 +163,7 @@ def test_each_object_of_a_file_holding_several_is_checked() -> None:
         "prepackaged without uri",
     ],
 )
-def test_seldon_webhook_rules(edit, message) -> None:  # type: ignore[no-untyped-def]
+def test_seldon_webhook_rules(edit, message) -> None:
     document = copy.deepcopy(_document(SDEP))
     edit(document["spec"]["predictors"])
     problems = list(webhook_rules(document))

@@ -520,7 +520,8 @@ def unmatched(shown: str, printed: str, versions: dict[str, str]) -> list[str]:
 def _outputs() -> tuple[set[str], set[str]]:
     """(outputs kept in git: `cache: false`, outputs kept in DVC's cache), from dvc.yaml."""
     stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
-    in_git, in_cache = set(), set()
+    in_git: set[str] = set()
+    in_cache: set[str] = set()
     for spec in stages.values():
         for kind in ("outs", "metrics", "plots"):
             for entry in spec.get(kind, []):

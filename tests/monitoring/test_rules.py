@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ def _groups(params: Params, environment: str = "production") -> list[dict[str, A
     return list(loaded["groups"])
 
 
-def _alerts(groups: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _alerts(groups: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     return {r["alert"]: r for g in groups for r in g["rules"] if "alert" in r}
 
 

@@ -33,7 +33,7 @@ from modelops.params import load_params
 from modelops.prepared import load_prepared
 from modelops.rehearsal import processes
 from modelops.rehearsal.plan import ServerPlan
-from modelops.rehearsal.traffic import feedback_body, post
+from modelops.rehearsal.traffic import SeldonRequest, feedback_body, post
 from modelops.releases import state
 from modelops.releases.files import load_releases
 from modelops.releases.publish import publish
@@ -147,7 +147,9 @@ def _send(
             continue
         position += PER_REQUEST
         values = chunk[stack.features].astype(object).where(chunk[stack.features].notna(), None)
-        request = {"data": {"names": stack.features, "ndarray": values.values.tolist()}}
+        request: SeldonRequest = {
+            "data": {"names": stack.features, "ndarray": values.values.tolist()}
+        }
         status, answer = post(f"{server.url}/api/v1.0/predictions", request)
         assert status == 200, answer
         truths = [[("0" if str(v) == "1" else "1") if flip else str(v)] for v in chunk[stack.label]]

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
+from modelops.errors import RehearsalError
 from modelops.rehearsal.plan import (
     SHIFTED_CATEGORY,
-    RehearsalError,
     ServerPlan,
     Shift,
     TrafficPlan,
@@ -20,7 +21,7 @@ from modelops.rehearsal.plan import (
     queries,
     server_parameters,
 )
-from modelops.rehearsal.traffic import feedback_body, requests_from, shifted
+from modelops.rehearsal.traffic import SeldonRequest, feedback_body, requests_from, shifted
 from tests.support import REPO_ROOT
 
 STABLE = ServerPlan("stable", Path("/m/a"), "aaaaaaaaaaaa", "a" * 64, 9000, 6000)
@@ -64,7 +65,7 @@ def test_the_servers_get_the_graph_parameters_a_pod_gets() -> None:
 def test_impossible_traffic_is_refused_with_the_limit(
     field: str, value: float, message: str
 ) -> None:
-    good = {
+    good: dict[str, Any] = {
         "seconds": 60.0,
         "requests_per_second": 5.0,
         "rows_per_request": 1,
@@ -90,7 +91,9 @@ def test_requests_replay_the_rows_in_seldon_form_and_cycle() -> None:
 
 
 def test_feedback_carries_the_request_the_answer_and_one_truth_per_row() -> None:
-    body = feedback_body({"data": {}}, {"data": {"ndarray": [[0.2, 0.8]]}}, [["1"]])
+    body = feedback_body(
+        {"data": {"names": [], "ndarray": []}}, {"data": {"ndarray": [[0.2, 0.8]]}}, [["1"]]
+    )
     assert body["truth"] == {"data": {"ndarray": [["1"]]}}
     assert set(body) == {"request", "response", "truth"}
 
@@ -129,7 +132,9 @@ def test_the_rehearsal_alertmanager_keeps_the_routes_and_notifies_nobody() -> No
 
 
 def test_a_shift_drifts_one_feature_and_leaves_the_rest() -> None:
-    request = {"data": {"names": ["a", "b", "c"], "ndarray": [[1.5, "x", None], [2, "y", 3]]}}
+    request: SeldonRequest = {
+        "data": {"names": ["a", "b", "c"], "ndarray": [[1.5, "x", None], [2, "y", 3]]}
+    }
     assert shifted(request, {"feature": "a", "factor": 3})["data"]["ndarray"] == [
         [4.5, "x", None],
         [6, "y", 3],

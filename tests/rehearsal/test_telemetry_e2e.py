@@ -30,7 +30,7 @@ from modelops.params import load_params
 from modelops.prepared import load_prepared
 from modelops.rehearsal import processes
 from modelops.rehearsal.plan import ServerPlan
-from modelops.rehearsal.traffic import feedback_body, post
+from modelops.rehearsal.traffic import SeldonRequest, feedback_body, post
 from modelops.telemetry.profile import ReferenceProfile, bin_index
 
 ROWS, CANARY_ROWS, PER_REQUEST = 40, 5, 10
@@ -93,10 +93,13 @@ def _rows(project: Path) -> pd.DataFrame:
     profile = _profile(project)
     categorical, numeric = schema.categorical[0], profile.numeric[0]
     rows = rows.astype({categorical: object})
-    rows.iloc[0, rows.columns.get_loc(categorical)] = "a category never seen in training"
-    rows.iloc[1, rows.columns.get_loc(categorical)] = None
-    rows.iloc[1, rows.columns.get_loc(numeric.name)] = np.nan
-    rows.iloc[2, rows.columns.get_loc(numeric.name)] = numeric.cuts[len(numeric.cuts) // 2]
+    where_category, where_number = (
+        rows.columns.tolist().index(name) for name in (categorical, numeric.name)
+    )
+    rows.iloc[0, where_category] = "a category never seen in training"
+    rows.iloc[1, where_category] = None
+    rows.iloc[1, where_number] = np.nan
+    rows.iloc[2, where_number] = numeric.cuts[len(numeric.cuts) // 2]
     return rows.reset_index(drop=True)
 
 
@@ -127,7 +130,7 @@ def _expected_bins(rows: pd.DataFrame, profile: ReferenceProfile) -> Counter[tup
     return Counter({key: count for key, count in counts.items() if count})
 
 
-def _request(rows: pd.DataFrame, features: list[str]) -> dict[str, Any]:
+def _request(rows: pd.DataFrame, features: list[str]) -> SeldonRequest:
     values = [
         [None if isinstance(v, float) and np.isnan(v) else v for v in row]
         for row in rows[features].astype(object).itertuples(index=False)

@@ -248,7 +248,9 @@ def test_the_deploy_section_says_what_a_merge_would_change_or_why_it_would_not()
 
 def test_a_long_manifest_diff_is_shortened_before_anything_is_cut() -> None:
     long_diff = "".join(f"+line {i}\n" for i in range(20_000))
-    inputs = replace(_inputs(), deploy=replace(_inputs().deploy, diff=long_diff))  # type: ignore[arg-type]
+    deploy = _inputs().deploy
+    assert deploy is not None
+    inputs = replace(_inputs(), deploy=replace(deploy, diff=long_diff))
     text = render(inputs)
     assert len(text) <= COMMENT_LIMIT
     assert "more lines" in text

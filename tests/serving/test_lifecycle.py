@@ -48,12 +48,23 @@ def _wait_until_ready(process: subprocess.Popen[bytes], url: str) -> None:
 
 @contextlib.contextmanager
 def _started(
-    line: list[str], env: dict[str, str], log: Path, **popen: bool
+    line: list[str],
+    env: dict[str, str],
+    log: Path,
+    *,
+    start_new_session: bool = False,
+    process_group: int | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run `line`; afterwards kill, by pid, whatever of it a failed test left running."""
     with log.open("wb") as output:
         process = subprocess.Popen(
-            line, cwd=SERVING_DIR, env=env, stdout=output, stderr=subprocess.STDOUT, **popen
+            line,
+            cwd=SERVING_DIR,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=start_new_session,
+            process_group=process_group,
         )
     try:
         yield process

@@ -15,10 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from modelops_contract import MISSING, OTHER, UNSEEN
 from modelops_serving.profile import (
-    MISSING,
-    OTHER,
-    UNSEEN,
     CategoricalBins,
     NumericBins,
     ProfileError,

@@ -441,5 +441,5 @@ def test_the_judge_knows_the_servers_score_grid() -> None:
     the monitor's replay of a window (`window_of`) bins on that same grid."""
     from modelops.monitoring import windows
 
-    assert windows.SCORE_GRID is SCORE_GRID, "one grid: the contract's"
+    assert vars(windows)["SCORE_GRID"] is SCORE_GRID, "one grid: the contract's"
     assert tuple(round(step / 20, 2) for step in range(1, 21)) == SCORE_GRID, "20 equal buckets"

@@ -8,6 +8,7 @@ import math
 import random
 from contextlib import redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -29,7 +30,11 @@ def test_the_log_holds_the_rate_of_rows_never_more(rate: float, tmp_path: Path) 
 def test_a_line_is_the_row_with_missing_values_as_null(tmp_path: Path) -> None:
     target = tmp_path / "requests.jsonl"
     log = RequestLog(str(target), 1.0, model_version="v7")
-    columns = {"age": np.array([31.0, np.nan]), "plan": ["basic", None], "n": [np.int64(3), 4]}
+    columns: dict[str, Any] = {
+        "age": np.array([31.0, np.nan]),
+        "plan": ["basic", None],
+        "n": [np.int64(3), 4],
+    }
     assert log.rows(columns, [0.25, 0.75]) == 2
     lines = [json.loads(line) for line in target.read_text().splitlines()]
     assert [line["features"] for line in lines] == [

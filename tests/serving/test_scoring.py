@@ -79,7 +79,9 @@ def test_a_fast_path_that_disagrees_with_the_pipeline_is_not_used(
     real = scoring_module._tree_scorer
 
     def off_by_a_little(*args: Any) -> Any:
-        tables, predict = real(*args)
+        found = real(*args)
+        assert found is not None, "the model is HistGradientBoosting: the tree scorer applies"
+        tables, predict = found
         return tables, lambda encoded: predict(encoded) * 0.999
 
     monkeypatch.setattr(scoring_module, "_tree_scorer", off_by_a_little)

@@ -229,7 +229,7 @@ def test_the_fingerprint_changes_with_any_value_and_with_nothing_else() -> None:
     frame, _ = _prepared(500)
     assert fingerprint(frame) == fingerprint(frame.copy())
     changed = frame.copy()
-    changed.loc[0, "age"] += 1
+    changed["age"] = changed["age"].where(changed.index != 0, changed["age"] + 1)
     assert fingerprint(changed) != fingerprint(frame)
     assert fingerprint(frame.rename(columns={"age": "years"})) != fingerprint(frame)
 

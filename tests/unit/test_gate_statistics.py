@@ -58,6 +58,7 @@ def test_the_ks_interval_shrinks_with_rows_and_the_rows_needed_reach_the_limit()
     large = ks_interval(0.1, 24_000, 6_000, confidence=0.95)
     assert small.high - small.low > large.high - large.low
     needed = ks_rows_needed(0.2, share=0.8, confidence=0.95)
+    assert needed is not None, "a limit above the observed distance is reachable"
     at_needed = ks_interval(0.0, int(needed * 0.8), int(needed * 0.2), confidence=0.95)
     assert at_needed.high <= 0.2 + 1e-3
 
@@ -83,7 +84,7 @@ def test_a_difference_of_intervals_is_wider_than_either() -> None:
 # The bootstrap's metrics: equal to scikit-learn's on the rows each resample stands for --------
 
 
-def _data(n: int = 400, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+def _data(n: int = 400, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     generator = np.random.default_rng(seed)
     truth = (generator.random(n) < 0.25).astype(float)
     score = np.clip(0.3 * truth + generator.random(n) * 0.7, 0, 1).round(2)  # with ties

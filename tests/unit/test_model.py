@@ -129,7 +129,7 @@ def test_a_validation_split_scikit_learn_would_refuse_is_an_error_with_the_fix(
     values: dict[str, object], class_rows: dict[str, int], expected: str
 ) -> None:
     with pytest.raises(ModelopsError) as caught:
-        size_warnings(_model(**values), class_rows=class_rows)
+        size_warnings(_model("hist_gradient_boosting", **values), class_rows=class_rows)
     assert expected in str(caught.value)
     assert "Or set train.model.early_stopping: false" in str(caught.value)
 

@@ -106,14 +106,14 @@ def remote_log(remote: Path) -> list[str]:
     return git(remote, "log", "--format=%s", "main").splitlines()
 
 
-def remote_release(remote: Path, tmp_path: Path) -> dict:  # type: ignore[type-arg]
+def remote_release(remote: Path, tmp_path: Path) -> dict:
     check = tmp_path / "check"
     git(tmp_path, "clone", "--quiet", str(remote), str(check))
     done = subprocess.run(
         [str(venv_bin() / "modelops"), "render", "--check"], cwd=check, capture_output=True
     )
     assert done.returncode == 0, "main's manifests are what its releases render"
-    loaded: dict = yaml.safe_load((check / RELEASE).read_text())  # type: ignore[type-arg]
+    loaded: dict = yaml.safe_load((check / RELEASE).read_text())
     return loaded
 
 

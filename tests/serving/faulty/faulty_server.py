@@ -39,7 +39,7 @@ class BrokenTelemetryServer(ModelServer):
         super().__init__(**parameters)
         assert self.telemetry is not None
         feature, children = self.telemetry._bins[0]
-        self.telemetry._bins[0] = (_Exploding(feature.name), children)  # type: ignore[arg-type]
+        self.telemetry._bins[0] = (_Exploding(feature.name), children)  # type: ignore[assignment]
 
 
 class NeverFlushingServer(ModelServer):
