@@ -15,9 +15,10 @@ SERVING_INSTALLED := serving/.venv/.installed
 MLFLOW_PORT ?= 5000
 SERVE_PORT ?= 9000
 SERVE_METRICS_PORT ?= 6000
-# Test processes: one per core on the 2-core machines the suite is sized for. Files stay whole
-# on one worker (--dist loadfile), so a module's expensive fixtures are built once.
-TEST_WORKERS ?= 2
+# Test processes: one per core of the 2-core machines the suite is sized for, and one more that
+# takes the rehearsals, which mostly wait on the clock (tests/scheduling.py). A module (or a
+# test class) stays whole on one worker (--dist loadscope): its fixtures are built once.
+TEST_WORKERS ?= 3
 
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
@@ -92,7 +93,7 @@ status: install ## Show what each environment serves, its canary step and histor
 	modelops release status
 
 test: install ## Run the whole test suite (TEST_WORKERS=1 for one process)
-	pytest -n $(TEST_WORKERS) --dist loadfile
+	pytest -n $(TEST_WORKERS) --dist loadscope --cov --cov-report=term:skip-covered
 
 lint: install ## Check formatting, lint, types, and that manifests/ is what renders
 	modelops render --check

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from modelops.paths import ProjectPaths
-from tests.support import small_params, write_params
+from tests.shared import build_trained_project, built_once
+from tests.support import isolate, small_params, write_params
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadscope` (what `make test` runs): the slowest scope first (tests/scheduling.py)."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from tests.scheduling import SlowestFirstScheduling
+
+    return SlowestFirstScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
@@ -18,14 +30,7 @@ def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, mlflow_store: str) -> None:
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.setenv("MLFLOW_LOGGING_LEVEL", "WARNING")
-    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
-    # Commits made by tests never depend on the machine's git identity.
-    for role in ("AUTHOR", "COMMITTER"):
-        monkeypatch.setenv(f"GIT_{role}_NAME", "modelops tests")
-        monkeypatch.setenv(f"GIT_{role}_EMAIL", "tests@modelops.invalid")
+    isolate(monkeypatch, store=mlflow_store)
 
 
 @pytest.fixture
@@ -36,3 +41,12 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ProjectPaths:
     write_params(root, small_params())
     monkeypatch.chdir(root)
     return ProjectPaths(root=root)
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The template trained and committed once per test run, shared by every worker.
+
+    Read it in place, or `tests.shared.copy_project` it to change anything (tests/shared.py).
+    """
+    return built_once(tmp_path_factory, "trained", build_trained_project)

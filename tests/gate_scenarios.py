@@ -3,12 +3,14 @@
 A clean table: a binary label with a strong legitimate feature (one-feature ROC AUC about 0.9),
 weaker numeric and categorical features, a few nulls, unique ids and a timestamp that says
 nothing about the label. Each defect changes one thing the way it happens in real exports.
-`run_scenario` runs the real stage commands (prepare, train, evaluate, the gates) on it.
+`run_scenario` runs the real stage commands (prepare, train, evaluate, the gates) on it;
+`run_defect` starts from the clean scenario and reruns only what a defect changes.
 """
 
 from __future__ import annotations
 
 import copy
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,6 +176,35 @@ def run_scenario(root: Path, name: str, rows: int, seed: int) -> Outcome:
     if refused:
         return Outcome(verdict="refused", gates={}, checks={}, refusal=refused)
     run_modelops("train", "evaluate", "gate data drift", "gate model champion", "gates")
+    return read_outcome(root)
+
+
+def run_defect(clean: Path, root: Path, name: str, rows: int, seed: int) -> Outcome:
+    """What `run_scenario(root, name, rows, seed)` says, rerunning only what the defect changes.
+
+    `clean` is where the clean scenario of the same size and seed already ran; it is copied into
+    `root` (the working directory). A defect in the data reruns `prepare` and the data gates it
+    is meant for, and the model gates' results stay the clean model's. A worse model keeps the
+    clean model as its champion (the one `run_scenario` trains first) and trains, evaluates and
+    gates only the candidate.
+    """
+    defect = DEFECTS[name]
+    shutil.copytree(clean, root, dirs_exist_ok=True)
+    if defect.params.get("candidate") == "weak":
+        champion = root / "champion"
+        shutil.copytree(root / "models" / "model", champion)
+        params = scenario_params(rows, champion=str(champion))
+        params["train"]["model"].update(WEAK)
+        write_params(root, params)
+        run_modelops("train", "evaluate", "gate model champion", "gates")
+        return read_outcome(root)
+    table = defect.make(clean_table(rows, seed), np.random.default_rng(seed + 1))
+    table.to_csv(root / DATA, index=False)
+    write_params(root, scenario_params(rows, split=defect.params.get("split", "stratified")))
+    refused = _refused(root)
+    if refused:
+        return Outcome(verdict="refused", gates={}, checks={}, refusal=refused)
+    run_modelops("gate data drift", "gates")
     return read_outcome(root)
 
 

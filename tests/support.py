@@ -23,6 +23,22 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SMALL_ROWS = 2000
 
 
+def isolate(patch: pytest.MonkeyPatch, *, store: str) -> None:
+    """Point MLflow at `store`, turn telemetry off, and give commits a fixed git identity.
+
+    Every test runs so (an autouse fixture); so do the fixtures that build shared projects,
+    which run before any test's own fixtures.
+    """
+    patch.setenv("MLFLOW_TRACKING_URI", store)
+    patch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    patch.setenv("MLFLOW_LOGGING_LEVEL", "WARNING")
+    patch.setenv("DVC_NO_ANALYTICS", "1")
+    # Commits made by tests never depend on the machine's git identity.
+    for role in ("AUTHOR", "COMMITTER"):
+        patch.setenv(f"GIT_{role}_NAME", "modelops tests")
+        patch.setenv(f"GIT_{role}_EMAIL", "tests@modelops.invalid")
+
+
 def template_params() -> dict[str, Any]:
     """The template's own params.yaml, parsed."""
     loaded: dict[str, Any] = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())

@@ -19,41 +19,43 @@ from modelops.params import ChampionGateParams, parse_params
 from modelops.releases.publish import publish
 from modelops.releases.state import Change, ModelVersion, Release, deploy, to_document
 from modelops.statistics import Interval
-from tests.support import copy_template, git, run_dvc, run_modelops, small_params, write_params
+from tests.shared import copy_project, trained_params
+from tests.support import git, run_dvc, run_modelops, write_params
 
 _CHANGE = Change(at="2026-12-01T00:00:00Z", by="tests", reason="the weak model")
 
-ROWS = 3000
-
 
 def _params(**train_model: Any) -> dict[str, Any]:
-    params = small_params(ROWS)
-    params["gates"]["runner"]["html_reports"] = False
+    """main's params (the shared trained project's, tests/shared.py), `train_model` changed."""
+    params = trained_params()
     params["train"]["model"].update(train_model)
     return params
 
 
-def _champion(root: Path) -> dict[str, Any]:
-    run_modelops("prepare", "train", "evaluate", "gate model champion")
+def _champion(root: Path, *, retrain: bool = False) -> dict[str, Any]:
+    """The champion gate's record for the workspace model.
+
+    The workspace starts with main's own model, evaluated: a test that changes only gate params
+    judges that very model. With `retrain`, the params written changed the model, so it is
+    trained and evaluated first (the data, and so `prepare`, never change here).
+    """
+    if retrain:
+        run_modelops("train", "evaluate")
+    run_modelops("gate model champion")
     loaded: dict[str, Any] = json.loads((root / "reports/gates/champion.json").read_text())
     return loaded
 
 
 @pytest.fixture(scope="module")
-def main_branch(tmp_path_factory: pytest.TempPathFactory, mlflow_store: str) -> Path:
+def main_branch(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A repository whose `main` has a trained model recorded in dvc.lock (and in the cache)."""
-    root = copy_template(tmp_path_factory.mktemp("champion"), _params())
-    run_dvc(root, "repro", "train")
-    git(root, "add", "--all")
-    git(root, "commit", "--quiet", "--message", "Train the first model")
-    return root
+    return copy_project(trained_project, tmp_path_factory.mktemp("champion") / "repo")
 
 
 @pytest.fixture
 def branch(main_branch: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A clone of that repository (DVC cache included) on a feature branch, as the cwd."""
-    root = tmp_path / "branch"
-    shutil.copytree(main_branch, root)
+    root = copy_project(main_branch, tmp_path / "branch")
     git(root, "switch", "--quiet", "--create", "feature")
     monkeypatch.chdir(root)
     return root
@@ -61,7 +63,7 @@ def branch(main_branch: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 def test_a_candidate_clearly_worse_than_main_fails_the_champion_gate(branch: Path) -> None:
     write_params(branch, _params(max_iter=2, learning_rate=0.05))
-    gate = _champion(branch)
+    gate = _champion(branch, retrain=True)
     assert gate["status"] == "fail"
     failed = {c["check"]: c for c in gate["checks"] if c["status"] == "fail"}
     assert "log_loss" in failed, gate["checks"]
@@ -85,7 +87,7 @@ def test_the_same_model_as_main_passes(branch: Path) -> None:
 def test_without_a_dvc_cache_the_champion_is_rebuilt_from_main(branch: Path) -> None:
     shutil.rmtree(branch / ".dvc" / "cache")
     write_params(branch, _params(max_iter=2, learning_rate=0.05))
-    gate = _champion(branch)
+    gate = _champion(branch, retrain=True)
     assert gate["status"] == "fail", "the rebuilt champion is still the better model"
     assert gate["context"]["source"].startswith("rebuilt from main")
     assert "feature" in git(branch, "branch", "--show-current"), "the worktree left HEAD alone"
@@ -118,7 +120,7 @@ def test_an_explicit_model_uri_is_the_champion(branch: Path, main_branch: Path) 
 def test_a_registered_champion_is_downloaded_from_the_mlflow_registry(
     branch: Path, mlflow_store: str
 ) -> None:
-    run_modelops("prepare", "train", "evaluate")
+    run_modelops("evaluate")  # logs main's model, the workspace's, as a run of this store
     logged = json.loads((branch / "reports" / "mlflow_run.json").read_text())["model_uri"]
     client = MlflowClient(tracking_uri=mlflow_store)
     with pytest.MonkeyPatch.context() as patch:
@@ -143,8 +145,7 @@ def released_main(tmp_path_factory: pytest.TempPathFactory, main_branch: Path) -
     main's own dvc.lock records the good model; production still serves an older, weak one,
     trained at a commit of its own, as after a canary that has not been promoted yet.
     """
-    root = tmp_path_factory.mktemp("released") / "repo"
-    shutil.copytree(main_branch, root)
+    root = copy_project(main_branch, tmp_path_factory.mktemp("released") / "repo")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         git(root, "switch", "--quiet", "--create", "weak")
@@ -178,8 +179,7 @@ def released_main(tmp_path_factory: pytest.TempPathFactory, main_branch: Path) -
 
 @pytest.fixture
 def released_branch(released_main: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "branch"
-    shutil.copytree(released_main, root)
+    root = copy_project(released_main, tmp_path / "branch")
     git(root, "switch", "--quiet", "--create", "feature")
     monkeypatch.chdir(root)
     return root

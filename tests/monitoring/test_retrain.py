@@ -11,6 +11,7 @@ while that PR is open comments on it instead of opening another.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import yaml
 from modelops.gates.registry import GATE_NAMES
 from modelops.synth import generate_churn
 from tests.github_fake import TOKEN, serve
-from tests.support import copy_template, git, run_dvc, small_params, venv_bin
+from tests.support import copy_template, git, isolate, run_dvc, small_params, venv_bin
 
 ENV = "production"
 
@@ -54,24 +55,44 @@ def _report(root: Path, *, retrain: bool) -> None:
     (folder / "report.md").write_text("# Drift monitor: production\n", encoding="utf-8")
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    upstream = tmp_path / "upstream" / "customers.csv"
-    upstream.parent.mkdir()
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory, mlflow_store: str) -> tuple[Path, Path]:
+    """(where the project lives, a copy of it as it was built): trained once for the module.
+
+    The upstream export, the project (whose import names the export by absolute path) and its
+    bare remote live side by side in one folder; each test gets a fresh copy of that folder at
+    the very place it was built, so every absolute path in it still holds.
+    """
+    work = tmp_path_factory.mktemp("retrain") / "work"
+    upstream = work / "upstream" / "customers.csv"
+    upstream.parent.mkdir(parents=True)
     generate_churn(1500, seed=1).to_csv(upstream, index=False)
     params = small_params()
     params["prepare"]["source"] = "data/raw/customers.csv"
     for gate in GATE_NAMES:
         params["gates"][gate]["mode"] = "off"
-    root = copy_template(tmp_path / "project", params)
-    run_dvc(root, "import-url", str(upstream), "data/raw/customers.csv")
-    run_dvc(root, "repro")
-    git(root, "add", "--all")
-    git(root, "commit", "--quiet", "--message", "Train on the imported export")
-    git(tmp_path, "init", "--quiet", "--bare", "origin.git")
-    git(root, "remote", "add", "origin", str(tmp_path / "origin.git"))
-    git(root, "push", "--quiet", "origin", "main")
-    return root
+    with pytest.MonkeyPatch.context() as patch:
+        isolate(patch, store=mlflow_store)
+        root = copy_template(work / "project", params)
+        run_dvc(root, "import-url", str(upstream), "data/raw/customers.csv")
+        run_dvc(root, "repro")
+        git(root, "add", "--all")
+        git(root, "commit", "--quiet", "--message", "Train on the imported export")
+        git(work, "init", "--quiet", "--bare", "origin.git")
+        git(root, "remote", "add", "origin", str(work / "origin.git"))
+        git(root, "push", "--quiet", "origin", "main")
+    snapshot = work.parent / "pristine"
+    shutil.copytree(work, snapshot, symlinks=True)
+    return work, snapshot
+
+
+@pytest.fixture
+def project(pristine: tuple[Path, Path]) -> Path:
+    """The trained project with its export and remote, as built, whatever earlier tests did."""
+    work, snapshot = pristine
+    shutil.rmtree(work)
+    shutil.copytree(snapshot, work, symlinks=True)
+    return work / "project"
 
 
 def test_a_retrain_decision_becomes_one_pull_request_with_the_refreshed_data(

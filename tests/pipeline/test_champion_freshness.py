@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.shared import copy_project, own_store, trained_params
 from tests.support import copy_template, git, run_dvc, small_params, template_params, write_params
 
 pytestmark = pytest.mark.pipeline
@@ -23,8 +24,8 @@ ROWS = 3000
 
 
 def _params(**model: Any) -> dict[str, Any]:
-    params = small_params(ROWS)
-    params["gates"]["runner"]["html_reports"] = "never"
+    """The shared trained project's params (tests/shared.py), with `model` changed."""
+    params = trained_params()
     params["train"]["model"].update(model)
     return params
 
@@ -39,14 +40,11 @@ def _json(path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory, mlflow_store: str) -> Path:
+def repo(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """main with a trained model, and a branch `feature` that ran its pipeline against it."""
-    root = copy_template(tmp_path_factory.mktemp("fresh") / "repo", _params())
+    root = copy_project(trained_project, tmp_path_factory.mktemp("fresh") / "repo")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
-        run_dvc(root, "repro")
-        git(root, "add", "--all")
-        git(root, "commit", "--quiet", "--message", "The first model")
+        patch.setenv("MLFLOW_TRACKING_URI", own_store(root))
         git(root, "switch", "--quiet", "--create", "feature")
         write_params(root, _params(learning_rate=0.12))
         run_dvc(root, "repro")
@@ -60,9 +58,9 @@ def test_a_repro_with_nothing_moved_does_not_rerun_the_champion_gate(repo: Path)
 
 
 def test_when_main_moves_the_champion_gate_reruns_against_the_new_model(
-    repo: Path, mlflow_store: str, monkeypatch: pytest.MonkeyPatch
+    repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", own_store(repo))  # where the branch's run is
     before = _json(repo / "reports" / "champion.json")
     # Given main moves to another model (a merge elsewhere)...
     git(repo, "switch", "--quiet", "main")
@@ -91,7 +89,8 @@ def test_after_a_schema_change_the_champion_is_scored_on_its_own_columns(
     # Given main's model uses `contract`, the strongest feature of the default data (all 20,000
     # rows: the drop must be clear beyond the 0.01 tolerance, which 600 test rows cannot show)...
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
-    full = {**_params(), "prepare": template_params()["prepare"]}
+    full = {**small_params(ROWS), "prepare": template_params()["prepare"]}
+    full["gates"]["runner"]["html_reports"] = "never"
     root = copy_template(tmp_path / "repo", full)
     run_dvc(root, "repro", "train")
     git(root, "add", "--all")

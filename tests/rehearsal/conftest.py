@@ -8,21 +8,40 @@ from pathlib import Path
 import pytest
 
 from modelops.rehearsal import processes
-from tests.support import REPO_ROOT, copy_template, run_modelops, small_params, tool_or_skip
+from tests.shared import built_once, copy_project, own_store
+from tests.support import (
+    REPO_ROOT,
+    copy_template,
+    isolate,
+    run_modelops,
+    small_params,
+    tool_or_skip,
+)
+
+
+def _build(root: Path) -> None:
+    """The template with a model trained on 2,000 rows (prepare and train only)."""
+    copy_template(root, small_params())
+    with pytest.MonkeyPatch.context() as patch:
+        isolate(patch, store=own_store(root))
+        patch.chdir(root)
+        run_modelops("prepare", "train")
+
+
+@pytest.fixture(scope="session")
+def rehearsal_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Trained once per test run for every rehearsal module (tests/shared.py)."""
+    return built_once(tmp_path_factory, "rehearsal", _build)
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A trained project whose serving/.venv is this checkout's."""
+def project(rehearsal_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A copy of the trained project whose serving/.venv is this checkout's."""
     tool_or_skip("prometheus", install="apt-get install prometheus")
     tool_or_skip(
         "alertmanager", "prometheus-alertmanager", install="apt-get install prometheus-alertmanager"
     )
-    root = copy_template(tmp_path_factory.mktemp("rehearsal") / "project", small_params())
+    root = copy_project(rehearsal_project, tmp_path_factory.mktemp("rehearsal") / "project")
     (root / "serving" / ".venv").symlink_to(REPO_ROOT / "serving" / ".venv")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
-        run_modelops("prepare", "train")
     yield root
     processes.down(root)

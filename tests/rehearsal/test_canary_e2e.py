@@ -255,6 +255,10 @@ def test_an_underfit_canary_is_rolled_back_naming_its_scores(repo: Path) -> None
     params = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
     model = {"kind": "logistic_regression", "C": 1e-4}
     weak = {**params, "train": {**params["train"], "model": model}}
+    # The workspace model is stable's: kept aside while the weak one is trained, then put back.
+    stable = repo / ".rehearsal" / "stable-model"
+    shutil.rmtree(stable, ignore_errors=True)
+    shutil.copytree(repo / "models" / "model", stable)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(repo)
         write_params(repo, weak)
@@ -263,7 +267,8 @@ def test_an_underfit_canary_is_rolled_back_naming_its_scores(repo: Path) -> None
             underfit = _copy(repo / "models" / "model", repo / ".rehearsal" / "weak", "underfit")
         finally:
             git(repo, "checkout", "--quiet", "--", "params.yaml")
-            run_modelops("train")
+            shutil.rmtree(repo / "models" / "model")
+            shutil.copytree(stable, repo / "models" / "model")
     _start_canary(repo, underfit, "v-underfit")
     prometheus = _up(repo)
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO_ROOT, run_modelops, small_params, write_params
+from tests.support import REPO_ROOT
 
 SERVING_DIR = REPO_ROOT / "serving"
 SERVING_BIN = SERVING_DIR / ".venv" / "bin"
@@ -20,18 +20,12 @@ if str(SERVING_DIR) not in sys.path:
 
 
 @pytest.fixture(scope="session")
-def served_project(tmp_path_factory: pytest.TempPathFactory, mlflow_store: str) -> Path:
-    """A model trained on small data (only prepare and train), shared by the serving tests.
+def served_project(trained_project: Path) -> Path:
+    """The shared trained project (tests/shared.py), read in place by the serving tests.
 
     Tests that change a model directory change a copy of `models/model`, never this one.
     """
-    root = tmp_path_factory.mktemp("served")
-    write_params(root, small_params(3000))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        patch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
-        run_modelops("prepare", "train")
-    return root
+    return trained_project
 
 
 @pytest.fixture(scope="session")
