@@ -26,7 +26,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.bench_pipeline import machine, write_results
+from benchmarks.bench_pipeline import machine, timed, write_results
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORK = REPO_ROOT / "benchmarks" / ".work" / "demo"
@@ -69,21 +68,13 @@ class Run:
 
 
 def run(command: list[str], cwd: Path, env: dict[str, str]) -> Run:
-    """Run a command to completion; CPU is user + system of it and every child it waited for.
+    """`timed`, in the hundredths of a second the results record.
 
     Raises:
         SystemExit: the command failed (its output is shown).
     """
-    with tempfile.TemporaryFile() as output:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=output)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - started
-        output.seek(0)
-        printed = output.read().decode(errors="replace")
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(command)} failed in {cwd}:\n{printed[-3000:]}")
-    return Run(round(wall, 2), round(usage.ru_utime + usage.ru_stime, 2), printed)
+    done = timed(command, cwd, env)
+    return Run(round(done.seconds, 2), round(done.cpu_seconds, 2), done.output)
 
 
 def environment(clone: Path | None = None) -> dict[str, str]:

@@ -36,11 +36,13 @@ GOALS = {"cold_repro_s": 30.0, "noop_repro_s": 5.0}
 
 @dataclass(frozen=True)
 class Timing:
-    """Wall time and peak resident memory of one process, and what it printed."""
+    """Wall time, peak resident memory and CPU time of one process, and what it printed."""
 
     seconds: float
     peak_mb: float
     output: str
+    cpu_seconds: float = 0.0
+    """User + system, of the process and every child it waited for."""
 
 
 def timed(command: list[str], cwd: Path, env: dict[str, str]) -> Timing:
@@ -51,10 +53,15 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> Timing:
         _, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - started
         output.seek(0)
-        printed = output.read().decode()
+        printed = output.read().decode(errors="replace")
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(command)} failed in {cwd}:\n{printed}")
-    return Timing(seconds=elapsed, peak_mb=usage.ru_maxrss / 1024, output=printed)
+    return Timing(
+        seconds=elapsed,
+        peak_mb=usage.ru_maxrss / 1024,
+        output=printed,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
+    )
 
 
 def write_results(name: str, result: dict[str, Any], text: str) -> None:
