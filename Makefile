@@ -93,7 +93,7 @@ status: install ## Show what each environment serves, its canary step and histor
 	modelops release status
 
 test: install ## Run the whole test suite (TEST_WORKERS=1 for one process)
-	pytest -n $(TEST_WORKERS) --dist loadscope --cov --cov-report=term:skip-covered
+	python -m slipcover -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 lint: install ## Check formatting, lint, types, and that manifests/ is what renders
 	modelops render --check
