@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from modelops.paths import ProjectPaths
-from tests.shared import build_trained_project, built_once
+from tests.shared import build_template_project, build_trained_project, built_once
 from tests.support import isolate, small_params, write_params
 
 
@@ -50,3 +50,11 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Read it in place, or `tests.shared.copy_project` it to change anything (tests/shared.py).
     """
     return built_once(tmp_path_factory, "trained", build_trained_project)
+
+
+@pytest.fixture(scope="session")
+def template_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The template with its own params and data (20,000 rows), trained and committed once per
+    test run; its MLflow run is in its own store. Copy it (`tests.shared.copy_project`) to
+    change anything."""
+    return built_once(tmp_path_factory, "template", build_template_project)

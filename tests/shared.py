@@ -21,7 +21,7 @@ import pytest
 from filelock import FileLock
 
 from modelops.tracking import STORE_DIR, default_tracking_uri
-from tests.support import copy_template, git, isolate, run_dvc, small_params
+from tests.support import copy_template, git, isolate, run_dvc, small_params, template_params
 
 TRAINED_ROWS = 3000
 """600 test rows: the gates and the champion's bootstrap can tell a clearly worse model."""
@@ -111,7 +111,17 @@ def build_trained_project(root: Path) -> None:
     MLflow records the run in the project's own store (`.mlflow/`, git-ignored), which
     `copy_project` moves along.
     """
-    copy_template(root, trained_params())
+    _build_committed(root, trained_params())
+
+
+def build_template_project(root: Path) -> None:
+    """The template exactly as a user gets it (its params, its 20,000 rows) after its first
+    `dvc repro`, results committed: what the tests of the default data read."""
+    _build_committed(root, template_params())
+
+
+def _build_committed(root: Path, params: dict[str, Any]) -> None:
+    copy_template(root, params)
     with pytest.MonkeyPatch.context() as patch:
         isolate(patch, store=own_store(root))
         run_dvc(root, "repro")

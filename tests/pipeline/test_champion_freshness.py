@@ -7,7 +7,6 @@ gate against the new one, and a repro with nothing moved reruns nothing.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from pathlib import Path
@@ -17,10 +16,9 @@ import pytest
 import yaml
 
 from tests.shared import copy_project, own_store, trained_params
-from tests.support import copy_template, git, run_dvc, small_params, template_params, write_params
+from tests.support import git, run_dvc, template_params, write_params
 
 pytestmark = pytest.mark.pipeline
-ROWS = 3000
 
 
 def _params(**model: Any) -> dict[str, Any]:
@@ -84,21 +82,18 @@ def test_when_main_moves_the_champion_gate_reruns_against_the_new_model(
 
 
 def test_after_a_schema_change_the_champion_is_scored_on_its_own_columns(
-    tmp_path: Path, mlflow_store: str, monkeypatch: pytest.MonkeyPatch
+    template_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given main's model uses `contract`, the strongest feature of the default data (all 20,000
     # rows: the drop must be clear beyond the 0.01 tolerance, which 600 test rows cannot show)...
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
-    full = {**small_params(ROWS), "prepare": template_params()["prepare"]}
-    full["gates"]["runner"]["html_reports"] = "never"
-    root = copy_template(tmp_path / "repo", full)
-    run_dvc(root, "repro", "train")
-    git(root, "add", "--all")
-    git(root, "commit", "--quiet", "--message", "The first model")
+    root = copy_project(template_project, tmp_path / "repo")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", own_store(root))
     # ...when a branch drops it (a schema change) and reruns the pipeline...
     git(root, "switch", "--quiet", "--create", "drop-contract")
-    params = copy.deepcopy(full)
+    params = template_params()
     params["prepare"]["columns"]["drop"] = ["contract"]
+    params["gates"]["runner"]["html_reports"] = "never"
+    params["evaluate"].update(importance_rows=200, importance_repeats=2)
     write_params(root, params)
     run_dvc(root, "repro")
     # ...then the champion is still scored (on `contract`, kept beside the test rows), and the

@@ -1,8 +1,10 @@
-"""The real `dvc repro` on a copy of the template, on the default data, in a temporary git repo.
+"""The real `dvc repro` on a copy of the template, in a temporary git repo.
 
-Covers what a user does: a first run (every gate passes), a run with nothing changed, a
-hyperparameter change with its diffs and pull-request report, determinism across clean runs,
-and failures that keep the previous outputs.
+Covers what a user does: a first run on the default data (every gate passes), a run with
+nothing changed, a hyperparameter change with its diffs and pull-request report, determinism
+across clean runs, and failures that keep the previous outputs. The first run is the shared
+`template_project` (the default data, 20,000 rows); what is about DVC's bookkeeping rather than
+the default data runs on copies of the smaller `trained_project` (tests/shared.py).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import hashlib
 import json
 import re
 from contextlib import redirect_stdout
-from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ import pytest
 from mlflow import MlflowClient
 
 from modelops.cli import main
-from tests.support import copy_template, declared_outputs, git, run_dvc, template_params
+from tests.shared import copy_project, own_store, trained_params
+from tests.support import copy_template, declared_outputs, git, run_dvc
 
 pytestmark = pytest.mark.pipeline
 
@@ -44,28 +46,10 @@ def _snapshot(root: Path) -> dict[str, str]:
     return {out: _digest(root, out) for out in [*declared_outputs(root), "dvc.lock"]}
 
 
-@dataclass(frozen=True)
-class FirstRun:
-    """The template after its first `dvc repro` (results committed), and what it produced."""
-
-    root: Path
-    outputs: dict[str, str]
-
-
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory: pytest.TempPathFactory, mlflow_store: str) -> FirstRun:
-    root = copy_template(tmp_path_factory.mktemp("first"), template_params())
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
-        run_dvc(root, "repro")
-    git(root, "add", "--all")
-    git(root, "commit", "--quiet", "--message", "First training run")
-    return FirstRun(root=root, outputs=_snapshot(root))
-
-
-@pytest.fixture
-def repo(first_run: FirstRun) -> Path:
-    return first_run.root
+def repo(template_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The template after its first `dvc repro` on the default data, results committed."""
+    return copy_project(template_project, tmp_path_factory.mktemp("first") / "repo")
 
 
 def test_first_repro_writes_every_declared_output(repo: Path) -> None:
@@ -92,17 +76,24 @@ def test_on_the_default_data_every_gate_passes(repo: Path) -> None:
     assert document["verdict"]["status"] == "pass"
 
 
-def test_the_mlflow_run_carries_the_commit_that_was_checked_out(
-    repo: Path, mlflow_store: str
-) -> None:
+def test_the_mlflow_run_carries_the_commit_that_was_checked_out(repo: Path) -> None:
     record = json.loads((repo / "reports" / "mlflow_run.json").read_text())
-    run = MlflowClient(tracking_uri=mlflow_store).get_run(record["run_id"])
+    run = MlflowClient(tracking_uri=own_store(repo)).get_run(record["run_id"])
     first_commit = git(repo, "rev-list", "--max-parents=0", "HEAD").strip()
     assert run.data.tags["git_commit"] == first_commit
     assert run.data.tags["mlflow.source.git.commit"] == first_commit
 
 
-def test_a_second_repro_with_nothing_changed_does_nothing(repo: Path) -> None:
+@pytest.fixture
+def trained(trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the shared trained project (3,000 rows), its own MLflow store in use."""
+    root = copy_project(trained_project, tmp_path / "trained")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", own_store(root))
+    return root
+
+
+def test_a_second_repro_with_nothing_changed_does_nothing(trained: Path) -> None:
+    repo = trained
     # Committing made this model main's: the champion moved from "none yet" to it, so one repro
     # re-judges against it. After that only the champion stage runs (it always does: the
     # champion lives on main, outside the workspace); its record is unchanged, so nothing after
@@ -140,18 +131,19 @@ def test_a_failing_stage_keeps_every_previous_output(repo: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def tuned(first_run: FirstRun, mlflow_store: str) -> tuple[Path, str]:
-    """The first run's repo with the learning rate changed and the pipeline rerun (uncommitted)."""
-    repo = first_run.root
+def tuned(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A trained project with the learning rate changed and the pipeline rerun (uncommitted)."""
+    repo = copy_project(trained_project, tmp_path_factory.mktemp("tuned") / "repo")
+    prepared = _digest(repo, "data/prepared")
     params = (repo / "params.yaml").read_text()
     assert "learning_rate: 0.1\n" in params
     (repo / "params.yaml").write_text(
         params.replace("learning_rate: 0.1\n", "learning_rate: 0.3\n")
     )
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
+        patch.setenv("MLFLOW_TRACKING_URI", own_store(repo))
         done = run_dvc(repo, "repro")
-    assert _digest(repo, "data/prepared") == first_run.outputs["data/prepared"]
+    assert _digest(repo, "data/prepared") == prepared
     return repo, done.stdout
 
 
@@ -208,13 +200,13 @@ def test_the_report_compares_the_change_with_main(
     ],
 )
 def test_the_report_explains_a_missing_baseline(
-    first_run: FirstRun,
+    repo: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     clone_options: list[str],
     expected: str,
 ) -> None:
-    source = first_run.root
+    source = repo
     git(source, "branch", "--force", "feature", "HEAD")
     clone = tmp_path / "clone"
     git(
@@ -236,14 +228,15 @@ def test_the_report_explains_a_missing_baseline(
 
 
 def test_two_clean_runs_give_identical_results(
-    first_run: FirstRun, tmp_path: Path, mlflow_store: str, monkeypatch: pytest.MonkeyPatch
+    trained_project: Path, tmp_path: Path, mlflow_store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
-    again = copy_template(tmp_path / "second", template_params())
+    first = _snapshot(trained_project)
+    again = copy_template(tmp_path / "second", trained_params())
     # Every deterministic output below is written by evaluate or before it.
     run_dvc(again, "repro", "evaluate")
     deterministic = [
         out for out in declared_outputs(again) if out.startswith(("metrics/", "plots/"))
     ] + ["data/prepared", "reports/feature_importance.json"]
     for output in deterministic:
-        assert _digest(again, output) == first_run.outputs[output], f"{output} differs"
+        assert _digest(again, output) == first[output], f"{output} differs"
