@@ -75,6 +75,14 @@ def decide_at_least(interval: Interval, limit: float) -> Decision:
     return "inconclusive"
 
 
+def leans_beyond_limit(interval: Interval, limit: float, *, at_most: bool) -> bool:
+    """Whether an undecided interval's estimate is already beyond `limit`: more rows would most
+    likely fail it, so a reviewer must look at it rather than read it as passed."""
+    if at_most:
+        return decide_at_most(interval, limit) == "inconclusive" and interval.estimate > limit
+    return decide_at_least(interval, limit) == "inconclusive" and interval.estimate < limit
+
+
 def rows_to_show_rate_below(rate: float, limit: float, *, z: float) -> int | None:
     """Rows needed for a Wilson upper bound under `limit` when the true rate is `rate`.
 

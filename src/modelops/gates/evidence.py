@@ -22,6 +22,7 @@ from modelops.statistics import (
     Interval,
     decide_at_least,
     decide_at_most,
+    leans_beyond_limit,
     rows_to_show_rate_below,
     wilson,
 )
@@ -102,6 +103,8 @@ class Verdict:
     condition: str
     value: str
     reason: str = ""
+    leans_fail: bool = False
+    """Inconclusive, its estimate already beyond the limit (`statistics.leans_beyond_limit`)."""
 
 
 Judge: TypeAlias = Callable[[Evidence[GateParamsT]], list[Verdict]]
@@ -122,6 +125,7 @@ def records(
             status=verdict.decision,
             reason=meaning if verdict.decision == "fail" and not verdict.reason else verdict.reason,
             tuned_by=tuned_by,
+            leans_fail=verdict.leans_fail,
         )
         for verdict in verdicts
     ]
@@ -145,7 +149,13 @@ def rate_at_most(
             f"inconclusive: {rows} {unit} cannot show the share {what} is under {limit:g} "
             f"({found.text(percent=True)}); {more}"
         )
-    return Verdict(decision, f"share {what} at most {limit:g}", value, reason)
+    return Verdict(
+        decision,
+        f"share {what} at most {limit:g}",
+        value,
+        reason,
+        leans_fail=leans_beyond_limit(found, limit, at_most=True),
+    )
 
 
 def at_least(
@@ -169,7 +179,13 @@ def at_least(
             limit,
             unit=unit,
         )
-    return Verdict(decision, condition, value, reason)
+    return Verdict(
+        decision,
+        condition,
+        value,
+        reason,
+        leans_fail=leans_beyond_limit(found, limit, at_most=False),
+    )
 
 
 def needs_rows(sentence: str, rows: int, found: Interval, limit: float, *, unit: str) -> str:
@@ -192,9 +208,19 @@ def worst(
     if not per_item:
         return Verdict("pass", condition, "nothing to check")
     decision = next(d for d in order if any(v.decision == d for v in per_item.values()))
-    named = [(item, v) for item, v in per_item.items() if v.decision == decision]
+    # The items that lean toward failing first: they are what a reviewer must look at.
+    named = sorted(
+        ((item, v) for item, v in per_item.items() if v.decision == decision),
+        key=lambda pair: not pair[1].leans_fail,
+    )
     shown = "; ".join(f"'{item}': {v.value}" for item, v in named[:_SHOWN])
     more = f"; and {len(named) - _SHOWN} more" if len(named) > _SHOWN else ""
     if decision == "pass":
         return Verdict("pass", condition, f"all {len(per_item)} within the limit")
-    return Verdict(decision, condition, shown + more, named[0][1].reason)
+    return Verdict(
+        decision,
+        condition,
+        shown + more,
+        named[0][1].reason,
+        leans_fail=any(v.leans_fail for _, v in named),
+    )

@@ -11,6 +11,7 @@ would settle it. Pure functions over the check result and the data's sizes; what
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,6 +40,7 @@ from modelops.statistics import (
     difference,
     ks_interval,
     ks_rows_needed,
+    leans_beyond_limit,
     wilson,
     z_value,
 )
@@ -192,9 +194,7 @@ def label_drift(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
         limit=limit,
         categories=2,
     )
-    return [
-        Verdict(verdict.decision, f"label drift at most {limit:g}", verdict.value, verdict.reason)
-    ]
+    return [replace(verdict, condition=f"label drift at most {limit:g}")]
 
 
 def prediction_drift(evidence: Evidence[ModelGateParams]) -> list[Verdict]:
@@ -206,11 +206,7 @@ def prediction_drift(evidence: Evidence[ModelGateParams]) -> list[Verdict]:
         limit=limit,
         categories=2,
     )
-    return [
-        Verdict(
-            verdict.decision, f"prediction drift at most {limit:g}", verdict.value, verdict.reason
-        )
-    ]
+    return [replace(verdict, condition=f"prediction drift at most {limit:g}")]
 
 
 def multivariate_drift(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
@@ -237,7 +233,15 @@ def multivariate_drift(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
             limit,
             unit="rows per side",
         )
-    return [Verdict(decision, f"multivariate drift at most {limit:g}", value, reason)]
+    return [
+        Verdict(
+            decision,
+            f"multivariate drift at most {limit:g}",
+            value,
+            reason,
+            leans_fail=leans_beyond_limit(drift, limit, at_most=True),
+        )
+    ]
 
 
 def _distance(
@@ -271,7 +275,13 @@ def _distance(
             f"inconclusive: {train} + {test} rows cannot tell a drift of {limit:g} from none "
             f"({name} {found.text()}); about {needed} rows in all would"
         )
-    return Verdict(decision, f"drift at most {limit:g}", value, reason)
+    return Verdict(
+        decision,
+        f"drift at most {limit:g}",
+        value,
+        reason,
+        leans_fail=leans_beyond_limit(found, limit, at_most=True),
+    )
 
 
 # Leakage -------------------------------------------------------------------------------------
@@ -317,7 +327,13 @@ def label_correlation(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
                 unit="test rows",
             )
         gap[str(feature)] = Verdict(
-            decision, "", f"train {in_train.text()} vs test {in_test.text()}", reason
+            decision,
+            "",
+            f"train {in_train.text()} vs test {in_test.text()}",
+            reason,
+            leans_fail=leans_beyond_limit(
+                change, params.max_feature_label_pps_change, at_most=True
+            ),
         )
     trusted = f" (trusted: {', '.join(evidence.trusted)})" if evidence.trusted else ""
     return [
@@ -366,7 +382,11 @@ def identifier_leakage(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
                 unit="rows",
             )
         per_column[column] = Verdict(
-            decision, "", f"order vs label: |2 AUC - 1| {power.text()} (AUC {auc:.3f})", reason
+            decision,
+            "",
+            f"order vs label: |2 AUC - 1| {power.text()} (AUC {auc:.3f})",
+            reason,
+            leans_fail=leans_beyond_limit(power, limit, at_most=True),
         )
     return [
         worst(per_column, f"the id's and timestamp's order predict the label at most {limit:g}")
@@ -396,7 +416,13 @@ def _score_verdict(found: Interval, limit: float, rows: int, *, what: str) -> Ve
             limit,
             unit="rows",
         )
-    return Verdict(decision, "", f"PPS {found.text()} on {rows} rows", reason)
+    return Verdict(
+        decision,
+        "",
+        f"PPS {found.text()} on {rows} rows",
+        reason,
+        leans_fail=leans_beyond_limit(found, limit, at_most=True),
+    )
 
 
 # The model -----------------------------------------------------------------------------------
@@ -525,7 +551,13 @@ def weak_segments(evidence: Evidence[ModelGateParams]) -> list[Verdict]:
                 floor,
                 unit="rows in the segment",
             )
-        per_segment[name] = Verdict(decision, "", f"accuracy {found.text()} on {size} rows", reason)
+        per_segment[name] = Verdict(
+            decision,
+            "",
+            f"accuracy {found.text()} on {size} rows",
+            reason,
+            leans_fail=leans_beyond_limit(found, floor, at_most=False),
+        )
     return [worst(per_segment, condition, order=("fail", "inconclusive", "pass"))]
 
 
@@ -569,7 +601,15 @@ def overfitting(evidence: Evidence[ModelGateParams]) -> list[Verdict]:
             unit="test rows",
         )
     value = f"ROC AUC train {in_train.text()} vs test {in_test.text()}: relative drop {drop.text()}"
-    return [Verdict(decision, f"relative ROC AUC drop at most {limit:g}", value, reason)]
+    return [
+        Verdict(
+            decision,
+            f"relative ROC AUC drop at most {limit:g}",
+            value,
+            reason,
+            leans_fail=leans_beyond_limit(drop, limit, at_most=True),
+        )
+    ]
 
 
 def _segment_name(row: pd.Series) -> str:
