@@ -551,13 +551,9 @@ def weak_segments(evidence: Evidence[ModelGateParams]) -> list[Verdict]:
                 floor,
                 unit="rows in the segment",
             )
-        per_segment[name] = Verdict(
-            decision,
-            "",
-            f"accuracy {found.text()} on {size} rows",
-            reason,
-            leans_fail=leans_beyond_limit(found, floor, at_most=False),
-        )
+        # No lean: the weakest of the searched segments has an estimate biased low by the
+        # search itself, so below the floor is what chance alone shows on small test sets.
+        per_segment[name] = Verdict(decision, "", f"accuracy {found.text()} on {size} rows", reason)
     return [worst(per_segment, condition, order=("fail", "inconclusive", "pass"))]
 
 
