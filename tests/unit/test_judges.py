@@ -94,6 +94,40 @@ def test_an_id_handed_out_in_label_order_predicts_the_label() -> None:
     assert (sorted_ids.decision, random_ids.decision) == ("fail", "pass")
 
 
+def test_a_leak_fails_on_its_estimate_at_any_size_naming_the_column_and_the_way_out() -> None:
+    # A column copied from the label 97% of the time, 455 training rows: the PPS interval
+    # reaches under the limit, but a leak does not wait for more data.
+    pps = {"train": {"refund": 0.958, "tenure": 0.1}, "test": {"refund": 0.95}}
+    alone, _ = judges.label_correlation(
+        _evidence(pps, DriftGateParams(), train_rows=455, test_rows=114, train_positives=150)
+    )
+    assert alone.decision == "fail", alone
+    assert alone.value.startswith("'refund': PPS 0.958 [")
+    assert "any sample size" in alone.reason
+    assert "`gates.drift.trusted_features`" in alone.reason
+    # ...and an estimate within the limit still needs its interval to pass.
+    weaker = {"train": {"tenure": 0.85}, "test": {"tenure": 0.85}}
+    unsure, _ = judges.label_correlation(
+        _evidence(weaker, DriftGateParams(), train_rows=455, test_rows=114, train_positives=150)
+    )
+    assert unsure.decision == "inconclusive", unsure
+    # The id's order and rows shared by train and test fail on their estimate too.
+    order = judges.identifier_leakage(
+        _evidence({}, DriftGateParams(), order_auc={"id": 0.7}, train_rows=60, train_positives=20)
+    )[0]
+    assert order.decision == "fail", order
+    assert "'id'" in order.reason
+    assert "any sample size" in order.reason
+    (overlap,) = judges.sample_overlap(
+        _evidence({"ratio": 0.1}, DriftGateParams(), dataset="test", test_rows=40)
+    )
+    assert overlap.decision == "fail", overlap
+    assert "deduplicate" in overlap.reason
+    (few,) = judges.duplicates(_evidence(0.1, DataGateParams(), train_rows=40))
+    assert few.decision == "inconclusive", "an ordinary defect still waits for its interval"
+    assert few.leans_fail, "...and asks for a review"
+
+
 def test_a_constant_column_fails_but_a_small_sample_of_a_varied_one_is_inconclusive() -> None:
     params = DataGateParams()
     constant = judges.single_value(

@@ -22,6 +22,7 @@ from modelops.statistics import (
     Interval,
     decide_at_least,
     decide_at_most,
+    decide_severe_at_most,
     leans_beyond_limit,
     rows_to_show_rate_below,
     wilson,
@@ -135,14 +136,30 @@ def records(
 
 
 def rate_at_most(
-    events: int, rows: int, limit: float, *, z: float, what: str, unit: str
+    events: int,
+    rows: int,
+    limit: float,
+    *,
+    z: float,
+    what: str,
+    unit: str,
+    severe: str = "",
 ) -> Verdict:
-    """At most `limit` of `rows` may have the property (`what`, counted in `unit`)."""
+    """At most `limit` of `rows` may have the property (`what`, counted in `unit`).
+
+    With `severe` (the way out, for a defect that must not wait for more data), a rate whose
+    estimate is beyond the limit fails at any sample size (`statistics.decide_severe_at_most`).
+    """
     found = wilson(events, rows, z=z)
-    decision = decide_at_most(found, limit)
+    decision = decide_severe_at_most(found, limit) if severe else decide_at_most(found, limit)
     value = f"{events} of {rows} {unit} {what}: {found.text(percent=True)}"
     reason = ""
-    if decision == "inconclusive":
+    if decision == "fail" and severe:
+        reason = (
+            f"{found.estimate:.1%} of {unit} {what}, beyond {limit:g}: a defect this severe "
+            f"fails at any sample size; {severe}"
+        )
+    elif decision == "inconclusive":
         needed = rows_to_show_rate_below(found.estimate, limit, z=z)
         more = f"about {needed} {unit} at this rate would" if needed else "more rows would"
         reason = (

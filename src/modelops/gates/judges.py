@@ -37,6 +37,7 @@ from modelops.statistics import (
     cramers_v_rows_needed,
     decide_at_least,
     decide_at_most,
+    decide_severe_at_most,
     difference,
     ks_interval,
     ks_rows_needed,
@@ -52,15 +53,21 @@ if TYPE_CHECKING:
 
 
 def _ratio_judge(
-    read: Callable[[Any], float], limit_of: Callable[[GateParamsT], float], what: str
+    read: Callable[[Any], float],
+    limit_of: Callable[[GateParamsT], float],
+    what: str,
+    *,
+    severe: str = "",
 ) -> Judge[GateParamsT]:
-    """A judge of one share: `read` takes it from Deepchecks' value, `limit_of` from params."""
+    """A judge of one share: `read` takes it from Deepchecks' value, `limit_of` from params;
+    `severe` (the way out) fails an estimate beyond the limit at any sample size."""
 
     def judge(evidence: Evidence[GateParamsT]) -> list[Verdict]:
         rows = evidence.rows()
         events = round(read(evidence.value) * rows)
         z = z_value(evidence.confidence)
-        return [rate_at_most(events, rows, limit_of(evidence.params), z=z, what=what, unit="rows")]
+        limit = limit_of(evidence.params)
+        return [rate_at_most(events, rows, limit, z=z, what=what, unit="rows", severe=severe)]
 
     return judge
 
@@ -74,7 +81,11 @@ conflicting_labels: Judge[DataGateParams] = _ratio_judge(
     "with a conflicting label",
 )
 sample_overlap: Judge[DriftGateParams] = _ratio_judge(
-    lambda v: float(v["ratio"]), lambda p: p.max_sample_overlap_ratio, "also in train"
+    lambda v: float(v["ratio"]),
+    lambda p: p.max_sample_overlap_ratio,
+    "also in train",
+    severe="the same rows are in train and test (duplicated records across the split): "
+    "deduplicate the source before `prepare` splits it",
 )
 
 
@@ -312,7 +323,11 @@ def label_correlation(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
             float(test.get(feature, 0.0)), rows_test, z=z, positives=sizes.test_positives
         )
         alone[str(feature)] = _score_verdict(
-            in_train, params.max_feature_label_pps, rows_train, what="predicts the label alone"
+            in_train,
+            params.max_feature_label_pps,
+            rows_train,
+            what="predicts the label alone",
+            column=str(feature),
         )
         change = difference(in_train, in_test)
         decision = decide_at_most(change, params.max_feature_label_pps_change)
@@ -370,9 +385,15 @@ def identifier_leakage(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
             max(0.0, 2 * found.low - 1, 1 - 2 * found.high),
             max(abs(2 * found.low - 1), abs(2 * found.high - 1)),
         )
-        decision = decide_at_most(power, limit)
+        decision = decide_severe_at_most(power, limit)
         reason = ""
-        if decision == "inconclusive":
+        if decision == "fail":
+            reason = (
+                f"the order of '{column}' predicts the label (|2 AUC - 1| {power.text()}, beyond "
+                f"{limit:g}): a leak fails at any sample size. The export is sorted by outcome "
+                "or its ids are handed out after it: fix the export"
+            )
+        elif decision == "inconclusive":
             reason = needs_rows(
                 f"{sizes.train_rows} rows cannot tell whether the order of '{column}' predicts "
                 f"the label beyond {limit:g}",
@@ -386,7 +407,6 @@ def identifier_leakage(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
             "",
             f"order vs label: |2 AUC - 1| {power.text()} (AUC {auc:.3f})",
             reason,
-            leans_fail=leans_beyond_limit(power, limit, at_most=True),
         )
     return [
         worst(per_column, f"the id's and timestamp's order predict the label at most {limit:g}")
@@ -405,10 +425,19 @@ def _score_interval(score: float, rows: int, *, z: float, positives: int) -> Int
     return Interval(clipped, found.low, found.high)
 
 
-def _score_verdict(found: Interval, limit: float, rows: int, *, what: str) -> Verdict:
-    decision = decide_at_most(found, limit)
+def _score_verdict(found: Interval, limit: float, rows: int, *, what: str, column: str) -> Verdict:
+    """A feature that predicts the label almost alone is a leak: it fails on its estimate, at
+    any sample size, naming the way out for a feature that is legitimately that strong."""
+    decision = decide_severe_at_most(found, limit)
     reason = ""
-    if decision == "inconclusive":
+    if decision == "fail":
+        reason = (
+            f"'{column}' {what} (PPS {found.text()}, beyond {limit:g}): a leak fails at any "
+            "sample size. Remove it if it is computed from or after the outcome "
+            f"(`prepare.columns.drop`); if it is legitimately that strong and known when a "
+            f"prediction is made, list it in `gates.drift.trusted_features`"
+        )
+    elif decision == "inconclusive":
         reason = needs_rows(
             f"{rows} rows cannot tell whether it {what} beyond PPS {limit:g}",
             rows,
@@ -416,13 +445,7 @@ def _score_verdict(found: Interval, limit: float, rows: int, *, what: str) -> Ve
             limit,
             unit="rows",
         )
-    return Verdict(
-        decision,
-        "",
-        f"PPS {found.text()} on {rows} rows",
-        reason,
-        leans_fail=leans_beyond_limit(found, limit, at_most=True),
-    )
+    return Verdict(decision, "", f"PPS {found.text()} on {rows} rows", reason)
 
 
 # The model -----------------------------------------------------------------------------------
