@@ -128,6 +128,21 @@ def test_a_leak_fails_on_its_estimate_at_any_size_naming_the_column_and_the_way_
     assert few.leans_fail, "...and asks for a review"
 
 
+def test_outliers_are_counted_on_the_rows_scored_not_on_deepchecks_1000_quantiles() -> None:
+    # 214 test rows, 18 of them outlying: Deepchecks hands back 1,000 quantiles.
+    probabilities = np.sort(np.r_[np.zeros(196), np.full(18, 0.95)])
+    quantiles = np.quantile(probabilities, np.arange(1000) / 1000, method="higher")
+    (verdict,) = judges.outliers(
+        _evidence(quantiles, DataGateParams(), dataset="test", test_rows=214)
+    )
+    assert verdict.value.startswith("18 of 214 rows outlying"), verdict.value
+    assert verdict.decision == "fail", "8.4% [5.4%, 12.9%] is beyond 2%"
+    big = np.r_[np.zeros(9950), np.full(50, 0.95)]
+    quantiles = np.quantile(big, np.arange(1000) / 1000, method="higher")
+    (sampled,) = judges.outliers(_evidence(quantiles, DataGateParams(), train_rows=10_000))
+    assert sampled.value.startswith("15 of 3000 rows"), "the check's own sample of 3,000"
+
+
 def test_a_constant_column_fails_but_a_small_sample_of_a_varied_one_is_inconclusive() -> None:
     params = DataGateParams()
     constant = judges.single_value(

@@ -20,6 +20,7 @@ import pandas as pd
 from modelops.gates import bootstrap
 from modelops.gates.evidence import (
     MIN_POSITIVES,
+    OUTLIER_ROWS,
     Evidence,
     GateParamsT,
     Judge,
@@ -103,14 +104,20 @@ def nulls(evidence: Evidence[DataGateParams]) -> list[Verdict]:
 
 
 def outliers(evidence: Evidence[DataGateParams]) -> list[Verdict]:
-    """At most `max_outlier_ratio` rows with an outlier probability above the cut-off."""
-    probabilities = np.asarray(evidence.value, dtype=np.float64)
+    """At most `max_outlier_ratio` rows with an outlier probability above the cut-off.
+
+    Deepchecks returns 1,000 quantiles of the rows' probabilities, whatever the rows: the share
+    above the cut-off comes from them, the sample size from the rows the check scored (its
+    sample of at most `OUTLIER_ROWS`), so 214 test rows are judged as 214, not as 1,000.
+    """
+    quantiles = np.asarray(evidence.value, dtype=np.float64)
     cut = evidence.params.outlier_probability
-    events = int(np.sum(probabilities > cut))
+    rows = min(evidence.rows(), OUTLIER_ROWS)
+    share = float(np.mean(quantiles > cut)) if len(quantiles) else 0.0
     return [
         rate_at_most(
-            events,
-            len(probabilities),
+            round(share * rows),
+            rows,
             evidence.params.max_outlier_ratio,
             z=z_value(evidence.confidence),
             what=f"outlying (probability > {cut:g})",
