@@ -105,6 +105,18 @@ def test_too_few_requests_or_too_short_a_soak_holds_and_says_how_much_more() -> 
     assert "soaked 90 s of min_soak 10m" in verdict.summary
 
 
+def test_a_bound_already_crossed_rolls_back_before_the_minimums_which_hold_only_a_promotion() -> (
+    None
+):
+    # `make up --canary-errors 0.3`: about 300 canary requests, 27% of them failing, in 3 min.
+    failing = judge(evidence(track(300, errors=0.27), track(2700), seconds=180), PARAMS)
+    assert failing.decision == "rollback", failing.summary
+    assert failing.summary.startswith("roll back: errors (")
+    assert "before the step's minimums: canary has 300 of the 500 requests" in failing.summary
+    healthy = judge(evidence(track(300), track(2700), seconds=180), PARAMS)
+    assert healthy.decision == "hold", "a promotion still waits for the minimums"
+
+
 def test_a_canary_that_errors_is_rolled_back_naming_errors() -> None:
     verdict = judge(evidence(track(5000, errors=0.05), track(45_000, errors=0.001)), PARAMS)
     assert verdict.decision == "rollback"
