@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelops.gates import judges
+from modelops.gates import judges, leakage
 from modelops.gates.evidence import Evidence, Sizes
 from modelops.gates.inputs import _order_auc, sizes
 from modelops.params import DataGateParams, DriftGateParams, ModelGateParams
@@ -85,10 +85,10 @@ def test_an_id_handed_out_in_label_order_predicts_the_label() -> None:
     assert _order_auc(pd.Series(rng.permutation(1000)), frame["y"] == 1) == pytest.approx(
         0.5, abs=0.06
     )
-    sorted_ids = judges.identifier_leakage(
+    sorted_ids = leakage.identifier_leakage(
         _evidence({}, DriftGateParams(), order_auc={"id": 1.0}, train_rows=800, train_positives=160)
     )[0]
-    random_ids = judges.identifier_leakage(
+    random_ids = leakage.identifier_leakage(
         _evidence({}, DriftGateParams(), order_auc={"id": 0.5}, train_rows=800, train_positives=160)
     )[0]
     assert (sorted_ids.decision, random_ids.decision) == ("fail", "pass")
@@ -98,7 +98,7 @@ def test_a_leak_fails_on_its_estimate_at_any_size_naming_the_column_and_the_way_
     # A column copied from the label 97% of the time, 455 training rows: the PPS interval
     # reaches under the limit, but a leak does not wait for more data.
     pps = {"train": {"refund": 0.958, "tenure": 0.1}, "test": {"refund": 0.95}}
-    alone, _ = judges.label_correlation(
+    alone, _ = leakage.label_correlation(
         _evidence(pps, DriftGateParams(), train_rows=455, test_rows=114, train_positives=150)
     )
     assert alone.decision == "fail", alone
@@ -107,18 +107,18 @@ def test_a_leak_fails_on_its_estimate_at_any_size_naming_the_column_and_the_way_
     assert "`gates.drift.trusted_features`" in alone.reason
     # ...and an estimate within the limit still needs its interval to pass.
     weaker = {"train": {"tenure": 0.85}, "test": {"tenure": 0.85}}
-    unsure, _ = judges.label_correlation(
+    unsure, _ = leakage.label_correlation(
         _evidence(weaker, DriftGateParams(), train_rows=455, test_rows=114, train_positives=150)
     )
     assert unsure.decision == "inconclusive", unsure
     # The id's order and rows shared by train and test fail on their estimate too.
-    order = judges.identifier_leakage(
+    order = leakage.identifier_leakage(
         _evidence({}, DriftGateParams(), order_auc={"id": 0.7}, train_rows=60, train_positives=20)
     )[0]
     assert order.decision == "fail", order
     assert "'id'" in order.reason
     assert "any sample size" in order.reason
-    (overlap,) = judges.sample_overlap(
+    (overlap,) = leakage.sample_overlap(
         _evidence({"ratio": 0.1}, DriftGateParams(), dataset="test", test_rows=40)
     )
     assert overlap.decision == "fail", overlap

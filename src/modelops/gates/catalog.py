@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Generic, Literal, TypeAlias
 from deepchecks.core import BaseCheck
 from deepchecks.tabular import checks
 
-from modelops.gates import judges
+from modelops.gates import judges, leakage
 from modelops.gates.evidence import OUTLIER_ROWS, WHOLE_ROWS, GateParamsT, Judge, Sizes
 
 if TYPE_CHECKING:
@@ -251,7 +251,7 @@ DRIFT: tuple[CheckSpec[DriftGateParams], ...] = (
         "Test rows also appear in train: test scores are inflated.",
         "pair",
         lambda p, f, n: _whole(checks.TrainTestSamplesMix),
-        judge=judges.sample_overlap,
+        judge=leakage.sample_overlap,
         tuned_by=("max_sample_overlap_ratio",),
         whole=True,
     ),
@@ -273,7 +273,7 @@ DRIFT: tuple[CheckSpec[DriftGateParams], ...] = (
         "leaks the label (a column computed from the outcome, or after it).",
         "pair",
         lambda p, f, n: _sampled(checks.FeatureLabelCorrelationChange, n),
-        judge=judges.label_correlation,
+        judge=leakage.label_correlation,
         tuned_by=("max_feature_label_pps", "max_feature_label_pps_change", "trusted_features"),
     ),
     CheckSpec(
@@ -284,7 +284,7 @@ DRIFT: tuple[CheckSpec[DriftGateParams], ...] = (
         "pair",
         lambda p, f, n: _sampled(checks.IdentifierLabelCorrelation, n),
         _needs_id_or_timestamp,
-        judge=judges.identifier_leakage,
+        judge=leakage.identifier_leakage,
         tuned_by=("max_identifier_label_power",),
     ),
     CheckSpec(
