@@ -234,6 +234,14 @@ def connect(environ: Mapping[str, str] = os.environ) -> GitHub:
     return GitHub(api_url=api_url, repository=repository, token=token)
 
 
+def connect_if_configured(environ: Mapping[str, str] = os.environ) -> GitHub | None:
+    """`connect`, or None where neither a repository nor a token is set (a person's machine:
+    the caller pushes and leaves the pull request to them). Half a configuration is refused."""
+    if not environ.get(REPOSITORY_ENV) and not environ.get(TOKEN_ENV):
+        return None
+    return connect(environ)
+
+
 def marker(key: str) -> str:
     """The hidden line that ties an issue to the cause `key` (e.g. "production/feature_drift")."""
     if not _KEY.fullmatch(key) or "--" in key:
