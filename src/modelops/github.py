@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelops.authorized import open_authorized
 from modelops.errors import GitHubError
 
 API_URL_ENV, REPOSITORY_ENV, TOKEN_ENV = "GITHUB_API_URL", "GITHUB_REPOSITORY", "GITHUB_TOKEN"
@@ -180,7 +181,7 @@ class GitHub:
         request = urllib.request.Request(address, data=data, headers=headers, method=method)
         path = urllib.parse.urlsplit(address).path
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+            with open_authorized(request, timeout=self.timeout) as answer:
                 body, link = answer.read(), answer.headers.get("Link")
         except urllib.error.HTTPError as error:
             detail = _error_detail(error.read())
