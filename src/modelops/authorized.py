@@ -11,8 +11,7 @@ from __future__ import annotations
 import urllib.error
 import urllib.parse
 import urllib.request
-from email.message import Message
-from http.client import HTTPResponse
+from http.client import HTTPMessage, HTTPResponse
 from typing import IO
 
 
@@ -30,7 +29,7 @@ class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
         fp: IO[bytes],
         code: int,
         msg: str,
-        headers: Message,
+        headers: HTTPMessage,
         newurl: str,
     ) -> urllib.request.Request | None:
         target = urllib.parse.urljoin(req.full_url, newurl)
