@@ -137,6 +137,30 @@ def test_shifted_scores_and_positive_rate_roll_back_with_both_named() -> None:
     assert scores.estimate > scores.low
 
 
+def test_every_estimate_lies_in_its_own_interval_and_names_its_statistic() -> None:
+    # The judge once printed "PSI 2.481, interval [0.7331, 1.496]": an interval of another
+    # distance. Each finding's estimate is the statistic its interval is for.
+    looks = [
+        evidence(track(5000, center=12, positive=0.45), track(45_000)),
+        evidence(track(5000, center=30), track(45_000)),
+        evidence(track(300, errors=0.27), track(2700), seconds=180),
+        evidence(track(20_000), track(180_000)),
+    ]
+    for look in looks:
+        for finding in judge(look, PARAMS).findings:
+            if math.isnan(finding.estimate):
+                continue
+            assert finding.low <= finding.estimate <= finding.high, finding
+    scores = next(f for f in judge(looks[1], PARAMS).findings if f.criterion == "scores")
+    assert scores.statistic.startswith("chi-square distance of the score distribution")
+    assert "(PSI " in scores.reason
+    from modelops.canary.document import to_text
+
+    assert "counts are Prometheus increase() over the step: extrapolated" in to_text(
+        judge(looks[0], PARAMS)
+    )
+
+
 def test_a_rise_in_latency_with_the_same_median_bucket_is_caught_at_p95() -> None:
     verdict = judge(evidence(track(5000, slow=2.0), track(45_000)), PARAMS)
     failed = {f.criterion for f in verdict.findings if f.status == "fail"}
