@@ -117,6 +117,10 @@ def test_a_leak_fails_on_its_estimate_at_any_size_naming_the_column_and_the_way_
     )[0]
     assert order.decision == "fail", order
     assert "'id'" in order.reason
+    chance = leakage.identifier_leakage(
+        _evidence({}, DriftGateParams(), order_auc={"id": 0.65}, train_rows=24, train_positives=7)
+    )[0]
+    assert chance.decision == "inconclusive", "0.3 by chance on 24 rows: the interval reaches 0"
     assert "any sample size" in order.reason
     (overlap,) = leakage.sample_overlap(
         _evidence({"ratio": 0.1}, DriftGateParams(), dataset="test", test_rows=40)
