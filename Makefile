@@ -93,7 +93,8 @@ status: install ## Show what each environment serves, its canary step and histor
 	modelops release status
 
 test: install ## Run the whole test suite (TEST_WORKERS=1 for one process)
-	python -m slipcover -m pytest -n $(TEST_WORKERS) --dist loadscope
+	python -m slipcover --json --out reports/coverage.json -m pytest -n $(TEST_WORKERS) --dist loadscope
+	python -m tests.coverage_floor reports/coverage.json
 
 lint: install ## Check formatting, lint, types, and that manifests/ is what renders
 	modelops render --check

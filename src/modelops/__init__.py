@@ -16,7 +16,7 @@ indirectly (`tests/test_layers.py` holds both rules; README.md draws the same ta
                  pure functions over tables, models and numbers, and one seam per outside
                  service (MLflow, GitHub, git)
     config       params paths metric_registry
-    base         errors io interrupt lockfile
+    base         errors io interrupt lockfile authorized
 
 The server (`serving/`) imports nothing from here; the telemetry contract both sides share is
 the `modelops_contract` distribution (serving/contract/), below every layer.
@@ -47,6 +47,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("config", ("params", "paths", "metric_registry")),
-    ("base", ("errors", "io", "interrupt", "lockfile")),
+    ("base", ("errors", "io", "interrupt", "lockfile", "authorized")),
 )
 """(layer, the packages and modules in it), top to bottom."""

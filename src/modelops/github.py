@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelops.authorized import open_authorized
 from modelops.errors import GitHubError
 
 API_URL_ENV, REPOSITORY_ENV, TOKEN_ENV = "GITHUB_API_URL", "GITHUB_REPOSITORY", "GITHUB_TOKEN"
@@ -180,7 +181,7 @@ class GitHub:
         request = urllib.request.Request(address, data=data, headers=headers, method=method)
         path = urllib.parse.urlsplit(address).path
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+            with open_authorized(request, timeout=self.timeout) as answer:
                 body, link = answer.read(), answer.headers.get("Link")
         except urllib.error.HTTPError as error:
             detail = _error_detail(error.read())
@@ -232,6 +233,14 @@ def connect(environ: Mapping[str, str] = os.environ) -> GitHub:
             "`GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}` under `env:`)"
         )
     return GitHub(api_url=api_url, repository=repository, token=token)
+
+
+def connect_if_configured(environ: Mapping[str, str] = os.environ) -> GitHub | None:
+    """`connect`, or None where neither a repository nor a token is set (a person's machine:
+    the caller pushes and leaves the pull request to them). Half a configuration is refused."""
+    if not environ.get(REPOSITORY_ENV) and not environ.get(TOKEN_ENV):
+        return None
+    return connect(environ)
 
 
 def marker(key: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -77,6 +78,7 @@ def commit(outputs: Mapping[Path, Writer]) -> None:
     try:
         for target, write in outputs.items():
             target.parent.mkdir(parents=True, exist_ok=True)
+            recover(target)
             staging = _sibling(target, "tmp")
             _remove(staging)
             staged[target] = staging
@@ -97,6 +99,7 @@ def commit(outputs: Mapping[Path, Writer]) -> None:
 @contextmanager
 def staged_dir(target: Path) -> Iterator[Path]:
     """Yield an empty staging directory that replaces `target` if the block succeeds."""
+    recover(target)
     staging = _sibling(target, "tmp")
     _remove(staging)
     staging.mkdir(parents=True)
@@ -110,6 +113,44 @@ def staged_dir(target: Path) -> Iterator[Path]:
             _swap_in(staging, target)
     finally:
         _remove(staging)
+
+
+_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<purpose>tmp|old)-(?P<pid>\d+)$")
+
+
+def leftovers(folder: Path) -> list[Path]:
+    """Staging and parked copies in `folder` that a killed command left (its process is gone)."""
+    found = []
+    for path in sorted(folder.iterdir()) if folder.is_dir() else ():
+        match = _LEFTOVER.match(path.name)
+        if match and not _alive(int(match["pid"])):
+            found.append(path)
+    return found
+
+
+def recover(target: Path) -> None:
+    """Undo what a killed command left beside `target`: a parked copy comes back if the kill
+    fell between its two renames (the target is then missing); staged copies are removed."""
+    for path in leftovers(target.parent):
+        match = _LEFTOVER.match(path.name)
+        if match is None or match["name"] != target.name:
+            continue
+        if match["purpose"] == "old" and not target.exists() and not target.is_symlink():
+            path.rename(target)
+        else:
+            _remove(path)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _sibling(target: Path, purpose: str) -> Path:

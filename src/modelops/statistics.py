@@ -75,6 +75,28 @@ def decide_at_least(interval: Interval, limit: float) -> Decision:
     return "inconclusive"
 
 
+def decide_severe_at_most(interval: Interval, limit: float, *, none: float = 0.0) -> Decision:
+    """A severe defect (a leak): fails once its estimate is beyond `limit` and the interval
+    shows the effect is real (its low end is above `none`, the value of no effect), at any
+    sample size.
+
+    Waiting for a whole interval beyond the limit would pass a leak on a small table (PPS 0.958
+    [0.860, 0.989] against 0.9 on 455 rows). The interval still guards clean data: on 24 rows
+    a random id order can read |2 AUC - 1| 0.3 by chance, but its interval reaches 0.
+    """
+    if interval.estimate > limit and interval.low > none:
+        return "fail"
+    return decide_at_most(interval, limit)
+
+
+def leans_beyond_limit(interval: Interval, limit: float, *, at_most: bool) -> bool:
+    """Whether an undecided interval's estimate is already beyond `limit`: more rows would most
+    likely fail it, so a reviewer must look at it rather than read it as passed."""
+    if at_most:
+        return decide_at_most(interval, limit) == "inconclusive" and interval.estimate > limit
+    return decide_at_least(interval, limit) == "inconclusive" and interval.estimate < limit
+
+
 def rows_to_show_rate_below(rate: float, limit: float, *, z: float) -> int | None:
     """Rows needed for a Wilson upper bound under `limit` when the true rate is `rate`.
 

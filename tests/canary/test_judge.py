@@ -105,6 +105,18 @@ def test_too_few_requests_or_too_short_a_soak_holds_and_says_how_much_more() -> 
     assert "soaked 90 s of min_soak 10m" in verdict.summary
 
 
+def test_a_bound_already_crossed_rolls_back_before_the_minimums_which_hold_only_a_promotion() -> (
+    None
+):
+    # `make up --canary-errors 0.3`: about 300 canary requests, 27% of them failing, in 3 min.
+    failing = judge(evidence(track(300, errors=0.27), track(2700), seconds=180), PARAMS)
+    assert failing.decision == "rollback", failing.summary
+    assert failing.summary.startswith("roll back: errors (")
+    assert "before the step's minimums: canary has 300 of the 500 requests" in failing.summary
+    healthy = judge(evidence(track(300), track(2700), seconds=180), PARAMS)
+    assert healthy.decision == "hold", "a promotion still waits for the minimums"
+
+
 def test_a_canary_that_errors_is_rolled_back_naming_errors() -> None:
     verdict = judge(evidence(track(5000, errors=0.05), track(45_000, errors=0.001)), PARAMS)
     assert verdict.decision == "rollback"
@@ -123,6 +135,30 @@ def test_shifted_scores_and_positive_rate_roll_back_with_both_named() -> None:
     scores = next(f for f in verdict.findings if f.criterion == "scores")
     assert scores.low > PARAMS.scores.max_psi
     assert scores.estimate > scores.low
+
+
+def test_every_estimate_lies_in_its_own_interval_and_names_its_statistic() -> None:
+    # The judge once printed "PSI 2.481, interval [0.7331, 1.496]": an interval of another
+    # distance. Each finding's estimate is the statistic its interval is for.
+    looks = [
+        evidence(track(5000, center=12, positive=0.45), track(45_000)),
+        evidence(track(5000, center=30), track(45_000)),
+        evidence(track(300, errors=0.27), track(2700), seconds=180),
+        evidence(track(20_000), track(180_000)),
+    ]
+    for look in looks:
+        for finding in judge(look, PARAMS).findings:
+            if math.isnan(finding.estimate):
+                continue
+            assert finding.low <= finding.estimate <= finding.high, finding
+    scores = next(f for f in judge(looks[1], PARAMS).findings if f.criterion == "scores")
+    assert scores.statistic.startswith("chi-square distance of the score distribution")
+    assert "(PSI " in scores.reason
+    from modelops.canary.document import to_text
+
+    assert "counts are Prometheus increase() over the step: extrapolated" in to_text(
+        judge(looks[0], PARAMS)
+    )
 
 
 def test_a_rise_in_latency_with_the_same_median_bucket_is_caught_at_p95() -> None:

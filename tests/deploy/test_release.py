@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from modelops.errors import ReleaseError
-from modelops.releases import state
+from modelops.releases import documents, state
 from modelops.releases.state import Canary, Change, Release, Unchanged
 from tests.deploy.support import change, changed, model_version
 
@@ -291,10 +292,10 @@ def test_next_step_names_the_next_weight_or_none_for_completion() -> None:
     ],
 )
 def test_illegal_transitions_fail_clearly_and_change_nothing(name, release, attempt, message):
-    before = state.to_document(release)
+    before = documents.to_document(release)
     with pytest.raises(ReleaseError, match=message.replace("(", r"\(")):
         attempt(release)
-    assert state.to_document(release) == before, f"{name}: the release must be unchanged"
+    assert documents.to_document(release) == before, f"{name}: the release must be unchanged"
 
 
 @pytest.mark.parametrize(
@@ -316,7 +317,7 @@ def test_asking_for_the_current_state_is_nothing_to_do_not_an_error(release, att
 def test_a_release_survives_a_round_trip_through_its_document() -> None:
     release = state.promote(_canary(), steps=STEPS, change=change())
     release = replace(release, previous=(V3,), rolled_back=(replace(V1, training_inputs="i"),))
-    document = state.to_document(release)
+    document = documents.to_document(release)
     assert list(document) == [
         "environment",
         "stable",
@@ -327,12 +328,12 @@ def test_a_release_survives_a_round_trip_through_its_document() -> None:
         "history",
     ]
     assert document["traffic"] == {"stable": 75, "canary": 25}
-    assert state.from_document(document, source="x.yaml") == release
+    assert documents.from_document(document, source="x.yaml") == release
 
 
 def test_an_empty_release_round_trips_too() -> None:
     empty = Release("staging")
-    assert state.from_document(state.to_document(empty), source="x.yaml") == empty
+    assert documents.from_document(documents.to_document(empty), source="x.yaml") == empty
 
 
 @pytest.mark.parametrize(
@@ -341,16 +342,48 @@ def test_an_empty_release_round_trips_too() -> None:
         (lambda d: d.update(traffic={"stable": 50, "canary": 50}), "does not match the models"),
         (lambda d: d["canary"].update(weight=100), "weight from 1 to 99"),
         (lambda d: d.update(stable=None, traffic={}), "needs a stable model"),
-        (lambda d: d["stable"].pop("model_uri"), "not a release file"),
-        (lambda d: d.update(history=[{"at": "now"}]), "not a release file"),
+        (lambda d: d["stable"].pop("model_uri"), "not a release file .stable: .*model_uri"),
+        (lambda d: d.update(history=[{"at": "now"}]), r"not a release file \(history\[0\]: "),
+        (lambda d: d["stable"].update(model_hash="abc"), r"stable.model_hash: not a sha256"),
+        (lambda d: d["canary"].update(model_hash=None), r"canary.model_hash: not a sha256"),
+        (lambda d: d["canary"].update(weight="ten"), r"canary.weight: "),
+        (lambda d: d.update(stable=["v1"]), r"stable: a mapping, got list"),
+        (lambda d: d.clear() or d.update(environment=None, history="x"), r"history\[0\]"),
     ],
-    ids=["traffic edited", "canary at 100", "canary without stable", "field missing", "bad event"],
+    ids=[
+        "traffic edited",
+        "canary at 100",
+        "canary without stable",
+        "field missing",
+        "bad event",
+        "hash not sha256",
+        "canary hash missing",
+        "weight not a number",
+        "model not a mapping",
+        "history not a list",
+    ],
 )
 def test_a_hand_edited_release_file_is_refused_with_how_to_fix_it(edit, message):
-    document = state.to_document(_canary())
+    document = documents.to_document(_canary())
     edit(document)
     with pytest.raises(ReleaseError, match=message):
-        state.from_document(document, source="manifests/releases/production.yaml")
+        documents.from_document(document, source="manifests/releases/production.yaml")
+
+
+@pytest.mark.parametrize("text", ["", "- a list\n", "just text\n", "stable: [\n"])
+def test_a_release_file_that_is_not_a_mapping_is_named_not_a_traceback(
+    tmp_path: Path, text: str
+) -> None:
+    from modelops.params import Params
+    from modelops.releases.files import load_releases, release_file
+    from tests.support import template_params
+
+    params = Params.model_validate(template_params())
+    path = tmp_path / release_file("production")
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    with pytest.raises(ReleaseError, match=r"manifests/releases/production.yaml: "):
+        load_releases(tmp_path, params)
 
 
 def test_describe_says_what_serves_the_environment() -> None:
@@ -421,10 +454,10 @@ def test_a_previous_model_that_never_served_is_refused() -> None:
 
 
 def test_an_unknown_action_in_the_history_is_not_a_release_file() -> None:
-    document = state.to_document(_consistent())
+    document = documents.to_document(_consistent())
     document["history"][-1]["action"] = "teleport"  # type: ignore[typeddict-item]  # the bad input
     with pytest.raises(ReleaseError, match="not a release file"):
-        state.from_document(document, source="x.yaml")
+        documents.from_document(document, source="x.yaml")
 
 
 # Shadow first: mirrored traffic before real traffic -------------------------------------------
@@ -536,14 +569,14 @@ def test_while_a_shadow_runs_a_deploy_or_restore_is_refused_and_the_same_model_i
 
 
 def test_a_shadow_round_trips_through_its_document_and_a_canary_document_is_as_before() -> None:
-    shadow = state.to_document(_shadow())
+    shadow = documents.to_document(_shadow())
     entry = shadow["canary"]
     assert entry is not None
     assert entry["weight"] == 0
     assert entry["shadow"] is True
     assert shadow["traffic"] == {"stable": 100, "shadow": 0}
-    assert state.from_document(shadow, source="x.yaml") == _shadow()
-    canary_entry = state.to_document(_canary())["canary"]
+    assert documents.from_document(shadow, source="x.yaml") == _shadow()
+    canary_entry = documents.to_document(_canary())["canary"]
     assert canary_entry is not None
     assert "shadow" not in canary_entry, "a canary's entry is unchanged"
 
@@ -566,7 +599,7 @@ history:
    traffic: {{stable: 90, canary: 10}}, reason: second}}
 """
     )
-    release = state.from_document(written_before, source="production.yaml")
+    release = documents.from_document(written_before, source="production.yaml")
     assert release.canary == Canary(V2, 10, shadow=False)
     state.check_release(release, steps=STEPS, source="production.yaml")
 
@@ -589,10 +622,10 @@ history:
     ids=["weight", "weight and traffic", "shadow removed", "not a boolean", "traffic"],
 )
 def test_a_hand_edited_shadow_in_a_release_file_is_refused(edit, message):
-    document = state.to_document(_shadow())
+    document = documents.to_document(_shadow())
     edit(document)
     with pytest.raises(ReleaseError, match=message):
-        state.from_document(document, source="manifests/releases/production.yaml")
+        documents.from_document(document, source="manifests/releases/production.yaml")
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -198,6 +199,18 @@ def test_render_check_catches_hand_edits_and_render_repairs_them(
     assert "manifests/rendered/production/extra.yaml: not produced by any release" in out
     assert modelops("render")[0] == 0
     assert git(repo, "status", "--porcelain") == "", "back to exactly what was committed"
+    # A deploy killed mid-write leaves its staging and parked copies (PIDs long gone): git does
+    # not see them, `render --check` names them, and the next command removes them.
+    dead = int(subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True).stdout)
+    (repo / "manifests" / f".rendered.old-{dead}" / "production").mkdir(parents=True)
+    (repo / "manifests" / f".argocd.tmp-{dead}").mkdir()
+    assert git(repo, "status", "--porcelain") == "", "git ignores them"
+    code, out, _ = modelops("render", "--check")
+    assert code == 1
+    assert f"manifests/.rendered.old-{dead}: left by an interrupted command" in out
+    assert f"manifests/.argocd.tmp-{dead}: left by an interrupted command" in out
+    assert modelops("render")[0] == 0
+    assert modelops("render", "--check")[0] == 0, "render removed them"
 
 
 def test_a_template_that_renders_an_invalid_manifest_writes_nothing(

@@ -16,8 +16,9 @@ from modelops.errors import ParamsError
 from modelops.gates.champion import compare
 from modelops.lockfile import stage_inputs
 from modelops.params import ChampionGateParams, parse_params
+from modelops.releases.documents import to_document
 from modelops.releases.publish import publish
-from modelops.releases.state import Change, ModelVersion, Release, deploy, to_document
+from modelops.releases.state import Change, ModelVersion, Release, deploy
 from modelops.statistics import Interval
 from tests.shared import copy_project, trained_params
 from tests.support import git, run_dvc, run_modelops, write_params

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import typing
 
 import pytest
@@ -55,15 +56,57 @@ def test_an_enforced_failure_blocks_and_a_warn_mode_failure_only_warns() -> None
     assert verdict([GateResult("data", "off", "off")]).status == "pass"
 
 
+def _unsure(*, leans_fail: bool) -> CheckRecord:
+    return CheckRecord(
+        "label_correlation",
+        "Feature-label correlation",
+        "train vs test",
+        "no feature predicts the label alone beyond PPS 0.9",
+        "'refund': PPS 0.958 [0.860, 0.989] on 455 rows",
+        "inconclusive",
+        leans_fail=leans_fail,
+    )
+
+
+def test_the_headline_counts_what_passed_and_what_the_data_could_not_decide() -> None:
+    passed = GateResult("data", "enforce", "pass", (_check("pass"), _check("pass")))
+    assert verdict([passed]).headline == "Safe to merge: 2 checks passed"
+    unsure = GateResult("drift", "enforce", "pass", (_check("pass"), _unsure(leans_fail=False)))
+    outcome = verdict([passed, unsure])
+    assert outcome.status == "pass"
+    assert outcome.headline == "Safe to merge: 3 checks passed, 1 inconclusive (too little data)"
+    assert "every gate passed" not in outcome.headline
+    off = GateResult("model", "off", "off", (_unsure(leans_fail=True),))
+    assert verdict([passed, off]).headline == "Safe to merge: 2 checks passed", "off is not counted"
+
+
+def test_an_inconclusive_check_leaning_toward_failing_needs_review() -> None:
+    leaning = GateResult("drift", "enforce", "pass", (_check("pass"), _unsure(leans_fail=True)))
+    outcome = verdict([GateResult("data", "enforce", "pass", (_check("pass"),)), leaning])
+    assert outcome.status == "warn"
+    assert outcome.headline == (
+        "Needs review: 1 inconclusive check(s) lean toward failing: Feature-label correlation "
+        "(drift); 2 checks passed, 1 inconclusive (too little data)"
+    )
+    assert outcome.warnings == ("drift",)
+    blocked = verdict([leaning, GateResult("model", "enforce", "fail", (_check("fail"),))])
+    assert blocked.status == "fail", "a failure still blocks"
+    assert blocked.warnings == ("drift",)
+
+
 def test_the_gates_document_round_trips_in_a_fixed_order() -> None:
     gates = [
         GateResult("champion", "enforce", "skipped", notes=("no main",), context={"k": "v"}),
-        GateResult("data", "enforce", "pass", (_check("pass"),)),
+        GateResult("data", "enforce", "pass", (_check("pass"), _unsure(leans_fail=True))),
     ]
     document = gates_document(gates)
     assert [g["name"] for g in document["gates"]] == ["data", "champion"]
-    assert document["verdict"]["status"] == "pass"
+    assert document["verdict"]["status"] == "warn"
     assert read_gates(document) == (gates[1], gates[0])
+    older = json.loads(json.dumps(document))  # written before checks carried `leans_fail`
+    for check in older["gates"][0]["checks"]:
+        del check["leans_fail"]
+    assert read_gates(older)[0].checks[0] == _check("pass")
 
 
 @pytest.mark.parametrize(

@@ -131,3 +131,24 @@ def test_the_sample_is_uniform_and_bounded(tmp_path: Path) -> None:
     assert sample.frame["a"].is_unique
     assert 8000 < sample.frame["a"].mean() < 12_000  # not the first 1,000 rows
     assert sample.versions == ("v",)
+
+
+def test_a_profile_from_another_model_than_the_served_one_is_refused(tmp_path: Path) -> None:
+    from modelops.errors import MonitorError
+    from modelops.identity import content_hash
+    from modelops.monitoring.monitor import load_profile
+    from modelops.releases.state import ModelVersion
+
+    served, canary = tmp_path / "served", tmp_path / "canary"
+    for directory, marker_text in ((served, "stable"), (canary, "canary")):
+        directory.mkdir()
+        (directory / "MLmodel").write_text(f"flavors: {{}}  # {marker_text}\n")
+        (directory / "profile.json").write_text("{}")
+    model = ModelVersion("v7", "model-store/v7", content_hash(served), "d", "c")
+    with pytest.raises(MonitorError, match="is served: judged against another model's profile"):
+        load_profile(tmp_path, model, canary)
+    with pytest.raises(MonitorError, match="not a model directory"):
+        load_profile(tmp_path, model, tmp_path / "profile.json")
+    # The served model's own directory gets past the check (to reading its profile).
+    with pytest.raises(MonitorError, match="is not a reference profile"):
+        load_profile(tmp_path, model, served / "profile.json")

@@ -164,8 +164,9 @@ def test_the_report_matches_the_golden_file() -> None:
 def test_the_first_line_is_the_verdict() -> None:
     first = render(_inputs()).splitlines()[0]
     assert first == "## ❌ Blocked: enforced gate(s) failed: drift"
-    passing = replace(_inputs(), gates=(GateResult("data", "enforce", "pass"),))
-    assert render(passing).splitlines()[0] == "## ✅ Safe to merge: every gate passed"
+    checks = (CheckRecord("nulls", "Percent of nulls", "train", "c", "v", "pass"),)
+    passing = replace(_inputs(), gates=(GateResult("data", "enforce", "pass", checks),))
+    assert render(passing).splitlines()[0] == "## ✅ Safe to merge: 1 check passed"
 
 
 def test_failures_say_what_they_mean_and_warn_mode_does_not_block() -> None:
@@ -276,7 +277,23 @@ def test_inconclusive_checks_say_what_the_data_cannot_tell_and_do_not_fail() -> 
         "data", "enforce", "inconclusive", (replace(_inputs().gates[0].checks[1]),)
     )
     first = render(replace(_inputs(), gates=(only_unsure,))).splitlines()[0]
-    assert first == "## ⚠️ Safe to merge, with warnings from: data (inconclusive)"
+    assert first == (
+        "## ⚠️ Safe to merge, with warnings from: data (inconclusive); 0 checks passed, "
+        "1 inconclusive (too little data)"
+    )
+
+
+def test_the_inconclusive_checks_and_their_numbers_are_under_the_verdict() -> None:
+    unsure = replace(_inputs().gates[0].checks[1], leans_fail=True)
+    gates = (GateResult("data", "enforce", "pass", (unsure,)),)
+    lines = render(replace(_inputs(), gates=gates)).splitlines()
+    assert lines[0].startswith("## ⚠️ Needs review: 1 inconclusive check(s) lean toward failing")
+    top = "\n".join(lines[:8])
+    assert "**Not decided: too little data**" in top
+    assert (
+        f"⚠️ leans toward failing: **{unsure.title}** (data, {unsure.dataset}): {unsure.value}"
+        in top
+    )
 
 
 def test_a_lower_log_loss_reads_better_and_a_higher_one_worse() -> None:

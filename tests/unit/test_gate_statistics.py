@@ -16,6 +16,7 @@ from modelops.statistics import (
     difference,
     ks_interval,
     ks_rows_needed,
+    leans_beyond_limit,
     rows_to_show_rate_below,
     wilson,
     z_value,
@@ -40,6 +41,17 @@ def test_a_rate_is_decided_only_when_its_interval_is_on_one_side() -> None:
     assert decide_at_least(Interval(0.8, 0.75, 0.85), 0.7) == "pass"
     assert decide_at_least(Interval(0.6, 0.5, 0.65), 0.7) == "fail"
     assert decide_at_least(Interval(0.7, 0.6, 0.8), 0.7) == "inconclusive"
+
+
+def test_an_undecided_interval_leans_toward_failing_when_its_estimate_is_beyond_the_limit() -> None:
+    # The leak of the small public dataset: PPS 0.958 [0.860, 0.989] against 0.9.
+    leak = Interval(0.958, 0.860, 0.989)
+    assert decide_at_most(leak, 0.9) == "inconclusive"
+    assert leans_beyond_limit(leak, 0.9, at_most=True)
+    assert not leans_beyond_limit(Interval(0.85, 0.7, 0.95), 0.9, at_most=True)
+    assert not leans_beyond_limit(Interval(0.99, 0.95, 1.0), 0.9, at_most=True), "a decided fail"
+    assert leans_beyond_limit(Interval(0.65, 0.55, 0.75), 0.7, at_most=False)
+    assert not leans_beyond_limit(Interval(0.75, 0.65, 0.85), 0.7, at_most=False)
 
 
 def test_rows_needed_is_the_smallest_size_that_shows_a_rate_under_a_limit() -> None:

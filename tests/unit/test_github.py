@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from modelops.errors import GitHubError
-from modelops.github import GitHub, connect, marker, sync_issues
+from modelops.github import GitHub, connect, connect_if_configured, marker, sync_issues
 from tests.github_fake import TOKEN, Fake, serve
 
 
@@ -184,3 +184,13 @@ def test_connect_reads_the_actions_environment() -> None:
         connect({**ok, "GITHUB_REPOSITORY": "octo"})
     with pytest.raises(GitHubError, match=r"must start with http"):
         connect({**ok, "GITHUB_API_URL": "api.github.com"})
+
+
+def test_off_github_nothing_is_configured_and_retraining_by_hand_only_pushes() -> None:
+    # `modelops retrain --force --remote origin` on a person's machine: no repository, no token.
+    assert connect_if_configured({}) is None
+    assert connect_if_configured({"GITHUB_API_URL": "https://ghe.test/api/v3"}) is None
+    ok = {"GITHUB_REPOSITORY": "octo/repo", "GITHUB_TOKEN": "t"}
+    assert connect_if_configured(ok) == connect(ok)
+    with pytest.raises(GitHubError, match=r"set \$GITHUB_TOKEN"):
+        connect_if_configured({"GITHUB_REPOSITORY": "octo/repo"})

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from modelops.io import bytes_writer, commit, flatten, json_bytes, staged_dir
+from modelops.io import bytes_writer, commit, flatten, json_bytes, leftovers, staged_dir
 from modelops.tracking import flatten_params
 
 
@@ -59,6 +62,41 @@ def test_staged_dir_keeps_the_old_directory_when_the_block_fails(tmp_path: Path)
         fail_while_writing()
     assert (target / "weights.bin").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def _dead_pid() -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(done.stdout)
+
+
+def test_what_a_killed_command_left_is_restored_or_removed_by_the_next_one(tmp_path: Path) -> None:
+    dead = _dead_pid()
+    # Killed between parking the old folder and moving the new one in: the target is missing.
+    rendered = tmp_path / "rendered"
+    (tmp_path / f".rendered.old-{dead}").mkdir()
+    (tmp_path / f".rendered.old-{dead}" / "a.yaml").write_text("previous")
+    (tmp_path / f".rendered.tmp-{dead}").mkdir()
+    (tmp_path / f".release.yaml.tmp-{dead}").write_text("half")
+    running = tmp_path / f".other.tmp-{os.getppid()}"  # a command still running: never touched
+    running.write_text("busy")
+    assert [p.name for p in leftovers(tmp_path)] == [
+        f".release.yaml.tmp-{dead}",
+        f".rendered.old-{dead}",
+        f".rendered.tmp-{dead}",
+    ]
+    with staged_dir(rendered) as staging:
+        assert (rendered / "a.yaml").read_text() == "previous", "the parked copy came back"
+        (staging / "b.yaml").write_text("new")
+    commit({tmp_path / "release.yaml": bytes_writer(b"ok")})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["rendered", "release.yaml", running.name]
+    )
+    assert [p.name for p in (tmp_path / "rendered").iterdir()] == ["b.yaml"]
 
 
 def test_json_bytes_is_deterministic_and_refuses_nan() -> None:

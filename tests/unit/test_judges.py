@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelops.gates import judges
+from modelops.gates import judges, leakage
 from modelops.gates.evidence import Evidence, Sizes
 from modelops.gates.inputs import _order_auc, sizes
 from modelops.params import DataGateParams, DriftGateParams, ModelGateParams
@@ -85,13 +85,66 @@ def test_an_id_handed_out_in_label_order_predicts_the_label() -> None:
     assert _order_auc(pd.Series(rng.permutation(1000)), frame["y"] == 1) == pytest.approx(
         0.5, abs=0.06
     )
-    sorted_ids = judges.identifier_leakage(
+    sorted_ids = leakage.identifier_leakage(
         _evidence({}, DriftGateParams(), order_auc={"id": 1.0}, train_rows=800, train_positives=160)
     )[0]
-    random_ids = judges.identifier_leakage(
+    random_ids = leakage.identifier_leakage(
         _evidence({}, DriftGateParams(), order_auc={"id": 0.5}, train_rows=800, train_positives=160)
     )[0]
     assert (sorted_ids.decision, random_ids.decision) == ("fail", "pass")
+
+
+def test_a_leak_fails_on_its_estimate_at_any_size_naming_the_column_and_the_way_out() -> None:
+    # A column copied from the label 97% of the time, 455 training rows: the PPS interval
+    # reaches under the limit, but a leak does not wait for more data.
+    pps = {"train": {"refund": 0.958, "tenure": 0.1}, "test": {"refund": 0.95}}
+    alone, _ = leakage.label_correlation(
+        _evidence(pps, DriftGateParams(), train_rows=455, test_rows=114, train_positives=150)
+    )
+    assert alone.decision == "fail", alone
+    assert alone.value.startswith("'refund': PPS 0.958 [")
+    assert "any sample size" in alone.reason
+    assert "`gates.drift.trusted_features`" in alone.reason
+    # ...and an estimate within the limit still needs its interval to pass.
+    weaker = {"train": {"tenure": 0.85}, "test": {"tenure": 0.85}}
+    unsure, _ = leakage.label_correlation(
+        _evidence(weaker, DriftGateParams(), train_rows=455, test_rows=114, train_positives=150)
+    )
+    assert unsure.decision == "inconclusive", unsure
+    # The id's order and rows shared by train and test fail on their estimate too.
+    order = leakage.identifier_leakage(
+        _evidence({}, DriftGateParams(), order_auc={"id": 0.7}, train_rows=60, train_positives=20)
+    )[0]
+    assert order.decision == "fail", order
+    assert "'id'" in order.reason
+    chance = leakage.identifier_leakage(
+        _evidence({}, DriftGateParams(), order_auc={"id": 0.65}, train_rows=24, train_positives=7)
+    )[0]
+    assert chance.decision == "inconclusive", "0.3 by chance on 24 rows: the interval reaches 0"
+    assert "any sample size" in order.reason
+    (overlap,) = leakage.sample_overlap(
+        _evidence({"ratio": 0.1}, DriftGateParams(), dataset="test", test_rows=40)
+    )
+    assert overlap.decision == "fail", overlap
+    assert "deduplicate" in overlap.reason
+    (few,) = judges.duplicates(_evidence(0.1, DataGateParams(), train_rows=40))
+    assert few.decision == "inconclusive", "an ordinary defect still waits for its interval"
+    assert few.leans_fail, "...and asks for a review"
+
+
+def test_outliers_are_counted_on_the_rows_scored_not_on_deepchecks_1000_quantiles() -> None:
+    # 214 test rows, 18 of them outlying: Deepchecks hands back 1,000 quantiles.
+    probabilities = np.sort(np.r_[np.zeros(196), np.full(18, 0.95)])
+    quantiles = np.quantile(probabilities, np.arange(1000) / 1000, method="higher")
+    (verdict,) = judges.outliers(
+        _evidence(quantiles, DataGateParams(), dataset="test", test_rows=214)
+    )
+    assert verdict.value.startswith("18 of 214 rows outlying"), verdict.value
+    assert verdict.decision == "fail", "8.4% [5.4%, 12.9%] is beyond 2%"
+    big = np.r_[np.zeros(9950), np.full(50, 0.95)]
+    quantiles = np.quantile(big, np.arange(1000) / 1000, method="higher")
+    (sampled,) = judges.outliers(_evidence(quantiles, DataGateParams(), train_rows=10_000))
+    assert sampled.value.startswith("15 of 3000 rows"), "the check's own sample of 3,000"
 
 
 def test_a_constant_column_fails_but_a_small_sample_of_a_varied_one_is_inconclusive() -> None:

@@ -160,10 +160,45 @@ def _run_text(workflow: dict[str, Any]) -> str:
 RELEASE_JOBS = {"deploy.yml": "deploy", "rollout.yml": "rollout"}
 
 
+def _group(workflow: dict[str, Any], event: str) -> str:
+    """The concurrency group a run started by `event` joins (the expressions used here)."""
+    group = str(workflow["concurrency"]["group"])
+    choice = re.fullmatch(
+        r"\$\{\{ github\.event_name == '(\w+)' && '([\w-]+)' \|\| '([\w-]+)' \}\}", group
+    )
+    if choice is None:
+        return group
+    return choice[2] if event == choice[1] else choice[3]
+
+
+def test_no_scheduled_run_can_cancel_a_waiting_deploy_or_rollback() -> None:
+    # GitHub keeps one pending run per concurrency group and cancels the older pending one: a
+    # scheduled run must never wait in the releases' group; it skips while a release runs.
+    workflows = {
+        n: _load(REPO_ROOT / ".github" / "workflows" / n) for n in ("rollout.yml", "monitor.yml")
+    }
+    for name, workflow in workflows.items():
+        assert _group(workflow, "schedule") != "releases", name
+        busy = _job(workflow, "busy")
+        assert "github.event_name == 'schedule'" in busy["if"], name
+        assert busy["permissions"] == {"actions": "read"}, name
+        assert busy["steps"][-1]["run"] == ".github/scripts/release-busy.sh", name
+        scheduled = _job(workflow, "judge" if name == "rollout.yml" else "monitor")
+        assert scheduled["needs"] == "busy", name
+        assert "needs.busy.outputs.busy != 'true'" in scheduled["if"], name
+        assert "needs.busy.result != 'failure'" in scheduled["if"], "cannot tell: do not run"
+    script = (REPO_ROOT / ".github" / "scripts" / "release-busy.sh").read_text()
+    assert ".github/workflows/deploy.yml" in script
+    assert '.event == "workflow_dispatch"' in script, "a rollout started by hand"
+    for status in ("queued", "in_progress", "waiting", "pending", "requested"):
+        assert status in script
+
+
 @pytest.mark.parametrize("name", sorted(RELEASE_JOBS))
 def test_release_workflows_are_serialised_never_cancelled_and_run_on_mains_tip(name: str) -> None:
     workflow = _load(REPO_ROOT / ".github" / "workflows" / name)
-    assert workflow["concurrency"] == {"group": "releases", "cancel-in-progress": False}
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    assert _group(workflow, "push") == _group(workflow, "workflow_dispatch") == "releases"
     job = _job(workflow, RELEASE_JOBS[name])
     assert job["permissions"] == {"contents": "write"}, f"{name}: only pushing a commit"
     checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout"))
@@ -276,7 +311,7 @@ def test_the_monitor_workflow_decides_daily_and_only_opens_pull_requests() -> No
     assert set(options) == set(declared), "keep in step with params.yaml"
     matrix = _job(workflow, "monitor")["strategy"]["matrix"]["environment"]
     assert all(f'"{name}"' in matrix for name in declared), matrix
-    assert workflow["concurrency"] == {"group": "releases", "cancel-in-progress": False}
+    assert workflow["concurrency"] == {"group": "monitor", "cancel-in-progress": False}
     job = _job(workflow, "monitor")
     assert job["strategy"]["max-parallel"] == 1
     assert "github.ref == 'refs/heads/main'" in job["if"]

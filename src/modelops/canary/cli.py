@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelops.errors import ExitCode
+from modelops.releases.lock import one_at_a_time
 
 if TYPE_CHECKING:
     from modelops.params import Params
@@ -65,7 +66,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "hold (change nothing); the verdict is kept beside the release and linked from its "
         "history. A hold past canary.max_step_duration does canary.on_timeout. Exits 0 when "
         "it acted or held, 3 when a person must decide.",
-        _auto,
+        one_at_a_time(_auto),
     )
     auto.add_argument("--message-file", type=Path, default=None, help="write the commit message")
     canary.set_defaults(handler=lambda args, paths: _usage(canary))

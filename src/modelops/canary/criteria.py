@@ -240,11 +240,20 @@ def _scores_test(params: CanaryParams, query: str) -> Criterion:
         first, second = _aligned(_buckets(canary.scores), _buckets(stable.scores))
         interval = stats.population_stability(first, second, alpha=alpha, planned=planned)
         status = _upper_bound_status(interval, bound)
-        reason = f"PSI {interval.estimate:.3f} over {len(first)} score buckets"
+        reason = (
+            f"chi-square distance {interval.estimate:.3f} (PSI {stats.psi(first, second):.3f}) "
+            f"over {len(first)} score buckets"
+        )
         samples = (sum(first), sum(second))
         return _finding(test, status, samples, interval, alpha, reason)
 
-    test = Criterion("scores", "PSI of the score distribution", f"<= {bound:g}", query, run)
+    test = Criterion(
+        "scores",
+        "chi-square distance of the score distribution (PSI to second order)",
+        f"<= {bound:g}",
+        query,
+        run,
+    )
     return test
 
 
@@ -292,14 +301,15 @@ def _inputs_test(feature: str, params: CanaryParams, query: str) -> Criterion:
         interval = stats.population_stability(first, second, alpha=alpha, planned=planned)
         status = _upper_bound_status(interval, bound)
         reason = (
-            f"PSI {interval.estimate:.3f} over {len(labels)} bins; the same traffic split "
+            f"chi-square distance {interval.estimate:.3f} (PSI {stats.psi(first, second):.3f}) "
+            f"over {len(labels)} bins; the same traffic split "
             "should see the same inputs (a difference means routing or client trouble)"
         )
         return _finding(test, status, (sum(first), sum(second)), interval, alpha, reason)
 
     test = Criterion(
         f"inputs: {feature}",
-        f"PSI of {feature}'s bins, canary against stable",
+        f"chi-square distance of {feature}'s bins, canary against stable (PSI to second order)",
         f"<= {bound:g}",
         query,
         run,

@@ -49,6 +49,12 @@ def to_json(verdict: Verdict, step: Step) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
+COUNTS = (
+    "counts are Prometheus increase() over the step: extrapolated to its edges, so they can be "
+    "fractional and move a little between looks"
+)
+
+
 def to_markdown(verdict: Verdict, step: Step) -> str:
     """The verdict for a person: the decision first, then one row per criterion."""
     title = {"promote": "Promote", "hold": "Hold", "rollback": "Roll back"}[verdict.decision]
@@ -62,7 +68,7 @@ def to_markdown(verdict: Verdict, step: Step) -> str:
         f"- Step started {step.started}, judged {step.judged_at} "
         f"({verdict.step_seconds / 60:.1f} min in), Prometheus {step.prometheus}",
         f"- Requests in this step: canary {verdict.canary_requests:.0f}, stable "
-        f"{verdict.stable_requests:.0f}",
+        f"{verdict.stable_requests:.0f} ({COUNTS})",
         f"- Method: {verdict.method}; alpha {verdict.alpha:g} for the whole step",
         "",
         "| Criterion | Result | Statistic | Samples (canary / stable) | Estimate [interval] "
@@ -94,7 +100,7 @@ def to_text(verdict: Verdict) -> str:
         )
     lines.append(
         f"  ({verdict.method}; alpha {verdict.alpha:g} per step over every look, "
-        f"{verdict.step_seconds / 60:.1f} min into the step)"
+        f"{verdict.step_seconds / 60:.1f} min into the step; {COUNTS})"
     )
     return "\n".join(lines)
 

@@ -1,9 +1,10 @@
 """The canary judge (pure): from the criteria's findings over a step to promote, hold or roll back.
 
 Each criterion (`modelops.canary.criteria`) tests one difference between canary and stable and
-passes, fails or stays inconclusive. The verdict is hold until each track has `min_requests`
-and the step has soaked `min_soak`; then roll back when any criterion fails, promote when every
-judged one passes, and hold otherwise, saying how much more traffic would decide. `alpha` is
+passes, fails or stays inconclusive. Any failed criterion rolls back at once (the intervals are
+valid at every look, whatever the sample size); a promotion waits until each track has
+`min_requests` and the step has soaked `min_soak`, then needs every judged criterion to pass;
+otherwise hold, saying how much more traffic would decide. `alpha` is
 split evenly (Bonferroni) over every test that is not skipped, fixed before any data is seen,
 so the chance of any wrong verdict in a step stays below `alpha` however often it is looked at.
 """
@@ -63,12 +64,14 @@ def judge(
     short = _too_early(evidence, params)
     more: str | None = None
     decision: Decision
-    if short:
+    if failed:
+        # The sequences are valid at every look, so a bound already crossed is not waited for:
+        # the minimums hold only a promotion.
+        early = f" (before the step's minimums: {short})" if short else ""
+        decision, summary = "rollback", f"roll back: {_because(failed)}{early}"
+    elif short:
         decision, more = "hold", short
-        warning = f" Already beyond a bound: {_names(failed)}." if failed else ""
-        summary = f"hold: {short}.{warning}"
-    elif failed:
-        decision, summary = "rollback", f"roll back: {_because(failed)}"
+        summary = f"hold: {short}."
     elif not open_:
         judged = ", ".join(f.criterion for f in findings if f.status == "pass") or "nothing"
         decision, summary = "promote", f"promote: every criterion is within its bound ({judged})"

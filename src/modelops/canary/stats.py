@@ -158,12 +158,13 @@ def population_stability(
     alpha: float,
     planned: float,
 ) -> Interval:
-    """PSI between two histograms on the same buckets, with an interval.
+    """The chi-square distance between two histograms on the same buckets, with its interval.
 
-    The estimate is the PSI of the smoothed shares. The interval is the confidence sequence of
-    the chi-square distance sum((p1 - p2)^2 / p), which PSI equals to second order, in as many
-    dimensions as buckets less one (the shares sum to one; fixed by the buckets, not by which
-    of them have rows yet, so the sequence stays the same from look to look).
+    The distance is sum((p1 - p2)^2 / p) over the pooled shares p: PSI to second order, so it is
+    judged against the PSI bounds of params.yaml, and the estimate and its interval (its
+    confidence sequence, in as many dimensions as buckets less one: fixed by the buckets, not by
+    which of them have rows yet, so the sequence stays the same from look to look) are of the
+    same statistic. `psi` gives the PSI itself, to show beside it.
     """
     n1, n2 = sum(first), sum(second)
     kept = [(a, b) for a, b in zip(first, second, strict=True) if a + b > 0]
@@ -173,15 +174,24 @@ def population_stability(
     if len(kept) < 2:  # every row of both in one bucket: the same distribution so far
         reach = radius(max(len(first) - 1, 1), samples, alpha, planned) / math.sqrt(samples)
         return Interval(0.0, 0.0, reach**2)
-    smoothed1 = [(a + SMOOTHING) / (n1 + SMOOTHING * len(kept)) for a, _ in kept]
-    smoothed2 = [(b + SMOOTHING) / (n2 + SMOOTHING * len(kept)) for _, b in kept]
-    psi = sum((p - q) * math.log(p / q) for p, q in zip(smoothed1, smoothed2, strict=True))
     pooled = [(a + b) / (n1 + n2) for a, b in kept]
     distance = math.sqrt(
         sum((a / n1 - b / n2) ** 2 / p for (a, b), p in zip(kept, pooled, strict=True))
     )
     reach = radius(len(first) - 1, samples, alpha, planned) / math.sqrt(samples)
-    return Interval(psi, max(0.0, distance - reach) ** 2, (distance + reach) ** 2)
+    return Interval(distance**2, max(0.0, distance - reach) ** 2, (distance + reach) ** 2)
+
+
+def psi(first: Sequence[float], second: Sequence[float]) -> float:
+    """The population stability index of two histograms on the same buckets (smoothed shares;
+    nan without rows on both sides)."""
+    n1, n2 = sum(first), sum(second)
+    kept = [(a, b) for a, b in zip(first, second, strict=True) if a + b > 0]
+    if n1 <= 0 or n2 <= 0:
+        return math.nan
+    smoothed1 = [(a + SMOOTHING) / (n1 + SMOOTHING * len(kept)) for a, _ in kept]
+    smoothed2 = [(b + SMOOTHING) / (n2 + SMOOTHING * len(kept)) for _, b in kept]
+    return sum((p - q) * math.log(p / q) for p, q in zip(smoothed1, smoothed2, strict=True))
 
 
 def histogram_quantile(bounds: Sequence[float], cumulative: Sequence[float], level: float) -> float:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from modelops.errors import ExitCode
 from modelops.paths import PREVIEW_DIR
+from modelops.releases.lock import one_at_a_time
 
 if TYPE_CHECKING:
     from modelops.deploy.workflow import DeployRequest, Plan
@@ -44,7 +45,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         sub: argparse.ArgumentParser = actions.add_parser(
             name, help=help_text, description=help_text
         )
-        sub.set_defaults(handler=handler)
+        # Every action but `status` reads then writes the release files: one at a time.
+        sub.set_defaults(handler=handler if name == "status" else one_at_a_time(handler))
         return sub
 
     status = action("status", _status, "Show what each environment serves and its history.")
@@ -150,7 +152,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "deploy: in params.yaml. With --check, change nothing and exit 1 when they are stale.",
     )
     render.add_argument("--check", action="store_true", help="only check they are current")
-    render.set_defaults(handler=_render)
+    render.set_defaults(handler=one_at_a_time(_render))
 
 
 def _change_options(parser: argparse.ArgumentParser, *, reason_required: bool) -> None:

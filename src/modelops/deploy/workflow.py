@@ -24,13 +24,14 @@ from modelops.errors import DeployError, ReleaseError
 from modelops.gates.results import GatesRecord, read_record
 from modelops.gitinfo import show_file
 from modelops.identity import ModelIdentity, identify
-from modelops.io import Writer, bytes_writer, commit, tree_writer
+from modelops.io import Writer, bytes_writer, commit, leftovers, tree_writer
 from modelops.observability.budget import BudgetCheck, check_budget
 from modelops.params import Params
 from modelops.paths import (
     GENERATED_DIRS,
     MANIFESTS_DIR,
     MODEL_CARD,
+    RELEASES_DIR,
     TEMPLATES_DIR,
     ProjectPaths,
 )
@@ -344,6 +345,12 @@ def stale(root: Path, params: Params) -> list[str]:
     ]
     differences += [
         f"{path}: not produced by any release" for path in sorted(set(on_disk) - set(expected))
+    ]
+    differences += [
+        f"{path.relative_to(root)}: left by an interrupted command (the next release command "
+        "removes it; or delete it)"
+        for folder in (root / MANIFESTS_DIR, root / RELEASES_DIR)
+        for path in leftovers(folder)
     ]
     return differences
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Generic, Literal, TypeAlias
 from deepchecks.core import BaseCheck
 from deepchecks.tabular import checks
 
-from modelops.gates import judges
-from modelops.gates.evidence import WHOLE_ROWS, GateParamsT, Judge, Sizes
+from modelops.gates import judges, leakage
+from modelops.gates.evidence import OUTLIER_ROWS, WHOLE_ROWS, GateParamsT, Judge, Sizes
 
 if TYPE_CHECKING:
     from modelops.params import DataGateParams, DriftGateParams, ModelGateParams
@@ -45,9 +45,8 @@ class Facts:
 
 
 # Two checks grow faster than linearly with their sample, so they get a smaller one. Outlier
-# detection (LoOP): 10,000 rows take 8.5 s, 3,000 rows 0.9 s, same outlier share on the default
-# data. Weak segments: 8.7 s on 10,000 rows; 5,000 rows still leave 250 rows in a 5% segment.
-_OUTLIER_ROWS = 3000
+# detection (LoOP): `evidence.OUTLIER_ROWS`. Weak segments: 8.7 s on 10,000 rows; 5,000 rows
+# still leave 250 rows in a 5% segment.
 _SEGMENT_ROWS = 5000
 
 Builder: TypeAlias = Callable[[GateParamsT, Facts, int], BaseCheck]
@@ -163,7 +162,7 @@ DATA: tuple[CheckSpec[DataGateParams], ...] = (
         "each",
         # Its own 10 s timeout would pre-empt gates.runner.check_timeout_seconds.
         lambda p, f, n: _sampled(
-            checks.OutlierSampleDetection, min(n, _OUTLIER_ROWS), timeout=86_400
+            checks.OutlierSampleDetection, min(n, OUTLIER_ROWS), timeout=86_400
         ),
         judge=judges.outliers,
         tuned_by=("max_outlier_ratio", "outlier_probability"),
@@ -252,7 +251,7 @@ DRIFT: tuple[CheckSpec[DriftGateParams], ...] = (
         "Test rows also appear in train: test scores are inflated.",
         "pair",
         lambda p, f, n: _whole(checks.TrainTestSamplesMix),
-        judge=judges.sample_overlap,
+        judge=leakage.sample_overlap,
         tuned_by=("max_sample_overlap_ratio",),
         whole=True,
     ),
@@ -274,7 +273,7 @@ DRIFT: tuple[CheckSpec[DriftGateParams], ...] = (
         "leaks the label (a column computed from the outcome, or after it).",
         "pair",
         lambda p, f, n: _sampled(checks.FeatureLabelCorrelationChange, n),
-        judge=judges.label_correlation,
+        judge=leakage.label_correlation,
         tuned_by=("max_feature_label_pps", "max_feature_label_pps_change", "trusted_features"),
     ),
     CheckSpec(
@@ -285,7 +284,7 @@ DRIFT: tuple[CheckSpec[DriftGateParams], ...] = (
         "pair",
         lambda p, f, n: _sampled(checks.IdentifierLabelCorrelation, n),
         _needs_id_or_timestamp,
-        judge=judges.identifier_leakage,
+        judge=leakage.identifier_leakage,
         tuned_by=("max_identifier_label_power",),
     ),
     CheckSpec(

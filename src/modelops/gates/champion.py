@@ -24,7 +24,7 @@ from modelops.gates.champion_source import NoChampion, find_champion
 from modelops.gates.evidence import MIN_POSITIVES
 from modelops.gates.results import CheckRecord, GateResult, gate_status
 from modelops.params import ChampionGateParams, StatisticsParams
-from modelops.statistics import Interval, decide_at_least
+from modelops.statistics import Interval, decide_at_least, leans_beyond_limit
 
 if TYPE_CHECKING:
     from modelops.model import Classifier
@@ -156,6 +156,7 @@ def compare(
                 status,
                 reason,
                 tuned_by=f"gates.champion.{key}.{metric} = {tolerance:g}",
+                leans_fail=not few and leans_beyond_limit(gain, -tolerance, at_most=False),
             )
         )
     return records

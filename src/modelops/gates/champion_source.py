@@ -32,9 +32,10 @@ from modelops.identity import content_hash
 from modelops.lockfile import output_versions, stage_inputs
 from modelops.params import ChampionGateParams
 from modelops.paths import LOCK_FILE, MODEL_DIR, PREPARED_DIR
+from modelops.releases.documents import from_document
 from modelops.releases.files import release_file
 from modelops.releases.publish import fetch
-from modelops.releases.state import ModelVersion, from_document
+from modelops.releases.state import ModelVersion
 
 _DVC_EXPERIMENT = "DVC_EXP_BASELINE_REV"
 """Set by DVC while it runs an experiment (in a queued one, the copy has no other branches)."""

@@ -11,6 +11,7 @@ would settle it. Pure functions over the check result and the data's sizes; what
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,6 +20,7 @@ import pandas as pd
 from modelops.gates import bootstrap
 from modelops.gates.evidence import (
     MIN_POSITIVES,
+    OUTLIER_ROWS,
     Evidence,
     GateParamsT,
     Judge,
@@ -36,9 +38,9 @@ from modelops.statistics import (
     cramers_v_rows_needed,
     decide_at_least,
     decide_at_most,
-    difference,
     ks_interval,
     ks_rows_needed,
+    leans_beyond_limit,
     wilson,
     z_value,
 )
@@ -49,30 +51,33 @@ if TYPE_CHECKING:
 # Rates ---------------------------------------------------------------------------------------
 
 
-def _ratio_judge(
-    read: Callable[[Any], float], limit_of: Callable[[GateParamsT], float], what: str
+def ratio_judge(
+    read: Callable[[Any], float],
+    limit_of: Callable[[GateParamsT], float],
+    what: str,
+    *,
+    severe: str = "",
 ) -> Judge[GateParamsT]:
-    """A judge of one share: `read` takes it from Deepchecks' value, `limit_of` from params."""
+    """A judge of one share: `read` takes it from Deepchecks' value, `limit_of` from params;
+    `severe` (the way out) fails an estimate beyond the limit at any sample size."""
 
     def judge(evidence: Evidence[GateParamsT]) -> list[Verdict]:
         rows = evidence.rows()
         events = round(read(evidence.value) * rows)
         z = z_value(evidence.confidence)
-        return [rate_at_most(events, rows, limit_of(evidence.params), z=z, what=what, unit="rows")]
+        limit = limit_of(evidence.params)
+        return [rate_at_most(events, rows, limit, z=z, what=what, unit="rows", severe=severe)]
 
     return judge
 
 
-duplicates: Judge[DataGateParams] = _ratio_judge(
+duplicates: Judge[DataGateParams] = ratio_judge(
     lambda v: float(v), lambda p: p.max_duplicate_ratio, "duplicated"
 )
-conflicting_labels: Judge[DataGateParams] = _ratio_judge(
+conflicting_labels: Judge[DataGateParams] = ratio_judge(
     lambda v: float(v["percent_of_conflicting_samples"]),
     lambda p: p.max_conflicting_label_ratio,
     "with a conflicting label",
-)
-sample_overlap: Judge[DriftGateParams] = _ratio_judge(
-    lambda v: float(v["ratio"]), lambda p: p.max_sample_overlap_ratio, "also in train"
 )
 
 
@@ -90,14 +95,20 @@ def nulls(evidence: Evidence[DataGateParams]) -> list[Verdict]:
 
 
 def outliers(evidence: Evidence[DataGateParams]) -> list[Verdict]:
-    """At most `max_outlier_ratio` rows with an outlier probability above the cut-off."""
-    probabilities = np.asarray(evidence.value, dtype=np.float64)
+    """At most `max_outlier_ratio` rows with an outlier probability above the cut-off.
+
+    Deepchecks returns 1,000 quantiles of the rows' probabilities, whatever the rows: the share
+    above the cut-off comes from them, the sample size from the rows the check scored (its
+    sample of at most `OUTLIER_ROWS`), so 214 test rows are judged as 214, not as 1,000.
+    """
+    quantiles = np.asarray(evidence.value, dtype=np.float64)
     cut = evidence.params.outlier_probability
-    events = int(np.sum(probabilities > cut))
+    rows = min(evidence.rows(), OUTLIER_ROWS)
+    share = float(np.mean(quantiles > cut)) if len(quantiles) else 0.0
     return [
         rate_at_most(
-            events,
-            len(probabilities),
+            round(share * rows),
+            rows,
             evidence.params.max_outlier_ratio,
             z=z_value(evidence.confidence),
             what=f"outlying (probability > {cut:g})",
@@ -192,9 +203,7 @@ def label_drift(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
         limit=limit,
         categories=2,
     )
-    return [
-        Verdict(verdict.decision, f"label drift at most {limit:g}", verdict.value, verdict.reason)
-    ]
+    return [replace(verdict, condition=f"label drift at most {limit:g}")]
 
 
 def prediction_drift(evidence: Evidence[ModelGateParams]) -> list[Verdict]:
@@ -206,11 +215,7 @@ def prediction_drift(evidence: Evidence[ModelGateParams]) -> list[Verdict]:
         limit=limit,
         categories=2,
     )
-    return [
-        Verdict(
-            verdict.decision, f"prediction drift at most {limit:g}", verdict.value, verdict.reason
-        )
-    ]
+    return [replace(verdict, condition=f"prediction drift at most {limit:g}")]
 
 
 def multivariate_drift(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
@@ -237,7 +242,15 @@ def multivariate_drift(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
             limit,
             unit="rows per side",
         )
-    return [Verdict(decision, f"multivariate drift at most {limit:g}", value, reason)]
+    return [
+        Verdict(
+            decision,
+            f"multivariate drift at most {limit:g}",
+            value,
+            reason,
+            leans_fail=leans_beyond_limit(drift, limit, at_most=True),
+        )
+    ]
 
 
 def _distance(
@@ -271,132 +284,13 @@ def _distance(
             f"inconclusive: {train} + {test} rows cannot tell a drift of {limit:g} from none "
             f"({name} {found.text()}); about {needed} rows in all would"
         )
-    return Verdict(decision, f"drift at most {limit:g}", value, reason)
-
-
-# Leakage -------------------------------------------------------------------------------------
-
-
-def label_correlation(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
-    """A leak predicts the label almost alone, or far better in train than in test.
-
-    The predictive power score (PPS) is a one-feature model's F1 rescaled by the F1 of always
-    predicting the majority class; its interval is a Wilson interval of the F1 on the rows
-    scored, shrunk by that rescaling (`_score_interval`). A strong legitimate feature predicts
-    well but not almost perfectly, and as well in test as in train;
-    `gates.drift.trusted_features` lists features known to be legitimately that strong.
-    """
-    params = evidence.params
-    train, test = evidence.value["train"], evidence.value["test"]
-    features = [f for f in train if str(f) not in evidence.trusted]
-    tests = max(len(features), 1)
-    z = z_value(evidence.confidence, tests=tests)
-    rows_train, rows_test = evidence.sizes.train_rows, evidence.sizes.test_rows
-    alone, gap = {}, {}
-    sizes = evidence.sizes
-    for feature in features:
-        in_train = _score_interval(
-            float(train[feature]), rows_train, z=z, positives=sizes.train_positives
-        )
-        in_test = _score_interval(
-            float(test.get(feature, 0.0)), rows_test, z=z, positives=sizes.test_positives
-        )
-        alone[str(feature)] = _score_verdict(
-            in_train, params.max_feature_label_pps, rows_train, what="predicts the label alone"
-        )
-        change = difference(in_train, in_test)
-        decision = decide_at_most(change, params.max_feature_label_pps_change)
-        reason = ""
-        if decision == "inconclusive":
-            reason = needs_rows(
-                f"{rows_train} + {rows_test} rows cannot tell whether it predicts the label better "
-                f"in train than in test by more than {params.max_feature_label_pps_change:g}",
-                rows_test,
-                change,
-                params.max_feature_label_pps_change,
-                unit="test rows",
-            )
-        gap[str(feature)] = Verdict(
-            decision, "", f"train {in_train.text()} vs test {in_test.text()}", reason
-        )
-    trusted = f" (trusted: {', '.join(evidence.trusted)})" if evidence.trusted else ""
-    return [
-        worst(
-            alone,
-            f"no feature predicts the label alone beyond PPS {params.max_feature_label_pps:g}"
-            + trusted,
-        ),
-        worst(
-            gap,
-            "no feature predicts the label better in train than in test by more than "
-            f"{params.max_feature_label_pps_change:g}",
-        ),
-    ]
-
-
-def identifier_leakage(evidence: Evidence[DriftGateParams]) -> list[Verdict]:
-    """The order of the id or the timestamp must not predict the label.
-
-    Deepchecks scores the id with ppscore, which gives 0 to any column whose values are all
-    unique (ids and timestamps always are), so it can never see an export sorted by outcome.
-    Here the order itself is scored: |2 AUC - 1| of the ranks against the label, in train, with
-    the Hanley-McNeil interval.
-    """
-    limit = evidence.params.max_identifier_label_power
-    sizes = evidence.sizes
-    z = z_value(evidence.confidence, tests=max(len(sizes.order_auc), 1))
-    positives, negatives = sizes.train_positives, sizes.train_rows - sizes.train_positives
-    per_column = {}
-    for column, auc in sizes.order_auc.items():
-        found = auc_interval(auc, positives, negatives, z=z)
-        power = Interval(
-            abs(2 * auc - 1),
-            max(0.0, 2 * found.low - 1, 1 - 2 * found.high),
-            max(abs(2 * found.low - 1), abs(2 * found.high - 1)),
-        )
-        decision = decide_at_most(power, limit)
-        reason = ""
-        if decision == "inconclusive":
-            reason = needs_rows(
-                f"{sizes.train_rows} rows cannot tell whether the order of '{column}' predicts "
-                f"the label beyond {limit:g}",
-                sizes.train_rows,
-                power,
-                limit,
-                unit="rows",
-            )
-        per_column[column] = Verdict(
-            decision, "", f"order vs label: |2 AUC - 1| {power.text()} (AUC {auc:.3f})", reason
-        )
-    return [
-        worst(per_column, f"the id's and timestamp's order predict the label at most {limit:g}")
-    ]
-
-
-def _score_interval(score: float, rows: int, *, z: float, positives: int) -> Interval:
-    """A PPS with an interval: PPS = (F1 - F1_naive) / (1 - F1_naive), so its standard error is
-    the F1's divided by (1 - F1_naive); a Wilson interval on rows * (1 - F1_naive)**2 effective
-    rows has that spread. F1_naive is the weighted F1 of predicting the majority class."""
-    clipped = min(max(score, 0.0), 1.0)
-    majority = max(positives, rows - positives) / rows if rows else 1.0
-    naive = majority * 2 * majority / (1 + majority)
-    effective = max(1, round(rows * (1 - naive) ** 2))
-    found = wilson(round(clipped * effective), effective, z=z)
-    return Interval(clipped, found.low, found.high)
-
-
-def _score_verdict(found: Interval, limit: float, rows: int, *, what: str) -> Verdict:
-    decision = decide_at_most(found, limit)
-    reason = ""
-    if decision == "inconclusive":
-        reason = needs_rows(
-            f"{rows} rows cannot tell whether it {what} beyond PPS {limit:g}",
-            rows,
-            found,
-            limit,
-            unit="rows",
-        )
-    return Verdict(decision, "", f"PPS {found.text()} on {rows} rows", reason)
+    return Verdict(
+        decision,
+        f"drift at most {limit:g}",
+        value,
+        reason,
+        leans_fail=leans_beyond_limit(found, limit, at_most=True),
+    )
 
 
 # The model -----------------------------------------------------------------------------------
@@ -525,6 +419,8 @@ def weak_segments(evidence: Evidence[ModelGateParams]) -> list[Verdict]:
                 floor,
                 unit="rows in the segment",
             )
+        # No lean: the weakest of the searched segments has an estimate biased low by the
+        # search itself, so below the floor is what chance alone shows on small test sets.
         per_segment[name] = Verdict(decision, "", f"accuracy {found.text()} on {size} rows", reason)
     return [worst(per_segment, condition, order=("fail", "inconclusive", "pass"))]
 
@@ -569,7 +465,15 @@ def overfitting(evidence: Evidence[ModelGateParams]) -> list[Verdict]:
             unit="test rows",
         )
     value = f"ROC AUC train {in_train.text()} vs test {in_test.text()}: relative drop {drop.text()}"
-    return [Verdict(decision, f"relative ROC AUC drop at most {limit:g}", value, reason)]
+    return [
+        Verdict(
+            decision,
+            f"relative ROC AUC drop at most {limit:g}",
+            value,
+            reason,
+            leans_fail=leans_beyond_limit(drop, limit, at_most=True),
+        )
+    ]
 
 
 def _segment_name(row: pd.Series) -> str:

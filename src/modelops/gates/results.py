@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Self, TypeAlias, TypedDict
+from typing import TYPE_CHECKING, Literal, NotRequired, Self, TypeAlias, TypedDict
 
 from modelops.errors import ModelopsError
 from modelops.gates.registry import position
@@ -38,6 +38,7 @@ class CheckDocument(TypedDict):
     status: CheckStatus
     reason: str
     tuned_by: str
+    leans_fail: NotRequired[bool]
 
 
 class GateDocument(TypedDict):
@@ -81,6 +82,9 @@ class CheckRecord:
     reason: str = ""
     tuned_by: str = ""
     """The params.yaml key(s) that tune this condition, with their current values."""
+    leans_fail: bool = False
+    """Inconclusive with its estimate already beyond the limit: more data would most likely
+    fail it, so the verdict asks for a review instead of reading it as passed."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,7 @@ class GateResult:
                     "status": check.status,
                     "reason": check.reason,
                     "tuned_by": check.tuned_by,
+                    "leans_fail": check.leans_fail,
                 }
                 for check in self.checks
             ],
@@ -174,17 +179,33 @@ def gate_status(checks: Sequence[CheckRecord]) -> GateStatus:
 
 
 def verdict(gates: Iterable[GateResult]) -> Verdict:
-    """Blocked by any failed enforced gate; a warning for each failed warn-mode gate and for
-    each gate whose checks were all inconclusive (too little data to say anything)."""
+    """Is it safe to merge? The headline counts what was decided and what was not.
+
+    Blocked by any failed enforced gate. "Needs review" when an inconclusive check leans toward
+    failing (its estimate is beyond the limit; the data is too small to be sure). Otherwise safe
+    to merge, with a warning for each failed warn-mode gate and each gate whose checks were all
+    inconclusive, and the count of checks passed and inconclusive: too little data never reads
+    as "every gate passed".
+    """
     ordered = sorted(gates, key=lambda gate: position(gate.name))
     blocking = tuple(gate.name for gate in ordered if gate.blocking)
+    counted = [
+        (gate.name, check) for gate in ordered if gate.mode != "off" for check in gate.checks
+    ]
+    leaning = [(name, c) for name, c in counted if c.status == "inconclusive" and c.leans_fail]
     warned = [
         gate
         for gate in ordered
         if (gate.status == "fail" and gate.mode == "warn")
         or (gate.status == "inconclusive" and gate.mode != "off")
     ]
-    warnings = tuple(gate.name for gate in warned)
+    warnings = tuple(
+        dict.fromkeys([*(gate.name for gate in warned), *(name for name, _ in leaning)])
+    )
+    tally = _tally(
+        passed=sum(check.status == "pass" for _, check in counted),
+        inconclusive=sum(check.status == "inconclusive" for _, check in counted),
+    )
     if blocking:
         return Verdict(
             status="fail",
@@ -192,20 +213,33 @@ def verdict(gates: Iterable[GateResult]) -> Verdict:
             blocking=blocking,
             warnings=warnings,
         )
-    if warnings:
+    if leaning:
+        named = ", ".join(dict.fromkeys(f"{check.title} ({name})" for name, check in leaning))
+        return Verdict(
+            status="warn",
+            headline=f"Needs review: {len(leaning)} inconclusive check(s) lean toward failing: "
+            f"{named}; {tally}",
+            blocking=(),
+            warnings=warnings,
+        )
+    if warned:
         described = ", ".join(
             f"{gate.name} ({'inconclusive' if gate.status == 'inconclusive' else 'failed'})"
             for gate in warned
         )
         return Verdict(
             status="warn",
-            headline=f"Safe to merge, with warnings from: {described}",
+            headline=f"Safe to merge, with warnings from: {described}; {tally}",
             blocking=(),
             warnings=warnings,
         )
-    return Verdict(
-        status="pass", headline="Safe to merge: every gate passed", blocking=(), warnings=()
-    )
+    return Verdict(status="pass", headline=f"Safe to merge: {tally}", blocking=(), warnings=())
+
+
+def _tally(*, passed: int, inconclusive: int) -> str:
+    """'12 checks passed, 3 inconclusive (too little data)'."""
+    text = f"{passed} check{'' if passed == 1 else 's'} passed"
+    return f"{text}, {inconclusive} inconclusive (too little data)" if inconclusive else text
 
 
 def gates_document(gates: Iterable[GateResult]) -> GatesDocument:

@@ -48,7 +48,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--profile",
         type=Path,
         default=None,
-        help="the served model's directory or profile.json (default: from deploy.store)",
+        help="the served model's directory (refused if it holds another model; default: its "
+        "profile in deploy.store)",
     )
     monitor.add_argument(
         "--at",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelops.errors import MonitorError
+from modelops.identity import identify
 from modelops.monitoring import quality
 from modelops.monitoring.decide import Decision, Dismissal, decide, dismiss
 from modelops.monitoring.drift import Finding, Limits, Window, judge_drift
@@ -96,8 +97,14 @@ def served_model(release: Release) -> ModelVersion:
 def load_profile(
     root: Path, model: ModelVersion, given: Path | None
 ) -> tuple[ReferenceProfile, str]:
-    """The served model's profile: `given` (a model directory or a profile.json), else the store."""
+    """The served model's profile: `given` (the served model's directory), else the store.
+
+    Raises:
+        MonitorError: `given` is another model's (during a canary, `models/model` is often the
+            canary's: judged against it, production would show a false concept drift).
+    """
     if given is not None:
+        _check_served(root, model, given.parent if given.name == PROFILE_FILE else given)
         path = given / PROFILE_FILE if given.is_dir() else given
         return _read_profile(path.read_bytes() if path.is_file() else None, str(path)), str(path)
     uri = model.model_uri.rstrip("/") + "/" + PROFILE_FILE
@@ -117,6 +124,26 @@ def load_profile(
         path = local if local.is_absolute() else root / local
         raw = path.read_bytes() if path.is_file() else None
     return _read_profile(raw, uri), uri
+
+
+def _check_served(root: Path, model: ModelVersion, directory: Path) -> None:
+    """Refuse a profile that is not the served model's: its directory must hold that model."""
+    if not (directory / "MLmodel").is_file():
+        raise MonitorError(
+            f"{directory} is not a model directory, so nothing says its profile is the served "
+            f"model's ({model.version}): pass the served model's directory, or leave --profile "
+            "out to read the profile from the model store"
+        )
+    found = identify(directory, root=root)
+    inputs = found.training_inputs
+    if found.model_hash != model.model_hash and not (inputs and inputs == model.training_inputs):
+        raise MonitorError(
+            f"{directory} holds model {found.model_hash[:12]}, but {model.version} "
+            f"({model.model_hash[:12]}) is served: judged against another model's profile, "
+            "production would show drift that is not there (during a canary, models/model is "
+            "usually the canary). Pass the served model's directory, or leave --profile out to "
+            "read it from the model store"
+        )
 
 
 def look(

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import yaml
 
-from modelops.errors import RetrainError
-from modelops.github import GitHub, connect
+from modelops.errors import GitHubError, RetrainError
+from modelops.github import GitHub, connect_if_configured
 from modelops.io import JSONObject
 from modelops.monitoring.report import DecisionDocument
 from modelops.monitoring.watch import read_report
@@ -70,7 +70,8 @@ def from_report(
     force: bool = False,
 ) -> Retrained | None:
     """Retrain when the environment's latest monitor report says to (or `force`); None when
-    it does not. With a `remote`, push and open the pull request (GitHub from the environment)."""
+    it does not. With a `remote`, push; then open the pull request where a repository and a
+    token are set ($GITHUB_REPOSITORY, $GITHUB_TOKEN: in Actions), else leave it to the user."""
     document, markdown = read_report(paths, folder, environment)
     reasons = reasons_to_retrain(document["decision"], force=force)
     if reasons is None:
@@ -82,7 +83,7 @@ def from_report(
         reasons=reasons,
         report=markdown,
         remote=remote,
-        github=connect() if remote is not None else None,
+        github=connect_if_configured() if remote is not None else None,
     )
 
 
@@ -176,11 +177,24 @@ def retrain(
             if _has_dvc_remote(root):
                 _run(root, "dvc", "push")
             _git(root, "push", "--quiet", "--force", remote, f"{branch}:{branch}", check=True)
-            if github is not None:
-                body = _body(message, report)
+            if github is None:
+                note = (
+                    f"pushed to {remote}: open a pull request from {branch} (set "
+                    "$GITHUB_REPOSITORY and $GITHUB_TOKEN to have it opened)"
+                )
+                return Retrained(branch, tuple(refreshed), commit, None, note)
+            try:
                 url = github.create_pull_request(
-                    head=branch, base=base, title=message.splitlines()[0], body=body
+                    head=branch,
+                    base=base,
+                    title=message.splitlines()[0],
+                    body=_body(message, report),
                 ).url
+            except GitHubError as exc:
+                raise RetrainError(
+                    f"{branch} is pushed to {remote}, but GitHub refused the pull request "
+                    f"({exc}): open it from {branch} by hand"
+                ) from None
         return Retrained(branch, tuple(refreshed), commit, url, "opened" if url else "committed")
     finally:
         # Back where it started, with that commit's outputs (the branch's stay in DVC's cache).

@@ -132,9 +132,12 @@ class CanaryParams(Frozen):
     min_requests: int = Field(
         500,
         ge=1,
-        description="Predict requests each track needs in a step before promote or rollback.",
+        description="Predict requests each track needs in a step before a promotion (a bound "
+        "already crossed rolls back at once).",
     )
-    min_soak: StepDuration = Field("10m", description="Time in a step before promote or rollback.")
+    min_soak: StepDuration = Field(
+        "10m", description="Time in a step before a promotion (a crossed bound rolls back at once)."
+    )
     planned_requests: int = Field(
         5000,
         ge=10,

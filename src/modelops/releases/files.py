@@ -10,9 +10,10 @@ from pathlib import Path
 
 import yaml
 
+from modelops.errors import ReleaseError
 from modelops.params import Params
 from modelops.paths import RELEASES_DIR
-from modelops.releases import state
+from modelops.releases import documents, state
 from modelops.releases.state import Release
 
 _HEADER = "# Written by `modelops release`; do not edit by hand: the history is the audit trail.\n"
@@ -25,7 +26,7 @@ def release_file(environment: str) -> Path:
 
 def release_text(release: Release) -> str:
     """A release file's text: the header, then the release as YAML (deterministic)."""
-    return _HEADER + yaml.safe_dump(state.to_document(release), sort_keys=False, width=100)
+    return _HEADER + yaml.safe_dump(documents.to_document(release), sort_keys=False, width=100)
 
 
 def load_releases(root: Path, params: Params) -> dict[str, Release]:
@@ -35,8 +36,15 @@ def load_releases(root: Path, params: Params) -> dict[str, Release]:
         path = root / release_file(name)
         if path.is_file():
             source = str(path.relative_to(root))
-            document = yaml.safe_load(path.read_text(encoding="utf-8"))
-            release = state.from_document(document, source=source)
+            try:
+                document = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                where = f" (line {mark.line + 1})" if mark is not None else ""
+                raise ReleaseError(
+                    f"{source}: not YAML{where}; restore it from git (`git checkout -- {source}`)"
+                ) from None
+            release = documents.from_document(document, source=source)
             steps = params.deploy.environments[name].canary_steps
             state.check_release(release, steps=steps, source=source)
             releases[name] = release

@@ -19,7 +19,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, NotRequired, TypeAlias, TypedDict, assert_never, get_args
+from typing import (
+    Literal,
+    TypeAlias,
+    assert_never,
+)
 
 from modelops.errors import ReleaseError
 
@@ -28,7 +32,7 @@ Action: TypeAlias = Literal[
 ]
 KEEP_PREVIOUS = 5
 """Replaced stable models remembered per environment, so `restore` can bring one back."""
-_CONTENT_HASH = re.compile(r"^[0-9a-f]{64}$")
+CONTENT_HASH = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -300,7 +304,7 @@ def restore(release: Release, version: str, *, change: Change) -> Release | Unch
 
 def require_immutable(model: ModelVersion) -> None:
     """A release may only point at a content-addressed model: its URI ends with its hash."""
-    if not _CONTENT_HASH.match(model.model_hash):
+    if not CONTENT_HASH.match(model.model_hash):
         raise ReleaseError(f"{model.version}: model_hash must be a sha256 hex digest")
     if not model.model_uri.rstrip("/").endswith("/" + model.model_hash):
         raise ReleaseError(
@@ -308,146 +312,6 @@ def require_immutable(model: ModelVersion) -> None:
             f"hash ({model.model_hash[:12]}…). Publish the model with `modelops release deploy`, "
             "which copies it to the store under its hash"
         )
-
-
-class ModelDocument(TypedDict):
-    """A `ModelVersion` in a release file."""
-
-    version: str
-    model_uri: str
-    model_hash: str
-    data_version: str
-    git_commit: str
-    mlflow_run_id: str | None
-    training_inputs: str | None
-
-
-class CanaryDocument(ModelDocument):
-    """The canary (or shadow) of a release file: its weight, then its model."""
-
-    weight: int
-    shadow: NotRequired[bool]
-    """Written only for a shadow (true)."""
-
-
-class EventDocument(TypedDict):
-    """One step of a release file's history."""
-
-    at: str
-    by: str
-    action: Action
-    version: str
-    traffic: dict[str, int]
-    reason: str
-    verdict: NotRequired[str]
-    """Written only when a verdict document stands behind the step."""
-
-
-class ReleaseDocument(TypedDict):
-    """A release file, `manifests/releases/<env>.yaml`, in key order."""
-
-    environment: str
-    stable: ModelDocument | None
-    canary: CanaryDocument | None
-    traffic: dict[str, int]
-    previous: list[ModelDocument]
-    rolled_back: list[ModelDocument]
-    history: list[EventDocument]
-
-
-def to_document(release: Release) -> ReleaseDocument:
-    """The release file's content (stable key order, so diffs stay small).
-
-    `shadow: true` is written only for a shadow, so a canary's entry reads as it always did.
-    """
-    return {
-        "environment": release.environment,
-        "stable": _model_document(release.stable) if release.stable else None,
-        "canary": _canary_document(release.canary) if release.canary else None,
-        "traffic": release.traffic,
-        "previous": [_model_document(model) for model in release.previous],
-        "rolled_back": [_model_document(model) for model in release.rolled_back],
-        "history": [_event_document(event) for event in release.history],
-    }
-
-
-def _model_document(model: ModelVersion) -> ModelDocument:
-    return {
-        "version": model.version,
-        "model_uri": model.model_uri,
-        "model_hash": model.model_hash,
-        "data_version": model.data_version,
-        "git_commit": model.git_commit,
-        "mlflow_run_id": model.mlflow_run_id,
-        "training_inputs": model.training_inputs,
-    }
-
-
-def _canary_document(canary: Canary) -> CanaryDocument:
-    document: CanaryDocument = {
-        "weight": canary.weight,
-        "shadow": True,
-        **_model_document(canary.model),
-    }
-    if not canary.shadow:
-        del document["shadow"]
-    return document
-
-
-def _event_document(event: Event) -> EventDocument:
-    document: EventDocument = {
-        "at": event.at,
-        "by": event.by,
-        "action": event.action,
-        "version": event.version,
-        "traffic": dict(event.traffic),
-        "reason": event.reason,
-    }
-    if event.verdict is not None:
-        document["verdict"] = event.verdict
-    return document
-
-
-def from_document(document: Any, *, source: str) -> Release:
-    """Parse a release file; refuses one whose traffic does not match its models.
-
-    `document` is the file's YAML as parsed, whatever it holds (Any): this is where it is checked.
-    """
-    try:
-        canary_doc = dict(document["canary"]) if document.get("canary") else None
-        canary = None
-        if canary_doc is not None:
-            weight = int(canary_doc.pop("weight"))
-            shadow = canary_doc.pop("shadow", False)
-            if not isinstance(shadow, bool):
-                raise ValueError(f"canary.shadow is true or false, got {shadow!r}")
-            canary = Canary(model=ModelVersion(**canary_doc), weight=weight, shadow=shadow)
-        stable = ModelVersion(**document["stable"]) if document.get("stable") else None
-        release = Release(
-            environment=str(document["environment"]),
-            stable=stable,
-            canary=canary,
-            previous=tuple(ModelVersion(**model) for model in document.get("previous") or ()),
-            rolled_back=tuple(ModelVersion(**model) for model in document.get("rolled_back") or ()),
-            history=tuple(Event(**event) for event in document.get("history") or ()),
-        )
-        unknown = sorted({e.action for e in release.history} - set(get_args(Action)))
-        if unknown:
-            raise ValueError(f"unknown action(s) {unknown}")
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ReleaseError(f"{source}: not a release file ({exc}); restore it from git") from None
-    if canary is not None and stable is None:
-        raise ReleaseError(f"{source}: a canary needs a stable model beside it")
-    if canary is not None and canary.shadow and canary.weight != 0:
-        raise ReleaseError(f"{source}: a shadow takes no traffic: its weight is 0")
-    if canary is not None and not canary.shadow and not 0 < canary.weight < 100:
-        raise ReleaseError(f"{source}: a canary needs a stable model and a weight from 1 to 99")
-    if document.get("traffic", release.traffic) != release.traffic:
-        raise ReleaseError(
-            f"{source}: traffic {document['traffic']} does not match the models "
-            f"({release.traffic}); release files are written by `modelops release`, not by hand"
-        )
-    return release
 
 
 def check_release(release: Release, *, steps: Sequence[int], source: str) -> None:

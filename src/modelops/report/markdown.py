@@ -66,9 +66,40 @@ def _verdict(inputs: ReportInputs) -> str:
     ]
     if summary:
         lines.append(" · ".join(summary))
+    undecided = _undecided(inputs.gates)
+    if undecided:
+        lines.append(undecided)
     if inputs.errors:
         lines.append("\n".join(f"> ⚠️ {error}" for error in inputs.errors))
     return "\n\n".join(lines)
+
+
+_UNDECIDED_SHOWN = 8
+
+
+def _undecided(gates: Sequence[GateResult]) -> str:
+    """The inconclusive checks under the verdict, with their numbers, the leaning ones first."""
+    unsure = sorted(
+        (
+            (gate.name, check)
+            for gate in gates
+            if gate.mode != "off"
+            for check in gate.checks
+            if check.status == "inconclusive"
+        ),
+        key=lambda pair: not pair[1].leans_fail,
+    )
+    if not unsure:
+        return ""
+    lines = [
+        f"- {'⚠️ leans toward failing' if check.leans_fail else '❔ inconclusive'}: "
+        f"**{check.title}** ({gate}, {check.dataset}): {check.value}"
+        + (f" (needs: {check.condition})" if check.condition else "")
+        for gate, check in unsure[:_UNDECIDED_SHOWN]
+    ]
+    if len(unsure) > _UNDECIDED_SHOWN:
+        lines.append(f"- … and {len(unsure) - _UNDECIDED_SHOWN} more under Gates below")
+    return "**Not decided: too little data**\n\n" + "\n".join(lines)
 
 
 def _headline_metric(change: ValueChange, base_ref: BaseRef) -> str:

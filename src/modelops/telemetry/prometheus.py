@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from modelops.authorized import open_authorized
 from modelops.errors import PrometheusError
 from modelops.telemetry.promql import Vector
 
@@ -42,7 +43,7 @@ class Prometheus:
         address = f"{self.url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode(arguments)}"
         request = urllib.request.Request(address, headers=dict(self.headers))
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+            with open_authorized(request, timeout=self.timeout) as answer:
                 body = answer.read()
         except urllib.error.HTTPError as error:
             detail = _error_detail(error.read())
