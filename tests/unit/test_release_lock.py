@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from modelops.errors import ReleaseError
-from modelops.releases.lock import LOCK_FILE, exclusive
+from modelops.releases.lock import exclusive, lock_path
 
 
 def test_a_second_command_waits_then_refuses_naming_the_holder(tmp_path: Path) -> None:
@@ -49,7 +49,19 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
         if holder.stdout is not None:
             holder.stdout.close()
     with exclusive(tmp_path, wait_seconds=1.0):
-        assert (tmp_path / LOCK_FILE).is_file()
+        assert lock_path(tmp_path).is_file()
+
+
+def test_the_lock_lives_in_gits_directory_never_in_the_work_tree(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    assert lock_path(tmp_path) == tmp_path / ".git" / "modelops-release.lock"
+    worktree = tmp_path / "worktree"
+    worktree.mkdir()
+    (worktree / ".git").write_text(f"gitdir: {tmp_path / '.git'}\n")
+    assert lock_path(worktree) == tmp_path / ".git" / "modelops-release.lock"
+    with exclusive(worktree):
+        pass
+    assert not list(worktree.iterdir())[1:], "nothing but .git in the work tree"
 
 
 def test_every_release_action_but_status_and_canary_auto_hold_the_lock() -> None:

@@ -169,10 +169,10 @@ def _score_verdict(found: Interval, limit: float, rows: int, *, what: str, colum
     reason = ""
     if decision == "fail":
         reason = (
-            f"'{column}' {what} (PPS {found.text()}, beyond {limit:g}): a leak fails at any "
-            "sample size. Remove it if it is computed from or after the outcome "
-            f"(`prepare.columns.drop`); if it is legitimately that strong and known when a "
-            f"prediction is made, list it in `gates.drift.trusted_features`"
+            f"'{column}' {what} (PPS {found.text()}, beyond {limit:g}): it leaks the label, "
+            "and a leak fails at any sample size. Remove it if it is computed from or after the "
+            "outcome (`prepare.columns.drop`); if it is legitimately that strong and known when "
+            "a prediction is made, list it in `gates.drift.trusted_features`"
         )
     elif decision == "inconclusive":
         reason = needs_rows(

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import hashlib
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,8 +23,9 @@ from modelops.paths import RELEASES_DIR
 if TYPE_CHECKING:
     from modelops.paths import ProjectPaths
 
-LOCK_FILE = Path(RELEASES_DIR) / ".lock"
-"""Held by the command changing the release files (git-ignored; the kernel frees it on exit)."""
+LOCK_NAME = "modelops-release.lock"
+"""Held by the command changing the release files, in git's own directory (never in the work
+tree, so no `git add` picks it up); the kernel frees it when the holder exits."""
 WAIT_SECONDS = 30.0
 """How long a release command waits for another one in the same checkout before refusing."""
 ArgsT = TypeVar("ArgsT")
@@ -39,8 +42,7 @@ def exclusive(root: Path, *, wait_seconds: float = WAIT_SECONDS) -> Iterator[Non
     Raises:
         ReleaseError: another release command held the lock for all of `wait_seconds`.
     """
-    path = root / LOCK_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = lock_path(root)
     with path.open("a+", encoding="utf-8") as handle:
         deadline = time.monotonic() + wait_seconds
         while True:
@@ -65,6 +67,23 @@ def exclusive(root: Path, *, wait_seconds: float = WAIT_SECONDS) -> Iterator[Non
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def lock_path(root: Path) -> Path:
+    """The lock of `root`'s release files: in its git directory (a worktree's `.git` file names
+    it), or beside the system's temporary files, keyed by the checkout, outside git."""
+    dot_git = root / ".git"
+    if dot_git.is_dir():
+        return dot_git / LOCK_NAME
+    if dot_git.is_file():
+        pointer = dot_git.read_text(encoding="utf-8").strip()
+        if pointer.startswith("gitdir:"):
+            folder = Path(pointer.removeprefix("gitdir:").strip())
+            folder = folder if folder.is_absolute() else root / folder
+            if folder.is_dir():
+                return folder / LOCK_NAME
+    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"{key}-{LOCK_NAME}"
 
 
 def one_at_a_time(
