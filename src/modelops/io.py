@@ -141,9 +141,8 @@ def recover(target: Path) -> None:
             _remove(path)
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
+def process_alive(pid: int) -> bool:
+    """Whether a process with this PID exists (one of another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -151,6 +150,10 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _alive(pid: int) -> bool:
+    return pid == os.getpid() or process_alive(pid)
 
 
 def _sibling(target: Path, purpose: str) -> Path:

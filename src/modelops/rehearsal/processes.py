@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from modelops.errors import RehearsalError
+from modelops.io import process_alive
 from modelops.paths import REHEARSAL_DIR
 from modelops.rehearsal.plan import (
     INSTALL_ALERTMANAGER,
@@ -407,13 +408,7 @@ def _alive(pid: int) -> bool:
         done, _ = os.waitpid(pid, os.WNOHANG)
         if done == pid:
             return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not _is_zombie(pid)
+    return process_alive(pid) and not _is_zombie(pid)
 
 
 def _is_zombie(pid: int) -> bool:
