@@ -274,7 +274,12 @@ DRIFT: tuple[CheckSpec[DriftGateParams], ...] = (
         "pair",
         lambda p, f, n: _sampled(checks.FeatureLabelCorrelationChange, n),
         judge=leakage.label_correlation,
-        tuned_by=("max_feature_label_pps", "max_feature_label_pps_change", "trusted_features"),
+        tuned_by=(
+            "max_feature_label_pps",
+            "max_feature_label_separation",
+            "max_feature_label_pps_change",
+            "trusted_features",
+        ),
     ),
     CheckSpec(
         "identifier_leakage",
@@ -304,13 +309,13 @@ MODEL: tuple[CheckSpec[ModelGateParams], ...] = (
     CheckSpec(
         "performance",
         "Test performance",
-        "The model misses the agreed minimum on the test set.",
+        "The model misses the agreed minimum on the test set, or is too good to be true (a leak).",
         "test",
         lambda p, f, n: _sampled(
             checks.SingleDatasetPerformance, n, scorers=["roc_auc", "recall_per_class"]
         ),
         judge=judges.performance,
-        tuned_by=("min_roc_auc", "min_recall"),
+        tuned_by=("min_roc_auc", "min_recall", "max_balanced_accuracy"),
     ),
     CheckSpec(
         "simple_model",

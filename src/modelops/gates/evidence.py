@@ -64,6 +64,15 @@ class Sizes:
     """All train rows, for the checks that read every row (0: the same as train_rows)."""
     test_total: int = 0
     """All test rows, likewise."""
+    separation: Mapping[str, float] = field(default_factory=dict)
+    """Per feature: how well it alone separates the classes (`inputs.youden_j`), over every
+    train and test row, each scored by a rule learned on the other split."""
+    test_separation: Mapping[str, float] = field(default_factory=dict)
+    """Per feature: the same on the test rows only, to set beside the model's."""
+    all_positives: int = 0
+    """Positive rows over every train and test row."""
+    all_negatives: int = 0
+    """Negative rows over every train and test row."""
 
     def rows(self, dataset: str, *, whole: bool = False) -> int:
         """Rows a check of `dataset` read: the sample, or every row for a whole-data check."""

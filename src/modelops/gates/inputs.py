@@ -13,6 +13,7 @@ from modelops.data import Schema, features
 from modelops.gates.evidence import Sizes
 from modelops.gates.runner import Predictions
 from modelops.io import JSONObject
+from modelops.statistics import youden_j
 
 if TYPE_CHECKING:
     from modelops.model import Classifier
@@ -108,6 +109,17 @@ def sizes(train: pd.DataFrame, test: pd.DataFrame, schema: Schema, *, sample_row
         for column, found in counts.items()
     }
     is_positive = train[schema.label].astype(str) == schema.positive_label
+    test_positive = test[schema.label].astype(str) == schema.positive_label
+    separation, test_separation = {}, {}
+    for column in schema.features:
+        categorical = column in schema.categorical
+        on_train = _one_feature_scores(train[column], test[column], test_positive, categorical)
+        on_test = _one_feature_scores(test[column], train[column], is_positive, categorical)
+        separation[column] = youden_j(
+            np.concatenate([on_train, on_test]),
+            np.concatenate([is_positive.to_numpy(bool), test_positive.to_numpy(bool)]),
+        )
+        test_separation[column] = youden_j(on_test, test_positive.to_numpy(bool))
     order_auc = {
         column: _order_auc(train[column], is_positive)
         for column in (schema.id, schema.timestamp)
@@ -125,6 +137,10 @@ def sizes(train: pd.DataFrame, test: pd.DataFrame, schema: Schema, *, sample_row
         order_auc=order_auc,
         train_total=len(train),
         test_total=len(test),
+        separation=separation,
+        test_separation=test_separation,
+        all_positives=int(is_positive.sum() + test_positive.sum()),
+        all_negatives=int((~is_positive).sum() + (~test_positive).sum()),
     )
 
 
@@ -137,3 +153,18 @@ def _order_auc(values: pd.Series, is_positive: pd.Series) -> float:
     if count == 0 or count == total:
         return 0.5
     return float((ranks[positive].sum() - count * (count + 1) / 2) / (count * (total - count)))
+
+
+def _one_feature_scores(
+    values: pd.Series, learn_from: pd.Series, learn_positive: pd.Series, categorical: bool
+) -> npt.NDArray[np.float64]:
+    """A one-feature model's scores for `values`: a number is its own score (NaN stays missing);
+    a category scores its positive rate in the other split (`learn_from`), so that no row is
+    scored by a rule it helped fit (an id-like category cannot look separating by itself)."""
+    if not categorical:
+        return pd.to_numeric(values, errors="coerce").to_numpy(np.float64)
+    known = learn_from.astype("string").fillna("<missing>")
+    rates = learn_positive.groupby(known.to_numpy()).mean()
+    prior = float(learn_positive.mean()) if len(learn_positive) else 0.0
+    mapped = values.astype("string").fillna("<missing>").map(rates)
+    return mapped.astype("float64").fillna(prior).to_numpy(np.float64)

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from modelops.gates import bootstrap
@@ -32,6 +33,7 @@ from modelops.gates.evidence import (
     worst,
 )
 from modelops.statistics import (
+    Decision,
     Interval,
     auc_interval,
     cramers_v_interval,
@@ -42,6 +44,7 @@ from modelops.statistics import (
     ks_rows_needed,
     leans_beyond_limit,
     wilson,
+    youden_j,
     z_value,
 )
 
@@ -334,7 +337,84 @@ def performance(evidence: Evidence[ModelGateParams]) -> list[Verdict]:
             unit="positive test rows",
         )
     )
+    if evidence.test_truth is not None and evidence.test_score is not None:
+        verdicts.append(_too_good(evidence, evidence.test_truth > 0.5, evidence.test_score))
     return verdicts
+
+
+# A model this good at its threshold can be legitimate (breast-cancer screening scores 0.95 to
+# 0.99 on clean data): a perfect score blocks once its interval rules out "merely excellent".
+_EXCELLENT = 0.95
+# A feature whose separation of the test classes is within this of the model's carries it alone.
+_SAME_SEPARATION = 0.01
+
+
+def _too_good(
+    evidence: Evidence[ModelGateParams],
+    positive: npt.NDArray[np.bool_],
+    score: npt.NDArray[np.float64],
+) -> Verdict:
+    """A (nearly) perfect balanced accuracy at the threshold is too good to be true: a leak
+    (a column computed from the outcome, rows of test in train) is likelier than a perfect
+    model. A score beyond the limit fails once its interval excludes a merely excellent model,
+    and at any size when one feature alone separates the test classes as well as the model
+    does; below the limit it passes (an imperfect score is not a symptom)."""
+    limit = evidence.params.max_balanced_accuracy
+    decided = score >= evidence.threshold
+    positives, negatives = int(positive.sum()), int((~positive).sum())
+    z = z_value(evidence.confidence, tests=2)
+    tpr = wilson(int((decided & positive).sum()), positives, z=z)
+    tnr = wilson(int((~decided & ~positive).sum()), negatives, z=z)
+    found = Interval(
+        (tpr.estimate + tnr.estimate) / 2, (tpr.low + tnr.low) / 2, (tpr.high + tnr.high) / 2
+    )
+    model_j = youden_j(score, positive)
+    carried = {
+        f: j
+        for f, j in evidence.sizes.test_separation.items()
+        if f not in evidence.trusted and j >= model_j - _SAME_SEPARATION
+    }
+    alone = max(carried, key=lambda f: carried[f]) if carried else None
+    # An imperfect score is never too good: only a score beyond the limit is looked at.
+    decision: Decision = "pass"
+    if found.estimate > limit:
+        decision = "fail" if alone is not None or found.low > _EXCELLENT else "inconclusive"
+    value = (
+        f"balanced accuracy {found.text()} at threshold {evidence.threshold:g} on {positives} "
+        f"positive and {negatives} negative test rows; the model separates them with J "
+        f"{model_j:.3f}"
+    )
+    reason = ""
+    if decision == "fail":
+        carrier = (
+            f"'{alone}' alone separates the test classes as well as the model (J "
+            f"{carried[alone]:.3f} vs {model_j:.3f}), "
+            if alone is not None
+            else ""
+        )
+        reason = (
+            f"too good to be true: {carrier}a (nearly) perfect score is likelier a leak than a "
+            "model. Find the column computed from or after the outcome and drop it "
+            "(`prepare.columns.drop`); if a feature is legitimately that strong and known when a "
+            "prediction is made, list it in `gates.drift.trusted_features`; if the problem is "
+            "truly this easy, raise `gates.model.max_balanced_accuracy`"
+        )
+    elif decision == "inconclusive":
+        reason = needs_rows(
+            f"{positives + negatives} test rows cannot tell a perfect model (a leak) from an "
+            "excellent one",
+            positives + negatives,
+            found,
+            _EXCELLENT,
+            unit="test rows",
+        )
+    return Verdict(
+        decision,
+        f"not too good to be true: balanced accuracy at most {limit:g}",
+        value,
+        reason,
+        leans_fail=decision == "inconclusive",
+    )
 
 
 def simple_model(evidence: Evidence[ModelGateParams]) -> list[Verdict]:

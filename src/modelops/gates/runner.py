@@ -100,6 +100,9 @@ class RunSettings:
     confidence: float = 0.95
     resamples: int = 1000
     seed: int = 0
+    trusted: tuple[str, ...] = ()
+    """Features legitimately that strong (`gates.drift.trusted_features`): never called a leak,
+    by the drift gate nor by the model gate's too-good-to-be-true check."""
 
     @property
     def with_display(self) -> bool:
@@ -279,7 +282,7 @@ def _decide(
         positive_label=positive,
         test_truth=truth,
         test_score=score,
-        trusted=tuple(getattr(gate_params, "trusted_features", ())),
+        trusted=settings.trusted,
         whole=spec.whole,
     )
     return records(

@@ -129,6 +129,7 @@ def gate_rows(paths: ProjectPaths, log: Path, folder: Path | None = None) -> Row
         confidence=params.gates.statistics.confidence,
         resamples=params.gates.statistics.bootstrap_resamples,
         seed=params.gates.statistics.seed,
+        trusted=params.gates.drift.trusted_features,
     )
     folder.mkdir(parents=True, exist_ok=True)
     staging = folder / ".drift.deepchecks.html"

@@ -95,6 +95,13 @@ class DriftGateParams(Frozen):
         description="A feature predicting the label this well alone (predictive power score in "
         "train, confidently above) leaks it.",
     )
+    max_feature_label_separation: float = Field(
+        0.88,
+        **_RATIO,
+        description="A feature separating the classes this well alone leaks the label: Youden's "
+        "J, max |TPR - FPR| over its cut-offs, at any class balance (a copy of the label with a "
+        "share e of rows flipped reads 1 - 2e).",
+    )
     max_feature_label_pps_change: float = Field(
         0.2, **_RATIO, description="How much better a feature may predict the label in train."
     )
@@ -129,6 +136,13 @@ class ModelGateParams(Frozen):
     )
     min_segment_rows: int = Field(
         100, ge=10, description="Smallest segment that weak-segment search may call weak."
+    )
+    max_balanced_accuracy: float = Field(
+        0.995,
+        gt=0.5,
+        le=1.0,
+        description="Balanced accuracy at evaluate.threshold on test beyond which the model is "
+        "too good to be true (a leak is likelier than a perfect model).",
     )
     max_overfitting: float = Field(
         0.25,

@@ -71,6 +71,7 @@ def run(
         confidence=statistics.confidence,
         resamples=statistics.bootstrap_resamples,
         seed=statistics.seed,
+        trusted=params.gates.drift.trusted_features,
     )
     html_dir.mkdir(parents=True, exist_ok=True)
 
