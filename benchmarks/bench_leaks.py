@@ -71,13 +71,14 @@ def judged(table: pd.DataFrame) -> tuple[str, str]:
     """The label_correlation check's worst decision, and its verdict values, on an 80/20 split."""
     cut = int(len(table) * 0.8)
     train, test = table.iloc[:cut].reset_index(drop=True), table.iloc[cut:].reset_index(drop=True)
-    categorical = tuple(c for c in table if c != LABEL and table[c].dtype == object)
+    columns = [str(c) for c in table.columns if c != LABEL]
+    categorical = tuple(c for c in columns if table[c].dtype == object)
     schema = Schema(
         label=LABEL,
         positive_label="1",
         negative_label="0",
         categorical=categorical,
-        numeric=tuple(c for c in table if c != LABEL and c not in categorical),
+        numeric=tuple(c for c in columns if c not in categorical),
     )
     frames = [frame.astype({LABEL: str}) for frame in (train, test)]
     train_set, test_set = datasets(frames[0], frames[1], schema)
