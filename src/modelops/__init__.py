@@ -47,6 +47,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("config", ("params", "paths", "metric_registry")),
-    ("base", ("errors", "io", "interrupt", "lockfile", "authorized")),
+    ("base", ("errors", "io", "interrupt", "orphan", "lockfile", "authorized")),
 )
 """(layer, the packages and modules in it), top to bottom."""

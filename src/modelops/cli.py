@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelops import interrupt
+from modelops import interrupt, orphan
 from modelops.canary import cli as canary_cli
 from modelops.deploy import cli as deploy_cli
 from modelops.errors import ExitCode, ModelopsError
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_environment()
     paths = ProjectPaths(root=Path.cwd())
     started = time.perf_counter()
-    with interrupt.handled():
+    with interrupt.handled(), orphan.stopped_when_dvc_is_gone():
         try:
             if hasattr(args, "announce"):  # a command that makes one wait says what runs first
                 print(args.announce(args), file=sys.stderr, flush=True)

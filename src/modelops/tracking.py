@@ -105,11 +105,26 @@ def save_model(pipeline: Pipeline, path: Path, *, training_features: pd.DataFram
 
 
 def load_model(path: Path) -> Pipeline:
-    """Load the scikit-learn pipeline from an MLflow model directory."""
-    import mlflow.sklearn
+    """Load the scikit-learn pipeline from an MLflow model directory.
+
+    A skops-serialized model (what `save_model` writes) is read as MLflow reads it, with the
+    types its MLmodel trusts, without importing MLflow (a second or more per gate process);
+    any other serialization goes through MLflow.
+    """
+    import yaml
 
     if not (path / "MLmodel").is_file():
         raise ModelopsError(f"{path}: no MLflow model here; run `dvc repro train` first")
+    flavor = (yaml.safe_load((path / "MLmodel").read_text()) or {}).get("flavors", {})
+    sklearn = flavor.get("sklearn") or {}
+    if sklearn.get("serialization_format") == "skops" and sklearn.get("pickled_model"):
+        import skops.io
+
+        trusted = [str(name) for name in sklearn.get("skops_trusted_types") or []]
+        loaded: Pipeline = skops.io.load(path / str(sklearn["pickled_model"]), trusted=trusted)
+        return loaded
+    import mlflow.sklearn
+
     model: Pipeline = mlflow.sklearn.load_model(str(path))
     return model
 
