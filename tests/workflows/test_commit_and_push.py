@@ -23,7 +23,14 @@ from modelops.releases.files import load_releases
 from modelops.releases.state import Release, deploy
 from tests import git_http
 from tests.deploy.support import change, model_version
-from tests.support import REPO_ROOT, git, template_params, venv_bin, write_params
+from tests.support import (
+    REPO_ROOT,
+    git,
+    recording_shims,
+    template_params,
+    venv_bin,
+    write_params,
+)
 
 SCRIPT = REPO_ROOT / ".github" / "scripts" / "commit-and-push.sh"
 RELEASE = Path("manifests/releases/production.yaml")
@@ -216,23 +223,14 @@ def test_a_branch_that_keeps_moving_gives_up_and_names_a_new_run(remote: Path) -
 TOKEN = "ghs_0123456789abcdefNOTaREALtoken"
 
 
-def _git_argv_log(tmp_path: Path) -> tuple[Path, Path]:
-    """A `git` first on PATH that appends each call's argv to a log, then runs the real git."""
-    shim, log = tmp_path / "shim", tmp_path / "git-argv.log"
-    shim.mkdir()
-    real = shutil.which("git")
-    (shim / "git").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{real}" "$@"\n')
-    (shim / "git").chmod(0o755)
-    return shim, log
-
-
 def test_the_token_reaches_git_alone_and_only_its_own_server(remote: Path, tmp_path: Path) -> None:
     # Given a remote that accepts only the token, and the token in GIT_PUSH_TOKEN as the workflow
     # step's env: gives it, when a release is committed and pushed, then git authenticated
     # with it, and it was in no git command line, no URL, no file, and not in the environment
     # of the release command (which runs the project's code and needs no GitHub token).
     bot = clone(remote, "bot")
-    shim, log = _git_argv_log(tmp_path)
+    log = tmp_path / "git-argv.log"
+    shim = recording_shims(tmp_path / "shim", log, argv=("git",), env=())
     seen_by_command = tmp_path / "command-env.txt"
     path = f"{shim}{os.pathsep}{venv_bin()}{os.pathsep}{os.environ['PATH']}"
     with git_http.serve(remote.parent, TOKEN) as server:

@@ -79,6 +79,20 @@ def test_no_run_step_interpolates_an_expression(path: Path) -> None:
         assert "${{" not in step.get("run", ""), f"{path.name}: pass values through env: instead"
 
 
+# A shell line that expands a token puts it on some command's argv (or in a URL); the commands
+# that need one read it from their environment.
+TOKEN_EXPANSION = re.compile(r"\$\{?\w*(TOKEN|SECRET|PRIVATE_KEY)\w*")
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_no_run_step_puts_a_token_on_a_command_line_or_in_a_url(path: Path) -> None:
+    for step in _steps(_load(path)):
+        run = step.get("run", "")
+        assert "x-access-token" not in run, f"{path.name}: {step.get('name')}: a token in a URL"
+        found = TOKEN_EXPANSION.search(run)
+        assert found is None, f"{path.name}: {step.get('name')} expands {found and found[0]}"
+
+
 NODE24_PINS = {
     # From ../shared/STACK-NOTES.md: the releases whose action.yml runs on node24.
     "actions/checkout": "3d3c42e5aac5ba805825da76410c181273ba90b1",
@@ -321,15 +335,29 @@ def test_the_monitor_workflow_decides_daily_and_only_opens_pull_requests() -> No
     assert "commit-and-push.sh" in steps[judge]["run"]
     assert "modelops monitor --env" in steps[judge]["run"]
     issues = next(n for n in names if "issue" in n)
-    retrain = next(n for n in names if "pull request" in n)
-    assert names.index(judge) < names.index(issues) < names.index(retrain)
+    retrain = next(n for n in names if "reproduce" in n)
+    push = next(n for n in names if "pull request" in n)
+    assert names.index(judge) < names.index(issues) < names.index(retrain) < names.index(push)
     assert "modelops monitor-issues" in steps[issues]["run"]
-    assert "modelops retrain" in steps[retrain]["run"]
+    assert steps[retrain]["run"] == '.venv/bin/modelops retrain --env "$ENVIRONMENT"'
+    assert steps[push]["run"].endswith("--remote origin --push-only")
     run = _run_text(workflow)
     assert "merge" not in run, "a retraining is merged by a person, never by the monitor"
     given = _secret_steps(job)
-    assert given == {judge, issues, retrain}, given
+    assert given == {judge, issues, push}, given
     assert "inputs." not in run
+
+
+def test_the_retraining_token_is_in_the_push_step_alone_never_beside_the_pipeline() -> None:
+    job = _job(_load(REPO_ROOT / ".github" / "workflows" / "monitor.yml"), "monitor")
+    pipeline = [s for s in job["steps"] if "modelops retrain" in s.get("run", "")]
+    pipeline = [s for s in pipeline if "--push-only" not in s["run"]]
+    assert pipeline, "the retraining's pipeline runs in a step of its own"
+    for step in pipeline:
+        assert not step.get("env"), f"{step['name']}: no token beside `dvc repro`"
+    pushes = [s for s in job["steps"] if "--push-only" in s.get("run", "")]
+    assert len(pushes) == 1
+    assert set(pushes[0]["env"]) == {"GITHUB_TOKEN"}, "the push step holds the token"
 
 
 def test_ci_cancels_superseded_runs_only_for_pull_requests() -> None:
