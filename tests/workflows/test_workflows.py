@@ -99,8 +99,13 @@ NODE24_PINS = {
     "actions/setup-python": "5fda3b95a4ea91299a34e894583c3862153e4b97",
     "actions/cache": "27d5ce7f107fe9357f9df03efb73ab90386fccae",
     "actions/upload-artifact": "bbbca2ddaa5d8feaa63e36b76fdaad77386f024f",
+    # Read from the upstream repositories (tag -> commit, action.yml `using: node24`):
+    # create-github-app-token v3.1.1 (2026-04-11), download-artifact v8.0.1 (2026-03-11).
+    "actions/create-github-app-token": "1b10c78c7865c340bc4f6099eb2f838309f1e8c3",
+    "actions/download-artifact": "3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c",
 }
-SECRET = re.compile(r"\$\{\{\s*(secrets\.|github\.token)")
+# A secret, the workflow token, or a token minted by a step, anywhere in an expression.
+SECRET = re.compile(r"\$\{\{[^}]*\b(secrets\.|github\.token|outputs\.token)")
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
@@ -288,8 +293,14 @@ def test_the_rollout_workflow_passes_its_inputs_through_env_and_its_environment(
     assert inputs["reason"]["required"] is True, "every step records a reason"
     declared = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["deploy"]["environments"]
     assert set(inputs["environment"]["options"]) == set(declared), "keep in step with params.yaml"
+    approve = _job(workflow, "approve")
+    assert approve["environment"] == "${{ inputs.environment }}", "production's reviewers approve"
+    assert approve["permissions"] == {}, "the approval holds nothing"
+    assert "secrets." not in str(approve), "and no secret"
     job = _job(workflow, "rollout")
-    assert job["environment"] == "${{ inputs.environment }}", "production's reviewers approve"
+    assert job["needs"] == "approve", "nothing changes before a reviewer approved"
+    assert approve["if"] == job["if"]
+    assert job["environment"] == {"name": "release", "deployment": False}
     assert {job["env"][k] for k in ("ACTION", "ENVIRONMENT", "REASON", "VERSION")} == {
         f"${{{{ inputs.{name} }}}}" for name in ("action", "environment", "reason", "version")
     }
@@ -336,7 +347,7 @@ def test_the_monitor_workflow_decides_daily_and_only_opens_pull_requests() -> No
     assert "modelops monitor --env" in steps[judge]["run"]
     issues = next(n for n in names if "issue" in n)
     retrain = next(n for n in names if "reproduce" in n)
-    push = next(n for n in names if "pull request" in n)
+    push = next(n for n in names if n.startswith("Push"))
     assert names.index(judge) < names.index(issues) < names.index(retrain) < names.index(push)
     assert "modelops monitor-issues" in steps[issues]["run"]
     assert steps[retrain]["run"] == '.venv/bin/modelops retrain --env "$ENVIRONMENT"'
@@ -357,7 +368,71 @@ def test_the_retraining_token_is_in_the_push_step_alone_never_beside_the_pipelin
         assert not step.get("env"), f"{step['name']}: no token beside `dvc repro`"
     pushes = [s for s in job["steps"] if "--push-only" in s.get("run", "")]
     assert len(pushes) == 1
-    assert set(pushes[0]["env"]) == {"GITHUB_TOKEN"}, "the push step holds the token"
+    assert (
+        pushes[0]["env"]["GITHUB_TOKEN"] == "${{ steps.retrain-app.outputs.token || github.token }}"
+    )
+    assert not {"GITHUB_TOKEN", "GH_TOKEN", "GIT_PUSH_TOKEN"} & set(job.get("env") or {})
+
+
+APP_ACTION = "actions/create-github-app-token"
+# The jobs that push to main (and the monitor's retraining branch): what each token may do.
+APP_TOKENS = {
+    ("deploy.yml", "deploy", "app"): {"permission-contents": "write"},
+    ("rollout.yml", "rollout", "app"): {"permission-contents": "write"},
+    ("rollout.yml", "judge", "app"): {"permission-contents": "write"},
+    ("monitor.yml", "monitor", "app"): {"permission-contents": "write"},
+    ("monitor.yml", "monitor", "retrain-app"): {
+        "permission-contents": "write",
+        "permission-pull-requests": "write",
+    },
+}
+
+
+def _minted() -> dict[tuple[str, str, str], tuple[dict[str, Any], dict[str, Any]]]:
+    """Every step that mints an App token: (workflow, job, step id) -> (job, step)."""
+    found = {}
+    for path in WORKFLOWS:
+        for name, job in _load(path)["jobs"].items():
+            for step in job.get("steps", []):
+                if step.get("uses", "").startswith(f"{APP_ACTION}@"):
+                    found[(path.name, name, step["id"])] = (job, step)
+    return found
+
+
+def test_the_app_token_is_minted_only_in_the_release_environment_with_what_it_needs() -> None:
+    # The key that lets the App bypass main's pull-request rule is a secret of `release`, an
+    # environment restricted to main: a workflow on any other branch cannot mint the token.
+    minted = _minted()
+    assert set(minted) == set(APP_TOKENS)
+    for where, (job, step) in minted.items():
+        environment = job.get("environment")
+        name = environment["name"] if isinstance(environment, dict) else environment
+        assert name == "release", f"{where}: the App's key lives in `release` alone"
+        assert "github.ref == 'refs/heads/main'" in job["if"], where
+        granted = {k: v for k, v in step["with"].items() if k.startswith("permission-")}
+        assert granted == APP_TOKENS[where], f"{where}: only what the push needs"
+        assert step["with"]["private-key"] == "${{ secrets.MODELOPS_APP_PRIVATE_KEY }}"
+        assert step["with"]["client-id"] == "${{ vars.MODELOPS_APP_CLIENT_ID }}"
+        assert step["if"].startswith("${{ vars.MODELOPS_APP_CLIENT_ID != ''"), "App optional"
+        assert not {"owner", "repositories"} & set(step["with"]), "this repository only"
+
+
+def test_the_app_token_goes_to_the_pushing_step_alone_right_after_it_is_minted() -> None:
+    # It lasts an hour: minted after the install and the pipeline, used by the next step, and
+    # by no other (only as that step's env:, for the script that hides it from the command).
+    for (workflow, name, mint), (job, _) in _minted().items():
+        steps = job["steps"]
+        at = next(i for i, step in enumerate(steps) if step.get("id") == mint)
+        reference = f"steps.{mint}.outputs.token"
+        users = [i for i, step in enumerate(steps) if reference in str(step)]
+        assert users == [at + 1], f"{workflow} {name}: {mint} is for the next step alone"
+        user = steps[at + 1]
+        assert reference not in str(user.get("with", "")) + user.get("run", "")
+        assert any(reference in str(value) for value in user["env"].values())
+        run = user["run"]
+        assert "commit-and-push.sh" in run or "--push-only" in run, f"{workflow} {name}"
+        later = "\n".join(step.get("name", "") for step in steps[:at])
+        assert "Install" in later, f"{workflow} {name}: minted after the install"
 
 
 def test_ci_cancels_superseded_runs_only_for_pull_requests() -> None:
