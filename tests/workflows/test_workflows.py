@@ -143,28 +143,98 @@ def test_the_pr_workflow_keeps_its_promises() -> None:
     assert set(triggers) == {"pull_request"}, "never pull_request_target with PR code"
     assert workflow["concurrency"]["cancel-in-progress"] is True
     assert "pull_request.number" in workflow["concurrency"]["group"]
-    (job,) = workflow["jobs"].values()
-    assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
-    steps = _named(job)
-    checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout"))
+    assert set(workflow["jobs"]) == {"gates", "comment", "candidate"}
+    gates = _job(workflow, "gates")
+    assert gates["permissions"] == {"contents": "read"}
+    steps = _named(gates)
+    checkout = next(s for s in gates["steps"] if s.get("uses", "").startswith("actions/checkout"))
     assert checkout["with"]["fetch-depth"] == 0
     assert checkout["with"]["persist-credentials"] is False
-    post = steps["Post or update the report comment"]
+    names = list(steps)
+    verdict = next(name for name in names if name.startswith("Verdict"))
+    assert names[-1] == verdict, "the job fails on the verdict after it kept the report"
+    assert "modelops verdict --committed" in steps[verdict]["run"], "what merges is what deploys"
+    assert any("uses" in s and "upload-artifact" in s["uses"] for s in gates["steps"])
+    bundle = next(step for name, step in steps.items() if name.startswith("Bundle the candidate"))
+    assert "dvc push --run-cache --remote candidate" in bundle["run"]
+    assert bundle["if"] == (
+        "${{ github.event.pull_request.head.repo.full_name == github.repository }}"
+    )
+    assert names.index(bundle["name"]) > names.index("Reproduce the pipeline and run the gates")
+    assert gates["outputs"]["candidate"] == "${{ steps.candidate.outputs.bundled }}"
+
+    comment = _job(workflow, "comment")
+    assert comment["needs"] == "gates"
+    assert comment["if"] == "${{ !cancelled() }}", "a failed gate is reported too"
+    assert comment["permissions"] == {"pull-requests": "write"}
+    post = _named(comment)["Post or update the report comment"]
     assert post["continue-on-error"] is True, "a read-only token must not fail the job"
     assert "@dvcorg/cml@0.20.6 comment update --target=pr" in post["run"]
     assert "--watermark-title" in post["run"]
-    names = list(steps)
-    verdict = next(name for name in names if name.startswith("Verdict"))
-    assert names.index("Post or update the report comment") < names.index(verdict), (
-        "the job fails on the verdict only after the comment is posted"
+
+    candidate = _job(workflow, "candidate")
+    assert candidate["needs"] == "gates", "only a candidate whose gates passed"
+    assert "needs.gates.outputs.candidate == 'true'" in candidate["if"]
+    assert "head.repo.full_name == github.repository" in candidate["if"], "never a fork's"
+    assert candidate["environment"] == {"name": "candidates", "deployment": False}
+    assert candidate["permissions"] == {"contents": "read"}
+    assert _secret_steps(gates) == set()
+    assert _secret_steps(comment) == {"Post or update the report comment"}
+    assert _secret_steps(candidate) == {"Push it to main's DVC remote"}
+
+
+# What runs a pull request's code: its Makefile, its locked environment, its pipeline, its npm
+# configuration (npx reads .npmrc from the folder it runs in), or a script of its own.
+RUNS_CODE = re.compile(r"(^|[\s;&|(])(make|\.venv/|dvc|modelops|pip|uv|npx|python\S*|\.github/)")
+
+
+def _runs_checked_out_code(job: dict[str, Any]) -> bool:
+    """Whether a job checks a commit out into the workspace's root and runs anything from it."""
+    at_root = any(
+        s.get("uses", "").startswith("actions/checkout@") and "path" not in s.get("with", {})
+        for s in job.get("steps", [])
     )
-    assert "modelops verdict --committed" in steps[verdict]["run"], "what merges is what deploys"
-    assert any("uses" in s and "upload-artifact" in s["uses"] for s in job["steps"])
-    push = next(step for name, step in steps.items() if name.startswith("Push the gated"))
-    assert "dvc push --run-cache" in push["run"]
-    assert push["if"] == "${{ github.event.pull_request.head.repo.full_name == github.repository }}"
-    assert names.index(push["name"]) > names.index("Reproduce the pipeline and run the gates")
-    assert _secret_steps(job) == {push["name"], "Post or update the report comment"}
+    return at_root and any(RUNS_CODE.search(s.get("run", "")) for s in job.get("steps", []))
+
+
+def test_no_job_that_runs_the_pull_requests_code_holds_a_credential() -> None:
+    # On `pull_request`, the workspace's checkout is the pull request's merge commit: a job that
+    # runs anything from it holds no secret, no token beyond a read-only one, and no environment.
+    workflow = _load(REPO_ROOT / ".github" / "workflows" / "pr.yml")
+    running = {name for name, job in workflow["jobs"].items() if _runs_checked_out_code(job)}
+    assert running == {"gates"}
+    for name in running:
+        job = _job(workflow, name)
+        assert "environment" not in job, f"{name}: no environment's secrets"
+        assert set(job["permissions"].values()) == {"read"}, f"{name}: a read-only token"
+        for step in job["steps"]:
+            assert not SECRET.search(str(step)), f"{name}: {step.get('name')} gets a credential"
+        assert not SECRET.search(str(job.get("env"))), name
+
+
+def test_the_jobs_that_hold_a_credential_run_none_of_the_pull_requests_code() -> None:
+    workflow = _load(REPO_ROOT / ".github" / "workflows" / "pr.yml")
+    comment = _job(workflow, "comment")
+    assert not any("actions/checkout" in s.get("uses", "") for s in comment["steps"]), (
+        "the comment job checks nothing out: npx finds no .npmrc of the pull request's"
+    )
+    post = _named(comment)["Post or update the report comment"]
+    assert "--no-publish" in post["run"], "CML uploads no local file the report names"
+    assert "--repo " in post["run"]
+    candidate = _job(workflow, "candidate")
+    checkouts = [s for s in candidate["steps"] if "actions/checkout" in s.get("uses", "")]
+    assert {c["with"]["path"] for c in checkouts} == {"trusted", "candidate"}
+    trusted = next(c for c in checkouts if c["with"]["path"] == "trusted")
+    assert trusted["with"]["ref"] == "main", "main's tooling and remote settings"
+    assert all(c["with"]["persist-credentials"] is False for c in checkouts)
+    assert not any("actions/cache" in s.get("uses", "") for s in candidate["steps"]), (
+        "no cache the pull request's runs could have written"
+    )
+    runs = [s["run"] for s in candidate["steps"] if "run" in s]
+    assert runs == [
+        "make -C trusted install-pipeline",
+        'trusted/.github/scripts/push-candidate.sh trusted candidate "$RUNNER_TEMP/candidate"',
+    ]
 
 
 def _triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
@@ -468,5 +538,5 @@ def test_dependabot_watches_the_actions_both_locks_and_the_image() -> None:
 def test_every_make_target_a_workflow_calls_exists() -> None:
     targets = set(re.findall(r"^([a-z-]+):", (REPO_ROOT / "Makefile").read_text(), re.M))
     for path in WORKFLOWS:
-        for target in re.findall(r"\bmake ([a-z-]+)", _run_text(_load(path))):
+        for target in re.findall(r"\bmake (?:-C \S+ )?([a-z-]+)", _run_text(_load(path))):
             assert target in targets, f"{path.name}: make {target} does not exist"
