@@ -34,6 +34,11 @@ def _steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
     return [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
 
 
+def _triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
+    triggers: dict[str, Any] = workflow[True] if True in workflow else workflow["on"]
+    return triggers
+
+
 # `# zizmor: ignore[rule, ...] reason`: zizmor honours the rules; the reason is ours to demand.
 IGNORE_COMMENT = re.compile(r"#\s*zizmor:\s*ignore\[([^\]]*)\](.*)$")
 GITHUB_DIR = REPO_ROOT / ".github"
@@ -234,33 +239,43 @@ def test_the_pr_workflow_keeps_its_promises() -> None:
     assert _secret_steps(candidate) == {"Push it to main's DVC remote"}
 
 
-# What runs a pull request's code: its Makefile, its locked environment, its pipeline, its npm
-# configuration (npx reads .npmrc from the folder it runs in), or a script of its own.
-RUNS_CODE = re.compile(r"(^|[\s;&|(])(make|\.venv/|dvc|modelops|pip|uv|npx|python\S*|\.github/)")
-
-
 def _runs_checked_out_code(job: dict[str, Any]) -> bool:
-    """Whether a job checks a commit out into the workspace's root and runs anything from it."""
+    """Whether a job checks the triggering commit out into the workspace's root and then runs
+    anything at all: on `pull_request`, that is the pull request's code (its Makefile, locked
+    environment, pipeline, scripts, even the .npmrc that npx reads)."""
     at_root = any(
-        s.get("uses", "").startswith("actions/checkout@") and "path" not in s.get("with", {})
+        s.get("uses", "").startswith("actions/checkout@")
+        and not {"path", "ref"} & set(s.get("with", {}))
         for s in job.get("steps", [])
     )
-    return at_root and any(RUNS_CODE.search(s.get("run", "")) for s in job.get("steps", []))
+    return at_root and any("run" in s for s in job.get("steps", []))
 
 
-def test_no_job_that_runs_the_pull_requests_code_holds_a_credential() -> None:
-    # On `pull_request`, the workspace's checkout is the pull request's merge commit: a job that
-    # runs anything from it holds no secret, no token beyond a read-only one, and no environment.
-    workflow = _load(REPO_ROOT / ".github" / "workflows" / "pr.yml")
+PULL_REQUEST_WORKFLOWS = [p for p in WORKFLOWS if "pull_request" in _triggers(_load(p))]
+
+
+@pytest.mark.parametrize("path", PULL_REQUEST_WORKFLOWS, ids=lambda p: p.name)
+def test_no_job_that_runs_the_pull_requests_code_holds_a_credential(path: Path) -> None:
+    # Such a job holds no secret, no token beyond a read-only one, no environment (whose
+    # secrets it could read), and passes no credential to any step or action.
+    workflow = _load(path)
     running = {name for name, job in workflow["jobs"].items() if _runs_checked_out_code(job)}
-    assert running == {"gates"}
+    assert running, f"{path.name}: the job that runs the pull request's code is recognised"
     for name in running:
         job = _job(workflow, name)
-        assert "environment" not in job, f"{name}: no environment's secrets"
-        assert set(job["permissions"].values()) == {"read"}, f"{name}: a read-only token"
+        assert "environment" not in job, f"{path.name} {name}: no environment's secrets"
+        scopes = job.get("permissions", workflow["permissions"])
+        assert set(scopes.values()) == {"read"}, f"{path.name} {name}: a read-only token"
         for step in job["steps"]:
             assert not SECRET.search(str(step)), f"{name}: {step.get('name')} gets a credential"
         assert not SECRET.search(str(job.get("env"))), name
+        assert not SECRET.search(str(workflow.get("env"))), path.name
+
+
+def test_in_pr_yml_only_the_gates_job_runs_the_pull_requests_code() -> None:
+    workflow = _load(REPO_ROOT / ".github" / "workflows" / "pr.yml")
+    running = {name for name, job in workflow["jobs"].items() if _runs_checked_out_code(job)}
+    assert running == {"gates"}
 
 
 def test_the_jobs_that_hold_a_credential_run_none_of_the_pull_requests_code() -> None:
@@ -286,11 +301,6 @@ def test_the_jobs_that_hold_a_credential_run_none_of_the_pull_requests_code() ->
         "make -C trusted install-pipeline",
         'trusted/.github/scripts/push-candidate.sh trusted candidate "$RUNNER_TEMP/candidate"',
     ]
-
-
-def _triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
-    triggers: dict[str, Any] = workflow[True] if True in workflow else workflow["on"]
-    return triggers
 
 
 def _run_text(workflow: dict[str, Any]) -> str:
