@@ -183,3 +183,22 @@ def rendered_rules() -> dict[str, str]:
         ]
         for env in sorted(params.deploy.environments)
     }
+
+
+def recording_shims(
+    folder: Path, log: Path, *, argv: tuple[str, ...], env: tuple[str, ...]
+) -> Path:
+    """A folder to put first on PATH: a wrapper per command that appends its command line (the
+    `argv` names) or its command line and its whole environment (the `env` names) to `log`, then
+    runs the real command. What a test asserts a token never reached."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in (*argv, *env):
+        real = shutil.which(name, path=f"{venv_bin()}{os.pathsep}{os.environ['PATH']}")
+        assert real, f"no {name} to wrap"
+        record = f'printf "%s\\n" "{name} $*" >> "{log}"'
+        if name in env:
+            record += f'; env >> "{log}"'
+        wrapper = folder / name
+        wrapper.write_text(f'#!/bin/sh\n{record}\nexec "{real}" "$@"\n')
+        wrapper.chmod(0o755)
+    return folder

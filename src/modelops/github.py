@@ -2,8 +2,13 @@
 
 Where and who, from the environment Actions sets: `$GITHUB_API_URL` (default
 https://api.github.com), `$GITHUB_REPOSITORY` (owner/name) and `$GITHUB_TOKEN`. The workflow's
-`permissions:` must grant what the calls need: `issues: write`, `pull-requests: write` and
-`contents: write`.
+`permissions:` (or the GitHub App's, for an App token) must grant what the calls need:
+`issues: write`, `pull-requests: write` and `contents: write`.
+
+The token is read from the environment only, never from argv, and goes no further than it must:
+`without_tokens` is the environment for child processes that do not talk to GitHub (the
+pipeline, DVC), and `git_push_environ` the one for a git that pushes with it, through a
+credential helper that answers for `$GITHUB_SERVER_URL` alone (never a URL with the token in it).
 
 `sync_issues` keeps one open issue per monitored cause: each issue carries a hidden marker
 (`marker(key)`) as its body's last line, so a cause still breached updates its issue instead of
@@ -27,6 +32,17 @@ from modelops.errors import GitHubError
 
 API_URL_ENV, REPOSITORY_ENV, TOKEN_ENV = "GITHUB_API_URL", "GITHUB_REPOSITORY", "GITHUB_TOKEN"
 DEFAULT_API_URL = "https://api.github.com"
+SERVER_URL_ENV, DEFAULT_SERVER_URL = "GITHUB_SERVER_URL", "https://github.com"
+# Where a git child finds the token to push with: the name .github/scripts/commit-and-push.sh
+# reads too. With the other two, the variables taken out of every child that needs no token.
+GIT_TOKEN_ENV = "GIT_PUSH_TOKEN"
+TOKEN_VARIABLES = (TOKEN_ENV, "GH_TOKEN", GIT_TOKEN_ENV)
+# Run by git's shell when the server asks for credentials: `printf` is a builtin there, so the
+# token, read from git's environment, is in no process's argv.
+_CREDENTIAL_HELPER = (
+    '!f() { test "$1" = get && '
+    f'printf "username=x-access-token\\npassword=%s\\n" "${GIT_TOKEN_ENV}"; }}; f'
+)
 API_VERSION = "2022-11-28"
 TIMEOUT_SECONDS = 15.0
 MARKER = "<!-- modelops-monitor: {key} -->"
@@ -212,6 +228,33 @@ def run_url(environ: Mapping[str, str] = os.environ) -> str | None:
         environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
     )
     return f"{server}/{repository}/actions/runs/{run}" if server and repository and run else None
+
+
+def without_tokens(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """`environ` without any GitHub token: for the child processes that need none."""
+    return {name: value for name, value in environ.items() if name not in TOKEN_VARIABLES}
+
+
+def git_push_environ(token: str, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The environment of a git that fetches or pushes with `token`, and of nothing else.
+
+    A credential helper, configured through `GIT_CONFIG_*` variables (nothing is written to a
+    config file), hands the token over when `$GITHUB_SERVER_URL` (default https://github.com)
+    asks, and to no other host; the helpers configured elsewhere are set aside for that server,
+    and git never prompts.
+    """
+    server = (environ.get(SERVER_URL_ENV) or DEFAULT_SERVER_URL).rstrip("/")
+    key = f"credential.{server}.helper"
+    return {
+        **without_tokens(environ),
+        GIT_TOKEN_ENV: token,
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_CONFIG_COUNT": "2",
+        "GIT_CONFIG_KEY_0": key,
+        "GIT_CONFIG_VALUE_0": "",
+        "GIT_CONFIG_KEY_1": key,
+        "GIT_CONFIG_VALUE_1": _CREDENTIAL_HELPER,
+    }
 
 
 def connect(environ: Mapping[str, str] = os.environ) -> GitHub:

@@ -5,7 +5,8 @@ export); a bare repository is its remote. New upstream rows, then `modelops retr
 branch, `dvc update` the import, reproduce, commit, push the branch and open one pull request
 (GitHub is the local stand-in, tests/github_fake.py: it cannot exist here), then leave the
 checkout on main. The branch's pull-request report shows the refreshed data. A second decision
-while that PR is open comments on it instead of opening another.
+while that PR is open comments on it instead of opening another. As monitor.yml runs it, in two
+steps, the token is in the second only, and in neither reaches DVC, the pipeline or an argv.
 """
 
 from __future__ import annotations
@@ -21,20 +22,31 @@ import yaml
 from modelops.gates.registry import GATE_NAMES
 from modelops.synth import generate_churn
 from tests.github_fake import TOKEN, serve
-from tests.support import copy_template, git, isolate, run_dvc, small_params, venv_bin
+from tests.support import (
+    copy_template,
+    git,
+    isolate,
+    recording_shims,
+    run_dvc,
+    small_params,
+    venv_bin,
+)
 
 ENV = "production"
 
 
-def _modelops(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
+def _modelops(
+    root: Path, *args: str, env: dict[str, str] | None = None, path: str | None = None
+) -> str:
     import os
 
+    search = f"{path}:" if path else ""
     done = subprocess.run(
         [str(venv_bin() / "modelops"), *args],
         cwd=root,
         capture_output=True,
         text=True,
-        env={**os.environ, "PATH": f"{venv_bin()}:{os.environ['PATH']}", **(env or {})},
+        env={**os.environ, "PATH": f"{search}{venv_bin()}:{os.environ['PATH']}", **(env or {})},
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -164,3 +176,55 @@ def test_no_decision_means_no_branch_and_a_dirty_checkout_is_refused(project: Pa
     assert done.returncode == 1
     assert "uncommitted changes" in done.stderr
     assert "retrain/production" not in git(project, "branch", "--list")
+
+
+def test_as_monitor_yml_runs_it_the_token_reaches_the_push_alone(project: Path) -> None:
+    # Given the two steps of monitor.yml: `retrain` (no remote) refreshes, reproduces and
+    # commits; `retrain --push-only` pushes that commit and opens the pull request. Even with a
+    # token in the environment of both, no DVC process (and so no stage) has it in its
+    # environment, no git has it on its command line, and the second step reproduces nothing.
+    upstream = project.parent / "upstream" / "customers.csv"
+    generate_churn(2400, seed=2).to_csv(upstream, index=False)
+    _report(project, retrain=True)
+    seen = project.parent / "seen.log"
+    shims = recording_shims(project.parent / "shims", seen, argv=("git",), env=("dvc",))
+    with serve() as github:
+        env = {
+            "GITHUB_API_URL": github.url,
+            "GITHUB_REPOSITORY": "octo/repo",
+            "GITHUB_TOKEN": TOKEN,
+        }
+        made = _modelops(project, "retrain", "--env", ENV, env=env, path=str(shims))
+        assert "branch retrain/production, committed" in made, made
+        assert not github.requests, "the first step never talks to GitHub"
+        commit = git(project, "rev-parse", "retrain/production").strip()
+        first = seen.read_text()
+        assert "dvc repro" in first
+        pushed = _modelops(
+            project,
+            *("retrain", "--env", ENV, "--remote", "origin", "--push-only"),
+            env=env,
+            path=str(shims),
+        )
+        assert "pull request: https://github.test/octo/repo/pull/" in pushed, pushed
+        pulls = [r for r in github.requests if r.method == "POST" and r.path.endswith("/pulls")]
+        assert len(pulls) == 1
+        assert pulls[0].body["head"] == "retrain/production"
+        assert "feature_drift breached" in pulls[0].body["body"]
+        assert "Data: `dvc update data/raw/customers.csv.dvc`" in pulls[0].body["body"]
+    second = seen.read_text()[len(first) :]
+    assert "dvc repro" not in second, "the step that holds the token runs no pipeline"
+    assert "dvc update" not in second
+    assert "git push" in second
+    assert TOKEN not in seen.read_text(), "no token in DVC's environment or on a command line"
+    assert git(project.parent / "origin.git", "rev-parse", "retrain/production").strip() == commit
+    assert git(project, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
+    again = subprocess.run(
+        [str(venv_bin() / "modelops"), "retrain", "--env", ENV, "--push-only"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert again.returncode == 1
+    assert "give --remote" in again.stderr

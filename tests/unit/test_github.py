@@ -7,14 +7,27 @@ that started it.
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from modelops.errors import GitHubError
-from modelops.github import GitHub, connect, connect_if_configured, marker, sync_issues
+from modelops.github import (
+    GitHub,
+    connect,
+    connect_if_configured,
+    git_push_environ,
+    marker,
+    sync_issues,
+    without_tokens,
+)
+from tests import git_http
 from tests.github_fake import TOKEN, Fake, serve
+from tests.support import git
 
 
 def _sync(github: GitHub, causes: dict[str, tuple[str, str]], scope: str = "production/"):
@@ -194,3 +207,45 @@ def test_off_github_nothing_is_configured_and_retraining_by_hand_only_pushes() -
     assert connect_if_configured(ok) == connect(ok)
     with pytest.raises(GitHubError, match=r"set \$GITHUB_TOKEN"):
         connect_if_configured({"GITHUB_REPOSITORY": "octo/repo"})
+
+
+def test_children_that_need_no_token_get_none_and_git_gets_it_for_its_server_alone(
+    tmp_path: Path,
+) -> None:
+    # Given a process that holds GitHub tokens, the environment of a child that does not talk
+    # to GitHub (DVC, the pipeline) holds none; a git pushing with the token authenticates to
+    # $GITHUB_SERVER_URL through the credential helper, with the token in no URL and no file,
+    # and a server elsewhere never receives it.
+    held = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "GITHUB_TOKEN": TOKEN}
+    held |= {"GH_TOKEN": "gh", "GIT_PUSH_TOKEN": "push", "GITHUB_REPOSITORY": "octo/repo"}
+    assert without_tokens(held) == {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "GITHUB_REPOSITORY": "octo/repo",
+    }
+    git(tmp_path, "init", "--quiet", "--bare", "remote.git")
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "--quiet", "--initial-branch=main")
+    (work / "a.txt").write_text("a\n")
+    git(work, "add", "a.txt")
+    git(work, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "a")
+    with git_http.serve(tmp_path, TOKEN) as server:
+        push = ["git", "push", "--quiet", f"{server.url}/remote.git", "main"]
+
+        def pushed(environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(push, cwd=work, env=environ, capture_output=True, text=True)
+
+        elsewhere = pushed(git_push_environ(TOKEN, {**held, "GITHUB_SERVER_URL": "https://gh.x"}))
+        assert elsewhere.returncode != 0
+        assert not any(ok for _, _, ok in server.seen), "the token went to no other server"
+        done = pushed(git_push_environ(TOKEN, {**held, "GITHUB_SERVER_URL": server.url}))
+        assert done.returncode == 0, done.stderr
+        assert server.seen[-1][2], "git sent the token when asked"
+    assert git(tmp_path / "remote.git", "log", "--format=%s", "main").split() == ["a"]
+    environ = git_push_environ(TOKEN, held)
+    assert environ["GIT_PUSH_TOKEN"] == TOKEN
+    assert "GITHUB_TOKEN" not in environ
+    assert "GH_TOKEN" not in environ
+    assert TOKEN not in "".join(v for k, v in environ.items() if k != "GIT_PUSH_TOKEN")
+    assert TOKEN not in (work / ".git" / "config").read_text()

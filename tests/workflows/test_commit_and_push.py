@@ -1,9 +1,10 @@
 """The release step of deploy.yml and rollout.yml, against a real bare remote and two clones.
 
-GitHub is not here; a bare repository stands in for it. Clone "bot" is the workflow's
-checkout, clone "person" pushes in between, as a concurrent merge or a hand-run release would.
-The script runs the real `modelops release` command, and runs it again on the new tip when its
-push is refused: a release change is recomputed, never rebased.
+GitHub is not here; a bare repository stands in for it (served over HTTP, with a token, by
+tests/git_http.py where the token matters). Clone "bot" is the workflow's checkout, clone
+"person" pushes in between, as a concurrent merge or a hand-run release would. The script runs
+the real `modelops release` command, and runs it again on the new tip when its push is refused:
+a release change is recomputed, never rebased. The token it pushes with reaches git alone.
 """
 
 from __future__ import annotations
@@ -20,8 +21,16 @@ from modelops.deploy.workflow import Plan, write
 from modelops.params import load_params
 from modelops.releases.files import load_releases
 from modelops.releases.state import Release, deploy
+from tests import git_http
 from tests.deploy.support import change, model_version
-from tests.support import REPO_ROOT, git, template_params, venv_bin, write_params
+from tests.support import (
+    REPO_ROOT,
+    git,
+    recording_shims,
+    template_params,
+    venv_bin,
+    write_params,
+)
 
 SCRIPT = REPO_ROOT / ".github" / "scripts" / "commit-and-push.sh"
 RELEASE = Path("manifests/releases/production.yaml")
@@ -67,23 +76,27 @@ def clone(remote: Path, name: str) -> Path:
     return path
 
 
-def release(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """What rollout.yml's step runs: the script around a real `modelops release` command."""
+def release(
+    root: Path, *args: str, env: dict[str, str] | None = None, before: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """What rollout.yml's step runs: the script around a real `modelops release` command
+    (`before` is put in front of the command, `env` added to the script's environment)."""
     message = root.parent / f"{root.name}-message.txt"
-    env = {
+    environ = {
         **os.environ,
         "ATTEMPTS": "3",
         "BACKOFF": "0",
         "WORKFLOW": "rollout",
         "PATH": f"{venv_bin()}{os.pathsep}{os.environ['PATH']}",
+        **(env or {}),
     }
     command = [str(venv_bin() / "modelops"), "release", *args, "--message-file", str(message)]
     return subprocess.run(
-        ["bash", str(SCRIPT), str(message), "--", *command],
+        ["bash", str(SCRIPT), str(message), "--", *before, *command],
         cwd=root,
         capture_output=True,
         text=True,
-        env=env,
+        env=environ,
     )
 
 
@@ -205,3 +218,49 @@ def test_a_branch_that_keeps_moving_gives_up_and_names_a_new_run(remote: Path) -
     assert "Gave up after 3 attempts" in done.stdout
     assert "Start a new run of rollout" in done.stdout
     assert remote_log(remote) == ["Start"]
+
+
+TOKEN = "ghs_0123456789abcdefNOTaREALtoken"
+
+
+def test_the_token_reaches_git_alone_and_only_its_own_server(remote: Path, tmp_path: Path) -> None:
+    # Given a remote that accepts only the token, and the token in GIT_PUSH_TOKEN as the workflow
+    # step's env: gives it, when a release is committed and pushed, then git authenticated
+    # with it, and it was in no git command line, no URL, no file, and not in the environment
+    # of the release command (which runs the project's code and needs no GitHub token).
+    bot = clone(remote, "bot")
+    log = tmp_path / "git-argv.log"
+    shim = recording_shims(tmp_path / "shim", log, argv=("git",), env=())
+    seen_by_command = tmp_path / "command-env.txt"
+    path = f"{shim}{os.pathsep}{venv_bin()}{os.pathsep}{os.environ['PATH']}"
+    with git_http.serve(remote.parent, TOKEN) as server:
+        git(bot, "remote", "set-url", "origin", f"{server.url}/{remote.name}")
+        # The token is for another server (GITHUB_SERVER_URL): this one never receives it.
+        elsewhere = release(
+            bot,
+            *("promote", "--env", "production", "--reason", "ok"),
+            env={"GIT_PUSH_TOKEN": TOKEN, "GITHUB_SERVER_URL": "https://github.example"},
+        )
+        refused = list(server.seen)
+        git(bot, "reset", "--quiet", "--hard", "origin/main")
+        done = release(
+            bot,
+            *("promote", "--env", "production", "--reason", "healthy at 10%"),
+            env={"GIT_PUSH_TOKEN": TOKEN, "GITHUB_SERVER_URL": server.url, "PATH": path},
+            before=("bash", "-c", 'env > "$0"; exec "$@"', str(seen_by_command)),
+        )
+        pushes = [ok for _, route, ok in server.seen if route.endswith("/git-receive-pack")]
+    assert elsewhere.returncode != 0
+    assert refused, "git did ask the other server"
+    assert not any(ok for _, _, ok in refused), "no request carried the token"
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert remote_log(remote)[0].startswith("promote: production canary")
+    assert remote_log(remote)[1:] == ["Start"], "the refused attempt left nothing"
+    assert pushes
+    assert pushes[-1], "git sent the token when the server asked for it"
+    assert "GIT_PUSH_TOKEN" not in seen_by_command.read_text()
+    assert TOKEN not in seen_by_command.read_text(), "the release command never sees the token"
+    assert "push" in log.read_text()
+    assert TOKEN not in log.read_text(), "the token is in no git command line"
+    assert TOKEN not in (bot / ".git" / "config").read_text(), "nor in the checkout's config"
+    assert TOKEN not in done.stdout + done.stderr

@@ -85,11 +85,23 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Read the monitor's decision (reports/monitor/<env>/report.json); when it "
         "is to retrain, start branch retrain/<env>, refresh the data (dvc update, or "
         "monitoring.retrain.refresh_command), run `dvc repro`, commit, and with --remote push "
-        "it and open the pull request (GitHub from the environment). Never merges.",
+        "it and open the pull request (GitHub and its token from the environment: never an "
+        "argument). --push-only does only that last part, for the branch an earlier run "
+        "without --remote committed. Never merges.",
     )
     retrain.add_argument("--env", required=True, help="the environment the decision is about")
     retrain.add_argument("--report", type=Path, default=None, help="report directory")
-    retrain.add_argument("--remote", default=None, help="git remote to push the branch to")
+    retrain.add_argument(
+        "--remote",
+        default=None,
+        help="git remote to push the branch to (a name or a URL without credentials)",
+    )
+    retrain.add_argument(
+        "--push-only",
+        action="store_true",
+        help="push the branch `retrain --env ENV` committed here and open its pull request; "
+        "refresh and reproduce nothing (the step that holds the token, in monitor.yml)",
+    )
     retrain.add_argument(
         "--force", action="store_true", help="retrain even when the decision is not to"
     )
@@ -130,7 +142,12 @@ def _retrain(args: argparse.Namespace, paths: ProjectPaths) -> int:
     from modelops.monitoring import retrain
 
     done = retrain.from_report(
-        paths, args.env, folder=args.report, remote=args.remote, force=args.force
+        paths,
+        args.env,
+        folder=args.report,
+        remote=args.remote,
+        force=args.force,
+        push_only=args.push_only,
     )
     print(retrain.to_text(done, args.env))
     return ExitCode.OK

@@ -17,12 +17,18 @@ On the monitor's retrain decision `modelops retrain --env production` (monitor.y
    and what changed in the data; the checkout is left on the commit it started from, with that
    commit's outputs. `pr.yml` then gates and reports it like any other change;
    nothing merges it but a person.
+
+Steps 1 to 4 need no token and 5 no pipeline: without a remote it stops after 4 (the branch is
+committed, nothing leaves the machine), and `--push-only` does 5 alone for the branch an earlier
+run committed on this checkout's commit. monitor.yml runs the two in separate steps, so the
+retraining token is in the environment of the push alone. Whichever runs, no child process that
+does not talk to GitHub (DVC, the pipeline, the refresh command) gets a GitHub token in its
+environment, and git pushes with it through a credential helper, never a URL.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -31,7 +37,7 @@ from pathlib import Path
 import yaml
 
 from modelops.errors import GitHubError, RetrainError
-from modelops.github import GitHub, connect_if_configured
+from modelops.github import GitHub, connect_if_configured, git_push_environ, without_tokens
 from modelops.io import JSONObject
 from modelops.monitoring.report import DecisionDocument
 from modelops.monitoring.watch import read_report
@@ -68,14 +74,23 @@ def from_report(
     folder: Path | None = None,
     remote: str | None = None,
     force: bool = False,
+    push_only: bool = False,
 ) -> Retrained | None:
     """Retrain when the environment's latest monitor report says to (or `force`); None when
     it does not. With a `remote`, push; then open the pull request where a repository and a
-    token are set ($GITHUB_REPOSITORY, $GITHUB_TOKEN: in Actions), else leave it to the user."""
+    token are set ($GITHUB_REPOSITORY, $GITHUB_TOKEN: in Actions), else leave it to the user.
+    With `push_only`, only push the branch an earlier call without a remote committed."""
     document, markdown = read_report(paths, folder, environment)
     reasons = reasons_to_retrain(document["decision"], force=force)
     if reasons is None:
         return None
+    github = connect_if_configured() if remote is not None else None
+    if push_only:
+        if remote is None:
+            raise RetrainError("--push-only pushes the branch to a remote: give --remote")
+        return push_branch(
+            paths.root, environment, reasons=reasons, report=markdown, remote=remote, github=github
+        )
     return retrain(
         paths.root,
         load_params(paths.params_file),
@@ -83,7 +98,7 @@ def from_report(
         reasons=reasons,
         report=markdown,
         remote=remote,
-        github=connect_if_configured() if remote is not None else None,
+        github=github,
     )
 
 
@@ -172,34 +187,105 @@ def retrain(
         message = _message(environment, reasons, refreshed, data_before, data_after)
         _git(root, "commit", "--quiet", "--message", message, check=True)
         commit = _git(root, "rev-parse", "HEAD").strip()
-        url = None
-        if remote is not None:
-            if _has_dvc_remote(root):
-                _run(root, "dvc", "push")
-            _git(root, "push", "--quiet", "--force", remote, f"{branch}:{branch}", check=True)
-            if github is None:
-                note = (
-                    f"pushed to {remote}: open a pull request from {branch} (set "
-                    "$GITHUB_REPOSITORY and $GITHUB_TOKEN to have it opened)"
-                )
-                return Retrained(branch, tuple(refreshed), commit, None, note)
-            try:
-                url = github.create_pull_request(
-                    head=branch,
-                    base=base,
-                    title=message.splitlines()[0],
-                    body=_body(message, report),
-                ).url
-            except GitHubError as exc:
-                raise RetrainError(
-                    f"{branch} is pushed to {remote}, but GitHub refused the pull request "
-                    f"({exc}): open it from {branch} by hand"
-                ) from None
-        return Retrained(branch, tuple(refreshed), commit, url, "opened" if url else "committed")
+        if remote is None:
+            return Retrained(branch, tuple(refreshed), commit, None, "committed")
+        url = _publish(root, branch, message, report, remote=remote, github=github, base=base)
+        return Retrained(branch, tuple(refreshed), commit, url, _published(url, branch, remote))
     finally:
         # Back where it started, with that commit's outputs (the branch's stay in DVC's cache).
         _git(root, "switch", "--force", start)
-        subprocess.run(["dvc", "checkout", "--force", "--quiet"], cwd=root, check=False)
+        subprocess.run(
+            ["dvc", "checkout", "--force", "--quiet"], cwd=root, check=False, env=without_tokens()
+        )
+
+
+def push_branch(
+    root: Path,
+    environment: str,
+    *,
+    reasons: list[str],
+    report: str,
+    remote: str,
+    github: GitHub | None,
+    base: str = "main",
+) -> Retrained:
+    """Push the branch that `retrain` (without a remote) committed on the checked-out commit,
+    with its DVC outputs, and open its pull request: no refresh, no pipeline, only what needs
+    the token. A retraining pull request open already is commented on instead (its branch is
+    left as its reviewers see it)."""
+    branch = BRANCH.format(environment=environment)
+    commit = _git(root, "rev-parse", "--verify", "--quiet", f"{branch}^{{commit}}").strip()
+    if not commit:
+        raise RetrainError(
+            f"no branch {branch} to push: run `modelops retrain --env {environment}` first"
+        )
+    parent = _git(root, "rev-parse", "--verify", "--quiet", f"{branch}~1").strip()
+    if parent != _git(root, "rev-parse", "HEAD").strip():
+        raise RetrainError(
+            f"{branch} was not committed on the checked-out commit: run `modelops retrain "
+            f"--env {environment}` again here"
+        )
+    dirty = _git(root, "status", "--porcelain", "--untracked-files=no").strip()
+    if dirty:
+        raise RetrainError(f"the checkout has uncommitted changes, commit or stash them:\n{dirty}")
+    if github is not None:
+        existing = github.find_pull_request(branch)
+        if existing is not None:
+            github.comment(existing.number, _still(reasons))
+            return Retrained(branch, (), None, existing.url, f"open already: {existing.url}")
+    message = _git(root, "log", "-1", "--format=%B", branch, check=True)
+    start = _git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    # Only git's files change: DVC pushes the outputs the branch's dvc.lock names from its cache.
+    _git(root, "switch", "--quiet", branch, check=True)
+    try:
+        url = _publish(root, branch, message, report, remote=remote, github=github, base=base)
+    finally:
+        _git(root, "switch", "--quiet", "--force", start)
+    return Retrained(branch, (), commit, url, _published(url, branch, remote))
+
+
+def _publish(
+    root: Path,
+    branch: str,
+    message: str,
+    report: str,
+    *,
+    remote: str,
+    github: GitHub | None,
+    base: str,
+) -> str | None:
+    """Push the checked-out branch (its DVC outputs first) and open its pull request; the
+    pull request's address, or None without GitHub."""
+    if _has_dvc_remote(root):
+        _run(root, "dvc", "push")
+    push = ["git", "push", "--quiet", "--force", remote, f"{branch}:{branch}"]
+    environ = git_push_environ(github.token) if github is not None else without_tokens()
+    done = subprocess.run(push, cwd=root, capture_output=True, text=True, env=environ, check=False)
+    if done.returncode != 0:
+        raise RetrainError(f"`{' '.join(push)}` failed: {done.stderr.strip()}")
+    if github is None:
+        return None
+    try:
+        return github.create_pull_request(
+            head=branch,
+            base=base,
+            title=message.splitlines()[0],
+            body=_body(message, report),
+        ).url
+    except GitHubError as exc:
+        raise RetrainError(
+            f"{branch} is pushed to {remote}, but GitHub refused the pull request "
+            f"({exc}): open it from {branch} by hand"
+        ) from None
+
+
+def _published(url: str | None, branch: str, remote: str) -> str:
+    if url is not None:
+        return "opened"
+    return (
+        f"pushed to {remote}: open a pull request from {branch} (set "
+        "$GITHUB_REPOSITORY and $GITHUB_TOKEN to have it opened)"
+    )
 
 
 def _committed(root: Path) -> list[str]:
@@ -265,7 +351,12 @@ def _set_synthetic_seed(path: Path, seed: int) -> None:
 
 def _has_dvc_remote(root: Path) -> bool:
     done = subprocess.run(
-        ["dvc", "remote", "list"], cwd=root, capture_output=True, text=True, check=False
+        ["dvc", "remote", "list"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=without_tokens(),
     )
     return done.returncode == 0 and bool(done.stdout.strip())
 
@@ -280,7 +371,7 @@ def _read_json(path: Path) -> JSONObject | None:
 
 def _run(root: Path, *command: str) -> None:
     done = subprocess.run(
-        command, cwd=root, capture_output=True, text=True, check=False, env=os.environ.copy()
+        command, cwd=root, capture_output=True, text=True, check=False, env=without_tokens()
     )
     if done.returncode != 0:
         tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
@@ -291,7 +382,9 @@ def _run(root: Path, *command: str) -> None:
 
 
 def _git(root: Path, *args: str, check: bool = False) -> str:
-    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["git", *args], cwd=root, capture_output=True, text=True, check=False, env=without_tokens()
+    )
     if check and done.returncode != 0:
         raise RetrainError(f"`git {' '.join(args)}` failed: {done.stderr.strip()}")
     return done.stdout
