@@ -20,10 +20,11 @@ import pytest
 
 from modelops.monitoring import quality
 from modelops.monitoring.decide import Dismissal, decide, dismiss, window_status
-from modelops.monitoring.drift import Finding, Window, binned_ks, cramers_v, judge_drift
+from modelops.monitoring.drift import Finding, Window, binned_ks, judge_drift
 from modelops.monitoring.monitor import limits
 from modelops.monitoring.windows import window_of
 from modelops.params import load_params
+from modelops.statistics import category_table, cramers_v
 from modelops.synth import CATEGORICAL, NUMERIC, generate_churn
 from modelops.telemetry.profile import ReferenceProfile, build_profile
 from tests.support import REPO_ROOT
@@ -95,10 +96,11 @@ def test_binned_ks_is_the_largest_cdf_gap_and_cramers_v_is_zero_for_equal_shares
     assert binned_ks([0.5, 0.5], [50, 50]) == 0.0
     assert binned_ks([0.5, 0.5], [100, 0]) == pytest.approx(0.5)
     assert binned_ks([0.25, 0.25, 0.5], [0, 50, 50]) == pytest.approx(0.25)
-    assert cramers_v([50, 50], [500, 500]) == (0.0, 2)
-    value, columns = cramers_v([100, 0], [0, 100])
-    assert value == pytest.approx(1.0)
-    assert columns == 2
+    same = cramers_v(category_table({"a": 50, "b": 50}, {"a": 500, "b": 500}))
+    assert (same.value, same.distance, same.columns) == (0.0, 0.0, 2)
+    apart = cramers_v(category_table({"a": 100}, {"b": 100}))
+    assert apart.distance == pytest.approx(1.0)
+    assert apart.value == pytest.approx(0.99, abs=1e-3), "Yates and bias correction, 200 rows"
 
 
 def test_unchanged_traffic_over_many_windows_breaches_no_more_than_promised(
@@ -138,6 +140,34 @@ def test_each_injected_drift_breaches_its_own_criterion(profile: ReferenceProfil
     concept = _breached(_judge(profile, _window(profile, 10, flip=True)))
     assert ("concept_drift", "label relation") in concept
     assert not {c for c, _ in concept} & {"feature_drift", "score_drift", "missing_values"}
+
+
+def test_a_categorical_shift_reads_the_same_on_a_day_of_a_million_rows(
+    profile: ReferenceProfile,
+) -> None:
+    # Given payment_method's electronic_check going from its training share to 80 % of rows,
+    # in windows from 4,000 rows to a million (more rows than the 8,000 trained on)
+    (payment,) = [p for p in profile.categorical if p.name == "payment_method"]
+    index = payment.categories.index("electronic_check")
+    rest = 1 - payment.shares[index]
+    shares = {c: 0.2 * s / rest for c, s in zip(payment.categories, payment.shares, strict=True)}
+    shares["electronic_check"] = 0.8
+
+    def finding(rows: int) -> Finding:
+        window = Window(
+            0.0, 86_400.0, {"payment_method": {c: s * rows for c, s in shares.items()}}, {}
+        )
+        found = judge_drift(profile, window, LIMITS)
+        return next(
+            f for f in found if (f.criterion, f.subject) == ("feature_drift", "payment_method")
+        )
+
+    small, large = finding(4000), finding(1_000_000)
+    assert small.value is not None and large.value is not None
+    # Then both breach with the same Cramér's V (it once read 0.43 and then 0.16, "ok")
+    assert (small.status, large.status) == ("breach", "breach"), (small.text(), large.text())
+    assert large.value.estimate == pytest.approx(small.value.estimate, abs=5e-3)
+    assert large.value.estimate > 0.5
 
 
 def test_a_window_too_small_is_inconclusive_never_a_breach(profile: ReferenceProfile) -> None:
