@@ -58,7 +58,8 @@ def wilson(events: int, n: int, *, z: float) -> Interval:
     denominator = 1.0 + z * z / n
     centre = (rate + z * z / (2 * n)) / denominator
     half = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / denominator
-    return Interval(rate, max(0.0, centre - half), min(1.0, centre + half))
+    # The interval always holds the rate; rounding can leave 1e-19 above 0 events' rate of 0.
+    return Interval(rate, max(0.0, min(rate, centre - half)), min(1.0, max(rate, centre + half)))
 
 
 def decide_at_most(interval: Interval, limit: float) -> Decision:
