@@ -265,10 +265,15 @@ def quantile_ratio(
         half = math.sqrt(level * (1 - level) / total) * radius(1, total, alpha / 2, planned)
         low_level, high_level = level - half, level + half
         low = histogram_quantile(bounds, cumulative, max(low_level, 0.0))
+        if math.isinf(low):  # beyond the last bucket: above its bound, all that is known
+            low = max((b for b in bounds if math.isfinite(b)), default=0.0)
         high = math.inf if high_level >= 1 else histogram_quantile(bounds, cumulative, high_level)
         ranges.append((histogram_quantile(bounds, cumulative, level), low, high))
     (point1, low1, high1), (point2, low2, high2) = ranges
-    estimate = point1 / point2 if point2 > 0 else math.inf
+    if math.isinf(point1) and math.isinf(point2):
+        estimate = math.nan  # both beyond the last bucket: no ratio to read
+    else:
+        estimate = point1 / point2 if point2 > 0 else math.inf
     low = low1 / high2 if high2 > 0 and not math.isinf(high2) else 0.0
-    high = high1 / low2 if low2 > 0 else math.inf
+    high = high1 / low2 if low2 > 0 and not math.isinf(high1) else math.inf
     return Interval(estimate, low, high)
