@@ -400,7 +400,10 @@ def main() -> int:
             f"template's `canary:` params (alpha {PARAMS.alpha:g} per step, min_requests "
             f"{PARAMS.min_requests}, min_soak {PARAMS.min_soak}, errors.max_increase "
             f"{PARAMS.errors.max_increase:g}, latency.max_ratio {PARAMS.latency.max_ratio:g}, "
-            f"scores.max_psi {PARAMS.scores.max_psi:g}). Method: {METHOD}.",
+            f"scores.max_psi {PARAMS.scores.max_psi:g}) and, for the inputs (a categorical "
+            "and a numeric feature), the drift gate's limits (gates.drift.max_categorical_drift "
+            f"{DRIFT.max_categorical_drift:g}, max_numeric_drift {DRIFT.max_numeric_drift:g}). "
+            f"Method: {METHOD}.",
             "",
             "## The judge",
             "",
