@@ -5,8 +5,8 @@ Each run is one canary step at 10% of traffic, looked at every `--per-look` cana
 minutes per look, until the judge promotes or rolls back (or the last look holds). Each look
 adds new requests whose outcomes are drawn per track: server errors (binomial), latency from a
 lognormal on the server's buckets, the score from a Beta on the fixed grid (positive at 0.5),
-two features' bins, and feedback cells for a third of the rows. The judge sees the running
-totals, as it sees `increase(...)` over the step.
+a categorical and a numeric feature's bins, and feedback cells for a third of the rows. The
+judge sees the running totals, as it sees `increase(...)` over the step.
 
 Scenarios:
 - A/A: the canary is stable. Any rollback is a false alarm.
@@ -39,9 +39,12 @@ import numpy as np
 from modelops_contract import (
     FALSE_NEGATIVE,
     FALSE_POSITIVE,
+    OTHER,
     SCORE_GRID,
     TRUE_NEGATIVE,
     TRUE_POSITIVE,
+    UNSEEN,
+    bin_label,
 )
 from modelops_contract import LATENCY_BUCKETS as LATENCY_BOUNDS
 from scipy import stats as scipy_stats
@@ -49,16 +52,22 @@ from scipy import stats as scipy_stats
 from modelops.canary import stats
 from modelops.canary.evidence import Evidence, TrackCounts
 from modelops.canary.judge import METHOD, Verdict, judge
-from modelops.params import CanaryParams
+from modelops.params import CanaryParams, DriftGateParams
 from modelops.statistics import wilson
 
 WEIGHT = 10
 SECONDS_PER_LOOK = 120.0
-FEATURES = {"plan": (0.4, 0.3, 0.2, 0.1), "tenure": (0.2, 0.2, 0.2, 0.2, 0.2)}
+FEATURES = {
+    # A categorical feature as the server counts it (its top categories, other, unseen) and a
+    # numeric one's deciles: the judge holds them to the drift gate's Cramér's V and KS.
+    "plan": {"basic": 0.4, "standard": 0.3, "premium": 0.2, OTHER: 0.1, UNSEEN: 0.0},
+    "tenure": {bin_label(i): 0.2 for i in range(5)},
+}
 CELLS = (TRUE_POSITIVE, FALSE_NEGATIVE, FALSE_POSITIVE, TRUE_NEGATIVE)
 CELL_SHARES = (0.14, 0.06, 0.08, 0.72)
 LABELLED = 1 / 3
 PARAMS = CanaryParams()
+DRIFT = DriftGateParams()
 
 
 @dataclass(frozen=True)
@@ -137,7 +146,7 @@ def run(scenario: Scenario, seed: int, *, looks: int, per_look: int) -> Outcome:
         canary = _add(canary, _draw(scenario.canary, per_look, rng))
         stable = _add(stable, _draw(scenario.stable, per_stable, rng))
         evidence = Evidence(canary, stable, step_seconds=look * SECONDS_PER_LOOK, weight=WEIGHT)
-        verdict = judge(evidence, PARAMS)
+        verdict = judge(evidence, PARAMS, drift=DRIFT)
         if verdict.decision != "hold":
             break
     assert verdict is not None
@@ -267,13 +276,9 @@ def _draw(track: Track, requests: int, rng: np.random.Generator) -> TrackCounts:
     cells = rng.multinomial(labels, CELL_SHARES)
     features = {
         name: dict(
-            zip(
-                (f"b{i}" for i in range(len(p))),
-                map(float, rng.multinomial(requests, p)),
-                strict=True,
-            )
+            zip(shares, map(float, rng.multinomial(requests, list(shares.values()))), strict=True)
         )
-        for name, p in FEATURES.items()
+        for name, shares in FEATURES.items()
     }
     return TrackCounts(
         requests=float(requests),
@@ -395,7 +400,10 @@ def main() -> int:
             f"template's `canary:` params (alpha {PARAMS.alpha:g} per step, min_requests "
             f"{PARAMS.min_requests}, min_soak {PARAMS.min_soak}, errors.max_increase "
             f"{PARAMS.errors.max_increase:g}, latency.max_ratio {PARAMS.latency.max_ratio:g}, "
-            f"scores.max_psi {PARAMS.scores.max_psi:g}). Method: {METHOD}.",
+            f"scores.max_psi {PARAMS.scores.max_psi:g}) and, for the inputs (a categorical "
+            "and a numeric feature), the drift gate's limits (gates.drift.max_categorical_drift "
+            f"{DRIFT.max_categorical_drift:g}, max_numeric_drift {DRIFT.max_numeric_drift:g}). "
+            f"Method: {METHOD}.",
             "",
             "## The judge",
             "",

@@ -7,6 +7,9 @@ cannot tell), with the number of rows that would settle it. Pure functions (NumP
 - Rates (nulls, duplicates, overlaps): Wilson score intervals for a binomial proportion.
 - Distribution distances: for Kolmogorov-Smirnov, the Dvoretzky-Kiefer-Wolfowitz bound on each
   empirical CDF; for Cramér's V, its critical value under no difference (chi-square).
+- Cramér's V from counts (`category_table`, `cramers_v`): the value Deepchecks' FeatureDrift
+  gives the pull-request gate on the same two samples, which does not shrink as one sample
+  grows, with an interval around the population value that narrows as both grow.
 - ROC AUC: the Hanley-McNeil standard error.
 - Columns checked one by one share the error rate (Bonferroni).
 """
@@ -14,6 +17,7 @@ cannot tell), with the number of rows that would settle it. Pure functions (NumP
 from __future__ import annotations
 
 import math
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
@@ -56,7 +60,8 @@ def wilson(events: int, n: int, *, z: float) -> Interval:
     denominator = 1.0 + z * z / n
     centre = (rate + z * z / (2 * n)) / denominator
     half = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / denominator
-    return Interval(rate, max(0.0, centre - half), min(1.0, centre + half))
+    # The interval always holds the rate; rounding can leave 1e-19 above 0 events' rate of 0.
+    return Interval(rate, max(0.0, min(rate, centre - half)), min(1.0, max(rate, centre + half)))
 
 
 def decide_at_most(interval: Interval, limit: float) -> Decision:
@@ -169,6 +174,168 @@ def cramers_v_rows_needed(
     alpha = (1.0 - confidence) / max(tests, 1)
     quantile = float(stats.chi2.ppf(1.0 - alpha, df=max(categories - 1, 1)))
     return math.ceil(quantile / (limit - observed) ** 2)
+
+
+# Cramér's V from counts, as the pull-request gate reads it ------------------------------------
+
+OTHER_SHARE = 0.01
+"""A category with less than this share of the first (reference) sample's rows is pooled with
+the other rare ones, in both samples: Deepchecks FeatureDrift's `min_category_size_ratio`, at
+the default the gate keeps (`gates/catalog.py`)."""
+RARE = "other rare categories"
+"""The label of the pooled column."""
+MIN_EXPECTED_ROWS = 5.0
+"""Rows every column must expect in the smaller sample before the interval's chi-square
+approximation is trusted (the textbook rule): fewer is inconclusive, whatever the value."""
+
+
+@dataclass(frozen=True)
+class CategoryTable:
+    """Rows per category of two samples (`first` the reference), rare categories pooled."""
+
+    labels: tuple[str, ...]
+    first: tuple[float, ...]
+    second: tuple[float, ...]
+
+
+def category_table(
+    first: Mapping[str, float],
+    second: Mapping[str, float],
+    *,
+    pooled: Collection[str] = (),
+    min_share: float = OTHER_SHARE,
+) -> CategoryTable:
+    """Two samples' rows per category, the rare ones pooled as Deepchecks pools them.
+
+    A category with less than `min_share` of `first`'s rows (so also one `first` never saw)
+    joins the pooled column in both samples, as does every label in `pooled` (a group of
+    categories each rare in `first`, such as the profile's `other`). The pooled column is kept
+    only when it holds more than `min_share` of either sample. Missing values are the caller's
+    to leave out: the gate ignores them.
+    """
+    size1, size2 = sum(first.values()), sum(second.values())
+    kept: list[tuple[str, float, float]] = []
+    rare1 = rare2 = 0.0
+    for label in dict.fromkeys([*first, *second]):
+        a, b = first.get(label, 0.0), second.get(label, 0.0)
+        if label in pooled or a < size1 * min_share:
+            rare1, rare2 = rare1 + a, rare2 + b
+        else:
+            kept.append((label, a, b))
+    if rare1 > size1 * min_share or rare2 > size2 * min_share:
+        kept.append((RARE, rare1, rare2))
+    return CategoryTable(
+        labels=tuple(label for label, _, _ in kept),
+        first=tuple(a for _, a, _ in kept),
+        second=tuple(b for _, _, b in kept),
+    )
+
+
+@dataclass(frozen=True)
+class CramersV:
+    """Cramér's V of two samples of a categorical variable, and what its interval rests on."""
+
+    value: float
+    """The gate's number: Deepchecks' bias-corrected V with both samples scaled to one size.
+    It tends to `distance` as the samples grow, and does not shrink as one of them grows."""
+    distance: float
+    """The plug-in value sqrt(sum((p - q)^2 / (p + q)) / 2) of the two samples' shares p and q:
+    the centre of the interval, what V is for two samples of the same size."""
+    worth: float
+    """Rows per sample the comparison is worth: 1 / max over columns of (p/n1 + q/n2) / (p + q).
+    The harmonic mean of n1 and n2 when the shares agree; never below the smaller of them."""
+    columns: int
+    sparsest: str
+    """The column expecting the fewest rows in the smaller sample."""
+    expected: float
+    """How many rows it expects there (at the two samples' mean share)."""
+
+    @property
+    def decidable(self) -> bool:
+        """Whether every column expects `MIN_EXPECTED_ROWS` in the smaller sample."""
+        return self.expected >= MIN_EXPECTED_ROWS
+
+    def interval(self, reach: float) -> Interval:
+        """The value, with an interval for the population value at `reach`: a bound on the
+        standardized error's norm in `columns - 1` dimensions (the square root of a chi-square
+        quantile for one look, a confidence sequence's radius for many).
+
+        V is half the norm of the share difference p - q weighted by 2 / (p + q); each
+        column's error has a variance of at most p/n1 + q/n2, at most 2 / worth in that norm,
+        so the plug-in value is within reach / sqrt(2 worth) of the population value (triangle
+        inequality). The interval spans the gate's value too, which bias correction puts a
+        little below the plug-in.
+        """
+        if self.worth <= 0 or math.isinf(reach):
+            return Interval(self.value, 0.0, 1.0)
+        margin = reach / math.sqrt(2.0 * self.worth)
+        return Interval(
+            self.value,
+            max(0.0, min(self.value, self.distance) - margin),
+            min(1.0, max(self.value, self.distance) + margin),
+        )
+
+
+def cramers_v(table: CategoryTable) -> CramersV:
+    """Cramér's V of `table` as the pull-request gate computes it, with its interval's inputs."""
+    columns = [
+        (label, a, b)
+        for label, a, b in zip(table.labels, table.first, table.second, strict=True)
+        if a + b > 0
+    ]
+    n1, n2 = sum(a for _, a, _ in columns), sum(b for _, _, b in columns)
+    if n1 <= 0 or n2 <= 0:
+        return CramersV(0.0, 0.0, 0.0, len(columns), "", 0.0)
+    shares = [(label, a / n1, b / n2) for label, a, b in columns]
+    distance = math.sqrt(sum((p - q) ** 2 / (p + q) for _, p, q in shares) / 2.0)
+    worth = 1.0 / max((p / n1 + q / n2) / (p + q) for _, p, q in shares)
+    expected, sparsest = min((min(n1, n2) * (p + q) / 2.0, label) for label, p, q in shares)
+    value = gate_cramers_v(table.first, table.second)
+    return CramersV(value, distance, worth, len(columns), sparsest, expected)
+
+
+def gate_cramers_v(first: Sequence[float], second: Sequence[float]) -> float:
+    """Deepchecks' Cramér's V of two rows of counts on the same (already pooled) columns.
+
+    Step by step as Deepchecks 0.19.1 takes them (`utils/distribution/drift.py`): the larger
+    sample is scaled down to the smaller one's rows and both are rounded to whole rows; empty
+    columns are dropped; Pearson's chi-square of the 2 x k table, with Yates' continuity
+    correction when k is 2 (SciPy's `chi2_contingency` default); then Bergsma's bias
+    correction. 0 where Deepchecks has no number (one column, or a sample with no rows).
+    """
+    if len(first) < 2:
+        return 0.0
+    size1, size2 = sum(first), sum(second)
+    if size1 > size2:
+        first = [a * (size2 / size1) for a in first]
+    elif size2 > size1:
+        second = [b * (size1 / size2) for b in second]
+    cells = [(round(a), round(b)) for a, b in zip(first, second, strict=True)]
+    cells = [(a, b) for a, b in cells if a or b]
+    k = len(cells)
+    rows = (sum(a for a, _ in cells), sum(b for _, b in cells))
+    total = rows[0] + rows[1]
+    if k < 2 or min(rows) <= 0 or total <= 2:
+        return 0.0
+    chi2 = 0.0
+    for a, b in cells:
+        for observed, row in ((a, rows[0]), (b, rows[1])):
+            expected = row * (a + b) / total
+            gap = abs(observed - expected)
+            if k == 2:
+                gap = max(gap - 0.5, 0.0)
+            chi2 += gap * gap / expected
+    shrink = 1.0 / (total - 1)
+    corrected = max(0.0, chi2 / total - (k - 1) * shrink)
+    spread = min(1.0 - shrink, (k - 1) - (k - 1) ** 2 * shrink)
+    return math.sqrt(corrected / spread) if spread > 0 else 0.0
+
+
+def chi_square_reach(dimensions: int, *, confidence: float, tests: int = 1) -> float:
+    """The norm a standardized error in `dimensions` dimensions stays under at `confidence`
+    (shared by `tests` simultaneous tests): the square root of a chi-square quantile."""
+    alpha = (1.0 - confidence) / max(tests, 1)
+    return math.sqrt(float(stats.chi2.ppf(1.0 - alpha, df=max(dimensions, 1))))
 
 
 def auc_interval(auc: float, positives: int, negatives: int, *, z: float) -> Interval:

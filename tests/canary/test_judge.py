@@ -7,12 +7,15 @@ import math
 from dataclasses import replace
 
 import pytest
+from modelops_contract import OTHER, UNSEEN
 
 from modelops.canary import document, stats
+from modelops.canary.criteria import Finding
 from modelops.canary.evidence import Evidence, TrackCounts
-from modelops.canary.judge import judge
+from modelops.canary.judge import Verdict
+from modelops.canary.judge import judge as judge_with
 from modelops.canary.queries import step_queries, track_counts
-from modelops.params import CanaryParams
+from modelops.params import CanaryParams, DriftGateParams
 
 GRID = (*tuple(round(i / 20, 2) for i in range(1, 21)), math.inf)
 LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, math.inf)
@@ -43,8 +46,15 @@ def track(
     bins: str = "abc",
     labels: float = 0.0,
     recall: float = 0.7,
+    plan: tuple[float, float, float] | None = None,
 ) -> TrackCounts:
+    """One track's counts; `plan`: also a categorical feature, with these shares of basic,
+    standard and premium (none other, none unseen)."""
     rows = requests
+    features = {"tenure": {"b00": tenure[0] * rows, "b01": tenure[1] * rows}}
+    if plan is not None:
+        names = ("basic", "standard", "premium", OTHER, UNSEEN)
+        features["plan"] = dict(zip(names, (*(s * rows for s in plan), 0.0, 0.0), strict=True))
     latency_shares = [0.05, 0.6, 0.3, 0.04, 0.01, 0.0, 0.0, 0.0]
     if slow != 1.0:
         latency_shares = [0.0, 0.05, 0.15, 0.5, 0.3, 0.0, 0.0, 0.0]
@@ -61,8 +71,8 @@ def track(
         scores=_cumulative(_scores(center), rows),
         positive=positive * rows,
         predicted=rows,
-        features={"tenure": {"b00": tenure[0] * rows, "b01": tenure[1] * rows}},
-        bins={"tenure": bins},
+        features=features,
+        bins=dict.fromkeys(features, bins),
         cells={
             "true_positive": caught,
             "false_negative": positives - caught,
@@ -83,6 +93,12 @@ def evidence(canary: TrackCounts, stable: TrackCounts, seconds: float = 3600) ->
 
 
 PARAMS = CanaryParams()
+DRIFT = DriftGateParams()
+"""The drift gate's default limits, which the judge holds the inputs to."""
+
+
+def judge(look: Evidence, params: CanaryParams) -> Verdict:
+    return judge_with(look, params, drift=DRIFT)
 
 
 def test_a_canary_like_stable_with_enough_traffic_is_promoted() -> None:
@@ -172,6 +188,48 @@ def test_inputs_that_differ_between_tracks_point_at_routing() -> None:
     finding = next(f for f in verdict.findings if f.criterion == "inputs: tenure")
     assert finding.status == "fail"
     assert "routing or client trouble" in finding.reason
+
+
+def test_inputs_are_held_to_the_drift_gates_statistics_and_limits() -> None:
+    # Given a categorical feature whose basic plan goes from 28 % to 80 % of the canary's rows
+    # and a numeric one whose lower bin goes from 50 % to 90 %
+    canary = track(5000, tenure=(0.9, 0.1), plan=(0.8, 0.12, 0.08))
+    verdict = judge(evidence(canary, track(45_000, plan=(0.28, 0.42, 0.30))), PARAMS)
+    found = {f.criterion: f for f in verdict.findings}
+    plan, tenure = found["inputs: plan"], found["inputs: tenure"]
+    # Then each fails with the gate's statistic, against the gate's limit
+    assert plan.status == tenure.status == "fail"
+    assert plan.statistic.startswith("Cramér's V of plan, canary against stable")
+    assert (
+        plan.threshold == f"<= {DRIFT.max_categorical_drift:g} (gates.drift.max_categorical_drift)"
+    )
+    assert plan.estimate == pytest.approx(0.53, abs=0.01)
+    assert tenure.statistic.startswith("Kolmogorov-Smirnov distance of tenure")
+    assert tenure.threshold == f"<= {DRIFT.max_numeric_drift:g} (gates.drift.max_numeric_drift)"
+    assert tenure.estimate == pytest.approx(0.4)
+    assert plan.low <= plan.estimate <= plan.high
+    assert tenure.low <= tenure.estimate <= tenure.high
+
+
+def test_an_inputs_estimate_does_not_depend_on_the_traffic_or_the_split() -> None:
+    # Given the same shift at 10 % of 2,000 requests, 10 % of 200,000 and 50 % of 20,000
+    def plan(canary: float, stable: float) -> Finding:
+        look = evidence(
+            track(canary, plan=(0.8, 0.12, 0.08)), track(stable, plan=(0.28, 0.42, 0.3))
+        )
+        return next(f for f in judge(look, PARAMS).findings if f.criterion == "inputs: plan")
+
+    looks = [plan(200, 1800), plan(20_000, 180_000), plan(10_000, 10_000)]
+    # Then the estimate is the same, and only the interval narrows with more rows
+    assert [f.estimate for f in looks] == pytest.approx([looks[1].estimate] * 3, abs=5e-3)
+    assert looks[0].high - looks[0].low > looks[1].high - looks[1].low
+
+
+def test_inputs_on_a_category_too_few_rows_expect_are_inconclusive() -> None:
+    look = evidence(track(60, plan=(0.9, 0.05, 0.05)), track(540, plan=(0.9, 0.05, 0.05)))
+    plan = next(f for f in judge(look, PARAMS).findings if f.criterion == "inputs: plan")
+    assert plan.status == "inconclusive"
+    assert "expects 3.0 rows on the smaller track, fewer than the 5" in plan.reason
 
 
 def test_a_retrained_profile_makes_inputs_skipped_with_the_reason() -> None:
@@ -291,7 +349,7 @@ def test_quality_not_yet_decided_does_not_hold_unless_required() -> None:
 def test_the_plan_needs_more_time_at_a_smaller_step_and_names_what_sets_it() -> None:
     from modelops.canary.plan import plan_steps
 
-    plans = plan_steps((10, 25, 50, 100), 20.0, track(10_000), PARAMS)
+    plans = plan_steps((10, 25, 50, 100), 20.0, track(10_000), PARAMS, drift=DRIFT)
     assert [p.weight for p in plans] == [10, 25, 50], "the step to 100 completes, nothing to wait"
     seconds = [p.seconds for p in plans if p.seconds is not None]
     assert len(seconds) == len(plans), "every step has a soak time"

@@ -9,7 +9,7 @@ from modelops.canary.evidence import TrackCounts
 from modelops.canary.plan import Traffic, plan_rollout, to_text, window_seconds
 from modelops.errors import CanaryError, ExitCode
 from modelops.params import CanaryParams
-from tests.canary.test_judge import track
+from tests.canary.test_judge import DRIFT, track
 
 STEPS = (10, 25, 50, 100)
 
@@ -38,7 +38,7 @@ def test_a_plan_fits_when_every_step_decides_within_max_step_duration(
     per_second: float, limit: str, fits: bool, code: ExitCode, line: str
 ) -> None:
     params = CanaryParams(max_step_duration=limit)
-    plan = plan_rollout("production", STEPS, _traffic(per_second), params)
+    plan = plan_rollout("production", STEPS, _traffic(per_second), params, drift=DRIFT)
     assert [step.weight for step in plan.steps] == [10, 25, 50]
     assert (plan.fits, plan.exit_code) == (fits, code)
     text = to_text(plan)
@@ -50,14 +50,14 @@ def test_a_plan_fits_when_every_step_decides_within_max_step_duration(
 def test_the_canary_alone_is_the_baseline_when_stable_has_no_traffic() -> None:
     traffic = _traffic(50.0, stable=False)
     assert traffic.baseline is traffic.canary
-    assert plan_rollout("production", STEPS, traffic, CanaryParams()).fits
+    assert plan_rollout("production", STEPS, traffic, CanaryParams(), drift=DRIFT).fits
 
 
 @pytest.mark.parametrize("covered", [0.0, 3600.0])
 def test_no_traffic_to_plan_from_is_refused_with_the_namespace(covered: float) -> None:
     empty = Traffic("models-prod", "1h", TrackCounts(), TrackCounts(), covered)
     with pytest.raises(CanaryError, match="no predict requests in namespace models-prod over"):
-        plan_rollout("production", STEPS, empty, CanaryParams())
+        plan_rollout("production", STEPS, empty, CanaryParams(), drift=DRIFT)
 
 
 @pytest.mark.parametrize(("window", "seconds"), [("30m", 1800.0), ("1h", 3600.0), ("1d", 86400.0)])

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from modelops.monitoring import quality
+from modelops.monitoring import quality, report
 from modelops.monitoring.decide import Dismissal, decide, dismiss, window_status
-from modelops.monitoring.drift import Finding, Window, binned_ks, cramers_v, judge_drift
-from modelops.monitoring.monitor import limits
+from modelops.monitoring.drift import Finding, Window, binned_ks, judge_drift
+from modelops.monitoring.monitor import JudgedWindow, Look, limits
 from modelops.monitoring.windows import window_of
 from modelops.params import load_params
+from modelops.releases.state import ModelVersion
+from modelops.statistics import category_table, cramers_v
 from modelops.synth import CATEGORICAL, NUMERIC, generate_churn
 from modelops.telemetry.profile import ReferenceProfile, build_profile
 from tests.support import REPO_ROOT
@@ -95,10 +98,11 @@ def test_binned_ks_is_the_largest_cdf_gap_and_cramers_v_is_zero_for_equal_shares
     assert binned_ks([0.5, 0.5], [50, 50]) == 0.0
     assert binned_ks([0.5, 0.5], [100, 0]) == pytest.approx(0.5)
     assert binned_ks([0.25, 0.25, 0.5], [0, 50, 50]) == pytest.approx(0.25)
-    assert cramers_v([50, 50], [500, 500]) == (0.0, 2)
-    value, columns = cramers_v([100, 0], [0, 100])
-    assert value == pytest.approx(1.0)
-    assert columns == 2
+    same = cramers_v(category_table({"a": 50, "b": 50}, {"a": 500, "b": 500}))
+    assert (same.value, same.distance, same.columns) == (0.0, 0.0, 2)
+    apart = cramers_v(category_table({"a": 100}, {"b": 100}))
+    assert apart.distance == pytest.approx(1.0)
+    assert apart.value == pytest.approx(0.99, abs=1e-3), "Yates and bias correction, 200 rows"
 
 
 def test_unchanged_traffic_over_many_windows_breaches_no_more_than_promised(
@@ -138,6 +142,35 @@ def test_each_injected_drift_breaches_its_own_criterion(profile: ReferenceProfil
     concept = _breached(_judge(profile, _window(profile, 10, flip=True)))
     assert ("concept_drift", "label relation") in concept
     assert not {c for c, _ in concept} & {"feature_drift", "score_drift", "missing_values"}
+
+
+def test_a_categorical_shift_reads_the_same_on_a_day_of_a_million_rows(
+    profile: ReferenceProfile,
+) -> None:
+    # Given payment_method's electronic_check going from its training share to 80 % of rows,
+    # in windows from 4,000 rows to a million (more rows than the 8,000 trained on)
+    (payment,) = [p for p in profile.categorical if p.name == "payment_method"]
+    index = payment.categories.index("electronic_check")
+    rest = 1 - payment.shares[index]
+    shares = {c: 0.2 * s / rest for c, s in zip(payment.categories, payment.shares, strict=True)}
+    shares["electronic_check"] = 0.8
+
+    def finding(rows: int) -> Finding:
+        window = Window(
+            0.0, 86_400.0, {"payment_method": {c: s * rows for c, s in shares.items()}}, {}
+        )
+        found = judge_drift(profile, window, LIMITS)
+        return next(
+            f for f in found if (f.criterion, f.subject) == ("feature_drift", "payment_method")
+        )
+
+    small, large = finding(4000), finding(1_000_000)
+    assert small.value is not None
+    assert large.value is not None
+    # Then both breach with the same Cramér's V (it once read 0.43 and then 0.16, "ok")
+    assert (small.status, large.status) == ("breach", "breach"), (small.text(), large.text())
+    assert large.value.estimate == pytest.approx(small.value.estimate, abs=5e-3)
+    assert large.value.estimate > 0.5
 
 
 def test_a_window_too_small_is_inconclusive_never_a_breach(profile: ReferenceProfile) -> None:
@@ -217,25 +250,29 @@ def test_a_dismissal_covers_its_subject_until_its_day() -> None:
     assert [f.status for f in later] == ["breach", "breach"]
 
 
-def test_a_report_without_any_telemetry_says_so(profile: ReferenceProfile) -> None:
-    from modelops.monitoring import report
-    from modelops.monitoring.monitor import JudgedWindow, Look
-    from modelops.releases.state import ModelVersion
+def _look(profile: ReferenceProfile, window: Window) -> Look:
+    findings = tuple(_judge(profile, window))
+    return Look(
+        environment="production",
+        model=ModelVersion("v1", "model-store/churn/x", "x", "d", "0" * 40),
+        profile_source="test",
+        at=0.0,
+        window="1d",
+        label_delay="1d",
+        judged=(
+            JudgedWindow(
+                window, findings, quality.estimate(profile.score, window, confidence=0.95)
+            ),
+        ),
+        decision=decide([findings], breaches=1, retrain_on=[], age_days=None, max_age_days=90),
+        queries={},
+        prometheus="http://127.0.0.1:9090",
+    )
 
+
+def test_a_report_without_any_telemetry_says_so(profile: ReferenceProfile) -> None:
     def look(window: Window) -> Look:
-        findings = tuple(_judge(profile, window))
-        return Look(
-            environment="production",
-            model=ModelVersion("v1", "model-store/churn/x", "x", "d", "0" * 40),
-            profile_source="test",
-            at=0.0,
-            window="1d",
-            label_delay="1d",
-            judged=(JudgedWindow(window, findings, None),),
-            decision=decide([findings], breaches=1, retrain_on=[], age_days=None, max_age_days=90),
-            queries={},
-            prometheus="http://127.0.0.1:9090",
-        )
+        return _look(profile, window)
 
     empty = look(Window(end=0.0, seconds=86_400.0, features={}, scores={}))
     assert "**Warning**: no telemetry in the latest window for model_version v1" in (
@@ -246,3 +283,41 @@ def test_a_report_without_any_telemetry_says_so(profile: ReferenceProfile) -> No
     assert "Warning" not in report.to_markdown(busy)
     assert json.loads(report.to_json(busy))["warning"] is None
     assert all(png[:4] == b"\x89PNG" for png in report.plots(empty, profile).values())
+
+
+def test_every_interval_in_the_report_follows_its_statistic_and_holds_its_estimate(
+    profile: ReferenceProfile,
+) -> None:
+    # Given 40 windows from 200 to 20,000 rows, unchanged or drifted in every way at random
+    changes: list[Callable[[pd.DataFrame], pd.DataFrame]] = [
+        lambda f: f,
+        lambda f: f.assign(monthly_charges=f["monthly_charges"] * 1.5),
+        lambda f: f.assign(payment_method="electronic_check"),
+        lambda f: f.assign(region=np.where(np.arange(len(f)) % 7 == 0, "atlantis", f["region"])),
+    ]
+    rng = np.random.default_rng(5)
+    for seed in range(40):
+        change = changes[int(rng.integers(len(changes)))]
+        rows = int(rng.choice([200, 1500, 5000, 20_000]))
+        look = _look(
+            profile, _window(profile, 2000 + seed, change, rows=rows, flip=rng.random() < 0.2)
+        )
+        markdown = report.to_markdown(look)
+        # Then the counts are said to be increase()'s, and each interval comes right after the
+        # statistic it is of, around its estimate
+        assert "increase() over the window: extrapolated to its edges" in markdown
+        for f in look.judged[-1].findings:
+            if f.value is None:
+                continue
+            assert f.value.low <= f.value.estimate <= f.value.high, f
+            cell = f"{f.statistic} {f.value.text()}".replace("|", "\\|")
+            assert f"| {cell} |" in markdown, (cell, f)
+            shown = re.fullmatch(r"(\S+) \[(\S+), (\S+)\]", f.value.text())
+            assert shown, f.value.text()
+            assert float(shown[2]) <= float(shown[1]) <= float(shown[3]), f.value.text()
+        estimate = look.judged[-1].estimate
+        if estimate is not None:
+            for name in ("recall", "precision", "positive share"):
+                value = getattr(estimate, name.replace(" ", "_"))
+                assert f"{name} {value.text()}" in markdown
+                assert value.low <= value.estimate <= value.high, (name, value)

@@ -56,10 +56,10 @@ CANARY = {
     "latency": {"quantiles": [0.9], "max_ratio": 4.0},
     "scores": {"max_psi": 0.5},
     "positive_rate": {"max_difference": 0.2},
-    "inputs": {"max_psi": 0.5},
     "quality": {"min_labels": 50},
     "shadow": {"required": True},
 }
+DRIFT = {"max_numeric_drift": 0.5, "max_categorical_drift": 0.5}
 PATIENCE_SECONDS = 150
 
 
@@ -68,6 +68,7 @@ def repo(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The trained project with the test's canary params, committed, and a bare remote."""
     params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
     params["canary"] = CANARY
+    params["gates"]["drift"].update(DRIFT)  # the inputs are held to the drift gate's limits
     params["deploy"]["environments"][ENV]["canary_steps"] = STEPS
     write_params(project, params)
     remote = tmp_path_factory.mktemp("remote") / "origin.git"

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
+
 import numpy as np
 import pytest
 from sklearn import metrics as skm
 
 from modelops.gates import bootstrap
 from modelops.statistics import (
+    RARE,
     Interval,
     auc_interval,
+    category_table,
+    chi_square_reach,
+    cramers_v,
     cramers_v_critical,
     decide_at_least,
     decide_at_most,
@@ -77,6 +84,109 @@ def test_the_ks_interval_shrinks_with_rows_and_the_rows_needed_reach_the_limit()
 
 def test_cramers_v_critical_value_falls_with_rows() -> None:
     assert cramers_v_critical(30, 3, alpha=0.05) > cramers_v_critical(3000, 3, alpha=0.05)
+
+
+def _deepchecks_cramers_v(first: np.ndarray, second: np.ndarray) -> float:
+    """The function Deepchecks' FeatureDrift calls for a categorical feature, as the gate
+    configures it (rare categories under 1 % pooled, no category limit)."""
+    import warnings
+
+    from deepchecks.utils.distribution.drift import cramers_v as deepchecks_cramers_v
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # 0/0 where it has no number: nan
+        try:
+            return float(
+                deepchecks_cramers_v(
+                    first, second, min_category_size_ratio=0.01, sort_by="difference"
+                )
+            )
+        except ValueError:  # SciPy refuses a table with an empty row
+            return math.nan
+
+
+def test_cramers_v_from_counts_is_deepchecks_on_the_same_two_samples() -> None:
+    # Given 400 pairs of samples: 1 to 7 categories, 5 to 20,000 rows a side, shifted or not,
+    # rare categories and ones the first sample never saw (pooled), two columns (Yates)
+    rng = np.random.default_rng(0)
+    compared = 0
+    for _ in range(400):
+        k = int(rng.integers(1, 8))
+        labels = [f"c{i}" for i in range(k)]
+        p = rng.dirichlet(np.ones(k) * rng.choice([0.3, 1.0, 5.0]))
+        q = rng.dirichlet(np.ones(k) * rng.choice([0.3, 1.0, 5.0])) if rng.random() < 0.7 else p
+        first = rng.choice(labels, size=int(rng.choice([5, 20, 100, 1000, 5000])), p=p)
+        second = rng.choice(labels, size=int(rng.choice([5, 20, 100, 1000, 20_000])), p=q)
+        if rng.random() < 0.3:
+            second = np.concatenate([second, np.array(["new"] * int(rng.integers(1, 50)))])
+        # When Deepchecks computes it on the rows and we on their counts
+        theirs = _deepchecks_cramers_v(first, second)
+        ours = cramers_v(category_table(Counter(first.tolist()), Counter(second.tolist())))
+        # Then the numbers are the same (0 where Deepchecks has none: one column is left)
+        if math.isnan(theirs):
+            assert ours.value == 0.0
+            continue
+        assert ours.value == pytest.approx(theirs, abs=1e-7), (Counter(first), Counter(second))
+        compared += 1
+    assert compared > 350
+
+
+def test_rare_categories_are_pooled_by_the_first_samples_shares() -> None:
+    table = category_table(
+        {"a": 600, "b": 395, "c": 5}, {"a": 10, "b": 10, "c": 50, "new": 30}, pooled=("b",)
+    )
+    # c is under 1 % of the first sample, new never seen there, b pooled by the caller
+    assert table.labels == ("a", RARE)
+    assert table.first == (600.0, 400.0)
+    assert table.second == (10.0, 90.0)
+    quiet = category_table({"a": 995, "c": 5}, {"a": 999, "c": 1})
+    assert quiet.labels == ("a",), "a pooled column under 1 % on both sides is dropped"
+
+
+def test_cramers_v_reads_the_same_at_any_window_size_and_its_interval_narrows() -> None:
+    # Given a category going from 28 % to 80 % of the rows, 16,000 reference rows
+    reference = {"x": 4480.0, "y": 11_520.0}
+    widths, values = [], []
+    for rows in (10**3, 10**4, 10**5, 10**6):
+        found = cramers_v(category_table(reference, {"x": 0.8 * rows, "y": 0.2 * rows}))
+        interval = found.interval(chi_square_reach(1, confidence=0.95))
+        values.append(found.value)
+        widths.append(interval.high - interval.low)
+        assert interval.low <= found.value <= interval.high
+    # Then the value is the population's, 0.52, at every size; the interval narrows to what the
+    # reference rows allow
+    assert values == pytest.approx([0.522] * 4, abs=2e-3)
+    assert widths == sorted(widths, reverse=True)
+
+
+def test_the_cramers_v_interval_covers_the_population_value() -> None:
+    # Given shares shifted by a known amount, drawn 300 times at sizes as unequal as 300/30,000
+    rng = np.random.default_rng(1)
+    labels = ["a", "b", "c", "d"]
+    p = np.array([0.35, 0.28, 0.25, 0.12])
+    for q in (p, np.array([0.3, 0.36, 0.22, 0.12]), np.array([0.1, 0.8, 0.07, 0.03])):
+        truth = math.sqrt(np.sum((p - q) ** 2 / (p + q)) / 2)
+        for n1, n2 in ((500, 500), (16_000, 1000), (300, 30_000)):
+            missed = 0
+            for _ in range(300):
+                found = cramers_v(
+                    category_table(
+                        dict(zip(labels, map(float, rng.multinomial(n1, p)), strict=True)),
+                        dict(zip(labels, map(float, rng.multinomial(n2, q)), strict=True)),
+                    )
+                )
+                interval = found.interval(chi_square_reach(found.columns - 1, confidence=0.95))
+                missed += not interval.low <= truth <= interval.high
+            # Then it misses at most the 5 % it promises (15 of 300; 25 has a chance under 1 %)
+            assert missed <= 25, (truth, n1, n2, missed)
+
+
+def test_a_column_expecting_too_few_rows_is_not_decidable() -> None:
+    found = cramers_v(category_table({"a": 900, "b": 100}, {"a": 40, "b": 4}))
+    assert not found.decidable
+    assert found.sparsest == "b"
+    assert found.expected == pytest.approx(44 * (0.1 + 4 / 44) / 2)
+    assert cramers_v(category_table({"a": 900, "b": 100}, {"a": 400, "b": 40})).decidable
 
 
 def test_the_auc_interval_contains_the_estimate_and_narrows_with_rows() -> None:

@@ -175,6 +175,18 @@ def test_the_removed_min_available_is_neither_in_the_schema_nor_in_the_dump() ->
     assert "min_available" not in dumped["deploy"]["environments"]["staging"]
 
 
+def test_given_the_removed_canary_inputs_max_psi_then_the_error_points_at_gates_drift() -> None:
+    # Given a params.yaml from before the inputs took the drift gate's limits
+    message = _error(_with(("canary", "inputs", "max_psi"), 0.1))
+    # Then the error names the key, where its limits live now, and what to do
+    assert "canary.inputs.max_psi: removed: the inputs are judged with the pull-request" in message
+    assert "gates.drift.max_categorical_drift" in message
+    assert "delete this key (got 0.1)" in message
+    inputs = params_schema()["$defs"]["InputsCriterion"]["properties"]
+    assert "max_psi" not in inputs
+    assert "max_psi" not in load_params(REPO_ROOT / "params.yaml").model_dump()["canary"]["inputs"]
+
+
 def test_shadow_first_is_off_unless_asked_for_and_documented_in_the_schema() -> None:
     params = load_params(REPO_ROOT / "params.yaml")
     assert params.deploy.environments["production"].shadow_first is False

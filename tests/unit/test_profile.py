@@ -83,6 +83,15 @@ def test_categories_name_the_top_ones_group_the_rest_and_bound_the_file() -> Non
     assert plan.missing == pytest.approx(10 / len(values), abs=1e-6)
 
 
+def test_every_category_the_drift_gate_keeps_apart_is_named_past_the_top_ones() -> None:
+    # Given 40 categories of 2.5 % each: the drift gate pools only those under 1 %
+    values = [f"c{i:02d}" for i in range(40) for _ in range(25)] + ["rare"] * 5
+    (plan,) = _profile(pd.DataFrame({"plan": values})).categorical
+    # Then all 40 are named (more than the top 20), and only the rare one is `other`
+    assert len(plan.categories) == 40 > TOP_CATEGORIES
+    assert plan.other == ("rare",)
+
+
 def test_the_score_profile_holds_the_positive_rate_at_the_threshold() -> None:
     scores = np.array([0.1] * 70 + [0.6] * 20 + [0.9] * 10)
     score = _profile(pd.DataFrame({"x": [1.0, 2.0]}), scores).score

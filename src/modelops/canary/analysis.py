@@ -83,7 +83,7 @@ def analyze(
         queries=queries,
         shadow=canary.shadow,
     )
-    verdict = judge(evidence, params.canary, business_values(params))
+    verdict = judge(evidence, params.canary, business_values(params), drift=params.gates.drift)
     step = Step(
         environment=release.environment,
         canary_version=canary.model.version,
@@ -190,4 +190,11 @@ def plan(
         covered=min(covered, seconds),
     )
     steps = params.deploy.environments[environment].canary_steps
-    return plan_rollout(environment, steps, traffic, params.canary, business_values(params))
+    return plan_rollout(
+        environment,
+        steps,
+        traffic,
+        params.canary,
+        business_values(params),
+        drift=params.gates.drift,
+    )

@@ -1,7 +1,9 @@
 """The canary judge's criteria (pure): each one a test of canary against stable.
 
 Each criterion is a confidence sequence on a difference between the tracks
-(`modelops.canary.stats`), compared with the tolerance `canary:` in params.yaml gives it:
+(`modelops.canary.stats`), compared with the tolerance `canary:` in params.yaml gives it, or,
+for the inputs, the pull-request drift gate's (`gates.drift`: Kolmogorov-Smirnov for a numeric
+feature's bins, the gate's own Cramér's V for a categorical one, stable as the reference):
 
 - the whole interval inside the tolerance: **pass**;
 - the whole interval beyond it: **fail**;
@@ -14,16 +16,26 @@ turns their findings into a decision.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
-from modelops_contract import CELLS, FALSE_NEGATIVE, FALSE_POSITIVE, TRUE_POSITIVE
+from modelops_contract import (
+    CELLS,
+    FALSE_NEGATIVE,
+    FALSE_POSITIVE,
+    MISSING,
+    OTHER,
+    TRUE_POSITIVE,
+    UNSEEN,
+)
 
+from modelops import statistics
 from modelops.canary import stats
 from modelops.canary.evidence import Evidence, TrackCounts
 from modelops.canary.stats import Interval
-from modelops.params import CanaryParams
+from modelops.params import CanaryParams, DriftGateParams
+from modelops.statistics import MIN_EXPECTED_ROWS, category_table, cramers_v
 
 Status: TypeAlias = Literal["pass", "fail", "inconclusive", "skipped"]
 
@@ -71,9 +83,13 @@ def run_all(
 
 
 def select(
-    evidence: Evidence, params: CanaryParams, business: Mapping[str, float] | None
+    evidence: Evidence,
+    params: CanaryParams,
+    business: Mapping[str, float] | None,
+    drift: DriftGateParams,
 ) -> tuple[list[Criterion], list[Finding]]:
-    """Every test this step runs, and the findings of what is skipped (with the reason)."""
+    """Every test this step runs, and the findings of what is skipped (with the reason);
+    `drift` holds the limits the inputs are judged with (the pull-request drift gate's)."""
     tests: list[Criterion] = []
     skipped: list[Finding] = []
     q = evidence.queries
@@ -121,7 +137,14 @@ def select(
                     q.get("bins", ""),
                 )
             else:
-                tests.append(_inputs_test(name, params, q.get("features", "")))
+                labels = set(evidence.canary.features.get(name, {})) | set(
+                    evidence.stable.features.get(name, {})
+                )
+                query = q.get("features", "")
+                if categorical(labels):
+                    tests.append(_categorical_inputs_test(name, drift, query))
+                else:
+                    tests.append(_numeric_inputs_test(name, drift, query))
         if not evidence.canary.bins and not evidence.stable.bins:
             skip("inputs", "no feature bins from either track (the servers run without a profile)")
     if evidence.shadow:
@@ -290,31 +313,101 @@ def _positive_rate_test(params: CanaryParams, query: str) -> Criterion:
     return test
 
 
-def _inputs_test(feature: str, params: CanaryParams, query: str) -> Criterion:
-    bound = params.inputs.max_psi
+_ROUTING = (
+    "the same traffic split should see the same inputs (a difference means routing or client "
+    "trouble)"
+)
+
+
+def categorical(labels: Collection[str]) -> bool:
+    """Whether a feature's bin labels are a categorical feature's: the server counts every
+    categorical feature's `other` and `unseen` bins, and a numeric one's are b00, b01, ..."""
+    return bool({OTHER, UNSEEN} & set(labels)) or not all(
+        _bin_number(label) is not None for label in labels if label != MISSING
+    )
+
+
+def _bin_number(label: str) -> int | None:
+    return int(label[1:]) if label[:1] == "b" and label[1:].isdigit() else None
+
+
+def _numeric_inputs_test(feature: str, drift: DriftGateParams, query: str) -> Criterion:
+    bound = drift.max_numeric_drift
 
     def run(canary: TrackCounts, stable: TrackCounts, alpha: float, planned: float) -> Finding:
         mine, theirs = canary.features.get(feature, {}), stable.features.get(feature, {})
-        labels = sorted(set(mine) | set(theirs))
+        labels = sorted(
+            (label for label in set(mine) | set(theirs) if label != MISSING),
+            key=lambda label: _bin_number(label) or 0,
+        )
         first = [mine.get(label, 0.0) for label in labels]
         second = [theirs.get(label, 0.0) for label in labels]
-        interval = stats.population_stability(first, second, alpha=alpha, planned=planned)
+        interval = stats.cdf_distance(first, second, alpha=alpha, planned=planned)
         status = _upper_bound_status(interval, bound)
         reason = (
-            f"chi-square distance {interval.estimate:.3f} (PSI {stats.psi(first, second):.3f}) "
-            f"over {len(labels)} bins; the same traffic split "
-            "should see the same inputs (a difference means routing or client trouble)"
+            f"largest CDF gap at {feature}'s {max(len(labels) - 1, 0)} bin edges; {_ROUTING}"
+            if not math.isnan(interval.estimate)
+            else "no rows with a value on a track yet"
         )
         return _finding(test, status, (sum(first), sum(second)), interval, alpha, reason)
 
     test = Criterion(
         f"inputs: {feature}",
-        f"chi-square distance of {feature}'s bins, canary against stable (PSI to second order)",
-        f"<= {bound:g}",
+        f"Kolmogorov-Smirnov distance of {feature} at the profile's bin edges, canary against "
+        "stable",
+        f"<= {bound:g} (gates.drift.max_numeric_drift)",
         query,
         run,
     )
     return test
+
+
+def _categorical_inputs_test(feature: str, drift: DriftGateParams, query: str) -> Criterion:
+    bound = drift.max_categorical_drift
+
+    def run(canary: TrackCounts, stable: TrackCounts, alpha: float, planned: float) -> Finding:
+        mine, theirs = canary.features.get(feature, {}), stable.features.get(feature, {})
+        labels = sorted(label for label in set(mine) | set(theirs) if label != MISSING)
+        table = category_table(
+            {label: theirs.get(label, 0.0) for label in labels},
+            {label: mine.get(label, 0.0) for label in labels},
+            pooled=(OTHER,),
+        )
+        found = cramers_v(table)
+        samples = (sum(table.second), sum(table.first))
+        if found.worth <= 0:
+            interval = Interval(math.nan, 0.0, 1.0)
+            return _finding(test, "inconclusive", samples, interval, alpha, "no rows yet")
+        # Dimensions fixed by the feature's bins, not by the columns the data keeps apart, so
+        # the sequence is the same from look to look.
+        reach = stats.radius(max(len(labels) - 1, 1), found.worth / 2, alpha, planned)
+        interval = _as_sequence(found.interval(reach))
+        if not found.decidable:
+            reason = (
+                f"'{found.sparsest}' expects {found.expected:.1f} rows on the smaller track, "
+                f"fewer than the {MIN_EXPECTED_ROWS:g} the interval needs"
+            )
+            return _finding(test, "inconclusive", samples, interval, alpha, reason)
+        status = _upper_bound_status(interval, bound)
+        reason = (
+            f"Cramér's V as the drift gate computes it over {found.columns} columns "
+            f"(the plug-in value {found.distance:.3f}); {_ROUTING}"
+        )
+        return _finding(test, status, samples, interval, alpha, reason)
+
+    test = Criterion(
+        f"inputs: {feature}",
+        f"Cramér's V of {feature}, canary against stable (the drift gate's: both tracks "
+        "scaled to one size, rare categories pooled, bias-corrected)",
+        f"<= {bound:g} (gates.drift.max_categorical_drift)",
+        query,
+        run,
+    )
+    return test
+
+
+def _as_sequence(interval: statistics.Interval) -> Interval:
+    return Interval(interval.estimate, interval.low, interval.high)
 
 
 def _quality_test(name: str, hit: str, miss: str, params: CanaryParams, query: str) -> Criterion:

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 
 from modelops.canary.criteria import Finding
 from modelops.canary.judge import Verdict
+from modelops.telemetry.promql import increase_note
 
 _MARK = {
     "pass": "✅ pass",
@@ -49,10 +50,7 @@ def to_json(verdict: Verdict, step: Step) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-COUNTS = (
-    "counts are Prometheus increase() over the step: extrapolated to its edges, so they can be "
-    "fractional and move a little between looks"
-)
+COUNTS = increase_note("step")
 
 
 def to_markdown(verdict: Verdict, step: Step) -> str:

@@ -19,7 +19,7 @@ from modelops.canary import stats
 from modelops.canary.criteria import Criterion, Finding, run_all, select
 from modelops.canary.evidence import Evidence
 from modelops.errors import ExitCode
-from modelops.params import CanaryParams, duration_seconds
+from modelops.params import CanaryParams, DriftGateParams, duration_seconds
 
 Decision: TypeAlias = Literal["promote", "hold", "rollback"]
 METHOD = (
@@ -52,10 +52,15 @@ class Verdict:
 
 
 def judge(
-    evidence: Evidence, params: CanaryParams, business: Mapping[str, float] | None = None
+    evidence: Evidence,
+    params: CanaryParams,
+    business: Mapping[str, float] | None = None,
+    *,
+    drift: DriftGateParams,
 ) -> Verdict:
-    """The verdict for one look at a step (`business`: value per confusion-matrix cell)."""
-    tests, skipped = select(evidence, params, business)
+    """The verdict for one look at a step (`business`: value per confusion-matrix cell;
+    `drift`: the pull-request drift gate's limits, which the inputs are judged with)."""
+    tests, skipped = select(evidence, params, business, drift)
     alpha = params.alpha / max(len(tests), 1)
     findings = run_all(tests, evidence.canary, evidence.stable, alpha, _planned(evidence, params))
     failed = [f for f in findings if f.status == "fail"]

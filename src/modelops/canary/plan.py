@@ -1,12 +1,13 @@
 """How long each canary step needs (pure), from the current traffic and the judge's bounds.
 
-The bounds under `canary:` in params.yaml are the smallest effects the judge must tell apart
-(an error ratio 0.002 higher, a p95 1.2x slower, a PSI of 0.1, ...). For each step, the plan
-takes what traffic looks like now as both canary and stable (a canary as good as stable) and
-finds the fewest canary requests after which the judge would promote: the confidence sequences
-are then narrow enough that every criterion is decided. Time follows from the request rate at
-the step's weight, never below `min_soak`. A plan with a step longer than `max_step_duration`
-(or one no traffic decides) does not fit: the command exits 1.
+The bounds under `canary:` in params.yaml (and, for the inputs, the drift gate's under
+`gates.drift`) are the smallest effects the judge must tell apart (an error ratio 0.002 higher,
+a p95 1.2x slower, a score distribution 0.1 apart, a Cramér's V of 0.2, ...). For each step,
+the plan takes what traffic looks like now as both canary and stable (a canary as good as
+stable) and finds the fewest canary requests after which the judge would promote: the
+confidence sequences are then narrow enough that every criterion is decided. Time follows from
+the request rate at the step's weight, never below `min_soak`. A plan with a step longer than
+`max_step_duration` (or one no traffic decides) does not fit: the command exits 1.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from modelops.canary.evidence import Evidence, TrackCounts
 from modelops.canary.judge import duration_words, judge
 from modelops.errors import CanaryError, ExitCode
-from modelops.params import CanaryParams, duration_seconds
+from modelops.params import CanaryParams, DriftGateParams, duration_seconds
 
 _MOST = 1e9
 
@@ -95,14 +96,17 @@ def plan_rollout(
     traffic: Traffic,
     params: CanaryParams,
     business: Mapping[str, float] | None = None,
+    *,
+    drift: DriftGateParams,
 ) -> RolloutPlan:
-    """The plan of every step at `traffic`; a refusal when there is none to plan from."""
+    """The plan of every step at `traffic`; a refusal when there is none to plan from
+    (`drift`: the drift gate's limits, which the judge holds the inputs to)."""
     if traffic.stable.requests + traffic.canary.requests <= 0 or traffic.covered <= 0:
         raise CanaryError(
             f"no predict requests in namespace {traffic.namespace} over the last "
             f"{traffic.window}: the plan needs current traffic (try a longer --window)"
         )
-    planned = plan_steps(steps, traffic.per_second, traffic.baseline, params, business)
+    planned = plan_steps(steps, traffic.per_second, traffic.baseline, params, business, drift=drift)
     return RolloutPlan(environment, traffic, tuple(planned), params)
 
 
@@ -113,7 +117,8 @@ def to_text(plan: RolloutPlan) -> str:
         f"plan for {plan.environment}: {traffic.per_second:.3g} predict requests/s over the last "
         f"{duration_words(traffic.covered)} (of --window {traffic.window}) "
         f"(error ratio {_ratio(baseline.server_errors, baseline.requests)}, positive rate "
-        f"{_ratio(baseline.positive, baseline.predicted)}); bounds from params.yaml canary:, "
+        f"{_ratio(baseline.positive, baseline.predicted)}); bounds from params.yaml canary: "
+        "(the inputs: gates.drift), "
         f"alpha {judge.alpha:g}, min_soak {judge.min_soak}, max_step_duration "
         f"{judge.max_step_duration}"
     ]
@@ -144,13 +149,15 @@ def plan_steps(
     baseline: TrackCounts,
     params: CanaryParams,
     business: Mapping[str, float] | None = None,
+    *,
+    drift: DriftGateParams,
 ) -> list[StepPlan]:
     """A plan for every step below 100% (promoting the last one completes the rollout)."""
     soak = duration_seconds(params.min_soak)
     plans = []
     for weight in (step for step in steps if step < 100):
         canary_rate = per_second * weight / 100
-        needed, binding = _requests_needed(weight, baseline, params, business)
+        needed, binding = _requests_needed(weight, baseline, params, business, drift)
         seconds = None
         if needed is not None and canary_rate > 0:
             seconds = max(soak, needed / canary_rate)
@@ -163,6 +170,7 @@ def _requests_needed(
     baseline: TrackCounts,
     params: CanaryParams,
     business: Mapping[str, float] | None,
+    drift: DriftGateParams,
 ) -> tuple[float | None, str]:
     """The fewest canary requests after which an A/A step at `weight` promotes."""
     if baseline.requests <= 0:
@@ -176,7 +184,7 @@ def _requests_needed(
             step_seconds=math.inf,
             weight=weight,
         )
-        result = judge(evidence, params, business)
+        result = judge(evidence, params, business, drift=drift)
         open_ = [f.criterion for f in result.findings if f.status == "inconclusive" and f.blocking]
         return result.decision == "promote", ", ".join(open_)
 

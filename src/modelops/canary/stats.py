@@ -194,6 +194,38 @@ def psi(first: Sequence[float], second: Sequence[float]) -> float:
     return sum((p - q) * math.log(p / q) for p, q in zip(smoothed1, smoothed2, strict=True))
 
 
+def cdf_distance(
+    first: Sequence[float],
+    second: Sequence[float],
+    *,
+    alpha: float,
+    planned: float,
+) -> Interval:
+    """The Kolmogorov-Smirnov distance of two histograms on the same ordered bins: the largest
+    gap between their CDFs at the bins' edges, the drift gate's statistic for a numeric feature
+    read at the profile's cuts.
+
+    Each edge's gap is a difference of two shares with its own sequence at alpha over the
+    edges (Bonferroni), so all hold at once; the distance lies between the largest distance
+    from 0 of any gap's interval and the largest reach of any.
+    """
+    n1, n2 = sum(first), sum(second)
+    if n1 <= 0 or n2 <= 0:
+        return Interval(math.nan, 0.0, 1.0)
+    edges = max(len(first) - 1, 1)
+    estimate, low, high = 0.0, 0.0, 0.0
+    below1 = below2 = 0.0
+    for a, b in list(zip(first, second, strict=True))[:-1]:
+        below1, below2 = below1 + a, below2 + b
+        gap = proportion_difference(
+            (below1, n1), (below2, n2), alpha=alpha / edges, planned=planned
+        )
+        estimate = max(estimate, abs(gap.estimate))
+        low = max(low, gap.low, -gap.high)
+        high = max(high, abs(gap.low), abs(gap.high))
+    return Interval(estimate, low, min(high, 1.0))
+
+
 def histogram_quantile(bounds: Sequence[float], cumulative: Sequence[float], level: float) -> float:
     """The `level` quantile of a cumulative histogram, interpolated inside its bucket as
     Prometheus's histogram_quantile does (the first bucket starts at 0; inf past the last
@@ -233,10 +265,15 @@ def quantile_ratio(
         half = math.sqrt(level * (1 - level) / total) * radius(1, total, alpha / 2, planned)
         low_level, high_level = level - half, level + half
         low = histogram_quantile(bounds, cumulative, max(low_level, 0.0))
+        if math.isinf(low):  # beyond the last bucket: above its bound, all that is known
+            low = max((b for b in bounds if math.isfinite(b)), default=0.0)
         high = math.inf if high_level >= 1 else histogram_quantile(bounds, cumulative, high_level)
         ranges.append((histogram_quantile(bounds, cumulative, level), low, high))
     (point1, low1, high1), (point2, low2, high2) = ranges
-    estimate = point1 / point2 if point2 > 0 else math.inf
+    if math.isinf(point1) and math.isinf(point2):
+        estimate = math.nan  # both beyond the last bucket: no ratio to read
+    else:
+        estimate = point1 / point2 if point2 > 0 else math.inf
     low = low1 / high2 if high2 > 0 and not math.isinf(high2) else 0.0
-    high = high1 / low2 if low2 > 0 else math.inf
+    high = high1 / low2 if low2 > 0 and not math.isinf(high1) else math.inf
     return Interval(estimate, low, high)

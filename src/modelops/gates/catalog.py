@@ -22,6 +22,7 @@ from deepchecks.tabular import checks
 
 from modelops.gates import judges, leakage
 from modelops.gates.evidence import OUTLIER_ROWS, WHOLE_ROWS, GateParamsT, Judge, Sizes
+from modelops.statistics import OTHER_SHARE
 
 if TYPE_CHECKING:
     from modelops.params import DataGateParams, DriftGateParams, ModelGateParams
@@ -204,7 +205,10 @@ DRIFT: tuple[CheckSpec[DriftGateParams], ...] = (
         "Features are distributed differently in test than in train: test scores will not hold.",
         "pair",
         # min_samples=1: a judge decides what the sample supports, instead of an error below 10.
-        lambda p, f, n: _sampled(checks.FeatureDrift, n, min_samples=1),
+        # OTHER_SHARE: the drift monitor and the canary judge pool rare categories alike.
+        lambda p, f, n: _sampled(
+            checks.FeatureDrift, n, min_samples=1, min_category_size_ratio=OTHER_SHARE
+        ),
         judge=judges.feature_drift,
         tuned_by=("max_numeric_drift", "max_categorical_drift"),
     ),

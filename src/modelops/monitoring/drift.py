@@ -3,13 +3,15 @@
 One definition of drift from pull request to production: the statistics and limits are those
 of the pull-request drift gate (`gates.drift`): Kolmogorov-Smirnov for a numeric feature
 (`max_numeric_drift`), Cramér's V for a categorical one (`max_categorical_drift`), KS for the
-score (`gates.model.max_prediction_drift`), each with the gate's interval (`gates.statistics`):
-the DKW bound on both CDFs for KS, the chi-square critical value for Cramér's V, the features
-of one window sharing the error rate (Bonferroni). Production sees a feature only through the
+score (`gates.model.max_prediction_drift`), at `gates.statistics.confidence`, the features of
+one window sharing the error rate (Bonferroni). Production sees a feature only through the
 profile's bins, so its KS is the largest CDF gap at the profile's cuts (never larger than the
-exact KS; the DKW bound holds at any set of points, so the interval stays valid), and Cramér's
-V is taken on the profile's categories, `other` and `unseen`. The training side counts
-`profile.train_rows` rows (the test set's rows for the score).
+exact KS; the DKW bound on both CDFs holds at any set of points, so the interval stays valid).
+Cramér's V is the number Deepchecks gives the gate on the same two samples (training rows
+against the window's, rare categories pooled, both scaled to one size:
+`modelops.statistics.cramers_v`), so it reads the same on a window of a thousand rows or of a
+million; its interval is the population value's, narrowing as both samples grow. The training
+side counts `profile.train_rows` rows (the test set's rows for the score).
 
 A criterion is a `breach` only when its interval is beyond the limit, `ok` when it is within,
 and `inconclusive` when the window is too small to say (with the rows it would need).
@@ -17,7 +19,6 @@ and `inconclusive` when the window is too small to say (with the rows it would n
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
@@ -26,9 +27,12 @@ from modelops_contract import MISSING, OTHER, UNSEEN, bin_labels
 
 from modelops.params import RETRAIN_CRITERIA
 from modelops.statistics import (
+    MIN_EXPECTED_ROWS,
+    CramersV,
     Interval,
-    cramers_v_interval,
-    cramers_v_rows_needed,
+    category_table,
+    chi_square_reach,
+    cramers_v,
     decide_at_most,
     ks_interval,
     ks_rows_needed,
@@ -44,6 +48,8 @@ from modelops.telemetry.profile import (
 Status: TypeAlias = Literal["breach", "ok", "inconclusive", "dismissed"]
 CRITERIA = RETRAIN_CRITERIA
 """Every criterion a window is judged on, in report order."""
+_MOST_ROWS = 1e9
+"""The largest window the rows-needed search considers."""
 
 
 @dataclass(frozen=True)
@@ -136,22 +142,6 @@ def binned_ks(expected: Sequence[float], counts: Sequence[float]) -> float:
     return gap
 
 
-def cramers_v(reference: Sequence[float], observed: Sequence[float]) -> tuple[float, int]:
-    """Cramér's V of a 2 x k table of counts, and k (columns with any rows)."""
-    columns = [(r, o) for r, o in zip(reference, observed, strict=True) if r + o > 0]
-    first, second = sum(r for r, _ in columns), sum(o for _, o in columns)
-    total = first + second
-    if len(columns) < 2 or first <= 0 or second <= 0:
-        return 0.0, len(columns)
-    chi2 = 0.0
-    for r, o in columns:
-        column = r + o
-        for count, row in ((r, first), (o, second)):
-            expected = row * column / total
-            chi2 += (count - expected) ** 2 / expected
-    return math.sqrt(chi2 / total), len(columns)
-
-
 def _numeric(
     profile: NumericProfile, window: Window, limits: Limits, train_rows: int, *, tests: int
 ) -> Finding:
@@ -191,38 +181,89 @@ def _categorical(
     profile: CategoricalProfile, window: Window, limits: Limits, train_rows: int, *, tests: int
 ) -> Finding:
     counts = window.features.get(profile.name, {})
-    labels = (*profile.categories, OTHER, UNSEEN)
-    observed = [counts.get(label, 0.0) for label in labels]
-    rows = round(sum(observed))
+    observed = {label: counts.get(label, 0.0) for label in (*profile.categories, OTHER, UNSEEN)}
+    rows = round(sum(observed.values()))
     reference = _reference_rows(profile.missing, train_rows)
+    statistic = "Cramér's V"
     if rows < limits.min_rows:
-        return _too_few("feature_drift", profile.name, "Cramér's V", rows, reference, limits)
-    shares = (*profile.shares, profile.other_share, 0.0)
-    value, columns = cramers_v([s * reference for s in shares], observed)
-    found = cramers_v_interval(
-        value, reference + rows, max(columns, 2), confidence=limits.confidence, tests=tests
-    )
-    decision = decide_at_most(found, limits.max_categorical_drift)
+        return _too_few("feature_drift", profile.name, statistic, rows, reference, limits)
+    training = reference_counts(profile, reference)
+    found = cramers_v(category_table(training, observed, pooled=(OTHER,)))
+    limit = limits.max_categorical_drift
+    if not found.decidable:
+        return Finding(
+            "feature_drift",
+            profile.name,
+            "inconclusive",
+            statistic,
+            None,
+            limit,
+            rows,
+            reference,
+            f"'{found.sparsest}' expects {found.expected:.1f} rows in the smaller sample, fewer "
+            f"than the {MIN_EXPECTED_ROWS:g} the interval needs",
+        )
+    reach = chi_square_reach(found.columns - 1, confidence=limits.confidence, tests=tests)
+    value = found.interval(reach)
+    decision = decide_at_most(value, limit)
     reason = ""
     if decision == "inconclusive":
-        needed = cramers_v_rows_needed(
-            limits.max_categorical_drift,
-            max(columns, 2),
-            confidence=limits.confidence,
-            tests=tests,
-        )
-        reason = _more_rows(needed, rows + reference)
+        reason = _window_rows_to_decide(training, observed, reach, limit, rows)
     return Finding(
         "feature_drift",
         profile.name,
         status_of(decision),
-        "Cramér's V",
-        found,
-        limits.max_categorical_drift,
+        statistic,
+        value,
+        limit,
         rows,
         reference,
         reason,
     )
+
+
+def reference_counts(profile: CategoricalProfile, rows: int) -> dict[str, float]:
+    """The training rows with a value, per category as the server labels them: the named
+    ones from their shares, `other` holding the rest (every category not named)."""
+    named = {
+        label: float(round(share * rows))
+        for label, share in zip(profile.categories, profile.shares, strict=True)
+    }
+    return {**named, OTHER: max(rows - sum(named.values()), 0.0)}
+
+
+def _window_rows_to_decide(
+    training: Mapping[str, float],
+    observed: Mapping[str, float],
+    reach: float,
+    limit: float,
+    rows: int,
+) -> str:
+    """How many more window rows, with the same shares, would decide Cramér's V; the training
+    set bounds how narrow the interval can get, so sometimes none would."""
+
+    def found(factor: float) -> CramersV:
+        more = {label: count * factor for label, count in observed.items()}
+        return cramers_v(category_table(training, more, pooled=(OTHER,)))
+
+    def decides(factor: float) -> bool:
+        return decide_at_most(found(factor).interval(reach), limit) != "inconclusive"
+
+    most = _MOST_ROWS / max(rows, 1)
+    if not decides(most):
+        bound = found(most).interval(reach)
+        return (
+            f"the {sum(training.values()):.0f} training rows bound Cramér's V only to "
+            f"[{bound.low:.3f}, {bound.high:.3f}] however large the window: a larger training "
+            "set would settle it"
+        )
+    low, high = 1.0, 2.0
+    while high < most and not decides(high):
+        low, high = high, high * 2
+    while high - low > 0.01 * low:
+        middle = (low + high) / 2
+        low, high = (low, middle) if decides(middle) else (middle, high)
+    return f"about {max(round(rows * (high - 1)), 1)} more rows would settle it"
 
 
 def _score(profile: ReferenceProfile, window: Window, limits: Limits) -> Finding:

@@ -18,6 +18,7 @@ from modelops.monitoring.drift import CRITERIA, Finding, Status
 from modelops.monitoring.monitor import JudgedWindow, Look, silent
 from modelops.statistics import Interval
 from modelops.telemetry.profile import ReferenceProfile
+from modelops.telemetry.promql import increase_note
 
 _MARK = {"breach": "BREACH", "ok": "ok", "inconclusive": "n/a", "dismissed": "dismissed"}
 _LEVEL = {"ok": 0, "dismissed": 1, "inconclusive": 2, "breach": 3}
@@ -144,9 +145,11 @@ def to_markdown(look: Look) -> str:
         *([f"\n**Warning**: {warning}"] if (warning := silent(look)) else []),
         "",
         f"Windows of {look.window}, the latest ending {stamp(latest.window.end)}; reference "
-        f"profile from {look.profile_source}; counts from {look.prometheus}. A criterion is a "
-        "breach only when its interval is beyond the limit (the pull-request drift gate's "
-        "statistics and limits); too few rows is n/a, never a breach.",
+        f"profile from {look.profile_source}; counts from {look.prometheus} "
+        f"({increase_note('window')}; rows below are rounded). A criterion is a breach only "
+        "when its interval is beyond the limit (the pull-request drift gate's statistics and "
+        "limits); too few rows is n/a, never a breach. Each interval is of the statistic "
+        "named before it.",
         "",
         "## Criteria per window (oldest first)",
         "",

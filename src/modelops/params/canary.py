@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal, Self, TypeAlias
 
 from pydantic import Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from modelops.params.base import Frozen, StepDuration, duration_seconds
 
@@ -54,10 +55,36 @@ class LatencyCriterion(Frozen):
 
 
 class DistributionCriterion(Frozen):
-    """A distribution (scores, or one feature's bins) canary against stable: PSI on buckets."""
+    """The score distribution canary against stable: the chi-square distance of its buckets,
+    PSI to second order."""
 
-    max_psi: float = Field(0.1, gt=0.0, description="Largest tolerated population stability index.")
+    max_psi: float = Field(
+        0.1,
+        gt=0.0,
+        description="Largest tolerated chi-square distance sum((p1 - p2)^2 / p), which PSI "
+        "equals to second order.",
+    )
     skip: SkipReason = None
+
+
+class InputsCriterion(Frozen):
+    """Each feature's bins canary against stable, judged with the pull-request drift gate's
+    statistics and limits (`gates.drift.max_numeric_drift`, `max_categorical_drift`)."""
+
+    skip: SkipReason = None
+    # Removed (the inputs take the drift gate's limits); declared only so that an old
+    # params.yaml gets a precise error instead of "unknown key". Not in the schema, never dumped.
+    max_psi: SkipJsonSchema[None] = Field(None, exclude=True)
+
+    @field_validator("max_psi", mode="before")
+    @classmethod
+    def _max_psi_was_removed(cls, value: object) -> None:
+        raise ValueError(
+            "removed: the inputs are judged with the pull-request drift gate's statistics and "
+            "limits (Kolmogorov-Smirnov within gates.drift.max_numeric_drift, Cramér's V within "
+            "gates.drift.max_categorical_drift), one definition of drift everywhere; delete "
+            "this key"
+        )
 
 
 class PositiveRateCriterion(Frozen):
@@ -156,7 +183,7 @@ class CanaryParams(Frozen):
     latency: LatencyCriterion = LatencyCriterion()
     scores: DistributionCriterion = DistributionCriterion()
     positive_rate: PositiveRateCriterion = PositiveRateCriterion()
-    inputs: DistributionCriterion = DistributionCriterion()
+    inputs: InputsCriterion = InputsCriterion()
     quality: QualityCriterion = QualityCriterion()
     shadow: ShadowCriterion = ShadowCriterion()
 

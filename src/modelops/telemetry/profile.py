@@ -10,8 +10,10 @@ it serves was profiled.
   of training rows in each bin, the missing rate; bin i holds the values in (cut[i-1], cut[i]],
   upper bound included as Prometheus' `le` buckets are, so the server's score histogram and the
   profile agree bin for bin (`bin_index`);
-- categorical feature: its most frequent training categories (their shares), the other ones seen
-  in training (grouped as `other`), and the missing rate; a value never seen is `unseen`;
+- categorical feature: its most frequent training categories (their shares: the top 20, and
+  every one holding the share of training rows the drift gate keeps apart from the rare ones,
+  so the monitor reads the gate's Cramér's V), the other ones seen in training (grouped as
+  `other`), and the missing rate; a value never seen is `unseen`;
 - score: cut points at the deciles of the test set's positive-class scores, the share per bin,
   the positive rate at the deployment's threshold, the expected test metrics, and the
   calibration map: per score bin, the test rows' mean score and their share of true positives
@@ -31,11 +33,14 @@ import pandas as pd
 from modelops_contract import MISSING, OTHER, UNSEEN, bin_labels
 
 from modelops.io import JSONObject
+from modelops.statistics import OTHER_SHARE
 
 PROFILE_FILE = "profile.json"
 FORMAT = 1
 BINS = 10
 TOP_CATEGORIES = 20
+"""Categories named per feature at least; more when more hold `OTHER_SHARE` of the training
+rows (at most 1 / OTHER_SHARE of them can)."""
 KNOWN_CATEGORIES = 1000
 """Categories kept per feature (top ones named, the rest grouped as `other`); past this many a
 value counts as `unseen`, which keeps the file and the server's lookups bounded."""
@@ -223,8 +228,12 @@ def _categorical(column: pd.Series, name: str) -> CategoricalProfile:
     present = column[column.notna()].astype(str)
     counts = present.value_counts(sort=True)
     ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    top, rest = ordered[:TOP_CATEGORIES], ordered[TOP_CATEGORIES:KNOWN_CATEGORIES]
     total = max(len(present), 1)
+    # The drift gate pools a category under OTHER_SHARE of the training rows with the other
+    # rare ones: every category above it is named, or `other` would pool one the gate keeps.
+    common = sum(count >= OTHER_SHARE * len(present) for _, count in ordered)
+    named = max(TOP_CATEGORIES, common)
+    top, rest = ordered[:named], ordered[named:KNOWN_CATEGORIES]
     return CategoricalProfile(
         name=name,
         categories=tuple(str(value) for value, _ in top),

@@ -17,6 +17,16 @@ Vector: TypeAlias = Sequence[Sample]
 """An instant vector: the samples of one answer."""
 
 
+def increase_note(span: str) -> str:
+    """What every count read with `increase()` over a `span` (a step, a window) is, said where
+    counts are shown: Prometheus extrapolates each series' increase to the span's edges, so a
+    count can be fractional and can move a little from one look at the same span to the next."""
+    return (
+        f"counts are Prometheus increase() over the {span}: extrapolated to its edges, so they "
+        "can be fractional and move a little between looks"
+    )
+
+
 def scalar(vector: Vector) -> float:
     """The value of a one-element answer (0 when there is none)."""
     return sample_value(vector[0]) if vector else 0.0
