@@ -74,10 +74,11 @@ def depth(value: Any) -> int:
     """How deep the arrays and objects of parsed JSON nest, counted down to MAX_DEPTH + 1 at
     most. Level by level, skipping lists and objects that hold none (rows of values): about
     1 ms for a 1000-row feedback."""
-    level, deepest = [value] if type(value) in _CONTAINERS else [], 0
+    level: list[Any] = [value] if type(value) in _CONTAINERS else []
+    deepest = 0
     while level and deepest <= MAX_DEPTH:
         deepest += 1
-        inner = []
+        inner: list[Any] = []
         for node in level:
             items = node.values() if type(node) is dict else node
             if not _CONTAINERS.isdisjoint(map(type, items)):

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from modelops_contract import FEEDBACK_KEY_ENV
 
 from modelops_serving.validation import RequestError
 
@@ -112,14 +113,15 @@ def signer(key_text: str, *, max_age_days: float) -> Signer:
     text = key_text.strip()
     if not text:
         logger.warning(
-            "no feedback key: prediction ids are signed with a key made for this process, so "
-            "feedback verifies on this server only, until it stops; give every replica the "
-            "same key from a Secret (serving/README.md#feedback)"
+            "no %s: prediction ids are signed with a key made for this process, so feedback "
+            "verifies on this server only, until it stops; give every replica the same key "
+            "from a Secret (serving/README.md#feedback)",
+            FEEDBACK_KEY_ENV,
         )
         return Signer(secrets.token_bytes(32), max_age_days * _DAY_SECONDS)
     if len(text) < MIN_KEY_CHARS:
         raise ValueError(
-            f"the feedback key has {len(text)} characters; it needs at least {MIN_KEY_CHARS} "
+            f"{FEEDBACK_KEY_ENV} has {len(text)} characters; it needs at least {MIN_KEY_CHARS} "
             "(e.g. `openssl rand -hex 32`)"
         )
     return Signer(text.encode(), max_age_days * _DAY_SECONDS)

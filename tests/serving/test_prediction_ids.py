@@ -91,7 +91,7 @@ def test_without_a_key_the_server_signs_with_its_own_and_says_so(
 ) -> None:
     with caplog.at_level(logging.WARNING):
         own = signer("", max_age_days=1)
-    assert "no feedback key" in caplog.text
+    assert "no MODELOPS_FEEDBACK_KEY: prediction ids are signed with a key made for" in caplog.text
     issued = own.issue(ROWS, ANSWER, now=NOW)
     assert _refused(lambda: signer(KEY, max_age_days=1).verify(issued, ROWS, ANSWER, now=NOW))
 
@@ -99,7 +99,7 @@ def test_without_a_key_the_server_signs_with_its_own_and_says_so(
 @pytest.mark.parametrize(
     ("key", "age", "message"),
     [
-        ("short", 1.0, "the feedback key has 5 characters; it needs at least 32"),
+        ("short", 1.0, "MODELOPS_FEEDBACK_KEY has 5 characters; it needs at least 32"),
         (KEY, 0.0, "feedback_max_age_days must be above 0"),
     ],
 )
