@@ -130,17 +130,15 @@ def signer(key_text: str, *, max_age_days: float) -> Signer:
 def rows_digest(columns: Mapping[str, Any]) -> bytes:
     """A digest of the rows as the model scores them: by input name (in any order the request
     named them), numbers as doubles (1 and 1.0 alike, missing as NaN), text as JSON."""
-    digest = hashlib.sha256()
-    for name in sorted(columns):
-        values = columns[name]
-        if isinstance(values, np.ndarray):
-            # + 0.0 makes -0.0 the same as 0.0: a JSON encoder may write either.
-            data = (np.asarray(values, dtype=np.float64) + 0.0).tobytes()
-            kind = "number"
-        else:
-            data = json.dumps(list(values)).encode()
-            kind = "text"
-        digest.update(json.dumps([name, kind, len(data)]).encode() + data)
+    names = sorted(columns)
+    numeric = [name for name in names if isinstance(columns[name], np.ndarray)]
+    text = [name for name in names if not isinstance(columns[name], np.ndarray)]
+    rows = len(columns[names[0]]) if names else 0
+    # + 0.0 makes -0.0 the same as 0.0: a JSON encoder may write either.
+    numbers = np.array([columns[name] for name in numeric], dtype=np.float64) + 0.0
+    digest = hashlib.sha256(json.dumps([numeric, text, rows]).encode())
+    digest.update(numbers.tobytes())
+    digest.update(json.dumps([list(columns[name]) for name in text]).encode())
     return digest.digest()
 
 
