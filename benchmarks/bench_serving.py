@@ -322,7 +322,7 @@ def feedback_comparison(model_dir: Path, frame: Any) -> dict[str, Any]:
                     server, "/api/v1.0/feedback", json.dumps(feedback).encode()
                 )
                 fed_back.append(seconds)
-            point = {"rows": batch, "rounds": rounds}
+            point: dict[str, float] = {"rows": batch, "rounds": rounds}
             for label, times in (("predict", predicted[2:]), ("feedback", fed_back[2:])):
                 median = statistics.median(times) * 1000
                 point[f"{label}_ms"] = round(median, 2)
