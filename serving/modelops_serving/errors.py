@@ -1,8 +1,9 @@
 """How the server answers, and logs, a request it does not answer with a prediction.
 
-- A refused request (bad input, unknown path or method, not JSON, body too large: a 4xx) gets
-  seldon-core's error shape with its real status and a message that says what is wrong; it is
-  logged at WARNING, since the fault is the client's.
+- A refused request (bad input, unknown path or method, not JSON, body too large, nested too
+  deeply: a 4xx) gets seldon-core's error shape with its real status and a message that says
+  what is wrong; it is logged at WARNING, since the fault is the client's. Every body is parsed
+  once, by `body.loads` (the app's JSON provider), before any view or protobuf sees it.
 - Anything else (a bug, a broken model) gets a generic 500 that names an error id; the log has
   that id and the full traceback, and the client never sees exception text.
 
@@ -14,16 +15,16 @@ registers ours again, after seldon-core's; `modelops_serving.microservice` calls
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from typing import Any
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from seldon_core.flask_utils import SeldonMicroserviceException
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from modelops_serving import quote
+from modelops_serving import body, quote
 from modelops_serving.validation import RequestError
 
 logger = logging.getLogger(__name__)
@@ -50,24 +51,34 @@ _REASONS = {
 }
 
 
-def blueprint(max_body_bytes: int) -> Blueprint:
+class StrictJSON(DefaultJSONProvider):
+    """Flask's JSON, parsing with `body.loads`: nesting and integers checked first."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return body.loads(s)
+
+
+def blueprint(max_body_bytes: int, *, max_rows: int) -> Blueprint:
     """Caps the body, requires JSON on every POST, and answers refusals with their own status.
 
-    seldon-core's catch-all handler would turn a 413, 404 or 405 into a 500.
+    `max_body_bytes` is checked against Content-Length before the body is read (a chunked body
+    is read up to it, no further). seldon-core's catch-all handler would turn a 413, 404 or 405
+    into a 500.
     """
     errors = Blueprint("modelops_errors", __name__)
-    too_large = f"the request body is over {max_body_bytes} bytes: send smaller batches"
+    too_large = body.too_large(max_body_bytes, max_rows=max_rows)
 
     def limit_body(state: Any) -> None:
         state.app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
+        state.app.json = StrictJSON(state.app)
 
     errors.record_once(limit_body)
 
     @errors.before_app_request
     def require_json() -> None:
         # seldon-core answers an unparseable body with "Can't find JSON in data", and with a 500
-        # for bad JSON in its `json` form field or query argument, or for JSON nested too deeply
-        # for Python's parser: say why, with a 4xx.
+        # for bad JSON in its `json` form field or query argument: say why, with a 4xx. Nesting
+        # and integers are refused by `body.loads` itself, with their own reasons.
         posted = request.method == "POST"
         form_json = request.args.get("json") or (request.form.get("json") if posted else None)
         if not form_json and not posted:
@@ -80,16 +91,15 @@ def blueprint(max_body_bytes: int) -> Blueprint:
             )
         try:
             if form_json:
-                json.loads(form_json)
+                body.loads(form_json)
             else:
                 request.get_json()
-        except (BadRequest, ValueError, RecursionError) as exc:
+        except (BadRequest, ValueError) as exc:
             # A chunked body (no Content-Length) is cut at the limit, which breaks its JSON.
             if request.content_length is None and len(request.get_data()) >= max_body_bytes:
                 raise RequestError(too_large, status=413, reason="body_too_large") from None
             source = "the 'json' parameter" if form_json else "the body"
-            reason = "too_deeply_nested" if isinstance(exc, RecursionError) else "bad_json"
-            raise RequestError(_not_json(exc, source), reason=reason) from None
+            raise RequestError(_not_json(exc, source), reason="bad_json") from None
 
     @errors.app_errorhandler(RequestError)
     def refused(error: RequestError) -> Response:
@@ -136,8 +146,6 @@ def unexpected(error: BaseException) -> Response:
 
 
 def _not_json(error: Exception, source: str) -> str:
-    if isinstance(error, RecursionError):
-        return f"{source} is nested too deeply: send the documented form"
     # Flask 2.3 replaces the decoder's message (the line and column) by a generic one.
     cause = error.__cause__ if isinstance(error.__cause__, BadRequest) else error
     detail = cause.description if isinstance(cause, BadRequest) else str(cause)

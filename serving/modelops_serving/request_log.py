@@ -7,6 +7,10 @@ start: of every n rows a worker scores, floor(n x rate + start) are written, so 
 holds more than the rate asks (at most one row over it per worker), with no run of luck.
 Lines go to a file (appended; each line in one write, so workers can share the file) or to
 stdout for a log collector.
+
+Each logged text value is cut at `LOGGED_VALUE_CHARS` characters, with a marker that says how
+many were cut: a client's 5 MB string must not become a 5 MB log line. The model's own
+categories are far shorter, so a cut value only ever stands for a category it never saw.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any, TextIO
 REQUEST_LOG_ENV = "MODELOPS_REQUEST_LOG"
 SAMPLE_RATE_ENV = "MODELOPS_REQUEST_LOG_SAMPLE_RATE"
 STDOUT = "stdout"
+LOGGED_VALUE_CHARS = 200
 
 
 class RequestLog:
@@ -107,7 +112,14 @@ def _plain(value: Any) -> Any:
     item = getattr(value, "item", None)
     if callable(item):
         return _plain(item())
-    return str(value)
+    return _capped(str(value))
+
+
+def _capped(text: str) -> str:
+    """`text`, or its first LOGGED_VALUE_CHARS characters and how many more there were."""
+    if len(text) <= LOGGED_VALUE_CHARS:
+        return text
+    return f"{text[:LOGGED_VALUE_CHARS]}…[{len(text) - LOGGED_VALUE_CHARS} more characters]"
 
 
 def _write_to(stream: TextIO, text: str) -> None:

@@ -8,7 +8,8 @@ and `model_hash` the published version's content hash, which the directory must 
 
 Telemetry (`modelops_serving.telemetry`) counts every prediction and feedback on the reference
 profile's bins; feedback (`POST /api/v1.0/feedback`) scores the request again with the served
-model and counts the confusion matrix at `threshold` against the client's truth.
+model and counts the confusion matrix at `threshold` against the client's truth, once the
+answer's signed prediction id proves that this deployment gave it (`prediction_ids`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 import math
 import os
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +27,21 @@ import numpy as np
 import numpy.typing as npt
 from flask import g, has_request_context
 from google.protobuf import json_format
+from modelops_contract import FEEDBACK_KEY_ENV, PREDICTION_ID_TAG
 from seldon_core.flask_utils import SeldonMicroserviceException
 from seldon_core.metrics import SeldonMetrics
 from seldon_core.proto import prediction_pb2
 
 from modelops_serving import errors, quote, telemetry
 from modelops_serving.artifact import Artifact, load_pipeline, read_artifact
+from modelops_serving.body import body_limit
+from modelops_serving.prediction_ids import (
+    DEFAULT_MAX_AGE_DAYS,
+    RecentIds,
+    answer_digest,
+    rows_digest,
+    signer,
+)
 from modelops_serving.profile import Profile, ProfileError, parse_profile
 from modelops_serving.request_log import from_settings
 from modelops_serving.scoring import Scoring, scoring
@@ -43,9 +54,13 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL_URI = "/mnt/models"
 INJECT_ENV = "MODELOPS_INJECT_SERVER_ERRORS"
 DEFAULT_MAX_BATCH_ROWS = 1000
-DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 TRUTH_FORM = '{"truth": {"data": {"ndarray": [[<class>], ...]}}}'
-FEEDBACK_FORM = '{"request": {"data": {"names": [...], "ndarray": [...]}}, "truth": {...}}'
+FEEDBACK_FORM = (
+    '{"request": {"data": {"names": [...], "ndarray": [...]}}, "response": <the prediction\'s '
+    'whole answer>, "truth": {...}}'
+)
+FEEDBACK_FIELDS = ("request", "response", "truth", "reward")
+"""Seldon's Feedback message, as JSON."""
 # How /metadata types each input (Open Inference Protocol tensor datatypes, which seldon-core
 # 1.17's metadata schema accepts per input, with a name and a shape).
 _DATATYPES = {"number": "FP64", "string": "BYTES"}
@@ -71,7 +86,6 @@ class ModelServer:
         self,
         model_uri: str = "",
         max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
-        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         threshold: float = 0.5,
         model_version: str = "",
         model_hash: str = "",
@@ -80,6 +94,7 @@ class ModelServer:
         inject_server_errors: float = 0.0,
         request_log: str = "",
         request_log_sample_rate: float | str = "",
+        feedback_max_age_days: float | str = DEFAULT_MAX_AGE_DAYS,
     ) -> None:
         self.model_uri = model_uri or os.environ.get("MODEL_URI", DEFAULT_MODEL_URI)
         self.max_batch_rows = int(max_batch_rows)
@@ -87,9 +102,16 @@ class ModelServer:
         self._version_override = model_version or os.environ.get("MODEL_VERSION", "")
         self._pipeline: Any = None
         self._scoring: Scoring | None = None
-        self.model_error_handler = errors.blueprint(int(max_body_bytes))
         self.artifact = _verified_artifact(
             Path(self.model_uri), model_hash or os.environ.get("MODEL_HASH", "")
+        )
+        self.max_body_bytes = body_limit(
+            self.max_batch_rows,
+            inputs=len(self.artifact.columns),
+            classes=len(self.artifact.classes),
+        )
+        self.model_error_handler = errors.blueprint(
+            self.max_body_bytes, max_rows=self.max_batch_rows
         )
         self.telemetry = _telemetry(
             self.artifact,
@@ -108,6 +130,18 @@ class ModelServer:
             )
         except ValueError as exc:
             raise ModelLoadError(str(exc)) from None
+        try:
+            max_age_days = float(feedback_max_age_days)
+        except ValueError:
+            raise ModelLoadError(
+                f"feedback_max_age_days must be a number of days, got {feedback_max_age_days!r}"
+            ) from None
+        try:
+            self.signer = signer(os.environ.get(FEEDBACK_KEY_ENV, ""), max_age_days=max_age_days)
+        except ValueError as exc:
+            raise ModelLoadError(str(exc)) from None
+        # Made before gunicorn forks: every worker of the pod shares it.
+        self.recent_ids = RecentIds()
         _skip_empty_metric_updates()
 
     def load(self) -> None:
@@ -154,27 +188,48 @@ class ModelServer:
             self.telemetry.predictions(batch.columns, positive)
         if self.request_log is not None:
             self.request_log.rows(batch.columns, positive.tolist())
+        classes = list(artifact.classes)
+        prediction_id = self.signer.issue(
+            rows_digest(batch.columns), answer_digest(classes, ordered), now=time.time()
+        )
         return {
-            "data": {"names": list(artifact.classes), "ndarray": ordered.tolist()},
-            "meta": {"tags": self.tags()},
+            "data": {"names": classes, "ndarray": ordered.tolist()},
+            "meta": {"tags": {**self.tags(), PREDICTION_ID_TAG: prediction_id}},
         }
 
-    def send_feedback_raw(self, feedback: Any) -> Any:
-        """Take a client's truth for a request (Seldon's Feedback message) and count it.
+    def feedback(self, message: Any) -> dict[str, Any]:
+        """Count a client's truth for rows this deployment scored; the answer's JSON body.
 
-        The request is scored again by the served model, so the confusion counts are at this
-        deployment's `threshold` whatever `response` the client sends back. Everything is
-        checked before anything is counted: a refused feedback (a 4xx naming the field) adds
-        nothing but its refusal. seldon-core 1.17's `send_feedback` calls this with the parsed
-        `prediction_pb2.Feedback` and answers with the SeldonMessage it returns.
+        `message` is Seldon's Feedback as JSON: `request` (the prediction's request), `response`
+        (its whole answer), `truth` (one class per row) and an optional `reward`. Everything is
+        checked before anything is counted, in this order: the message's form, `request` (as a
+        prediction is), `truth`, then the answer's signed prediction id (it must prove that
+        this deployment gave `response` for `request`, not too long ago) and that this pod has
+        not counted that prediction's truth yet. A refusal (a 4xx naming the field) adds
+        nothing but itself. The request is scored again by the served model, so the confusion
+        counts are at this deployment's `threshold` whatever scores `response` holds.
         """
-        if not feedback.HasField("request"):
+        if not isinstance(message, dict):
+            raise RequestError(
+                f"the feedback must be a JSON object: send {FEEDBACK_FORM}",
+                reason="invalid_message",
+            )
+        unknown = [key for key in message if key not in FEEDBACK_FIELDS]
+        reward = message.get("reward", 0)
+        if unknown or not _finite_number(reward):
+            what = f"unknown {_shown(unknown[0])}" if unknown else f"'reward' is {_shown(reward)}"
+            raise RequestError(
+                f"the feedback is not Seldon's Feedback message ({what}): it has 'request', "
+                "'response', 'truth' and a finite number 'reward'",
+                reason="invalid_message",
+            )
+        request = message.get("request")
+        if not isinstance(request, dict):
             raise RequestError(
                 "the feedback needs 'request', the Seldon request the truth is about: send "
                 f"{FEEDBACK_FORM}",
                 reason="no_request",
             )
-        request = json_format.MessageToDict(feedback.request)
         _note_rows(request)
         try:
             batch = to_batch(request, self.artifact.columns, max_rows=self.max_batch_rows)
@@ -183,24 +238,36 @@ class ModelServer:
                 f"in the feedback's 'request': {exc.message}", status=exc.status, reason=exc.reason
             ) from None
         rows = len(next(iter(batch.columns.values())))
-        actual = self._truth(feedback, rows=rows)
+        actual = self._truth(message.get("truth"), rows=rows)
+        answered, prediction = self._verified_answer(message.get("response"), batch)
         artifact = self.artifact
         positive = self._proba(batch)[:, artifact.classes.index(artifact.positive_label)]
+        if not self.recent_ids.first_time(prediction):
+            raise RequestError(
+                "this prediction's truth was counted already: each prediction's truth counts once",
+                status=409,
+                reason="duplicate_feedback",
+            )
         if self.telemetry is not None:
             self.telemetry.feedback(actual, positive)
-            answered = _answered_scores(feedback, artifact.positive_label, rows=rows)
             if answered is not None:
                 self.telemetry.answers(positive, answered)
-        return json_format.ParseDict(
-            {"meta": {"tags": self.tags()}}, prediction_pb2.SeldonMessage()
-        )
+        return {"meta": {"tags": self.tags()}}
 
-    def _truth(self, feedback: Any, *, rows: int) -> list[str]:
+    def send_feedback_raw(self, feedback: Any) -> Any:
+        """Feedback over gRPC, where seldon-core hands over a parsed protobuf: as `feedback`.
+
+        REST feedback never comes here: `modelops-microservice` routes it to `feedback` with the
+        body as JSON, so protobuf never parses a REST body (`modelops_serving.microservice`).
+        """
+        answer = self.feedback(json_format.MessageToDict(feedback))
+        return json_format.ParseDict(answer, prediction_pb2.SeldonMessage())
+
+    def _truth(self, truth: Any, *, rows: int) -> list[str]:
         """The true class of each row, checked against the classes the model predicts."""
         classes = self.artifact.classes
         allowed = ", ".join(classes)
-        truth = json_format.MessageToDict(feedback.truth) if feedback.HasField("truth") else {}
-        values = (truth.get("data") or {}).get("ndarray")
+        values = _field(truth, "data", "ndarray")
         if not isinstance(values, list):
             raise RequestError(
                 f"the feedback needs 'truth' as {TRUTH_FORM}: the true class of each row of "
@@ -224,6 +291,30 @@ class ModelServer:
                 )
             labels.append(label)
         return labels
+
+    def _verified_answer(
+        self, response: Any, batch: Batch
+    ) -> tuple[npt.NDArray[np.float64] | None, bytes]:
+        """The positive-class scores of the answer in `response` (None when its classes lack
+        this model's positive one: the truth is counted all the same), and the MAC that
+        identifies its prediction, once its prediction id proves that this deployment gave it
+        for `batch`."""
+        prediction_id = _field(response, "meta", "tags", PREDICTION_ID_TAG)
+        if not isinstance(prediction_id, str):
+            raise RequestError(
+                "the feedback needs 'response', the whole answer of the prediction, with its "
+                f"'meta.tags.{PREDICTION_ID_TAG}': send back what the prediction answered",
+                reason="no_prediction_id",
+            )
+        classes, scores = _answer(response)
+        answer = answer_digest(classes, scores) if scores is not None else b""
+        prediction = self.signer.verify(
+            prediction_id, rows_digest(batch.columns), answer, now=time.time()
+        )
+        positive = self.artifact.positive_label
+        if scores is None or positive not in classes:
+            return None, prediction
+        return scores[:, classes.index(positive)], prediction
 
     def _proba(self, batch: Batch) -> npt.NDArray[np.float64]:
         """Class probabilities, columns in `artifact.classes` order."""
@@ -286,6 +377,7 @@ class ModelServer:
                 "positive_label": artifact.positive_label,
                 "data_version": artifact.data_version,
                 "max_batch_rows": str(self.max_batch_rows),
+                "max_body_bytes": str(self.max_body_bytes),
             },
         }
 
@@ -329,25 +421,27 @@ def _skip_empty_metric_updates() -> None:
     SeldonMetrics.update = update_unless_empty
 
 
-def _answered_scores(
-    feedback: Any, positive_label: str, *, rows: int
-) -> npt.NDArray[np.float64] | None:
-    """The positive-class scores of the answer the client got (the feedback's `response`), when
-    it has them for every row; None otherwise (the truth is counted all the same)."""
-    if not feedback.HasField("response"):
-        return None
-    data = json_format.MessageToDict(feedback.response).get("data") or {}
-    names, values = data.get("names"), data.get("ndarray")
-    if not isinstance(names, list) or not isinstance(values, list) or len(values) != rows:
-        return None
-    column = next((i for i, n in enumerate(names) if str(n) == positive_label), None)
-    if column is None:
-        return None
+def _field(message: Any, *keys: str) -> Any:
+    """`message[k1][k2]...` of a parsed JSON message; None where a level is missing."""
+    for key in keys:
+        if not isinstance(message, dict):
+            return None
+        message = message.get(key)
+    return message
+
+
+def _answer(response: Any) -> tuple[list[str], npt.NDArray[np.float64] | None]:
+    """An answer's class names and scores (rows x classes), or no scores when it has none."""
+    names, values = _field(response, "data", "names"), _field(response, "data", "ndarray")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return [], None
     try:
-        scores = np.asarray([float(row[column]) for row in values], dtype=np.float64)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return scores if bool(np.all(np.isfinite(scores))) else None
+        scores = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return names, None
+    if scores.ndim != 2 or scores.shape[1] != len(names):
+        return names, None
+    return names, scores
 
 
 def _injected_share(raw: float | str) -> float:
@@ -440,9 +534,14 @@ def _class_of(value: Any) -> str | None:
     """A truth value as a class name: a string as it is, an integral number as its digits."""
     if isinstance(value, str):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+    if _finite_number(value):
         return str(int(value)) if float(value).is_integer() else str(value)
     return None
+
+
+def _finite_number(value: Any) -> bool:
+    """A JSON number (not a boolean), neither NaN nor infinite."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _shown(value: Any) -> str:

@@ -455,19 +455,18 @@ class Telemetry:
         of each pair of rows (the first `PAIRED_ROWS` rows of a message)."""
         with self._guard():
             agree = int(np.count_nonzero((own >= self.threshold) == (answered >= self.threshold)))
-            head_own, head_answered = own[:PAIRED_ROWS], answered[:PAIRED_ROWS]
-            first, second = np.triu_indices(head_own.size, k=1)
-            order = np.sign(head_own[first] - head_own[second]) * np.sign(
-                head_answered[first] - head_answered[second]
-            )
-            self._pending.add(
-                [
-                    (self._agreement[TRUE], agree),
-                    (self._agreement[FALSE], int(own.size) - agree),
+            adds = [(self._agreement[TRUE], agree), (self._agreement[FALSE], int(own.size) - agree)]
+            if own.size > 1:  # one row has no pairs
+                head_own, head_answered = own[:PAIRED_ROWS], answered[:PAIRED_ROWS]
+                first, second = np.triu_indices(head_own.size, k=1)
+                order = np.sign(head_own[first] - head_own[second]) * np.sign(
+                    head_answered[first] - head_answered[second]
+                )
+                adds += [
                     (self._pairs[CONCORDANT], int(np.count_nonzero(order > 0))),
                     (self._pairs[DISCORDANT], int(np.count_nonzero(order < 0))),
                 ]
-            )
+            self._pending.add(adds)
 
     def _score_cuts(self) -> tuple[float, ...]:
         assert self.profile is not None

@@ -12,6 +12,7 @@ milliseconds, whatever its shape), and a message quotes at most a short excerpt 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,8 @@ from modelops_serving.artifact import Column
 EXPECTED_FORM = '{"data": {"names": [...], "ndarray": [[...], ...]}}'
 _SHOWN = 20
 _DATA_KEYS = ("names", "ndarray")
-_LARGEST_FLOAT = 1.7976931348623157e308
+LARGEST_NUMBER = sys.float_info.max
+"""The largest number an input may hold (a double's): beyond it a value cannot be scored."""
 
 
 class RequestError(Exception):
@@ -178,7 +180,7 @@ def _column(values: Sequence[Any], column: Column) -> Any:
                 f"got {quote.excerpt(value)}",
                 reason="not_a_number",
             )
-        if isinstance(value, int) and abs(value) > _LARGEST_FLOAT:
+        if isinstance(value, int) and abs(value) > LARGEST_NUMBER:
             raise RequestError(
                 f"'data.ndarray[{index}]['{column.name}']' is too large for a number "
                 f"(an integer of {value.bit_length()} bits)",

@@ -15,6 +15,7 @@ from pathlib import Path
 import jinja2
 import pytest
 import yaml
+from modelops_contract import FEEDBACK_KEY_ENV
 
 from modelops.deploy.render import render
 from modelops.deploy.schemas import PINNED, schema_source
@@ -200,6 +201,22 @@ def test_each_predictor_passes_its_model_hash_to_the_server_as_a_graph_parameter
         for predictor in predictors
     ]
     assert hashes == [("STRING", V1.model_hash), ("STRING", V2.model_hash)]
+
+
+@pytest.mark.parametrize("name", sorted(STATES))
+def test_every_predictor_reads_the_one_feedback_key_from_its_secret(name: str) -> None:
+    """Given stable, canary and shadow predictors, then each model container takes the key that
+    signs prediction ids from the same Secret (never a value in the manifest, never optional),
+    so feedback on any predictor's answer verifies wherever it lands."""
+    deploy = DEPLOY.model_copy(update={"feedback_secret": "fraud-feedback"})
+    for environment in ("staging", "production"):
+        for predictor in _predictors(_render(STATES[name], deploy), environment):
+            (container,) = predictor["componentSpecs"][0]["spec"]["containers"]
+            env = {e["name"]: e for e in container["env"]}
+            assert env[FEEDBACK_KEY_ENV] == {
+                "name": FEEDBACK_KEY_ENV,
+                "valueFrom": {"secretKeyRef": {"name": "fraud-feedback", "key": "key"}},
+            }, (environment, predictor["name"])
 
 
 def test_a_rollback_removes_the_canary_predictor_rather_than_setting_it_to_0() -> None:

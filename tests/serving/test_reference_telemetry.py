@@ -112,13 +112,25 @@ def _predict(
     server: Server, names: list[str], table: list[list[Any]], positive: str
 ) -> list[float]:
     """The positive-class score the server answers for each row, sent in `BATCHES`."""
-    scores: list[float] = []
+    return _scores(_answers(server, names, table), positive)
+
+
+def _answers(server: Server, names: list[str], table: list[list[Any]]) -> list[dict[str, Any]]:
+    """The server's answer to each batch of `BATCHES` (feedback sends them back)."""
+    answers = []
     for start, stop in BATCHES:
         status, body = server.post({"data": {"names": names, "ndarray": table[start:stop]}})
         assert status == 200, body
-        column = body["data"]["names"].index(positive)
-        scores.extend(float(row[column]) for row in body["data"]["ndarray"])
-    assert len(scores) == len(table)
+        answers.append(body)
+    return answers
+
+
+def _scores(answers: list[dict[str, Any]], positive: str) -> list[float]:
+    scores: list[float] = []
+    for answer in answers:
+        column = answer["data"]["names"].index(positive)
+        scores.extend(float(row[column]) for row in answer["data"]["ndarray"])
+    assert len(scores) == ROWS
     return scores
 
 
@@ -232,8 +244,9 @@ def test_feedback_cells_and_positive_predictions_are_at_the_deployment_threshold
     positive = reference["positive_label"]
     truth = _truth(positive)
     before = _scrape(server)
-    scores = _predict(server, names, table, positive)
-    _send_feedback(server, names, table, truth)
+    answers = _answers(server, names, table)
+    scores = _scores(answers, positive)
+    _send_feedback(server, names, table, truth, answers)
     after = _scrape(server)
 
     predicted = [score >= threshold for score in scores]
@@ -248,15 +261,21 @@ def _truth(positive: str) -> list[str]:
 
 
 def _send_feedback(
-    server: Server, names: list[str], table: list[list[Any]], truth: list[str]
+    server: Server,
+    names: list[str],
+    table: list[list[Any]],
+    truth: list[str],
+    answers: list[dict[str, Any]],
 ) -> None:
-    """The truth of every row, in `BATCHES`, as numbers and as strings in turn."""
-    for (start, stop), as_numbers in zip(BATCHES, [True, False] * len(BATCHES), strict=False):
-        labels = [[int(t)] if as_numbers else [t] for t in truth[start:stop]]
+    """The truth of every row, in `BATCHES`, as numbers and as strings in turn, each with the
+    answer its batch got (`_answers`)."""
+    for turn, ((start, stop), answer) in enumerate(zip(BATCHES, answers, strict=True)):
+        labels = [[int(t)] if turn % 2 == 0 else [t] for t in truth[start:stop]]
         status, body = server.post_to(
             "/api/v1.0/feedback",
             {
                 "request": {"data": {"names": names, "ndarray": table[start:stop]}},
+                "response": answer,
                 "truth": {"data": {"ndarray": labels}},
             },
         )
@@ -332,8 +351,9 @@ def test_a_score_on_a_cut_is_in_the_bin_it_closes_and_on_the_threshold_positive(
         extra_env=_parameters(threshold),
     ) as running:
         before = _scrape(running)
-        scores = _predict(running, names, table, positive)
-        _send_feedback(running, names, table, _truth(positive))
+        answers = _answers(running, names, table)
+        scores = _scores(answers, positive)
+        _send_feedback(running, names, table, _truth(positive), answers)
         after = _scrape(running)
     on_cuts = [s for s in scores if s in cuts]
     assert len(on_cuts) >= len(cuts), "every cut is some row's score"

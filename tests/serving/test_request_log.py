@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from modelops_serving.request_log import RequestLog, from_settings
+from modelops_serving.request_log import LOGGED_VALUE_CHARS, RequestLog, from_settings
 
 
 @pytest.mark.parametrize("rate", [0.001, 0.01, 0.1, 1 / 3, 0.5, 1.0])
@@ -44,6 +44,22 @@ def test_a_line_is_the_row_with_missing_values_as_null(tmp_path: Path) -> None:
     assert [line["score"] for line in lines] == [0.25, 0.75]
     assert {line["model_version"] for line in lines} == {"v7"}
     assert lines[0]["at"].endswith("Z")
+
+
+def test_a_huge_client_string_is_logged_cut_with_how_much_was_cut(tmp_path: Path) -> None:
+    """Given a row whose categorical value is a 5 MB string (any string is a valid category),
+    when it is logged, then its line holds the value's first LOGGED_VALUE_CHARS characters and
+    says how many more there were; a value at the cap is logged whole."""
+    target = tmp_path / "requests.jsonl"
+    huge = "x" * 5_000_000
+    at_cap = "y" * LOGGED_VALUE_CHARS
+    RequestLog(str(target), 1.0, model_version="v").rows({"plan": [huge, at_cap]}, [0.5, 0.5])
+    lines = target.read_text().splitlines()
+    assert max(len(line) for line in lines) < 1000, "one short line per row"
+    cut, whole = (json.loads(line)["features"]["plan"] for line in lines)
+    more = 5_000_000 - LOGGED_VALUE_CHARS
+    assert cut == "x" * LOGGED_VALUE_CHARS + f"…[{more} more characters]"
+    assert whole == at_cap
 
 
 def test_two_workers_append_whole_lines_to_one_file(tmp_path: Path) -> None:

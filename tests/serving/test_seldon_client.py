@@ -2,7 +2,8 @@
 
 Given a running server, when `SeldonClient` (run in the serving environment: the pipeline's
 environment has no seldon-core) predicts and sends feedback, then it gets the same answer as a
-plain HTTP POST, and its feedback with a truth is counted like any other.
+plain HTTP POST (its own prediction id), and its feedback with a truth, which carries the answer
+it got, is counted like any other.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from modelops_contract import PREDICTION_ID_TAG
 from modelops_serving.launch import Server
 
 from modelops.data import features
@@ -74,7 +76,11 @@ def test_seldons_client_gets_what_a_plain_post_gets(served_project: Path, server
     np.testing.assert_array_equal(
         predicted["response"]["data"]["ndarray"], plain["data"]["ndarray"]
     )
-    assert predicted["response"]["meta"]["tags"] == plain["meta"]["tags"]
+    # The same model's tags; each answer has its own prediction id, which the feedback sends back.
+    tags = {k: v for k, v in plain["meta"]["tags"].items() if k != PREDICTION_ID_TAG}
+    client_tags = dict(predicted["response"]["meta"]["tags"])
+    assert client_tags.pop(PREDICTION_ID_TAG) != plain["meta"]["tags"][PREDICTION_ID_TAG]
+    assert client_tags == tags
 
     # microservice_feedback has no truth parameter: the server refuses it, saying what it needs.
     without = calls["feedback_without_truth"]
@@ -83,5 +89,5 @@ def test_seldons_client_gets_what_a_plain_post_gets(served_project: Path, server
 
     with_truth = calls["feedback"]
     assert with_truth["success"], with_truth
-    assert with_truth["response"]["meta"]["tags"] == plain["meta"]["tags"]
+    assert with_truth["response"]["meta"]["tags"] == tags
     assert _feedback_rows(server) == before + len(truth)

@@ -29,18 +29,22 @@ import numpy as np
 import pandas as pd
 import pytest
 from modelops_contract import (
+    FEEDBACK_KEY_ENV,
     FEEDBACK_SCORE,
     LE,
     MISSING,
     OTHER,
+    PREDICTION_ID_TAG,
     REQUEST_DURATION,
     SCORE,
     SCORE_GRID,
     SERIES,
     UNSEEN,
 )
-from modelops_serving.artifact import content_hash
+from modelops_serving.artifact import content_hash, read_artifact
 from modelops_serving.launch import PARAMETERS_ENV, Server
+from modelops_serving.prediction_ids import answer_digest, rows_digest, signer
+from modelops_serving.validation import to_batch
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelops.data import features
@@ -60,6 +64,8 @@ BUSINESS = {
     "false_negative": -80.0,
 }
 UNSEEN_PLAN = "platinum-never-seen"
+FEEDBACK_KEY = "tests-only-feedback-key-0123456789abcdef"
+"""The deployment's key (a Secret's value in a cluster): what every replica signs with."""
 SETTLE_SECONDS = 0.8  # telemetry.FLUSH_SECONDS (0.5) and some slack
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -77,7 +83,7 @@ def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         model_dir,
         workers=2,
         log_file=log,
-        extra_env={"MODELOPS_BUSINESS_VALUE": json.dumps(BUSINESS)},
+        extra_env={"MODELOPS_BUSINESS_VALUE": json.dumps(BUSINESS), FEEDBACK_KEY_ENV: FEEDBACK_KEY},
     )
     running.start()
     try:
@@ -272,12 +278,13 @@ def test_feedback_counts_the_confusion_matrix_labels_scores_and_business_value(
     for start, numbers in ((0, True), (25, False)):
         batch, truth = table[start : start + 25], _truth(25, start)
         request = {"data": {"names": names, "ndarray": batch}}
+        _, answer = server.post(request)
         labels: list[Any] = [[int(t)] for t in truth] if numbers else [[t] for t in truth]
         status, body = server.post_to(
             "/api/v1.0/feedback",
             {
                 "request": request,
-                "response": {},
+                "response": answer,
                 "truth": {"data": {"ndarray": labels}},
                 "reward": 1,
             },
@@ -322,12 +329,25 @@ def test_feedback_counts_the_confusion_matrix_labels_scores_and_business_value(
     assert delta("modelops_rows_total", endpoint="feedback", outcome="ok") == 50
 
 
+def _signed(answer: dict[str, Any], request: dict[str, Any], model_dir: Path) -> dict[str, Any]:
+    """`answer` with a prediction id for `request` signed with the deployment's key, as
+    another predictor of the deployment (stable, for a shadow) would have signed it."""
+    columns = to_batch(request, read_artifact(model_dir).columns, max_rows=1000).columns
+    scores = np.asarray(answer["data"]["ndarray"], dtype=np.float64)
+    deployment = signer(FEEDBACK_KEY, max_age_days=1)
+    prediction_id = deployment.issue(
+        rows_digest(columns), answer_digest(answer["data"]["names"], scores), now=time.time()
+    )
+    return {**answer, "meta": {"tags": {PREDICTION_ID_TAG: prediction_id}}}
+
+
 def test_feedback_with_the_answer_a_client_got_counts_agreement_and_rank_order(
-    server: Server, rows: tuple[list[str], list[list[Any]]]
+    server: Server, model_dir: Path, rows: tuple[list[str], list[list[Any]]]
 ) -> None:
-    # A shadow gets stable's feedback, with stable's answer inside; here the "other" answer is
-    # this model's own answer with a few rows' scores flipped around 0.5, so both the rows that
-    # disagree and the pairs that swap order are known exactly.
+    # A shadow gets stable's feedback, with stable's answer inside, signed by stable with the
+    # deployment's key; here stable's answer is this model's own answer with a few rows'
+    # scores flipped around 0.5, so both the rows that disagree and the pairs that swap order
+    # are known exactly. Then this model's own answer: it agrees with itself on every row.
     names, table = rows
     batch = table[:10]
     request = {"data": {"names": names, "ndarray": batch}}
@@ -335,14 +355,15 @@ def test_feedback_with_the_answer_a_client_got_counts_agreement_and_rank_order(
     own = np.asarray(answer["data"]["ndarray"])[:, 1]
     other = own.copy()
     other[:3] = 1.0 - other[:3]
-    response = {"data": {"names": ["0", "1"], "ndarray": [[1 - x, x] for x in other]}}
+    stable = _signed(
+        {"data": {"names": ["0", "1"], "ndarray": [[1 - x, x] for x in other]}}, request, model_dir
+    )
     before = _scrape(server)
     truth = {"data": {"ndarray": [[t] for t in _truth(10, 0)]}}
-    for body in (
-        {"request": request, "response": response, "truth": truth},
-        {"request": request, "response": {}, "truth": truth},
-    ):
-        status, reply = server.post_to("/api/v1.0/feedback", body)
+    for response in (stable, answer):
+        status, reply = server.post_to(
+            "/api/v1.0/feedback", {"request": request, "response": response, "truth": truth}
+        )
         assert status == 200, reply
     after = _scrape(server)
 
@@ -350,81 +371,187 @@ def test_feedback_with_the_answer_a_client_got_counts_agreement_and_rank_order(
         return _value(after, name, **labels) - _value(before, name, **labels)
 
     agree = int(np.sum((own >= 0.5) == (other >= 0.5)))
-    assert delta("modelops_answer_agreement_rows_total", agree="true") == agree
+    assert delta("modelops_answer_agreement_rows_total", agree="true") == agree + 10
     assert delta("modelops_answer_agreement_rows_total", agree="false") == 10 - agree
     first, second = np.triu_indices(10, k=1)
     order = np.sign(own[first] - own[second]) * np.sign(other[first] - other[second])
-    assert delta("modelops_answer_pairs_total", order="concordant") == np.sum(order > 0)
+    itself = np.sign(own[first] - own[second]) ** 2
+    assert delta("modelops_answer_pairs_total", order="concordant") == np.sum(order > 0) + np.sum(
+        itself > 0
+    )
     assert delta("modelops_answer_pairs_total", order="discordant") == np.sum(order < 0)
     assert np.sum(order < 0) > 0, "the flipped rows change the order of some pairs"
 
 
-BAD_FEEDBACK = [
-    ("no truth", lambda r: {"request": r}, "no_truth", "the feedback needs 'truth'"),
+def _nested(levels: int) -> Any:
+    value: Any = [0]
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def _forged(answer: dict[str, Any]) -> dict[str, Any]:
+    """`answer` with its first row's scores swapped: what the server never answered."""
+    rows = [list(row) for row in answer["data"]["ndarray"]]
+    rows[0] = rows[0][::-1]
+    return {**answer, "data": {**answer["data"], "ndarray": rows}}
+
+
+def _never_issued(answer: dict[str, Any]) -> dict[str, Any]:
+    """`answer` with an id of the right form that no server issued (another MAC)."""
+    version, issued, nonce, mac = answer["meta"]["tags"][PREDICTION_ID_TAG].split(".")
+    forged = f"{version}.{issued}.{nonce}.{'A' * len(mac)}"
+    return {**answer, "meta": {"tags": {**answer["meta"]["tags"], PREDICTION_ID_TAG: forged}}}
+
+
+TWO_TRUTHS = {"data": {"ndarray": [[1], [0]]}}
+# (case, body from the request and the answer it got, status, reason, message)
+BAD_FEEDBACK: list[tuple[str, Any, int, str, str]] = [
+    ("no truth", lambda r, a: {"request": r, "response": a}, 400, "no_truth", "needs 'truth'"),
     (
         "truth not a class",
-        lambda r: {"request": r, "truth": {"data": {"ndarray": [[2], [0]]}}},
+        lambda r, a: {"request": r, "response": a, "truth": {"data": {"ndarray": [[2], [0]]}}},
+        400,
         "truth_not_a_class",
-        "'truth.data.ndarray[0]' is [2.0]: a truth is the true class, one of 0, 1",
+        "'truth.data.ndarray[0]' is [2]: a truth is the true class, one of 0, 1",
     ),
     (
         "row count mismatch",
-        lambda r: {"request": r, "truth": {"data": {"ndarray": [[1]]}}},
+        lambda r, a: {"request": r, "response": a, "truth": {"data": {"ndarray": [[1]]}}},
+        400,
         "truth_rows_mismatch",
         "'truth.data.ndarray' has 1 rows and 'request' has 2",
     ),
     (
         "a request the model cannot score",
-        lambda r: {
+        lambda r, a: {
             "request": {"data": {"ndarray": [[1, 2], [3, 4]]}},
-            "truth": {"data": {"ndarray": [[1], [0]]}},
+            "response": a,
+            "truth": TWO_TRUTHS,
         },
+        400,
         "wrong_row_length",
         "in the feedback's 'request': 'data.ndarray[0]' has 2 values",
     ),
     (
         "no request",
-        lambda r: {"truth": {"data": {"ndarray": [[1]]}}},
+        lambda r, a: {"response": a, "truth": TWO_TRUTHS},
+        400,
         "no_request",
         "needs 'request'",
     ),
     (
         "not a feedback message",
-        lambda r: {"request": r, "truht": {}},
+        lambda r, a: {"request": r, "response": a, "truht": {}},
+        400,
         "invalid_message",
-        "Invalid JSON",
+        "is not Seldon's Feedback message (unknown 'truht')",
+    ),
+    (
+        "a reward that is not a number",
+        lambda r, a: {"request": r, "response": a, "truth": TWO_TRUTHS, "reward": "lots"},
+        400,
+        "invalid_message",
+        "('reward' is 'lots')",
+    ),
+    (
+        "no prediction id (an empty response)",
+        lambda r, a: {"request": r, "response": {}, "truth": TWO_TRUTHS},
+        400,
+        "no_prediction_id",
+        "with its 'meta.tags.prediction_id': send back what the prediction answered",
+    ),
+    (
+        "a forged answer",
+        lambda r, a: {"request": r, "response": _forged(a), "truth": TWO_TRUTHS},
+        403,
+        "unverified_prediction",
+        "'response' is not an answer this deployment gave to 'request'",
+    ),
+    (
+        "rows that were never predicted",
+        lambda r, a: {
+            "request": {"data": {**r["data"], "ndarray": r["data"]["ndarray"][::-1]}},
+            "response": a,
+            "truth": TWO_TRUTHS,
+        },
+        403,
+        "unverified_prediction",
+        "its meta.tags.prediction_id does not match them",
+    ),
+    (
+        "an id never issued",
+        lambda r, a: {"request": r, "response": _never_issued(a), "truth": TWO_TRUTHS},
+        403,
+        "unverified_prediction",
+        "'response' is not an answer this deployment gave to 'request'",
+    ),
+    (
+        "nested 600 deep",
+        lambda r, a: {"request": {"data": {"ndarray": _nested(600)}}, "truth": TWO_TRUTHS},
+        400,
+        "too_deeply_nested",
+        "the body is nested more than 32 levels deep",
+    ),
+    (
+        "an integer above the largest double",
+        lambda r, a: {"request": r, "response": a, "truth": {"data": {"ndarray": [[10**400]]}}},
+        400,
+        "number_too_large",
+        "the body has an integer of 401 digits, beyond the largest number",
     ),
 ]
 
 
-@pytest.mark.parametrize(
-    ("case", "build", "reason", "message"), BAD_FEEDBACK, ids=[b[0] for b in BAD_FEEDBACK]
-)
 def test_bad_feedback_is_refused_naming_the_field_and_counted_by_reason_only(
-    server: Server,
-    rows: tuple[list[str], list[list[Any]]],
-    case: str,
-    build: Any,
-    reason: str,
-    message: str,
+    server: Server, rows: tuple[list[str], list[list[Any]]]
 ) -> None:
+    """Given a prediction's request and answer, when feedback is sent that is malformed, that
+    is about rows or an answer the server did not give, or that seldon-core's protobuf parser
+    failed on (a 500 before), then each gets a 4xx naming what is wrong and only the refusals
+    are counted, each by its reason. One scrape before and one after all of them."""
     names, table = rows
+    request = {"data": {"names": names, "ndarray": table[:2]}}
+    _, answer = server.post(request)
     before = _scrape(server)
-    status, body = server.post_to(
-        "/api/v1.0/feedback", build({"data": {"names": names, "ndarray": table[:2]}})
-    )
+    for case, build, status, _, message in BAD_FEEDBACK:
+        got, body = server.post_to("/api/v1.0/feedback", build(request, answer))
+        assert got == status, (case, body)
+        assert message in body["status"]["info"], (case, body)
     after = _scrape(server)
-    assert status == 400, body
-    assert message in body["status"]["info"], body
-    assert _value(after, "modelops_requests_total", endpoint="feedback", outcome=reason) == (
-        _value(before, "modelops_requests_total", endpoint="feedback", outcome=reason) + 1
-    )
+    for reason, times in Counter(reason for _, _, _, reason, _ in BAD_FEEDBACK).items():
+        counted = _value(after, "modelops_requests_total", endpoint="feedback", outcome=reason)
+        earlier = _value(before, "modelops_requests_total", endpoint="feedback", outcome=reason)
+        assert counted == earlier + times, reason
     for name in (
         "modelops_feedback_rows_total",
         "modelops_labels_total",
         "modelops_feedback_score_count",
     ):
-        assert _value(after, name) == _value(before, name), f"{case}: {name} counted a refusal"
+        assert _value(after, name) == _value(before, name), f"{name} counted a refusal"
+
+
+def test_each_predictions_truth_counts_once_whichever_worker_gets_it(
+    server: Server, rows: tuple[list[str], list[list[Any]]]
+) -> None:
+    """Given one prediction, when its feedback is sent four times to a server of two workers
+    (each connection goes to either), then the first is counted and the others get 409."""
+    names, table = rows
+    request = {"data": {"names": names, "ndarray": table[:3]}}
+    _, answer = server.post(request)
+    feedback = {"request": request, "response": answer, "truth": {"data": {"ndarray": [[1]] * 3}}}
+    before = _scrape(server)
+    answers = [server.post_to("/api/v1.0/feedback", feedback) for _ in range(4)]
+    after = _scrape(server)
+    assert [status for status, _ in answers] == [200, 409, 409, 409], answers
+    assert "this prediction's truth was counted already" in answers[1][1]["status"]["info"]
+    assert _value(after, "modelops_labels_total") - _value(before, "modelops_labels_total") == 3
+    refused = "modelops_requests_total"
+    assert (
+        _value(after, refused, outcome="duplicate_feedback")
+        - _value(before, refused, outcome="duplicate_feedback")
+        == 3
+    )
 
 
 def test_the_model_is_described_by_info_and_training_time(server: Server, model_dir: Path) -> None:
@@ -449,9 +576,10 @@ def test_every_series_is_exposed_as_the_contract_declares_it(
     histograms on their buckets: the latency objective's bounds, the score grid, the cuts."""
     names, table = rows
     request = {"data": {"names": names, "ndarray": table[:3]}}
-    assert server.post(request)[0] == 200
+    status, answer = server.post(request)
+    assert status == 200
     truth = {"data": {"ndarray": [["1"], ["0"], ["1"]]}}
-    feedback = {"request": request, "response": {}, "truth": truth}
+    feedback = {"request": request, "response": answer, "truth": truth}
     assert server.post_to("/api/v1.0/feedback", feedback)[0] == 200
     time.sleep(SETTLE_SECONDS)
     url = f"http://127.0.0.1:{server.metrics_port}/prometheus"

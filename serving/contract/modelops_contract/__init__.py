@@ -9,7 +9,9 @@ environments install it; nothing here imports either side.
   Prometheus exposes them under, the label values readers select on, the latency buckets and
   the score grid;
 - `bins`: the reference profile's bin labels (`b00`..., `__missing__`, `__other__`, `__unseen__`);
-- `records`: every recording rule's name, per window.
+- `records`: every recording rule's name, per window;
+- `feedback`: the environment variable of the key that signs prediction ids, and the tag that
+  carries a prediction's id.
 
 To add a series: declare it in `series.py` and list it in `SERIES`, record it in the server
 (`modelops_serving.telemetry`), and read it where a rule, criterion or dashboard needs it by its
@@ -20,6 +22,7 @@ the latency buckets or a recording rule's name is spelled as a literal anywhere 
 
 from modelops_contract import records
 from modelops_contract.bins import MISSING, OTHER, UNSEEN, bin_label, bin_labels
+from modelops_contract.feedback import FEEDBACK_KEY_ENV, PREDICTION_ID_TAG
 from modelops_contract.series import (
     ACTUAL,
     AGREE,
@@ -123,6 +126,7 @@ __all__ = [
     "FEATURE",
     "FEATURE_BIN",
     "FEEDBACK",
+    "FEEDBACK_KEY_ENV",
     "FEEDBACK_ROWS",
     "FEEDBACK_SCORE",
     "GAIN",
@@ -146,6 +150,7 @@ __all__ = [
     "PREDICTED",
     "PREDICTED_POSITIVE_RATE",
     "PREDICTIONS",
+    "PREDICTION_ID_TAG",
     "PROFILE_SERIES",
     "REFERENCE_BINS",
     "REFERENCE_METRIC",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+from modelops_contract import FEEDBACK_KEY_ENV
 
 from modelops.observability import dashboards, rules
 from modelops.params import DeployParams, MonitoringParams
@@ -100,6 +101,7 @@ def render(
             "threshold": threshold,
             "ports": SELDON_PORTS,
             "monitoring": monitoring or MonitoringParams(),
+            "feedback_key_env": FEEDBACK_KEY_ENV,
         }
         release = releases.get(name, Release(environment=name))
         if release.stable is None:

@@ -158,6 +158,14 @@ class DeployParams(Frozen):
     storage_secret: str | None = Field(
         None, description="Secret with the store's credentials, as env for the initializer."
     )
+    feedback_secret: str = Field(
+        "churn-feedback",
+        pattern=_DNS_LABEL,
+        description="Secret (its entry `key`, 32 characters or more) in each environment's "
+        "namespace holding the key that signs prediction ids: every predictor reads the same "
+        "one, so any replica verifies feedback on another's answer (serving/README.md#feedback). "
+        "Pods do not start until it exists.",
+    )
     network_policy: NetworkPolicyParams = NetworkPolicyParams()
     repo_url: str = Field(
         "https://github.com/your-org/modelops.git",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -23,6 +24,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TypedDict
+
+from modelops_contract import FEEDBACK_KEY_ENV
 
 from modelops.errors import RehearsalError
 from modelops.io import process_alive
@@ -170,9 +173,14 @@ def up(
             }
         # The servers first: Prometheus' first scrape then finds them up, so a rehearsal in
         # compressed time does not start with a target-down alert for a server still loading.
+        # One feedback key for all of them, as one Secret serves a deployment's predictors: a
+        # shadow verifies the prediction ids of stable's answers that its feedback carries.
+        feedback_key = secrets.token_hex(32)
         servers_started = []
         for server in servers:
-            servers_started.append(_spawn_server(root, server, state, threshold, business_value))
+            servers_started.append(
+                _spawn_server(root, server, state, threshold, business_value, feedback_key)
+            )
             started.append(servers_started[-1])
             _record(state, started)
         if alerting:
@@ -275,8 +283,10 @@ def _spawn_server(
     state: Path,
     threshold: float,
     business_value: Mapping[str, float] | None,
+    feedback_key: str,
 ) -> Started:
-    """One model server, run as the Dockerfile runs it, with the graph parameters of a pod."""
+    """One model server, run as the Dockerfile runs it, with the graph parameters of a pod
+    and the rehearsal's feedback key (the environment only: no command line shows it)."""
     executable = root / "serving" / ".venv" / "bin" / "modelops-microservice"
     if not executable.is_file():
         raise RehearsalError(f"{executable} is missing: `make install` builds serving/.venv")
@@ -288,6 +298,7 @@ def _spawn_server(
         # What the Seldon operator sets in a pod: metrics at /prometheus, not seldon's /metrics.
         "PREDICTIVE_UNIT_METRICS_ENDPOINT": "/prometheus",
         "MODELOPS_BIND_HOST": LOOPBACK,
+        FEEDBACK_KEY_ENV: feedback_key,
     }
     command = [
         str(executable),

@@ -63,6 +63,8 @@ class Feedback(TypedDict):
 
     request: SeldonRequest
     response: JSONObject
+    """The whole answer, as received: its signed `meta.tags.prediction_id` is what makes the
+    server count the truth (serving/README.md#feedback)."""
     truth: TruthMessage
 
 
