@@ -1,4 +1,4 @@
-"""`modelops-microservice`: seldon-core's `seldon-core-microservice`, with five changes.
+"""`modelops-microservice`: seldon-core's `seldon-core-microservice`, with six changes.
 
 1. **Bind host.** seldon-core 1.17 binds its REST server, metrics server and gRPC server to
    0.0.0.0, so `make serve` on a laptop would answer the whole network. Here they bind to
@@ -26,6 +26,9 @@
    with the pure-Python `json_format` and back, about 0.35 ms a row and a 500 on deep nesting
    or a huge integer; the REST feedback endpoint calls the model's `feedback` with the parsed
    JSON instead (`_feedback_view`), and records Seldon's reward metric as seldon-core does.
+6. **No gRPC server** unless `--grpc-workers` or `GRPC_WORKERS` asks for one: the executor
+   calls the model over REST, and seldon-core's gRPC server parsed network protobuf with the
+   pure-Python parser before any check of ours (`_without_grpc_unless_asked`).
 
 Everything else is seldon-core's own `main`, with the remaining arguments.
 """
@@ -52,6 +55,8 @@ MULTIPROC_ENV = "prometheus_multiproc_dir"
 MULTIPROC_ENV_LATER = "PROMETHEUS_MULTIPROC_DIR"
 FEEDBACK_VIEW = "SendFeedback"
 """The endpoint of seldon-core 1.17's feedback routes (`wrapper.get_rest_microservice`)."""
+GRPC_WORKERS_ENV = "GRPC_WORKERS"
+"""seldon-core's own setting; unset here means no gRPC server (`_without_grpc_unless_asked`)."""
 PROMETHEUS_PATH = "/prometheus"
 """Where Seldon's operator (PREDICTIVE_UNIT_METRICS_ENDPOINT) and our PodMonitor scrape."""
 
@@ -71,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     leader = os.getpid()
     created = _metrics_directory()
     try:
-        _run(args.host, rest)
+        _run(args.host, _without_grpc_unless_asked(rest))
     finally:
         # gunicorn workers are forks of this process and unwind through this frame as they
         # exit: only the process that started here may stop the group.
@@ -81,6 +86,18 @@ def main(argv: list[str] | None = None) -> None:
                 os.killpg(leader, signal.SIGTERM)
             if created:
                 shutil.rmtree(created, ignore_errors=True)
+
+
+def _without_grpc_unless_asked(rest: list[str]) -> list[str]:
+    """No gRPC server unless `--grpc-workers` or GRPC_WORKERS asks for one.
+
+    The Seldon executor calls the model over REST (a SeldonDeployment's `transport` defaults to
+    `rest`), so seldon-core's gRPC server only parsed protobuf from the network with the
+    pure-Python parser (protobuf 3.20.3, CVE-2025-4565), before any check of ours, and loaded
+    the model once more in its own process.
+    """
+    asked = any(arg.split("=")[0] == "--grpc-workers" for arg in rest)
+    return rest if asked or os.environ.get(GRPC_WORKERS_ENV) else [*rest, "--grpc-workers", "0"]
 
 
 def _metrics_directory() -> str:
