@@ -139,7 +139,7 @@ def test_a_burst_of_nulls_or_duplicated_rows_fails_the_data_gate(
         return pd.concat([frame, frame.sample(frac=0.25, random_state=0)])
 
     rewrite_csv(project, corrupt)
-    run_modelops("prepare", "gate data drift")
+    run_modelops("prepare", "gate data")
     data = _gate(project, "data")
     assert data["status"] == "fail"
     failed = _failed(data)[check]
@@ -244,21 +244,21 @@ def test_an_enforced_failure_makes_the_verdict_command_exit_non_zero(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_params(project, _params(**{"gates.data.max_null_ratio": 0.0}))
-    run_modelops("gate data drift", "gates")
+    run_modelops("gate data", "gates")  # the other gates' results are the baseline's
     assert main(["verdict"]) == 1
     assert "Blocked: enforced gate(s) failed: data" in capsys.readouterr().out
 
 
 def test_a_gate_turned_off_is_recorded_as_off(project: Path) -> None:
     write_params(project, _params(**{"gates.drift.mode": "off"}))
-    run_modelops("gate data drift")
+    run_modelops("gate drift")
     drift = _gate(project, "drift")
     assert (drift["status"], drift["mode"], drift["checks"]) == ("off", "off", [])
 
 
 def test_skipped_checks_and_inapplicable_checks_say_why(project: Path) -> None:
     write_params(project, _params(**{"gates.drift.skip": ["multivariate_drift"]}))
-    run_modelops("gate data drift")
+    run_modelops("gate drift")
     records = {c["check"]: c for c in _gate(project, "drift")["checks"]}
     assert records["multivariate_drift"]["status"] == "off"
     assert "skip" in records["multivariate_drift"]["reason"]
