@@ -110,16 +110,15 @@ def sizes(train: pd.DataFrame, test: pd.DataFrame, schema: Schema, *, sample_row
     }
     is_positive = train[schema.label].astype(str) == schema.positive_label
     test_positive = test[schema.label].astype(str) == schema.positive_label
+    test_labels = test_positive.to_numpy(bool)
+    all_labels = np.concatenate([is_positive.to_numpy(bool), test_labels])
     separation, test_separation = {}, {}
     for column in schema.features:
         categorical = column in schema.categorical
         on_train = _one_feature_scores(train[column], test[column], test_positive, categorical)
         on_test = _one_feature_scores(test[column], train[column], is_positive, categorical)
-        separation[column] = youden_j(
-            np.concatenate([on_train, on_test]),
-            np.concatenate([is_positive.to_numpy(bool), test_positive.to_numpy(bool)]),
-        )
-        test_separation[column] = youden_j(on_test, test_positive.to_numpy(bool))
+        separation[column] = youden_j(np.concatenate([on_train, on_test]), all_labels)
+        test_separation[column] = youden_j(on_test, test_labels)
     order_auc = {
         column: _order_auc(train[column], is_positive)
         for column in (schema.id, schema.timestamp)
@@ -139,8 +138,8 @@ def sizes(train: pd.DataFrame, test: pd.DataFrame, schema: Schema, *, sample_row
         test_total=len(test),
         separation=separation,
         test_separation=test_separation,
-        all_positives=int(is_positive.sum() + test_positive.sum()),
-        all_negatives=int((~is_positive).sum() + (~test_positive).sum()),
+        all_positives=int(all_labels.sum()),
+        all_negatives=int((~all_labels).sum()),
     )
 
 

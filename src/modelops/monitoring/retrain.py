@@ -164,14 +164,9 @@ def retrain(
 ) -> Retrained:
     """Make the branch, refresh, reproduce, commit; push and open the PR when given a remote."""
     branch = BRANCH.format(environment=environment)
-    dirty = _git(root, "status", "--porcelain", "--untracked-files=no").strip()
-    if dirty:
-        raise RetrainError(f"the checkout has uncommitted changes, commit or stash them:\n{dirty}")
-    if github is not None:
-        existing = github.find_pull_request(branch)
-        if existing is not None:
-            github.comment(existing.number, _still(reasons))
-            return Retrained(branch, (), None, existing.url, f"open already: {existing.url}")
+    open_already = _before_branching(root, branch, reasons, github)
+    if open_already is not None:
+        return open_already
     start = _git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
     data_before = _read_json(root / DATA_METRICS)
     _git(root, "switch", "--force-create", branch, check=True)
@@ -225,14 +220,9 @@ def push_branch(
             f"{branch} was not committed on the checked-out commit: run `modelops retrain "
             f"--env {environment}` again here"
         )
-    dirty = _git(root, "status", "--porcelain", "--untracked-files=no").strip()
-    if dirty:
-        raise RetrainError(f"the checkout has uncommitted changes, commit or stash them:\n{dirty}")
-    if github is not None:
-        existing = github.find_pull_request(branch)
-        if existing is not None:
-            github.comment(existing.number, _still(reasons))
-            return Retrained(branch, (), None, existing.url, f"open already: {existing.url}")
+    open_already = _before_branching(root, branch, reasons, github)
+    if open_already is not None:
+        return open_already
     message = _git(root, "log", "-1", "--format=%B", branch, check=True)
     start = _git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
     # Only git's files change: DVC pushes the outputs the branch's dvc.lock names from its cache.
@@ -242,6 +232,23 @@ def push_branch(
     finally:
         _git(root, "switch", "--quiet", "--force", start)
     return Retrained(branch, (), commit, url, _published(url, branch, remote))
+
+
+def _before_branching(
+    root: Path, branch: str, reasons: list[str], github: GitHub | None
+) -> Retrained | None:
+    """Refuse a checkout with uncommitted changes; a retraining pull request open already is
+    commented on (its branch is left as its reviewers see it) and returned instead."""
+    dirty = _git(root, "status", "--porcelain", "--untracked-files=no").strip()
+    if dirty:
+        raise RetrainError(f"the checkout has uncommitted changes, commit or stash them:\n{dirty}")
+    if github is None:
+        return None
+    existing = github.find_pull_request(branch)
+    if existing is None:
+        return None
+    github.comment(existing.number, _still(reasons))
+    return Retrained(branch, (), None, existing.url, f"open already: {existing.url}")
 
 
 def _publish(
