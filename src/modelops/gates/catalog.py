@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Generic, Literal, TypeAlias
 from deepchecks.core import BaseCheck
 from deepchecks.tabular import checks
 
-from modelops.gates import judges, leakage
+from modelops.gates import judges, leakage, vectorised
 from modelops.gates.evidence import OUTLIER_ROWS, WHOLE_ROWS, GateParamsT, Judge, Sizes
 from modelops.statistics import OTHER_SHARE
 
@@ -151,7 +151,7 @@ DATA: tuple[CheckSpec[DataGateParams], ...] = (
         "Conflicting labels",
         "Identical rows carry different labels: the label is noisy or features are missing.",
         "each",
-        lambda p, f, n: _whole(checks.ConflictingLabels),
+        lambda p, f, n: _whole(vectorised.ConflictingLabels),
         judge=judges.conflicting_labels,
         tuned_by=("max_conflicting_label_ratio",),
         whole=True,
@@ -254,7 +254,7 @@ DRIFT: tuple[CheckSpec[DriftGateParams], ...] = (
         "Train/test sample overlap",
         "Test rows also appear in train: test scores are inflated.",
         "pair",
-        lambda p, f, n: _whole(checks.TrainTestSamplesMix),
+        lambda p, f, n: _whole(vectorised.TrainTestSamplesMix),
         judge=leakage.sample_overlap,
         tuned_by=("max_sample_overlap_ratio",),
         whole=True,

@@ -15,6 +15,7 @@ would import scikit-learn and pandas again to score a few thousand rows.
 
 from __future__ import annotations
 
+import logging
 import signal
 import warnings
 from collections.abc import Iterator, Sequence
@@ -333,9 +334,27 @@ def _datasets(spec: CheckSpec[SectionT]) -> tuple[str, ...]:
     return {"each": ("train", "test"), "pair": ("train vs test",), "test": ("test",)}[spec.scope]
 
 
+_DISPLAY_IMPORTANCE_SECONDS = 120  # Deepchecks' default
+
+
 def _run(check: BaseCheck, dataset: str, inputs: GateInputs, with_display: bool) -> CheckResult:
-    with joblib.parallel_config(backend="sequential"):
+    with (
+        joblib.parallel_config(backend="sequential"),
+        _errors_only(logging.getLogger("deepchecks")),
+    ):
         return _run_check(check, dataset, inputs, with_display)
+
+
+@contextmanager
+def _errors_only(logger: logging.Logger) -> Iterator[None]:
+    """Deepchecks logs what it skipped (an importance not computed): the gate's record says
+    what was decided, so only its errors reach the terminal."""
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _run_check(
@@ -345,6 +364,10 @@ def _run_check(
         "model": inputs.model,
         "feature_importance": inputs.feature_importance,
         "with_display": with_display,
+        # The evaluate stage's importance is given; the one Deepchecks would still compute is
+        # MultivariateDrift's domain classifier's (10 permutations of every feature), which only
+        # orders the report's plots: computed when there is a report to show it in.
+        "feature_importance_timeout": _DISPLAY_IMPORTANCE_SECONDS if with_display else 0,
     }
     predictions = inputs.predictions
     if isinstance(check, SingleDatasetCheck):
