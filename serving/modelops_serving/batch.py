@@ -81,6 +81,8 @@ class Job:
     max_refused: int = 1000
     batch_rows: int = 100_000
     rows_per_file: int = 1_000_000
+    threads: int = 0
+    """Threads scoring each batch; 0: every core this process may run on (or OMP_NUM_THREADS)."""
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
@@ -196,7 +198,7 @@ def run(job: Job, *, progress: Progress | None = None) -> dict[str, Any]:
 def _load(job: Job) -> tuple[Artifact, LoadedModel, Profile]:
     try:
         artifact = read_artifact(job.model_dir, expected_hash=job.expected_hash)
-        model = load_model(artifact)
+        model = load_model(artifact, threads=job.threads or available_cores())
     except (ArtifactError, OSError) as exc:
         raise BatchError(f"model: {exc}") from None
     if artifact.profile_bytes is None:
@@ -472,6 +474,13 @@ def _exchange(first: Path, second: Path) -> bool:
     at_cwd, exchange = -100, 2
     done = renameat2(at_cwd, os.fsencode(first), at_cwd, os.fsencode(second), exchange)
     return bool(done == 0)
+
+
+def available_cores() -> int:
+    """OMP_NUM_THREADS when set (a container sets it to its CPU limit), else the cores this
+    process may run on."""
+    setting = os.environ.get("OMP_NUM_THREADS", "")
+    return int(setting) if setting.isdigit() and int(setting) > 0 else len(os.sched_getaffinity(0))
 
 
 def _now() -> str:

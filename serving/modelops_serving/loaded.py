@@ -46,13 +46,19 @@ def example_batch(artifact: Artifact) -> Batch:
     return to_batch(request, artifact.columns, max_rows=len(rows))
 
 
-def load_model(artifact: Artifact) -> LoadedModel:
-    """Deserialize the verified bytes and choose the scoring path; raises ArtifactError."""
+def load_model(artifact: Artifact, *, threads: int = 1) -> LoadedModel:
+    """Deserialize the verified bytes and choose the scoring path; raises ArtifactError.
+
+    `threads` walk the trees of a call (`scoring.scoring`): 1 in a server worker, which
+    answers one request at a time; every core in a batch run.
+    """
     pipeline = load_pipeline(artifact)
     predicted = [str(c) for c in pipeline.classes_]
     missing = set(artifact.classes) - set(predicted)
     if missing:
         raise ArtifactError(f"{artifact.path}: the model does not predict {sorted(missing)}")
-    chosen = scoring(pipeline, artifact.names, probe=example_batch(artifact).columns)
+    chosen = scoring(
+        pipeline, artifact.names, probe=example_batch(artifact).columns, threads=threads
+    )
     order = tuple(predicted.index(name) for name in artifact.classes)
     return LoadedModel(artifact, pipeline, chosen, order)

@@ -204,11 +204,12 @@ def _fits(found: pa.DataType, kind: str) -> bool:
         found = found.value_type
     if pa.types.is_null(found):
         return True
+    types = pa.types
     if kind == "number":
-        return (
-            pa.types.is_integer(found) or pa.types.is_floating(found) or pa.types.is_decimal(found)
+        return any(
+            bool(test(found)) for test in (types.is_integer, types.is_floating, types.is_decimal)
         )
-    return pa.types.is_string(found) or pa.types.is_large_string(found)
+    return bool(types.is_string(found)) or bool(types.is_large_string(found))
 
 
 def _file_format(kind: str, columns: Sequence[Column]) -> ds.FileFormat:

@@ -8,8 +8,6 @@ are `rehearsal.processes`.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 from modelops.errors import PublishError, RehearsalError
@@ -30,7 +28,7 @@ from modelops.rehearsal.plan import (
     traffic_config,
 )
 from modelops.releases.files import load_releases, release_file
-from modelops.releases.publish import fetch
+from modelops.releases.publish import fetched
 from modelops.releases.state import ModelVersion
 
 
@@ -107,15 +105,8 @@ def _served(paths: ProjectPaths, model: ModelVersion | None) -> Served:
 def _model(paths: ProjectPaths, model: ModelVersion | None) -> tuple[Path, str]:
     if model is None:
         return paths.model_dir, "the workspace model"
-    copy = paths.rehearsal_dir / MODEL_COPIES / model.model_hash
-    if copy.is_dir():
-        return copy, f"release {model.version}"
-    copy.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with tempfile.TemporaryDirectory(dir=copy.parent) as scratch:
-            staging = Path(scratch) / "model"
-            fetch(model.model_uri, staging, root=paths.root)
-            shutil.move(staging, copy)
+        copy = fetched(model.model_uri, cache=paths.rehearsal_dir / MODEL_COPIES, root=paths.root)
     except PublishError as exc:
         return paths.model_dir, f"the workspace model: release {model.version} unavailable ({exc})"
     return copy, f"release {model.version}"
