@@ -93,6 +93,8 @@ class Counts:
 
     rows_in: int = 0
     scored: int = 0
+    model_seconds: float = 0.0
+    """Time in the model's own scoring (what any engine pays): the rest is the engine's."""
     positives: int = 0
     score_sum: float = 0.0
     reasons: Counter[str] = field(default_factory=Counter)
@@ -107,6 +109,7 @@ class Counts:
     def __iadd__(self, other: Counts) -> Counts:
         self.rows_in += other.rows_in
         self.scored += other.scored
+        self.model_seconds += other.model_seconds
         self.positives += other.positives
         self.score_sum += other.score_sum
         self.reasons += other.reasons
@@ -187,6 +190,7 @@ def run(job: Job, *, progress: Progress | None = None) -> dict[str, Any]:
         record["seconds"] = {
             "load": round(loaded - started, 3),
             "score": round(time.monotonic() - loaded, 3),
+            "model": round(counts.model_seconds, 3),
             "total": round(time.monotonic() - started, 3),
         }
         record["rows_per_second"] = round(counts.rows_in / max(time.monotonic() - loaded, 1e-9))
@@ -271,7 +275,9 @@ def score_batch(
         keep[refused.positions] = False
         keys = keys.filter(pa.array(keep))
         values = {name: column[keep] for name, column in values.items()}
+    started = time.perf_counter()
     scores = model.positive_scores(values) if keys.num_rows else np.empty(0, dtype=np.float64)
+    counts.model_seconds = time.perf_counter() - started
     predicted = scores >= profile.threshold
     _count(counts, profile, values, scores, predicted)
     negative = next(c for c in artifact.classes if c != artifact.positive_label)

@@ -61,6 +61,7 @@ NOT_RUNNABLE = {
     r"docker\b": "no Docker engine on these machines",
     r"uv (add|lock)\b": "changes the locked dependencies and needs the network",
     r"modelops release .*--object-store-only": "refuses the local store: needs a bucket",
+    r"modelops score .*(s3|gs)://": "reads a cloud store",
     r"modelops canary\b": "asks a running Prometheus about a running canary: "
     "tests/rehearsal/test_canary_e2e.py runs it for real",
     r"modelops (monitor|monitor-issues|retrain)\b": "asks a running Prometheus, a server's "
@@ -340,6 +341,7 @@ TRAINING = "runbooks/training-pipeline.md"
 DEPLOY = "runbooks/deploy.md"
 CANARY = "runbooks/canary-promotion.md"
 ROLLBACK = "runbooks/rollback.md"
+BATCH = "runbooks/batch-scoring.md"
 TRAINING_STORY = [
     Step(TRAINING, "dvc status"),
     Step(TRAINING, "dvc repro --dry -f -s gate_model"),
@@ -360,6 +362,7 @@ RELEASE_STORY = [
     Step(CANARY, "modelops release promote", check_output=False),
     Step(CANARY, "modelops release promote", check_output=False),
     Step(ROLLBACK, "modelops release status", after=_restored),
+    Step(BATCH, "modelops score --env production --input data"),
 ]
 STORY = [*TRAINING_STORY, *RELEASE_STORY]
 
@@ -438,11 +441,11 @@ def tell(steps: list[Step], trained: Path, base: Path) -> Story:
     copy_project(trained, root)
     story = Story(root=root, scratch=scratch, env=_environment(root, tools))
     # make targets in the copy use this checkout's environments, which git must not see.
-    for name in (".venv", ".tools"):
+    for name in (".venv", ".tools", "serving/.venv"):
         if (REPO_ROOT / name).exists():
             (root / name).symlink_to(REPO_ROOT / name)
     with (root / ".git" / "info" / "exclude").open("a") as exclude:
-        exclude.write("/.venv\n/.tools\n")
+        exclude.write("/.venv\n/.tools\n/serving/.venv\n")
     git(base, "init", "--quiet", "--bare", "origin.git")
     story.sh("git", "remote", "add", "origin", str(base / "origin.git"))
     story.sh("git", "push", "--quiet", "--set-upstream", "origin", "main")

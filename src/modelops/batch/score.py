@@ -97,7 +97,7 @@ def score(request: ScoreRequest, params: Params, paths: ProjectPaths) -> int:
     bin_dir = paths.root / "serving" / ".venv" / "bin"
     if not (bin_dir / ENGINE).is_file():
         raise BatchError(f"{bin_dir / ENGINE} is missing: `make install` builds serving/.venv")
-    print(f"score: with {model.described} ({model.directory})", flush=True)
+    print(f"score: with {model.described}", flush=True)
     if not request.id_columns and params.prepare.columns.id:
         request = replace(request, id_columns=(params.prepare.columns.id,))
     command = engine_command(request, model, bin_dir=bin_dir)
