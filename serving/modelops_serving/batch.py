@@ -178,6 +178,7 @@ def run(job: Job, *, progress: Progress | None = None) -> dict[str, Any]:
     started = time.monotonic()
     started_at = _now()
     progress = progress or Progress()
+    _check_replaceable(job.output)
     artifact, model, profile = _load(job)
     try:
         source = open_input(job.input, artifact.columns, keys=job.id_columns)
@@ -197,6 +198,19 @@ def run(job: Job, *, progress: Progress | None = None) -> dict[str, Any]:
         (staging / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         place(staging, job.output)
     return record
+
+
+def _check_replaceable(output: Path) -> None:
+    """A run replaces only an empty folder or a previous run's output, never other data."""
+    if not output.exists():
+        return
+    if not output.is_dir():
+        raise BatchError(f"{output} is a file; --output names a folder the scores go into")
+    if any(output.iterdir()) and not (output / RECORD_FILE).is_file():
+        raise BatchError(
+            f"{output} holds files but no {RECORD_FILE}: it is not a batch run's output, and a "
+            "run replaces its --output whole. Choose a new folder (or empty this one)"
+        )
 
 
 def _load(job: Job) -> tuple[Artifact, LoadedModel, Profile]:

@@ -117,9 +117,20 @@ def open_input(location: str, columns: Sequence[Column], *, keys: Sequence[str])
 
 
 def batches(source: Input, names: Sequence[str], *, rows: int) -> Iterator[pa.RecordBatch]:
-    """The input's `names` columns, `rows` at a time, in file order (a rerun reads the same)."""
+    """The input's `names` columns, `rows` at a time, in file order (a rerun reads the same).
+
+    Read on this thread: pyarrow's threaded scan decodes row groups as fast as it can, far
+    ahead of the scoring (1.5 GB held after 1 million of 10 million rows); this way memory
+    holds the batch being scored and the next (benchmarks/results/batch.md).
+    """
     try:
-        scanner = source.dataset.scanner(columns=list(names), batch_size=rows, use_threads=True)
+        scanner = source.dataset.scanner(
+            columns=list(names),
+            batch_size=rows,
+            batch_readahead=1,
+            fragment_readahead=1,
+            use_threads=False,
+        )
         for batch in scanner.to_batches():
             if batch.num_rows:
                 yield batch

@@ -242,6 +242,24 @@ def test_a_second_run_on_the_same_output_fails_at_once(
     assert not (tmp_path / "out").exists()
 
 
+def test_a_folder_that_is_not_a_previous_output_is_never_replaced(
+    model_dir: Path, rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    rows.to_parquet(tmp_path / "in.parquet")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "precious.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(BatchError, match=r"holds files but no _run.json: it is not a batch run"):
+        _run(_job(model_dir, tmp_path / "in.parquet", data))
+    assert [p.name for p in data.iterdir()] == ["precious.csv"]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(BatchError, match="is a file"):
+        _run(_job(model_dir, tmp_path / "in.parquet", tmp_path / "file"))
+    (tmp_path / "empty").mkdir()
+    _run(_job(model_dir, tmp_path / "in.parquet", tmp_path / "empty"))
+    assert (tmp_path / "empty" / "_run.json").is_file()
+
+
 def test_placing_swaps_the_whole_folder_at_once(tmp_path: Path) -> None:
     output, staging = tmp_path / "out", tmp_path / ".out.staging-1"
     output.mkdir()
