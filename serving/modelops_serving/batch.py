@@ -42,6 +42,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
+from modelops_contract import bin_labels
+from modelops_contract.batch import RECORD_FILE, REFUSED_FILE
 
 from modelops_serving.artifact import Artifact, ArtifactError, read_artifact
 from modelops_serving.loaded import LoadedModel, load_model
@@ -55,8 +57,6 @@ from modelops_serving.tables import (
     open_input,
 )
 
-RECORD_FILE = "_run.json"
-REFUSED_FILE = "_refused.parquet"
 SCORE = "score"
 PREDICTION = "prediction"
 MODEL_HASH = "model_hash"
@@ -367,8 +367,18 @@ def _record(
         "refused_reasons": dict(tally.reasons.most_common()),
         "positive_rate": round(tally.positives / tally.scored, 6) if tally.scored else None,
         "mean_score": round(tally.score_sum / tally.scored, 6) if tally.scored else None,
-        "bins": {name: counts.tolist() for name, counts in tally.bins.items()},
-        "score_bins": tally.score_bins.tolist() if tally.score_bins is not None else [],
+        "bins": {
+            feature.name: dict(zip(feature.labels, tally.bins[feature.name].tolist(), strict=True))
+            for feature in profile.features
+            if feature.name in tally.bins
+        },
+        "score_bins": dict(
+            zip(
+                bin_labels(len(profile.score_cuts) + 1),
+                tally.score_bins.tolist() if tally.score_bins is not None else [],
+                strict=False,
+            )
+        ),
     }
 
 

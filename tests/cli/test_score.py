@@ -59,7 +59,32 @@ def test_a_released_model_is_fetched_checked_and_scores_the_table(
     scores = pd.read_parquet(project / "scores")
     rows = pd.read_parquet(project / TEST_ROWS)
     assert scores["customer_id"].tolist() == rows["customer_id"].tolist(), "prepare.columns.id"
-    assert "with staging's release" in capfd.readouterr().out
+    printed = capfd.readouterr().out
+    assert "with staging's release" in printed
+    assert "drift: 0 breach(es)" in printed, "the test rows are the reference's own population"
+    judged = json.loads((project / "scores" / "_drift.json").read_text())
+    assert judged["status"] in {"ok", "inconclusive"}
+    assert {f["subject"] for f in judged["findings"]} >= {"tenure_months", "plan", "score"}
+
+
+def test_a_drifted_table_is_scored_and_its_drift_named(
+    project: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Three copies of the test rows: the 1,000 rows monitoring.objectives asks for a verdict.
+    rows = pd.concat([pd.read_parquet(project / TEST_ROWS)] * 3, ignore_index=True)
+    rows["tenure_months"] = rows["tenure_months"] * 3 + 40
+    rows.to_parquet(project / "drifted.parquet")
+    code, err = _modelops("score", "--input", "drifted.parquet", "--output", "scores")
+    assert code == 0, err
+    printed = capfd.readouterr().out
+    assert "drift: breach: feature_drift tenure_months: KS" in printed, printed
+    judged = json.loads((project / "scores" / "_drift.json").read_text())
+    assert judged["status"] == "breach"
+    breached = [f for f in judged["findings"] if f["status"] == "breach"]
+    assert [f["subject"] for f in breached if f["criterion"] == "feature_drift"] == [
+        "tenure_months"
+    ]
+    assert breached[0]["value"]["low"] > breached[0]["limit"], "breach: the interval is beyond"
 
 
 def test_the_workspace_model_scores_without_a_release_and_unknown_envs_are_named(

@@ -23,9 +23,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from modelops_contract.batch import REFUSED_FILE
 from modelops_serving.artifact import content_hash, load_pipeline, read_artifact
 from modelops_serving.batch import (
-    REFUSED_FILE,
     BatchError,
     Job,
     Progress,
@@ -79,9 +79,12 @@ def test_a_parquet_file_is_scored_exactly_as_the_pipeline_scores_it(
     assert set(scored["run_id"]) == {record["run_id"]}
     assert record["rows"] == {"in": len(rows), "scored": len(rows), "refused": 0}
     assert record["input"]["format"] == "parquet"
-    assert sum(record["score_bins"]) == len(rows)
+    assert sum(record["score_bins"].values()) == len(rows)
+    features = [f["name"] for f in (*profile["numeric"], *profile["categorical"])]
+    assert sorted(record["bins"]) == sorted(features)
     for name, counts in record["bins"].items():
-        assert sum(counts) == len(rows), name
+        assert sum(counts.values()) == len(rows), name
+    assert set(record["bins"]["plan"]) >= {"__other__", "__unseen__", "__missing__"}
     written = json.loads((tmp_path / "out" / "_run.json").read_text())
     assert written["run_id"] == record["run_id"]
 

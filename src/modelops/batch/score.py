@@ -9,15 +9,21 @@ against it), or a model directory (the workspace's `models/model` by default).
 
 from __future__ import annotations
 
+import json
 import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from modelops_contract.batch import DRIFT_FILE, RECORD_FILE
+
+from modelops.batch import drift
 from modelops.errors import BatchError, PublishError, ReleaseError
+from modelops.io import bytes_writer, commit, json_bytes
 from modelops.params import Params
 from modelops.paths import ProjectPaths
 from modelops.releases.files import load_releases, release_file
 from modelops.releases.publish import fetched
+from modelops.telemetry.profile import PROFILE_FILE, ReferenceProfile
 
 ENGINE = "modelops-score"
 
@@ -101,4 +107,17 @@ def score(request: ScoreRequest, params: Params, paths: ProjectPaths) -> int:
     if not request.id_columns and params.prepare.columns.id:
         request = replace(request, id_columns=(params.prepare.columns.id,))
     command = engine_command(request, model, bin_dir=bin_dir)
-    return subprocess.run(command, cwd=paths.root, check=False).returncode
+    code = subprocess.run(command, cwd=paths.root, check=False).returncode
+    if code == 0:
+        _judge_drift(paths.root / request.output, model, params)
+    return code
+
+
+def _judge_drift(output: Path, model: Model, params: Params) -> None:
+    """Judge the run's drift, print it, and add `_drift.json` to the output (written whole)."""
+    record = json.loads((output / RECORD_FILE).read_text(encoding="utf-8"))
+    raw = json.loads((model.directory / PROFILE_FILE).read_text(encoding="utf-8"))
+    findings = drift.judge_run(record, ReferenceProfile.from_dict(raw), params)
+    for line in drift.summary(findings):
+        print(line)
+    commit({output / DRIFT_FILE: bytes_writer(json_bytes(drift.document(findings)))})
