@@ -12,6 +12,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 INSTALLED := $(VENV)/.installed
 SERVING_INSTALLED := serving/.venv/.installed
+SPARK_INSTALLED := serving/.venv/.installed-spark
 MLFLOW_PORT ?= 5000
 SERVE_PORT ?= 9000
 SERVE_METRICS_PORT ?= 6000
@@ -29,7 +30,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install install-pipeline demo repro exp-show report serve up down render status test lint format bench mlflow-ui lock clean
+.PHONY: help install install-pipeline install-spark demo repro exp-show report serve up down render status test lint format bench mlflow-ui lock clean
 
 help: ## List the tasks
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -50,6 +51,14 @@ $(INSTALLED): $(UV) pyproject.toml uv.lock
 # The model server has its own environment: seldon-core 1.17 cannot share one with Deepchecks.
 $(SERVING_INSTALLED): $(UV) serving/pyproject.toml serving/uv.lock
 	cd serving && ../$(UV) sync --frozen
+	@touch $@
+
+install-spark: $(SPARK_INSTALLED) ## Add pyspark (~480 MB, needs Java 17) to serving/.venv/ for modelops-score --engine spark
+
+# The `spark` group on top of the serving environment. `make install` syncs without it (and so
+# removes pyspark again when the serving lock changes); this target puts it back.
+$(SPARK_INSTALLED): $(UV) serving/pyproject.toml serving/uv.lock $(SERVING_INSTALLED)
+	cd serving && ../$(UV) sync --frozen --group spark
 	@touch $@
 
 demo: install ## Install, run the pipeline and gates on the built-in data, report, render, serve one request
