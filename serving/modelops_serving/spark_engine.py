@@ -203,6 +203,9 @@ def spark_session(master: str) -> Iterator[SparkSession]:
             "--engine spark needs Java 17 or later, and there is no `java` on PATH nor a "
             "JAVA_HOME: install it (Debian: apt-get install default-jre-headless)"
         )
+    # pyspark follows SPARK_REMOTE (Spark Connect) whenever it is set, whatever the master:
+    # here the master was chosen already (an explicit --master wins), and it is not sc://.
+    os.environ.pop(REMOTE_ENV, None)
     builder = (
         SparkSession.builder.appName("modelops-score")
         .master(master)
