@@ -12,7 +12,6 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 INSTALLED := $(VENV)/.installed
 SERVING_INSTALLED := serving/.venv/.installed
-SPARK_INSTALLED := serving/.venv/.installed-spark
 MLFLOW_PORT ?= 5000
 SERVE_PORT ?= 9000
 SERVE_METRICS_PORT ?= 6000
@@ -53,13 +52,12 @@ $(SERVING_INSTALLED): $(UV) serving/pyproject.toml serving/uv.lock
 	cd serving && ../$(UV) sync --frozen
 	@touch $@
 
-install-spark: $(SPARK_INSTALLED) ## Add pyspark (~480 MB, needs Java 17) to serving/.venv/ for modelops-score --engine spark
-
-# The `spark` group on top of the serving environment. `make install` syncs without it (and so
-# removes pyspark again when the serving lock changes); this target puts it back.
-$(SPARK_INSTALLED): $(UV) serving/pyproject.toml serving/uv.lock $(SERVING_INSTALLED)
-	cd serving && ../$(UV) sync --frozen --group spark
-	@touch $@
+# The `spark` group added to the serving environment and nothing else touched (--inexact,
+# --no-install-project; without UV_PYTHON, which uv would take for a different interpreter when
+# it is a pyenv shim, and rebuild the environment), so the tests can run it while other tests run
+# the server from there. A no-op once installed; `make install` may remove pyspark again.
+install-spark: $(SERVING_INSTALLED) ## Add pyspark (~480 MB, needs Java 17) to serving/.venv/ for modelops-score --engine spark
+	cd serving && env -u UV_PYTHON ../$(UV) sync --frozen --group spark --inexact --no-install-project
 
 demo: install ## Install, run the pipeline and gates on the built-in data, report, render, serve one request
 	modelops params > /dev/null

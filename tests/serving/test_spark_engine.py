@@ -33,25 +33,19 @@ from modelops_serving.spark_engine import Plan, _score_units, _unit_batches, _un
 from modelops_serving.tables import open_input
 
 from tests.serving.conftest import SERVING_BIN
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, tool_or_skip
 
 ROWS = 24_000
 """Over MIN_UNIT_ROWS twice, so that `local[2]` cuts the Parquet input into several tasks."""
-VOLATILE = {"run_id", "engine", "started_at", "finished_at", "output", "seconds", "spark"}
-VOLATILE |= {"rows_per_second"}
+RUN_OWN = ("run_id", "engine", "started_at", "finished_at", "output", "spark")
+"""What a run record holds of the run itself, not of the rows; its timings too."""
+TIMINGS = ("seconds", "rows_per_second")
 
 
 @pytest.fixture(scope="session")
 def spark_installed() -> None:
     """pyspark in serving/.venv (installed here if missing) and Java on this machine."""
-    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
-        message = (
-            "Spark needs Java 17+: no `java` on PATH nor JAVA_HOME. Install Debian's "
-            "default-jre-headless (.ci/run does)"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    tool_or_skip("java", install="Java 17+: apt-get install default-jre-headless")
     probe = subprocess.run([SERVING_BIN / "python", "-c", "import pyspark"], capture_output=True)
     if probe.returncode:
         done = subprocess.run(
@@ -158,7 +152,7 @@ def test_spark_scores_every_row_as_the_local_engine_does_to_the_bit(
     assert spark_refused.equals(local_refused), "the same rows refused, for the same reasons"
     assert len(spark_refused) == (2 if kind == "parquet" else 1)
     # The same record, counts in every bin included: only the run's own facts differ.
-    same = {key: value for key, value in local_record.items() if key not in VOLATILE}
+    same = {k: v for k, v in local_record.items() if k not in (*RUN_OWN, *TIMINGS)}
     assert same == {key: spark_record[key] for key in same}
     assert (local_record["engine"], spark_record["engine"]) == ("local", "spark")
     assert spark_record["spark"]["master"] == "local[2]"
