@@ -287,3 +287,20 @@ def test_a_worker_refuses_a_model_directory_changed_since_the_driver_checked_it(
     error = result.column("error")[0].as_py()
     assert f"does not match the expected {published}" in error
     assert list((tmp_path / "_tasks").iterdir()) == []
+
+
+def test_a_worker_reports_a_file_unreadable_when_it_reads_it(
+    model_dir: Path, rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    # Given a plan made for a Parquet file that is then overwritten with garbage.
+    source_file = tmp_path / "in.parquet"
+    rows.iloc[:100].to_parquet(source_file)
+    artifact = read_artifact(model_dir)
+    source = open_input(str(source_file), artifact.columns, keys=[])
+    job = Job(model_dir, str(source_file), tmp_path / "out", expected_hash=artifact.content_hash)
+    (tmp_path / "_tasks").mkdir()
+    plan = Plan(job, source.dataset.schema, artifact.names, _units(source, job, 2), str(tmp_path))
+    source_file.write_bytes(b"PAR1 no longer Parquet PAR1")
+    # When a task scores its unit, then its result row says which file and why.
+    (result,) = list(_score_units(plan, iter([pa.record_batch({"id": [0]})])))
+    assert result.column("error")[0].as_py().startswith(f"{source_file}: cannot be read (")
