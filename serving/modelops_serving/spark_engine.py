@@ -152,6 +152,7 @@ def run(
             plan = _with_offsets(spark, plan)
         results = _score(spark, plan, source, progress)
         counts = _gather(plan, results, staging)
+        progress.advance(counts.rows_in, final=True)
         record = run_record(job, artifact, profile, source, counts, started_at=started_at)
         record["engine"] = "spark"
         record["spark"] = {
@@ -284,7 +285,6 @@ def _score(
     progress.start(source.rows)
     task = functools.partial(_score_units, plan)
     scored = _run_tasks(spark, task, len(plan.units), _SCORED, progress=progress, total=source.rows)
-    progress.advance(source.rows or 0, final=True)
     return sorted(scored, key=lambda row: int(row["unit"]))
 
 
