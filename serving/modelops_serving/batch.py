@@ -178,16 +178,16 @@ def run(job: Job, *, progress: Progress | None = None) -> dict[str, Any]:
     started = time.monotonic()
     started_at = _now()
     progress = progress or Progress()
-    _check_replaceable(job.output)
-    artifact, model, profile = _load(job)
+    check_replaceable(job.output)
+    artifact, model, profile = load_job_model(job)
     try:
         source = open_input(job.input, artifact.columns, keys=job.id_columns)
     except InputError as exc:
         raise BatchError(str(exc)) from None
     loaded = time.monotonic()
-    with _locked(job.output), _staging(job.output, job.run_id) as staging:
+    with lock_output(job.output), staging_folder(job.output, job.run_id) as staging:
         counts = _score(job, model, profile, source, staging, progress)
-        record = _record(job, artifact, profile, source, counts, started_at=started_at)
+        record = run_record(job, artifact, profile, source, counts, started_at=started_at)
         record["seconds"] = {
             "load": round(loaded - started, 3),
             "score": round(time.monotonic() - loaded, 3),
@@ -200,7 +200,7 @@ def run(job: Job, *, progress: Progress | None = None) -> dict[str, Any]:
     return record
 
 
-def _check_replaceable(output: Path) -> None:
+def check_replaceable(output: Path) -> None:
     """A run replaces only an empty folder or a previous run's output, never other data."""
     if not output.exists():
         return
@@ -213,7 +213,7 @@ def _check_replaceable(output: Path) -> None:
         )
 
 
-def _load(job: Job) -> tuple[Artifact, LoadedModel, Profile]:
+def load_job_model(job: Job) -> tuple[Artifact, LoadedModel, Profile]:
     try:
         artifact = read_artifact(job.model_dir, expected_hash=job.expected_hash)
         model = load_model(artifact, threads=job.threads or available_cores())
@@ -242,14 +242,14 @@ def _score(
     total = Counts()
     names = list(dict.fromkeys([*job.id_columns, *model.artifact.names]))
     progress.start(source.rows)
-    with _Parts(staging, job.rows_per_file) as parts, _Refusals(staging) as refusals:
+    with Parts(staging, job.rows_per_file) as parts, Refusals(staging) as refusals:
         for batch in batches(source, names, rows=job.batch_rows):
             keys = batch_keys(batch, job.id_columns, offset=total.rows_in)
             scored = score_batch(model, profile, batch, keys=keys, run_id=job.run_id)
             total += scored.counts
             if scored.refused is not None:
                 refusals.write(scored.refused)
-                _check_refused(total, job.max_refused)
+                check_refused(total, job.max_refused)
             parts.write(scored.rows)
             progress.advance(total.rows_in)
     progress.advance(total.rows_in, final=True)
@@ -306,7 +306,7 @@ def score_batch(
     return Scored(table, refused_rows, counts)
 
 
-def _check_refused(total: Counts, max_refused: int) -> None:
+def check_refused(total: Counts, max_refused: int) -> None:
     if total.refused > max_refused:
         raise BatchError(
             f"{total.refused} rows refused, over --max-refused {max_refused}; the input is "
@@ -333,7 +333,7 @@ def _count(
     counts.score_bins = np.bincount(index, minlength=len(cuts) + 1).astype(np.int64)
 
 
-def _record(
+def run_record(
     job: Job,
     artifact: Artifact,
     profile: Profile,
@@ -382,7 +382,7 @@ def _record(
     }
 
 
-class _Parts:
+class Parts:
     """Parquet part files of at most `rows_per_file` rows each, written in order."""
 
     def __init__(self, folder: Path, rows_per_file: int) -> None:
@@ -392,7 +392,7 @@ class _Parts:
         self.rows_in_file = 0
         self.files = 0
 
-    def __enter__(self) -> _Parts:
+    def __enter__(self) -> Parts:
         return self
 
     def write(self, table: pa.Table) -> None:
@@ -418,14 +418,14 @@ class _Parts:
             self.writer.close()
 
 
-class _Refusals:
+class Refusals:
     """`_refused.parquet`: the refused rows' keys and reasons, opened at the first one."""
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / REFUSED_FILE
         self.writer: pq.ParquetWriter | None = None
 
-    def __enter__(self) -> _Refusals:
+    def __enter__(self) -> Refusals:
         return self
 
     def write(self, table: pa.Table) -> None:
@@ -439,7 +439,7 @@ class _Refusals:
 
 
 @contextlib.contextmanager
-def _locked(output: Path) -> Iterator[None]:
+def lock_output(output: Path) -> Iterator[None]:
     """One run at a time per output folder: a second one fails at once, naming the first."""
     output.parent.mkdir(parents=True, exist_ok=True)
     lock = output.parent / f".{output.name}.lock"
@@ -463,7 +463,7 @@ def _locked(output: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _staging(output: Path, run_id: str) -> Iterator[Path]:
+def staging_folder(output: Path, run_id: str) -> Iterator[Path]:
     """A fresh staging folder beside `output`, removed unless it was placed. Under the lock, any
     staging folder left by a killed run is removed first."""
     for left in output.parent.glob(f".{output.name}.staging-*"):

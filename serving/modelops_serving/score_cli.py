@@ -3,24 +3,36 @@
 What `modelops score` runs once it has found the model a release names, and what the batch
 CronJob runs in the model server's image. Exit codes: 0 scored, 1 refused (the message says
 why; the previous output is untouched), 130 interrupted (Ctrl-C or SIGTERM; likewise).
+
+`--engine spark` scores the same way on Apache Spark (`modelops_serving.spark_engine`, after
+`make install-spark`): at `--master`, else SPARK_REMOTE, else `local[*]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import signal
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
+from modelops_serving import spark_engine
 from modelops_serving.batch import BatchError, Job, run
 
 INTERRUPTED = 130
 
 
 def parse(argv: list[str] | None) -> Job:
+    return _job(*_arguments(argv))
+
+
+def _arguments(argv: list[str] | None) -> tuple[argparse.Namespace, argparse.ArgumentParser]:
     parser = argparse.ArgumentParser(prog="modelops-score", description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, required=True, help="the model directory")
     parser.add_argument(
@@ -37,7 +49,21 @@ def parse(argv: list[str] | None) -> Job:
     parser.add_argument("--max-refused", type=int, default=1000, help="rows refused before failing")
     parser.add_argument("--batch-rows", type=int, default=100_000, help="rows read at a time")
     parser.add_argument("--run-id", default="", help="the run's id (default: a new one)")
+    parser.add_argument(
+        "--engine", choices=("local", "spark"), default="local", help="where rows are scored"
+    )
+    parser.add_argument(
+        "--master",
+        help=f"--engine spark: the Spark master URL (default: ${spark_engine.REMOTE_ENV}, "
+        f"else {spark_engine.DEFAULT_MASTER})",
+    )
     args = parser.parse_args(argv)
+    if args.master and args.engine != "spark":
+        parser.error("--master is for --engine spark")
+    return args, parser
+
+
+def _job(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Job:
     if args.max_refused < 0 or args.batch_rows < 1:
         parser.error("--max-refused must be >= 0 and --batch-rows >= 1")
     return Job(
@@ -56,11 +82,19 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _engine(args: argparse.Namespace) -> Callable[[Job], dict[str, Any]]:
+    if args.engine == "local":
+        return run
+    master = args.master or os.environ.get(spark_engine.REMOTE_ENV) or spark_engine.DEFAULT_MASTER
+    return functools.partial(spark_engine.run, master=master)
+
+
 def main(argv: list[str] | None = None) -> int:
-    job = parse(argv)
+    args, parser = _arguments(argv)
+    job, engine = _job(args, parser), _engine(args)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        record = run(job)
+        record = engine(job)
     except BatchError as exc:
         print(f"score: {exc}", file=sys.stderr)
         return 1
