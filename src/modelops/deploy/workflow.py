@@ -303,14 +303,21 @@ def rollback(root: Path, params: Params, environment: str, *, change: Change) ->
 
 
 def _back_to_previous(releases: dict[str, Release], environment: str, *, change: Change) -> Plan:
-    """A batch environment's rollback: the model that was stable before the current one."""
+    """A batch environment's rollback: the latest model that was stable before the current one
+    and was not taken out (a second rollback never brings back the model the first left)."""
     before = releases[environment]
-    if before.stable is None or not before.previous:
+    candidates = [
+        model
+        for model in before.previous
+        if not any(model.same_model(taken) for taken in before.rolled_back)
+    ]
+    if before.stable is None or not candidates:
         raise ReleaseError(
-            f"{environment} has no previous model to go back to ({before.describe()}); "
-            "deploy one instead"
+            f"{environment} has no previous model to go back to that was not taken out "
+            f"({before.describe()}); restore one by version (modelops release restore --env "
+            f"{environment} --version ...) or deploy one"
         )
-    previous = before.previous[0].version
+    previous = candidates[0].version
     after = state.restore(before, previous, change=change)
     assert isinstance(after, Release), "the previous model is never the stable one"
     releases[environment] = after
