@@ -166,6 +166,13 @@ def test_local_engine_keys_are_refused_with_the_spark_engine(key: str, value: An
     assert f"deploy.environments.nightly.{key}: not for engine spark: " in message
 
 
+def test_what_modelops_params_prints_reads_back_for_either_engine() -> None:
+    for changes in ({}, {"engine": "spark", "spark": {"driver": {"cores": 2}}}):
+        batch = _batch(**changes)
+        again = _batch(**{**batch.model_dump(mode="json"), "strategy": "batch"})
+        assert again == batch
+
+
 def test_spark_memory_is_in_sparks_notation() -> None:
     message = _error(engine="spark", spark={"driver": {"memory": "2Gi"}})
     assert "deploy.environments.nightly.spark.driver.memory: String should match" in message

@@ -338,9 +338,12 @@ class BatchEnvironmentParams(Frozen):
     @field_validator(*_LOCAL_ONLY)
     @classmethod
     def _local_engine_keys(cls, value: object, info: ValidationInfo) -> object:
-        # Runs only for keys written in the file: a default is fine with either engine.
-        if info.data.get("engine") == "spark":
-            raise ValueError(f"not for engine spark: {_LOCAL_ONLY[str(info.field_name)]}")
+        # Runs only for keys written in the file. Their default is let through with engine
+        # spark too, so that what `modelops params` prints reads back.
+        name = str(info.field_name)
+        default = cls.model_fields[name].get_default(call_default_factory=True)
+        if info.data.get("engine") == "spark" and value != default:
+            raise ValueError(f"not for engine spark: {_LOCAL_ONLY[name]}")
         return value
 
 
