@@ -332,6 +332,12 @@ def _canary(story: Story) -> list[str]:
     return [] if weight == 10 else [f"the canary starts at {weight}%, not 10%"]
 
 
+def _nightly_back(story: Story) -> list[str]:
+    """The batch environment took the new model with the merge; rollback brought the old back."""
+    stable = story.release("nightly")["stable"]["version"]
+    return [] if stable == story.versions[OLD] else [f"nightly runs {stable} after rollback"]
+
+
 def _restored(story: Story) -> list[str]:
     stable = story.release("production")["stable"]["version"]
     return [] if stable == story.versions[OLD] else [f"production serves {stable} after restore"]
@@ -354,6 +360,9 @@ TRAINING_STORY = [
 RELEASE_STORY = [
     Step(DEPLOY, "dvc repro", after=_first_deploy),
     Step(DEPLOY, "dvc repro", before=_a_new_model, after=_canary),
+    Step(BATCH, "modelops release rollback --env nightly", after=_nightly_back),
+    # The rolled-back model is not deployed again: nothing to change, manifests current.
+    Step(BATCH, "modelops release deploy --env nightly"),
     Step(CANARY, "modelops release status"),
     Step(CANARY, "modelops release promote"),
     Step(ROLLBACK, "modelops release rollback"),

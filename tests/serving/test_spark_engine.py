@@ -119,9 +119,10 @@ def scored(
         engine: {kind: root / f"{kind}-{engine}" for kind in inputs}
         for engine in ("local", "spark")
     }
-    for old in outputs["spark"].values():
+    for old in outputs["spark"].values():  # a previous run's output: replaced whole
         old.mkdir()
         (old / "part-00000.parquet").write_text("the previous run's")
+        (old / "_run.json").write_text("{}")
     local = {inputs[kind]: path for kind, path in outputs["local"].items()}
     spark = {inputs[kind]: path for kind, path in outputs["spark"].items()}
     _score_in_one_process(model_dir, local)

@@ -13,7 +13,7 @@ from pathlib import Path
 from modelops.errors import PublishError, RehearsalError
 from modelops.identity import content_hash
 from modelops.observability import rules
-from modelops.params import Params, load_params
+from modelops.params import BatchEnvironmentParams, Params, load_params
 from modelops.paths import ALERTMANAGER_FILE, ProjectPaths
 from modelops.prepared import TEST_FILE, load_meta
 from modelops.rehearsal import processes
@@ -41,6 +41,11 @@ def up(paths: ProjectPaths, request: UpRequest) -> tuple[Rehearsal, list[process
     """
     params = load_params(paths.params_file)
     check_request(request, params.deploy.environments)
+    if isinstance(params.deploy.environments[request.env], BatchEnvironmentParams):
+        raise RehearsalError(
+            f"{request.env} is a batch environment: `modelops up` rehearses real-time serving; "
+            "run a batch scoring by hand with modelops-score (runbooks/batch-scoring.md)"
+        )
     if not (paths.model_dir / "MLmodel").is_file():
         raise RehearsalError(f"no trained model in {paths.show(paths.model_dir)}: run `make repro`")
     meta = load_meta(paths.prepared_dir)  # the traffic process reads the test rows itself
