@@ -177,7 +177,8 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"Memory: the engine reads, scores and writes one record batch (100,000 rows) at a time; "
         f"its peak went from {first['engine']['peak_mb']:,} MB to {last['engine']['peak_mb']:,} "
-        f"MB for {last['rows'] // first['rows']}x the rows, the baseline's from {first['baseline']['peak_mb']:,} MB to "
+        f"MB for {last['rows'] // first['rows']}x the rows, the baseline's from "
+        f"{first['baseline']['peak_mb']:,} MB to "
         f"{last['baseline']['peak_mb']:,} MB: it holds the whole table and its scores.",
         "",
         "Speed: "
