@@ -29,7 +29,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install install-pipeline demo repro exp-show report serve up down render status test lint format bench mlflow-ui lock clean
+.PHONY: help install install-pipeline install-spark demo repro exp-show report serve up down render status test lint format bench mlflow-ui lock clean
 
 help: ## List the tasks
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,6 +51,13 @@ $(INSTALLED): $(UV) pyproject.toml uv.lock
 $(SERVING_INSTALLED): $(UV) serving/pyproject.toml serving/uv.lock
 	cd serving && ../$(UV) sync --frozen
 	@touch $@
+
+# The `spark` group added to the serving environment and nothing else touched (--inexact,
+# --no-install-project; without UV_PYTHON, which uv would take for a different interpreter when
+# it is a pyenv shim, and rebuild the environment), so the tests can run it while other tests run
+# the server from there. A no-op once installed; `make install` may remove pyspark again.
+install-spark: $(SERVING_INSTALLED) ## Add pyspark (~480 MB, needs Java 17) to serving/.venv/ for modelops-score --engine spark
+	cd serving && env -u UV_PYTHON ../$(UV) sync --frozen --group spark --inexact --no-install-project
 
 demo: install ## Install, run the pipeline and gates on the built-in data, report, render, serve one request
 	modelops params > /dev/null

@@ -34,7 +34,7 @@ from benchmarks.bench_pipeline import (
 from modelops.deploy.schemas import schema_source
 from modelops.deploy.validate import validate
 from modelops.deploy.workflow import Plan, manifests, write
-from modelops.params import load_params
+from modelops.params import canary_steps, load_params
 from modelops.releases import state
 from modelops.releases.state import Change, ModelVersion, Release
 from tests.support import git, venv_bin
@@ -62,7 +62,7 @@ def _model(name: str) -> ModelVersion:
 
 
 def project() -> Path:
-    """The template's params and templates, both environments released, a canary running."""
+    """The template's params and templates, every environment released, a canary running."""
     root = fresh("render")
     shutil.copytree(REPO_ROOT / "manifests" / "templates", root / "manifests" / "templates")
     shutil.copy(REPO_ROOT / "params.yaml", root / "params.yaml")
@@ -73,7 +73,7 @@ def project() -> Path:
         release = Release(name)
         for model in (_model("v1"), _model("v2")):
             outcome = state.deploy(
-                release, model, strategy=target.strategy, steps=target.canary_steps, change=change
+                release, model, strategy=target.strategy, steps=canary_steps(target), change=change
             )
             assert isinstance(outcome, Release), outcome
             release = outcome

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from modelops_contract import MISSING, OTHER, PREDICTED_POSITIVE_RATE, UNSEEN, bin_labels
 
 # Below this many rows, plain Python binning beats numpy's per-call overhead (same bins: a
@@ -91,6 +92,8 @@ class CategoricalBins:
     """Training share of each top category, `__other__` and `__unseen__` among rows with a value."""
     missing: float = 0.0
     _index: Mapping[str | None, int] = field(init=False, repr=False, compare=False)
+    _lookup: pd.Index = field(init=False, repr=False, compare=False)
+    _bin_of: npt.NDArray[np.intp] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         top = len(self.categories)
@@ -98,6 +101,9 @@ class CategoricalBins:
         index.update({value: position for position, value in enumerate(self.categories)})
         index[None] = top + 2
         object.__setattr__(self, "_index", index)
+        known = [value for value in index if value is not None]
+        object.__setattr__(self, "_lookup", pd.Index(known, dtype=object))
+        object.__setattr__(self, "_bin_of", np.array([index[v] for v in known], dtype=np.intp))
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -115,7 +121,10 @@ class CategoricalBins:
             return [(get(values[0], unseen), 1)]
         if len(values) < _NUMPY_FROM_ROWS:
             return _tally(get(v, unseen) for v in values)
-        index = np.fromiter((get(v, unseen) for v in values), dtype=np.intp, count=len(values))
+        column = np.asarray(values, dtype=object)
+        found = self._lookup.get_indexer(column)
+        index = np.where(found >= 0, self._bin_of[found], unseen)
+        index[column == None] = unseen + 1  # noqa: E711 (elementwise: which values are None)
         return _sparse(np.bincount(index, minlength=len(self.categories) + 3))
 
 

@@ -30,6 +30,9 @@ Scorer = Callable[[Mapping[str, Any]], npt.NDArray[np.float64]]
 """Scores columns (name -> values, in any sequence type) of equal length."""
 
 _UNKNOWN = "\0unknown"
+# From this many rows a category column is encoded with one hash lookup over the column (the
+# per-value loop is faster below it: most requests are a few rows).
+_VECTOR_FROM_ROWS = 512
 _HGB_INTERNALS = (
     "_preprocessor",
     "_baseline_prediction",
@@ -47,8 +50,14 @@ class Scoring:
     path: str
 
 
-def scoring(pipeline: Any, columns: Sequence[str], *, probe: Mapping[str, Any]) -> Scoring:
-    """The fastest path that gives exactly `pipeline.predict_proba` on `probe` and on edge rows."""
+def scoring(
+    pipeline: Any, columns: Sequence[str], *, probe: Mapping[str, Any], threads: int = 1
+) -> Scoring:
+    """The fastest path that gives exactly `pipeline.predict_proba` on `probe` and on edge rows.
+
+    `threads`: how many threads walk the trees (a server worker answers one request at a time
+    with one; a batch run uses every core). Rows are scored independently: same scores.
+    """
 
     def generic(values: Mapping[str, Any]) -> npt.NDArray[np.float64]:
         proba: npt.NDArray[np.float64] = pipeline.predict_proba(pd.DataFrame(dict(values)))
@@ -59,7 +68,7 @@ def scoring(pipeline: Any, columns: Sequence[str], *, probe: Mapping[str, Any]) 
         return Scoring(generic, "pipeline")
     categorical, numeric, tables, classifier = shape
     candidates = [("lookup", _lookup(categorical, numeric, tables, classifier.predict_proba))]
-    trees = _tree_scorer(classifier, categorical, tables)
+    trees = _tree_scorer(classifier, categorical, tables, threads=threads)
     if trees is not None:
         internal_tables, predict = trees
         candidates.insert(0, ("trees", _lookup(categorical, numeric, internal_tables, predict)))
@@ -124,7 +133,7 @@ def _codes(
 
 
 def _tree_scorer(
-    classifier: Any, categorical: Sequence[str], tables: Tables
+    classifier: Any, categorical: Sequence[str], tables: Tables, *, threads: int
 ) -> tuple[Tables, Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]] | None:
     """HistGradientBoosting without per-call checks: tables in its internal codes, and the trees."""
     if type(classifier).__name__ != "HistGradientBoostingClassifier":
@@ -150,7 +159,7 @@ def _tree_scorer(
     def predict(encoded: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         raw = np.zeros((encoded.shape[0], outputs), dtype=baseline.dtype, order="F")
         raw += baseline
-        classifier._predict_iterations(encoded, trees, raw, False, 1)
+        classifier._predict_iterations(encoded, trees, raw, False, threads)
         proba: npt.NDArray[np.float64] = classifier._loss.predict_proba(raw)
         return proba
 
@@ -164,13 +173,17 @@ def _lookup(
     predict: Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]],
 ) -> Scorer:
     order = [*categorical, *numeric]
+    indexes = [_Index(missing, codes) for missing, codes in tables]
 
     def predict_proba(values: Mapping[str, Any]) -> npt.NDArray[np.float64]:
         rows = len(values[order[0]])
         encoded = np.empty((rows, len(order)), dtype=np.float64)
-        for position, (column, (missing, codes)) in enumerate(
-            zip(categorical, tables, strict=True)
+        for position, (column, (missing, codes), index) in enumerate(
+            zip(categorical, tables, indexes, strict=True)
         ):
+            if rows >= _VECTOR_FROM_ROWS:
+                encoded[:, position] = index.codes(values[column])
+                continue
             unknown = codes[_UNKNOWN]
             encoded[:, position] = [
                 missing if value is None or value != value else codes.get(value, unknown)
@@ -181,6 +194,24 @@ def _lookup(
         return predict(encoded)
 
     return predict_proba
+
+
+class _Index:
+    """A category table as a hash index: many rows encoded in one vectorised lookup."""
+
+    def __init__(self, missing: float, codes: Mapping[str, float]) -> None:
+        known = [value for value in codes if value != _UNKNOWN]
+        self.index = pd.Index(known, dtype=object)
+        # Position -1 (not found) reads the last entry: the unknown category's code.
+        self.table = np.array([*(codes[value] for value in known), codes[_UNKNOWN]])
+        self.missing = missing
+
+    def codes(self, values: Any) -> npt.NDArray[np.float64]:
+        """Same codes as the per-value lookup: None and NaN missing, anything else unknown."""
+        column = np.asarray(values, dtype=object)
+        found: npt.NDArray[np.float64] = self.table[self.index.get_indexer(column)]
+        found[pd.isna(column)] = self.missing
+        return found
 
 
 def _probe_rows(

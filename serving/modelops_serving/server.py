@@ -33,8 +33,9 @@ from seldon_core.metrics import SeldonMetrics
 from seldon_core.proto import prediction_pb2
 
 from modelops_serving import errors, quote, telemetry
-from modelops_serving.artifact import Artifact, load_pipeline, read_artifact
+from modelops_serving.artifact import Artifact, read_artifact
 from modelops_serving.body import body_limit
+from modelops_serving.loaded import LoadedModel, example_batch, load_model
 from modelops_serving.prediction_ids import (
     DEFAULT_MAX_AGE_DAYS,
     RecentIds,
@@ -44,7 +45,6 @@ from modelops_serving.prediction_ids import (
 )
 from modelops_serving.profile import Profile, ProfileError, parse_profile
 from modelops_serving.request_log import from_settings
-from modelops_serving.scoring import Scoring, scoring
 from modelops_serving.skops_types import REVIEWED_SKOPS_TYPES
 from modelops_serving.telemetry import BUSINESS_VALUE_ENV, TELEMETRY_ENV
 from modelops_serving.validation import Batch, RequestError, to_batch
@@ -100,8 +100,7 @@ class ModelServer:
         self.max_batch_rows = int(max_batch_rows)
         self.threshold = float(threshold)
         self._version_override = model_version or os.environ.get("MODEL_VERSION", "")
-        self._pipeline: Any = None
-        self._scoring: Scoring | None = None
+        self._model: LoadedModel | None = None
         self.artifact = _verified_artifact(
             Path(self.model_uri), model_hash or os.environ.get("MODEL_HASH", "")
         )
@@ -155,15 +154,11 @@ class ModelServer:
                 ", ".join(unreviewed),
             )
         try:
-            self._pipeline = load_pipeline(artifact)
+            self._model = load_model(artifact)
         except Exception as exc:
             raise ModelLoadError(str(exc)) from exc
-        missing = set(artifact.classes) - {str(c) for c in self._pipeline.classes_}
-        if missing:
-            raise ModelLoadError(f"{artifact.path}: the model does not predict {sorted(missing)}")
-        self._scoring = scoring(self._pipeline, artifact.names, probe=self._example().columns)
         logger.info(
-            "loaded %s (%s), scoring path: %s", artifact.path, self.tags(), self._scoring.path
+            "loaded %s (%s), scoring path: %s", artifact.path, self.tags(), self._model.scoring.path
         )
         if self.telemetry is not None:
             tags = self.tags()
@@ -318,13 +313,8 @@ class ModelServer:
 
     def _proba(self, batch: Batch) -> npt.NDArray[np.float64]:
         """Class probabilities, columns in `artifact.classes` order."""
-        assert self._scoring is not None, "load() runs before the first request"
-        proba = self._scoring.predict_proba(batch.columns)
-        order = [str(c) for c in self._pipeline.classes_]
-        ordered: npt.NDArray[np.float64] = proba[
-            :, [order.index(name) for name in self.artifact.classes]
-        ]
-        return ordered
+        assert self._model is not None, "load() runs before the first request"
+        return self._model.proba(batch.columns)
 
     def tags(self) -> dict[str, str]:
         """Which model and which data answered: added to every response's `meta.tags`."""
@@ -338,19 +328,12 @@ class ModelServer:
 
     def health_status(self) -> dict[str, Any]:
         """Ready only when the loaded model answers the training input example."""
-        if self._scoring is None:
+        if self._model is None:
             raise SeldonMicroserviceException(
                 "the model is not loaded", status_code=503, reason="MICROSERVICE_NOT_READY"
             )
-        proba = self._scoring.predict_proba(self._example().columns)
+        proba = self._model.proba(example_batch(self.artifact).columns)
         return {"status": "ok", "checked_rows": int(proba.shape[0]), **self.tags()}
-
-    def _example(self) -> Batch:
-        """The training input example, validated like any request."""
-        artifact = self.artifact
-        rows = [list(row) for row in artifact.example_rows]
-        request = {"data": {"names": list(artifact.names), "ndarray": rows}}
-        return to_batch(request, artifact.columns, max_rows=len(rows))
 
     def init_metadata(self) -> dict[str, Any]:
         """Seldon metadata (GET /metadata): inputs, outputs, their types. Needs no loaded model."""

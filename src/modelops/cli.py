@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelops import interrupt, orphan
+from modelops.batch import cli as batch_cli
 from modelops.canary import cli as canary_cli
 from modelops.deploy import cli as deploy_cli
 from modelops.errors import ExitCode, ModelopsError
@@ -138,6 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     rehearsal_cli.register(commands)
     canary_cli.register(commands)
     monitor_cli.register(commands)
+    batch_cli.register(commands)
     return parser
 
 

@@ -21,7 +21,8 @@ traceback.
      ├── MonitorError         nothing served to monitor, or no profile to judge it with
      ├── RowsError            a request log the server did not write
      ├── RetrainError         the retraining branch cannot be made
-     └── RehearsalError       the rehearsal cannot start as asked
+     ├── RehearsalError       the rehearsal cannot start as asked
+     └── BatchError           no model to score with, or no batch engine installed
 
 Exit codes, the same for every command (`ExitCode`; the handlers return them by name):
 
@@ -119,3 +120,7 @@ class RetrainError(ModelopsError):
 
 class RehearsalError(ModelopsError):
     """The rehearsal cannot start as asked; nothing is left running."""
+
+
+class BatchError(ModelopsError):
+    """No model to score with (none trained, none released, not in the store), no engine."""

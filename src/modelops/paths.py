@@ -44,6 +44,8 @@ GENERATED_DIRS = (
 ALERTMANAGER_FILE = f"{MANIFESTS_DIR}/alertmanager/alertmanager.yml"
 """The example Alertmanager routing (the rehearsal routes its alerts with it)."""
 REHEARSAL_DIR = ".rehearsal"
+FETCHED_MODELS_DIR = ".models"
+"""Released models fetched from the store to score with here (`modelops score --env`), by hash."""
 """The local rehearsal's state (`make up`): its processes, logs and model copies (git-ignored)."""
 
 
@@ -152,3 +154,7 @@ class ProjectPaths:
     @property
     def rehearsal_dir(self) -> Path:
         return self.root / REHEARSAL_DIR
+
+    @property
+    def fetched_models_dir(self) -> Path:
+        return self.root / FETCHED_MODELS_DIR

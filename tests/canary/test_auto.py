@@ -16,7 +16,7 @@ import pytest
 
 from modelops.cli import main
 from modelops.deploy.workflow import Plan, write
-from modelops.params import load_params
+from modelops.params import canary_steps, load_params
 from modelops.releases import state
 from modelops.releases.files import load_releases
 from tests.canary.test_prometheus_client import server
@@ -39,7 +39,7 @@ def _project(tmp_path: Path, on_timeout: str) -> Path:
     release = state.Release(environment="production")
     for model in (_model("v1", "a" * 64), _model("v2", "b" * 64)):
         change = state.Change(at=LONG_AGO, by="alice", reason=f"merge {model.version}")
-        steps = loaded.deploy.environments["production"].canary_steps
+        steps = canary_steps(loaded.deploy.environments["production"])
         result = state.deploy(release, model, strategy="canary", steps=steps, change=change)
         assert isinstance(result, state.Release)
         release = result

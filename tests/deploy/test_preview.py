@@ -8,9 +8,10 @@ from modelops.deploy.preview import diff_stat, preview
 from modelops.params import load_params
 from tests.deploy.support import merge_model, modelops, step
 
-# Per environment: the Argo CD Application, the SeldonDeployment, PodDisruptionBudget,
-# NetworkPolicy, PodMonitor, PrometheusRule, dashboards, and the plain rules file.
-FIRST_MERGE_FILES = 2 * 8
+# Per real-time environment: the Argo CD Application, the SeldonDeployment,
+# PodDisruptionBudget, NetworkPolicy, PodMonitor, PrometheusRule, dashboards, and the plain rules
+# file; for the batch one (nightly): the Application, the CronJob and its NetworkPolicy.
+FIRST_MERGE_FILES = 2 * 8 + 3
 
 
 def _preview(repo: Path):
@@ -19,13 +20,14 @@ def _preview(repo: Path):
     )
 
 
-def test_a_first_merge_shows_both_environments_and_every_new_file(
+def test_a_first_merge_shows_every_environment_and_every_new_file(
     repo: Path, trained_models: list[Path]
 ) -> None:
     merge_model(repo, trained_models[0])
     planned = _preview(repo)
     assert planned.problem is None
     assert [(c.environment, c.before) for c in planned.changes] == [
+        ("nightly", "nightly: no release yet"),
         ("production", "production: no release yet"),
         ("staging", "staging: no release yet"),
     ]
@@ -41,7 +43,7 @@ def test_a_later_merge_shows_the_canary_and_only_the_lines_that_change(
     step(repo, "deploy")
     merge_model(repo, trained_models[1])
     planned = _preview(repo)
-    production = planned.changes[0]
+    production = next(c for c in planned.changes if c.environment == "production")
     assert "canary" in production.after
     assert "+  - name: canary" in planned.diff
     assert "argocd" not in planned.diff, "the Applications do not change"

@@ -664,3 +664,23 @@ def test_a_shadow_and_its_promotion_and_rollback_follow_from_their_history() -> 
         state.rollback(shadow, change=change()),
     ):
         state.check_release(release, steps=STEPS, source="x.yaml")
+
+
+# Batch: a new model replaces the one the scheduled runs use -----------------------------------
+
+
+def test_a_batch_environment_takes_each_new_model_at_once_whatever_the_steps() -> None:
+    # Given a batch environment (no traffic, so no canary), when two models are deployed, then
+    # the second replaces the first at once and the first can be gone back to.
+    nightly = changed(
+        state.deploy(Release("nightly"), V1, strategy="batch", steps=(), change=change())
+    )
+    replaced = changed(state.deploy(nightly, V2, strategy="batch", steps=STEPS, change=change()))
+    assert (replaced.stable, replaced.canary, replaced.previous) == (V2, None, (V1,))
+    assert [e.action for e in replaced.history] == ["deploy", "deploy"]
+    state.check_release(replaced, steps=(), source="manifests/releases/nightly.yaml")
+    back = changed(state.restore(replaced, V1.version, change=change("bad scores")))
+    assert (back.stable, back.rolled_back) == (V1, (V2,)), "the model left is taken out"
+    assert "was taken out of nightly" in _unchanged(
+        state.deploy(back, V2, strategy="batch", steps=(), change=change())
+    )

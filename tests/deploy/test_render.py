@@ -26,6 +26,7 @@ from modelops.params import (
     DeployParams,
     MonitoringParams,
     NetworkPolicyParams,
+    RealtimeEnvironmentParams,
     RequestLogParams,
     ResourcesParams,
 )
@@ -141,10 +142,12 @@ def test_during_a_shadow_a_shadow_predictor_gets_mirrored_requests_and_no_traffi
     assert shadow["annotations"]["modelops.io/model-hash"] == V2.model_hash
     assert shadow["labels"] == {"modelops.io/track": "shadow"}
     assert shadow["componentSpecs"][0]["metadata"]["labels"] == {"modelops.io/track": "shadow"}
-    canary_replicas = DEPLOY.environments["production"].canary_replicas
+    production = DEPLOY.environments["production"]
+    assert isinstance(production, RealtimeEnvironmentParams)
+    canary_replicas = production.canary_replicas
     assert shadow["replicas"] == canary_replicas
     assert shadow["componentSpecs"][0]["hpaSpec"]["minReplicas"] == canary_replicas
-    assert stable["replicas"] == DEPLOY.environments["production"].autoscaling.min_replicas
+    assert stable["replicas"] == production.autoscaling.min_replicas
     # The PodMonitor and the NetworkPolicy select the shadow's pods as they do the canary's.
     pods = _pod_labels(deployment, shadow)
     monitor = yaml.safe_load(files["rendered/production/podmonitor.yaml"])

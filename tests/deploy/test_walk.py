@@ -25,14 +25,15 @@ from tests.support import git, write_params
 def test_the_whole_loop(repo: Path, trained_models: list[Path]) -> None:
     first, second, third = trained_models
 
-    # Given a new repository, when the first model is merged, both environments serve it.
+    # Given a new repository, when the first model is merged, every environment serves it.
     merge_model(repo, first)
     assert modelops("render", "--check")[0] == 0, "no release: nothing rendered is current"
     title = step(repo, "deploy")
     v1 = version(repo, "production")
-    assert title == f"deploy: {v1} to staging (100%), production (100%)"
+    assert title == f"deploy: {v1} to staging (100%), production (100%), nightly (100%)"
     assert traffic(repo, "staging") == traffic(repo, "production") == {"stable": 100}
     assert sorted(p.name for p in (repo / "manifests" / "argocd").iterdir()) == [
+        "nightly.yaml",
         "production.yaml",
         "staging.yaml",
     ]
@@ -50,7 +51,7 @@ def test_the_whole_loop(repo: Path, trained_models: list[Path]) -> None:
     merge_model(repo, second)
     title = step(repo, "deploy")
     v2 = version(repo, "staging")
-    assert title == f"deploy: {v2} to staging (100%), production (canary 10%)"
+    assert title == f"deploy: {v2} to staging (100%), production (canary 10%), nightly (100%)"
     assert traffic(repo, "production") == {"stable": 90, "canary": 10}
     body = git(repo, "log", "-1", "--format=%b")
     assert f"production: stable {v1} (90%), canary {v2} (10%)" in body
@@ -299,7 +300,7 @@ def test_a_push_that_retrains_the_same_model_deploys_nothing(
     assert "dvc.lock changed since the gates judged" in err, "not gated with these inputs"
     record_gates(repo)
     git(repo, "commit", "--quiet", "--all", "--message", "Gate the new inputs")
-    assert step(repo, "deploy").endswith("to staging (100%), production (canary 10%)")
+    assert step(repo, "deploy").endswith("production (canary 10%), nightly (100%)")
 
 
 # Only what the gates passed is ever published -------------------------------------------------
@@ -488,7 +489,9 @@ def test_with_shadow_first_a_model_is_mirrored_then_promoted_or_rolled_back(
     merge_model(repo, second)
     title = step(repo, "deploy")
     v2 = version(repo, "staging")
-    assert title == f"deploy: {v2} to staging (100%), production (shadow, mirrored)"
+    assert title == (
+        f"deploy: {v2} to staging (100%), production (shadow, mirrored), nightly (100%)"
+    )
     assert traffic(repo, "production") == {"stable": 100, "shadow": 0}
     body = git(repo, "log", "-1", "--format=%b")
     assert f"production: stable {v1} (100%), shadow {v2} (mirrored, 0%)" in body

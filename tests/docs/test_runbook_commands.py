@@ -61,6 +61,7 @@ NOT_RUNNABLE = {
     r"docker\b": "no Docker engine on these machines",
     r"uv (add|lock)\b": "changes the locked dependencies and needs the network",
     r"modelops release .*--object-store-only": "refuses the local store: needs a bucket",
+    r"modelops score .*(s3|gs)://": "reads a cloud store",
     r"modelops canary\b": "asks a running Prometheus about a running canary: "
     "tests/rehearsal/test_canary_e2e.py runs it for real",
     r"modelops (monitor|monitor-issues|retrain)\b": "asks a running Prometheus, a server's "
@@ -331,6 +332,12 @@ def _canary(story: Story) -> list[str]:
     return [] if weight == 10 else [f"the canary starts at {weight}%, not 10%"]
 
 
+def _nightly_back(story: Story) -> list[str]:
+    """The batch environment took the new model with the merge; rollback brought the old back."""
+    stable = story.release("nightly")["stable"]["version"]
+    return [] if stable == story.versions[OLD] else [f"nightly runs {stable} after rollback"]
+
+
 def _restored(story: Story) -> list[str]:
     stable = story.release("production")["stable"]["version"]
     return [] if stable == story.versions[OLD] else [f"production serves {stable} after restore"]
@@ -340,6 +347,7 @@ TRAINING = "runbooks/training-pipeline.md"
 DEPLOY = "runbooks/deploy.md"
 CANARY = "runbooks/canary-promotion.md"
 ROLLBACK = "runbooks/rollback.md"
+BATCH = "runbooks/batch-scoring.md"
 TRAINING_STORY = [
     Step(TRAINING, "dvc status"),
     Step(TRAINING, "dvc repro --dry -f -s gate_model"),
@@ -352,6 +360,9 @@ TRAINING_STORY = [
 RELEASE_STORY = [
     Step(DEPLOY, "dvc repro", after=_first_deploy),
     Step(DEPLOY, "dvc repro", before=_a_new_model, after=_canary),
+    Step(BATCH, "modelops release rollback --env nightly", after=_nightly_back),
+    # The rolled-back model is not deployed again: nothing to change, manifests current.
+    Step(BATCH, "modelops release deploy --env nightly"),
     Step(CANARY, "modelops release status"),
     Step(CANARY, "modelops release promote"),
     Step(ROLLBACK, "modelops release rollback"),
@@ -360,6 +371,7 @@ RELEASE_STORY = [
     Step(CANARY, "modelops release promote", check_output=False),
     Step(CANARY, "modelops release promote", check_output=False),
     Step(ROLLBACK, "modelops release status", after=_restored),
+    Step(BATCH, "modelops score --env production --input data"),
 ]
 STORY = [*TRAINING_STORY, *RELEASE_STORY]
 
@@ -438,11 +450,11 @@ def tell(steps: list[Step], trained: Path, base: Path) -> Story:
     copy_project(trained, root)
     story = Story(root=root, scratch=scratch, env=_environment(root, tools))
     # make targets in the copy use this checkout's environments, which git must not see.
-    for name in (".venv", ".tools"):
+    for name in (".venv", ".tools", "serving/.venv"):
         if (REPO_ROOT / name).exists():
             (root / name).symlink_to(REPO_ROOT / name)
     with (root / ".git" / "info" / "exclude").open("a") as exclude:
-        exclude.write("/.venv\n/.tools\n")
+        exclude.write("/.venv\n/.tools\n/serving/.venv\n")
     git(base, "init", "--quiet", "--bare", "origin.git")
     story.sh("git", "remote", "add", "origin", str(base / "origin.git"))
     story.sh("git", "push", "--quiet", "--set-upstream", "origin", "main")

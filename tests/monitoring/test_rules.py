@@ -19,7 +19,7 @@ import yaml
 
 from modelops.deploy.render import monitoring_files
 from modelops.observability import rules
-from modelops.params import MonitoringParams, Params
+from modelops.params import BatchEnvironmentParams, MonitoringParams, Params
 from tests.monitoring.cases import Builder, promtool_tests
 from tests.support import REPO_ROOT, template_params, tool_or_skip
 
@@ -67,7 +67,9 @@ PARAMS = {
 def test_promtool_accepts_every_rendered_rules_file(name: str, tmp_path: Path) -> None:
     promtool = tool_or_skip("promtool", install="apt-get install prometheus")
     params = PARAMS[name]
-    for environment in params.deploy.environments:
+    for environment, settings in params.deploy.environments.items():
+        if isinstance(settings, BatchEnvironmentParams):
+            continue  # rendered without rules: a batch run serves no requests
         files = monitoring_files(params.deploy, params.monitoring, environment)
         plain = tmp_path / f"{environment}.rules.yaml"
         plain.write_text(files[f"prometheus/{environment}.rules.yaml"])

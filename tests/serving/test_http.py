@@ -223,10 +223,12 @@ def test_a_feedback_of_extra_rows_is_refused_before_it_is_read(
 
 
 def test_feedback_costs_no_more_per_row_than_the_prediction(server: Server, project: Path) -> None:
-    """Given 1000-row predictions, when each one's truth comes back, then feedback takes about
-    what the prediction took: the fastest of seven each (the least disturbed by other work on
-    the machine), with 1.5x to spare. Before, seldon-core's protobuf conversion made feedback
-    ten times slower: 377 ms against 39 ms."""
+    """Given 1000-row predictions, when each one's truth comes back, then feedback costs the
+    same order as the prediction: the fastest of seven each (the least disturbed by other work
+    on the machine), within 3x. This guards against the path it replaced: seldon-core's
+    protobuf conversion made feedback ten times slower (377 ms against 39 ms). A feedback body
+    carries the request and the response, so it parses about twice the JSON; the measured
+    ratio, on an idle machine, is `benchmarks/results/serving.md`'s (bench_serving)."""
     names, test_rows, _ = _rows(project, MAX_ROWS)
     rows = (test_rows * 2)[:MAX_ROWS]  # the test set has 600
     request = {"data": {"names": names, "ndarray": rows}}
@@ -243,7 +245,7 @@ def test_feedback_costs_no_more_per_row_than_the_prediction(server: Server, proj
         )
         feedback.append(time.perf_counter() - started)
         assert status == 200, reply
-    assert min(feedback) <= 1.5 * min(predict), (
+    assert min(feedback) <= 3 * min(predict), (
         f"feedback {min(feedback) * 1000:.0f} ms, prediction {min(predict) * 1000:.0f} ms"
     )
 

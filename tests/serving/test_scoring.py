@@ -78,8 +78,8 @@ def test_a_fast_path_that_disagrees_with_the_pipeline_is_not_used(
     pipeline = build_pipeline(schema, params).fit(inputs, frame[schema.label])
     real = scoring_module._tree_scorer
 
-    def off_by_a_little(*args: Any) -> Any:
-        found = real(*args)
+    def off_by_a_little(*args: Any, **options: Any) -> Any:
+        found = real(*args, **options)
         assert found is not None, "the model is HistGradientBoosting: the tree scorer applies"
         tables, predict = found
         return tables, lambda encoded: predict(encoded) * 0.999

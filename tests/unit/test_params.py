@@ -169,7 +169,7 @@ def test_given_the_removed_min_available_then_the_error_says_why_and_what_to_do(
 
 
 def test_the_removed_min_available_is_neither_in_the_schema_nor_in_the_dump() -> None:
-    environment = params_schema()["$defs"]["EnvironmentParams"]["properties"]
+    environment = params_schema()["$defs"]["RealtimeEnvironmentParams"]["properties"]
     assert "min_available" not in environment
     dumped = load_params(REPO_ROOT / "params.yaml").model_dump()
     assert "min_available" not in dumped["deploy"]["environments"]["staging"]
@@ -190,7 +190,7 @@ def test_given_the_removed_canary_inputs_max_psi_then_the_error_points_at_gates_
 def test_shadow_first_is_off_unless_asked_for_and_documented_in_the_schema() -> None:
     params = load_params(REPO_ROOT / "params.yaml")
     assert params.deploy.environments["production"].shadow_first is False
-    environment = params_schema()["$defs"]["EnvironmentParams"]["properties"]
+    environment = params_schema()["$defs"]["RealtimeEnvironmentParams"]["properties"]
     assert environment["shadow_first"]["default"] is False
     assert "shadow predictor on mirrored traffic" in environment["shadow_first"]["description"]
     on = parse_params(_with(("deploy", "environments", "production", "shadow_first"), True))

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from modelops.deploy.workflow import Plan, write
-from modelops.params import load_params
+from modelops.params import canary_steps, load_params
 from modelops.releases.files import load_releases
 from modelops.releases.state import Release, deploy
 from tests import git_http
@@ -40,7 +40,7 @@ def _canary_running(root: Path) -> None:
     """Production: v1 stable, v2 a canary at 10%, written by the real state machine."""
     params = load_params(root / "params.yaml")
     releases = load_releases(root, params)
-    steps = params.deploy.environments["production"].canary_steps
+    steps = canary_steps(params.deploy.environments["production"])
     release: Release | object = releases["production"]
     for name in ("v1", "v2"):
         release = deploy(

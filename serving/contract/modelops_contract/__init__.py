@@ -11,7 +11,8 @@ environments install it; nothing here imports either side.
 - `bins`: the reference profile's bin labels (`b00`..., `__missing__`, `__other__`, `__unseen__`);
 - `records`: every recording rule's name, per window;
 - `feedback`: the environment variable of the key that signs prediction ids, and the tag that
-  carries a prediction's id.
+  carries a prediction's id;
+- `batch`: the files a batch run writes beside its scores.
 
 To add a series: declare it in `series.py` and list it in `SERIES`, record it in the server
 (`modelops_serving.telemetry`), and read it where a rule, criterion or dashboard needs it by its
@@ -20,7 +21,7 @@ that table against `SERIES`). `tests/test_contract.py` fails when a series name,
 the latency buckets or a recording rule's name is spelled as a literal anywhere else.
 """
 
-from modelops_contract import records
+from modelops_contract import batch, records
 from modelops_contract.bins import MISSING, OTHER, UNSEEN, bin_label, bin_labels
 from modelops_contract.feedback import FEEDBACK_KEY_ENV, PREDICTION_ID_TAG
 from modelops_contract.series import (
@@ -182,6 +183,7 @@ __all__ = [
     "GaugeSeries",
     "HistogramSeries",
     "Series",
+    "batch",
     "bin_label",
     "bin_labels",
     "cell",

@@ -19,7 +19,7 @@ from modelops.canary.plan import RolloutPlan, Traffic, plan_rollout, window_seco
 from modelops.canary.queries import covered_query, step_queries, track_counts
 from modelops.errors import CanaryError
 from modelops.io import bytes_writer, commit
-from modelops.params import EnvironmentParams, Params
+from modelops.params import BatchEnvironmentParams, EnvironmentParams, Params
 from modelops.paths import RELEASES_DIR, ProjectPaths
 from modelops.releases.files import load_releases
 from modelops.releases.state import Canary, Event, Release
@@ -176,7 +176,13 @@ def plan(
 ) -> RolloutPlan:
     """How long each step of the environment's rollout needs at the traffic of the last
     `window` (the canary's and stable's requests together, as one model's)."""
-    namespace = environment_of(params, environment).namespace
+    settings = environment_of(params, environment)
+    if isinstance(settings, BatchEnvironmentParams):
+        raise CanaryError(
+            f"{environment} is a batch environment: it serves no traffic, so there is no "
+            "rollout to plan (a new model replaces the previous one at once)"
+        )
+    namespace = settings.namespace
     prometheus = connect(prometheus_url, params.monitoring.prometheus_url)
     seconds = window_seconds(window)
     queries = step_queries(namespace, seconds)
@@ -189,10 +195,9 @@ def plan(
         canary=track_counts(answers, "canary"),
         covered=min(covered, seconds),
     )
-    steps = params.deploy.environments[environment].canary_steps
     return plan_rollout(
         environment,
-        steps,
+        settings.canary_steps,
         traffic,
         params.canary,
         business_values(params),

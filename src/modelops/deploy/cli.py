@@ -58,7 +58,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         _deploy,
         "Publish models/model under its content hash and deploy it: stable in `direct` "
         "environments, a canary at the first step in `canary` ones (first a shadow on mirrored "
-        "traffic where shadow_first is set).",
+        "traffic where shadow_first is set), the model of the scheduled runs in `batch` ones.",
     )
     deploy.add_argument("--env", action="append", help="only this environment (repeatable)")
     deploy.add_argument("--model-dir", type=Path, help="default: models/model")
@@ -103,7 +103,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _change_options(promote, reason_required=False)
 
     rollback = action(
-        "rollback", _rollback, "Remove the canary or shadow: all traffic to the stable model."
+        "rollback",
+        _rollback,
+        "Remove the canary or shadow: all traffic to the stable model. In a batch environment: "
+        "go back to the previous model (the next scheduled run scores with it).",
     )
     rollback.add_argument("--env", required=True, help="the environment, e.g. production")
     _change_options(rollback, reason_required=True)

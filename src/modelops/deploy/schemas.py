@@ -63,6 +63,7 @@ class Pinned:
 
 
 _PROMETHEUS = "prometheus-operator/v0.93.0"
+_SPARK_OPERATOR = "spark-operator/v2.5.2"
 PINNED = (
     Pinned(
         api_version="machinelearning.seldon.io/v1",
@@ -109,6 +110,17 @@ PINNED = (
         sha256="78be98554b9c8506ab2b4f4feb91c5f3a56e536a0a510f3a8e876a459970d56d",
         crd=f"{_PROMETHEUS}/crd/monitoring.coreos.com_prometheusrules.yaml",
         strict=f"{_PROMETHEUS}/strict/monitoring.coreos.com/prometheusrule_v1.json",
+    ),
+    Pinned(
+        api_version="sparkoperator.k8s.io/v1beta2",
+        kind="ScheduledSparkApplication",
+        repository="kubeflow/spark-operator",
+        tag="v2.5.2",
+        path="config/crd/bases/sparkoperator.k8s.io_scheduledsparkapplications.yaml",
+        sha256="5dc6654b2ad9157421ddf177737795420088fbe70338e45602bacf22ce25cc99",
+        crd=f"{_SPARK_OPERATOR}/crd/sparkoperator.k8s.io_scheduledsparkapplications.yaml",
+        strict=f"{_SPARK_OPERATOR}/strict/sparkoperator.k8s.io/"
+        "scheduledsparkapplication_v1beta2.json",
     ),
 )
 _BY_KIND = {(p.api_version, p.kind): p for p in PINNED}

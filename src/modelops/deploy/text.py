@@ -7,7 +7,7 @@ from pathlib import Path
 
 from modelops.deploy.preview import DeployPreview, diff_stat
 from modelops.deploy.workflow import Plan
-from modelops.params import Params
+from modelops.params import EnvironmentParams, Params, RealtimeEnvironmentParams, canary_steps
 from modelops.releases.state import ModelVersion, Release, next_step
 
 STALE_HINT = (
@@ -23,13 +23,14 @@ def status(releases: Mapping[str, Release], params: Params, *, history: int) -> 
     lines = []
     for name, release in releases.items():
         environment = params.deploy.environments[name]
-        strategy = environment.strategy + (", shadow first" if environment.shadow_first else "")
-        lines.append(f"{release.describe()}   [{strategy}, namespace {environment.namespace}]")
+        lines.append(
+            f"{release.describe()}   [{_kind(environment)}, namespace {environment.namespace}]"
+        )
         models: list[tuple[str, ModelVersion | None]] = [("stable", release.stable)]
         trial = release.canary
         if trial is not None:
             models.append((trial.role, trial.model))
-            step = next_step(trial.weight, environment.canary_steps)
+            step = next_step(trial.weight, canary_steps(environment))
             after = f"a canary at {step}%" if trial.shadow else f"{step}%"
             lines.append(
                 f"  next promote: {trial.role} {f'to {after}' if step else 'becomes stable'}"
@@ -51,6 +52,14 @@ def status(releases: Mapping[str, Release], params: Params, *, history: int) -> 
             lines.append(f"  {event.at}  {event.action:<12} {event.version:<12} [{traffic}]")
             lines.append(f"    by {event.by}: {event.reason}")
     return "\n".join(lines)
+
+
+def _kind(environment: EnvironmentParams) -> str:
+    """How a new model reaches the environment, in a few words."""
+    if isinstance(environment, RealtimeEnvironmentParams):
+        return environment.strategy + (", shadow first" if environment.shadow_first else "")
+    schedule = f"{environment.schedule!r} {environment.time_zone}"
+    return f"batch, {environment.engine} engine, schedule {schedule}"
 
 
 def manifests_state(differences: Sequence[str]) -> str:

@@ -1,11 +1,12 @@
 """Check rendered manifests before anything commits them: schemas, and Seldon's webhook rules.
 
 - Custom kinds (SeldonDeployment, Argo CD Application, the Prometheus Operator's PodMonitor and
-  PrometheusRule): the pinned upstream CRD schema, strict (unknown fields refused), located or
-  fetched by `schemas.py`. When it cannot be had, that check is a problem where schemas are
-  required (GitHub Actions, `MODELOPS_REQUIRE_SCHEMAS=true`) and is skipped elsewhere, with a
-  note that says how to get it.
-- Core kinds (PodDisruptionBudget, NetworkPolicy): kubernetes-validate's bundled schemas, strict.
+  PrometheusRule, spark-operator's ScheduledSparkApplication): the pinned upstream CRD schema,
+  strict (unknown fields refused), located or fetched by `schemas.py`. When it cannot be had,
+  that check is a problem where schemas are required (GitHub Actions,
+  `MODELOPS_REQUIRE_SCHEMAS=true`) and is skipped elsewhere, with a note that says how to get it.
+- Core kinds (PodDisruptionBudget, NetworkPolicy, CronJob): kubernetes-validate's bundled
+  schemas, strict.
 - Argo CD Application: also the values Argo CD needs to sync (source and destination set).
 - Seldon's admission webhook rules, which no schema expresses: traffic of non-shadow predictors
   adds up to 100, unique predictor names, at most one shadow and never alone, a container named

@@ -26,7 +26,12 @@ from modelops.gitinfo import show_file
 from modelops.identity import ModelIdentity, identify
 from modelops.io import Writer, bytes_writer, commit, leftovers, tree_writer
 from modelops.observability.budget import BudgetCheck, check_budget
-from modelops.params import Params
+from modelops.params import (
+    BatchEnvironmentParams,
+    Params,
+    RealtimeEnvironmentParams,
+    canary_steps,
+)
 from modelops.paths import (
     GENERATED_DIRS,
     MANIFESTS_DIR,
@@ -252,9 +257,14 @@ def promote(root: Path, params: Params, environment: str, *, change: Change) -> 
     """Move an environment's canary one step, or past the last one make it the stable model."""
     releases = load_releases(root, params)
     before = _release(releases, environment)
-    after = state.promote(
-        before, steps=params.deploy.environments[environment].canary_steps, change=change
-    )
+    settings = params.deploy.environments[environment]
+    if isinstance(settings, BatchEnvironmentParams) and before.canary is None:
+        raise ReleaseError(
+            f"{environment} is a batch environment: a new model replaces the previous one at "
+            "once (`modelops release deploy`), there are no traffic steps to promote through. "
+            f"To go back to the previous model: modelops release rollback --env {environment}"
+        )
+    after = state.promote(before, steps=canary_steps(settings), change=change)
     releases[environment] = after
     event = after.history[-1]
     assert before.canary is not None
@@ -271,9 +281,16 @@ def promote(root: Path, params: Params, environment: str, *, change: Change) -> 
 
 
 def rollback(root: Path, params: Params, environment: str, *, change: Change) -> Plan:
-    """Remove an environment's canary (or shadow): the stable model takes all traffic."""
+    """Remove an environment's canary (or shadow): the stable model takes all traffic.
+
+    A batch environment runs no canary: there rollback restores the previous stable model,
+    so that the next scheduled run scores with it.
+    """
     releases = load_releases(root, params)
     before = _release(releases, environment)
+    batch = isinstance(params.deploy.environments[environment], BatchEnvironmentParams)
+    if batch and before.canary is None:
+        return _back_to_previous(releases, environment, change=change)
     after = state.rollback(before, change=change)
     releases[environment] = after
     assert after.stable is not None
@@ -281,6 +298,32 @@ def rollback(root: Path, params: Params, environment: str, *, change: Change) ->
     title = (
         f"rollback: {environment} {before.canary.role} {after.history[-1].version} removed, "
         f"{after.stable.version} takes 100%"
+    )
+    return Plan(releases, (environment,), _message(title, releases, (environment,), change))
+
+
+def _back_to_previous(releases: dict[str, Release], environment: str, *, change: Change) -> Plan:
+    """A batch environment's rollback: the latest model that was stable before the current one
+    and was not taken out (a second rollback never brings back the model the first left)."""
+    before = releases[environment]
+    candidates = [
+        model
+        for model in before.previous
+        if not any(model.same_model(taken) for taken in before.rolled_back)
+    ]
+    if before.stable is None or not candidates:
+        raise ReleaseError(
+            f"{environment} has no previous model to go back to that was not taken out "
+            f"({before.describe()}); restore one by version (modelops release restore --env "
+            f"{environment} --version ...) or deploy one"
+        )
+    previous = candidates[0].version
+    after = state.restore(before, previous, change=change)
+    assert isinstance(after, Release), "the previous model is never the stable one"
+    releases[environment] = after
+    title = (
+        f"rollback: {environment} back to {previous}, replacing {before.stable.version} "
+        "(the next scheduled run scores with it)"
     )
     return Plan(releases, (environment,), _message(title, releases, (environment,), change))
 
@@ -382,10 +425,11 @@ def _apply(
             releases[name],
             model,
             strategy=environment.strategy,
-            steps=environment.canary_steps,
+            steps=canary_steps(environment),
             change=change,
             retry=retry,
-            shadow_first=environment.shadow_first,
+            shadow_first=isinstance(environment, RealtimeEnvironmentParams)
+            and environment.shadow_first,
         )
         if isinstance(after, Unchanged):
             notes.append(after.reason)

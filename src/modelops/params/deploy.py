@@ -9,19 +9,8 @@ from typing import Annotated, Literal, Self, TypeAlias
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from modelops.params.base import Frozen
-
-_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-_QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
-
-
-class ResourcesParams(Frozen):
-    """Container requests and limits (Kubernetes quantities)."""
-
-    cpu: str = Field("250m", pattern=_QUANTITY)
-    memory: str = Field("512Mi", pattern=_QUANTITY)
-    cpu_limit: str = Field("1", pattern=_QUANTITY)
-    memory_limit: str = Field("1Gi", pattern=_QUANTITY)
+from modelops.params.base import DNS_LABEL, Frozen, ResourcesParams
+from modelops.params.batch import BatchEnvironmentParams, batch_name_problem
 
 
 class AutoscalingParams(Frozen):
@@ -40,10 +29,10 @@ class AutoscalingParams(Frozen):
         return self
 
 
-class EnvironmentParams(Frozen):
-    """One deployment target: where, how big, and how a new model reaches it."""
+class RealtimeEnvironmentParams(Frozen):
+    """A real-time deployment target: where, how big, and how a new model reaches it."""
 
-    namespace: str = Field(pattern=_DNS_LABEL)
+    namespace: str = Field(pattern=DNS_LABEL)
     strategy: Literal["direct", "canary"] = Field(
         description="`direct`: a new model takes all traffic at once; `canary`: it starts at "
         "the first of `canary_steps` and `modelops release promote` moves it through them."
@@ -100,7 +89,12 @@ class EnvironmentParams(Frozen):
         return shadow_first
 
 
-_Namespace: TypeAlias = Annotated[str, Field(pattern=_DNS_LABEL)]
+EnvironmentParams: TypeAlias = Annotated[
+    RealtimeEnvironmentParams | BatchEnvironmentParams, Field(discriminator="strategy")
+]
+"""One environment, of the kind its `strategy` names: real-time (direct, canary) or batch."""
+
+_Namespace: TypeAlias = Annotated[str, Field(pattern=DNS_LABEL)]
 
 
 class NetworkPolicyParams(Frozen):
@@ -120,10 +114,22 @@ class NetworkPolicyParams(Frozen):
     )
 
 
+def _realtime_pair() -> dict[str, EnvironmentParams]:
+    """The default environments: staging (direct) and production (canary)."""
+    return {
+        "staging": RealtimeEnvironmentParams(namespace="churn-staging", strategy="direct"),
+        "production": RealtimeEnvironmentParams(
+            namespace="churn-production",
+            strategy="canary",
+            autoscaling=AutoscalingParams(min_replicas=2, max_replicas=6),
+        ),
+    }
+
+
 class DeployParams(Frozen):
     """GitOps deploys: what is deployed where, and where published models live."""
 
-    name: str = Field("churn", pattern=_DNS_LABEL, description="SeldonDeployment name.")
+    name: str = Field("churn", pattern=DNS_LABEL, description="SeldonDeployment name.")
     registered_model: str = Field(
         "churn", min_length=1, description="MLflow registered model (when a server is set)."
     )
@@ -160,7 +166,7 @@ class DeployParams(Frozen):
     )
     feedback_secret: str = Field(
         "churn-feedback",
-        pattern=_DNS_LABEL,
+        pattern=DNS_LABEL,
         description="Secret (its entry `key`, 32 characters or more) in each environment's "
         "namespace holding the key that signs prediction ids: every predictor reads the same "
         "one, so any replica verifies feedback on another's answer (serving/README.md#feedback). "
@@ -173,25 +179,29 @@ class DeployParams(Frozen):
         description="The git repository Argo CD syncs manifests/rendered/<environment> from.",
     )
     revision: str = Field("main", min_length=1)
-    environments: dict[str, EnvironmentParams] = Field(
-        default_factory=lambda: {
-            "staging": EnvironmentParams(namespace="churn-staging", strategy="direct"),
-            "production": EnvironmentParams(
-                namespace="churn-production",
-                strategy="canary",
-                autoscaling=AutoscalingParams(min_replicas=2, max_replicas=6),
-            ),
-        }
-    )
+    environments: dict[str, EnvironmentParams] = Field(default_factory=_realtime_pair)
 
     @field_validator("environments")
     @classmethod
     def _environment_names(
-        cls, environments: dict[str, EnvironmentParams]
+        cls, environments: dict[str, EnvironmentParams], info: ValidationInfo
     ) -> dict[str, EnvironmentParams]:
         if not environments:
             raise ValueError("declare at least one environment")
-        bad = [name for name in environments if not re.fullmatch(_DNS_LABEL, name)]
+        bad = [name for name in environments if not re.fullmatch(DNS_LABEL, name)]
         if bad:
             raise ValueError(f"environment names must be DNS labels (a-z, 0-9, -): {bad}")
+        for name, environment in environments.items():
+            # `name` is declared before `environments`: validated (or failed) by now.
+            deploy_name = info.data.get("name")
+            if isinstance(environment, BatchEnvironmentParams) and deploy_name is not None:
+                problem = batch_name_problem(deploy_name, name)
+                if problem:
+                    raise ValueError(problem)
         return environments
+
+
+def canary_steps(environment: EnvironmentParams) -> tuple[int, ...]:
+    """The canary's traffic steps; none in a batch environment, where a new model replaces the
+    old one at once."""
+    return environment.canary_steps if isinstance(environment, RealtimeEnvironmentParams) else ()

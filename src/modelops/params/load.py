@@ -7,6 +7,7 @@ written in the YAML, what is wrong, what is allowed (and the nearest key for a t
 from __future__ import annotations
 
 import difflib
+import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
@@ -94,7 +95,9 @@ def _describe(error: ErrorDetails) -> str:
     keys, models = _walk(tuple(error["loc"]))
     key = ".".join(keys) or "(top level)"
     if error["type"] == "extra_forbidden":
-        allowed = sorted(models[0].model_fields) if len(models) == 1 else []
+        # Keys declared only to be refused with a reason (excluded from dumps) are not offered.
+        fields = models[0].model_fields.items() if len(models) == 1 else ()
+        allowed = sorted(name for name, field in fields if not field.exclude)
         hint = difflib.get_close_matches(keys[-1], allowed, n=1)
         suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
         return f"{key}: unknown key{suggestion}; allowed here: {', '.join(allowed)}"
@@ -103,7 +106,10 @@ def _describe(error: ErrorDetails) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] in {"union_tag_invalid", "union_tag_not_found"}:
         return f"{key}: {message}"
-    return f"{key}: {message} (got {error.get('input')!r})"
+    given = error.get("input")
+    if isinstance(given, dict):  # a whole section: repeating it would hide the message
+        return f"{key}: {message}"
+    return f"{key}: {message} (got {given!r})"
 
 
 def _walk(loc: tuple[int | str, ...]) -> tuple[list[str], list[type[BaseModel]]]:
@@ -114,16 +120,20 @@ def _walk(loc: tuple[int | str, ...]) -> tuple[list[str], list[type[BaseModel]]]
     """
     keys: list[str] = []
     candidates: list[type[BaseModel]] = [Params]
+    mapping_key = False  # the part after a dict-typed field is a key the user chose (a name)
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, int) or mapping_key:
             keys.append(str(part))
+            mapping_key = False
             continue
         owners = [model for model in candidates if part in model.model_fields]
         if owners:
             keys.append(str(part))
-            candidates = _models_in(owners[0].model_fields[part].annotation)
+            annotation = owners[0].model_fields[part].annotation
+            candidates = _models_in(annotation)
+            mapping_key = typing.get_origin(annotation) is dict
             continue
-        tagged = [model for model in candidates if _kind_of(model) == part]
+        tagged = [model for model in candidates if part in _tags_of(model)]
         if tagged:
             candidates = tagged
         else:
@@ -140,7 +150,11 @@ def _models_in(annotation: object) -> list[type[BaseModel]]:
     return found
 
 
-def _kind_of(model: type[BaseModel]) -> str | None:
-    field = model.model_fields.get("kind")
-    args = getattr(field.annotation, "__args__", ()) if field else ()
-    return str(args[0]) if args else None
+_DISCRIMINATORS = ("kind", "strategy")
+"""Fields whose value picks the model of a discriminated union (train.model, an environment)."""
+
+
+def _tags_of(model: type[BaseModel]) -> set[str]:
+    """The values of `model`'s discriminator (pydantic puts the one given into error paths)."""
+    fields = [model.model_fields.get(name) for name in _DISCRIMINATORS]
+    return {str(arg) for f in fields if f for arg in getattr(f.annotation, "__args__", ())}

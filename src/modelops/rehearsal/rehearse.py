@@ -8,14 +8,12 @@ are `rehearsal.processes`.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 from modelops.errors import PublishError, RehearsalError
 from modelops.identity import content_hash
 from modelops.observability import rules
-from modelops.params import Params, load_params
+from modelops.params import BatchEnvironmentParams, Params, load_params
 from modelops.paths import ALERTMANAGER_FILE, ProjectPaths
 from modelops.prepared import TEST_FILE, load_meta
 from modelops.rehearsal import processes
@@ -30,7 +28,7 @@ from modelops.rehearsal.plan import (
     traffic_config,
 )
 from modelops.releases.files import load_releases, release_file
-from modelops.releases.publish import fetch
+from modelops.releases.publish import fetched
 from modelops.releases.state import ModelVersion
 
 
@@ -43,6 +41,11 @@ def up(paths: ProjectPaths, request: UpRequest) -> tuple[Rehearsal, list[process
     """
     params = load_params(paths.params_file)
     check_request(request, params.deploy.environments)
+    if isinstance(params.deploy.environments[request.env], BatchEnvironmentParams):
+        raise RehearsalError(
+            f"{request.env} is a batch environment: `modelops up` rehearses real-time serving; "
+            "run a batch scoring by hand with modelops-score (runbooks/batch-scoring.md)"
+        )
     if not (paths.model_dir / "MLmodel").is_file():
         raise RehearsalError(f"no trained model in {paths.show(paths.model_dir)}: run `make repro`")
     meta = load_meta(paths.prepared_dir)  # the traffic process reads the test rows itself
@@ -107,15 +110,8 @@ def _served(paths: ProjectPaths, model: ModelVersion | None) -> Served:
 def _model(paths: ProjectPaths, model: ModelVersion | None) -> tuple[Path, str]:
     if model is None:
         return paths.model_dir, "the workspace model"
-    copy = paths.rehearsal_dir / MODEL_COPIES / model.model_hash
-    if copy.is_dir():
-        return copy, f"release {model.version}"
-    copy.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with tempfile.TemporaryDirectory(dir=copy.parent) as scratch:
-            staging = Path(scratch) / "model"
-            fetch(model.model_uri, staging, root=paths.root)
-            shutil.move(staging, copy)
+        copy = fetched(model.model_uri, cache=paths.rehearsal_dir / MODEL_COPIES, root=paths.root)
     except PublishError as exc:
         return paths.model_dir, f"the workspace model: release {model.version} unavailable ({exc})"
     return copy, f"release {model.version}"

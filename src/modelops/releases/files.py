@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from modelops.errors import ReleaseError
-from modelops.params import Params
+from modelops.params import Params, canary_steps
 from modelops.paths import RELEASES_DIR
 from modelops.releases import documents, state
 from modelops.releases.state import Release
@@ -45,7 +45,7 @@ def load_releases(root: Path, params: Params) -> dict[str, Release]:
                     f"{source}: not YAML{where}; restore it from git (`git checkout -- {source}`)"
                 ) from None
             release = documents.from_document(document, source=source)
-            steps = params.deploy.environments[name].canary_steps
+            steps = canary_steps(params.deploy.environments[name])
             state.check_release(release, steps=steps, source=source)
             releases[name] = release
         else:

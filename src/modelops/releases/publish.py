@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from modelops.errors import PublishError
@@ -101,3 +102,27 @@ def fetch(uri: str, destination: Path, *, root: Path) -> None:
         shutil.copytree(source, destination)
     if content_hash(destination) != digest:
         raise PublishError(f"{uri} does not hash to its address: the store is corrupted there")
+
+
+def fetched(uri: str, *, cache: Path, root: Path) -> Path:
+    """A local copy of a published model, fetched into `cache/<hash>` the first time.
+
+    Fetched into a scratch folder beside it and moved into place whole, so a copy that is
+    there is complete and hashes to its address (`fetch` checks).
+
+    Raises:
+        PublishError: the store cannot be read here, or holds something else at that address.
+    """
+    copy = cache / uri.rstrip("/").rsplit("/", 1)[-1]
+    if copy.is_dir():
+        return copy
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as scratch:
+        staging = Path(scratch) / "model"
+        fetch(uri, staging, root=root)
+        try:
+            staging.rename(copy)
+        except OSError:
+            if not copy.is_dir():  # another run placed the same version meanwhile: fine
+                raise
+    return copy

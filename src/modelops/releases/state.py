@@ -30,6 +30,8 @@ from modelops.errors import ReleaseError
 Action: TypeAlias = Literal[
     "deploy", "start-shadow", "start-canary", "promote", "complete", "rollback", "restore"
 ]
+Strategy: TypeAlias = Literal["direct", "canary", "batch"]
+"""How a new model reaches an environment (`deploy.environments.<env>.strategy`)."""
 KEEP_PREVIOUS = 5
 """Replaced stable models remembered per environment, so `restore` can bring one back."""
 CONTENT_HASH = re.compile(r"^[0-9a-f]{64}$")
@@ -168,13 +170,16 @@ def deploy(
     release: Release,
     model: ModelVersion,
     *,
-    strategy: Literal["direct", "canary"],
+    strategy: Strategy,
     steps: Sequence[int],
     change: Change,
     retry: bool = False,
     shadow_first: bool = False,
 ) -> Release | Unchanged:
     """A new model for this environment: stable at once, a canary at the first step, or a shadow.
+
+    `direct` and `batch` make it the stable model at once (a batch environment's scheduled runs
+    score with the stable model; it has no traffic to split, so no steps).
 
     With the `canary` strategy and a stable model to compare with, `shadow_first` starts it as a
     shadow (mirrored requests, 0% of the answers); the first promote makes it a canary. A model
@@ -218,7 +223,7 @@ def deploy(
         release, rolled_back=tuple(m for m in release.rolled_back if not m.same_model(model))
     )
     first_weight = steps[0] if steps else 100
-    if strategy == "direct" or release.stable is None:
+    if strategy != "canary" or release.stable is None:
         return _record(_replace_stable(release, model), "deploy", model, change)
     if shadow_first:
         # Even with steps [100]: mirrored first, then all of the traffic at the first promote.

@@ -1,0 +1,116 @@
+"""`modelops-score`: score a table with a model directory (`modelops_serving.batch`).
+
+What `modelops score` runs once it has found the model a release names, and what the batch
+CronJob runs in the model server's image. Exit codes: 0 scored, 1 refused (the message says
+why; the previous output is untouched), 130 interrupted (Ctrl-C or SIGTERM; likewise).
+
+`--engine spark` scores the same way on Apache Spark (`modelops_serving.spark_engine`, after
+`make install-spark`): at `--master`, else SPARK_REMOTE, else `local[*]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import signal
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from modelops_serving import spark_engine
+from modelops_serving.batch import BatchError, Job, run
+
+INTERRUPTED = 130
+
+
+def parse(argv: list[str] | None) -> Job:
+    return _job(*_arguments(argv))
+
+
+def _arguments(argv: list[str] | None) -> tuple[argparse.Namespace, argparse.ArgumentParser]:
+    parser = argparse.ArgumentParser(prog="modelops-score", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", type=Path, required=True, help="the model directory")
+    parser.add_argument(
+        "--model-hash", default="", help="refuse a model directory without this content hash"
+    )
+    parser.add_argument("--input", required=True, help="CSV/Parquet file, folder, or URL")
+    parser.add_argument("--output", type=Path, required=True, help="the output folder")
+    parser.add_argument(
+        "--id-column",
+        action="append",
+        default=[],
+        help="key column(s) copied to the output (default: the row's position, `row`)",
+    )
+    parser.add_argument("--max-refused", type=int, default=1000, help="rows refused before failing")
+    parser.add_argument("--batch-rows", type=int, default=100_000, help="rows read at a time")
+    parser.add_argument("--run-id", default="", help="the run's id (default: a new one)")
+    parser.add_argument(
+        "--engine", choices=("local", "spark"), default="local", help="where rows are scored"
+    )
+    parser.add_argument(
+        "--master",
+        help=f"--engine spark: the Spark master URL (default: ${spark_engine.REMOTE_ENV}, "
+        f"else {spark_engine.DEFAULT_MASTER})",
+    )
+    args = parser.parse_args(argv)
+    if args.master and args.engine != "spark":
+        parser.error("--master is for --engine spark")
+    return args, parser
+
+
+def _job(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Job:
+    if args.max_refused < 0 or args.batch_rows < 1:
+        parser.error("--max-refused must be >= 0 and --batch-rows >= 1")
+    return Job(
+        model_dir=args.model,
+        input=args.input,
+        output=args.output,
+        expected_hash=args.model_hash,
+        id_columns=tuple(args.id_column),
+        max_refused=args.max_refused,
+        batch_rows=args.batch_rows,
+        run_id=args.run_id or uuid.uuid4().hex,
+    )
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _engine(args: argparse.Namespace) -> Callable[[Job], dict[str, Any]]:
+    if args.engine == "local":
+        return run
+    master = args.master or os.environ.get(spark_engine.REMOTE_ENV) or spark_engine.DEFAULT_MASTER
+    return functools.partial(spark_engine.run, master=master)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, parser = _arguments(argv)
+    job, engine = _job(args, parser), _engine(args)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        record = engine(job)
+    except BatchError as exc:
+        print(f"score: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"score: interrupted; {job.output} is as it was", file=sys.stderr)
+        return INTERRUPTED
+    rows = record["rows"]
+    print(
+        f"score: {rows['scored']:,} rows scored, {rows['refused']:,} refused -> {job.output} "
+        f"(model {record['model']['hash'][:12]}, run {record['run_id']})"
+    )
+    if rows["refused"]:
+        print(f"score: refused rows and why: {job.output / '_refused.parquet'}")
+    print(json.dumps({"rows": rows, "seconds": record["seconds"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

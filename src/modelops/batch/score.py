@@ -1,0 +1,123 @@
+"""`modelops score`: find the model to score with, then run the batch engine on it.
+
+The engine is the model server's (`modelops-score` in serving/.venv, the image a batch CronJob
+runs): it loads a model as the server does and checks its content hash, so a table scored here
+gets the scores production would give. This module only decides which model: the one an
+environment's release file names (fetched from the store under its content hash, and checked
+against it), or a model directory (the workspace's `models/model` by default).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from modelops_contract.batch import DRIFT_FILE, RECORD_FILE
+
+from modelops.batch import drift
+from modelops.errors import BatchError, PublishError, ReleaseError
+from modelops.io import bytes_writer, commit, json_bytes
+from modelops.params import Params
+from modelops.paths import ProjectPaths
+from modelops.releases.files import load_releases, release_file
+from modelops.releases.publish import fetched
+from modelops.telemetry.profile import PROFILE_FILE, ReferenceProfile
+
+ENGINE = "modelops-score"
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """What to score with what; `env` (a release) or `model_dir`, not both."""
+
+    input: str
+    output: Path
+    env: str | None = None
+    model_dir: Path | None = None
+    id_columns: tuple[str, ...] = ()
+    """Copied to the output as its key; () : prepare.columns.id, else each row's position."""
+    max_refused: int = 1000
+    batch_rows: int = 100_000
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model directory to score with, the hash it must have ("" for no check), and why."""
+
+    directory: Path
+    expected_hash: str
+    described: str
+
+
+def chosen_model(request: ScoreRequest, params: Params, paths: ProjectPaths) -> Model:
+    """The stable model of `request.env`'s release, else `request.model_dir` (or the
+    workspace's)."""
+    if request.env is None:
+        directory = request.model_dir or paths.model_dir
+        if not (directory / "MLmodel").is_file():
+            raise BatchError(
+                f"{paths.show(directory)}: no trained model; run `dvc repro`, or score with a "
+                "released one (--env)"
+            )
+        return Model(directory, "", f"the model in {paths.show(directory)}")
+    if request.env not in params.deploy.environments:
+        known = ", ".join(params.deploy.environments)
+        raise BatchError(
+            f"no environment {request.env!r} in params.yaml (deploy.environments: {known})"
+        )
+    release = load_releases(paths.root, params)[request.env]
+    if release.stable is None:
+        raise ReleaseError(
+            f"{release_file(request.env)}: nothing is released to {request.env} yet; "
+            f"`modelops release deploy --env {request.env}` releases the gated model"
+        )
+    model = release.stable
+    try:
+        directory = fetched(model.model_uri, cache=paths.fetched_models_dir, root=paths.root)
+    except PublishError as exc:
+        raise BatchError(f"{request.env}'s model {model.version}: {exc}") from None
+    return Model(directory, model.model_hash, f"{request.env}'s release {model.version}")
+
+
+def engine_command(request: ScoreRequest, model: Model, *, bin_dir: Path) -> list[str]:
+    """The batch engine's command line for `request` on `model`."""
+    command = [str(bin_dir / ENGINE), "--model", str(model.directory)]
+    if model.expected_hash:
+        command += ["--model-hash", model.expected_hash]
+    command += ["--input", request.input, "--output", str(request.output)]
+    for column in request.id_columns:
+        command += ["--id-column", column]
+    return [
+        *command,
+        *("--max-refused", str(request.max_refused)),
+        *("--batch-rows", str(request.batch_rows)),
+    ]
+
+
+def score(request: ScoreRequest, params: Params, paths: ProjectPaths) -> int:
+    """Score `request.input` with the chosen model; the engine's exit code (its output streams
+    through: progress, then one summary line)."""
+    model = chosen_model(request, params, paths)
+    bin_dir = paths.root / "serving" / ".venv" / "bin"
+    if not (bin_dir / ENGINE).is_file():
+        raise BatchError(f"{bin_dir / ENGINE} is missing: `make install` builds serving/.venv")
+    print(f"score: with {model.described}", flush=True)
+    if not request.id_columns and params.prepare.columns.id:
+        request = replace(request, id_columns=(params.prepare.columns.id,))
+    command = engine_command(request, model, bin_dir=bin_dir)
+    code = subprocess.run(command, cwd=paths.root, check=False).returncode
+    if code == 0:
+        _judge_drift(paths.root / request.output, model, params)
+    return code
+
+
+def _judge_drift(output: Path, model: Model, params: Params) -> None:
+    """Judge the run's drift, print it, and add `_drift.json` to the output (written whole)."""
+    record = json.loads((output / RECORD_FILE).read_text(encoding="utf-8"))
+    raw = json.loads((model.directory / PROFILE_FILE).read_text(encoding="utf-8"))
+    findings = drift.judge_run(record, ReferenceProfile.from_dict(raw), params)
+    for line in drift.summary(findings):
+        print(line)
+    commit({output / DRIFT_FILE: bytes_writer(json_bytes(drift.document(findings)))})

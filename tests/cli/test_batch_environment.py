@@ -1,0 +1,37 @@
+"""The real-time commands refuse a batch environment saying what it is, before touching anything:
+it serves no requests to watch, rehearse or plan a rollout for."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import pytest
+
+from modelops.cli import main
+from tests.support import template_params, write_params
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("monitor --env nightly", "`modelops monitor` watches servers through Prometheus"),
+        ("up --env nightly", "`modelops up` rehearses real-time serving"),
+        ("canary plan --env nightly", "there is no rollout to plan"),
+    ],
+)
+def test_a_real_time_command_refuses_the_batch_environment(
+    command: str, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the template's params (nightly is its batch environment) and nothing else
+    write_params(tmp_path, template_params())
+    monkeypatch.chdir(tmp_path)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(command.split())
+    # Then the command fails with what the environment is and why it does not apply
+    assert code != 0
+    assert "nightly is a batch environment" in err.getvalue()
+    assert expected in err.getvalue()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"], "nothing was written"

@@ -1,0 +1,102 @@
+"""`modelops score`: the model a release names, fetched and hash-checked, scores a table.
+
+A copy of the shared trained project, released to staging by the real `modelops release
+deploy` (its local store stands in for the bucket); the engine is the real `modelops-score` of
+this checkout's serving/.venv. The engine's own behaviour is tests/serving/test_batch.py's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from modelops.cli import main
+from modelops.identity import content_hash
+from tests.shared import copy_project
+from tests.support import REPO_ROOT
+
+TEST_ROWS = "data/prepared/test.parquet"
+
+
+def _modelops(*args: str) -> tuple[int, str]:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, err.getvalue()
+
+
+@pytest.fixture
+def project(trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = copy_project(trained_project, tmp_path / "project")
+    (root / "serving" / ".venv").symlink_to(REPO_ROOT / "serving" / ".venv")
+    monkeypatch.chdir(root)
+    return root
+
+
+def test_a_released_model_is_fetched_checked_and_scores_the_table(
+    project: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _modelops("score", "--env", "staging", "--input", TEST_ROWS, "--output", "scores")
+    assert code == 1, "nothing released yet"
+    assert "nothing is released to staging yet; `modelops release deploy --env staging`" in err
+
+    assert _modelops("release", "deploy")[0] == 0
+    released = content_hash(project / "models" / "model")
+    shutil.rmtree(project / "models" / "model")  # the workspace model is not what scores
+    code, err = _modelops("score", "--env", "staging", "--input", TEST_ROWS, "--output", "scores")
+    assert code == 0, err + capfd.readouterr().err
+    record = json.loads((project / "scores" / "_run.json").read_text())
+    assert record["model"]["hash"] == released
+    assert record["model"]["hash_checked"] is True
+    fetched = Path(record["model"]["path"])
+    assert fetched == project / ".models" / released
+    scores = pd.read_parquet(project / "scores")
+    rows = pd.read_parquet(project / TEST_ROWS)
+    assert scores["customer_id"].tolist() == rows["customer_id"].tolist(), "prepare.columns.id"
+    printed = capfd.readouterr().out
+    assert "with staging's release" in printed
+    assert "drift: 0 breach(es)" in printed, "the test rows are the reference's own population"
+    judged = json.loads((project / "scores" / "_drift.json").read_text())
+    assert judged["status"] in {"ok", "inconclusive"}
+    assert {f["subject"] for f in judged["findings"]} >= {"tenure_months", "plan", "score"}
+
+
+def test_a_drifted_table_is_scored_and_its_drift_named(
+    project: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Three copies of the test rows: the 1,000 rows monitoring.objectives asks for a verdict.
+    rows = pd.concat([pd.read_parquet(project / TEST_ROWS)] * 3, ignore_index=True)
+    rows["tenure_months"] = rows["tenure_months"] * 3 + 40
+    rows.to_parquet(project / "drifted.parquet")
+    code, err = _modelops("score", "--input", "drifted.parquet", "--output", "scores")
+    assert code == 0, err
+    printed = capfd.readouterr().out
+    assert "drift: breach: feature_drift tenure_months: KS" in printed, printed
+    judged = json.loads((project / "scores" / "_drift.json").read_text())
+    assert judged["status"] == "breach"
+    breached = [f for f in judged["findings"] if f["status"] == "breach"]
+    assert [f["subject"] for f in breached if f["criterion"] == "feature_drift"] == [
+        "tenure_months"
+    ]
+    assert breached[0]["value"]["low"] > breached[0]["limit"], "breach: the interval is beyond"
+
+
+def test_the_workspace_model_scores_without_a_release_and_unknown_envs_are_named(
+    project: Path,
+) -> None:
+    code, _ = _modelops(
+        "score", "--input", TEST_ROWS, "--output", "scores", "--id-column", "customer_id"
+    )
+    assert code == 0
+    record = json.loads((project / "scores" / "_run.json").read_text())
+    assert record["model"]["hash"] == content_hash(project / "models" / "model")
+    assert record["model"]["hash_checked"] is False
+    code, err = _modelops("score", "--env", "nightly-typo", "--input", TEST_ROWS, "--output", "s")
+    assert code == 1
+    assert "no environment 'nightly-typo' in params.yaml (deploy.environments: staging" in err
