@@ -168,6 +168,39 @@ class Progress:
         self.stream.flush()
 
 
+@dataclass(frozen=True)
+class Opened:
+    """A job checked before any row is scored: its model, profile and input, and when."""
+
+    artifact: Artifact
+    model: LoadedModel
+    profile: Profile
+    source: Input
+    started: float
+    """`time.monotonic()` when the job began; `loaded` when its model and input were ready."""
+    loaded: float
+    started_at: str
+
+
+def open_job(job: Job) -> Opened:
+    """What every engine checks first: the output may be replaced, the model loads (its hash
+    checked), the input fits it. Raises BatchError with what is wrong."""
+    started, started_at = time.monotonic(), now()
+    check_replaceable(job.output)
+    artifact, model, profile = load_job_model(job)
+    try:
+        source = open_input(job.input, artifact.columns, keys=job.id_columns)
+    except InputError as exc:
+        raise BatchError(str(exc)) from None
+    return Opened(artifact, model, profile, source, started, time.monotonic(), started_at)
+
+
+def publish(record: Mapping[str, Any], staging: Path, output: Path) -> None:
+    """Write the run record into the staging folder, then put the folder in place."""
+    (staging / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    place(staging, output)
+
+
 def run(job: Job, *, progress: Progress | None = None) -> dict[str, Any]:
     """Score `job.input` into `job.output`; the run record (also written as `_run.json`).
 
@@ -175,28 +208,20 @@ def run(job: Job, *, progress: Progress | None = None) -> dict[str, Any]:
         BatchError: the model, the input or the refused rows stop the run; the previous output
             is left as it was.
     """
-    started = time.monotonic()
-    started_at = _now()
     progress = progress or Progress()
-    check_replaceable(job.output)
-    artifact, model, profile = load_job_model(job)
-    try:
-        source = open_input(job.input, artifact.columns, keys=job.id_columns)
-    except InputError as exc:
-        raise BatchError(str(exc)) from None
-    loaded = time.monotonic()
+    opened = open_job(job)
     with lock_output(job.output), staging_folder(job.output, job.run_id) as staging:
-        counts = _score(job, model, profile, source, staging, progress)
-        record = run_record(job, artifact, profile, source, counts, started_at=started_at)
+        counts = _score(job, opened.model, opened.profile, opened.source, staging, progress)
+        record = run_record(job, opened, counts)
+        done = time.monotonic()
         record["seconds"] = {
-            "load": round(loaded - started, 3),
-            "score": round(time.monotonic() - loaded, 3),
+            "load": round(opened.loaded - opened.started, 3),
+            "score": round(done - opened.loaded, 3),
             "model": round(counts.model_seconds, 3),
-            "total": round(time.monotonic() - started, 3),
+            "total": round(done - opened.started, 3),
         }
-        record["rows_per_second"] = round(counts.rows_in / max(time.monotonic() - loaded, 1e-9))
-        (staging / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        place(staging, job.output)
+        record["rows_per_second"] = round(counts.rows_in / max(done - opened.loaded, 1e-9))
+        publish(record, staging, job.output)
     return record
 
 
@@ -333,20 +358,14 @@ def _count(
     counts.score_bins = np.bincount(index, minlength=len(cuts) + 1).astype(np.int64)
 
 
-def run_record(
-    job: Job,
-    artifact: Artifact,
-    profile: Profile,
-    source: Input,
-    tally: Counts,
-    *,
-    started_at: str,
-) -> dict[str, Any]:
+def run_record(job: Job, opened: Opened, tally: Counts) -> dict[str, Any]:
+    """The run record every engine writes as `_run.json` (the engine adds its timings)."""
+    artifact, profile, source = opened.artifact, opened.profile, opened.source
     return {
         "run_id": job.run_id,
         "engine": "local",
-        "started_at": started_at,
-        "finished_at": _now(),
+        "started_at": opened.started_at,
+        "finished_at": now(),
         "model": {
             "path": str(job.model_dir),
             "hash": artifact.content_hash,
@@ -454,7 +473,7 @@ def lock_output(output: Path) -> Iterator[None]:
             ) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(f"pid {os.getpid()} since {_now()}")
+        handle.write(f"pid {os.getpid()} since {now()}")
         handle.flush()
         try:
             yield
@@ -513,7 +532,7 @@ def available_cores() -> int:
     return int(setting) if setting.isdigit() and int(setting) > 0 else len(os.sched_getaffinity(0))
 
 
-def _now() -> str:
+def now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

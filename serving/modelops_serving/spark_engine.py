@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as dt
 import functools
 import itertools
 import json
@@ -51,7 +50,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
-from modelops_contract.batch import RECORD_FILE, REFUSED_FILE
+from modelops_contract.batch import REFUSED_FILE
 
 from modelops_serving.batch import (
     BatchError,
@@ -62,17 +61,17 @@ from modelops_serving.batch import (
     Refusals,
     batch_keys,
     check_refused,
-    check_replaceable,
     load_job_model,
     lock_output,
-    place,
+    open_job,
+    publish,
     run_record,
     score_batch,
     staging_folder,
 )
 from modelops_serving.loaded import LoadedModel
 from modelops_serving.profile import Profile
-from modelops_serving.tables import Input, InputError, open_input
+from modelops_serving.tables import Input, InputError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row, SparkSession
@@ -124,17 +123,10 @@ def run(
         BatchError: the model, the input, the refused rows or Spark stop the run; the previous
             output is left as it was.
     """
-    started = time.monotonic()
-    started_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     progress = progress or Progress()
     _check_master(master)
-    check_replaceable(job.output)
-    artifact, _, profile = load_job_model(job)
-    try:
-        source = open_input(job.input, artifact.columns, keys=job.id_columns)
-    except InputError as exc:
-        raise BatchError(str(exc)) from None
-    loaded = time.monotonic()
+    opened = open_job(job)
+    artifact, source, loaded = opened.artifact, opened.source, opened.loaded
     pinned = dataclasses.replace(
         job, model_dir=job.model_dir.resolve(), expected_hash=artifact.content_hash
     )
@@ -154,7 +146,7 @@ def run(
         results = _score(spark, plan, source, progress)
         counts = _gather(plan, results, staging)
         progress.advance(counts.rows_in, final=True)
-        record = run_record(job, artifact, profile, source, counts, started_at=started_at)
+        record = run_record(job, opened, counts)
         record["engine"] = "spark"
         record["spark"] = {
             "master": str(spark.sparkContext.master),
@@ -163,14 +155,13 @@ def run(
         }
         done = time.monotonic()
         record["seconds"] = {
-            "load": round(loaded - started, 3),
+            "load": round(loaded - opened.started, 3),
             "spark_start": round(ready - loaded, 3),
             "score": round(done - ready, 3),
-            "total": round(done - started, 3),
+            "total": round(done - opened.started, 3),
         }
         record["rows_per_second"] = round(counts.rows_in / max(done - ready, 1e-9))
-        (staging / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        place(staging, job.output)
+        publish(record, staging, job.output)
     return record
 
 
