@@ -8,7 +8,8 @@ module for the end while the other worker idles. Here:
 
 - the scope with the most seconds to run goes next (longest first: the workers finish at about
   the same time);
-- the rehearsals (real servers, Prometheus and Alertmanager in real time) mostly wait: they go
+- the rehearsals (real servers, Prometheus and Alertmanager in real time) and the batch push
+  test (a Pushgateway and Prometheus firing alerts) mostly wait: they go
   to one worker, the last, one after the other, while the others compute; that worker computes
   too once they are done, and the others take a rehearsal only when nothing else is left. With
   a worker more than cores (`make test`), the rehearsals' waiting costs no core;
@@ -47,9 +48,10 @@ SECONDS = {
     "tests/gates/test_champion.py": 55,
     "tests/deploy/": 110,
     "tests/rehearsal/test_up_down.py": 30,
+    "tests/serving/test_batch_push.py": 30,
 }
 # Scopes whose time is mostly waiting on the clock, not computing.
-WAITING = ("tests/rehearsal/",)
+WAITING = ("tests/rehearsal/", "tests/serving/test_batch_push.py")
 # Folders whose modules share a session fixture that each process would build again (the
 # deploy tests' three trained models, whose MLflow runs live in the process's own store): one
 # scope, so that one process builds it.

@@ -172,18 +172,17 @@ def tool_or_skip(*names: str, install: str) -> str:
 
 
 def rendered_rules() -> dict[str, str]:
-    """The plain rules file of every real-time environment of the template, as `modelops render`
-    writes it (a batch environment has none: it serves no requests)."""
+    """The plain rules file of every environment of the template, as `modelops render` writes
+    it (a batch environment's hold its `-batch` group and its alerts)."""
     from modelops.deploy.render import monitoring_files
-    from modelops.params import Params, RealtimeEnvironmentParams
+    from modelops.params import Params
 
     params = Params.model_validate(template_params())
     return {
         f"{env}.rules.yaml": monitoring_files(params.deploy, params.monitoring, env)[
             f"prometheus/{env}.rules.yaml"
         ]
-        for env, environment in sorted(params.deploy.environments.items())
-        if isinstance(environment, RealtimeEnvironmentParams)
+        for env in sorted(params.deploy.environments)
     }
 
 

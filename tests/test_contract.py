@@ -38,6 +38,7 @@ from modelops_contract import (
     UNSEEN,
     records,
 )
+from modelops_contract import batch as batch_contract
 
 from modelops.canary.queries import covered_query, step_queries
 from modelops.deploy.render import monitoring_files
@@ -48,6 +49,8 @@ from modelops.rehearsal.plan import queries as rehearsal_queries
 from tests.support import REPO_ROOT, template_params
 
 CONTRACT = REPO_ROOT / "serving" / "contract" / "modelops_contract"
+ALL_SERIES = (*SERIES, *batch_contract.SERIES)
+"""The server's series and the ones a batch run pushes."""
 SOURCE_ROOTS = ("src", "serving", "benchmarks")
 BIN_FORMAT = "the bin label format b{index:02d}"
 DOCS = sorted(
@@ -76,7 +79,7 @@ def _facts() -> dict[str, re.Pattern[str]]:
             rf"(?<![A-Za-z0-9_:]){re.escape(series.name)}(?:_total|_bucket|_sum|_count)?"
             r"(?![A-Za-z0-9_])"
         )
-        for series in SERIES
+        for series in ALL_SERIES
     }
     rules = [family.stem for family in records.FAMILIES] + list(records.FIXED)
     facts |= {name: re.compile(rf"(?<![A-Za-z0-9_:]){re.escape(name)}") for name in rules}
@@ -183,7 +186,9 @@ def spelled_in() -> dict[str, set[str]]:
 
 
 def _home(fact: str) -> str:
-    if fact in {s.name for s in SERIES} or fact in NUMBERS:
+    if fact in {s.name for s in batch_contract.SERIES}:
+        module = "batch"
+    elif fact in {s.name for s in SERIES} or fact in NUMBERS:
         module = "series"
     elif fact in (MISSING, OTHER, UNSEEN, BIN_FORMAT):
         module = "bins"
@@ -274,8 +279,11 @@ def _groups() -> list[dict[str, Any]]:
     # The template renders every optional rule: business value and labels are on.
     assert params.monitoring.business is not None
     assert params.monitoring.labels.expected
-    files = monitoring_files(params.deploy, params.monitoring, "production")
-    return list(yaml.safe_load(files["prometheus/production.rules.yaml"])["groups"])
+    groups = []
+    for environment in ("production", "nightly"):  # a real-time and a batch environment
+        files = monitoring_files(params.deploy, params.monitoring, environment)
+        groups += yaml.safe_load(files[f"prometheus/{environment}.rules.yaml"])["groups"]
+    return groups
 
 
 RULE_NAME = re.compile(r"(?<![A-Za-z0-9_:])(modelops:[a-z0-9_:]+)")
@@ -324,7 +332,7 @@ MATCHER = re.compile(r"[{,]\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
 
 
 def test_every_query_selects_only_on_labels_the_series_carry_or_the_scrape_adds() -> None:
-    known = {label for series in SERIES for label in series.labels} | SCRAPE_LABELS
+    known = {label for series in ALL_SERIES for label in series.labels} | SCRAPE_LABELS
     for where, expr in _promql():
         used = {m.strip() for group in LABEL_LISTS.findall(expr) for m in group.split(",")}
         used |= set(MATCHER.findall(expr))
@@ -338,9 +346,9 @@ SERIES_WORD = re.compile(r"(?<![A-Za-z0-9_./])(modelops_[a-z0-9_]+)(\*?)")
 RULE_WORD = re.compile(r"(?<![A-Za-z0-9_])(modelops:[a-z0-9_:]+)(<W>)?")
 
 
-def _metrics_table() -> list[list[str]]:
-    """The rows of serving/README.md's table of metrics (cells, stripped)."""
-    text = (REPO_ROOT / "serving" / "README.md").read_text()
+def _metrics_table(doc: Path = REPO_ROOT / "serving" / "README.md") -> list[list[str]]:
+    """The rows of a doc's table of metrics (cells, stripped)."""
+    text = doc.read_text()
     lines = text.split("| metric | type | labels | meaning |", 1)[1].splitlines()[2:]
     rows = []
     for line in lines:
@@ -350,15 +358,24 @@ def _metrics_table() -> list[list[str]]:
     return rows
 
 
-def test_the_metrics_table_lists_every_series_with_its_kind_and_labels() -> None:
-    by_family = {series.family: series for series in SERIES}
+@pytest.mark.parametrize(
+    ("doc", "declared"),
+    [
+        ("serving/README.md", SERIES),
+        ("runbooks/batch-scoring.md", batch_contract.PUSHED),
+    ],
+)
+def test_the_metrics_table_lists_every_series_with_its_kind_and_labels(
+    doc: str, declared: tuple[Any, ...]
+) -> None:
+    by_family = {series.family: series for series in declared}
     listed = {}
-    for name, kind, labels, _ in _metrics_table():
+    for name, kind, labels, _ in _metrics_table(REPO_ROOT / doc):
         family = name.strip("`")
-        assert family in by_family, f"serving/README.md lists {family}, not a contract series"
+        assert family in by_family, f"{doc} lists {family}, not a series of its table"
         listed[family] = (kind.split()[0] if kind else "", labels)
     assert set(listed) == set(by_family), (
-        f"serving/README.md's table lacks {sorted(set(by_family) - set(listed))}"
+        f"{doc}'s table lacks {sorted(set(by_family) - set(listed))}"
     )
     for family, (kind, labels) in listed.items():
         series = by_family[family]
@@ -371,7 +388,7 @@ def test_the_metrics_table_lists_every_series_with_its_kind_and_labels() -> None
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(REPO_ROOT)))
 def test_every_series_and_rule_a_doc_names_is_the_contracts(doc: Path) -> None:
     text = doc.read_text()
-    samples = {name for series in SERIES for name in (*series.samples, series.family)}
+    samples = {name for series in ALL_SERIES for name in (*series.samples, series.family)}
     for word, star in SERIES_WORD.findall(text):
         if word in NOT_SERIES:
             continue

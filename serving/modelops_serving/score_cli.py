@@ -6,6 +6,9 @@ why; the previous output is untouched), 130 interrupted (Ctrl-C or SIGTERM; like
 
 `--engine spark` scores the same way on Apache Spark (`modelops_serving.spark_engine`, after
 `make install-spark`): at `--master`, else SPARK_REMOTE, else `local[*]`.
+
+`--pushgateway URL` (or $MODELOPS_PUSHGATEWAY) pushes the run's figures when it ends, success
+or failure, for the batch alerts (`modelops_serving.push`).
 """
 
 from __future__ import annotations
@@ -16,16 +19,21 @@ import json
 import os
 import signal
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from modelops_serving import spark_engine
+from modelops_serving import push, spark_engine
+from modelops_serving.artifact import PROFILE_FILE
 from modelops_serving.batch import BatchError, Job, run
+from modelops_serving.profile import parse_profile
 
 INTERRUPTED = 130
+PUSHGATEWAY_ENV = "MODELOPS_PUSHGATEWAY"
+DEFAULT_PUSH_JOB = "modelops-batch"
 
 
 def parse(argv: list[str] | None) -> Job:
@@ -57,9 +65,40 @@ def _arguments(argv: list[str] | None) -> tuple[argparse.Namespace, argparse.Arg
         help=f"--engine spark: the Spark master URL (default: ${spark_engine.REMOTE_ENV}, "
         f"else {spark_engine.DEFAULT_MASTER})",
     )
+    parser.add_argument(
+        "--pushgateway",
+        default=os.environ.get(PUSHGATEWAY_ENV, ""),
+        help=f"push the run's figures to this Prometheus Pushgateway (default ${PUSHGATEWAY_ENV})",
+    )
+    parser.add_argument(
+        "--push-job",
+        default=DEFAULT_PUSH_JOB,
+        help=f"the pushed group's job (default {DEFAULT_PUSH_JOB}; a batch environment's: its "
+        "CronJob's name)",
+    )
+    parser.add_argument(
+        "--push-label",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="more of the pushed group's key, e.g. namespace=churn-batch (repeat for several)",
+    )
+    parser.add_argument(
+        "--model-version",
+        default="",
+        help="the pushed series' model_version (default: the first 12 characters of "
+        "--model-hash, else `unreleased`)",
+    )
     args = parser.parse_args(argv)
     if args.master and args.engine != "spark":
         parser.error("--master is for --engine spark")
+    for label in args.push_label:
+        key, _, value = label.partition("=")
+        if not key.isidentifier() or not value or key in ("job", "model_version"):
+            parser.error(
+                f"--push-label {label!r}: give KEY=VALUE, KEY a label name other than job "
+                "(--push-job) and model_version (--model-version)"
+            )
     return args, parser
 
 
@@ -89,18 +128,39 @@ def _engine(args: argparse.Namespace) -> Callable[[Job], dict[str, Any]]:
     return functools.partial(spark_engine.run, master=master)
 
 
+def _gateway(args: argparse.Namespace) -> push.Gateway | None:
+    if not args.pushgateway:
+        return None
+    version = args.model_version or args.model_hash[:12] or "unreleased"
+    labels = dict(label.partition("=")[::2] for label in args.push_label)
+    return push.Gateway(args.pushgateway, args.push_job, labels, version)
+
+
+def _report(problem: str | None) -> None:
+    if problem:
+        print(f"score: warning: the run's figures were not pushed: {problem}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args, parser = _arguments(argv)
-    job, engine = _job(args, parser), _engine(args)
+    job, engine, gateway = _job(args, parser), _engine(args), _gateway(args)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         record = engine(job)
-    except BatchError as exc:
-        print(f"score: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"score: interrupted; {job.output} is as it was", file=sys.stderr)
-        return INTERRUPTED
+    except (BatchError, KeyboardInterrupt) as exc:
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        if interrupted:
+            print(f"score: interrupted; {job.output} is as it was", file=sys.stderr)
+        else:
+            print(f"score: {exc}", file=sys.stderr)
+        if gateway is not None:
+            _report(push.push_failure(gateway, stopped=time.time()))
+        return INTERRUPTED if interrupted else 1
+    if gateway is not None:
+        profile = parse_profile(
+            (job.model_dir / PROFILE_FILE).read_bytes(), where=str(job.model_dir)
+        )
+        _report(push.push_success(gateway, record, profile, finished=time.time()))
     rows = record["rows"]
     print(
         f"score: {rows['scored']:,} rows scored, {rows['refused']:,} refused -> {job.output} "

@@ -20,6 +20,7 @@ from modelops_serving.score_cli import parse
 from modelops.deploy.render import render
 from modelops.deploy.schemas import schema_source
 from modelops.deploy.validate import validate
+from modelops.deploy.workflow import PLAIN, templated_files
 from modelops.params import BatchEnvironmentParams, DeployParams, parse_params
 from modelops.releases import state
 from modelops.releases.state import Release
@@ -123,14 +124,18 @@ def test_batch_environments_render_their_golden_files() -> None:
         assert text == expected[path], f"{path} differs; UPDATE_GOLDEN=1 after an intended change"
 
 
-def test_a_batch_environment_renders_its_run_its_policy_and_application_but_no_slo_rules() -> None:
-    # The SLO rules and dashboards watch requests; a batch run serves none.
+def test_a_batch_environment_renders_its_run_its_policy_its_rules_but_no_dashboards() -> None:
+    # The dashboards watch requests; a batch run serves none. Its rules read what runs push.
     assert sorted(_render()) == [
         "argocd/nightly.yaml",
         "argocd/weekly.yaml",
+        "prometheus/nightly.rules.yaml",
+        "prometheus/weekly.rules.yaml",
         "rendered/nightly/cronjob.yaml",
         "rendered/nightly/networkpolicy.yaml",
+        "rendered/nightly/prometheusrule.yaml",
         "rendered/weekly/networkpolicy.yaml",
+        "rendered/weekly/prometheusrule.yaml",
         "rendered/weekly/scheduledsparkapplication.yaml",
     ]
     application = _object(_render(), "argocd/nightly.yaml")
@@ -139,7 +144,8 @@ def test_a_batch_environment_renders_its_run_its_policy_and_application_but_no_s
 
 
 def test_every_rendered_batch_object_validates_strictly(shared_schemas: Path) -> None:
-    checked = validate(_render(), schemas=schema_source(REPO_ROOT))
+    files = {p: t for p, t in _render().items() if not p.startswith(PLAIN)}
+    checked = validate(files, schemas=schema_source(REPO_ROOT), templated=templated_files(files))
     assert checked.problems == ()
     assert checked.skipped == (), "the spark-operator schema was found, not skipped"
 
@@ -337,7 +343,13 @@ def test_the_template_params_render_a_valid_nightly_cronjob(shared_schemas: Path
     batch = {p: t for p, t in files.items() if "nightly" in p}
     assert sorted(batch) == [
         "argocd/nightly.yaml",
+        "prometheus/nightly.rules.yaml",
         "rendered/nightly/cronjob.yaml",
         "rendered/nightly/networkpolicy.yaml",
+        "rendered/nightly/prometheusrule.yaml",
     ]
-    assert validate(batch, schemas=schema_source(REPO_ROOT)).problems == ()
+    objects = {p: t for p, t in batch.items() if not p.startswith(PLAIN)}
+    checked = validate(
+        objects, schemas=schema_source(REPO_ROOT), templated=templated_files(objects)
+    )
+    assert checked.problems == ()

@@ -31,6 +31,8 @@ class Case:
     interval_minutes: int = 1
     labels: dict[str, str] = field(default_factory=dict)
     """Labels the firing alert must have (beyond those of the rule)."""
+    pending_ok: bool = False
+    """A silent case where the alert may be pending (its `for` not yet over), only not firing."""
 
 
 def _minutes(duration: str) -> int:
@@ -446,7 +448,8 @@ def promtool_tests(
             expr = f'count by ({by}) (ALERTS{{alertname="{alert}", alertstate="firing"}})'
             expected = [{"labels": _series("", keep), "value": 1}]
         else:
-            expr = f'ALERTS{{alertname="{alert}"}}'
+            state = ', alertstate="firing"' if case.pending_ok else ""
+            expr = f'ALERTS{{alertname="{alert}"{state}}}'
             expected = []
         tests.append(
             {

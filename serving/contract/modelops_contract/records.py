@@ -49,6 +49,16 @@ class DriftRules:
 
 
 @dataclass(frozen=True)
+class LastRunDriftRules:
+    """The rules behind one PSI of a batch environment's last successful run (no window: the
+    run is the window)."""
+
+    rows: str
+    bin_share: str
+    psi: str
+
+
+@dataclass(frozen=True)
 class QualityRules:
     """A realized rate from feedback (recall, precision) and the rows behind it."""
 
@@ -112,6 +122,18 @@ BUSINESS_VALUE_PER_LABEL_VARIANCE = RuleFamily("modelops:business_value_per_labe
 MODEL_AGE = "modelops:model_age:days"
 """Days since the served model finished training."""
 
+# A batch environment's last successful run, from what it pushed (modelops_contract.batch).
+BATCH_FEATURE_DRIFT = LastRunDriftRules(
+    rows="modelops:batch_feature_rows:last_run",
+    bin_share="modelops:batch_feature_bin_share:last_run",
+    psi="modelops:batch_feature_psi:last_run",
+)
+BATCH_SCORE_DRIFT = LastRunDriftRules(
+    rows="modelops:batch_score_rows:last_run",
+    bin_share="modelops:batch_score_bin_share:last_run",
+    psi="modelops:batch_score_psi:last_run",
+)
+
 FAMILIES: tuple[RuleFamily, ...] = (
     SLI_ERROR,
     SLI_EVENTS,
@@ -133,7 +155,15 @@ FAMILIES: tuple[RuleFamily, ...] = (
     BUSINESS_VALUE_PER_LABEL_VARIANCE,
 )
 """Every family of windowed names."""
-FIXED: tuple[str, ...] = (SLO_ERROR_BUDGET_REMAINING, MODEL_AGE)
+FIXED: tuple[str, ...] = (
+    SLO_ERROR_BUDGET_REMAINING,
+    MODEL_AGE,
+    *(
+        name
+        for drift in (BATCH_FEATURE_DRIFT, BATCH_SCORE_DRIFT)
+        for name in (drift.rows, drift.bin_share, drift.psi)
+    ),
+)
 """Every name without a window."""
 
 

@@ -53,12 +53,19 @@ def batch_run(
     environment_name: str,
     environment: BatchEnvironmentParams,
     model: ModelVersion,
+    *,
+    pushgateway_url: str | None,
 ) -> BatchRun:
-    """The run of `environment` with `model` (its release's stable model)."""
+    """The run of `environment` with `model` (its release's stable model), pushing its figures
+    to `pushgateway_url` (None: nowhere)."""
+    name = batch_name(deploy_name, environment_name)
+    arguments = score_arguments(environment, model)
+    if pushgateway_url is not None:
+        arguments += push_arguments(pushgateway_url, name, environment.namespace, model)
     return BatchRun(
-        name=batch_name(deploy_name, environment_name),
+        name=name,
         model=model,
-        arguments=score_arguments(environment, model),
+        arguments=arguments,
         fetch_input=environment.engine == "local" and environment.input.url is not None,
         timeout_seconds=duration_seconds(environment.timeout),
     )
@@ -89,6 +96,19 @@ def score_arguments(environment: BatchEnvironmentParams, model: ModelVersion) ->
     else:
         arguments += ["--engine", "spark", "--master", KUBERNETES_MASTER]
     return tuple(arguments)
+
+
+def push_arguments(
+    pushgateway_url: str, name: str, namespace: str, model: ModelVersion
+) -> tuple[str, ...]:
+    """`modelops-score`'s flags to push a run's figures under the group the batch rules read
+    (`job` the batch objects' name, `namespace` the environment's; observability/batch.py)."""
+    return (
+        *("--pushgateway", pushgateway_url),
+        *("--push-job", name),
+        *("--push-label", f"namespace={namespace}"),
+        *("--model-version", model.version),
+    )
 
 
 def input_location(environment: BatchEnvironmentParams) -> str:

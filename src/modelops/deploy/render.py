@@ -92,8 +92,8 @@ def render(
     For each environment with a release: `rendered/<env>/*.yaml` and the Argo CD Application
     `argocd/<env>.yaml` that syncs them. One without a release renders nothing yet (an
     Application pointing at an empty folder would only report errors). A batch environment
-    renders its scheduled run (BATCH_TEMPLATES) and no real-time monitoring: its runs serve no
-    requests for the SLO rules and dashboards to watch.
+    renders its scheduled run (BATCH_TEMPLATES) and the rules on what its runs push (no SLO
+    rules or dashboards: its runs serve no requests).
     """
     engine = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates),
@@ -123,9 +123,16 @@ def render(
         files[f"argocd/{name}.yaml"] = engine.get_template(APPLICATION_TEMPLATE).render(context)
         if isinstance(environment, BatchEnvironmentParams):
             context["mounts"] = BATCH_MOUNTS
-            context["run"] = batch_run(deploy.name, name, environment, release.stable)
+            context["run"] = batch_run(
+                deploy.name,
+                name,
+                environment,
+                release.stable,
+                pushgateway_url=(monitoring or MonitoringParams()).pushgateway_url,
+            )
             for template, output in BATCH_TEMPLATES[environment.engine].items():
                 files[f"rendered/{name}/{output}"] = engine.get_template(template).render(context)
+            files.update(monitoring_files(deploy, monitoring or MonitoringParams(), name))
             continue
         context["predictors"] = _predictors(
             release, environment.autoscaling.min_replicas, environment.canary_replicas
@@ -145,6 +152,15 @@ def monitoring_files(
     namespace = deploy.environments[environment].namespace
     groups = rules.environment_groups(deploy, monitoring, environment)
     rule = rules.prometheus_rule(groups, name=deploy.name, namespace=namespace)
+    files = {
+        f"rendered/{environment}/prometheusrule.yaml": rules.to_yaml(rule, header=RULES_HEADER),
+        f"prometheus/{environment}.rules.yaml": rules.to_yaml(
+            {"groups": groups}, header=RULES_HEADER + "\nFor any Prometheus: rule_files."
+        ),
+    }
+    if isinstance(deploy.environments[environment], BatchEnvironmentParams):
+        # A batch run serves no requests for the dashboards; its rules read what it pushes.
+        return files if groups else {}
     objectives = monitoring.objectives
     boards = dashboards.dashboards(
         environment=environment,
@@ -156,15 +172,10 @@ def monitoring_files(
         },
         windows=dashboards.DashboardWindows.from_objectives(objectives),
     )
-    return {
-        f"rendered/{environment}/dashboards.yaml": dashboards.config_maps_yaml(
-            dashboards.config_maps(boards, namespace=namespace)
-        ),
-        f"rendered/{environment}/prometheusrule.yaml": rules.to_yaml(rule, header=RULES_HEADER),
-        f"prometheus/{environment}.rules.yaml": rules.to_yaml(
-            {"groups": groups}, header=RULES_HEADER + "\nFor any Prometheus: rule_files."
-        ),
-    }
+    files[f"rendered/{environment}/dashboards.yaml"] = dashboards.config_maps_yaml(
+        dashboards.config_maps(boards, namespace=namespace)
+    )
+    return files
 
 
 def _predictors(release: Release, stable_replicas: int, canary_replicas: int) -> list[Predictor]:

@@ -204,8 +204,7 @@ class Records:
         rows = names.rows.at(window)
         share = names.bin_share.at(window)
         expected = f"clamp_min(max by ({by}, bin) ({reference}{{{self.ns}}}), {CLAMP})"
-        on = f"on ({by}, bin)"
-        psi = f"sum by ({by}) (({share} - {on} {expected}) * {on} ln({share} / {on} {expected}))"
+        psi = psi_of(share, expected, by=by)
         return [
             record(rows_bin, f"sum by ({by}, bin) (increase({counter}{{{selector}}}[{w}]))"),
             record(rows, f"sum by ({by}) ({rows_bin})"),
@@ -245,6 +244,12 @@ class Records:
                 record(family.at(SERVICE_WINDOW), f"histogram_quantile(0.{quantile}, {buckets})")
             )
         return rules
+
+
+def psi_of(share: str, expected: str, *, by: str) -> str:
+    """PromQL of the PSI between bin shares and expected shares (both by `by` and `bin`)."""
+    on = f"on ({by}, bin)"
+    return f"sum by ({by}) (({share} - {on} {expected}) * {on} ln({share} / {on} {expected}))"
 
 
 def record(name: str, expr: str, labels: dict[str, str] | None = None) -> RecordingRule:

@@ -16,6 +16,8 @@ The statistics, said once (runbooks/slo.md explains them):
   one-sided); an alert fires when the whole interval is beyond the limit.
 - Business value per label: mean and variance from the confusion cells and the values of
   `monitoring.business`; fires when the upper bound (z = 3.09) is below the minimum.
+- Batch environments (`batch.py`): the same PSI on the last successful run's pushed counts;
+  a failed run, and a run missed for longer than the schedule allows.
 """
 
 from __future__ import annotations
@@ -28,15 +30,24 @@ import yaml
 
 from modelops.errors import ModelopsError
 from modelops.observability.alerts import AlertingRule, Alerts, wilson
+from modelops.observability.batch import BatchAlerts, BatchTarget, batch_records
 from modelops.observability.recording import RecordingRule, Records, Target, scaled
-from modelops.params import DeployParams, MonitoringParams
+from modelops.params import (
+    BatchEnvironmentParams,
+    DeployParams,
+    MonitoringParams,
+    batch_name,
+    missed_after_seconds,
+)
 
 __all__ = [
     "AlertingRule",
+    "BatchTarget",
     "RecordingRule",
     "RuleGroup",
     "Target",
     "alert_names",
+    "batch_rule_groups",
     "environment_groups",
     "prometheus_rule",
     "rule_groups",
@@ -77,10 +88,19 @@ def runbook_base(monitoring: MonitoringParams, *, repo_url: str, revision: str) 
 def environment_groups(
     deploy: DeployParams, monitoring: MonitoringParams, environment: str, *, time_scale: float = 1.0
 ) -> list[RuleGroup]:
-    """The rule groups of one environment of `deploy`, linking the repository's runbook."""
-    namespace = deploy.environments[environment].namespace
+    """The rule groups of one environment of `deploy`, linking the repository's runbook (none
+    for a batch environment whose runs push nowhere: `monitoring.pushgateway_url` is null)."""
+    settings = deploy.environments[environment]
     runbook = runbook_base(monitoring, repo_url=deploy.repo_url, revision=deploy.revision)
-    return rule_groups(monitoring, Target(environment, namespace, runbook, time_scale))
+    target = Target(environment, settings.namespace, runbook, time_scale)
+    if isinstance(settings, BatchEnvironmentParams):
+        if monitoring.pushgateway_url is None:
+            return []
+        job = batch_name(deploy.name, environment)
+        return batch_rule_groups(
+            monitoring, BatchTarget(target, job, missed_after_seconds(settings))
+        )
+    return rule_groups(monitoring, target)
 
 
 def rule_groups(monitoring: MonitoringParams, target: Target) -> list[RuleGroup]:
@@ -94,6 +114,15 @@ def rule_groups(monitoring: MonitoringParams, target: Target) -> list[RuleGroup]
             "name": f"modelops-{target.environment}-alerts",
             "rules": Alerts(monitoring, target).alerts(),
         },
+    ]
+
+
+def batch_rule_groups(monitoring: MonitoringParams, target: BatchTarget) -> list[RuleGroup]:
+    """A batch environment's groups: its last run's drift, then the alerts on its runs."""
+    name = target.target.environment
+    return [
+        {"name": f"modelops-{name}-batch", "rules": batch_records(target)},
+        {"name": f"modelops-{name}-alerts", "rules": BatchAlerts(monitoring, target).alerts()},
     ]
 
 

@@ -21,6 +21,8 @@ from modelops.params.batch import (
     SparkParams,
     SparkPodParams,
     batch_name,
+    longest_gap_seconds,
+    missed_after_seconds,
 )
 from modelops.params.canary import (
     CanaryParams,
@@ -187,6 +189,8 @@ __all__ = [
     "duration_seconds",
     "label_text",
     "load_params",
+    "longest_gap_seconds",
+    "missed_after_seconds",
     "params_schema",
     "parse_params",
 ]

@@ -9,13 +9,21 @@ ScheduledSparkApplication (engine `spark`). Traffic means nothing here, so the r
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 import zoneinfo
 from typing import Annotated, Literal, Self, TypeAlias
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from modelops.params.base import DNS_LABEL, Frozen, ResourcesParams, StepDuration
+from modelops.params.base import (
+    DNS_LABEL,
+    Frozen,
+    ResourcesParams,
+    StepDuration,
+    duration_seconds,
+)
 
 _DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
 _URL = r"^[a-z][a-z0-9+.-]*://\S+$"
@@ -58,6 +66,70 @@ def cron_problem(schedule: str) -> str | None:
         if problem:
             return f"{name} '{value}': {problem}"
     return None
+
+
+CRON_MACRO_LINES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+_SCAN_FROM, _SCAN_DAYS = dt.date(2024, 1, 1), 8 * 366
+"""The days `longest_gap_seconds` looks at: eight years, two leap days, every weekday/date."""
+SPARK_RUN_GRACE_SECONDS = 6 * 3600
+"""How late a spark run may finish before it counts as missed (spark-operator sets no
+deadline; the local engine's is `timeout`)."""
+
+
+def longest_gap_seconds(schedule: str) -> int:
+    """The longest time between two consecutive runs of a valid cron schedule, in wall-clock
+    seconds (a daylight-saving change moves it by an hour; the missed-run alert's grace covers it).
+
+    Raises:
+        ValueError: the schedule runs less than twice in eight years (e.g. on February 30th).
+    """
+    fields = CRON_MACRO_LINES.get(schedule.strip(), schedule).lower().split()
+    values = [
+        _cron_values(value, low=low, high=high, names=names)
+        for value, (_, low, high, names) in zip(fields, _CRON_FIELDS, strict=True)
+    ]
+    minutes, hours, days, months, weekdays = values
+    # Cron's rule: with both day fields restricted, a day matching either runs.
+    either = not fields[2].startswith("*") and not fields[4].startswith("*")
+    times = sorted(hour * 60 + minute for hour in hours for minute in minutes)
+    matching = []
+    for offset in range(_SCAN_DAYS):
+        day = _SCAN_FROM + dt.timedelta(days=offset)
+        on_date, on_weekday = day.day in days, (day.weekday() + 1) % 7 in weekdays
+        if day.month in months and ((on_date or on_weekday) if either else on_date and on_weekday):
+            matching.append(offset)
+    if len(matching) * len(times) < 2:
+        raise ValueError(f"'{schedule}' runs less than twice in eight years")
+    within = max((b - a for a, b in itertools.pairwise(times)), default=0)
+    between = max(
+        ((b - a) * 1440 + times[0] - times[-1] for a, b in itertools.pairwise(matching)),
+        default=0,
+    )
+    return max(within, between) * 60
+
+
+def _cron_values(value: str, *, low: int, high: int, names: tuple[str, ...]) -> set[int]:
+    """The numbers a valid cron field stands for."""
+    found: set[int] = set()
+    for part in value.lower().split(","):
+        span, _, step = part.partition("/")
+        if span in ("*", "?"):
+            first, last = low, high
+        else:
+            ends = [low + names.index(e) if e in names else int(e) for e in span.split("-")]
+            first, last = ends[0], ends[-1] if len(ends) == 2 or step else ends[0]
+            if step and len(ends) == 1:
+                last = high
+        found.update(range(first, last + 1, int(step) if step else 1))
+    return found
 
 
 def _cron_field_problem(value: str, *, low: int, high: int, names: tuple[str, ...]) -> str | None:
@@ -293,6 +365,7 @@ class BatchEnvironmentParams(Frozen):
         problem = cron_problem(schedule)
         if problem:
             raise ValueError(problem)
+        longest_gap_seconds(schedule)  # a schedule that (almost) never runs is refused
         return schedule.strip()
 
     @field_validator("time_zone")
@@ -345,6 +418,18 @@ class BatchEnvironmentParams(Frozen):
         if info.data.get("engine") == "spark" and value != default:
             raise ValueError(f"not for engine spark: {_LOCAL_ONLY[name]}")
         return value
+
+
+def missed_after_seconds(environment: BatchEnvironmentParams) -> int:
+    """How long after its last success a batch environment has missed a run: the longest gap
+    between two scheduled runs, plus the time a run may take (`timeout`, engine local) or
+    SPARK_RUN_GRACE_SECONDS (engine spark)."""
+    grace = (
+        duration_seconds(environment.timeout)
+        if environment.engine == "local"
+        else SPARK_RUN_GRACE_SECONDS
+    )
+    return longest_gap_seconds(environment.schedule) + grace
 
 
 def batch_name(deploy_name: str, environment: str) -> str:

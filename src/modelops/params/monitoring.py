@@ -326,6 +326,13 @@ class MonitoringParams(Frozen):
         description="The Prometheus that scrapes the servers, for `modelops canary` and the "
         "deploy's error-budget check; null: give --prometheus (or $MODELOPS_PROMETHEUS_URL).",
     )
+    pushgateway_url: str | None = Field(
+        "http://prometheus-pushgateway.monitoring.svc:9091",
+        pattern=r"^https?://\S+$",
+        description="The Prometheus Pushgateway a batch environment's runs push their figures "
+        "to (Prometheus scrapes it with honor_labels); null: runs push nothing, and no batch "
+        "alert is rendered.",
+    )
 
     @model_validator(mode="after")
     def _quality_windows_outlast_the_label_delay(self) -> Self:

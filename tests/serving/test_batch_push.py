@@ -1,0 +1,229 @@
+"""A batch run's figures reach the alerts: the real `modelops-score` pushes to a real Pushgateway,
+a real Prometheus scrapes it with honor_labels and evaluates the rendered batch rules.
+
+Both servers listen on loopback ports of their own and are stopped by the PIDs this test
+started. The rules are rendered for the template's nightly environment with time divided by
+36,000 (as the rehearsal divides it), so the missed-run deadline of 30 hours is 3 seconds and
+every `for` the least the rehearsal allows (10 s): the whole story takes about 20 seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+from modelops_contract import batch as contract
+
+from modelops.observability import rules
+from modelops.params import BatchEnvironmentParams, Params, batch_name, missed_after_seconds
+from modelops.rehearsal.processes import free_ports
+from tests.serving.conftest import SERVING_BIN
+from tests.support import template_params, tool_or_skip
+
+TIME_SCALE = 36_000.0
+READY_SECONDS = 20.0
+ALERT_SECONDS = 60.0
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return answer.read()
+
+
+def _ready(url: str) -> bool:
+    try:
+        _get(url)
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """(Pushgateway URL, Prometheus URL): Prometheus scrapes the gateway every second and
+    evaluates the nightly environment's rendered rules, compressed."""
+    pushgateway = tool_or_skip(
+        "prometheus-pushgateway", "pushgateway", install="apt-get install prometheus-pushgateway"
+    )
+    prometheus = tool_or_skip("prometheus", install="apt-get install prometheus")
+    params = Params.model_validate(template_params())
+    nightly = params.deploy.environments["nightly"]
+    assert isinstance(nightly, BatchEnvironmentParams)
+    target = rules.Target("nightly", nightly.namespace, "https://runbooks", TIME_SCALE)
+    job = batch_name(params.deploy.name, "nightly")
+    groups = rules.batch_rule_groups(
+        params.monitoring, rules.BatchTarget(target, job, missed_after_seconds(nightly))
+    )
+    for group in groups:
+        group["interval"] = "1s"  # type: ignore[typeddict-unknown-key]
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+    gateway_port, prometheus_port = free_ports(2)
+    gateway = f"127.0.0.1:{gateway_port}"
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(tmp_path / "rules.yaml")],
+        "scrape_configs": [
+            {
+                "job_name": "pushgateway",
+                "honor_labels": True,
+                "static_configs": [{"targets": [gateway]}],
+            }
+        ],
+    }
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    started: list[subprocess.Popen[bytes]] = []
+    log = (tmp_path / "servers.log").open("wb")
+    try:
+        started.append(
+            subprocess.Popen(
+                [pushgateway, f"--web.listen-address={gateway}"], stdout=log, stderr=log
+            )
+        )
+        started.append(
+            subprocess.Popen(
+                [
+                    prometheus,
+                    f"--config.file={tmp_path / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{prometheus_port}",
+                ],
+                stdout=log,
+                stderr=log,
+            )
+        )
+        urls = (f"http://{gateway}", f"http://127.0.0.1:{prometheus_port}")
+        deadline = time.monotonic() + READY_SECONDS
+        while not (_ready(f"{urls[0]}/-/ready") and _ready(f"{urls[1]}/-/ready")):
+            assert all(p.poll() is None for p in started), (tmp_path / "servers.log").read_text()
+            assert time.monotonic() < deadline, (tmp_path / "servers.log").read_text()
+            time.sleep(0.1)
+        yield urls
+    finally:
+        for process in started:
+            process.terminate()
+        for process in started:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        log.close()
+
+
+def _score(
+    model_dir: Path, source: Path, output: Path, gateway: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            str(SERVING_BIN / "modelops-score"),
+            *("--model", str(model_dir), "--input", str(source), "--output", str(output)),
+            *("--pushgateway", gateway, "--push-job", "churn-nightly"),
+            *("--push-label", "namespace=churn-batch", "--model-version", "v7"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _query(prometheus: str, expr: str) -> list[dict[str, Any]]:
+    url = f"{prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    result: list[dict[str, Any]] = json.loads(_get(url))["data"]["result"]
+    return result
+
+
+def _firing(prometheus: str) -> dict[str, dict[str, str]]:
+    found = _query(prometheus, 'ALERTS{alertstate="firing"}')
+    return {a["metric"]["alertname"]: a["metric"] for a in found}
+
+
+def _wait_for(prometheus: str, alerts: set[str]) -> dict[str, dict[str, str]]:
+    deadline = time.monotonic() + ALERT_SECONDS
+    while True:
+        firing = _firing(prometheus)
+        if alerts <= set(firing):
+            return firing
+        assert time.monotonic() < deadline, f"only {sorted(firing)} fire, not {sorted(alerts)}"
+        time.sleep(0.5)
+
+
+def test_a_run_pushes_its_figures_and_the_rendered_alerts_fire_on_them(
+    servers: tuple[str, str], model_dir: Path, served_project: Path, tmp_path: Path
+) -> None:
+    gateway, prometheus = servers
+    rows = pd.read_parquet(served_project / "data" / "prepared" / "test.parquet")
+    drifted = pd.concat([rows] * 3, ignore_index=True)  # over min_rows (1,000)
+    drifted["tenure_months"] = drifted["tenure_months"] * 3 + 40
+    drifted.to_parquet(tmp_path / "drifted.parquet")
+
+    done = _score(model_dir, tmp_path / "drifted.parquet", tmp_path / "scores", gateway)
+    assert done.returncode == 0, done.stderr
+    pushed = _get(f"{gateway}/metrics").decode()
+    for series in contract.PUSHED:
+        if series is contract.LAST_FAILURE:
+            assert series.name not in pushed, "a success pushes no failure"
+            continue
+        assert f"\n{series.name}{{" in pushed, f"{series.name} was not pushed"
+    scored = _query(prometheus, f'{contract.ROWS.name}{{outcome="{contract.ROWS_SCORED}"}}')
+    deadline = time.monotonic() + READY_SECONDS
+    while not scored:  # the first scrape of the gateway
+        assert time.monotonic() < deadline, "Prometheus never scraped the pushed rows"
+        time.sleep(0.2)
+        scored = _query(prometheus, f'{contract.ROWS.name}{{outcome="{contract.ROWS_SCORED}"}}')
+    assert [float(s["value"][1]) for s in scored] == [len(drifted)]
+
+    # A run that fails keeps the last good run's figures (and their drift) and adds its failure.
+    failed = _score(model_dir, tmp_path / "missing.parquet", tmp_path / "scores", gateway)
+    assert failed.returncode == 1
+    assert "figures were not pushed" not in failed.stderr
+    firing = _wait_for(
+        prometheus,
+        {"ModelopsBatchFeatureDrift", "ModelopsBatchRunFailed", "ModelopsBatchRunMissed"},
+    )
+    assert firing["ModelopsBatchFeatureDrift"]["feature"] == "tenure_months"
+    assert firing["ModelopsBatchFeatureDrift"]["job"] == "churn-nightly", "honor_labels kept it"
+    assert firing["ModelopsBatchRunFailed"]["namespace"] == "churn-batch"
+    drifting = _query(prometheus, "modelops:batch_feature_psi:last_run > 0.2")
+    assert {s["metric"]["feature"] for s in drifting} == {"tenure_months"}, "only the one moved"
+    assert _query(prometheus, contract.ROWS.name), "the good run's rows are still there"
+
+    # A good run clears the failure (and, on rows like training's, the drift).
+    done = _score(
+        model_dir,
+        served_project / "data" / "prepared" / "test.parquet",
+        tmp_path / "scores",
+        gateway,
+    )
+    assert done.returncode == 0, done.stderr
+    deadline = time.monotonic() + ALERT_SECONDS
+    while {"ModelopsBatchRunFailed", "ModelopsBatchFeatureDrift"} & set(_firing(prometheus)):
+        assert time.monotonic() < deadline, _firing(prometheus)
+        time.sleep(0.5)
+
+
+def test_a_pushgateway_that_cannot_be_reached_is_reported_and_the_run_still_succeeds(
+    model_dir: Path, served_project: Path, tmp_path: Path
+) -> None:
+    (port,) = free_ports(1)  # nothing listens there
+    done = _score(
+        model_dir,
+        served_project / "data" / "prepared" / "test.parquet",
+        tmp_path / "scores",
+        f"http://127.0.0.1:{port}",
+    )
+    assert done.returncode == 0, done.stderr
+    assert (
+        f"the run's figures were not pushed: could not push to http://127.0.0.1:{port} after 3"
+        in done.stderr
+    )
+    assert (tmp_path / "scores" / "_run.json").is_file()
