@@ -100,3 +100,58 @@ def test_the_workspace_model_scores_without_a_release_and_unknown_envs_are_named
     code, err = _modelops("score", "--env", "nightly-typo", "--input", TEST_ROWS, "--output", "s")
     assert code == 1
     assert "no environment 'nightly-typo' in params.yaml (deploy.environments: staging" in err
+
+
+def _threshold_moved(model: Path, destination: Path, threshold: float) -> Path:
+    """A copy of `model` that classifies at another threshold: the same scores, other classes."""
+    shutil.copytree(model, destination)
+    profile = json.loads((destination / "profile.json").read_text())
+    profile["score"]["threshold"] = threshold
+    (destination / "profile.json").write_text(json.dumps(profile))
+    return destination
+
+
+def test_a_candidate_is_shadow_scored_and_judged_against_stable(
+    project: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Ten copies of the test rows, each its own customer: 6,000 rows, enough to decide.
+    rows = pd.read_parquet(project / TEST_ROWS)
+    batch = pd.concat([rows] * 10, ignore_index=True)
+    batch["customer_id"] = range(len(batch))
+    batch.to_parquet(project / "batch.parquet")
+    model = project / "models" / "model"
+    score = ("score", "--input", "batch.parquet", "--output", "scores")
+
+    # The same model as candidate (A/A): every criterion decided within its bound.
+    code, err = _modelops(*score, "--candidate", "models/model")
+    printed = capfd.readouterr().out
+    assert code == 0, err + printed
+    assert "shadow: take over: every criterion is within its bound" in printed
+    verdict = json.loads((project / "scores.candidate" / "_shadow.json").read_text())
+    assert verdict["decision"] == "take over"
+    judged = {f["criterion"]: f for f in verdict["findings"]}
+    assert judged["rank agreement with stable"]["estimate"] == pytest.approx(1.0)
+    assert judged["agreement with stable"]["low"] > 0.99
+    assert judged["latency"]["status"] == "skipped"
+    assert verdict["stable"]["model_hash"] == verdict["candidate"]["model_hash"]
+
+    # Same scores, but nothing reaches its threshold: the positive rate falls by 10 points.
+    strict = _threshold_moved(model, project / "strict", 0.999)
+    code, _ = _modelops(*score, "--candidate", str(strict))
+    printed = capfd.readouterr().out
+    assert code == 1, printed
+    assert "shadow: reject: positive rate" in printed
+    assert "candidate predicts 0.00% of 6000 positive" in printed
+    assert pd.read_parquet(project / "scores")["score"].notna().all(), "stable's scores stand"
+
+    # 600 rows cannot tell a slightly different threshold from the same one: hold, never pass.
+    nudged = _threshold_moved(model, project / "nudged", 0.45)
+    code, _ = _modelops(
+        "score", "--input", TEST_ROWS, "--output", "small", "--candidate", str(nudged)
+    )
+    printed = capfd.readouterr().out
+    assert code == 3, printed
+    assert "shadow: hold: not enough rows to decide" in printed
+    assert json.loads((project / "small.candidate" / "_shadow.json").read_text())["decision"] == (
+        "hold"
+    )

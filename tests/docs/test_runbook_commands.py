@@ -62,6 +62,8 @@ NOT_RUNNABLE = {
     r"uv (add|lock)\b": "changes the locked dependencies and needs the network",
     r"modelops release .*--object-store-only": "refuses the local store: needs a bucket",
     r"modelops score .*(s3|gs)://": "reads a cloud store",
+    r"modelops score .*--candidate": "its exit code is the verdict (0 take over, 1 reject, 3 "
+    "hold): tests/cli/test_score.py runs all three",
     r"modelops canary\b": "asks a running Prometheus about a running canary: "
     "tests/rehearsal/test_canary_e2e.py runs it for real",
     r"modelops (monitor|monitor-issues|retrain)\b": "asks a running Prometheus, a server's "

@@ -25,6 +25,8 @@ REFUSED_FILE = "_refused.parquet"
 """Rows the model could not take: the key column(s) and the reason."""
 DRIFT_FILE = "_drift.json"
 """The run's drift, judged by `modelops score` against the reference profile."""
+SHADOW_FILE = "_shadow.json"
+"""In a candidate's output: the canary judge's verdict on its scores against stable's."""
 
 # --- what a run pushes to a Prometheus Pushgateway ------------------------------------------------
 # A run pushes these gauges under the grouping key job=<the batch objects' name>,

@@ -44,6 +44,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     score.add_argument(
         "--batch-rows", type=int, default=100_000, help="rows in memory at a time (default 100000)"
     )
+    score.add_argument(
+        "--candidate",
+        type=Path,
+        help="shadow-score: this model scores the same input too, and the canary judge says "
+        "whether it may take over (exit 0 take over, 1 reject, 3 hold: not enough rows to tell)",
+    )
+    score.add_argument(
+        "--candidate-output",
+        type=Path,
+        help="where the candidate's scores and _shadow.json go (default: OUTPUT.candidate)",
+    )
     score.set_defaults(handler=_score)
 
 
@@ -59,5 +70,7 @@ def _score(args: argparse.Namespace, paths: ProjectPaths) -> int:
         id_columns=tuple(args.id_column),
         max_refused=args.max_refused,
         batch_rows=args.batch_rows,
+        candidate_dir=args.candidate,
+        candidate_output=args.candidate_output,
     )
     return score(request, load_params(paths.params_file), paths)

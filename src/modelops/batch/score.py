@@ -14,9 +14,9 @@ import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from modelops_contract.batch import DRIFT_FILE, RECORD_FILE
+from modelops_contract.batch import DRIFT_FILE, RECORD_FILE, SHADOW_FILE
 
-from modelops.batch import drift
+from modelops.batch import drift, shadow
 from modelops.errors import BatchError, PublishError, ReleaseError
 from modelops.io import bytes_writer, commit, json_bytes
 from modelops.params import Params
@@ -40,6 +40,14 @@ class ScoreRequest:
     """Copied to the output as its key; () : prepare.columns.id, else each row's position."""
     max_refused: int = 1000
     batch_rows: int = 100_000
+    candidate_dir: Path | None = None
+    """A candidate model that scores the same input for a shadow comparison (None: none)."""
+    candidate_output: Path | None = None
+    """Where the candidate's scores go (default: the output's name + `.candidate`)."""
+
+    @property
+    def shadow_output(self) -> Path:
+        return self.candidate_output or self.output.with_name(f"{self.output.name}.candidate")
 
 
 @dataclass(frozen=True)
@@ -108,9 +116,40 @@ def score(request: ScoreRequest, params: Params, paths: ProjectPaths) -> int:
         request = replace(request, id_columns=(params.prepare.columns.id,))
     command = engine_command(request, model, bin_dir=bin_dir)
     code = subprocess.run(command, cwd=paths.root, check=False).returncode
-    if code == 0:
-        _judge_drift(paths.root / request.output, model, params)
-    return code
+    if code != 0:
+        return code
+    _judge_drift(paths.root / request.output, model, params)
+    if request.candidate_dir is None:
+        return 0
+    return _shadow_score(request, params, paths, bin_dir=bin_dir)
+
+
+def _shadow_score(
+    request: ScoreRequest, params: Params, paths: ProjectPaths, *, bin_dir: Path
+) -> int:
+    """Score the input with the candidate too, then judge its scores against stable's."""
+    assert request.candidate_dir is not None
+    if not (request.candidate_dir / "MLmodel").is_file():
+        raise BatchError(f"{paths.show(request.candidate_dir)}: --candidate is no model directory")
+    candidate = Model(
+        request.candidate_dir, "", f"the candidate in {paths.show(request.candidate_dir)}"
+    )
+    print(f"score: shadow: the same input with {candidate.described}", flush=True)
+    shadowed = replace(request, output=request.shadow_output)
+    command = engine_command(shadowed, candidate, bin_dir=bin_dir)
+    code = subprocess.run(command, cwd=paths.root, check=False).returncode
+    if code != 0:
+        print(f"score: shadow: the candidate could not score the input (exit {code}): reject")
+        return code
+    stable_run = shadow.read_run(paths.root / request.output)
+    candidate_run = shadow.read_run(paths.root / shadowed.output)
+    verdict = shadow.compare(stable_run, candidate_run, params)
+    min_rows = params.canary.min_requests
+    for line in shadow.summary(verdict, min_rows=min_rows):
+        print(line)
+    document = shadow.document(verdict, stable_run, candidate_run, min_rows=min_rows)
+    commit({paths.root / shadowed.output / SHADOW_FILE: bytes_writer(json_bytes(document))})
+    return int(verdict.exit_code)
 
 
 def _judge_drift(output: Path, model: Model, params: Params) -> None:
