@@ -32,6 +32,8 @@ import numpy.typing as npt
 import pandas as pd
 from modelops_contract import MISSING, OTHER, PREDICTED_POSITIVE_RATE, UNSEEN, bin_labels
 
+from modelops_serving.coded import CodedText
+
 # Below this many rows, plain Python binning beats numpy's per-call overhead (same bins: a
 # unit test checks both paths agree).
 _NUMPY_FROM_ROWS = 16
@@ -109,13 +111,18 @@ class CategoricalBins:
     def labels(self) -> tuple[str, ...]:
         return (*self.categories, OTHER, UNSEEN, MISSING)
 
-    def counts(self, values: Sequence[str | None]) -> npt.NDArray[np.int64]:
+    def counts(self, values: Sequence[str | None] | CodedText) -> npt.NDArray[np.int64]:
         """Rows per bin, in the order of `labels` (None is a missing value)."""
         return _dense(self.nonzero(values), len(self.categories) + 3)
 
-    def nonzero(self, values: Sequence[str | None]) -> list[tuple[int, int]]:
+    def nonzero(self, values: Sequence[str | None] | CodedText) -> list[tuple[int, int]]:
         """(bin index in `labels`, rows) for every bin that has rows."""
         unseen = len(self.categories) + 1
+        if isinstance(values, CodedText):  # one lookup per distinct value
+            found = self._lookup.get_indexer(values.values)
+            per_value = np.where(found >= 0, self._bin_of[found], unseen)
+            index = values.looked_up(per_value, unseen + 1)
+            return _sparse(np.bincount(index, minlength=len(self.categories) + 3))
         get = self._index.get
         if len(values) == 1:  # most requests
             return [(get(values[0], unseen), 1)]

@@ -24,6 +24,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from modelops_serving.coded import CodedText, plain
+
 logger = logging.getLogger(__name__)
 
 Scorer = Callable[[Mapping[str, Any]], npt.NDArray[np.float64]]
@@ -60,7 +62,8 @@ def scoring(
     """
 
     def generic(values: Mapping[str, Any]) -> npt.NDArray[np.float64]:
-        proba: npt.NDArray[np.float64] = pipeline.predict_proba(pd.DataFrame(dict(values)))
+        frame = pd.DataFrame({name: plain(column) for name, column in values.items()})
+        proba: npt.NDArray[np.float64] = pipeline.predict_proba(frame)
         return proba
 
     shape = _default_shape(pipeline, columns)
@@ -208,6 +211,8 @@ class _Index:
 
     def codes(self, values: Any) -> npt.NDArray[np.float64]:
         """Same codes as the per-value lookup: None and NaN missing, anything else unknown."""
+        if isinstance(values, CodedText):  # one lookup per distinct value
+            return values.looked_up(self.table[self.index.get_indexer(values.values)], self.missing)
         column = np.asarray(values, dtype=object)
         found: npt.NDArray[np.float64] = self.table[self.index.get_indexer(column)]
         found[pd.isna(column)] = self.missing

@@ -29,6 +29,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from modelops_serving.artifact import Column
+from modelops_serving.coded import CodedText
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2")
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
@@ -141,8 +142,8 @@ def batches(source: Input, names: Sequence[str], *, rows: int) -> Iterator[pa.Re
 def model_columns(
     batch: pa.RecordBatch, columns: Sequence[Column]
 ) -> tuple[dict[str, Any], Refused]:
-    """The model's inputs from a batch (numbers as float64, NaN for missing; text as objects,
-    None for missing) and the rows refused, each with the first reason found for it."""
+    """The model's inputs from a batch (numbers as float64, NaN for missing; text as CodedText,
+    codes into its distinct strings) and the rows refused, each with the first reason found."""
     values: dict[str, Any] = {}
     reasons: dict[int, str] = {}
     for column in columns:
@@ -151,9 +152,17 @@ def model_columns(
             values[column.name] = _numbers(data, column.name, reasons)
         else:
             text = data.cast(pa.string()) if not pa.types.is_string(data.type) else data
-            values[column.name] = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+            values[column.name] = _coded(text)
     positions = np.array(sorted(reasons), dtype=np.int64)
     return values, Refused(positions, [reasons[int(p)] for p in positions])
+
+
+def _coded(text: pa.Array) -> CodedText:
+    """A text column dictionary-encoded by Arrow: codes (-1 for null) into its distinct values."""
+    encoded = pc.dictionary_encode(text)
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
+    values = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    return CodedText(codes, values)
 
 
 def _numbers(data: pa.Array, name: str, reasons: dict[int, str]) -> npt.NDArray[np.float64]:
