@@ -58,6 +58,8 @@ def test_a_column_of_missing_values_only_has_an_empty_dictionary(model_dir: Path
     column = CodedText(np.full(700, -1, dtype=np.int32), np.array([], dtype=object))
     assert column.objects().tolist() == [None] * 700
     counts = feature.counts(column)
-    assert counts[-1] == 700 and counts.sum() == 700, "all in the missing bin"
+    assert counts[-1] == 700, "all in the missing bin"
+    assert counts.sum() == 700
     kept = column[np.arange(700) < 10]
-    assert len(kept) == 10 and list(kept) == [None] * 10
+    assert len(kept) == 10
+    assert list(kept) == [None] * 10
