@@ -165,6 +165,12 @@ def test_main_application_file_is_score_cli_alone_in_its_folder() -> None:
     assert 'if __name__ == "__main__":\n    sys.exit(main())' in text, "Spark runs it as a script"
 
 
+def test_the_build_context_leaves_out_the_local_environment() -> None:
+    # `make spark-image` sends serving/ to the builder: not serving/.venv, over 1 GB with pyspark.
+    ignored = (SERVING_DIR / ".dockerignore").read_text().splitlines()
+    assert ".venv/" in ignored
+
+
 def test_the_pods_run_as_deploy_run_as_user() -> None:
     user = DeployParams.model_fields["run_as_user"].default
     group = DeployParams.model_fields["run_as_group"].default
