@@ -353,7 +353,7 @@ def test_a_uid_without_a_name_is_warned_about(stubs: Path) -> None:
 def spark_home() -> Path:
     """The locked pyspark's folder in serving/.venv (`make install-spark` if missing)."""
     tool_or_skip("java", install="Java 17+: apt-get install default-jre-headless")
-    probe = [SERVING_BIN / "python", "-c", "import pyspark; print(pyspark.__file__)"]
+    probe = [str(SERVING_BIN / "python"), "-c", "import pyspark; print(pyspark.__file__)"]
     if subprocess.run(probe, capture_output=True).returncode:
         done = subprocess.run(
             ["make", "install-spark"], cwd=REPO_ROOT, capture_output=True, text=True
@@ -412,7 +412,7 @@ def test_a_driver_runs_the_main_application_file_with_the_locked_spark_submit(
     application = image_layout / SparkParams().main_application_file.removeprefix("local:///")
     arguments = [
         "--properties-file",
-        properties,
+        str(properties),
         "--class",
         PYTHON_RUNNER,
         f"local://{application}",
