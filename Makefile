@@ -29,7 +29,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install install-pipeline install-spark demo repro exp-show report serve up down render status test lint format bench mlflow-ui lock clean
+.PHONY: help install install-pipeline install-spark spark-image demo repro exp-show report serve up down render status test lint format bench mlflow-ui lock clean
 
 help: ## List the tasks
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -58,6 +58,13 @@ $(SERVING_INSTALLED): $(UV) serving/pyproject.toml serving/uv.lock
 # the server from there. A no-op once installed; `make install` may remove pyspark again.
 install-spark: $(SERVING_INSTALLED) ## Add pyspark (~480 MB, needs Java 17) to serving/.venv/ for modelops-score --engine spark
 	cd serving && env -u UV_PYTHON ../$(UV) sync --frozen --group spark --inexact --no-install-project
+
+# The image spark-operator runs the driver and executors of a batch environment with engine spark
+# in (serving/Dockerfile.spark): the serving environment with the `spark` group, Java 17 and an
+# entrypoint for Spark's pods. Push it and name it in params.yaml (runbooks/batch-scoring.md).
+SPARK_IMAGE ?= modelops-spark:dev
+spark-image: ## Build serving/Dockerfile.spark, the image of batch engine spark, tagged SPARK_IMAGE=$(SPARK_IMAGE) (needs Docker)
+	docker build -f serving/Dockerfile.spark -t $(SPARK_IMAGE) serving/
 
 demo: install ## Install, run the pipeline and gates on the built-in data, report, render, serve one request
 	modelops params > /dev/null

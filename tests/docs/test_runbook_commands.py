@@ -59,6 +59,9 @@ NOT_RUNNABLE = {
     r"dvc (push|pull|fetch)\b": "needs a DVC remote (a cloud store)",
     r"(prometheus|promtool|alertmanager|amtool)\b": "needs a running Prometheus or its tools",
     r"docker\b": "no Docker engine on these machines",
+    r"make spark-image\b": "builds an image: no Docker engine on these machines",
+    r"(serving/\.venv/bin/)?spark-submit\b": "submits to a Spark cluster (k8s://...): needs a "
+    "Kubernetes cluster; tests/serving/test_spark_image.py runs the image's spark-submit locally",
     r"uv (add|lock)\b": "changes the locked dependencies and needs the network",
     r"modelops release .*--object-store-only": "refuses the local store: needs a bucket",
     r"modelops score .*(s3|gs)://": "reads a cloud store",

@@ -228,9 +228,15 @@ class SparkParams(Frozen):
     image: str = Field(
         "ghcr.io/your-org/modelops-spark:0.1.0",
         min_length=1,
-        description="An image with Spark, Python 3.11 and modelops_serving (pin a tag or digest).",
+        description="An image with Spark, Python 3.11 and modelops_serving (pin a tag or digest): "
+        "`make spark-image` builds serving/Dockerfile.spark.",
     )
-    version: str = Field("3.5.3", pattern=_SPARK_VERSION, description="Spark in that image.")
+    version: str = Field(
+        "4.3.0",
+        pattern=_SPARK_VERSION,
+        description="Spark in that image: serving/Dockerfile.spark's is the pyspark of "
+        "serving/uv.lock.",
+    )
     main_application_file: str = Field(
         "local:///app/modelops_serving/score_cli.py",
         pattern=r"^local:///\S+\.py$",
