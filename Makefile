@@ -93,7 +93,7 @@ serve: install ## Serve the trained model on 127.0.0.1:$(SERVE_PORT); Ctrl-C sto
 	serving/.venv/bin/python -m modelops_serving.cli serve models/model \
 		--port $(SERVE_PORT) --metrics-port $(SERVE_METRICS_PORT)
 
-up: install ## Rehearse production on 127.0.0.1: Prometheus, stable and canary servers, traffic
+up: install ## Rehearse production on 127.0.0.1: Prometheus, stable and canary servers, traffic (a batch --env: a Pushgateway, scheduled runs)
 	@test -f models/model/MLmodel || { echo "error: no trained model in models/model: run make repro" >&2; exit 1; }
 	modelops up $(UP_ARGS)
 

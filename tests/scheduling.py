@@ -8,8 +8,9 @@ module for the end while the other worker idles. Here:
 
 - the scope with the most seconds to run goes next (longest first: the workers finish at about
   the same time);
-- the rehearsals (real servers, Prometheus and Alertmanager in real time) and the batch push
-  test (a Pushgateway and Prometheus firing alerts) mostly wait: they go
+- the rehearsals (real servers, Prometheus and Alertmanager in real time; a batch
+  environment's Pushgateway and scheduled runs) and the batch push test (a Pushgateway and
+  Prometheus firing alerts) mostly wait: they go
   to one worker, the last, one after the other, while the others compute; that worker computes
   too once they are done, and the others take a rehearsal only when nothing else is left. With
   a worker more than cores (`make test`), the rehearsals' waiting costs no core;
@@ -47,6 +48,7 @@ SECONDS = {
     "tests/serving/test_telemetry.py": 60,
     "tests/gates/test_champion.py": 55,
     "tests/deploy/": 110,
+    "tests/rehearsal/test_batch_up_e2e.py": 45,
     "tests/rehearsal/test_up_down.py": 30,
     "tests/serving/test_batch_push.py": 30,
 }

@@ -17,13 +17,18 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     """Add `up` and `down` to the `modelops` command."""
     up = commands.add_parser(
         "up",
-        help="Rehearse production here: Prometheus, a stable and a canary server, traffic.",
+        help="Rehearse production here: Prometheus, a stable and a canary server, traffic "
+        "(a batch environment: a Pushgateway and scheduled runs).",
         description="Start, on 127.0.0.1, a real Prometheus with --env's rules (every window "
         "divided by --time-scale), an Alertmanager with manifests/alertmanager/alertmanager.yml's "
         "routes, a stable and a canary model server (the canary of --env's release when the "
         "local store has it, else the same model) and a bounded traffic generator that replays "
         "test rows, sends their truth back after --label-delay and, with --shift, drifts one "
-        "feature for a while. `modelops down` stops all of it.",
+        "feature for a while. For a batch environment (strategy: batch) instead: a Pushgateway "
+        "that Prometheus scrapes, and a scheduler running modelops-score with the release's "
+        "model over the test rows (or --batch-input) every (longest gap of the schedule / "
+        "--time-scale) seconds, pushing each run's figures; the traffic options do not apply. "
+        "`modelops down` stops all of it.",
     )
     up.add_argument("--env", default="production", help="whose release to rehearse")
     up.add_argument("--minutes", type=float, default=10.0, help="traffic duration (default 10)")
@@ -65,7 +70,18 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     up.add_argument(
         "--shift-for", type=float, default=120.0, help="seconds the shift lasts (default 120)"
     )
+    up.add_argument(
+        "--batch-input",
+        metavar="FILE",
+        default=None,
+        help="a batch environment: the CSV/Parquet table each run scores (default: the prepared "
+        "test rows), read again at every run: a drifted one fires ModelopsBatchFeatureDrift, "
+        "one the model cannot score ModelopsBatchRunFailed",
+    )
     up.add_argument("--prometheus-port", type=int, default=9090)
+    up.add_argument(
+        "--pushgateway-port", type=int, default=9091, help="a batch environment's Pushgateway"
+    )
     up.add_argument("--alertmanager-port", type=int, default=9093)
     up.add_argument("--stable-port", type=int, default=9000, help="stable HTTP (metrics 6000)")
     up.add_argument("--canary-port", type=int, default=9001, help="canary HTTP (metrics 6001)")
@@ -81,11 +97,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _up(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.rehearsal import plan, rehearse
+    from modelops.rehearsal import rehearse
 
     rehearsal, started = rehearse.up(paths, _request(args))
-    state = paths.show(paths.rehearsal_dir)
-    print(plan.to_text(rehearsal, [process.pid for process in started], state=state))
+    print(rehearse.to_text(rehearsal, started, paths=paths))
     return ExitCode.OK
 
 

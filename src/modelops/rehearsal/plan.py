@@ -41,6 +41,11 @@ INSTALL_PROMETHEUS = (
     "macOS: `brew install prometheus`), or name the binary with PROMETHEUS=/path/to/prometheus, "
     "then run `make up` again"
 )
+INSTALL_PUSHGATEWAY = (
+    "no Pushgateway on PATH (`pushgateway`, or Debian's `prometheus-pushgateway`): install it "
+    "(Debian/Ubuntu: `sudo apt-get install prometheus-pushgateway`; macOS: `brew install "
+    "pushgateway`), or name the binary with PUSHGATEWAY=/path/to/pushgateway"
+)
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,10 @@ class UpRequest:
     canary_port: int
     stable_metrics_port: int
     canary_metrics_port: int
+    batch_input: str | None = None
+    """A batch environment: the table each run scores (None: the prepared test rows)."""
+    pushgateway_port: int = 9091
+    """A batch environment: where its runs push their figures."""
 
     @property
     def prometheus_url(self) -> str:
@@ -383,24 +392,63 @@ def prometheus_config(
     """A Prometheus configuration scraping each server's metrics port, labelled as in a pod
     (track, container, and the namespace the rendered rules select), with rules and the
     Alertmanager to send alerts to when given."""
+    models: dict[str, object] = {
+        "job_name": "modelops",
+        "metrics_path": "/prometheus",
+        "static_configs": [
+            {
+                "targets": [server.metrics_target],
+                "labels": {
+                    contract.TRACK: server.track,
+                    "container": "classifier",
+                    contract.NAMESPACE: namespace,
+                },
+            }
+            for server in servers
+        ],
+    }
+    return _prometheus_config(
+        [models],
+        scrape_seconds=scrape_seconds,
+        rule_files=rule_files,
+        alertmanager=alertmanager,
+        itself=itself,
+    )
+
+
+def pushgateway_prometheus_config(
+    pushgateway: str,
+    *,
+    scrape_seconds: float = 1.0,
+    rule_files: Sequence[str] = (),
+    alertmanager: str | None = None,
+    itself: str | None = None,
+) -> str:
+    """A Prometheus configuration scraping a Pushgateway as production's does: with
+    `honor_labels`, so the pushed `job` and `namespace` (the ones the batch rules select) stay."""
+    gateway: dict[str, object] = {
+        "job_name": "pushgateway",
+        "honor_labels": True,
+        "static_configs": [{"targets": [pushgateway]}],
+    }
+    return _prometheus_config(
+        [gateway],
+        scrape_seconds=scrape_seconds,
+        rule_files=rule_files,
+        alertmanager=alertmanager,
+        itself=itself,
+    )
+
+
+def _prometheus_config(
+    scrape_configs: list[dict[str, object]],
+    *,
+    scrape_seconds: float,
+    rule_files: Sequence[str],
+    alertmanager: str | None,
+    itself: str | None,
+) -> str:
     interval = f"{max(int(scrape_seconds * 1000), 100)}ms"
-    scrape_configs: list[dict[str, object]] = [
-        {
-            "job_name": "modelops",
-            "metrics_path": "/prometheus",
-            "static_configs": [
-                {
-                    "targets": [server.metrics_target],
-                    "labels": {
-                        contract.TRACK: server.track,
-                        "container": "classifier",
-                        contract.NAMESPACE: namespace,
-                    },
-                }
-                for server in servers
-            ],
-        }
-    ]
     if itself:  # its own series: what rule evaluation costs (prometheus_rule_group_*)
         scrape_configs.append({"job_name": "prometheus", "static_configs": [{"targets": [itself]}]})
     config: dict[str, object] = {

@@ -30,9 +30,11 @@ from modelops_contract import FEEDBACK_KEY_ENV
 from modelops.errors import RehearsalError
 from modelops.io import process_alive
 from modelops.paths import REHEARSAL_DIR
+from modelops.rehearsal.batchplan import SchedulerConfig
 from modelops.rehearsal.plan import (
     INSTALL_ALERTMANAGER,
     INSTALL_PROMETHEUS,
+    INSTALL_PUSHGATEWAY,
     LOOPBACK,
     MODEL_COPIES,
     PROCESSES_FILE,
@@ -40,6 +42,7 @@ from modelops.rehearsal.plan import (
     TrafficConfig,
     TrafficPlan,
     prometheus_config,
+    pushgateway_prometheus_config,
     server_parameters,
 )
 
@@ -100,6 +103,23 @@ def find_alertmanager(environ: Mapping[str, str] = os.environ) -> str:
     raise RehearsalError(INSTALL_ALERTMANAGER)
 
 
+def find_pushgateway(environ: Mapping[str, str] = os.environ) -> str:
+    """The Pushgateway binary: $PUSHGATEWAY, else `pushgateway` or Debian's
+    `prometheus-pushgateway` on PATH.
+
+    Raises:
+        RehearsalError: there is none, with how to install it.
+    """
+    configured = environ.get("PUSHGATEWAY", "").strip()
+    if configured and Path(configured).is_file():
+        return configured
+    for name in ("pushgateway", "prometheus-pushgateway"):
+        found = shutil.which(name, path=environ.get("PATH"))
+        if found:
+            return found
+    raise RehearsalError(INSTALL_PUSHGATEWAY)
+
+
 @dataclass(frozen=True)
 class Alerting:
     """The rules Prometheus loads and the Alertmanager it sends to."""
@@ -142,35 +162,16 @@ def up(
     """
     prometheus = find_prometheus()
     alertmanager = find_alertmanager() if alerting else None
-    state = root / REHEARSAL_DIR
-    if running(root):
-        raise RehearsalError("a rehearsal is running already: `make down` stops it first")
     ports = [prometheus_port, *(p for s in servers for p in (s.http_port, s.metrics_port))]
     if alerting:
         ports.append(alerting.alertmanager_port)
-    taken = [port for port in ports if not _is_free(port)]
-    if taken:
-        raise RehearsalError(
-            f"port(s) {', '.join(map(str, taken))} on {LOOPBACK} are in use: stop what listens "
-            "there, or choose others (modelops up --help)"
-        )
-    state.mkdir(parents=True, exist_ok=True)
-    for leftover in state.iterdir():  # the last run's; released models fetched before are kept
-        if leftover.name != MODEL_COPIES:
-            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+    state = _fresh_state(root, ports)
     started: list[Started] = []
     try:
         extra: _AlertingConfig = {}
         if alerting and alertmanager:
-            started.append(_spawn_alertmanager(alertmanager, alerting, state))
-            _record(state, started)
-            rules = state / "rules.yaml"
-            rules.write_text(alerting.rules, encoding="utf-8")
-            extra = {
-                "namespace": alerting.namespace,
-                "rule_files": [str(rules)],
-                "alertmanager": f"{LOOPBACK}:{alerting.alertmanager_port}",
-            }
+            extra = _start_alertmanager(alertmanager, alerting, state, started)
+            extra["namespace"] = alerting.namespace
         # The servers first: Prometheus' first scrape then finds them up, so a rehearsal in
         # compressed time does not start with a target-down alert for a server still loading.
         # One feedback key for all of them, as one Secret serves a deployment's predictors: a
@@ -189,44 +190,149 @@ def up(
         for server, process in zip(servers, servers_started, strict=True):
             _wait_ready(f"{server.url}/health/status", process, state)
         address = f"{LOOPBACK}:{prometheus_port}"
-        config = state / "prometheus.yml"
-        config.write_text(prometheus_config(servers, itself=address, **extra), encoding="utf-8")
-        started.append(
-            _spawn(
-                "prometheus",
-                [
-                    prometheus,
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={state / 'prometheus-data'}",
-                    f"--web.listen-address={address}",
-                    "--storage.tsdb.retention.time=1d",
-                ],
-                state,
-                marker=f"--web.listen-address={address}",
-            )
-        )
-        _record(state, started)
-        _wait_ready(f"http://{address}/-/ready", started[-1], state)
+        config = prometheus_config(servers, itself=address, **extra)
+        _start_prometheus(prometheus, config, address, state, started)
         _wait_scraped(f"http://{address}", [s.metrics_target for s in servers], started[-1])
         if traffic is None:
             return started
         plan_file = state / "traffic.json"
         plan = {**(traffic_config or {}), "plan": asdict(traffic)}
         plan_file.write_text(json.dumps(plan, indent=1), encoding="utf-8")
-        started.append(
-            _spawn(
-                "traffic",
-                [sys.executable, "-m", "modelops.rehearsal.traffic", str(plan_file)],
-                state,
-                marker=str(plan_file),
-            )
-        )
-        _record(state, started)
+        _start_python(started, state, "traffic", "modelops.rehearsal.traffic", plan_file)
     except BaseException:
         stop(started)
         (state / PROCESSES_FILE).unlink(missing_ok=True)
         raise
     return started
+
+
+def up_batch(
+    root: Path,
+    *,
+    prometheus_port: int,
+    pushgateway_port: int,
+    alerting: Alerting,
+    scheduler: SchedulerConfig,
+) -> list[Started]:
+    """Start Alertmanager, a Pushgateway, a Prometheus scraping it (honor_labels) with
+    `alerting`'s rules, and the scheduler that runs `scheduler["command"]` every period; return
+    them once Prometheus has scraped the Pushgateway once.
+
+    Raises:
+        RehearsalError: a rehearsal runs already, a port is taken, a binary is missing, or a
+            process did not start (nothing is left running then).
+    """
+    prometheus = find_prometheus()
+    alertmanager = find_alertmanager()
+    pushgateway = find_pushgateway()
+    score = Path(scheduler["command"][0])
+    if not score.is_file():
+        raise RehearsalError(f"{score} is missing: `make install` builds serving/.venv")
+    state = _fresh_state(root, [prometheus_port, pushgateway_port, alerting.alertmanager_port])
+    started: list[Started] = []
+    try:
+        extra = _start_alertmanager(alertmanager, alerting, state, started)
+        gateway = f"{LOOPBACK}:{pushgateway_port}"
+        started.append(
+            _spawn(
+                "pushgateway",
+                [pushgateway, f"--web.listen-address={gateway}"],
+                state,
+                marker=f"--web.listen-address={gateway}",
+            )
+        )
+        _record(state, started)
+        _wait_ready(f"http://{LOOPBACK}:{alerting.alertmanager_port}/-/ready", started[0], state)
+        _wait_ready(f"http://{gateway}/-/ready", started[-1], state)
+        address = f"{LOOPBACK}:{prometheus_port}"
+        config = pushgateway_prometheus_config(
+            gateway,
+            itself=address,
+            rule_files=extra["rule_files"],
+            alertmanager=extra["alertmanager"],
+        )
+        _start_prometheus(prometheus, config, address, state, started)
+        _wait_scraped(f"http://{address}", [gateway], started[-1])
+        plan_file = state / "scheduler.json"
+        plan_file.write_text(json.dumps(scheduler, indent=1), encoding="utf-8")
+        _start_python(started, state, "scheduler", "modelops.rehearsal.scheduler", plan_file)
+    except BaseException:
+        stop(started)
+        (state / PROCESSES_FILE).unlink(missing_ok=True)
+        raise
+    return started
+
+
+def _fresh_state(root: Path, ports: Sequence[int]) -> Path:
+    """The state folder, emptied of the last run's files (released models fetched before are
+    kept), once no rehearsal runs and every port is free."""
+    if running(root):
+        raise RehearsalError("a rehearsal is running already: `make down` stops it first")
+    taken = [port for port in ports if not _is_free(port)]
+    if taken:
+        raise RehearsalError(
+            f"port(s) {', '.join(map(str, taken))} on {LOOPBACK} are in use: stop what listens "
+            "there, or choose others (modelops up --help)"
+        )
+    state = root / REHEARSAL_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    for leftover in state.iterdir():
+        if leftover.name != MODEL_COPIES:
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+    return state
+
+
+def _start_alertmanager(
+    binary: str, alerting: Alerting, state: Path, started: list[Started]
+) -> _AlertingConfig:
+    """Alertmanager started (and recorded), the rules written: Prometheus' options for them."""
+    started.append(_spawn_alertmanager(binary, alerting, state))
+    _record(state, started)
+    rules = state / "rules.yaml"
+    rules.write_text(alerting.rules, encoding="utf-8")
+    return {
+        "rule_files": [str(rules)],
+        "alertmanager": f"{LOOPBACK}:{alerting.alertmanager_port}",
+    }
+
+
+def _start_prometheus(
+    binary: str, config_text: str, address: str, state: Path, started: list[Started]
+) -> None:
+    """Prometheus started with `config_text`, recorded, and ready."""
+    config = state / "prometheus.yml"
+    config.write_text(config_text, encoding="utf-8")
+    started.append(
+        _spawn(
+            "prometheus",
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={state / 'prometheus-data'}",
+                f"--web.listen-address={address}",
+                "--storage.tsdb.retention.time=1d",
+            ],
+            state,
+            marker=f"--web.listen-address={address}",
+        )
+    )
+    _record(state, started)
+    _wait_ready(f"http://{address}/-/ready", started[-1], state)
+
+
+def _start_python(
+    started: list[Started], state: Path, name: str, module: str, plan_file: Path
+) -> None:
+    """`python -m module plan_file` started in the background, and recorded."""
+    started.append(
+        _spawn(
+            name,
+            [sys.executable, "-m", module, str(plan_file)],
+            state,
+            marker=str(plan_file),
+        )
+    )
+    _record(state, started)
 
 
 def down(root: Path) -> list[Started]:
