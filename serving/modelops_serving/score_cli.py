@@ -5,7 +5,8 @@ CronJob runs in the model server's image. Exit codes: 0 scored, 1 refused (the m
 why; the previous output is untouched), 130 interrupted (Ctrl-C or SIGTERM; likewise).
 
 `--engine spark` scores the same way on Apache Spark (`modelops_serving.spark_engine`, after
-`make install-spark`): at `--master`, else SPARK_REMOTE, else `local[*]`.
+`make install-spark`): at `--master`, else SPARK_REMOTE, else spark-submit's master when
+spark-submit started it, else `local[*]`.
 
 `--pushgateway URL` (or $MODELOPS_PUSHGATEWAY) pushes the run's figures when it ends, success
 or failure, for the batch alerts (`modelops_serving.push`).
@@ -63,7 +64,7 @@ def _arguments(argv: list[str] | None) -> tuple[argparse.Namespace, argparse.Arg
     parser.add_argument(
         "--master",
         help=f"--engine spark: the Spark master URL (default: ${spark_engine.REMOTE_ENV}, "
-        f"else {spark_engine.DEFAULT_MASTER})",
+        f"else spark-submit's when it started this, else {spark_engine.DEFAULT_MASTER})",
     )
     parser.add_argument(
         "--pushgateway",
@@ -124,8 +125,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def _engine(args: argparse.Namespace) -> Callable[[Job], dict[str, Any]]:
     if args.engine == "local":
         return run
-    master = args.master or os.environ.get(spark_engine.REMOTE_ENV) or spark_engine.DEFAULT_MASTER
-    return functools.partial(spark_engine.run, master=master)
+    return functools.partial(spark_engine.run, master=spark_engine.chosen_master(args.master))
 
 
 def _gateway(args: argparse.Namespace) -> push.Gateway | None:

@@ -41,7 +41,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,6 +78,22 @@ if TYPE_CHECKING:
 
 DEFAULT_MASTER = "local[*]"
 REMOTE_ENV = "SPARK_REMOTE"
+SUBMITTED = "the master spark-submit was given"
+"""`--master` when this driver was started by spark-submit and none was named: the session
+takes spark-submit's (its `--master`, or a cluster's spark-defaults), not local[*]."""
+_SUBMIT_ENV = "PYSPARK_GATEWAY_PORT"
+"""Set by spark-submit for the Python driver it starts (the JVM gateway it is to use)."""
+
+
+def chosen_master(named: str | None, environ: Mapping[str, str] = os.environ) -> str:
+    """`--master`, else $SPARK_REMOTE, else spark-submit's when it started us, else local[*]."""
+    if named:
+        return named
+    if environ.get(REMOTE_ENV):
+        return environ[REMOTE_ENV]
+    return SUBMITTED if environ.get(_SUBMIT_ENV) else DEFAULT_MASTER
+
+
 MIN_UNIT_ROWS = 10_000
 """A task's least rows (unless its file is smaller): below it, task overhead outweighs scoring."""
 TASKS_FOLDER = "_tasks"
@@ -201,10 +217,11 @@ def spark_session(master: str) -> Iterator[SparkSession]:
     os.environ.pop(REMOTE_ENV, None)
     builder = (
         SparkSession.builder.appName("modelops-score")
-        .master(master)
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.log.level", "ERROR")
     )
+    if master != SUBMITTED:
+        builder = builder.master(master)
     if master.startswith("local"):
         # Workers would otherwise run `python3` from PATH, which lacks this environment; and
         # every port Spark opens (its block manager's too) stays on loopback.

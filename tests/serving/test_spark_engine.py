@@ -29,7 +29,15 @@ import pyarrow.parquet as pq
 import pytest
 from modelops_serving.artifact import Column, content_hash, read_artifact
 from modelops_serving.batch import Job
-from modelops_serving.spark_engine import Plan, _score_units, _unit_batches, _units
+from modelops_serving.spark_engine import (
+    DEFAULT_MASTER,
+    SUBMITTED,
+    Plan,
+    _score_units,
+    _unit_batches,
+    _units,
+    chosen_master,
+)
 from modelops_serving.tables import open_input
 
 from tests.serving.conftest import SERVING_BIN
@@ -305,3 +313,11 @@ def test_a_worker_reports_a_file_unreadable_when_it_reads_it(
     # When a task scores its unit, then its result row says which file and why.
     (result,) = list(_score_units(plan, iter([pa.record_batch({"id": [0]})])))
     assert result.column("error")[0].as_py().startswith(f"{source_file}: cannot be read (")
+
+
+def test_the_master_is_named_else_spark_remote_else_spark_submits_else_local() -> None:
+    submitted = {"PYSPARK_GATEWAY_PORT": "40123"}
+    assert chosen_master("spark://a:7077", {"SPARK_REMOTE": "sc://b"}) == "spark://a:7077"
+    assert chosen_master(None, {"SPARK_REMOTE": "sc://b", **submitted}) == "sc://b"
+    assert chosen_master(None, submitted) == SUBMITTED
+    assert chosen_master(None, {}) == DEFAULT_MASTER == "local[*]"

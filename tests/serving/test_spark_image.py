@@ -405,10 +405,19 @@ def test_the_main_application_files_folder_lets_pyspark_import(
 
 
 def test_a_driver_runs_the_main_application_file_with_the_locked_spark_submit(
-    image_layout: Path, image_environment: dict[str, str], tmp_path: Path
+    image_layout: Path,
+    image_environment: dict[str, str],
+    tmp_path: Path,
+    model_dir: Path,
+    served_project: Path,
 ) -> None:
+    # spark-submit's master (here from its properties file, as spark-operator passes it) is
+    # the session's: modelops-score is given no --master, and must not fall back to local[*].
     properties = tmp_path / "spark.properties"
-    properties.write_text("spark.master=local[1]\nspark.app.name=entrypoint\n")
+    properties.write_text(
+        "spark.master=local[1]\nspark.app.name=entrypoint\n"
+        "spark.driver.host=127.0.0.1\nspark.ui.enabled=false\n"
+    )
     application = image_layout / SparkParams().main_application_file.removeprefix("local:///")
     arguments = [
         "--properties-file",
@@ -417,16 +426,27 @@ def test_a_driver_runs_the_main_application_file_with_the_locked_spark_submit(
         PYTHON_RUNNER,
         f"local://{application}",
     ]
+    scoring = [
+        *("--engine", "spark", "--model", str(model_dir)),
+        *("--input", str(served_project / "data" / "prepared" / "test.parquet")),
+        *("--output", str(tmp_path / "scores")),
+    ]
     done = subprocess.run(
-        [ENTRYPOINT, "driver", *arguments, "--help"],
-        env={**image_environment, "SPARK_DRIVER_BIND_ADDRESS": "127.0.0.1"},
+        [ENTRYPOINT, "driver", *arguments, *scoring],
+        env={
+            **image_environment,
+            "SPARK_DRIVER_BIND_ADDRESS": "127.0.0.1",
+            "PYSPARK_PYTHON": str(SERVING_BIN / "python"),
+        },
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.startswith("usage: modelops-score"), done.stdout
+    assert "600 rows scored" in done.stdout, done.stdout
+    record = json.loads((tmp_path / "scores" / "_run.json").read_text())
+    assert record["spark"]["master"] == "local[1]", "spark-submit's master, not local[*]"
 
 
 def test_an_executor_starts_with_the_locked_jars_and_looks_for_its_driver(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from modelops.batch.score import ScoreRequest
     from modelops.paths import ProjectPaths
 
 
@@ -59,10 +60,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _score(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    from modelops.batch.score import ScoreRequest, score
+    from modelops.batch.score import score
     from modelops.params import load_params
 
-    request = ScoreRequest(
+    return score(_request(args), load_params(paths.params_file), paths)
+
+
+def _request(args: argparse.Namespace) -> ScoreRequest:
+    from modelops.batch.score import ScoreRequest
+
+    return ScoreRequest(
         input=args.input,
         output=args.output,
         env=args.env,
@@ -73,4 +80,3 @@ def _score(args: argparse.Namespace, paths: ProjectPaths) -> int:
         candidate_dir=args.candidate,
         candidate_output=args.candidate_output,
     )
-    return score(request, load_params(paths.params_file), paths)
