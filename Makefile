@@ -29,7 +29,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install install-pipeline install-spark spark-image demo repro exp-show report serve up down render status test lint format bench mlflow-ui lock clean
+.PHONY: help install install-pipeline install-spark install-spark-connect spark-image demo repro exp-show report serve up down render status test lint format bench mlflow-ui lock clean
 
 help: ## List the tasks
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -58,6 +58,15 @@ $(SERVING_INSTALLED): $(UV) serving/pyproject.toml serving/uv.lock
 # the server from there. A no-op once installed; `make install` may remove pyspark again.
 install-spark: $(SERVING_INSTALLED) ## Add pyspark (~480 MB, needs Java 17) to serving/.venv/ for modelops-score --engine spark
 	cd serving && env -u UV_PYTHON ../$(UV) sync --frozen --group spark --inexact --no-install-project
+
+# `modelops-score` as a Spark Connect client (SPARK_REMOTE=sc://...): the batch engine in an
+# environment of its own, serving/.venv-connect, without seldon-core, whose protobuf pin rules
+# out Spark Connect's client (serving/pyproject.toml's `connect` group).
+CONNECT_INSTALLED := serving/.venv-connect/.installed
+install-spark-connect: $(CONNECT_INSTALLED) ## Build serving/.venv-connect/: modelops-score for a Spark Connect server (SPARK_REMOTE=sc://...)
+$(CONNECT_INSTALLED): $(UV) serving/pyproject.toml serving/uv.lock
+	cd serving && UV_PROJECT_ENVIRONMENT=.venv-connect ../$(UV) sync --frozen --no-default-groups --group connect
+	@touch $@
 
 # The image spark-operator runs the driver and executors of a batch environment with engine spark
 # in (serving/Dockerfile.spark): the serving environment with the `spark` group, Java 17 and an
@@ -140,4 +149,4 @@ lock: $(UV) ## Re-resolve uv.lock after editing dependencies in pyproject.toml
 	$(UV) lock
 
 clean: ## Remove environments and caches (not data, models or MLflow runs)
-	rm -rf $(VENV) serving/.venv $(TOOLS) .pytest_cache .mypy_cache .ruff_cache benchmarks/.work
+	rm -rf $(VENV) serving/.venv serving/.venv-connect $(TOOLS) .pytest_cache .mypy_cache .ruff_cache benchmarks/.work

@@ -140,7 +140,6 @@ def run(
             output is left as it was.
     """
     progress = progress or Progress()
-    _check_master(master)
     opened = open_job(job)
     artifact, source, loaded = opened.artifact, opened.source, opened.loaded
     pinned = dataclasses.replace(
@@ -165,7 +164,7 @@ def run(
         record = run_record(job, opened, counts)
         record["engine"] = "spark"
         record["spark"] = {
-            "master": str(spark.sparkContext.master),
+            "master": _master_of(spark, master),
             "parallelism": parallelism,
             "tasks": len(units),
         }
@@ -181,14 +180,44 @@ def run(
     return record
 
 
-def _check_master(master: str) -> None:
-    if master.startswith("sc://"):
+CONNECT_PARALLELISM = 8
+"""Tasks' worth of units a Spark Connect run cuts its input into when the server does not set
+spark.default.parallelism (a Connect client cannot ask the cluster how many cores it has)."""
+
+
+def _connect_session(master: str) -> SparkSession:
+    """A Spark Connect session at an sc:// address (the client of serving/.venv-connect)."""
+    from pyspark.sql import SparkSession
+
+    try:
+        return SparkSession.builder.remote(master).getOrCreate()
+    except ImportError as exc:
         raise BatchError(
-            f"--master {master} (or {REMOTE_ENV}) is a Spark Connect address, and Spark Connect's "
-            "client cannot be installed beside the model server's seldon-core (protobuf >= 6 "
-            "against < 4). Give the cluster's own master instead (spark://host:7077, yarn, "
-            f"k8s://...), or unset {REMOTE_ENV} to run here (local[*])"
-        )
+            f"{master} is a Spark Connect address, and this environment has no Spark Connect "
+            f"client ({_first_line(exc)}): the model server's seldon-core holds protobuf below "
+            "4. Run `make install-spark-connect` and score with "
+            "serving/.venv-connect/bin/modelops-score, or give the cluster's own master "
+            f"(spark://host:7077, yarn, k8s://...) with --master, or unset {REMOTE_ENV}"
+        ) from None
+    except Exception as exc:  # pyspark raises its own kinds and gRPC's; all mean "no session"
+        raise BatchError(f"Spark Connect did not answer at {master}: {_first_line(exc)}") from None
+
+
+def _connected(spark: SparkSession) -> bool:
+    """Whether `spark` is a Spark Connect client's session (no SparkContext on this side)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def _master_of(spark: SparkSession, master: str) -> str:
+    return master if _connected(spark) else str(spark.sparkContext.master)
+
+
+def _cancel(spark: SparkSession) -> None:
+    """Cancel the session's running jobs (and so stop their tasks)."""
+    if _connected(spark):
+        spark.interruptAll()
+    else:
+        spark.sparkContext.cancelAllJobs()
 
 
 @contextlib.contextmanager
@@ -206,6 +235,14 @@ def spark_session(master: str) -> Iterator[SparkSession]:
     active = SparkSession.getActiveSession()
     if active is not None:
         yield active
+        return
+    if master.startswith("sc://"):
+        remote = _connect_session(master)
+        try:
+            yield remote
+        finally:
+            _cancel(remote)
+            remote.stop()
         return
     if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
         raise BatchError(
@@ -237,11 +274,14 @@ def spark_session(master: str) -> Iterator[SparkSession]:
     try:
         yield spark
     finally:
-        spark.sparkContext.cancelAllJobs()
+        _cancel(spark)
         spark.stop()
 
 
 def _parallelism(spark: SparkSession) -> int:
+    if _connected(spark):
+        configured = spark.conf.get("spark.default.parallelism", None)
+        return max(1, int(configured)) if configured else CONNECT_PARALLELISM
     return max(1, int(spark.sparkContext.defaultParallelism))
 
 
@@ -315,17 +355,20 @@ def _run_tasks(
     outcome: list[list[Row] | Exception] = []
     job = threading.Thread(target=lambda: outcome.append(_collect(frame)), daemon=True)
     job.start()
-    tracker = spark.sparkContext.statusTracker()
+    # A Connect client sees no stages: its progress shows when the job is done.
+    tracker = None if _connected(spark) else spark.sparkContext.statusTracker()
     try:
         while job.is_alive():
             job.join(1.0)
+            if tracker is None:
+                continue
             stages = [tracker.getStageInfo(stage) for stage in tracker.getActiveStageIds()]
             tasks = sum(stage.numTasks for stage in stages if stage)
             finished = sum(stage.numCompletedTasks for stage in stages if stage)
             if progress and total and tasks:
                 progress.advance(total * finished // tasks)
     except KeyboardInterrupt:
-        spark.sparkContext.cancelAllJobs()
+        _cancel(spark)
         job.join()
         raise
     (result,) = outcome

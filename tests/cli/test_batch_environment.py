@@ -17,7 +17,6 @@ from tests.support import template_params, write_params
     ("command", "expected"),
     [
         ("monitor --env nightly", "`modelops monitor` watches servers through Prometheus"),
-        ("up --env nightly", "`modelops up` rehearses real-time serving"),
         ("canary plan --env nightly", "there is no rollout to plan"),
     ],
 )

@@ -10,8 +10,9 @@ from tests.deploy.support import merge_model, modelops, step
 
 # Per real-time environment: the Argo CD Application, the SeldonDeployment,
 # PodDisruptionBudget, NetworkPolicy, PodMonitor, PrometheusRule, dashboards, and the plain rules
-# file; for the batch one (nightly): the Application, the CronJob and its NetworkPolicy.
-FIRST_MERGE_FILES = 2 * 8 + 3
+# file; for the batch one (nightly): the Application, the CronJob, its NetworkPolicy, and its
+# rules (the PrometheusRule and the plain file).
+FIRST_MERGE_FILES = 2 * 8 + 5
 
 
 def _preview(repo: Path):

@@ -43,6 +43,7 @@ def test_a_batch_environment_is_released_rolled_back_and_never_promoted(
     assert sorted(p.name for p in (repo / "manifests/rendered/nightly").iterdir()) == [
         "cronjob.yaml",
         "networkpolicy.yaml",
+        "prometheusrule.yaml",
     ]
     assert (repo / "manifests/argocd/nightly.yaml").is_file(), "Argo CD syncs it like the others"
 

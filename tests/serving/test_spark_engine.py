@@ -18,6 +18,8 @@ import os
 import shutil
 import subprocess
 import textwrap
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -239,22 +241,6 @@ def test_bad_input_is_refused_before_spark_starts_and_the_output_stays(
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.staging")] == []
 
 
-def test_a_spark_connect_address_is_refused_with_the_reason(
-    spark_installed: None, model_dir: Path, inputs: dict[str, Path], tmp_path: Path
-) -> None:
-    command = [
-        str(SERVING_BIN / "modelops-score"),
-        *("--model", str(model_dir), "--input", str(inputs["csv"])),
-        *("--output", str(tmp_path / "out"), "--engine", "spark"),
-    ]
-    env = {**os.environ, "SPARK_REMOTE": "sc://127.0.0.1:15002"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
-    assert done.returncode == 1
-    assert "Spark Connect" in done.stderr
-    assert "spark://host:7077" in done.stderr
-    assert not (tmp_path / "out").exists()
-
-
 def test_units_cover_every_row_once_in_order_across_row_groups(tmp_path: Path, model_dir: Path):
     # Given a file of 7 row groups of 3,000 rows and one of 500 rows, cut for 2 cores.
     table = pa.table({"x": np.arange(21_500, dtype=np.float64)})
@@ -321,3 +307,130 @@ def test_the_master_is_named_else_spark_remote_else_spark_submits_else_local() -
     assert chosen_master(None, {"SPARK_REMOTE": "sc://b", **submitted}) == "sc://b"
     assert chosen_master(None, submitted) == SUBMITTED
     assert chosen_master(None, {}) == DEFAULT_MASTER == "local[*]"
+
+
+CONNECT_BIN = SERVING_BIN.parent.parent / ".venv-connect" / "bin"
+CONNECT_SERVER = "org.apache.spark.sql.connect.service.SparkConnectServer"
+CONNECT_READY_SECONDS = 90.0
+
+
+@pytest.fixture(scope="module")
+def connect_client() -> Path:
+    """serving/.venv-connect's modelops-score (built by `make install-spark-connect` if missing):
+    the batch engine with Spark Connect's client and no seldon-core."""
+    python = CONNECT_BIN / "python"
+    ready = (
+        python.exists()
+        and not subprocess.run(
+            [python, "-c", "import grpc, pyspark.sql.connect.session"], capture_output=True
+        ).returncode
+    )
+    if not ready:
+        done = subprocess.run(
+            ["make", "install-spark-connect"], cwd=REPO_ROOT, capture_output=True, text=True
+        )
+        assert done.returncode == 0, f"install-spark-connect failed:\n{done.stdout}\n{done.stderr}"
+    return CONNECT_BIN / "modelops-score"
+
+
+@pytest.fixture(scope="module")
+def connect_server(
+    spark_installed: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A real Spark Connect server (`local[2]`, loopback only), its workers running the serving
+    environment's Python; stopped by the PID this fixture started."""
+    import socket
+
+    where = "import pyspark, os; print(os.path.dirname(pyspark.__file__))"
+    found = subprocess.run(
+        [SERVING_BIN / "python", "-c", where], capture_output=True, text=True, check=True
+    )
+    submit = Path(found.stdout.strip()) / "bin" / "spark-submit"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path_factory.mktemp("spark-connect") / "server.log"
+    environment = {
+        **{k: v for k, v in os.environ.items() if k != "SPARK_REMOTE"},
+        "PYSPARK_PYTHON": str(SERVING_BIN / "python"),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+    }
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [
+                str(submit),
+                *("--class", CONNECT_SERVER, "--master", "local[2]"),
+                *("--conf", f"spark.connect.grpc.binding.port={port}"),
+                *("--conf", "spark.connect.grpc.binding.address=127.0.0.1"),
+                *("--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.ui.enabled=false"),
+                "spark-internal",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=environment,
+        )
+    try:
+        deadline = time.monotonic() + CONNECT_READY_SECONDS
+        while True:
+            assert server.poll() is None, log.read_text()[-3000:]
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def test_a_spark_connect_server_scores_as_the_local_engine_does_with_no_code_change(
+    connect_client: Path,
+    connect_server: str,
+    scored: dict[str, dict[str, Path]],
+    model_dir: Path,
+    inputs: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    output = tmp_path / "connect"
+    done = subprocess.run(
+        [
+            str(connect_client),
+            *("--model", str(model_dir), "--input", str(inputs["parquet"])),
+            *("--output", str(output), "--engine", "spark"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "SPARK_REMOTE": connect_server},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    local, local_refused, local_record = _read(scored["local"]["parquet"])
+    remote, remote_refused, remote_record = _read(output)
+    joined = local.merge(remote, on="row", suffixes=("_local", "_connect"), validate="1:1")
+    assert len(joined) == len(local) == len(remote)
+    assert np.array_equal(joined["score_local"], joined["score_connect"]), "bit for bit"
+    assert remote_refused.equals(local_refused)
+    assert remote_record["spark"]["master"] == connect_server
+    same = {k: v for k, v in local_record.items() if k not in (*RUN_OWN, *TIMINGS)}
+    assert same == {key: remote_record[key] for key in same}
+
+
+def test_spark_connect_from_the_servers_environment_says_which_to_use(
+    spark_installed: None, model_dir: Path, inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    command = [
+        str(SERVING_BIN / "modelops-score"),
+        *("--model", str(model_dir), "--input", str(inputs["csv"])),
+        *("--output", str(tmp_path / "out"), "--engine", "spark"),
+    ]
+    env = {**os.environ, "SPARK_REMOTE": "sc://127.0.0.1:15002"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1
+    assert "make install-spark-connect" in done.stderr, done.stderr
+    assert "serving/.venv-connect/bin/modelops-score" in done.stderr
+    assert not (tmp_path / "out").exists()
