@@ -155,3 +155,24 @@ def test_a_candidate_is_shadow_scored_and_judged_against_stable(
     assert json.loads((project / "small.candidate" / "_shadow.json").read_text())["decision"] == (
         "hold"
     )
+
+
+def test_with_env_a_run_by_hand_pushes_under_the_group_the_rendered_rules_read() -> None:
+    from modelops.batch.score import Model, ScoreRequest, push_flags
+    from modelops.params import Params, batch_name
+    from tests.support import template_params
+
+    params = Params.model_validate(template_params())
+    released = Model(Path("/m"), "ab" * 32, "nightly's release v3", "v3")
+    request = ScoreRequest(
+        input="in", output=Path("out"), env="nightly", pushgateway="http://p:9091"
+    )
+    assert push_flags(request, released, params) == [
+        *("--pushgateway", "http://p:9091", "--model-version", "v3"),
+        *("--push-job", batch_name(params.deploy.name, "nightly")),
+        *("--push-label", "namespace=churn-batch"),
+    ]
+    trained = Model(Path("/m"), "", "the model in models/model")
+    by_directory = ScoreRequest(input="in", output=Path("out"), pushgateway="http://p:9091")
+    assert push_flags(by_directory, trained, params) == ["--pushgateway", "http://p:9091"]
+    assert push_flags(ScoreRequest(input="in", output=Path("out")), trained, params) == []

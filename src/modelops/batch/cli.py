@@ -56,6 +56,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         type=Path,
         help="where the candidate's scores and _shadow.json go (default: OUTPUT.candidate)",
     )
+    score.add_argument(
+        "--pushgateway",
+        help="push the run's figures to this Prometheus Pushgateway (with --env: under the "
+        "group the environment's rendered rules read, as its scheduled runs push)",
+    )
     score.set_defaults(handler=_score)
 
 
@@ -79,4 +84,5 @@ def _request(args: argparse.Namespace) -> ScoreRequest:
         batch_rows=args.batch_rows,
         candidate_dir=args.candidate,
         candidate_output=args.candidate_output,
+        pushgateway=args.pushgateway,
     )

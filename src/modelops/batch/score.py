@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from modelops_contract.batch import DRIFT_FILE, RECORD_FILE, SHADOW_FILE
 from modelops.batch import drift, shadow
 from modelops.errors import BatchError, PublishError, ReleaseError
 from modelops.io import bytes_writer, commit, json_bytes
-from modelops.params import Params
+from modelops.params import Params, batch_name
 from modelops.paths import ProjectPaths
 from modelops.releases.files import load_releases, release_file
 from modelops.releases.publish import fetched
@@ -44,6 +45,8 @@ class ScoreRequest:
     """A candidate model that scores the same input for a shadow comparison (None: none)."""
     candidate_output: Path | None = None
     """Where the candidate's scores go (default: the output's name + `.candidate`)."""
+    pushgateway: str | None = None
+    """Push the run's figures there (with `env`: under the group its rendered rules read)."""
 
     @property
     def shadow_output(self) -> Path:
@@ -57,6 +60,8 @@ class Model:
     directory: Path
     expected_hash: str
     described: str
+    version: str = ""
+    """The release's version of it ("" for a model directory)."""
 
 
 def chosen_model(request: ScoreRequest, params: Params, paths: ProjectPaths) -> Model:
@@ -86,11 +91,15 @@ def chosen_model(request: ScoreRequest, params: Params, paths: ProjectPaths) -> 
         directory = fetched(model.model_uri, cache=paths.fetched_models_dir, root=paths.root)
     except PublishError as exc:
         raise BatchError(f"{request.env}'s model {model.version}: {exc}") from None
-    return Model(directory, model.model_hash, f"{request.env}'s release {model.version}")
+    return Model(
+        directory, model.model_hash, f"{request.env}'s release {model.version}", model.version
+    )
 
 
-def engine_command(request: ScoreRequest, model: Model, *, bin_dir: Path) -> list[str]:
-    """The batch engine's command line for `request` on `model`."""
+def engine_command(
+    request: ScoreRequest, model: Model, *, bin_dir: Path, push: Sequence[str] = ()
+) -> list[str]:
+    """The batch engine's command line for `request` on `model` (`push`: its push flags)."""
     command = [str(bin_dir / ENGINE), "--model", str(model.directory)]
     if model.expected_hash:
         command += ["--model-hash", model.expected_hash]
@@ -101,7 +110,23 @@ def engine_command(request: ScoreRequest, model: Model, *, bin_dir: Path) -> lis
         *command,
         *("--max-refused", str(request.max_refused)),
         *("--batch-rows", str(request.batch_rows)),
+        *push,
     ]
+
+
+def push_flags(request: ScoreRequest, model: Model, params: Params) -> list[str]:
+    """`modelops-score`'s flags to push the run (none without --pushgateway): with --env, under
+    the job and namespace its rendered rules select on, as the scheduled runs push."""
+    if request.pushgateway is None:
+        return []
+    flags = ["--pushgateway", request.pushgateway]
+    if model.version:
+        flags += ["--model-version", model.version]
+    if request.env is not None:
+        namespace = params.deploy.environments[request.env].namespace
+        flags += ["--push-job", batch_name(params.deploy.name, request.env)]
+        flags += ["--push-label", f"namespace={namespace}"]
+    return flags
 
 
 def score(request: ScoreRequest, params: Params, paths: ProjectPaths) -> int:
@@ -114,7 +139,8 @@ def score(request: ScoreRequest, params: Params, paths: ProjectPaths) -> int:
     print(f"score: with {model.described}", flush=True)
     if not request.id_columns and params.prepare.columns.id:
         request = replace(request, id_columns=(params.prepare.columns.id,))
-    command = engine_command(request, model, bin_dir=bin_dir)
+    push = push_flags(request, model, params)
+    command = engine_command(request, model, bin_dir=bin_dir, push=push)
     code = subprocess.run(command, cwd=paths.root, check=False).returncode
     if code != 0:
         return code
