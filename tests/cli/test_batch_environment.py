@@ -1,5 +1,6 @@
-"""The real-time commands refuse a batch environment saying what it is, before touching anything:
-it serves no requests to watch, rehearse or plan a rollout for."""
+"""A real-time command refuses a batch environment saying what it is, before touching anything:
+there is no rollout of traffic to plan. (`monitor` and `up` take batch environments: the monitor
+judges the runs' pushed bins, the rehearsal runs them on a schedule.)"""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from tests.support import template_params, write_params
 @pytest.mark.parametrize(
     ("command", "expected"),
     [
-        ("monitor --env nightly", "`modelops monitor` watches servers through Prometheus"),
         ("canary plan --env nightly", "there is no rollout to plan"),
     ],
 )

@@ -23,9 +23,15 @@ import pytest
 import yaml
 from modelops_contract import batch as contract
 
+from modelops.identity import content_hash
+from modelops.monitoring import monitor
+from modelops.monitoring.monitor import Look
 from modelops.observability import rules
 from modelops.params import BatchEnvironmentParams, Params, batch_name, missed_after_seconds
 from modelops.rehearsal.processes import free_ports
+from modelops.releases.state import ModelVersion, Release
+from modelops.telemetry.profile import ReferenceProfile
+from modelops.telemetry.prometheus import Prometheus
 from tests.serving.conftest import SERVING_BIN
 from tests.support import template_params, tool_or_skip
 
@@ -197,6 +203,16 @@ def test_a_run_pushes_its_figures_and_the_rendered_alerts_fire_on_them(
     assert {s["metric"]["feature"] for s in drifting} == {"tenure_months"}, "only the one moved"
     assert _query(prometheus, contract.ROWS.name), "the good run's rows are still there"
 
+    # The monitor reads the last good run's pushed bins as its latest window, and judges them
+    # with its own definitions (KS here), as it judges a server's window.
+    look = _monitor_look(prometheus, model_dir)
+    latest = {(f.criterion, f.subject): f for f in look.judged[-1].findings}
+    assert latest[("feature_drift", "tenure_months")].status == "breach"
+    assert latest[("feature_drift", "plan")].status == "ok"
+    assert not any(f.criterion in ("recall", "precision") for f in latest.values()), (
+        "no feedback comes back to a batch run: quality is not judged"
+    )
+
     # A good run clears the failure (and, on rows like training's, the drift).
     done = _score(
         model_dir,
@@ -209,6 +225,21 @@ def test_a_run_pushes_its_figures_and_the_rendered_alerts_fire_on_them(
     while {"ModelopsBatchRunFailed", "ModelopsBatchFeatureDrift"} & set(_firing(prometheus)):
         assert time.monotonic() < deadline, _firing(prometheus)
         time.sleep(0.5)
+
+
+def _monitor_look(prometheus: str, model_dir: Path) -> Look:
+    """`modelops monitor`'s look at the nightly environment, released with `model_dir` as v7."""
+    params = Params.model_validate(template_params())
+    stable = ModelVersion("v7", str(model_dir), content_hash(model_dir), "data", "commit")
+    profile = ReferenceProfile.from_dict(json.loads((model_dir / "profile.json").read_text()))
+    return monitor.look(
+        params,
+        Release("nightly", stable=stable),
+        profile,
+        Prometheus(prometheus),
+        profile_source=str(model_dir),
+        at=time.time(),
+    )
 
 
 def test_a_pushgateway_that_cannot_be_reached_is_reported_and_the_run_still_succeeds(

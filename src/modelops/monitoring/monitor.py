@@ -18,8 +18,13 @@ from modelops.identity import identify
 from modelops.monitoring import quality
 from modelops.monitoring.decide import Decision, Dismissal, decide, dismiss
 from modelops.monitoring.drift import Finding, Limits, Window, judge_drift
-from modelops.monitoring.windows import to_window, trained_query, window_queries
-from modelops.params import Params, duration_seconds
+from modelops.monitoring.windows import (
+    batch_window_queries,
+    to_window,
+    trained_query,
+    window_queries,
+)
+from modelops.params import BatchEnvironmentParams, Params, batch_name, duration_seconds
 from modelops.releases.publish import is_object_store
 from modelops.releases.state import ModelVersion, Release
 from modelops.telemetry.profile import PROFILE_FILE, ReferenceProfile
@@ -61,8 +66,9 @@ def silent(look: Look) -> str | None:
         return None
     return (
         f"no telemetry in the latest window for model_version {look.model.version} in this "
-        "environment's namespace: is Prometheus scraping its servers (the PodMonitor), is the "
-        "release file current, and is traffic reaching the model? Every criterion is n/a."
+        "environment's namespace: is Prometheus scraping its servers (the PodMonitor) or, for "
+        "a batch environment, the Pushgateway its runs push to, is the release file current, "
+        "and is traffic reaching the model (has a run succeeded)? Every criterion is n/a."
     )
 
 
@@ -158,16 +164,24 @@ def look(
     """Judge the last `monitoring.retrain.windows` windows ending at `at` and decide."""
     model = served_model(release)
     retrain = params.monitoring.retrain
-    namespace = params.deploy.environments[release.environment].namespace
+    environment = params.deploy.environments[release.environment]
+    namespace = environment.namespace
     seconds = float(duration_seconds(retrain.window))
-    queries = window_queries(namespace, model.version, retrain.window)
+    batch = isinstance(environment, BatchEnvironmentParams)
+    if batch:  # each window: the last run that succeeded before its end
+        job = batch_name(params.deploy.name, release.environment)
+        queries = batch_window_queries(namespace, job, model.version)
+    else:
+        queries = window_queries(namespace, model.version, retrain.window)
     windows = []
     for back in reversed(range(retrain.windows)):
         end = at - back * seconds
         answers = {name: prometheus.query(query, at=end) for name, query in queries.items()}
         windows.append(to_window(answers, profile, end=end, seconds=seconds))
     trained = scalar(prometheus.query(trained_query(namespace, model.version), at=at))
-    judged, decision = judge_windows(params, profile, windows, at=at, trained_at=trained)
+    judged, decision = judge_windows(
+        params, profile, windows, at=at, trained_at=trained, feedback=not batch
+    )
     return Look(
         environment=release.environment,
         model=model,
@@ -189,10 +203,12 @@ def judge_windows(
     *,
     at: float,
     trained_at: float,
+    feedback: bool = True,
 ) -> tuple[tuple[JudgedWindow, ...], Decision]:
     """Each window judged against the profile, and the decision over them (pure): N of the
     last M windows, the latest included, or the model's age (`trained_at`: a Unix time, 0 when
-    unknown) past `monitoring.retrain.max_age_days`. Windows are oldest first."""
+    unknown) past `monitoring.retrain.max_age_days`. Windows are oldest first. Quality is judged
+    only where feedback comes back (`monitoring.labels.expected`, and not a batch run)."""
     retrain = params.monitoring.retrain
     thresholds = limits(params)
     dismissals = [Dismissal(d.criterion, d.subject, d.until, d.reason) for d in retrain.dismissed]
@@ -200,7 +216,7 @@ def judge_windows(
     judged = []
     for window in windows:
         findings = judge_drift(profile, window, thresholds)
-        if params.monitoring.labels.expected:
+        if feedback and params.monitoring.labels.expected:
             findings += quality.realized(dict(profile.expected), window, thresholds)
             findings.append(quality.concept_drift(profile.score, window, thresholds))
         judged.append(

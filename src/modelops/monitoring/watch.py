@@ -22,7 +22,7 @@ from modelops.monitoring import report
 from modelops.monitoring.decide import log_record
 from modelops.monitoring.monitor import Look, load_profile, served_model
 from modelops.monitoring.monitor import look as look_at
-from modelops.params import BatchEnvironmentParams, load_params
+from modelops.params import load_params
 from modelops.paths import ProjectPaths
 from modelops.releases.files import load_releases
 from modelops.telemetry.profile import ReferenceProfile
@@ -80,12 +80,6 @@ def look(
         raise MonitorError(
             f"unknown environment '{environment}'; params.yaml declares "
             f"{', '.join(sorted(params.deploy.environments))}"
-        )
-    if isinstance(params.deploy.environments[environment], BatchEnvironmentParams):
-        raise MonitorError(
-            f"{environment} is a batch environment: `modelops monitor` watches servers through "
-            "Prometheus, and a batch run serves no requests; each run's bin counts are in the "
-            "_run.json of its output"
         )
     release = load_releases(root, params)[environment]
     if release.stable is None and if_released:

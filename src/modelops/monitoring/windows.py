@@ -26,6 +26,7 @@ from modelops_contract import (
     SHADOW,
     TRUE_NEGATIVE,
     TRUE_POSITIVE,
+    batch,
     bin_labels,
 )
 
@@ -52,6 +53,17 @@ def window_queries(namespace: str, model_version: str, window: str) -> dict[str,
         "grid": increase(contract.SCORE.bucket, "le"),
         "cells": increase(contract.FEEDBACK_ROWS.total, "cell"),
         "labelled": increase(contract.FEEDBACK_SCORE.bucket, "actual, le"),
+    }
+
+
+def batch_window_queries(namespace: str, job: str, model_version: str) -> dict[str, str]:
+    """A batch environment's window: the counts its last successful run pushed (gauges, read as
+    they stood at the window's end; `modelops_contract.batch`). No feedback comes back to a
+    batch run, so there are no labelled counts."""
+    where = f'namespace="{namespace}", job="{job}", model_version="{model_version}"'
+    return {
+        "features": f"max by (feature, bin) ({batch.FEATURE_BIN_ROWS.name}{{{where}}})",
+        "scores": f"max by (bin) ({batch.SCORE_BIN_ROWS.name}{{{where}}})",
     }
 
 
