@@ -33,10 +33,6 @@ class Case:
     """Labels the firing alert must have (beyond those of the rule)."""
     pending_ok: bool = False
     """A silent case where the alert may be pending (its `for` not yet over), only not firing."""
-    evaluate_every_minutes: int | None = None
-    """How often promtool evaluates the rules (default: every `interval_minutes`): a week-long
-    window judged every 20 minutes instead of every 4 is the same verdict for a fifth of the
-    evaluations."""
 
 
 def _minutes(duration: str) -> int:
@@ -144,12 +140,7 @@ class Builder:
 
         def case(name: str, fires: bool, per_minute: float, share: float) -> Case:
             return Case(
-                name,
-                fires,
-                series(per_minute, share),
-                eval_minutes,
-                interval,
-                {"slo": slo},
+                name, fires, series(per_minute, share), eval_minutes, interval, {"slo": slo}
             )
 
         shadow = [
@@ -375,7 +366,7 @@ class Builder:
             series.append(
                 ("modelops_reference_metric", self.labels(metric=metric), _gauge(expected, steps))
             )
-            return Case(name, fires, series, eval_minutes, interval, evaluate_every_minutes=20)
+            return Case(name, fires, series, eval_minutes, interval)
 
         bad = max(0.0, limit - 0.3)
         return [
@@ -406,7 +397,6 @@ class Builder:
                 self._cells(enough, mix(worst), interval, steps),
                 eval_minutes,
                 interval,
-                evaluate_every_minutes=20,
             ),
             Case(
                 "healthy",
@@ -414,7 +404,6 @@ class Builder:
                 self._cells(enough, mix(best), interval, steps),
                 eval_minutes,
                 interval,
-                evaluate_every_minutes=20,
             ),
             Case(
                 "below the minimum of labels",
@@ -422,7 +411,6 @@ class Builder:
                 self._cells(few, mix(worst), interval, steps),
                 eval_minutes,
                 interval,
-                evaluate_every_minutes=20,
             ),
         ]
 
@@ -473,7 +461,7 @@ def promtool_tests(
                 ],
             }
         )
-    interval = min(case.evaluate_every_minutes or case.interval_minutes for case in cases)
+    interval = min(case.interval_minutes for case in cases)
     return {"rule_files": [rule_file], "evaluation_interval": f"{interval}m", "tests": tests}
 
 
