@@ -107,18 +107,23 @@ class BatchCases:
         ]  # fmt: skip
 
     def _missed(self) -> list[Case]:
+        # Samples and evaluations every 4 minutes, as the other cases: within Prometheus's
+        # 5-minute lookback, so every look finds the last ALERTS and series written.
+        every = 4
         deadline = missed_after_seconds(self.environment) // 60
-        steps = deadline // 10 + 6
+        steps = (deadline + 20) // every + 2
         success = contract.LAST_SUCCESS.name
         nothing = [("up", {"job": "other"}, f"1x{steps}")]
+        recent = f"0+{every * 60}x{steps}"  # a success at every sample
         return [
             Case("the last success is older than the deadline", True,
-                 [(success, self.labels, f"0x{steps}")], deadline + 25, 10, labels=self.run),
+                 [(success, self.labels, f"0x{steps}")], deadline + 20, every, labels=self.run),
             Case("no success pushed for as long as the deadline", True, nothing,
-                 deadline + 25, 10, labels=self.run),
-            Case("a success every 10 minutes", False,
-                 [(success, self.labels, f"0+600x{steps}")], deadline + 25, 10),
-            Case("deployed, no run due yet", False, nothing, deadline - 10, 10, pending_ok=True),
+                 deadline + 20, every, labels=self.run),
+            Case("a success every few minutes", False,
+                 [(success, self.labels, recent)], deadline + 20, every),
+            Case("deployed, no run due yet", False, nothing, deadline - 12, every,
+                 pending_ok=True),
         ]  # fmt: skip
 
     def _drift(self, *, feature: bool) -> list[Case]:
