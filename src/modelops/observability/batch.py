@@ -28,9 +28,8 @@ from modelops.observability.recording import (
     Target,
     psi_of,
     record,
-    scaled,
 )
-from modelops.params import DriftObjective, MonitoringParams, duration_seconds
+from modelops.params import DriftObjective, MonitoringParams
 
 BY_RUN = "namespace, job, model_version"
 """What a batch run's series are kept by: the environment's namespace, its CronJob, the model."""
@@ -133,7 +132,7 @@ class BatchAlerts(Alerts):
 
     def _missed(self) -> list[AlertingRule]:
         sel, seconds = self.batch.selector, self.batch.missed_after_seconds
-        deadline = scaled(_duration(seconds), self.t.time_scale)
+        deadline = max(round(seconds / self.t.time_scale), 1)  # as `scaled` divides durations
         success = f"{contract.LAST_SUCCESS.name}{{{sel}}}"
         hours = f"{seconds / 3600:g}"
         summary = (
@@ -153,7 +152,7 @@ class BatchAlerts(Alerts):
                 "ModelopsBatchRunMissed",
                 TICKET,
                 NODATA,
-                f"time() - max by ({RUN}) ({success}) > {duration_seconds(deadline)}",
+                f"time() - max by ({RUN}) ({success}) > {deadline}",
                 "5m",
                 summary,
                 f"The last success was {{{{ $value | humanizeDuration }}}} ago, {allows}. {causes}",

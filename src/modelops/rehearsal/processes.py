@@ -73,51 +73,38 @@ class Ports:
 
 
 def find_prometheus(environ: Mapping[str, str] = os.environ) -> str:
-    """The Prometheus binary: $PROMETHEUS, else `prometheus` on PATH.
-
-    Raises:
-        RehearsalError: there is none, with how to install it.
-    """
-    configured = environ.get("PROMETHEUS", "").strip()
-    found = configured if configured and Path(configured).is_file() else None
-    found = found or shutil.which("prometheus", path=environ.get("PATH"))
-    if not found:
-        raise RehearsalError(INSTALL_PROMETHEUS)
-    return found
+    """The Prometheus binary: $PROMETHEUS, else `prometheus` on PATH."""
+    return _binary(environ, "PROMETHEUS", ("prometheus",), INSTALL_PROMETHEUS)
 
 
 def find_alertmanager(environ: Mapping[str, str] = os.environ) -> str:
     """The Alertmanager binary: $ALERTMANAGER, else `alertmanager` or Debian's
-    `prometheus-alertmanager` on PATH.
-
-    Raises:
-        RehearsalError: there is none, with how to install it.
-    """
-    configured = environ.get("ALERTMANAGER", "").strip()
-    if configured and Path(configured).is_file():
-        return configured
-    for name in ("alertmanager", "prometheus-alertmanager"):
-        found = shutil.which(name, path=environ.get("PATH"))
-        if found:
-            return found
-    raise RehearsalError(INSTALL_ALERTMANAGER)
+    `prometheus-alertmanager` on PATH."""
+    names = ("alertmanager", "prometheus-alertmanager")
+    return _binary(environ, "ALERTMANAGER", names, INSTALL_ALERTMANAGER)
 
 
 def find_pushgateway(environ: Mapping[str, str] = os.environ) -> str:
     """The Pushgateway binary: $PUSHGATEWAY, else `pushgateway` or Debian's
-    `prometheus-pushgateway` on PATH.
+    `prometheus-pushgateway` on PATH."""
+    names = ("pushgateway", "prometheus-pushgateway")
+    return _binary(environ, "PUSHGATEWAY", names, INSTALL_PUSHGATEWAY)
+
+
+def _binary(environ: Mapping[str, str], variable: str, names: Sequence[str], install: str) -> str:
+    """The file $`variable` names, else the first of `names` on PATH.
 
     Raises:
-        RehearsalError: there is none, with how to install it.
+        RehearsalError: there is none, with how to install it (`install`).
     """
-    configured = environ.get("PUSHGATEWAY", "").strip()
+    configured = environ.get(variable, "").strip()
     if configured and Path(configured).is_file():
         return configured
-    for name in ("pushgateway", "prometheus-pushgateway"):
+    for name in names:
         found = shutil.which(name, path=environ.get("PATH"))
         if found:
             return found
-    raise RehearsalError(INSTALL_PUSHGATEWAY)
+    raise RehearsalError(install)
 
 
 @dataclass(frozen=True)
