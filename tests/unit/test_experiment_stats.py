@@ -152,6 +152,7 @@ def test_one_variant_and_huge_counts_are_well_defined() -> None:
         ({"a": 1}, {"a": 1}, {"alpha": 0.0}),
         ({"a": 1}, {"a": 1}, {"alpha": 1.0}),
         ({"a": 1}, {"a": 1}, {"alpha": 0.05, "duplication": 0.5}),
+        ({"a": 1}, {"a": 1}, {"alpha": 0.05, "concentration": 0.0}),
         ({"a": -1}, {"a": 1}, {"alpha": 0.05}),
         ({"a": 1}, {"a": 0}, {"alpha": 0.05}),
         ({"a": 1}, {"a": -1, "b": 2}, {"alpha": 0.05}),

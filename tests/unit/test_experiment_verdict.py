@@ -130,6 +130,24 @@ def test_several_winners_need_to_beat_each_other() -> None:
     assert (alone.kind, alone.winner) == ("winner", "a")
 
 
+def test_three_winners_none_ahead_of_both_others_keep_running() -> None:
+    a, b, c = (_primary(name, 0.5, 4.0) for name in "abc")
+    pairs = {
+        ("a", "b"): Interval(1.0, 0.5, 1.5),  # a ahead of b
+        ("a", "c"): Interval(0.0, -1.0, 1.0),
+        ("b", "c"): Interval(-1.0, -1.5, -0.5),  # c ahead of b
+    }
+    verdict = decide(THREE, [a, b, c], pairwise=pairs)
+    assert verdict.kind == "keep-running"
+    assert verdict.reasons[:3] == (
+        "a is surely better than b",
+        "a and c both beat stable; between them +0 [-1, +1], not yet surely different",
+        "c is surely better than b",
+    )
+    pairs["a", "c"] = Interval(0.8, 0.1, 1.5)
+    assert decide(THREE, [a, b, c], pairwise=pairs).winner == "a"
+
+
 def test_lower_is_better_pairs_are_oriented() -> None:
     a = _primary("a", -4.0, -0.5, higher_is_better=False)
     b = _primary("b", -5.0, -1.0, higher_is_better=False)

@@ -71,13 +71,15 @@ def sample_ratio(
     process counts a unit once, and several processes may each count it. With each unit counted
     m_i <= d times, Var(N_v) = p(1-p) * sum(m_i^2) <= p(1-p) * d * N for N counted units, so N_v
     / d varies no more than a multinomial count of N / d units: testing the counts divided by d
-    keeps the false-alarm rate under alpha (in the normal approximation) and costs a factor d
-    in the units a real mismatch needs.
+    keeps the false-alarm rate under alpha (in the normal approximation) and costs up to a
+    factor d in the units a real mismatch needs.
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), not {alpha}")
-    if duplication < 1:
+    if not duplication >= 1:
         raise ValueError(f"duplication is at least 1 (each unit counted once), not {duplication}")
+    if not concentration > 0:
+        raise ValueError(f"the prior's concentration must be positive, not {concentration}")
     shares = _normalised(planned, "planned shares")
     names = list(dict.fromkeys([*shares, *counts]))
     counted = {name: float(counts.get(name, 0.0)) for name in names}

@@ -239,12 +239,15 @@ def _best(
             if between is None:
                 why.append(f"{w.candidate} and {o.candidate} both win: no interval between them")
                 continue
+            if between.low > 0 or between.high < 0:
+                ahead, behind = (w, o) if between.low > 0 else (o, w)
+                why.append(f"{ahead.candidate} is surely better than {behind.candidate}")
+                continue
             why.append(
                 f"{w.candidate} and {o.candidate} both beat {control}; between them "
                 f"{_text(between)}, not yet surely different"
             )
-            if not (between.low > 0 or between.high < 0):
-                pending.append((w, _half(between), abs(between.estimate)))
+            pending.append((w, _half(between), abs(between.estimate)))
     return None, why
 
 
