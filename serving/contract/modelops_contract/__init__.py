@@ -26,6 +26,7 @@ the latency buckets or a recording rule's name is spelled as a literal anywhere 
 from modelops_contract import batch, experiment, records
 from modelops_contract.bins import MISSING, OTHER, UNSEEN, bin_label, bin_labels
 from modelops_contract.experiment import (
+    CONTROL,
     Experiment,
     ExperimentError,
     UnitError,
@@ -143,6 +144,7 @@ __all__ = [
     "CELLS",
     "CLASS",
     "CONCORDANT",
+    "CONTROL",
     "COST",
     "DATA_VERSION",
     "DISCORDANT",
