@@ -10,16 +10,21 @@ Telemetry (`modelops_serving.telemetry`) counts every prediction and feedback on
 profile's bins; feedback (`POST /api/v1.0/feedback`) scores the request again with the served
 model and counts the confusion matrix at `threshold` against the client's truth, once the
 answer's signed prediction id proves that this deployment gave it (`prediction_ids`).
+
+With the `experiment` parameter (an A/B experiment's JSON, `modelops_contract.experiment`) it
+serves every variant's model and scores each row with its unit's variant
+(`modelops_serving.experiment`); without it, nothing of that runs.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import logging
 import math
 import os
 import random
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +32,18 @@ import numpy as np
 import numpy.typing as npt
 from flask import g, has_request_context
 from google.protobuf import json_format
-from modelops_contract import FEEDBACK_KEY_ENV, PREDICTION_ID_TAG
+from modelops_contract import CONTROL, FEEDBACK_KEY_ENV, PREDICTION_ID_TAG, Experiment
 from seldon_core.flask_utils import SeldonMicroserviceException
 from seldon_core.metrics import SeldonMetrics
 from seldon_core.proto import prediction_pb2
 
 from modelops_serving import errors, quote, telemetry
 from modelops_serving.artifact import Artifact, read_artifact
+from modelops_serving.assignment import Rows, extra_fields
 from modelops_serving.body import body_limit
+from modelops_serving.experiment import ExperimentSetupError, Served, read_experiment
 from modelops_serving.loaded import LoadedModel, example_batch, load_model
+from modelops_serving.model_telemetry import model_telemetry
 from modelops_serving.prediction_ids import (
     DEFAULT_MAX_AGE_DAYS,
     RecentIds,
@@ -43,7 +51,6 @@ from modelops_serving.prediction_ids import (
     rows_digest,
     signer,
 )
-from modelops_serving.profile import Profile, ProfileError, parse_profile
 from modelops_serving.request_log import from_settings
 from modelops_serving.skops_types import REVIEWED_SKOPS_TYPES
 from modelops_serving.telemetry import BUSINESS_VALUE_ENV, TELEMETRY_ENV
@@ -95,30 +102,52 @@ class ModelServer:
         request_log: str = "",
         request_log_sample_rate: float | str = "",
         feedback_max_age_days: float | str = DEFAULT_MAX_AGE_DAYS,
+        experiment: str = "",
     ) -> None:
         self.model_uri = model_uri or os.environ.get("MODEL_URI", DEFAULT_MODEL_URI)
         self.max_batch_rows = int(max_batch_rows)
         self.threshold = float(threshold)
         self._version_override = model_version or os.environ.get("MODEL_VERSION", "")
         self._model: LoadedModel | None = None
-        self.artifact = _verified_artifact(
-            Path(self.model_uri), model_hash or os.environ.get("MODEL_HASH", "")
-        )
+        self.served: Served | None = None
+        expected_hash = model_hash or os.environ.get("MODEL_HASH", "")
+        running: Experiment | None = None
+        artifacts: tuple[Artifact, ...] = ()
+        extra = 0
+        if experiment:
+            try:
+                running, artifacts = read_experiment(
+                    experiment,
+                    base=Path(self.model_uri),
+                    model_hash=expected_hash,
+                    model_version=self._version_override,
+                )
+            except ExperimentSetupError as exc:
+                raise ModelLoadError(str(exc)) from None
+            self._version_override = running.control.model_version
+            self.artifact = artifacts[running.position(CONTROL)]
+            # Room for the fields besides the inputs, and the two tags listing each row's variant.
+            extra = extra_fields(running, frozenset(self.artifact.names)) + 2
+        else:
+            self.artifact = _verified_artifact(Path(self.model_uri), expected_hash)
         self.max_body_bytes = body_limit(
             self.max_batch_rows,
-            inputs=len(self.artifact.columns),
+            inputs=len(self.artifact.columns) + extra,
             classes=len(self.artifact.classes),
         )
         self.model_error_handler = errors.blueprint(
             self.max_body_bytes, max_rows=self.max_batch_rows
         )
-        self.telemetry = _telemetry(
-            self.artifact,
-            model_version=self.tags()["model_version"],
+        telemetry_of = functools.partial(
+            model_telemetry,
             threshold=self.threshold,
             setting=telemetry or os.environ.get(TELEMETRY_ENV, ""),
             business_value=business_value or os.environ.get(BUSINESS_VALUE_ENV, ""),
         )
+        try:
+            self.telemetry = telemetry_of(self.artifact, model_version=self.tags()["model_version"])
+        except ValueError as exc:
+            raise ModelLoadError(str(exc)) from None
         self.inject_server_errors = _injected_share(
             inject_server_errors or os.environ.get(INJECT_ENV, "") or 0.0
         )
@@ -139,24 +168,32 @@ class ModelServer:
             self.signer = signer(os.environ.get(FEEDBACK_KEY_ENV, ""), max_age_days=max_age_days)
         except ValueError as exc:
             raise ModelLoadError(str(exc)) from None
+        if running is not None:  # each other variant counts, and logs, under its own version
+            self.served = Served.build(
+                running,
+                artifacts,
+                control=(self.telemetry, self.request_log),
+                telemetry_of=lambda artifact, version: telemetry_of(
+                    artifact, model_version=version
+                ),
+                log_of=lambda log, version: from_settings(
+                    request_log, log.rate, model_version=version
+                ),
+            )
         # Made before gunicorn forks: every worker of the pod shares it.
         self.recent_ids = RecentIds()
         _skip_empty_metric_updates()
 
     def load(self) -> None:
         """Load the model from the verified bytes (once per gunicorn worker, after the fork)."""
+        if self.served is not None:
+            self.served.load(_loaded)
+            self._model = self.served.arms[self.served.experiment.position(CONTROL)].model
+            running = self.served.experiment
+            logger.info("loaded the experiment %s: %s", running.name, running.split)
+            return
         artifact = self.artifact
-        unreviewed = sorted(set(artifact.declared_types) - REVIEWED_SKOPS_TYPES)
-        if unreviewed:
-            logger.warning(
-                "%s: MLmodel lists skops types this server does not trust: %s",
-                artifact.path,
-                ", ".join(unreviewed),
-            )
-        try:
-            self._model = load_model(artifact)
-        except Exception as exc:
-            raise ModelLoadError(str(exc)) from exc
+        self._model = _loaded(artifact)
         logger.info(
             "loaded %s (%s), scoring path: %s", artifact.path, self.tags(), self._model.scoring.path
         )
@@ -172,11 +209,10 @@ class ModelServer:
         """Answer a Seldon JSON request; a bad one raises RequestError (a 4xx naming the field)."""
         artifact = self.artifact
         _note_rows(request)
+        if self.served is not None:
+            return self._predict_experiment(request, self.served)
         batch = to_batch(request, artifact.columns, max_rows=self.max_batch_rows)
-        if self.inject_server_errors and self._faults.random() < self.inject_server_errors:
-            raise InjectedError(
-                f"injected server error (inject_server_errors {self.inject_server_errors:g})"
-            )
+        self._maybe_fail()
         ordered = self._proba(batch)
         positive = ordered[:, artifact.classes.index(artifact.positive_label)]
         if self.telemetry is not None:
@@ -192,6 +228,30 @@ class ModelServer:
             "meta": {"tags": {**self.tags(), PREDICTION_ID_TAG: prediction_id}},
         }
 
+    def _predict_experiment(self, request: Any, served: Served) -> dict[str, Any]:
+        """`predict_raw` in an experiment: each row scored by its variant's model; the answer
+        lists each row's variant, and its id covers each row's unit."""
+        model_request, extras = served.split(request, max_rows=self.max_batch_rows)
+        batch = to_batch(model_request, self.artifact.columns, max_rows=self.max_batch_rows)
+        rows = served.assign(extras, rows=_row_count(batch))
+        self._maybe_fail()
+        ordered = served.proba(batch, rows)
+        served.predicted(batch, rows, ordered)
+        classes = list(self.artifact.classes)
+        prediction_id = self.signer.issue(
+            rows_digest(rows.signed(batch.columns)),
+            answer_digest(classes, ordered),
+            now=time.time(),
+        )
+        tags = {**self.tags(), PREDICTION_ID_TAG: prediction_id, **served.tags(rows)}
+        return {"data": {"names": classes, "ndarray": ordered.tolist()}, "meta": {"tags": tags}}
+
+    def _maybe_fail(self) -> None:
+        if self.inject_server_errors and self._faults.random() < self.inject_server_errors:
+            raise InjectedError(
+                f"injected server error (inject_server_errors {self.inject_server_errors:g})"
+            )
+
     def feedback(self, message: Any) -> dict[str, Any]:
         """Count a client's truth for rows this deployment scored; the answer's JSON body.
 
@@ -202,7 +262,8 @@ class ModelServer:
         this deployment gave `response` for `request`, not too long ago) and that this pod has
         not counted that prediction's truth yet. A refusal (a 4xx naming the field) adds
         nothing but itself. The request is scored again by the served model, so the confusion
-        counts are at this deployment's `threshold` whatever scores `response` holds.
+        counts are at this deployment's `threshold` whatever scores `response` holds. In an
+        experiment each row is scored, and counted, by the variant its unit is assigned to.
         """
         if not isinstance(message, dict):
             raise RequestError(
@@ -226,24 +287,31 @@ class ModelServer:
                 reason="no_request",
             )
         _note_rows(request)
+        served, assigned = self.served, None
         try:
+            if served is not None:
+                request, extras = served.split(request, max_rows=self.max_batch_rows)
             batch = to_batch(request, self.artifact.columns, max_rows=self.max_batch_rows)
+            rows = _row_count(batch)
+            if served is not None:
+                assigned = served.assign(extras, rows=rows)
         except RequestError as exc:
             raise RequestError(
                 f"in the feedback's 'request': {exc.message}", status=exc.status, reason=exc.reason
             ) from None
-        rows = len(next(iter(batch.columns.values())))
         actual = self._truth(message.get("truth"), rows=rows)
-        answered, prediction = self._verified_answer(message.get("response"), batch)
-        artifact = self.artifact
-        positive = self._proba(batch)[:, artifact.classes.index(artifact.positive_label)]
+        signed = batch.columns if assigned is None else assigned.signed(batch.columns)
+        answered, prediction = self._verified_answer(message.get("response"), signed)
+        positive = self._positive_scores(batch, assigned)
         if not self.recent_ids.first_time(prediction):
             raise RequestError(
                 "this prediction's truth was counted already: each prediction's truth counts once",
                 status=409,
                 reason="duplicate_feedback",
             )
-        if self.telemetry is not None:
+        if served is not None and assigned is not None:
+            served.fed_back(actual, positive, answered, assigned)
+        elif self.telemetry is not None:
             self.telemetry.feedback(actual, positive)
             if answered is not None:
                 self.telemetry.answers(positive, answered)
@@ -288,12 +356,12 @@ class ModelServer:
         return labels
 
     def _verified_answer(
-        self, response: Any, batch: Batch
+        self, response: Any, columns: Mapping[str, Any]
     ) -> tuple[npt.NDArray[np.float64] | None, bytes]:
         """The positive-class scores of the answer in `response` (None when its classes lack
         this model's positive one: the truth is counted all the same), and the MAC that
         identifies its prediction, once its prediction id proves that this deployment gave it
-        for `batch`."""
+        for the rows of `columns`."""
         prediction_id = _field(response, "meta", "tags", PREDICTION_ID_TAG)
         if not isinstance(prediction_id, str):
             raise RequestError(
@@ -304,12 +372,20 @@ class ModelServer:
         classes, scores = _answer(response)
         answer = answer_digest(classes, scores) if scores is not None else b""
         prediction = self.signer.verify(
-            prediction_id, rows_digest(batch.columns), answer, now=time.time()
+            prediction_id, rows_digest(columns), answer, now=time.time()
         )
         positive = self.artifact.positive_label
         if scores is None or positive not in classes:
             return None, prediction
         return scores[:, classes.index(positive)], prediction
+
+    def _positive_scores(self, batch: Batch, rows: Rows | None) -> npt.NDArray[np.float64]:
+        """Each row's positive-class score, from its variant's model in an experiment."""
+        artifact = self.artifact
+        positive = artifact.classes.index(artifact.positive_label)
+        if self.served is not None and rows is not None:
+            return self.served.proba(batch, rows)[:, positive]
+        return self._proba(batch)[:, positive]
 
     def _proba(self, batch: Batch) -> npt.NDArray[np.float64]:
         """Class probabilities, columns in `artifact.classes` order."""
@@ -332,15 +408,23 @@ class ModelServer:
             raise SeldonMicroserviceException(
                 "the model is not loaded", status_code=503, reason="MICROSERVICE_NOT_READY"
             )
-        proba = self._model.proba(example_batch(self.artifact).columns)
+        example = example_batch(self.artifact).columns
+        if self.served is not None:  # every variant's model answers
+            return {"status": "ok", "checked_rows": self.served.health(example), **self.tags()}
+        proba = self._model.proba(example)
         return {"status": "ok", "checked_rows": int(proba.shape[0]), **self.tags()}
 
     def init_metadata(self) -> dict[str, Any]:
         """Seldon metadata (GET /metadata): inputs, outputs, their types. Needs no loaded model."""
         artifact = self.artifact
+        versions = [self._version_override or artifact.content_hash[:12]]
+        served = self.served
+        custom = {} if served is None else served.metadata()
+        if served is not None:
+            versions += [v.model_version for v in served.experiment.variants if v.name != CONTROL]
         return {
             "name": "modelops-classifier",
-            "versions": [self._version_override or artifact.content_hash[:12]],
+            "versions": versions,
             "platform": "scikit-learn",
             # One entry per input, in the order of a row's values, with its type: "FP64" takes
             # numbers, "BYTES" strings (both take null). seldon-core's `custom` takes strings
@@ -361,8 +445,28 @@ class ModelServer:
                 "data_version": artifact.data_version,
                 "max_batch_rows": str(self.max_batch_rows),
                 "max_body_bytes": str(self.max_body_bytes),
+                **custom,
             },
         }
+
+
+def _loaded(artifact: Artifact) -> LoadedModel:
+    """The model of verified bytes, loaded trusting only the reviewed skops types."""
+    unreviewed = sorted(set(artifact.declared_types) - REVIEWED_SKOPS_TYPES)
+    if unreviewed:
+        logger.warning(
+            "%s: MLmodel lists skops types this server does not trust: %s",
+            artifact.path,
+            ", ".join(unreviewed),
+        )
+    try:
+        return load_model(artifact)
+    except Exception as exc:
+        raise ModelLoadError(str(exc)) from exc
+
+
+def _row_count(batch: Batch) -> int:
+    return len(next(iter(batch.columns.values())))
 
 
 def _verified_artifact(path: Path, expected_hash: str) -> Artifact:
@@ -444,64 +548,6 @@ def _injected_share(raw: float | str) -> float:
             share * 100,
         )
     return share
-
-
-def _telemetry(
-    artifact: Artifact, *, model_version: str, threshold: float, setting: str, business_value: str
-) -> telemetry.Telemetry | None:
-    """The model's telemetry, or None when it is off; refuses a bad setting with why."""
-    try:
-        on = telemetry.enabled(setting)
-        value = telemetry.parse_business_value(business_value) if business_value else None
-    except ValueError as exc:
-        raise ModelLoadError(str(exc)) from None
-    if not on:
-        logger.warning("telemetry is off: no modelops_* metrics on /prometheus")
-        return None
-    if not telemetry.multiprocess():
-        logger.warning(
-            "prometheus_client is not in multiprocess mode (no prometheus_multiproc_dir when it "
-            "was imported): start with modelops-microservice, or the metrics stay in each worker"
-        )
-    return telemetry.Telemetry(
-        model_version=model_version,
-        classes=artifact.classes,
-        positive_label=artifact.positive_label,
-        threshold=threshold,
-        profile=_profile(artifact),
-        business_value=value,
-    )
-
-
-def _profile(artifact: Artifact) -> Profile | None:
-    """The reference profile, or None (logged once, here, in the first process) without one."""
-    where = artifact.path / "profile.json"
-    if artifact.profile_bytes is None:
-        logger.warning(
-            "%s: not found (a model trained before reference profiles): serving without "
-            "per-feature and score-bin metrics",
-            where,
-        )
-        return None
-    try:
-        profile = parse_profile(artifact.profile_bytes, where=str(where))
-    except ProfileError as exc:
-        logger.error("%s; serving without per-feature and score-bin metrics", exc)
-        return None
-    # Bin only what the model takes, as the profile typed it: a feature the signature lacks, or
-    # types otherwise, would fail on every request.
-    kinds = {column.name: column.kind for column in artifact.columns}
-    numeric = tuple(b for b in profile.numeric if kinds.get(b.name) == "number")
-    categorical = tuple(b for b in profile.categorical if kinds.get(b.name) == "string")
-    kept = {b.name for b in numeric} | {b.name for b in categorical}
-    dropped = sorted({b.name for b in profile.features} - kept)
-    if dropped:
-        logger.error(
-            "%s: %s not inputs of the model of that type; serving without their bins",
-            where,
-            ", ".join(dropped),
-        )
-    return dataclasses.replace(profile, numeric=numeric, categorical=categorical)
 
 
 def _note_rows(request: Any) -> None:

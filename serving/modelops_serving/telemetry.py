@@ -90,6 +90,9 @@ PREDICT_PATHS = frozenset({"/predict", "/api/v1.0/predictions", "/api/v0.1/predi
 FEEDBACK_PATHS = frozenset({"/send-feedback", "/api/v1.0/feedback", "/api/v0.1/feedback"})
 ROWS = "modelops_row_count"
 """Where the server leaves a request's row count (on `flask.g`) for the request counters."""
+VARIANTS = "modelops_variant_rows"
+"""Where a server running an A/B experiment leaves (Telemetry, rows) for each variant a
+request's rows went to (on `flask.g`): the request is counted under each of them."""
 _STARTED = "modelops_started"
 _SMALL = 16
 PAIRED_ROWS = 64
@@ -259,8 +262,10 @@ def metric(series: Series, *, buckets: Sequence[float] = ()) -> Any:
     if isinstance(series, CounterSeries):
         return Counter(name, series.help, labels, registry=None)
     if isinstance(series, GaugeSeries):
-        # One value per label set whatever the number of workers: no `pid` label.
-        return Gauge(name, series.help, labels, registry=None, multiprocess_mode="max")
+        # One value per label set whatever the number of workers (no `pid` label), unless the
+        # series counts processes: then one sample per process, kept after it exits.
+        mode = "all" if series.per_process else "max"
+        return Gauge(name, series.help, labels, registry=None, multiprocess_mode=mode)
     if isinstance(series, HistogramSeries):
         bounds = series.buckets if series.buckets is not None else tuple(buckets)
         return Histogram(name, series.help, labels, buckets=bounds, registry=None)
@@ -468,6 +473,10 @@ class Telemetry:
                 ]
             self._pending.add(adds)
 
+    def record(self, adds: Iterable[Increment]) -> None:
+        """Write increments counted elsewhere (an experiment's series) with this model's."""
+        self._pending.add(adds)
+
     def _score_cuts(self) -> tuple[float, ...]:
         assert self.profile is not None
         return self.profile.score_cuts
@@ -538,10 +547,14 @@ def install(app: Flask, telemetry: Telemetry) -> None:
                     if status >= 500
                     else str(g.get(OUTCOME) or f"http_{status}")
                 )
-                rows = int(g.get(ROWS) or 0)
-                telemetry.request(
-                    endpoint, outcome, rows=rows, seconds=time.perf_counter() - started
-                )
+                seconds = time.perf_counter() - started
+                variants = g.get(VARIANTS)
+                if variants:  # an experiment's request: under each variant it went to
+                    for recorder, rows in variants:
+                        recorder.request(endpoint, outcome, rows=rows, seconds=seconds)
+                else:
+                    rows = int(g.get(ROWS) or 0)
+                    telemetry.request(endpoint, outcome, rows=rows, seconds=seconds)
         return response
 
     app.before_request_funcs.setdefault(None, []).insert(0, start)

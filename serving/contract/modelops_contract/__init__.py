@@ -12,7 +12,9 @@ environments install it; nothing here imports either side.
 - `records`: every recording rule's name, per window;
 - `feedback`: the environment variable of the key that signs prediction ids, and the tag that
   carries a prediction's id;
-- `batch`: the files a batch run writes beside its scores.
+- `batch`: the files a batch run writes beside its scores;
+- `experiment`: an A/B experiment's form (the server's `experiment` parameter) and the sticky
+  assignment of units to its variants.
 
 To add a series: declare it in `series.py` and list it in `SERIES`, record it in the server
 (`modelops_serving.telemetry`), and read it where a rule, criterion or dashboard needs it by its
@@ -21,14 +23,27 @@ that table against `SERIES`). `tests/test_contract.py` fails when a series name,
 the latency buckets or a recording rule's name is spelled as a literal anywhere else.
 """
 
-from modelops_contract import batch, records
+from modelops_contract import batch, experiment, records
 from modelops_contract.bins import MISSING, OTHER, UNSEEN, bin_label, bin_labels
+from modelops_contract.experiment import (
+    CONTROL,
+    Experiment,
+    ExperimentError,
+    UnitError,
+    Variant,
+    assign,
+    parse_experiment,
+    unit_text,
+)
 from modelops_contract.feedback import FEEDBACK_KEY_ENV, PREDICTION_ID_TAG
 from modelops_contract.series import (
+    ABOVE_ZERO,
     ACTUAL,
     AGREE,
     ANSWER_AGREEMENT,
     ANSWER_PAIRS,
+    ASSIGNED,
+    BELOW_ZERO,
     BIN,
     BINS,
     BUSINESS_VALUE,
@@ -42,6 +57,13 @@ from modelops_contract.series import (
     DISCORDANT,
     ENDPOINT,
     ENDPOINTS,
+    EXPERIMENT_ASSIGNMENTS,
+    EXPERIMENT_COVARIATE,
+    EXPERIMENT_COVARIATE_ROWS,
+    EXPERIMENT_COVARIATE_SQUARES,
+    EXPERIMENT_PROCESSES,
+    EXPERIMENT_SERIES,
+    EXPERIMENT_UNITS,
     FALSE,
     FALSE_NEGATIVE,
     FALSE_POSITIVE,
@@ -64,6 +86,7 @@ from modelops_contract.series import (
     ORDER,
     ORDERS,
     OUTCOME,
+    PID,
     POSITIVE,
     PREDICT,
     PREDICTED,
@@ -84,6 +107,7 @@ from modelops_contract.series import (
     SERIES,
     SERVER_ERROR,
     SHADOW,
+    SIDES,
     SIGN,
     SIGNS,
     STABLE,
@@ -94,6 +118,7 @@ from modelops_contract.series import (
     TRUE,
     TRUE_NEGATIVE,
     TRUE_POSITIVE,
+    VARIANT,
     ContractError,
     CounterSeries,
     GaugeSeries,
@@ -104,10 +129,13 @@ from modelops_contract.series import (
 )
 
 __all__ = [
+    "ABOVE_ZERO",
     "ACTUAL",
     "AGREE",
     "ANSWER_AGREEMENT",
     "ANSWER_PAIRS",
+    "ASSIGNED",
+    "BELOW_ZERO",
     "BIN",
     "BINS",
     "BUSINESS_VALUE",
@@ -116,11 +144,19 @@ __all__ = [
     "CELLS",
     "CLASS",
     "CONCORDANT",
+    "CONTROL",
     "COST",
     "DATA_VERSION",
     "DISCORDANT",
     "ENDPOINT",
     "ENDPOINTS",
+    "EXPERIMENT_ASSIGNMENTS",
+    "EXPERIMENT_COVARIATE",
+    "EXPERIMENT_COVARIATE_ROWS",
+    "EXPERIMENT_COVARIATE_SQUARES",
+    "EXPERIMENT_PROCESSES",
+    "EXPERIMENT_SERIES",
+    "EXPERIMENT_UNITS",
     "FALSE",
     "FALSE_NEGATIVE",
     "FALSE_POSITIVE",
@@ -146,6 +182,7 @@ __all__ = [
     "ORDERS",
     "OTHER",
     "OUTCOME",
+    "PID",
     "POSITIVE",
     "PREDICT",
     "PREDICTED",
@@ -167,6 +204,7 @@ __all__ = [
     "SERIES",
     "SERVER_ERROR",
     "SHADOW",
+    "SIDES",
     "SIGN",
     "SIGNS",
     "STABLE",
@@ -178,15 +216,24 @@ __all__ = [
     "TRUE_NEGATIVE",
     "TRUE_POSITIVE",
     "UNSEEN",
+    "VARIANT",
     "ContractError",
     "CounterSeries",
+    "Experiment",
+    "ExperimentError",
     "GaugeSeries",
     "HistogramSeries",
     "Series",
+    "UnitError",
+    "Variant",
+    "assign",
     "batch",
     "bin_label",
     "bin_labels",
     "cell",
+    "experiment",
     "flag",
+    "parse_experiment",
     "records",
+    "unit_text",
 ]

@@ -36,6 +36,10 @@ LE = "le"
 """A histogram bucket's upper bound (prometheus_client adds it; no series declares it)."""
 TRACK, NAMESPACE = "track", "namespace"
 """Labels the scrape adds: which predictor a pod serves, and its environment's namespace."""
+VARIANT, ASSIGNED = "variant", "assigned"
+"""An A/B experiment's variant (`modelops_contract.experiment`), and whether a row had a unit."""
+PID = "pid"
+"""The label prometheus_client adds to each sample of a per-process gauge (`per_process`)."""
 
 # --- label values readers select on ------------------------------------------------------------
 PREDICT, FEEDBACK = "predict", "feedback"
@@ -54,6 +58,10 @@ GAIN, COST = "gain", "cost"
 SIGNS = (GAIN, COST)
 CONCORDANT, DISCORDANT = "concordant", "discordant"
 ORDERS = (CONCORDANT, DISCORDANT)
+ABOVE_ZERO, BELOW_ZERO = "positive", "negative"
+SIDES = (ABOVE_ZERO, BELOW_ZERO)
+"""The `sign` of modelops_experiment_covariate: the sum of the values above zero, and of the
+magnitudes below it (a counter cannot go down; the sum is the first minus the second)."""
 PREDICTED_POSITIVE_RATE = "predicted_positive_rate"
 """The `metric` of modelops_reference_metric that the server adds to the profile's metrics:
 the test set's share predicted positive at the threshold."""
@@ -140,9 +148,15 @@ class CounterSeries(Series):
 
 @dataclass(frozen=True)
 class GaugeSeries(Series):
-    """A gauge: one value per label set (the server merges its workers' values with `max`)."""
+    """A gauge: one value per label set (the server merges its workers' values with `max`).
+
+    A `per_process` gauge keeps one sample per server process instead, each with a `PID`
+    label (prometheus_client's `all` mode, which keeps a process's sample after it exits, as
+    its counts stay in the counters): readers count the processes.
+    """
 
     kind: ClassVar[str] = "gauge"
+    per_process: bool = False
 
 
 @dataclass(frozen=True)
@@ -296,6 +310,46 @@ REFERENCE_METRIC = GaugeSeries(
     (MODEL_VERSION, METRIC),
 )
 
+# A/B experiments (only when the server runs one: its `experiment` parameter). Every variant's
+# rows are also counted in the series above under the variant's own model_version.
+EXPERIMENT_ASSIGNMENTS = CounterSeries(
+    "modelops_experiment_assignments",
+    "Rows of an A/B experiment by endpoint and variant; assigned=false: rows without a unit, "
+    "served by stable and outside the comparison",
+    (MODEL_VERSION, ENDPOINT, VARIANT, ASSIGNED),
+)
+EXPERIMENT_UNITS = CounterSeries(
+    "modelops_experiment_units",
+    "Units predicted by each variant, a unit counted the first time this process sees it: a "
+    "process remembers about 1,000,000 units (16-way LRU sets of 8-byte digests), so a unit "
+    "seen by several processes, or forgotten, counts again",
+    (MODEL_VERSION, VARIANT),
+)
+EXPERIMENT_PROCESSES = GaugeSeries(
+    "modelops_experiment_processes",
+    "1 per server process (pid) that has run the A/B experiment since its pod started: how "
+    "many processes may each have counted a unit in modelops_experiment_units",
+    (MODEL_VERSION,),
+    per_process=True,
+)
+EXPERIMENT_COVARIATE_ROWS = CounterSeries(
+    "modelops_experiment_covariate_rows",
+    "Feedback rows with a covariate value, by variant and confusion cell (CUPED)",
+    (MODEL_VERSION, VARIANT, CELL),
+)
+EXPERIMENT_COVARIATE = CounterSeries(
+    "modelops_experiment_covariate",
+    "The sum of the covariate over feedback rows, by variant and confusion cell: sign "
+    "positive sums the values above zero, negative the magnitudes below (sum = positive - "
+    "negative)",
+    (MODEL_VERSION, VARIANT, CELL, SIGN),
+)
+EXPERIMENT_COVARIATE_SQUARES = CounterSeries(
+    "modelops_experiment_covariate_squares",
+    "The sum of the covariate's squares over feedback rows, by variant and confusion cell",
+    (MODEL_VERSION, VARIANT, CELL),
+)
+
 SERIES: tuple[Series, ...] = (
     TELEMETRY_ERRORS,
     REQUESTS,
@@ -318,6 +372,12 @@ SERIES: tuple[Series, ...] = (
     REFERENCE_MISSING,
     REFERENCE_SCORE_SHARE,
     REFERENCE_METRIC,
+    EXPERIMENT_ASSIGNMENTS,
+    EXPERIMENT_UNITS,
+    EXPERIMENT_PROCESSES,
+    EXPERIMENT_COVARIATE_ROWS,
+    EXPERIMENT_COVARIATE,
+    EXPERIMENT_COVARIATE_SQUARES,
 )
 """Every series, each once."""
 PROFILE_SERIES: tuple[Series, ...] = (
@@ -332,6 +392,16 @@ PROFILE_SERIES: tuple[Series, ...] = (
     REFERENCE_METRIC,
 )
 """The series a server has only with a profile it can bin with."""
+EXPERIMENT_SERIES: tuple[Series, ...] = (
+    EXPERIMENT_ASSIGNMENTS,
+    EXPERIMENT_UNITS,
+    EXPERIMENT_PROCESSES,
+    EXPERIMENT_COVARIATE_ROWS,
+    EXPERIMENT_COVARIATE,
+    EXPERIMENT_COVARIATE_SQUARES,
+)
+"""The series a server has only while it runs an A/B experiment (the covariate's, only when
+the experiment names one)."""
 
 
 def _unique(series: tuple[Series, ...]) -> None:
