@@ -233,4 +233,3 @@ def read_verdict(path: Path, *, environment: str, experiment: Experiment) -> str
             )
         )
     return CONTROL if kind == "no-difference" else str(winner)
-

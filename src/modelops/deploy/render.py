@@ -193,7 +193,9 @@ def monitoring_files(
 def _predictors(release: Release, stable_replicas: int, canary_replicas: int) -> list[Predictor]:
     assert release.stable is not None
     if release.experiment is not None:
-        return [Predictor("stable", release.stable, 100, stable_replicas, experiment=release.experiment)]
+        return [
+            Predictor("stable", release.stable, 100, stable_replicas, experiment=release.experiment)
+        ]
     traffic = release.traffic
     predictors = [Predictor("stable", release.stable, traffic["stable"], stable_replicas)]
     canary = release.canary
