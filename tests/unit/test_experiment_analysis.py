@@ -135,10 +135,10 @@ def test_a_broken_split_stops_before_anything_else_is_judged() -> None:
 
 
 def test_units_counted_by_several_processes_weigh_less_in_the_split() -> None:
-    """A 50.6/49.4 split on 100k units is a mismatch counted once, not when 8 processes may
+    """A 51/49 split on 100k units is a mismatch counted once, not when 8 processes may
     each have counted a unit (the counts then stand for as few as 12,500 units)."""
-    once = _judged(_evidence(units=(50_600, 49_400)))
-    shared = _judged(_evidence(units=(50_600, 49_400), processes=8))
+    once = _judged(_evidence(units=(51_000, 49_000)))
+    shared = _judged(_evidence(units=(51_000, 49_000), processes=8))
     assert once.srm.mismatch
     assert not shared.srm.mismatch
 

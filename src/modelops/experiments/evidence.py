@@ -167,7 +167,7 @@ def judge(
     srm = stats.sample_ratio(
         {name: counts.units for name, counts in variants.items()},
         settings.split,
-        alpha=settings.alpha,
+        alpha=settings.srm_alpha,
         duplication=max(evidence.processes, 1.0),
     )
     raw = {name: kpi_moments(settings.primary, counts, values) for name, counts in variants.items()}

@@ -102,6 +102,13 @@ class ExperimentParams(Frozen):
     )
     alpha: float = Field(0.05, gt=0.0, lt=0.5, description="False-winner rate, at every look.")
     power: float = Field(0.8, ge=0.5, lt=1.0, description="Chance to find a true minimum_effect.")
+    srm_alpha: float = Field(
+        0.001,
+        gt=0.0,
+        lt=0.5,
+        description="False-alarm rate of the sample-ratio check, at every look: strict, "
+        "because a mismatch stops the experiment (benchmarks/results/experiments.md).",
+    )
     covariate: str | None = Field(
         None,
         description="A request field holding the unit's pre-experiment value of the primary "
