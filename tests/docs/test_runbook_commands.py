@@ -69,6 +69,10 @@ NOT_RUNNABLE = {
     "hold): tests/cli/test_score.py runs all three",
     r"modelops canary\b": "asks a running Prometheus about a running canary: "
     "tests/rehearsal/test_canary_e2e.py runs it for real",
+    r"modelops experiment\b": "asks a running Prometheus about a running experiment: "
+    "tests/rehearsal/test_experiment_e2e.py runs it for real",
+    r"modelops release experiment\b": "needs a candidate published by an earlier release: "
+    "tests/deploy/test_walk_experiment.py runs start, conclude and stop through the CLI",
     r"modelops (monitor|monitor-issues|retrain)\b": "asks a running Prometheus, a server's "
     "request log or GitHub: tests/rehearsal/test_monitor_e2e.py and "
     "tests/monitoring/test_retrain.py run them for real",

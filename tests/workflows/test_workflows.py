@@ -381,7 +381,11 @@ def test_release_workflows_give_credentials_only_to_the_steps_that_need_them(nam
     for step in job["steps"]:
         if step.get("name", "").startswith(("Install", "Reproduce")):
             assert not step.get("env"), f"{step['name']} gets no credentials"
-    needed = {n for n in given if "commit and push" in n or "registry" in n or "DVC remote" in n}
+    needed = {
+        n
+        for n in given
+        if "commit and push" in n or "registry" in n or "DVC remote" in n or "verdict" in n
+    }
     assert given == needed, given
 
 
@@ -422,7 +426,14 @@ def test_the_rollout_workflow_passes_its_inputs_through_env_and_its_environment(
     triggers = _triggers(workflow)
     assert set(triggers) == {"workflow_dispatch", "schedule"}
     inputs = triggers["workflow_dispatch"]["inputs"]
-    assert inputs["action"]["options"] == ["promote", "rollback", "restore", "auto"]
+    assert inputs["action"]["options"] == [
+        "promote",
+        "rollback",
+        "restore",
+        "auto",
+        "experiment-conclude",
+        "experiment-stop",
+    ]
     assert inputs["reason"]["required"] is True, "every step records a reason"
     declared = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["deploy"]["environments"]
     assert set(inputs["environment"]["options"]) == set(declared), "keep in step with params.yaml"
@@ -608,3 +619,25 @@ def test_every_make_target_a_workflow_calls_exists() -> None:
     for path in WORKFLOWS:
         for target in re.findall(r"\bmake (?:-C \S+ )?([a-z-]+)", _run_text(_load(path))):
             assert target in targets, f"{path.name}: make {target} does not exist"
+
+
+def test_the_rollout_workflow_judges_running_experiments_daily_and_fails_on_stop() -> None:
+    workflow = _load(REPO_ROOT / ".github" / "workflows" / "rollout.yml")
+    crons = [entry["cron"] for entry in _triggers(workflow)["schedule"]]
+    assert "0 6 * * *" in crons
+    job = _job(workflow, "experiment")
+    assert "github.event.schedule == '0 6 * * *'" in job["if"]
+    assert job["permissions"] == {"contents": "read"}, "a verdict writes nothing to the repository"
+    steps = _named(job)
+    judge = steps["Judge the experiment"]["run"]
+    assert "modelops experiment analyze --env" in judge
+    assert '[ "$status" -ne 3 ]' in judge, "keep running (3) is not a failure; stop (1) is"
+    for name in ("busy", "judge"):
+        assert "github.event.schedule != '0 6 * * *'" in _job(workflow, name)["if"]
+    rollout = _named(_job(workflow, "rollout"))
+    change = rollout[
+        "Change the release, commit and push (recomputed on main's new tip if it moved)"
+    ]
+    assert "release experiment conclude" in change["run"]
+    assert "--verdict" in change["run"]
+    assert "release experiment stop" in change["run"]
