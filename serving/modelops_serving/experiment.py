@@ -210,6 +210,13 @@ class Served:
             if key not in loaded:
                 loaded[key] = load(arm.artifact)
             arm.model = loaded[key]
+            logger.info(
+                "variant %s (%s, %s%%): scoring path %s",
+                arm.variant.name,
+                arm.variant.model_version,
+                arm.variant.share,
+                arm.model.scoring.path,
+            )
             if arm.telemetry is not None:
                 arm.telemetry.model_info(
                     model_hash=arm.artifact.content_hash,
