@@ -25,6 +25,7 @@ from modelops.batch import cli as batch_cli
 from modelops.canary import cli as canary_cli
 from modelops.deploy import cli as deploy_cli
 from modelops.errors import ExitCode, ModelopsError
+from modelops.experiments import cli as experiment_cli
 from modelops.gates.registry import GATE_NAMES
 from modelops.monitoring import cli as monitor_cli
 from modelops.rehearsal import cli as rehearsal_cli
@@ -138,6 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     deploy_cli.register(commands)
     rehearsal_cli.register(commands)
     canary_cli.register(commands)
+    experiment_cli.register(commands)
     monitor_cli.register(commands)
     batch_cli.register(commands)
     return parser

@@ -18,6 +18,7 @@ traceback.
      ├── DeployError          manifests that do not validate; a deploy that cannot be planned
      ├── UngatedModelError    a model the gates did not judge, or did not pass
      ├── CanaryError          nothing to judge, or a step that cannot be found
+     ├── ExperimentError      no experiment declared or running, or nothing to plan it from
      ├── MonitorError         nothing served to monitor, or no profile to judge it with
      ├── RowsError            a request log the server did not write
      ├── RetrainError         the retraining branch cannot be made
@@ -26,14 +27,18 @@ traceback.
 
 Exit codes, the same for every command (`ExitCode`; the handlers return them by name):
 
-    0    OK           done; for a judge: promote, or (auto) acted, held or found no canary
+    0    OK           done; for a judge: promote, or (auto) acted, held or found no canary;
+                      for an experiment: a winner, or no difference
     1    FAILED       an error above; a check that failed: a blocking verdict, stale manifests
                       (render --check), drift in logged rows (monitor --rows), a canary plan
-                      past canary.max_step_duration; for a judge: roll back
+                      past canary.max_step_duration; for a judge: roll back; for an
+                      experiment: stop (a broken split, a guardrail breached), or a plan
+                      longer than its max_days
     2    UNDECIDED    a judge that cannot judge (canary analyze, plan, auto: no canary, no
                       Prometheus, bad params); a command line argparse refuses, or a command
                       group given no action (`modelops`, `modelops release`, `modelops canary`)
-    3    ASK          a person must decide: the judge holds (analyze), or a step held past
+    3    ASK          a person must decide: the judge holds (analyze), an experiment must
+                      keep running, or a step held past
                       canary.max_step_duration with canary.on_timeout: ask (auto)
     130  INTERRUPTED  Ctrl-C; the message says whether anything was written
 """
@@ -104,6 +109,10 @@ class UngatedModelError(ModelopsError):
 
 class CanaryError(ModelopsError):
     """Nothing to judge (no canary), or a release whose current step cannot be found."""
+
+
+class ExperimentError(ModelopsError):
+    """No experiment declared or running, or no reference to plan or judge it with."""
 
 
 class MonitorError(ModelopsError):

@@ -143,6 +143,12 @@ class ProjectPaths:
         return self.root / REPORTS_DIR / "canary"
 
     @property
+    def experiments_dir(self) -> Path:
+        """`modelops experiment analyze` writes each environment's verdict here (<env>.md,
+        <env>.json)."""
+        return self.root / REPORTS_DIR / "experiments"
+
+    @property
     def monitor_dir(self) -> Path:
         """`modelops monitor` writes its reports here, one folder per environment (and rows/)."""
         return self.root / REPORTS_DIR / "monitor"

@@ -16,6 +16,7 @@ import jinja2
 import pytest
 import yaml
 from modelops_contract import FEEDBACK_KEY_ENV
+from modelops_contract.experiment import parse_experiment
 
 from modelops.deploy.render import render
 from modelops.deploy.schemas import PINNED, schema_source
@@ -31,7 +32,8 @@ from modelops.params import (
     ResourcesParams,
 )
 from modelops.releases import state
-from modelops.releases.state import Release
+from modelops.releases.experiment import conclude_experiment, start_experiment
+from modelops.releases.state import Experiment, Release, Variant
 from tests.deploy.support import change, changed, model_version
 from tests.support import REPO_ROOT
 
@@ -67,10 +69,26 @@ def _releases(production_canary: int | None, *, shadow: bool = False) -> dict[st
     return {"staging": staging, "production": production}
 
 
+def _experiment() -> dict[str, Release]:
+    """Production runs an A/B experiment: V1 (stable) 60%, V2 (b) 40% of the customers."""
+    releases = _releases(None)
+    offer = Experiment(
+        name="offer-v2",
+        salt="offer-v2",
+        unit="customer_id",
+        variants=(Variant("stable", V1, 60), Variant("b", V2, 40)),
+    )
+    releases["production"] = changed(
+        start_experiment(releases["production"], offer, change=change())
+    )
+    return releases
+
+
 STATES = {
     "stable": _releases(None),
     "canary-25": _releases(25),
     "shadow": _releases(None, shadow=True),
+    "experiment": _experiment(),
 }
 
 
@@ -511,3 +529,35 @@ def test_the_request_log_reaches_the_server_only_when_sampled() -> None:
     assert float(parameters["request_log_sample_rate"]["value"]) == 0.05
     (without,) = _predictors(_render(STATES["stable"]), "production")
     assert "request_log" not in {p["name"] for p in without["graph"]["parameters"]}
+
+
+def test_an_experiment_runs_every_variant_in_each_stable_pod_routed_by_unit() -> None:
+    predictors = _predictors(_render(STATES["experiment"]), "production")
+    assert [(p["name"], p["traffic"]) for p in predictors] == [("stable", 100)]
+    pod = predictors[0]["componentSpecs"][0]["spec"]
+    downloads = {c["name"]: c["args"] for c in pod["initContainers"]}
+    assert downloads == {
+        "model-initializer-stable": [V1.model_uri, "/mnt/models/stable"],
+        "model-initializer-b": [V2.model_uri, "/mnt/models/b"],
+    }
+    parameters = {p["name"]: p["value"] for p in predictors[0]["graph"]["parameters"]}
+    served = parse_experiment(parameters["experiment"])
+    assert (served.name, served.salt, served.unit) == ("offer-v2", "offer-v2", "customer_id")
+    assert [(v.name, v.model_hash, v.directory, v.share) for v in served.variants] == [
+        ("stable", V1.model_hash, "/mnt/models/stable", 60),
+        ("b", V2.model_hash, "/mnt/models/b", 40),
+    ]
+    assert parameters["model_uri"] == "/mnt/models/stable"
+    assert parameters["model_version"] == V1.version, "stable's telemetry and probes unchanged"
+    staging = _predictors(_render(STATES["experiment"]), "staging")
+    assert "experiment" not in {p["name"] for p in staging[0]["graph"]["parameters"]}
+
+
+def test_concluding_an_experiment_renders_the_winner_alone() -> None:
+    releases = dict(STATES["experiment"])
+    releases["production"] = conclude_experiment(releases["production"], "b", change=change())
+    predictors = _predictors(_render(releases), "production")
+    assert [(p["name"], p["annotations"]["modelops.io/model-version"]) for p in predictors] == [
+        ("stable", V2.version)
+    ]
+    assert "experiment" not in {p["name"] for p in predictors[0]["graph"]["parameters"]}

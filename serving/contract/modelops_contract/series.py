@@ -332,6 +332,12 @@ EXPERIMENT_PROCESSES = GaugeSeries(
     (MODEL_VERSION,),
     per_process=True,
 )
+EXPERIMENT_FEEDBACK_ROWS = CounterSeries(
+    "modelops_experiment_feedback_rows",
+    "Feedback rows with a unit by variant and confusion cell: an A/B experiment's labelled "
+    "predictions, rows without a unit left out (the primary KPI and quality guardrails)",
+    (MODEL_VERSION, VARIANT, CELL),
+)
 EXPERIMENT_COVARIATE_ROWS = CounterSeries(
     "modelops_experiment_covariate_rows",
     "Feedback rows with a covariate value, by variant and confusion cell (CUPED)",
@@ -375,6 +381,7 @@ SERIES: tuple[Series, ...] = (
     EXPERIMENT_ASSIGNMENTS,
     EXPERIMENT_UNITS,
     EXPERIMENT_PROCESSES,
+    EXPERIMENT_FEEDBACK_ROWS,
     EXPERIMENT_COVARIATE_ROWS,
     EXPERIMENT_COVARIATE,
     EXPERIMENT_COVARIATE_SQUARES,
@@ -396,6 +403,7 @@ EXPERIMENT_SERIES: tuple[Series, ...] = (
     EXPERIMENT_ASSIGNMENTS,
     EXPERIMENT_UNITS,
     EXPERIMENT_PROCESSES,
+    EXPERIMENT_FEEDBACK_ROWS,
     EXPERIMENT_COVARIATE_ROWS,
     EXPERIMENT_COVARIATE,
     EXPERIMENT_COVARIATE_SQUARES,

@@ -34,14 +34,17 @@ from modelops.telemetry.promql import Vector, cumulative_buckets, sample_value
 TRACKS = (CANARY, STABLE)
 
 
-def step_queries(namespace: str, seconds: float, tracks: Sequence[str] = TRACKS) -> dict[str, str]:
-    """The PromQL of each kind of count, over the last `seconds` (at least one)."""
+def step_queries(
+    namespace: str, seconds: float, tracks: Sequence[str] = TRACKS, *, label: str = TRACK
+) -> dict[str, str]:
+    """The PromQL of each kind of count, over the last `seconds` (at least one), per value of
+    `label`: a track (the canary judge), or a model version (an experiment's variants)."""
     window = f"{max(math.ceil(seconds), 1)}s"
-    selector = f'namespace="{namespace}", track=~"{"|".join(tracks)}"'
+    selector = f'namespace="{namespace}", {label}=~"{"|".join(tracks)}"'
     predict = f'{selector}, endpoint="{contract.PREDICT}"'
 
     def increase(metric: str, by: str, where: str = selector) -> str:
-        return f"sum by (track, {by}) (increase({metric}{{{where}}}[{window}]))"
+        return f"sum by ({label}, {by}) (increase({metric}{{{where}}}[{window}]))"
 
     bins = contract.REFERENCE_BINS.name
     return {
@@ -50,7 +53,7 @@ def step_queries(namespace: str, seconds: float, tracks: Sequence[str] = TRACKS)
         "scores": increase(contract.SCORE.bucket, "le"),
         "predictions": increase(contract.PREDICTIONS.total, "positive"),
         "features": increase(contract.FEATURE_BIN.total, "feature, bin"),
-        "bins": f"max by (track, feature, bins) ({bins}{{{selector}}})",
+        "bins": f"max by ({label}, feature, bins) ({bins}{{{selector}}})",
         "feedback": increase(contract.FEEDBACK_ROWS.total, "cell"),
         "agreement": increase(contract.ANSWER_AGREEMENT.total, "agree"),
         "pairs": increase(contract.ANSWER_PAIRS.total, "order"),
@@ -65,14 +68,15 @@ def covered_query(namespace: str, window: str) -> str:
     return f"time() - min_over_time(timestamp({series})[{window}:5s])"
 
 
-def track_counts(answers: Mapping[str, Vector], track: str) -> TrackCounts:
-    """One track's counts from the answers to `step_queries` (missing series count as zero)."""
+def track_counts(answers: Mapping[str, Vector], track: str, *, label: str = TRACK) -> TrackCounts:
+    """One track's counts from the answers to `step_queries` (missing series count as zero);
+    `label` as the queries were grouped."""
 
     def rows(name: str) -> list[tuple[Mapping[str, str], float]]:
         found = []
         for sample in answers.get(name, ()):
             labels = sample.get("metric", {})
-            if labels.get(TRACK) == track:
+            if labels.get(label) == track:
                 found.append((labels, sample_value(sample)))
         return found
 

@@ -123,6 +123,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     _change_options(restore, reason_required=True)
 
+    _experiment_actions(action)
+
     preview = action(
         "preview",
         _preview,
@@ -156,6 +158,76 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     render.add_argument("--check", action="store_true", help="only check they are current")
     render.set_defaults(handler=one_at_a_time(_render))
+
+
+def _experiment_actions(
+    action: Callable[[str, Handler, str], argparse.ArgumentParser],
+) -> None:
+    """`release experiment start|stop|conclude`: an A/B experiment's commits."""
+    experiment = action(
+        "experiment",
+        lambda args, paths: _usage(experiment),
+        "Start, stop or conclude the A/B experiment params.yaml declares for an environment "
+        "(experiments.<env>; runbooks/ab-experiments.md).",
+    )
+    steps = experiment.add_subparsers(title="steps", metavar="STEP")
+    for name, handler, help_text in (
+        (
+            "start",
+            _experiment_start,
+            "Split the environment's units between its stable model and the candidates; each "
+            "unit always meets the same variant.",
+        ),
+        (
+            "stop",
+            _experiment_stop,
+            "End the experiment with nothing judged: the stable model takes all traffic.",
+        ),
+        (
+            "conclude",
+            _experiment_conclude,
+            "End the experiment on a verdict: its winner takes all traffic, as the stable "
+            "model; the verdict is kept beside the release and linked from its history.",
+        ),
+    ):
+        step = steps.add_parser(name, help=help_text, description=help_text)
+        step.set_defaults(handler=one_at_a_time(handler))
+        step.add_argument("--env", required=True, help="the environment, e.g. production")
+        if name == "conclude":
+            step.add_argument(
+                "--verdict", type=Path, help="reports/experiments/<env>.json (experiment analyze)"
+            )
+            step.add_argument("--winner", help="a variant's name, to conclude without a verdict")
+        _change_options(step, reason_required=name != "start")
+
+
+def _experiment_start(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.deploy.experiment import start
+
+    params = _params(paths)
+    reason = args.reason or f"start the experiment declared in params.yaml for {args.env}"
+    change = _change(args, paths, reason)
+    plan = start(paths.root, params, args.env, change=change, cache=paths.fetched_models_dir)
+    return _finish(args, paths, params, plan)
+
+
+def _experiment_stop(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.deploy.experiment import stop
+
+    params = _params(paths)
+    plan = stop(paths.root, params, args.env, change=_change(args, paths, args.reason))
+    return _finish(args, paths, params, plan)
+
+
+def _experiment_conclude(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.deploy.experiment import conclude
+
+    params = _params(paths)
+    change = _change(args, paths, args.reason)
+    plan = conclude(
+        paths.root, params, args.env, change=change, verdict=args.verdict, winner=args.winner
+    )
+    return _finish(args, paths, params, plan)
 
 
 def _change_options(parser: argparse.ArgumentParser, *, reason_required: bool) -> None:

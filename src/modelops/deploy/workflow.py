@@ -191,7 +191,7 @@ def deploy_model(
     return Plan(
         releases=releases,
         changed=tuple(changed),
-        message=_message(title, releases, changed, change, body=(provenance, *overrides)),
+        message=commit_message(title, releases, changed, change, body=(provenance, *overrides)),
         notes=tuple(notes),
     )
 
@@ -277,7 +277,7 @@ def promote(root: Path, params: Params, environment: str, *, change: Change) -> 
             f"promote: {environment} canary {event.version} "
             f"{before.canary.weight}% -> {after.canary.weight}%"
         )
-    return Plan(releases, (environment,), _message(title, releases, (environment,), change))
+    return Plan(releases, (environment,), commit_message(title, releases, (environment,), change))
 
 
 def rollback(root: Path, params: Params, environment: str, *, change: Change) -> Plan:
@@ -299,7 +299,7 @@ def rollback(root: Path, params: Params, environment: str, *, change: Change) ->
         f"rollback: {environment} {before.canary.role} {after.history[-1].version} removed, "
         f"{after.stable.version} takes 100%"
     )
-    return Plan(releases, (environment,), _message(title, releases, (environment,), change))
+    return Plan(releases, (environment,), commit_message(title, releases, (environment,), change))
 
 
 def _back_to_previous(releases: dict[str, Release], environment: str, *, change: Change) -> Plan:
@@ -325,7 +325,7 @@ def _back_to_previous(releases: dict[str, Release], environment: str, *, change:
         f"rollback: {environment} back to {previous}, replacing {before.stable.version} "
         "(the next scheduled run scores with it)"
     )
-    return Plan(releases, (environment,), _message(title, releases, (environment,), change))
+    return Plan(releases, (environment,), commit_message(title, releases, (environment,), change))
 
 
 def restore(root: Path, params: Params, environment: str, version: str, *, change: Change) -> Plan:
@@ -338,7 +338,7 @@ def restore(root: Path, params: Params, environment: str, version: str, *, chang
     releases[environment] = after
     assert before.stable is not None
     title = f"restore: {environment} back to {version} (100%), replacing {before.stable.version}"
-    return Plan(releases, (environment,), _message(title, releases, (environment,), change))
+    return Plan(releases, (environment,), commit_message(title, releases, (environment,), change))
 
 
 def write(root: Path, params: Params, plan: Plan) -> list[Path]:
@@ -557,7 +557,7 @@ def _share(release: Release) -> str:
     return f"canary {release.canary.weight}%"
 
 
-def _message(
+def commit_message(
     title: str,
     releases: Mapping[str, Release],
     changed: Sequence[str],

@@ -3,8 +3,8 @@
 Every knob of the pipeline lives in `params.yaml`; `load` is the only reader. A typo or a bad
 value fails there, naming the key and what is allowed, before any stage touches its outputs.
 The sections (`prepare`, `train`, `evaluate`, `gates`, `deploy`, `monitoring`, `canary`,
-`tracking`) each have their module; `base` holds what they share. Import from the package:
-`from modelops.params import Params, load_params`.
+`experiments`, `tracking`) each have their module; `base` holds what they share. Import from
+the package: `from modelops.params import Params, load_params`.
 """
 
 from modelops.params.base import (
@@ -44,6 +44,13 @@ from modelops.params.deploy import (
 )
 from modelops.params.evaluate import (
     EvaluateParams,
+)
+from modelops.params.experiments import (
+    CONTROL,
+    ExperimentParams,
+    Guardrail,
+    GuardrailsParams,
+    Kpi,
 )
 from modelops.params.gates import (
     ChampionGateParams,
@@ -112,6 +119,7 @@ from modelops.params.train import (
 from modelops.paths import PARAMS_FILE
 
 __all__ = [
+    "CONTROL",
     "CSV_DELIMITERS",
     "LATENCY_BOUNDS",
     "PARAMS_FILE",
@@ -142,12 +150,16 @@ __all__ = [
     "EnvironmentParams",
     "ErrorsCriterion",
     "EvaluateParams",
+    "ExperimentParams",
     "FreshnessObjective",
     "Frozen",
     "GateMode",
     "GateRunnerParams",
     "GatesParams",
+    "Guardrail",
+    "GuardrailsParams",
     "HistGradientBoostingParams",
+    "Kpi",
     "LabelsParams",
     "LatencyCriterion",
     "LatencyObjective",

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 import yaml
-from pydantic import BaseModel, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from modelops.errors import ParamsError
 from modelops.io import JSONObject
@@ -20,6 +20,7 @@ from modelops.params.base import Frozen
 from modelops.params.canary import CanaryParams
 from modelops.params.deploy import DeployParams
 from modelops.params.evaluate import EvaluateParams
+from modelops.params.experiments import ExperimentParams, experiment_problems
 from modelops.params.gates import GatesParams
 from modelops.params.monitoring import MonitoringParams
 from modelops.params.prepare import PrepareParams
@@ -43,6 +44,7 @@ class Params(Frozen):
     deploy: DeployParams = DeployParams()
     monitoring: MonitoringParams = MonitoringParams()
     canary: CanaryParams = CanaryParams()
+    experiments: dict[str, ExperimentParams] = Field(default_factory=dict)
     tracking: TrackingParams = TrackingParams()
 
     @model_validator(mode="after")
@@ -55,6 +57,23 @@ class Params(Frozen):
                 "stable model is the champion, or null to compare with the model on "
                 "gates.champion.ref"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _experiments_fit_their_environments(self) -> Self:
+        problems = [
+            problem
+            for environment, experiment in self.experiments.items()
+            for problem in experiment_problems(
+                environment,
+                experiment,
+                environments=self.deploy.environments,
+                monitoring=self.monitoring,
+                columns=self.prepare.columns,
+            )
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
@@ -104,6 +123,8 @@ def _describe(error: ErrorDetails) -> str:
     if error["type"] == "missing":
         return f"{key}: required key is missing"
     message = error["msg"].removeprefix("Value error, ")
+    if not keys:  # a check across sections: its message names the keys it is about
+        return message
     if error["type"] in {"union_tag_invalid", "union_tag_not_found"}:
         return f"{key}: {message}"
     given = error.get("input")

@@ -8,7 +8,7 @@ traceback, and nothing renders from it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NotRequired, TypedDict, TypeVar, get_args
+from typing import Any, NotRequired, TypedDict, TypeVar, cast, get_args
 
 from modelops.errors import ReleaseError
 from modelops.releases.state import (
@@ -16,8 +16,10 @@ from modelops.releases.state import (
     Action,
     Canary,
     Event,
+    Experiment,
     ModelVersion,
     Release,
+    Variant,
 )
 
 
@@ -52,6 +54,25 @@ class EventDocument(TypedDict):
     reason: str
     verdict: NotRequired[str]
     """Written only when a verdict document stands behind the step."""
+    variants: NotRequired[dict[str, str]]
+    """Written only for an experiment's step: each variant's model version."""
+
+
+class VariantDocument(ModelDocument):
+    """An experiment's arm: its name and share, then its model."""
+
+    name: str
+    share: int
+
+
+class ExperimentDocument(TypedDict):
+    """The experiment of a release file."""
+
+    name: str
+    salt: str
+    unit: str
+    covariate: str | None
+    variants: list[VariantDocument]
 
 
 class ReleaseDocument(TypedDict):
@@ -60,6 +81,8 @@ class ReleaseDocument(TypedDict):
     environment: str
     stable: ModelDocument | None
     canary: CanaryDocument | None
+    experiment: NotRequired[ExperimentDocument]
+    """Written only while an experiment runs."""
     traffic: dict[str, int]
     previous: list[ModelDocument]
     rolled_back: list[ModelDocument]
@@ -71,15 +94,47 @@ def to_document(release: Release) -> ReleaseDocument:
 
     `shadow: true` is written only for a shadow, so a canary's entry reads as it always did.
     """
-    return {
+    head: dict[str, object] = {
         "environment": release.environment,
         "stable": _model_document(release.stable) if release.stable else None,
         "canary": _canary_document(release.canary) if release.canary else None,
+    }
+    if release.experiment is not None:
+        head["experiment"] = _experiment_document(release.experiment)
+    tail = {
         "traffic": release.traffic,
         "previous": [_model_document(model) for model in release.previous],
         "rolled_back": [_model_document(model) for model in release.rolled_back],
         "history": [_event_document(event) for event in release.history],
     }
+    return cast(ReleaseDocument, head | tail)
+
+
+def _experiment_document(experiment: Experiment) -> ExperimentDocument:
+    return {
+        "name": experiment.name,
+        "salt": experiment.salt,
+        "unit": experiment.unit,
+        "covariate": experiment.covariate,
+        "variants": [
+            cast(VariantDocument, {"name": v.name, "share": v.share, **_model_document(v.model)})
+            for v in experiment.variants
+        ],
+    }
+
+
+def _experiment(value: Any) -> Experiment:
+    document = _mapping(value, "experiment")
+    arms = _field(lambda: list(document.pop("variants")), "experiment.variants")
+    variants = tuple(_variant(arm, f"experiment.variants[{i}]") for i, arm in enumerate(arms))
+    return _field(lambda: Experiment(**document, variants=variants), "experiment")
+
+
+def _variant(value: Any, name: str) -> Variant:
+    arm = _mapping(value, name)
+    label = _field(lambda: str(arm.pop("name")), f"{name}.name")
+    share = _field(lambda: int(arm.pop("share")), f"{name}.share")
+    return Variant(label, _model(arm, name), share)
 
 
 def _model_document(model: ModelVersion) -> ModelDocument:
@@ -116,6 +171,8 @@ def _event_document(event: Event) -> EventDocument:
     }
     if event.verdict is not None:
         document["verdict"] = event.verdict
+    if event.variants is not None:
+        document["variants"] = dict(event.variants)
     return document
 
 
@@ -144,6 +201,7 @@ def from_document(document: Any, *, source: str) -> Release:
             environment=_field(lambda: str(document["environment"]), "environment"),
             stable=stable,
             canary=canary,
+            experiment=_experiment(document["experiment"]) if document.get("experiment") else None,
             previous=tuple(
                 _model(m, f"previous[{i}]") for i, m in enumerate(document.get("previous") or ())
             ),
@@ -161,6 +219,16 @@ def from_document(document: Any, *, source: str) -> Release:
             raise ValueError(f"history: unknown action(s) {unknown}")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ReleaseError(f"{source}: not a release file ({exc}); restore it from git") from None
+    experiment = release.experiment
+    if experiment is not None and (stable is None or canary is not None):
+        raise ReleaseError(f"{source}: an experiment runs beside a stable model and no canary")
+    if experiment is not None and (
+        sum(experiment.split.values()) != 100 or experiment.variants[0].model != stable
+    ):
+        raise ReleaseError(
+            f"{source}: an experiment's shares add up to 100 and its first variant is the "
+            "stable model; release files are written by `modelops release`, not by hand"
+        )
     if canary is not None and stable is None:
         raise ReleaseError(f"{source}: a canary needs a stable model beside it")
     if canary is not None and canary.shadow and canary.weight != 0:

@@ -28,7 +28,16 @@ from typing import (
 from modelops.errors import ReleaseError
 
 Action: TypeAlias = Literal[
-    "deploy", "start-shadow", "start-canary", "promote", "complete", "rollback", "restore"
+    "deploy",
+    "start-shadow",
+    "start-canary",
+    "promote",
+    "complete",
+    "rollback",
+    "restore",
+    "start-experiment",
+    "conclude-experiment",
+    "stop-experiment",
 ]
 Strategy: TypeAlias = Literal["direct", "canary", "batch"]
 """How a new model reaches an environment (`deploy.environments.<env>.strategy`)."""
@@ -107,7 +116,46 @@ class Event:
     traffic: dict[str, int]
     reason: str
     verdict: str | None = None
-    """The canary verdict this step followed (a path under manifests/releases/), if any."""
+    """The verdict this step followed (a path under manifests/releases/), if any."""
+    variants: dict[str, str] | None = None
+    """An experiment's step: each variant's model version (`version` is the winner's, or the
+    stable model's)."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One arm of an experiment: a model and its percent of the units."""
+
+    name: str
+    model: ModelVersion
+    share: int
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An A/B experiment: the stable model (the control, first) and candidates, each unit of
+    assignment always answered by the same one (a hash of the unit and the salt)."""
+
+    name: str
+    salt: str
+    unit: str
+    variants: tuple[Variant, ...]
+    covariate: str | None = None
+
+    @property
+    def split(self) -> dict[str, int]:
+        """Percent of units per variant, the control first."""
+        return {variant.name: variant.share for variant in self.variants}
+
+    @property
+    def versions(self) -> dict[str, str]:
+        """Each variant's model version."""
+        return {variant.name: variant.model.version for variant in self.variants}
+
+    def describe(self) -> str:
+        """It in words, as in "experiment offer-v2 (stable v1 50%, b v2 50%)"."""
+        arms = ", ".join(f"{v.name} {v.model.version} {v.share}%" for v in self.variants)
+        return f"experiment {self.name} ({arms})"
 
 
 @dataclass(frozen=True)
@@ -131,6 +179,7 @@ class Release:
     environment: str
     stable: ModelVersion | None = None
     canary: Canary | None = None
+    experiment: Experiment | None = None
     previous: tuple[ModelVersion, ...] = ()
     rolled_back: tuple[ModelVersion, ...] = ()
     """Models taken out of this environment (rolled back, or restored away from): a deploy
@@ -145,6 +194,8 @@ class Release:
         """
         if self.stable is None:
             return {}
+        if self.experiment is not None:
+            return self.experiment.split
         if self.canary is None:
             return {"stable": 100}
         return {"stable": 100 - self.canary.weight, self.canary.role: self.canary.weight}
@@ -153,6 +204,8 @@ class Release:
         """One line: what serves this environment now."""
         if self.stable is None:
             return f"{self.environment}: no release yet"
+        if self.experiment is not None:
+            return f"{self.environment}: {self.experiment.describe()}"
         if self.canary is None:
             return f"{self.environment}: stable {self.stable.version} (100%)"
         if self.canary.shadow:
@@ -189,6 +242,7 @@ def deploy(
     """
     require_immutable(model)
     where = release.environment
+    refuse_during_experiment(release, "deploy a new model")
     if release.canary is not None:
         if release.canary.model.same_model(model):
             role = release.canary.role
@@ -224,15 +278,15 @@ def deploy(
     )
     first_weight = steps[0] if steps else 100
     if strategy != "canary" or release.stable is None:
-        return _record(_replace_stable(release, model), "deploy", model, change)
+        return record_step(replace_stable(release, model), "deploy", model, change)
     if shadow_first:
         # Even with steps [100]: mirrored first, then all of the traffic at the first promote.
         shadowed = replace(release, canary=Canary(model=model, weight=0, shadow=True))
-        return _record(shadowed, "start-shadow", model, change)
+        return record_step(shadowed, "start-shadow", model, change)
     if first_weight >= 100:
-        return _record(_replace_stable(release, model), "deploy", model, change)
+        return record_step(replace_stable(release, model), "deploy", model, change)
     started = replace(release, canary=Canary(model=model, weight=first_weight))
-    return _record(started, "start-canary", model, change)
+    return record_step(started, "start-canary", model, change)
 
 
 def promote(release: Release, *, steps: Sequence[int], change: Change) -> Release:
@@ -240,6 +294,7 @@ def promote(release: Release, *, steps: Sequence[int], change: Change) -> Releas
 
     A shadow (weight 0) becomes a canary at the first step, taking real traffic from then on.
     """
+    refuse_during_experiment(release, "promote")
     canary = release.canary
     if canary is None:
         raise ReleaseError(
@@ -248,10 +303,10 @@ def promote(release: Release, *, steps: Sequence[int], change: Change) -> Releas
         )
     step = next_step(canary.weight, steps)
     if step is None:
-        completed = replace(_replace_stable(release, canary.model), canary=None)
-        return _record(completed, "complete", canary.model, change)
+        completed = replace(replace_stable(release, canary.model), canary=None)
+        return record_step(completed, "complete", canary.model, change)
     moved = replace(release, canary=replace(canary, weight=step, shadow=False))
-    return _record(moved, "promote", canary.model, change)
+    return record_step(moved, "promote", canary.model, change)
 
 
 def next_step(weight: int, steps: Sequence[int]) -> int | None:
@@ -265,6 +320,7 @@ def next_step(weight: int, steps: Sequence[int]) -> int | None:
 
 def rollback(release: Release, *, change: Change) -> Release:
     """Remove the canary (or shadow): the stable model takes all traffic again."""
+    refuse_during_experiment(release, "roll back")
     canary = release.canary
     if canary is None:
         raise ReleaseError(
@@ -272,7 +328,7 @@ def rollback(release: Release, *, change: Change) -> Release:
             "back to an earlier model, deploy it: the history lists their versions and URIs"
         )
     rolled_back = (canary.model, *release.rolled_back)[:KEEP_PREVIOUS]
-    return _record(
+    return record_step(
         replace(release, canary=None, rolled_back=rolled_back), "rollback", canary.model, change
     )
 
@@ -283,6 +339,7 @@ def restore(release: Release, version: str, *, change: Change) -> Release | Unch
     The model it replaces is taken out of the environment: merging again later does not bring
     it back as a canary (only `deploy --retry` does).
     """
+    refuse_during_experiment(release, "restore a model")
     if release.canary is not None:
         raise ReleaseError(
             f"{release.environment} is running {release.canary.describe()}: roll it back first "
@@ -304,7 +361,18 @@ def restore(release: Release, version: str, *, change: Change) -> Release | Unch
         release,
         rolled_back=tuple(m for m in withdrawn if not m.same_model(restored))[:KEEP_PREVIOUS],
     )
-    return _record(_replace_stable(release, restored), "restore", restored, change)
+    return record_step(replace_stable(release, restored), "restore", restored, change)
+
+
+def refuse_during_experiment(release: Release, what: str) -> None:
+    """An experiment owns the environment's traffic until it is concluded or stopped."""
+    if release.experiment is not None:
+        where = release.environment
+        raise ReleaseError(
+            f"{where} is running {release.experiment.describe()}: cannot {what} until it ends. "
+            f"Conclude it (modelops release experiment conclude --env {where} --verdict ...) "
+            f"or stop it (modelops release experiment stop --env {where} --reason ...)"
+        )
 
 
 def require_immutable(model: ModelVersion) -> None:
@@ -342,43 +410,58 @@ def check_release(release: Release, *, steps: Sequence[int], source: str) -> Non
             "list until it completes or is rolled back"
         )
     replayed = _replay(release.history, source=source, fix=fix)
-    actual = (
+    experiment = release.experiment
+    actual: _Replayed = (
         release.stable.version if release.stable else None,
         (canary.model.version, canary.weight) if canary else None,
+        _arms(experiment.versions, experiment.split) if experiment else None,
     )
     if replayed != actual:
         raise ReleaseError(
             f"{source}: its state ({_state_words(*actual)}) does not follow from its history, "
             f"which ends at {_state_words(*replayed)}. {fix}"
         )
-    known = {event.version for event in release.history}
+    known = {event.version for event in release.history} | {
+        version for event in release.history for version in (event.variants or {}).values()
+    }
     unknown = sorted({m.version for m in (*release.previous, *release.rolled_back)} - known)
     if unknown:
         raise ReleaseError(f"{source}: {unknown} never served here according to its history. {fix}")
 
 
-_Replayed: TypeAlias = tuple[str | None, tuple[str, int] | None]
-"""(stable version, (canary version, weight)); a weight of 0 is a shadow (a canary's is 1-99)."""
+_Arms: TypeAlias = tuple[tuple[str, str, int], ...]
+"""An experiment's (variant, model version, share) in split order."""
+_Replayed: TypeAlias = tuple[str | None, tuple[str, int] | None, _Arms | None]
+"""(stable version, (canary version, weight), experiment arms); a weight of 0 is a shadow (a
+canary's is 1-99)."""
+
+
+def _arms(versions: dict[str, str], split: dict[str, int]) -> _Arms:
+    return tuple((name, versions.get(name, "?"), share) for name, share in split.items())
 
 
 def _replay(history: Sequence[Event], *, source: str, fix: str) -> _Replayed:
-    """(stable version, (canary version, weight)) after every event, checking each one."""
+    """(stable version, (canary version, weight), experiment arms) after every event, checking
+    each one."""
     stable: str | None = None
     canary: tuple[str, int] | None = None
+    arms: _Arms | None = None
     for number, event in enumerate(history, start=1):
         weight = event.traffic.get("canary", 0)
         running = canary is not None and canary[0] == event.version
-        problem = None
+        problem = (
+            "runs while an experiment runs" if arms and "experiment" not in event.action else None
+        )
         match event.action:
             case "deploy":
-                problem = "replaces the stable model while a canary runs" if canary else None
+                problem = "replaces the stable model while a canary runs" if canary else problem
                 stable = event.version
             case "start-shadow":
-                problem = "starts a shadow beside no stable model" if stable is None else None
+                problem = "starts a shadow beside no stable model" if stable is None else problem
                 problem = "starts a shadow while a canary or shadow runs" if canary else problem
                 canary = (event.version, 0)
             case "start-canary":
-                problem = "starts a canary beside no stable model" if stable is None else None
+                problem = "starts a canary beside no stable model" if stable is None else problem
                 problem = "starts a canary while another runs" if canary else problem
                 if problem is None and weight == 0:
                     problem = "starts a canary at 0% (a shadow is started by start-shadow)"
@@ -396,11 +479,20 @@ def _replay(history: Sequence[Event], *, source: str, fix: str) -> _Replayed:
                 problem = None if running else "rolls back a canary that is not running"
                 canary = None
             case "restore":
-                problem = "restores a model while a canary runs" if canary else None
+                problem = "restores a model while a canary runs" if canary else problem
                 stable = event.version
+            case "start-experiment":
+                problem = _starts_badly(event, stable, canary, arms)
+                arms = _arms(event.variants or {}, event.traffic)
+            case "conclude-experiment":
+                problem = None if arms else "concludes an experiment that is not running"
+                stable, arms = event.version, None
+            case "stop-experiment":
+                problem = None if arms else "stops an experiment that is not running"
+                arms = None
             case _:
                 assert_never(event.action)
-        expected = _traffic(stable, canary)
+        expected = _traffic(stable, canary, arms)
         if problem is None and event.traffic != expected:
             problem = f"records traffic {event.traffic}, but the history before it gives {expected}"
         if problem is not None:
@@ -408,12 +500,28 @@ def _replay(history: Sequence[Event], *, source: str, fix: str) -> _Replayed:
                 f"{source}: history entry {number} ({event.action} {event.version}) {problem}. "
                 f"{fix}"
             )
-    return stable, canary
+    return stable, canary, arms
 
 
-def _traffic(stable: str | None, canary: tuple[str, int] | None) -> dict[str, int]:
+def _starts_badly(
+    event: Event, stable: str | None, canary: tuple[str, int] | None, arms: _Arms | None
+) -> str | None:
+    """Why an experiment's start does not follow from the state before it (None: it does)."""
+    versions = event.variants or {}
+    if stable is None or canary is not None or arms is not None:
+        return "starts an experiment beside no stable model, or while a canary or one runs"
+    if versions.get("stable") != stable or set(versions) != set(event.traffic):
+        return f"names variants {versions} that are not the stable model and the split's arms"
+    return None
+
+
+def _traffic(
+    stable: str | None, canary: tuple[str, int] | None, arms: _Arms | None = None
+) -> dict[str, int]:
     if stable is None:
         return {}
+    if arms is not None:
+        return {name: share for name, _, share in arms}
     if canary is None:
         return {"stable": 100}
     if canary[1] == 0:
@@ -421,10 +529,14 @@ def _traffic(stable: str | None, canary: tuple[str, int] | None) -> dict[str, in
     return {"stable": 100 - canary[1], "canary": canary[1]}
 
 
-def _state_words(stable: str | None, canary: tuple[str, int] | None) -> str:
+def _state_words(
+    stable: str | None, canary: tuple[str, int] | None, arms: _Arms | None = None
+) -> str:
     if stable is None:
         return "no model"
     words = f"stable {stable}"
+    if arms is not None:
+        return f"{words}, experiment " + ", ".join(f"{n} {v} {s}%" for n, v, s in arms)
     if canary is not None and canary[1] == 0:
         return f"{words}, shadow {canary[0]} (mirrored)"
     return f"{words}, canary {canary[0]} at {canary[1]}%" if canary else words
@@ -439,14 +551,21 @@ def _already(model: ModelVersion, serving: ModelVersion, role: str) -> str:
     )
 
 
-def _replace_stable(release: Release, model: ModelVersion) -> Release:
+def replace_stable(release: Release, model: ModelVersion) -> Release:
     """`model` becomes stable; the one it replaces is remembered first in `previous`."""
     kept = (release.stable, *release.previous) if release.stable is not None else release.previous
     previous = tuple(m for m in kept if m.model_hash != model.model_hash)[:KEEP_PREVIOUS]
     return replace(release, stable=model, previous=previous)
 
 
-def _record(release: Release, action: Action, model: ModelVersion, change: Change) -> Release:
+def record_step(
+    release: Release,
+    action: Action,
+    model: ModelVersion,
+    change: Change,
+    *,
+    variants: dict[str, str] | None = None,
+) -> Release:
     event = Event(
         at=change.at,
         by=change.by,
@@ -455,5 +574,6 @@ def _record(release: Release, action: Action, model: ModelVersion, change: Chang
         traffic=release.traffic,
         reason=change.reason,
         verdict=change.verdict,
+        variants=variants,
     )
     return replace(release, history=(*release.history, event))
