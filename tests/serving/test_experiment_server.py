@@ -350,7 +350,8 @@ def test_feedback_rescores_each_row_with_its_variant_and_sums_the_covariate(
     rows: tuple[list[str], list[list[Any]]],
 ) -> None:
     names, table = rows
-    units = [f"feedback-{index}" for index in range(30)]
+    units: list[Any] = [f"feedback-{index}" for index in range(30)]
+    units[1] = None  # stable's, outside the comparison: in stable's usual series only
     covariates: list[Any] = [None if i % 7 == 0 else (i - 10) * 1.5 for i in range(30)]
     request = _request(names, table, units, covariates)
     answer = _post(replicas["a"], request)
@@ -381,18 +382,26 @@ def test_feedback_rescores_each_row_with_its_variant_and_sums_the_covariate(
         np.where(actual, "false_negative", "true_negative"),
     )
     values = np.array([np.nan if c is None else c for c in covariates], dtype=float)
+    with_unit = np.array([unit is not None for unit in units])
     assert set(variants) == {"stable", "b"}
+    assert variants[1] == "stable"
     for variant in experiment.variants:
-        mine = variants == variant.name
+        of_variant = variants == variant.name
+        mine = of_variant & with_unit
         labels = {"model_version": variant.model_version}
         fed = {"endpoint": "feedback", "variant": variant.name, **labels}
-        assert _delta(after, before, "modelops_experiment_assignments_total", **fed) == mine.sum()
+        assigned = _delta(
+            after, before, "modelops_experiment_assignments_total", assigned="true", **fed
+        )
+        assert assigned == mine.sum()
         for name in ("true_positive", "false_positive", "true_negative", "false_negative"):
             chosen = mine & (cell == name)
             counted = _delta(after, before, "modelops_feedback_rows_total", cell=name, **labels)
-            assert counted == chosen.sum(), (variant.name, name)
-            known = values[chosen & ~np.isnan(values)]
+            assert counted == (of_variant & (cell == name)).sum(), (variant.name, name)
             by_cell = {"variant": variant.name, "cell": name, **labels}
+            compared = _delta(after, before, "modelops_experiment_feedback_rows_total", **by_cell)
+            assert compared == chosen.sum(), (variant.name, name)
+            known = values[chosen & ~np.isnan(values)]
             covariate = "modelops_experiment_covariate_total"
             assert _delta(after, before, "modelops_experiment_covariate_rows_total", **by_cell) == (
                 known.size
@@ -406,6 +415,8 @@ def test_feedback_rescores_each_row_with_its_variant_and_sums_the_covariate(
             assert _delta(
                 after, before, "modelops_experiment_covariate_squares_total", **by_cell
             ) == pytest.approx(np.square(known).sum())
+    unassigned = {"endpoint": "feedback", "variant": "stable", "assigned": "false"}
+    assert _delta(after, before, "modelops_experiment_assignments_total", **unassigned) == 1
     assert _delta(after, before, "modelops_requests_total", endpoint="feedback", outcome="ok") == 2
 
 
