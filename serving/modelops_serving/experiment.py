@@ -210,6 +210,13 @@ class Served:
             if key not in loaded:
                 loaded[key] = load(arm.artifact)
             arm.model = loaded[key]
+            logger.info(
+                "variant %s (%s, %s%%): scoring path %s",
+                arm.variant.name,
+                arm.variant.model_version,
+                arm.variant.share,
+                arm.model.scoring.path,
+            )
             if arm.telemetry is not None:
                 arm.telemetry.model_info(
                     model_hash=arm.artifact.content_hash,
@@ -266,7 +273,8 @@ class Served:
         answered: npt.NDArray[np.float64] | None,
         rows: Rows,
     ) -> None:
-        """Count feedback: each variant's rows under it, with their covariate's sums."""
+        """Count feedback: each variant's rows under it; its rows with a unit by cell, with
+        their covariate's sums."""
         for index, chosen in rows.groups():
             arm = self.arms[index]
             truth = actual if chosen is None else [actual[i] for i in chosen.tolist()]
@@ -275,9 +283,12 @@ class Served:
                 arm.telemetry.feedback(truth, scores)
                 if answered is not None:
                     arm.telemetry.answers(scores, answered if chosen is None else answered[chosen])
-            if self.series is not None and rows.covariates is not None:
-                values = rows.covariates if chosen is None else rows.covariates[chosen]
-                self.series.covariate(index, truth, scores, values)
+            if self.series is not None:
+                assigned = rows.assigned if chosen is None else rows.assigned[chosen]
+                values = rows.covariates
+                if values is not None and chosen is not None:
+                    values = values[chosen]
+                self.series.feedback(index, truth, scores, assigned, values)
         if self.series is not None:
             self.series.rows(FEEDBACK, rows.positions, rows.assigned)
 

@@ -9,8 +9,11 @@ experiment's analysis needs besides (serving/README.md#ab-experiments-sticky-ass
   (`UnitMemory`), so a sample-ratio check can compare units, not rows;
 - `modelops_experiment_processes`: 1 per process, so a reader knows how many processes may
   each have counted one unit;
-- with a covariate, per variant and confusion cell: feedback rows with a value, the value's
-  sum (its parts above and below zero) and the sum of its squares (CUPED).
+- `modelops_experiment_feedback_rows_total`: feedback rows with a unit per variant and
+  confusion cell, the comparison's labelled rows (stable's usual series also hold its rows
+  without a unit);
+- with a covariate, per variant and confusion cell of those rows: the rows with a value, the
+  value's sum (its parts above and below zero) and the sum of its squares (CUPED).
 
 Increments go through the control's `Telemetry` (written twice a second with its own); a
 failure is counted and logged there, never raised.
@@ -31,6 +34,7 @@ from modelops_contract import (
     EXPERIMENT_COVARIATE,
     EXPERIMENT_COVARIATE_ROWS,
     EXPERIMENT_COVARIATE_SQUARES,
+    EXPERIMENT_FEEDBACK_ROWS,
     EXPERIMENT_PROCESSES,
     EXPERIMENT_UNITS,
     FALSE_NEGATIVE,
@@ -92,6 +96,12 @@ class ExperimentTelemetry:
             metric(EXPERIMENT_COVARIATE),
             metric(EXPERIMENT_COVARIATE_SQUARES),
         )
+        feedback = metric(EXPERIMENT_FEEDBACK_ROWS)
+        self._cells = {
+            (index, cell): feedback.labels(versions[index], names[index], cell)
+            for index in range(len(names))
+            for cell in CELLS
+        }
         self._covariate = {
             (index, cell): (
                 rows.labels(versions[index], names[index], cell),
@@ -144,15 +154,17 @@ class ExperimentTelemetry:
 
         self._safely(adds)
 
-    def covariate(
+    def feedback(
         self,
         index: int,
         actual: Sequence[str],
         positive_scores: npt.NDArray[np.float64],
-        values: npt.NDArray[np.float64],
+        assigned: npt.NDArray[np.bool_],
+        covariates: npt.NDArray[np.float64] | None,
     ) -> None:
-        """Add one variant's feedback rows with a covariate (NaN: none) to the sums of their
-        cells at the threshold."""
+        """Count one variant's feedback rows that have a unit by their cell at the threshold,
+        and add those with a covariate (NaN: none) to the covariate's sums: rows without a unit
+        are outside the comparison."""
 
         def adds() -> list[Increment]:
             recorder = self._recorder
@@ -162,12 +174,14 @@ class ExperimentTelemetry:
                 threshold=recorder.threshold,
                 positive=recorder.positive_label,
             )
+            known = assigned if covariates is None else assigned & ~np.isnan(covariates)
             counted: list[Increment] = []
-            known = ~np.isnan(values)
             for cell in CELLS:
-                chosen = values[known & (row_cells == cell)]
-                if not chosen.size:
+                of_cell = assigned & (row_cells == cell)
+                counted.append((self._cells[(index, cell)], int(np.count_nonzero(of_cell))))
+                if covariates is None:
                     continue
+                chosen = covariates[known & of_cell]
                 rows, above, below, squares = self._covariate[(index, cell)]
                 counted += [
                     (rows, int(chosen.size)),

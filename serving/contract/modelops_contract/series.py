@@ -340,19 +340,19 @@ EXPERIMENT_FEEDBACK_ROWS = CounterSeries(
 )
 EXPERIMENT_COVARIATE_ROWS = CounterSeries(
     "modelops_experiment_covariate_rows",
-    "Feedback rows with a covariate value, by variant and confusion cell (CUPED)",
+    "Feedback rows with a unit and a covariate value, by variant and confusion cell (CUPED)",
     (MODEL_VERSION, VARIANT, CELL),
 )
 EXPERIMENT_COVARIATE = CounterSeries(
     "modelops_experiment_covariate",
-    "The sum of the covariate over feedback rows, by variant and confusion cell: sign "
+    "The sum of the covariate over those rows, by variant and confusion cell: sign "
     "positive sums the values above zero, negative the magnitudes below (sum = positive - "
     "negative)",
     (MODEL_VERSION, VARIANT, CELL, SIGN),
 )
 EXPERIMENT_COVARIATE_SQUARES = CounterSeries(
     "modelops_experiment_covariate_squares",
-    "The sum of the covariate's squares over feedback rows, by variant and confusion cell",
+    "The sum of the covariate's squares over those rows, by variant and confusion cell",
     (MODEL_VERSION, VARIANT, CELL),
 )
 
