@@ -62,6 +62,10 @@ def test_an_experiment_starts_blocks_deploys_and_concludes_on_its_verdict(
     document = _release(repo)
     assert document["traffic"] == {"stable": 50, "b": 50}
     assert [v["name"] for v in document["experiment"]["variants"]] == ["stable", "b"]
+    status = modelops("release", "status", "--env", "production")[1]
+    assert "experiment offer-v2: units by customer_id" in status
+    assert f"  b {document['experiment']['variants'][1]['version']}: " in status
+    assert "start-experiment" in status
     deployment = yaml.safe_load(
         (repo / "manifests" / "rendered" / "production" / "seldondeployment.yaml").read_text()
     )

@@ -35,6 +35,12 @@ def status(releases: Mapping[str, Release], params: Params, *, history: int) -> 
             lines.append(
                 f"  next promote: {trial.role} {f'to {after}' if step else 'becomes stable'}"
             )
+        if release.experiment is not None:
+            models = [(variant.name, variant.model) for variant in release.experiment.variants]
+            lines.append(
+                f"  experiment {release.experiment.name}: units by {release.experiment.unit}; "
+                f"modelops experiment analyze --env {name} for its verdict"
+            )
         for role, model in models:
             if model is not None:
                 lines.append(f"  {role} {model.version}: {model.model_uri}")

@@ -25,7 +25,9 @@ from modelops.params.prepare import ColumnsParams
 
 CONTROL = "stable"
 """The control variant's name: the environment's stable model."""
-_VARIANT_NAME = r"^[a-z][a-z0-9-]{0,30}$"
+_VARIANT_NAME = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
+"""As the server takes it (modelops_contract.experiment): it names a folder, an init container
+and a label value."""
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 
 Kpi: TypeAlias = Literal["business_value", "recall", "precision"]
@@ -138,7 +140,8 @@ class ExperimentParams(Frozen):
                 )
             if not re.fullmatch(_VARIANT_NAME, name):
                 raise ValueError(
-                    f"variant name '{name}': a lowercase letter, then up to 30 of a-z, 0-9, -"
+                    f"variant name '{name}': a lowercase letter, then up to 31 of a-z, 0-9, - "
+                    "(not ending with -)"
                 )
             if not _HASH.fullmatch(str(digest)):
                 raise ValueError(
