@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from modelops.errors import ExitCode
 from modelops.releases.lock import one_at_a_time
+from modelops.telemetry.prometheus import add_prometheus_option
 
 if TYPE_CHECKING:
     from modelops.params import Params
@@ -32,13 +33,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             name, help=help_text, description=help_text
         )
         parser.add_argument("--env", required=True, help="the environment (deploy.environments)")
-        parser.add_argument(
-            "--prometheus",
-            metavar="URL",
-            default=None,
-            help="Prometheus to ask (default: $MODELOPS_PROMETHEUS_URL, then "
-            "monitoring.prometheus_url)",
-        )
+        add_prometheus_option(parser)
         # 1 means "roll back" here: a command that cannot judge exits 2.
         parser.set_defaults(handler=handler, error_code=ExitCode.UNDECIDED)
         return parser

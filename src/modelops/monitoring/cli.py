@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelops.errors import ExitCode
+from modelops.telemetry.prometheus import add_prometheus_option
 
 if TYPE_CHECKING:
     from modelops.paths import ProjectPaths
@@ -37,13 +38,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="FILE",
         help="a request log (JSON lines, the server's monitoring.request_log) to gate",
     )
-    monitor.add_argument(
-        "--prometheus",
-        metavar="URL",
-        default=None,
-        help="Prometheus to ask (default: $MODELOPS_PROMETHEUS_URL, then "
-        "monitoring.prometheus_url)",
-    )
+    add_prometheus_option(monitor)
     monitor.add_argument(
         "--profile",
         type=Path,

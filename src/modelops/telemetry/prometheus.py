@@ -8,6 +8,7 @@ Credentials come from the environment only, never from params.yaml:
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import os
@@ -62,6 +63,16 @@ class Prometheus:
                 f"(--prometheus, ${URL_ENV} or monitoring.prometheus_url) and that it is up"
             ) from None
         return _vector(body, promql, self.url)
+
+
+def add_prometheus_option(parser: argparse.ArgumentParser) -> None:
+    """`--prometheus URL`, the flag `connect` tries first."""
+    parser.add_argument(
+        "--prometheus",
+        metavar="URL",
+        default=None,
+        help=f"Prometheus to ask (default: ${URL_ENV}, then monitoring.prometheus_url)",
+    )
 
 
 def connect(flag: str | None, configured: str | None) -> Prometheus:
