@@ -16,6 +16,27 @@ if TYPE_CHECKING:
     from modelops.paths import ProjectPaths
 
 
+Handler = Callable[[argparse.Namespace, "ProjectPaths"], int]
+
+
+def judge_action(
+    actions: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    handler: Handler,
+) -> argparse.ArgumentParser:
+    """An action of a command that judges an environment from Prometheus (the canary judge,
+    the experiment analysis): `--env`, `--prometheus`, and exit 2 when it cannot judge, since
+    1 is one of its verdicts."""
+    parser: argparse.ArgumentParser = actions.add_parser(
+        name, help=help_text, description=help_text
+    )
+    parser.add_argument("--env", required=True, help="the environment (deploy.environments)")
+    add_prometheus_option(parser)
+    parser.set_defaults(handler=handler, error_code=ExitCode.UNDECIDED)
+    return parser
+
+
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `canary` and its actions to the `modelops` command."""
     canary = commands.add_parser(
@@ -26,17 +47,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     actions = canary.add_subparsers(dest="canary_action", metavar="ACTION")
 
-    def action(
-        name: str, help_text: str, handler: Callable[[argparse.Namespace, ProjectPaths], int]
-    ) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = actions.add_parser(
-            name, help=help_text, description=help_text
-        )
-        parser.add_argument("--env", required=True, help="the environment (deploy.environments)")
-        add_prometheus_option(parser)
-        # 1 means "roll back" here: a command that cannot judge exits 2.
-        parser.set_defaults(handler=handler, error_code=ExitCode.UNDECIDED)
-        return parser
+    def action(name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
+        return judge_action(actions, name, help_text, handler)
 
     analyze = action(
         "analyze",

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelops.canary.cli import Handler, judge_action
 from modelops.errors import ExitCode
-from modelops.telemetry.prometheus import add_prometheus_option
 
 if TYPE_CHECKING:
     from modelops.params import Params
@@ -25,17 +24,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     actions = experiment.add_subparsers(dest="experiment_action", metavar="ACTION")
 
-    def action(
-        name: str, help_text: str, handler: Callable[[argparse.Namespace, ProjectPaths], int]
-    ) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = actions.add_parser(
-            name, help=help_text, description=help_text
-        )
-        parser.add_argument("--env", required=True, help="the environment (deploy.environments)")
-        add_prometheus_option(parser)
-        # 1 means "stop the experiment" here: a command that cannot judge exits 2.
-        parser.set_defaults(handler=handler, error_code=ExitCode.UNDECIDED)
-        return parser
+    def action(name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
+        return judge_action(actions, name, help_text, handler)
 
     plan = action(
         "plan",
