@@ -156,3 +156,22 @@ def test_an_experiment_beside_a_running_canary_is_refused(
     assert code == 1
     assert "is running a canary" in err
     assert "Promote or roll it back first" in err
+
+
+def test_the_experiment_commands_exit_2_with_the_fix_when_they_cannot_judge(
+    repo: Path, candidate: tuple[str, str]
+) -> None:
+    code, _out, err = modelops("experiment", "plan", "--env", "production")
+    assert code == 2
+    assert "declares no experiment for production" in err
+    _declare(repo, candidate[1])
+    code, _out, err = modelops("experiment", "analyze", "--env", "production")
+    assert code == 2
+    assert "no experiment runs" in err
+    assert "modelops release experiment start --env production" in err
+    step(repo, "experiment", "start", "--env", "production")
+    unreachable = ("--prometheus", "http://127.0.0.1:9")
+    code, _out, err = modelops("experiment", "analyze", "--env", "production", *unreachable)
+    assert code == 2
+    assert "cannot reach Prometheus at http://127.0.0.1:9" in err
+    assert not (repo / "reports" / "experiments").exists(), "no verdict without a judgement"
