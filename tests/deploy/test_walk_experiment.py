@@ -175,3 +175,14 @@ def test_the_experiment_commands_exit_2_with_the_fix_when_they_cannot_judge(
     assert code == 2
     assert "cannot reach Prometheus at http://127.0.0.1:9" in err
     assert not (repo / "reports" / "experiments").exists(), "no verdict without a judgement"
+
+
+def test_analyze_refuses_params_that_no_longer_match_the_running_experiment(
+    repo: Path, candidate: tuple[str, str]
+) -> None:
+    _declare(repo, candidate[1])
+    step(repo, "experiment", "start", "--env", "production")
+    _declare(repo, candidate[1], split={"stable": 80, "b": 20})
+    code, _out, err = modelops("experiment", "analyze", "--env", "production")
+    assert code == 2
+    assert "judge it with the params it was started with" in err

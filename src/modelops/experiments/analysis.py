@@ -166,10 +166,14 @@ def look(
             f"{release.describe()}: no experiment runs (start it with modelops release "
             f"experiment start --env {environment})"
         )
-    if experiment.name != settings.name:
+    declared = {name: settings.variants.get(name, "") for name in settings.candidates}
+    running = {v.name: v.model.model_hash for v in experiment.variants[1:]}
+    if (experiment.name, experiment.split, running) != (settings.name, settings.split, declared):
         raise ExperimentError(
-            f"{environment} runs experiment {experiment.name}, but params.yaml declares "
-            f"{settings.name}: analyze with the params it was started with (git checkout)"
+            f"{environment} runs {experiment.describe()}, but params.yaml's experiments."
+            f"{environment} declares {settings.name} with split {settings.split} and other "
+            "variants: judge it with the params it was started with (check out the commit that "
+            "started it), or stop it and start the one declared now"
         )
     prometheus = connect(prometheus_url, params.monitoring.prometheus_url)
     moment = now or datetime.now(UTC)
