@@ -435,7 +435,7 @@ def _spawn_server(
         "1",
     ]
     return _spawn(
-        server.track, command, state, marker=f"--http-port\0{server.http_port}", extra_env=env
+        server.name, command, state, marker=f"--http-port\0{server.http_port}", extra_env=env
     )
 
 
