@@ -195,6 +195,7 @@ def test_units_keep_their_variant_across_replicas_and_a_restart_and_a_true_effec
         assert before == [expected, expected], "both replicas assign as the contract's hash"
         assert after == [expected, expected], "and so does the restarted one"
         assert restarted.pid in [p.pid for p in processes.running(repo)]
+        time.sleep(2)  # a scrape or two of the restarted replica (every second) before judging
         verdict, seen = _until(repo, prometheus, 0)
         code, planned = _experiment(repo, "plan", prometheus, "--window", "10m")
     finally:
