@@ -47,6 +47,7 @@ SECONDS = {
     "tests/docs/test_runbook_commands.py::TestTheReleaseStory": 80,
     "tests/serving/test_telemetry.py": 60,
     "tests/gates/test_champion.py": 55,
+    "tests/rehearsal/test_experiment_e2e.py": 55,
     "tests/serving/test_experiment_server.py": 40,
     "tests/deploy/": 110,
     "tests/rehearsal/test_batch_up_e2e.py": 45,

@@ -45,6 +45,7 @@ from modelops.deploy.render import monitoring_files
 from modelops.monitoring.windows import trained_query, window_queries
 from modelops.observability.dashboards import DashboardWindows, dashboards, panel_queries
 from modelops.params import LATENCY_BOUNDS, Params
+from modelops.rehearsal.experiment import queries as experiment_queries
 from modelops.rehearsal.plan import queries as rehearsal_queries
 from tests.support import REPO_ROOT, template_params
 
@@ -324,6 +325,7 @@ def _promql() -> list[tuple[str, str]]:
         *((f"monitor {k}", q) for k, q in window_queries("churn-production", "v1", "1d").items()),
         ("monitor trained", trained_query("churn-production", "v1")),
         *((f"rehearsal {t}", q) for t, q in rehearsal_queries(feature="plan", positive_label="1")),
+        *((f"rehearsal experiment {t}", q) for t, q in experiment_queries()),
     ]
 
 

@@ -213,9 +213,16 @@ def _predictors(release: Release, stable_replicas: int, canary_replicas: int) ->
     return predictors
 
 
-def experiment_parameter(experiment: Experiment, mount: str) -> str:
+def experiment_parameter(
+    experiment: Experiment, mount: str, *, directories: Mapping[str, str] | None = None
+) -> str:
     """The model server's `experiment` parameter (`modelops_contract.experiment`'s form): each
-    variant's model, the folder its init container fills, and its share of the units."""
+    variant's model, the folder its init container fills, and its share of the units.
+
+    `directories` (variant -> folder) replaces `mount/<variant>`: `modelops up` serves the
+    copies it fetched from the store where they are.
+    """
+    folders = directories or {v.name: f"{mount}/{v.name}" for v in experiment.variants}
     served = served_experiment.Experiment(
         name=experiment.name,
         salt=experiment.salt,
@@ -226,7 +233,7 @@ def experiment_parameter(experiment: Experiment, mount: str) -> str:
                 name=variant.name,
                 model_version=variant.model.version,
                 model_hash=variant.model.model_hash,
-                directory=f"{mount}/{variant.name}",
+                directory=folders[variant.name],
                 share=variant.share,
             )
             for variant in experiment.variants

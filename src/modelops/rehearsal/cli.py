@@ -24,7 +24,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "routes, a stable and a canary model server (the canary of --env's release when the "
         "local store has it, else the same model) and a bounded traffic generator that replays "
         "test rows, sends their truth back after --label-delay and, with --shift, drifts one "
-        "feature for a while. For a batch environment (strategy: batch) instead: a Pushgateway "
+        "feature for a while. When --env's release runs an A/B experiment: two replicas of the "
+        "stable predictor, each serving every variant (fetched from the store), and traffic from "
+        "units that come back (the experiment's unit field on every row) spread over both; "
+        "--effect and --broken-split plant something for `modelops experiment analyze` to find. "
+        "For a batch environment (strategy: batch) instead: a Pushgateway "
         "that Prometheus scrapes, and a scheduler running modelops-score with the release's "
         "model over the test rows (or --batch-input) every (longest gap of the schedule / "
         "--time-scale) seconds, pushing each run's figures; the traffic options do not apply. "
@@ -78,13 +82,43 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "test rows), read again at every run: a drifted one fires ModelopsBatchFeatureDrift, "
         "one the model cannot score ModelopsBatchRunFailed",
     )
+    up.add_argument(
+        "--units",
+        type=int,
+        default=None,
+        metavar="N",
+        help="an experiment: N made-up units, each sending one test row again and again "
+        "(default: the test rows' own unit column when they have it, else 3000)",
+    )
+    up.add_argument(
+        "--effect",
+        action="append",
+        default=[],
+        metavar="VARIANT=SIZE",
+        help="an experiment: a true effect for VARIANT: with probability SIZE (0 to 1) the truth "
+        "of a row it answered is its own predicted class, so it is right more often and earns "
+        "more per labelled prediction (repeat for several variants)",
+    )
+    up.add_argument(
+        "--broken-split",
+        action="append",
+        default=[],
+        metavar="VARIANT=SHARE",
+        help="an experiment: the client loses SHARE (0 to 1) of VARIANT's units, decided once "
+        "per unit (a crash in one variant): the sample-ratio check should stop the experiment",
+    )
     up.add_argument("--prometheus-port", type=int, default=9090)
     up.add_argument(
         "--pushgateway-port", type=int, default=9091, help="a batch environment's Pushgateway"
     )
     up.add_argument("--alertmanager-port", type=int, default=9093)
     up.add_argument("--stable-port", type=int, default=9000, help="stable HTTP (metrics 6000)")
-    up.add_argument("--canary-port", type=int, default=9001, help="canary HTTP (metrics 6001)")
+    up.add_argument(
+        "--canary-port",
+        type=int,
+        default=9001,
+        help="canary HTTP (metrics 6001); in an experiment, stable's second replica",
+    )
     up.add_argument("--stable-metrics-port", type=int, default=6000)
     up.add_argument("--canary-metrics-port", type=int, default=6001)
     up.set_defaults(handler=_up)

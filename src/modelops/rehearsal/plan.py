@@ -14,7 +14,7 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 import modelops_contract as contract
 import yaml
@@ -23,7 +23,10 @@ from modelops.data import Schema
 from modelops.errors import RehearsalError
 from modelops.io import JSONObject
 from modelops.paths import ALERTMANAGER_FILE, RELEASES_DIR
-from modelops.releases.state import Canary
+from modelops.releases.state import Canary, Experiment
+
+if TYPE_CHECKING:
+    from modelops.rehearsal.experiment import UnitTraffic
 
 LOOPBACK = "127.0.0.1"
 MODEL_COPIES = "models"
@@ -63,6 +66,15 @@ class ServerPlan:
     request_log: str = ""
     """Where the server writes its sampled request log (monitoring.request_log.path)."""
     request_log_sample_rate: float = 0.0
+    pod: str = ""
+    """A replica's own name (its log, its `pod` label); empty: the track names it."""
+    experiment: str = ""
+    """The `experiment` graph parameter (`modelops_contract.Experiment.to_json`), or empty."""
+
+    @property
+    def name(self) -> str:
+        """What names its process and log: the pod, else the track."""
+        return self.pod or self.track
 
     @property
     def url(self) -> str:
@@ -101,6 +113,8 @@ class TrafficPlan:
     label_delay_seconds: float
     seed: int = 0
     shift: Shift | None = None
+    units: UnitTraffic | None = None
+    """An experiment's units (`rehearsal.experiment`): rows carry them, truth may favour one."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -165,6 +179,17 @@ class UpRequest:
     """A batch environment: the table each run scores (None: the prepared test rows)."""
     pushgateway_port: int = 9091
     """A batch environment: where its runs push their figures."""
+    units: int | None = None
+    """An experiment: how many units to make up (None: the test rows' unit column, if any)."""
+    effect: Sequence[str] = ()
+    """An experiment: VARIANT=SIZE, a true effect on the KPI for VARIANT."""
+    broken_split: Sequence[str] = ()
+    """An experiment: VARIANT=SHARE, the share of VARIANT's units the client loses."""
+
+    def __post_init__(self) -> None:
+        # argparse gives lists (or None); a request compares and prints the same either way.
+        for field in ("effect", "broken_split"):
+            object.__setattr__(self, field, tuple(getattr(self, field) or ()))
 
     @property
     def prometheus_url(self) -> str:
@@ -194,6 +219,8 @@ class Rehearsal:
     """The traffic's split follows the release file (no --canary-percent, a release exists)."""
     shadow: bool
     """The second server is a shadow: it gets a copy of every request."""
+    experiment: Experiment | None = None
+    """The release's running experiment: the servers are replicas of stable serving it."""
 
 
 def check_request(request: UpRequest, environments: Collection[str]) -> None:
@@ -331,19 +358,34 @@ def traffic_config(
     }
 
 
-def to_text(rehearsal: Rehearsal, pids: Sequence[int], *, state: str) -> str:
+def to_text(
+    rehearsal: Rehearsal,
+    pids: Sequence[int],
+    *,
+    state: str,
+    heading: Sequence[str] = (),
+    shown_queries: Sequence[tuple[str, str]] | None = None,
+) -> str:
     """What `modelops up` prints once everything runs: the processes, each address, what
-    to expect, and queries to paste (`state`: the state folder as shown to the user)."""
+    to expect, and queries to paste (`state`: the state folder as shown to the user).
+
+    `heading` replaces the first line and adds lines after the addresses (an experiment's
+    own); `shown_queries` replaces the queries by track.
+    """
     request, traffic, schema = rehearsal.request, rehearsal.traffic, rehearsal.schema
     prometheus = request.prometheus_url
-    lines = [
+    first = (
         f"up: {len(pids)} processes (PIDs {', '.join(str(pid) for pid in pids)}); "
         f"traffic for {request.minutes:g} min at {request.rate:g} requests/s, "
-        f"{traffic.canary_percent}% to the canary, truth after {request.label_delay:g} s",
+        f"{traffic.canary_percent}% to the canary, truth after {request.label_delay:g} s"
+    )
+    lines = [
+        heading[0] if heading else first,
         f"  Prometheus  {prometheus}  (targets: {prometheus}/targets, alerts: {prometheus}/alerts;"
         f" {request.env}'s rules, windows divided by {request.time_scale:g})",
         f"  Alertmanager http://{LOOPBACK}:{request.alertmanager_port}  "
         f"(routes of {ALERTMANAGER_FILE})",
+        *heading[1:],
     ]
     shift = traffic.shift
     if shift is not None:
@@ -366,7 +408,7 @@ def to_text(rehearsal: Rehearsal, pids: Sequence[int], *, state: str) -> str:
         )
     for server, note in zip(rehearsal.servers, rehearsal.notes, strict=True):
         lines.append(
-            f"  {server.track:<10}  {server.url}  model {server.model_version} ({note}); "
+            f"  {server.name:<10}  {server.url}  model {server.model_version} ({note}); "
             f"metrics http://{LOOPBACK}:{server.metrics_port}/prometheus"
         )
     lines += [
@@ -374,7 +416,9 @@ def to_text(rehearsal: Rehearsal, pids: Sequence[int], *, state: str) -> str:
         f"Try in Prometheus ({prometheus}/graph):",
     ]
     feature = schema.numeric[0] if schema.numeric else schema.features[0]
-    for meaning, query in queries(feature=feature, positive_label=schema.positive_label):
+    if shown_queries is None:
+        shown_queries = queries(feature=feature, positive_label=schema.positive_label)
+    for meaning, query in shown_queries:
         lines.append(f"  # {meaning}\n  {query}")
     lines.append("Stop everything with: make down")
     return "\n".join(lines)
@@ -402,6 +446,7 @@ def prometheus_config(
                     contract.TRACK: server.track,
                     "container": "classifier",
                     contract.NAMESPACE: namespace,
+                    **({"pod": server.pod} if server.pod else {}),
                 },
             }
             for server in servers
@@ -490,6 +535,8 @@ def server_parameters(
     if server.inject_server_errors:
         share = str(server.inject_server_errors)
         parameters.append({"name": "inject_server_errors", "type": "FLOAT", "value": share})
+    if server.experiment:
+        parameters.append({"name": "experiment", "type": "STRING", "value": server.experiment})
     return parameters
 
 

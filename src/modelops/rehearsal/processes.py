@@ -4,7 +4,7 @@ Every process `up` starts leads its own process group and is recorded, with a ma
 command line, in `.rehearsal/processes.json`; `down` stops exactly those (SIGTERM, then SIGKILL
 of what is left of each group after a grace period), and never a process that merely reused a
 recorded PID. If anything fails while starting, what was started is stopped before the error
-is raised.
+is raised. `restart` starts one of them again as it was started (a pod restarting).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TypedDict
 
@@ -59,6 +59,10 @@ class Started:
     pid: int
     marker: str
     log: str
+    command: Sequence[str] = ()
+    environment: Mapping[str, str] = field(default_factory=dict)
+    """With `command`, what it was started with besides this process's environment: enough to
+    start it again (`restart`)."""
 
 
 @dataclass(frozen=True)
@@ -332,6 +336,27 @@ def down(root: Path) -> list[Started]:
     return alive
 
 
+def restart(root: Path, name: str, *, ready: str) -> Started:
+    """Stop the recorded process `name` and start it again as it was started, as a pod
+    restarts: the same command, parameters and feedback key, in a new process; returned once
+    `ready` (a URL) answers.
+
+    Raises:
+        RehearsalError: no such process runs, or it did not come back (its log ends the message).
+    """
+    state = root / REHEARSAL_DIR
+    recorded = _recorded(state)
+    old = next((p for p in recorded if p.name == name and p.command and _is_ours(p)), None)
+    if old is None:
+        running = ", ".join(p.name for p in recorded if _is_ours(p)) or "none"
+        raise RehearsalError(f"no {name} of a rehearsal runs to restart (running: {running})")
+    stop([old])
+    new = _spawn(name, list(old.command), state, marker=old.marker, extra_env=old.environment)
+    _record(state, [new if process is old else process for process in recorded])
+    _wait_ready(ready, new, state)
+    return new
+
+
 def running(root: Path) -> list[Started]:
     """The recorded processes of a rehearsal that still run."""
     return [process for process in _recorded(root / REHEARSAL_DIR) if _is_ours(process)]
@@ -410,7 +435,7 @@ def _spawn_server(
         "1",
     ]
     return _spawn(
-        server.track, command, state, marker=f"--http-port\0{server.http_port}", extra_env=env
+        server.name, command, state, marker=f"--http-port\0{server.http_port}", extra_env=env
     )
 
 
@@ -439,7 +464,7 @@ def _spawn(
         ],
         setsid=True,
     )
-    return Started(name=name, pid=pid, marker=marker, log=str(log))
+    return Started(name, pid, marker, str(log), tuple(command), dict(extra_env or {}))
 
 
 def _wait_ready(url: str, process: Started, state: Path) -> None:
@@ -484,6 +509,7 @@ def _wait_scraped(prometheus: str, targets: Sequence[str], process: Started) -> 
 def _record(state: Path, started: Sequence[Started]) -> None:
     path = state / PROCESSES_FILE
     staging = path.with_suffix(".tmp")
+    staging.touch(mode=0o600)  # the servers' environment holds the rehearsal's feedback key
     staging.write_text(json.dumps([asdict(p) for p in started], indent=1), encoding="utf-8")
     staging.replace(path)
 

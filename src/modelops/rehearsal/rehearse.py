@@ -1,9 +1,10 @@
 """`modelops up` and `modelops down`: what the rehearsal needs from the project, then started.
 
 The edges: params, the trained model and prepared data, the release file, released models from
-the store (copied into .rehearsal/models/ once), the environment's rules in compressed time and
-the example Alertmanager routes. What runs is decided by `rehearsal.plan` for a real-time
-environment and `rehearsal.batchplan` for a batch one (pure); the processes are
+the store (copied into .rehearsal/models/ once; every variant of a running experiment), the
+environment's rules in compressed time and the example Alertmanager routes. What runs is decided
+by `rehearsal.plan` for a real-time environment (`rehearsal.experiment` when its release runs an
+A/B experiment) and `rehearsal.batchplan` for a batch one (pure); the processes are
 `rehearsal.processes`.
 """
 
@@ -24,7 +25,7 @@ from modelops.params import (
 )
 from modelops.paths import ALERTMANAGER_FILE, ProjectPaths
 from modelops.prepared import TEST_FILE, load_meta
-from modelops.rehearsal import batchplan, plan, processes
+from modelops.rehearsal import batchplan, experiment, plan, processes
 from modelops.rehearsal.batchplan import BatchRehearsal
 from modelops.rehearsal.plan import (
     MODEL_COPIES,
@@ -60,17 +61,29 @@ def up(paths: ProjectPaths, request: UpRequest) -> tuple[Planned, list[processes
         raise RehearsalError(f"no trained model in {paths.show(paths.model_dir)}: run `make repro`")
     meta = load_meta(paths.prepared_dir)  # the traffic process reads the test rows itself
     release = load_releases(paths.root, params).get(request.env)
+    running = release.experiment if release is not None else None
+    if running is None:
+        experiment.check_no_experiment(request)
     if isinstance(environment, BatchEnvironmentParams):
         return _up_batch(paths, params, request, environment, release, test_rows=meta.test_rows)
     canary = release.canary if release is not None else None
-    rehearsal = plan_up(
-        request,
-        schema=meta.schema,
-        canary=canary,
-        released=release is not None,
-        stable=_served(paths, release.stable if release else None),
-        trial=_served(paths, canary.model if canary else None),
-    )
+    if running is not None:
+        rehearsal = experiment.plan_experiment(
+            request,
+            schema=meta.schema,
+            experiment=running,
+            served={v.name: _served(paths, v.model) for v in running.variants},
+            threshold=params.evaluate.threshold,
+        )
+    else:
+        rehearsal = plan_up(
+            request,
+            schema=meta.schema,
+            canary=canary,
+            released=release is not None,
+            stable=_served(paths, release.stable if release else None),
+            trial=_served(paths, canary.model if canary else None),
+        )
     state = paths.rehearsal_dir
     started = processes.up(
         paths.root,
@@ -149,6 +162,8 @@ def to_text(planned: Planned, started: list[processes.Started], *, paths: Projec
     state = paths.show(paths.rehearsal_dir)
     if isinstance(planned, BatchRehearsal):
         return batchplan.to_text(planned, pids, state=state, root=paths.root.resolve())
+    if planned.experiment is not None:
+        return experiment.to_text(planned, pids, state=state)
     return plan.to_text(planned, pids, state=state)
 
 

@@ -2,13 +2,14 @@
 
 Run as `python -m modelops.rehearsal.traffic CONFIG` (what `modelops up` starts in the
 background). Requests go to the canary with the canary's share of traffic and to stable
-otherwise (a shadow gets a copy of each of stable's requests, its answer ignored, and of
-stable's feedback, which carries stable's answer to compare with), at a fixed
-rate, for a bounded time; the canary's share follows the release file when the config names
-one. Each request's truth goes back to the server that answered it through Seldon's feedback
-API after the label delay, as ground truth arrives in production. Every call is appended to a
-ledger (JSON lines), so what was sent can be compared with what Prometheus counted. SIGTERM
-stops it between calls.
+otherwise, each track's replicas taken in turn (a shadow gets a copy of each of stable's
+requests, its answer ignored, and of stable's feedback, which carries stable's answer to
+compare with), at a fixed rate, for a bounded time; the canary's share follows the release
+file when the config names one. In an experiment the rows come from units that send again and
+again (`rehearsal.units`). Each request's truth goes back to the track that answered it (its
+next replica, as through a Service) through Seldon's feedback API after the label delay, as
+ground truth arrives in production. Every call is appended to a ledger (JSON lines), so what
+was sent can be compared with what Prometheus counted. SIGTERM stops it between calls.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TypedDict
+from typing import TypedDict, cast
 
 import numpy as np
 import pandas as pd
 import yaml
 
 from modelops.io import JSONObject
+from modelops.rehearsal import units
 from modelops.rehearsal.plan import SHIFTED_CATEGORY
 
 TIMEOUT_SECONDS = 10.0
@@ -169,16 +171,38 @@ def run(config: JSONObject) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     plan = config["plan"]
-    servers = {server["track"]: server["url"] for server in config["servers"]}
+    servers: dict[str, list[str]] = {}  # a track's replicas, taken in turn as a Service would
+    for server in config["servers"]:
+        servers.setdefault(server["track"], []).append(server["url"])
+    turns = dict.fromkeys(servers, 0)
+
+    def to(track: str, path: str) -> str:
+        turns[track] += 1
+        return f"{servers[track][turns[track] % len(servers[track])]}{path}"
+
     rows = pd.read_parquet(config["rows_file"])
-    stream = requests_from(
-        rows,
-        config["features"],
-        config["label"],
-        per_request=int(plan["rows_per_request"]),
-        seed=int(plan["seed"]),
-    )
-    rng = np.random.default_rng(int(plan["seed"]))
+    seed, per_request = int(plan["seed"]), int(plan["rows_per_request"])
+    settings = plan.get("units")
+    stream: Iterator[tuple[SeldonRequest, list[list[str]]]]
+    if not settings:
+        stream = requests_from(
+            rows, config["features"], config["label"], per_request=per_request, seed=seed
+        )
+    else:
+        sending = units.units_of(rows, settings, np.random.default_rng([seed, 1]))
+        print(f"traffic: {len(sending.values)} units, {sending.lost} lost", flush=True)
+        made = units.unit_requests(
+            rows,
+            config["features"],
+            config["label"],
+            sending,
+            settings,
+            per_request=per_request,
+            rng=np.random.default_rng([seed, 2]),
+        )
+        stream = cast(Iterator[tuple[SeldonRequest, list[list[str]]]], made)
+    effect = np.random.default_rng([seed, 3])
+    rng = np.random.default_rng(seed)
     shift = plan.get("shift")
     canary_share = plan["canary_percent"] / 100 if "canary" in servers else 0.0
     release_file = config.get("release_file")
@@ -204,10 +228,10 @@ def run(config: JSONObject) -> int:
             now = time.monotonic()
             while waiting and waiting[0][0] <= now and not stopped:
                 _, track, body = waiting.popleft()
-                status, _ = post(f"{servers[track]}/api/v1.0/feedback", body)
+                status, _ = post(to(track, "/api/v1.0/feedback"), body)
                 record("feedback", track, len(body["truth"]["data"]["ndarray"]), status)
                 if mirror and track == "stable":  # stable's answer inside: the shadow compares
-                    copied, _ = post(f"{servers[mirror]}/api/v1.0/feedback", body)
+                    copied, _ = post(to(mirror, "/api/v1.0/feedback"), body)
                     record("feedback", mirror, len(body["truth"]["data"]["ndarray"]), copied)
             if now >= ends and not waiting:
                 break
@@ -220,12 +244,14 @@ def run(config: JSONObject) -> int:
                 request, truths = next(stream)
                 if shift and 0 <= now - started - shift["at_seconds"] < shift["seconds"]:
                     request = shifted(request, shift)
-                status, response = post(f"{servers[track]}/api/v1.0/predictions", request)
+                status, response = post(to(track, "/api/v1.0/predictions"), request)
                 record("predict", track, len(truths), status)
                 if mirror and track == "stable":  # as Seldon mirrors to a shadow predictor
-                    copied, _ = post(f"{servers[mirror]}/api/v1.0/predictions", request)
+                    copied, _ = post(to(mirror, "/api/v1.0/predictions"), request)
                     record("predict", mirror, len(truths), copied)
                 if status == 200:
+                    if settings:
+                        truths = units.with_effect(truths, response, settings, effect.random)
                     waiting.append((now + delay, track, feedback_body(request, response, truths)))
                 sent += 1
                 continue
