@@ -217,8 +217,12 @@ def plan_text(planned: ExperimentPlan) -> str:
         + ", ".join(f"{name} {units:,.0f}" for name, units in plan.units.items())
         + f"); one look at the end would need {plan.fixed_horizon_total:,.0f} (looking every "
         f"day costs {plan.price:.2f}x)",
-        f"  traffic over the last {planned.window}: {per_day:,.0f} {rows} a day "
-        f"({planned.labels_per_day:,.0f} labelled predictions)",
+        f"  traffic over the last {planned.window}: {per_day:,.0f} {rows} a day"
+        + (
+            f" (of {planned.labels_per_day:,.0f} labelled predictions)"
+            if settings.primary != "business_value"
+            else ""
+        ),
     ]
     if math.isinf(days):
         lines.append(
