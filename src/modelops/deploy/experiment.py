@@ -22,28 +22,17 @@ from modelops.deploy.workflow import Plan, commit_message, releases_of
 from modelops.errors import ReleaseError
 from modelops.params import CONTROL, ExperimentParams, Params
 from modelops.paths import RELEASES_DIR
-from modelops.releases.experiment import conclude_experiment, start_experiment, stop_experiment
+from modelops.releases.experiment import (
+    conclude_experiment,
+    running_experiment,
+    start_experiment,
+    stop_experiment,
+)
 from modelops.releases.publish import fetched
 from modelops.releases.state import Change, Experiment, ModelVersion, Release, Unchanged, Variant
 
 DECIDED = ("winner", "no-difference")
 """Verdict kinds a conclude may act on; `keep-running` needs more data, `stop` a stop."""
-
-
-def declared(params: Params, environment: str) -> ExperimentParams:
-    """`experiments.<environment>` of params.yaml, or how to declare it."""
-    if environment not in params.deploy.environments:
-        raise ReleaseError(
-            f"unknown environment '{environment}'; params.yaml declares "
-            f"{sorted(params.deploy.environments)}"
-        )
-    if environment not in params.experiments:
-        raise ReleaseError(
-            f"params.yaml declares no experiment for {environment}: add experiments."
-            f"{environment} (name, unit, variants, split, minimum_effect; runbooks/"
-            "ab-experiments.md) and commit it first"
-        )
-    return params.experiments[environment]
 
 
 def known_models(releases: Mapping[str, Release]) -> dict[str, ModelVersion]:
@@ -114,7 +103,7 @@ def unit_problems(
 
 def start(root: Path, params: Params, environment: str, *, change: Change, cache: Path) -> Plan:
     """Start the experiment params.yaml declares for `environment`."""
-    settings = declared(params, environment)
+    settings = params.experiment(environment)
     releases = releases_of(root, params)
     before = releases[environment]
     if before.stable is None:
@@ -167,15 +156,11 @@ def conclude(
     """End the experiment on a verdict (or a named winner): the winner serves all traffic."""
     releases = releases_of(root, params, environment)
     before = releases[environment]
-    if before.experiment is None:
-        raise ReleaseError(
-            f"{environment} runs no experiment to conclude ({before.describe()}): start one "
-            f"with modelops release experiment start --env {environment}"
-        )
+    experiment = running_experiment(before, "conclude")
     files: dict[str, str] = {}
     body: list[str] = []
     if verdict is not None:
-        decided = read_verdict(verdict, environment=environment, experiment=before.experiment)
+        decided = read_verdict(verdict, environment=environment, experiment=experiment)
         if winner is not None and winner != decided:
             raise ReleaseError(
                 f"--winner {winner} contradicts the verdict in {verdict} ({decided}): drop "
@@ -201,7 +186,7 @@ def conclude(
     releases = releases_of(root, params) | {environment: after}
     assert after.stable is not None
     title = (
-        f"experiment conclude: {environment} {before.experiment.name}, {winner} wins: "
+        f"experiment conclude: {environment} {experiment.name}, {winner} wins: "
         f"{after.stable.version} takes 100%"
     )
     message = commit_message(title, releases, (environment,), change, body)

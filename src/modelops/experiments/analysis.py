@@ -82,21 +82,6 @@ class Analysis:
     prometheus: str
 
 
-def settings_of(params: Params, environment: str) -> ExperimentParams:
-    """`experiments.<environment>`, or how to declare it."""
-    if environment not in params.deploy.environments:
-        raise ExperimentError(
-            f"unknown environment '{environment}'; params.yaml declares "
-            f"{sorted(params.deploy.environments)}"
-        )
-    if environment not in params.experiments:
-        raise ExperimentError(
-            f"params.yaml declares no experiment for {environment}: add experiments."
-            f"{environment} (runbooks/ab-experiments.md)"
-        )
-    return params.experiments[environment]
-
-
 def values_of(params: Params) -> Mapping[str, float]:
     """Value per confusion cell (zeros when monitoring.business is null: recall or precision
     decide then, and params refuse business_value)."""
@@ -123,7 +108,7 @@ def plan(
     params: Params, environment: str, prometheus_url: str | None, *, root: Path, window: str
 ) -> ExperimentPlan:
     """The experiment's KPI rows and days at the labelled predictions of the last `window`."""
-    settings = settings_of(params, environment)
+    settings = params.experiment(environment)
     namespace = _namespace(params, environment)
     release = load_releases(root, params)[environment]
     if release.stable is None:
@@ -158,7 +143,7 @@ def look(
     now: datetime | None = None,
 ) -> Analysis:
     """The running experiment judged from Prometheus, since its start."""
-    settings = settings_of(params, environment)
+    settings = params.experiment(environment)
     release = load_releases(root, params)[environment]
     experiment = release.experiment
     if experiment is None:

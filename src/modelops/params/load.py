@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Self
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from modelops.errors import ParamsError
+from modelops.errors import ExperimentError, ParamsError
 from modelops.io import JSONObject
 from modelops.params.base import Frozen
 from modelops.params.canary import CanaryParams
@@ -75,6 +75,25 @@ class Params(Frozen):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def experiment(self, environment: str) -> ExperimentParams:
+        """`experiments.<environment>`, or a refusal that says how to declare it.
+
+        Raises:
+            ExperimentError: the environment is not declared, or has no experiment.
+        """
+        if environment not in self.deploy.environments:
+            raise ExperimentError(
+                f"unknown environment '{environment}'; params.yaml declares "
+                f"{sorted(self.deploy.environments)}"
+            )
+        if environment not in self.experiments:
+            raise ExperimentError(
+                f"params.yaml declares no experiment for {environment}: add experiments."
+                f"{environment} (name, unit, variants, split, minimum_effect; runbooks/"
+                "ab-experiments.md) and commit it first"
+            )
+        return self.experiments[environment]
 
 
 def load_params(path: Path) -> Params:

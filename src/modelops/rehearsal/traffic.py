@@ -94,7 +94,7 @@ def requests_from(
             chunk = pd.concat([chunk, shuffled.iloc[: per_request - len(chunk)]])
         start = (start + per_request) % len(shuffled)
         values = [
-            [_json_value(chunk[name].iloc[i]) for name in features] for i in range(len(chunk))
+            [units.json_value(chunk[name].iloc[i]) for name in features] for i in range(len(chunk))
         ]
         truths = [[str(value)] for value in chunk[label]]
         yield {"data": {"names": list(features), "ndarray": values}}, truths
@@ -264,16 +264,6 @@ def run(config: JSONObject) -> int:
         flush=True,
     )
     return 0
-
-
-def _json_value(value: object) -> object:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-        if isinstance(value, float) and math.isnan(value):
-            return None
-    return value
 
 
 def _decoded(raw: bytes) -> JSONObject:

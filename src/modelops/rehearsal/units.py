@@ -51,7 +51,7 @@ def units_of(rows: pd.DataFrame, settings: JSONObject, rng: np.random.Generator)
     count = settings["count"]
     values: list[object]
     if count is None:
-        values = [_json(value) for value in rows[settings["unit"]]]
+        values = [json_value(value) for value in rows[settings["unit"]]]
         positions = np.arange(len(rows), dtype=np.int64)
     else:
         values = list(made_up(int(count)))
@@ -103,7 +103,7 @@ def unit_requests(
     """Seldon requests of `per_request` rows, each row a unit drawn at random and its test row
     (the unit as one more column when it is no model input), with their truths."""
     names = [*features, settings["unit"]] if settings["appended"] else list(features)
-    table = [[_json(value) for value in row] for row in rows[list(features)].itertuples(False)]
+    table = [[json_value(value) for value in row] for row in rows[list(features)].itertuples(False)]
     truths = [str(value) for value in rows[label]]
     while True:
         drawn = rng.integers(0, len(units.values), size=per_request)
@@ -145,10 +145,10 @@ def with_effect(
     return changed
 
 
-def _json(value: object) -> object:
-    """A table value as JSON carries it (None for missing)."""
+def json_value(value: object) -> object:
+    """A table value as JSON carries it: a plain Python value, None for missing."""
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return None
     if isinstance(value, np.generic):
-        return _json(value.item())
+        return json_value(value.item())
     return value

@@ -67,7 +67,7 @@ def start_experiment(
 
 def conclude_experiment(release: Release, winner: str, *, change: Change) -> Release:
     """End the experiment on a verdict: `winner` serves all traffic as the stable model."""
-    experiment = _running(release, "conclude")
+    experiment = running_experiment(release, "conclude")
     arms = {variant.name: variant for variant in experiment.variants}
     if winner not in arms:
         raise ReleaseError(
@@ -85,7 +85,7 @@ def conclude_experiment(release: Release, winner: str, *, change: Change) -> Rel
 
 def stop_experiment(release: Release, *, change: Change) -> Release:
     """End the experiment with no verdict acted on: the stable model takes all traffic again."""
-    experiment = _running(release, "stop")
+    experiment = running_experiment(release, "stop")
     assert release.stable is not None
     ended = replace(release, experiment=None)
     return record_step(
@@ -93,7 +93,8 @@ def stop_experiment(release: Release, *, change: Change) -> Release:
     )
 
 
-def _running(release: Release, what: str) -> Experiment:
+def running_experiment(release: Release, what: str) -> Experiment:
+    """The environment's experiment, or a refusal to `what` it that says how to start one."""
     if release.experiment is None:
         raise ReleaseError(
             f"{release.environment} runs no experiment to {what} ({release.describe()}): start "
