@@ -23,27 +23,10 @@ from modelops.rehearsal.batchplan import (
 )
 from modelops.rehearsal.plan import Served, UpRequest, pushgateway_prometheus_config
 from modelops.rehearsal.scheduler import next_start
+from tests.rehearsal.up_request import UP_REQUEST
 from tests.support import template_params
 
-REQUEST = UpRequest(
-    env="nightly",
-    minutes=10.0,
-    rate=5.0,
-    rows=1,
-    canary_percent=None,
-    canary_errors=0.0,
-    label_delay=30.0,
-    time_scale=60.0,
-    shift=None,
-    shift_at=60.0,
-    shift_for=120.0,
-    prometheus_port=9090,
-    alertmanager_port=9093,
-    stable_port=9000,
-    canary_port=9001,
-    stable_metrics_port=6000,
-    canary_metrics_port=6001,
-)
+REQUEST = dataclasses.replace(UP_REQUEST, env="nightly")
 MODEL = Served(Path("/project/.rehearsal/models/a"), "a" * 64, "release v3")
 ROOT = Path("/project")
 

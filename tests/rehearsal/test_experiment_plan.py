@@ -24,8 +24,9 @@ from modelops.rehearsal.experiment import (
     to_text,
     variant_shares,
 )
-from modelops.rehearsal.plan import Served, UpRequest, prometheus_config, server_parameters
+from modelops.rehearsal.plan import Served, prometheus_config, server_parameters
 from modelops.releases.state import Experiment, ModelVersion, Variant
+from tests.rehearsal.up_request import UP_REQUEST
 
 SCHEMA = Schema(
     label="churned",
@@ -35,25 +36,7 @@ SCHEMA = Schema(
     numeric=("tenure_months",),
     id="customer_id",
 )
-REQUEST = UpRequest(
-    env="production",
-    minutes=2.0,
-    rate=5.0,
-    rows=4,
-    canary_percent=None,
-    canary_errors=0.0,
-    label_delay=3.0,
-    time_scale=60.0,
-    shift=None,
-    shift_at=60.0,
-    shift_for=30.0,
-    prometheus_port=9090,
-    alertmanager_port=9093,
-    stable_port=9000,
-    canary_port=9001,
-    stable_metrics_port=6000,
-    canary_metrics_port=6001,
-)
+REQUEST = dataclasses.replace(UP_REQUEST, minutes=2.0, rows=4, label_delay=3.0, shift_for=30.0)
 V1 = ModelVersion("v1", "model-store/churn/" + "a" * 64, "a" * 64, "d", "0" * 40)
 V2 = ModelVersion("v2", "model-store/churn/" + "b" * 64, "b" * 64, "d", "0" * 40)
 EXPERIMENT = Experiment(
@@ -62,6 +45,7 @@ EXPERIMENT = Experiment(
     unit="customer_id",
     variants=(Variant("stable", V1, 50), Variant("b", V2, 50)),
 )
+
 SERVED = {
     "stable": Served(Path("/copies/a"), "a" * 64, "release v1"),
     "b": Served(Path("/copies/b"), "b" * 64, "release v2"),

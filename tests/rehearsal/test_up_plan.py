@@ -22,6 +22,7 @@ from modelops.rehearsal.plan import (
     traffic_config,
 )
 from modelops.releases.state import Canary, ModelVersion
+from tests.rehearsal.up_request import UP_REQUEST
 
 SCHEMA = Schema(
     label="churned",
@@ -30,25 +31,7 @@ SCHEMA = Schema(
     categorical=("plan",),
     numeric=("tenure_months", "monthly_charges"),
 )
-REQUEST = UpRequest(
-    env="production",
-    minutes=10.0,
-    rate=5.0,
-    rows=1,
-    canary_percent=None,
-    canary_errors=0.0,
-    label_delay=30.0,
-    time_scale=60.0,
-    shift=None,
-    shift_at=60.0,
-    shift_for=120.0,
-    prometheus_port=9090,
-    alertmanager_port=9093,
-    stable_port=9000,
-    canary_port=9001,
-    stable_metrics_port=6000,
-    canary_metrics_port=6001,
-)
+REQUEST = UP_REQUEST
 STABLE = Served(Path("/store/a"), "a" * 64, "release v1")
 TRIAL = Served(Path("/store/b"), "b" * 64, "release v2")
 V2 = ModelVersion("v2", "model-store/churn/" + "b" * 64, "b" * 64, "d", "0" * 40)
