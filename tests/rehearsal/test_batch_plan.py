@@ -23,7 +23,7 @@ from modelops.rehearsal.batchplan import (
 )
 from modelops.rehearsal.plan import Served, UpRequest, pushgateway_prometheus_config
 from modelops.rehearsal.scheduler import next_start
-from tests.rehearsal.up_request import UP_REQUEST
+from tests.rehearsal.support import UP_REQUEST
 from tests.support import template_params
 
 REQUEST = dataclasses.replace(UP_REQUEST, env="nightly")

@@ -14,7 +14,6 @@ run): ModelopsBatchRunFailed fires. `down` stops every process by the PIDs `up` 
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.parse
 import urllib.request
@@ -27,6 +26,7 @@ from modelops_contract import batch as contract
 
 from modelops.cli import main
 from modelops.rehearsal import processes
+from tests.rehearsal.support import down_leaves_nothing
 from tests.support import tool_or_skip
 
 TIME_SCALE = "36000"
@@ -79,11 +79,6 @@ def _runs(root: Path) -> list[dict[str, Any]]:
     if not ledger.is_file():
         return []
     return [json.loads(line) for line in ledger.read_text().splitlines()]
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture(scope="module")
@@ -166,12 +161,7 @@ def test_up_schedules_runs_that_push_their_figures_and_the_batch_alerts_fire(
     assert _firing(prometheus)["ModelopsBatchRunFailed"]["job"] == JOB
     assert _runs(project)[-1]["exit_code"] == 1
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(project)
-        assert main(["down"]) == 0
-    assert processes.running(project) == []
-    assert not any(processes._alive(p.pid) for p in started), "every process is gone"
-    assert not any(_listening(port) for port in ports.values()), "every port is free"
+    down_leaves_nothing(project, started, ports)
 
 
 def test_without_a_pushgateway_up_says_how_to_install_it_and_starts_nothing(

@@ -26,7 +26,7 @@ from modelops.rehearsal.experiment import (
 )
 from modelops.rehearsal.plan import Served, prometheus_config, server_parameters
 from modelops.releases.state import Experiment, ModelVersion, Variant
-from tests.rehearsal.up_request import UP_REQUEST
+from tests.rehearsal.support import UP_REQUEST
 
 SCHEMA = Schema(
     label="churned",

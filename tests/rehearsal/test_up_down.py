@@ -7,7 +7,6 @@ by `down` by the PIDs `up` recorded (a finalizer stops them too if a test fails 
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.parse
 import urllib.request
@@ -18,6 +17,7 @@ import pytest
 
 from modelops.cli import main
 from modelops.rehearsal import processes
+from tests.rehearsal.support import down_leaves_nothing
 
 
 def _ports() -> dict[str, int]:
@@ -46,11 +46,6 @@ def _query(port: int, promql: str) -> list[dict[str, Any]]:
 
 def _by_track(port: int, promql: str) -> dict[str, float]:
     return {r["metric"]["track"]: float(r["value"][1]) for r in _query(port, promql)}
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def test_up_runs_prometheus_both_servers_and_traffic_and_down_stops_exactly_that(
@@ -101,12 +96,7 @@ def test_up_runs_prometheus_both_servers_and_traffic_and_down_stops_exactly_that
     canary_share = sum(c["track"] == "canary" for c in sent) / len(sent)
     assert 0.03 < canary_share < 0.2, "about the canary's 10%"
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(project)
-        assert main(["down"]) == 0
-    assert processes.running(project) == []
-    assert not any(processes._alive(p.pid) for p in started), "every process is gone"
-    assert not any(_listening(port) for port in ports.values()), "every port is free"
+    down_leaves_nothing(project, started, ports)
 
 
 def test_without_prometheus_up_says_how_to_install_it_and_starts_nothing(

@@ -22,7 +22,7 @@ from modelops.rehearsal.plan import (
     traffic_config,
 )
 from modelops.releases.state import Canary, ModelVersion
-from tests.rehearsal.up_request import UP_REQUEST
+from tests.rehearsal.support import UP_REQUEST
 
 SCHEMA = Schema(
     label="churned",
