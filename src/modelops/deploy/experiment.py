@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from modelops.deploy.workflow import Plan, commit_message, releases_of
+from modelops.deploy.workflow import Plan, commit_message, release_in, releases_of
 from modelops.errors import ReleaseError
 from modelops.params import CONTROL, ExperimentParams, Params
 from modelops.paths import RELEASES_DIR
@@ -131,10 +131,10 @@ def start(root: Path, params: Params, environment: str, *, change: Change, cache
 
 def stop(root: Path, params: Params, environment: str, *, change: Change) -> Plan:
     """End the experiment with nothing judged: the stable model takes all traffic again."""
-    releases = releases_of(root, params, environment)
-    before = releases[environment]
+    releases = releases_of(root, params)
+    before = release_in(releases, environment)
     after = stop_experiment(before, change=change)
-    releases = releases_of(root, params) | {environment: after}
+    releases[environment] = after
     assert before.experiment is not None
     assert after.stable is not None
     title = (
@@ -154,8 +154,8 @@ def conclude(
     winner: str | None,
 ) -> Plan:
     """End the experiment on a verdict (or a named winner): the winner serves all traffic."""
-    releases = releases_of(root, params, environment)
-    before = releases[environment]
+    releases = releases_of(root, params)
+    before = release_in(releases, environment)
     experiment = running_experiment(before, "conclude")
     files: dict[str, str] = {}
     body: list[str] = []
@@ -183,7 +183,7 @@ def conclude(
             "name the winner with --winner and say why with --reason"
         )
     after = conclude_experiment(before, winner, change=change)
-    releases = releases_of(root, params) | {environment: after}
+    releases[environment] = after
     assert after.stable is not None
     title = (
         f"experiment conclude: {environment} {experiment.name}, {winner} wins: "

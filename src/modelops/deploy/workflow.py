@@ -243,20 +243,20 @@ def releases_of(root: Path, params: Params, environment: str | None = None) -> d
     releases = load_releases(root, params)
     if environment is None:
         return releases
-    return {environment: _release(releases, environment)}
+    return {environment: release_in(releases, environment)}
 
 
 def trial_role(root: Path, params: Params, environment: str) -> str:
     """`shadow` when the environment runs one, else `canary` (the words of a prompt)."""
-    _release(params.deploy.environments, environment)  # an unknown one before any file is read
-    trial = _release(load_releases(root, params), environment).canary
+    release_in(params.deploy.environments, environment)  # an unknown one before any file is read
+    trial = release_in(load_releases(root, params), environment).canary
     return trial.role if trial is not None else "canary"
 
 
 def promote(root: Path, params: Params, environment: str, *, change: Change) -> Plan:
     """Move an environment's canary one step, or past the last one make it the stable model."""
     releases = load_releases(root, params)
-    before = _release(releases, environment)
+    before = release_in(releases, environment)
     settings = params.deploy.environments[environment]
     if isinstance(settings, BatchEnvironmentParams) and before.canary is None:
         raise ReleaseError(
@@ -287,7 +287,7 @@ def rollback(root: Path, params: Params, environment: str, *, change: Change) ->
     so that the next scheduled run scores with it.
     """
     releases = load_releases(root, params)
-    before = _release(releases, environment)
+    before = release_in(releases, environment)
     batch = isinstance(params.deploy.environments[environment], BatchEnvironmentParams)
     if batch and before.canary is None:
         return _back_to_previous(releases, environment, change=change)
@@ -331,7 +331,7 @@ def _back_to_previous(releases: dict[str, Release], environment: str, *, change:
 def restore(root: Path, params: Params, environment: str, version: str, *, change: Change) -> Plan:
     """Bring back a model that was stable before, at 100% (after a completed bad canary)."""
     releases = load_releases(root, params)
-    before = _release(releases, environment)
+    before = release_in(releases, environment)
     after = state.restore(before, version, change=change)
     if isinstance(after, Unchanged):
         return Plan(releases, (), "", notes=(after.reason,))
@@ -540,7 +540,7 @@ def sync_registry(root: Path, params: Params) -> list[str]:
     return notes
 
 
-def _release(releases: Mapping[str, _Found], environment: str) -> _Found:
+def release_in(releases: Mapping[str, _Found], environment: str) -> _Found:
     """`releases[environment]`, or a refusal that lists the environments."""
     if environment not in releases:
         raise ReleaseError(
