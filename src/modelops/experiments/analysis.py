@@ -32,7 +32,7 @@ from modelops.experiments.evidence import (
 from modelops.experiments.queries import experiment_queries, reference_query, variant_counts
 from modelops.experiments.stats import Plan, days_needed
 from modelops.io import bytes_writer, commit
-from modelops.params import ExperimentParams, Params, RealtimeEnvironmentParams
+from modelops.params import ExperimentParams, Params, RealtimeEnvironmentParams, duration_seconds
 from modelops.paths import ProjectPaths
 from modelops.releases.files import load_releases
 from modelops.releases.state import Release
@@ -130,7 +130,7 @@ def plan(
         rows_per_label=kpi_rows_per_label(settings.primary, cells),
         labels_per_day=per_day,
         window=window,
-        delay_days=(window_seconds(delay) / 86_400) if delay else 0.0,
+        delay_days=(duration_seconds(delay) / 86_400) if delay else 0.0,
     )
 
 
