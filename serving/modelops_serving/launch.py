@@ -2,8 +2,8 @@
 
 The Dockerfile, `make serve`, the smoke request of `make demo`, the tests and the benchmark all
 run `modelops-microservice` (seldon-core's microservice bound to one host: see
-`modelops_serving.microservice`). Standard library only, so the pipeline's environment can
-import it too.
+`modelops_serving.microservice`). Standard library and the telemetry contract only, so the
+pipeline's environment can import it too.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from modelops_contract import PARAMETERS_ENV
+
 EXECUTABLE = "modelops-microservice"
 SERVER_CLASS = "modelops_serving.server.ModelServer"
 LOOPBACK = "127.0.0.1"
@@ -34,8 +36,6 @@ DEFAULT_THREADS = 1
 # seldon-core would copy custom metrics into each response (the server sends none now; kept so
 # that a subclass returning `meta.metrics` does not leak them to clients).
 SERVER_ENVIRONMENT = {"INCLUDE_METRICS_IN_CLIENT_RESPONSE": "false"}
-# seldon-core reads the graph's parameters from here, as the Seldon operator sets it in a pod.
-PARAMETERS_ENV = "PREDICTIVE_UNIT_PARAMETERS"
 
 
 def command(

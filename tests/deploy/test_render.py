@@ -1,4 +1,6 @@
-"""Rendering: golden files per environment and state, deterministic, valid, Seldon's weight rules.
+"""Rendering: golden files per target, environment and state, deterministic, valid; and what the
+SeldonDeployment must hold (weights, shadow, pinned models, hardening, probes, the objects that
+select its pods). What the KServe InferenceService must hold: test_render_kserve.py.
 
 Regenerate the golden files after an intended template change with
 `UPDATE_GOLDEN=1 pytest tests/deploy/test_render.py` and review the diff.
@@ -9,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import jinja2
@@ -30,70 +31,33 @@ from modelops.params import (
     RealtimeEnvironmentParams,
     RequestLogParams,
     ResourcesParams,
+    Target,
 )
 from modelops.releases import state
-from modelops.releases.experiment import conclude_experiment, start_experiment
-from modelops.releases.state import Experiment, Release, Variant
-from tests.deploy.support import change, changed, model_version
+from modelops.releases.experiment import conclude_experiment
+from modelops.releases.state import Release
+from tests.deploy.states import (
+    GOLDEN,
+    RENDERED,
+    STATES,
+    STEPS,
+    TARGETS,
+    TEMPLATES,
+    V1,
+    V2,
+    WORKLOAD,
+    deploy_params,
+    render_state,
+)
+from tests.deploy.support import change
 from tests.support import REPO_ROOT
 
-TEMPLATES = REPO_ROOT / "manifests" / "templates"
-GOLDEN = Path(__file__).parent / "golden"
-DEPLOY = DeployParams()  # the defaults: golden files do not move when params.yaml is edited
-STEPS = (10, 25, 50, 100)
-V1, V2 = model_version("v1"), model_version("v2")
+DEPLOY = deploy_params()  # the defaults: golden files do not move when params.yaml is edited
 GENERATED_IN_CODE = ("/prometheusrule.yaml", "/dashboards.yaml")
 
 
-def _releases(production_canary: int | None, *, shadow: bool = False) -> dict[str, Release]:
-    staging = changed(
-        state.deploy(Release("staging"), V2, strategy="direct", steps=STEPS, change=change())
-    )
-    production = changed(
-        state.deploy(Release("production"), V1, strategy="canary", steps=STEPS, change=change())
-    )
-    if shadow:
-        production = changed(
-            state.deploy(
-                production, V2, strategy="canary", steps=STEPS, change=change(), shadow_first=True
-            )
-        )
-    if production_canary is not None:
-        production = changed(
-            state.deploy(production, V2, strategy="canary", steps=STEPS, change=change())
-        )
-        assert production.canary is not None
-        production = replace(
-            production, canary=replace(production.canary, weight=production_canary)
-        )
-    return {"staging": staging, "production": production}
-
-
-def _experiment() -> dict[str, Release]:
-    """Production runs an A/B experiment: V1 (stable) 60%, V2 (b) 40% of the customers."""
-    releases = _releases(None)
-    offer = Experiment(
-        name="offer-v2",
-        salt="offer-v2",
-        unit="customer_id",
-        variants=(Variant("stable", V1, 60), Variant("b", V2, 40)),
-    )
-    releases["production"] = changed(
-        start_experiment(releases["production"], offer, change=change())
-    )
-    return releases
-
-
-STATES = {
-    "stable": _releases(None),
-    "canary-25": _releases(25),
-    "shadow": _releases(None, shadow=True),
-    "experiment": _experiment(),
-}
-
-
 def _render(releases: dict[str, Release], deploy: DeployParams = DEPLOY) -> dict[str, str]:
-    return render(TEMPLATES, deploy, releases, threshold=0.5)
+    return render_state(releases, deploy=deploy)
 
 
 def _predictors(files: dict[str, str], environment: str) -> list[dict]:
@@ -101,10 +65,10 @@ def _predictors(files: dict[str, str], environment: str) -> list[dict]:
     return list(deployment["spec"]["predictors"])
 
 
-@pytest.mark.parametrize("name", sorted(STATES))
-def test_each_state_renders_its_golden_files(name: str) -> None:
-    files = _render(STATES[name])
-    folder = GOLDEN / name
+@pytest.mark.parametrize(("target", "name"), RENDERED, ids=[f"{t}-{n}" for t, n in RENDERED])
+def test_each_state_renders_its_golden_files(target: Target, name: str) -> None:
+    files = render_state(STATES[name], target)
+    folder = GOLDEN / target / name
     if os.environ.get("UPDATE_GOLDEN"):
         shutil.rmtree(folder, ignore_errors=True)
         for path, text in files.items():
@@ -118,9 +82,9 @@ def test_each_state_renders_its_golden_files(name: str) -> None:
         assert text == expected[path], f"{path} differs; UPDATE_GOLDEN=1 after an intended change"
 
 
-@pytest.mark.parametrize("name", sorted(STATES))
-def test_rendered_files_are_valid_and_free_of_template_syntax(name: str) -> None:
-    files = _render(STATES[name])
+@pytest.mark.parametrize(("target", "name"), RENDERED, ids=[f"{t}-{n}" for t, n in RENDERED])
+def test_rendered_files_are_valid_and_free_of_template_syntax(target: Target, name: str) -> None:
+    files = render_state(STATES[name], target)
     objects = {path: text for path, text in files.items() if not path.startswith(PLAIN)}
     templated = templated_files(objects)
     assert templated == {p for p in objects if not p.endswith(GENERATED_IN_CODE)}
@@ -128,6 +92,13 @@ def test_rendered_files_are_valid_and_free_of_template_syntax(name: str) -> None
         assert not any(syntax in files[path] for syntax in ("{{", "{%", "{#")), path
     checked = validate(objects, schemas=schema_source(REPO_ROOT), templated=templated)
     assert checked.problems == ()
+    workloads = {path.rpartition("/")[2] for path in files} & set(WORKLOAD.values())
+    assert workloads == {WORKLOAD[target]}, "the target's own workload, and not the other's"
+
+
+def test_the_golden_folders_are_the_states_that_render() -> None:
+    folders = {(p.parent.name, p.name) for p in GOLDEN.glob("*/*") if p.parent.name in TARGETS}
+    assert folders == set(RENDERED), "golden/<target>/<state>/ for each state each target renders"
 
 
 @pytest.mark.parametrize("pinned", PINNED, ids=lambda p: p.kind)

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from modelops.deploy import schemas
+from modelops.deploy.crd import strict
 from modelops.deploy.schemas import (
     PINNED,
     Pinned,
@@ -211,3 +212,24 @@ def test_the_source_follows_the_environment(
     assert source.cache == tmp_path / "cache"
     assert source.base_url is None
     assert source.required, "asked for: a missing schema fails validation"
+
+
+def test_strict_closes_objects_that_list_properties_but_not_those_kept_open() -> None:
+    # Given a schema whose `status` keeps unknown fields (as KServe's InferenceService's does),
+    # when made strict, then `spec` refuses an unknown field and `status` does not.
+    schema = {
+        "type": "object",
+        "properties": {
+            "spec": {"type": "object", "properties": {"a": {"type": "string"}}},
+            "status": {
+                "type": "object",
+                "x-kubernetes-preserve-unknown-fields": True,
+                "properties": {"b": {"type": "string"}},
+            },
+        },
+    }
+    closed = strict(schema)
+    assert closed["additionalProperties"] is False
+    assert closed["properties"]["spec"]["additionalProperties"] is False
+    assert "additionalProperties" not in closed["properties"]["status"]
+    assert "additionalProperties" not in strict(schema, close_root=False)

@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from modelops.deploy.schemas import SchemaSource, load, pinned_for, schema_source
-from modelops.deploy.validate import skipped_checks, validate, webhook_rules
+from modelops.deploy.validate import kserve_rules, skipped_checks, validate, webhook_rules
 from modelops.errors import SchemaError
 from tests.support import REPO_ROOT
 
-GOLDEN = Path(__file__).parent / "golden" / "canary-25"
+GOLDEN = Path(__file__).parent / "golden" / "seldon" / "canary-25"
 SDEP = "rendered/production/seldondeployment.yaml"
 PDB = "rendered/production/poddisruptionbudget.yaml"
 NETPOL = "rendered/production/networkpolicy.yaml"
@@ -220,3 +220,97 @@ def test_a_misspelt_podmonitor_field_is_refused_by_the_prometheus_operator_schem
     document["spec"]["podMetricsEndpoints"][0]["intervall"] = "15s"
     problems = _problems(PODMONITOR, document)
     assert any("intervall" in problem for problem in problems), problems
+
+
+ISVC = "rendered/production/inferenceservice.yaml"
+KSERVE_GOLDEN = Path(__file__).parent / "golden" / "kserve" / "canary-25"
+
+
+def _service() -> dict[str, Any]:
+    """The golden InferenceService during a canary (stable, and canary at 25%)."""
+    loaded: dict[str, Any] = yaml.safe_load((KSERVE_GOLDEN / ISVC).read_text())
+    return loaded
+
+
+def test_a_misspelt_inferenceservice_field_is_refused_by_the_strict_kserve_schema() -> None:
+    _needs_schema("serving.kserve.io/v1beta1", "InferenceService")
+    assert _problems(ISVC, _service()) == ()
+    for misspell in ("trafficPercnt", "minReplica"):
+        document = _service()
+        canary = document["spec"]["canary"][0]
+        if misspell == "trafficPercnt":
+            canary[misspell] = canary.pop("trafficPercent")
+        else:
+            canary["predictor"][misspell] = canary["predictor"].pop("minReplicas")
+        problems = _problems(ISVC, document)
+        assert any(misspell in problem for problem in problems), problems
+
+
+def test_a_wrong_type_in_a_kserve_container_is_refused_by_the_schema() -> None:
+    _needs_schema("serving.kserve.io/v1beta1", "InferenceService")
+    document = _service()
+    document["spec"]["predictor"]["containers"][0]["startupProbe"]["httpGet"]["port"] = [9000]
+    assert any("startupProbe" in problem for problem in _problems(ISVC, document))
+
+
+def _unnamed_model(spec: dict[str, Any]) -> None:
+    env = spec["predictor"]["containers"][0]["env"]
+    env[:] = [variable for variable in env if variable["name"] != "STORAGE_URI"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda s: s["canary"][0].update(trafficPercent=0), "takes 0%: a canary takes 1 to 99"),
+        (lambda s: s["canary"][0].update(trafficPercent=100), "takes 100%"),
+        (
+            lambda s: s["canary"].append(s["canary"][0]),
+            "names must be unique and differ from the stable predictor's",
+        ),
+        (lambda s: s["canary"][0]["predictor"].pop("name"), "every canary needs predictor.name"),
+        (
+            lambda s: s["canary"][0]["predictor"].update(maxReplicas=6),
+            "canary canary has fixed replicas: remove ['maxReplicas']",
+        ),
+        (
+            lambda s: s["canary"][0]["predictor"].update(minReplicas=9),
+            "more minReplicas than the stable predictor (3)",
+        ),
+        (_unnamed_model, "a stable predictor that names its model (STORAGE_URI"),
+        (
+            lambda s: s["predictor"]["containers"][0].update(name="server"),
+            "predictor: the model server's container must be named kserve-container",
+        ),
+        (
+            lambda s: s["predictor"].update(sklearn={"storageUri": "s3://x"}),
+            "predictor: exactly one implementation",
+        ),
+        (lambda s: s["predictor"].update(minReplicas=7), "minReplicas 7 is above its maxReplicas"),
+    ],
+    ids=[
+        "canary at 0",
+        "canary at 100",
+        "two canaries of one name",
+        "unnamed canary",
+        "canary autoscaling",
+        "canary above the stable floor",
+        "stable names no model",
+        "container not kserve-container",
+        "two implementations",
+        "floor above ceiling",
+    ],
+)
+def test_kserve_webhook_rules(edit, message) -> None:
+    document = _service()
+    edit(document["spec"])
+    problems = list(kserve_rules(document))
+    assert any(message in problem for problem in problems), problems
+    assert list(kserve_rules(_service())) == [], "the golden one passes"
+
+
+def test_a_canary_needs_standard_mode() -> None:
+    document = _service()
+    document["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] = "Knative"
+    assert _problems(ISVC, document) == (
+        f"{ISVC}: spec.canary needs the annotation serving.kserve.io/deploymentMode: Standard",
+    )

@@ -208,6 +208,44 @@ def test_given_shadow_first_with_the_direct_strategy_then_the_error_names_the_ke
     assert off.deploy.environments["staging"].shadow_first is False, "false is fine with direct"
 
 
+def test_the_target_is_seldon_unless_set_and_its_schema_states_each_licence() -> None:
+    params = load_params(REPO_ROOT / "params.yaml")
+    assert {params.deploy.environments[n].target for n in ("staging", "production")} == {"seldon"}
+    target = params_schema()["$defs"]["RealtimeEnvironmentParams"]["properties"]["target"]
+    assert target["enum"] == ["seldon", "kserve"]
+    assert target["default"] == "seldon"
+    assert "Business Source License" in target["description"]
+    assert "Apache-2.0, a CNCF project" in target["description"]
+    on = parse_params(_with(("deploy", "environments", "production", "target"), "kserve"))
+    assert on.deploy.environments["production"].target == "kserve"
+
+
+def test_given_an_unknown_target_then_the_error_names_the_key_and_the_allowed_values() -> None:
+    message = _error(_with(("deploy", "environments", "production", "target"), "knative"))
+    assert (
+        "deploy.environments.production.target: Input should be 'seldon' or 'kserve' "
+        "(got 'knative')"
+    ) in message
+
+
+def test_given_a_kserve_environment_with_shadow_first_then_it_is_refused_saying_why() -> None:
+    # Given production on KServe asking for a shadow stage, when parsed, then the refusal names
+    # the key, says KServe cannot mirror (so a shadow has nothing to be judged on), and gives
+    # both ways out: no shadow stage, or Seldon.
+    raw = _with(("deploy", "environments", "production", "target"), "kserve")
+    raw["deploy"]["environments"]["production"]["shadow_first"] = True
+    message = _error(raw)
+    assert "deploy.environments.production.shadow_first: target kserve cannot run a shadow" in (
+        message
+    )
+    assert "has no way to mirror requests" in message
+    assert "a canary at trafficPercent 0 gets no requests at all" in message
+    assert "Set shadow_first: false" in message
+    assert "or target: seldon" in message
+    raw["deploy"]["environments"]["production"]["shadow_first"] = False
+    assert parse_params(raw).deploy.environments["production"].target == "kserve"
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [

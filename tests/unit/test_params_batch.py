@@ -94,6 +94,7 @@ def test_an_unknown_time_zone_is_refused_with_examples() -> None:
         ("canary_replicas", 2, "not replicas serving traffic"),
         ("shadow_first", True, "takes a new model at once"),
         ("autoscaling", {"min_replicas": 2}, "size it with resources"),
+        ("target", "kserve", "not a model server on Seldon or KServe"),
     ],
 )
 def test_real_time_keys_are_refused_saying_why_and_what_to_do(
@@ -195,7 +196,8 @@ def test_a_wrong_strategy_lists_the_three_kinds() -> None:
 def test_the_schema_documents_the_batch_keys_and_hides_the_refused_ones() -> None:
     batch = params_schema()["$defs"]["BatchEnvironmentParams"]["properties"]
     assert {"schedule", "engine", "input", "output", "concurrency_policy"} <= set(batch)
-    assert not {"canary_steps", "canary_replicas", "shadow_first", "autoscaling"} & set(batch)
+    refused = {"canary_steps", "canary_replicas", "shadow_first", "autoscaling", "target"}
+    assert not refused & set(batch)
     dumped = _batch().model_dump()
     assert "canary_steps" not in dumped, "never written back"
 

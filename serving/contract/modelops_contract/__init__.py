@@ -12,6 +12,8 @@ environments install it; nothing here imports either side.
 - `records`: every recording rule's name, per window;
 - `feedback`: the environment variable of the key that signs prediction ids, and the tag that
   carries a prediction's id;
+- `pod`: the environment variables that carry the server's parameters and ports in a pod
+  (seldon-core's, set by the Seldon operator or by the KServe InferenceService);
 - `batch`: the files a batch run writes beside its scores;
 - `experiment`: an A/B experiment's form (the server's `experiment` parameter) and the sticky
   assignment of units to its variants.
@@ -36,6 +38,7 @@ from modelops_contract.experiment import (
     unit_text,
 )
 from modelops_contract.feedback import FEEDBACK_KEY_ENV, PREDICTION_ID_TAG
+from modelops_contract.pod import HTTP_PORT_ENV, METRICS_PORT_ENV, PARAMETERS_ENV
 from modelops_contract.series import (
     ABOVE_ZERO,
     ACTUAL,
@@ -169,10 +172,12 @@ __all__ = [
     "FEEDBACK_ROWS",
     "FEEDBACK_SCORE",
     "GAIN",
+    "HTTP_PORT_ENV",
     "LABELS",
     "LATENCY_BUCKETS",
     "LE",
     "METRIC",
+    "METRICS_PORT_ENV",
     "MISSING",
     "MODEL_HASH",
     "MODEL_INFO",
@@ -184,6 +189,7 @@ __all__ = [
     "ORDERS",
     "OTHER",
     "OUTCOME",
+    "PARAMETERS_ENV",
     "PID",
     "POSITIVE",
     "PREDICT",

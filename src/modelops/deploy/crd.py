@@ -42,6 +42,9 @@ def strict(
 ) -> JSONObject:
     """A copy of `schema` with `additionalProperties: false` on each object listing properties.
 
+    An object marked `x-kubernetes-preserve-unknown-fields` stays open: the API server keeps
+    the fields it does not list (KServe's InferenceService `status`), so they are no typo.
+
     `close_root=False` leaves the top level open and `int_or_string_one_of=False` keeps
     int-or-string fields as the CRD writes them (`anyOf`), as kubeconform's openapi2jsonschema
     does; otherwise such fields also get `oneOf: [integer, string]`.
@@ -61,8 +64,10 @@ def strict(
         }
         if int_or_string_one_of and out.get("x-kubernetes-int-or-string") is True:
             out["oneOf"] = [dict(option) for option in _INT_OR_STRING]
-        if "properties" in out and "additionalProperties" not in out and (close_root or not root):
-            out["additionalProperties"] = False
+        kept = out.get("x-kubernetes-preserve-unknown-fields") is True
+        if "properties" in out and "additionalProperties" not in out and not kept:
+            if close_root or not root:
+                out["additionalProperties"] = False
         return out
 
     closed = close(schema, root=True)

@@ -9,24 +9,46 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import jinja2
-from modelops_contract import FEEDBACK_KEY_ENV
+from modelops_contract import (
+    CONTROL,
+    FEEDBACK_KEY_ENV,
+    HTTP_PORT_ENV,
+    METRICS_PORT_ENV,
+    PARAMETERS_ENV,
+)
 from modelops_contract import experiment as served_experiment
 
 from modelops.deploy.batch import BATCH_MOUNTS, batch_run
+from modelops.deploy.platforms import KSERVE, PLATFORMS, SELDON_PORTS
+from modelops.errors import DeployError
 from modelops.observability import dashboards, rules
-from modelops.params import BatchEnvironmentParams, DeployParams, MonitoringParams
+from modelops.params import (
+    KSERVE_CANNOT_MIRROR,
+    BatchEnvironmentParams,
+    DeployParams,
+    MonitoringParams,
+    RealtimeEnvironmentParams,
+)
 from modelops.releases.state import Experiment, ModelVersion, Release
 
-ENVIRONMENT_TEMPLATES = (
-    "seldondeployment.yaml.j2",
+_ENV_NAMES: Mapping[str, str] = {
+    "feedback_key": FEEDBACK_KEY_ENV,
+    "parameters": PARAMETERS_ENV,
+    "http_port": HTTP_PORT_ENV,
+    "metrics_port": METRICS_PORT_ENV,
+}
+"""The environment variables the model server reads, by the name the templates use."""
+SHARED_TEMPLATES = (
     "poddisruptionbudget.yaml.j2",
     "networkpolicy.yaml.j2",
     "podmonitor.yaml.j2",
 )
+"""A real-time environment's templates besides its platform's workload (`Platform.workload`)."""
 BATCH_TEMPLATES: Mapping[str, Mapping[str, str]] = {
     "local": {
         "cronjob.yaml.j2": "cronjob.yaml",
@@ -49,46 +71,43 @@ RULES_HEADER = (
 
 
 @dataclass(frozen=True)
-class SeldonPorts:
-    """The ports of a Seldon Core v1.17 model pod, one home for the templates.
+class Parameter:
+    """One of the model server's parameters (a Seldon graph parameter, seldon-core's form)."""
 
-    The operator's executor (container seldon-container-engine) serves REST on 8000, which is
-    also its `metrics` port, and gRPC on 5001 (operator/controllers/seldondeployment_engine.go).
-    The model container serves on 9000, reached by the executor over localhost. Its `metrics`
-    port is declared by our template, 6000 in every track: undeclared, the operator numbers
-    them 6000, 6001, ... across predictors (defaults.go), so the canary's would move.
-    """
-
-    executor_http: int = 8000
-    executor_grpc: int = 5001
-    model_http: int = 9000
-    model_metrics: int = 6000
-
-
-SELDON_PORTS = SeldonPorts()
+    name: str
+    type: str
+    """`STRING` or `FLOAT`: seldon-core converts the value before the server gets it."""
+    value: str
 
 
 @dataclass(frozen=True)
 class Predictor:
-    """A predictor of the SeldonDeployment as the template sees it.
+    """A track of the model pods (a SeldonDeployment predictor, an InferenceService's predictor
+    or canary) as the templates see it.
 
     A `shadow` predictor gets a copy of every request (Seldon has the ingress mirror them) and
     its answers are discarded; its traffic is 0 and it is not counted in the split.
+    `replicas` and `max_replicas` are the bounds the platform is given (see `_predictors`).
     """
 
     name: str
     model: ModelVersion
     traffic: int
     replicas: int
+    max_replicas: int
+    parameters: tuple[Parameter, ...]
+    """What the server is started with: the graph's `parameters` on Seldon, the container's
+    PARAMETERS_ENV on KServe."""
     shadow: bool = False
     experiment: Experiment | None = None
     """During an A/B experiment (the stable predictor only): every variant it serves."""
 
     @property
-    def experiment_parameter(self) -> str:
-        """The server's `experiment` parameter: the variants, their folders and shares."""
-        assert self.experiment is not None
-        return experiment_parameter(self.experiment, MODELS_MOUNT)
+    def parameters_json(self) -> str:
+        """The parameters as seldon-core reads them from PARAMETERS_ENV: a JSON list, one
+        parameter a line (a new model's hash is then a one-line diff, as on Seldon)."""
+        lines = ",\n".join(json.dumps(asdict(parameter)) for parameter in self.parameters)
+        return f"[\n{lines}\n]"
 
 
 def render(
@@ -124,10 +143,9 @@ def render(
             "deploy": deploy,
             "environment": environment,
             "environment_name": name,
-            "threshold": threshold,
             "ports": SELDON_PORTS,
             "monitoring": monitoring or MonitoringParams(),
-            "feedback_key_env": FEEDBACK_KEY_ENV,
+            "env": _ENV_NAMES,
         }
         release = releases.get(name, Release(environment=name))
         if release.stable is None:
@@ -146,10 +164,17 @@ def render(
                 files[f"rendered/{name}/{output}"] = engine.get_template(template).render(context)
             files.update(monitoring_files(deploy, monitoring or MonitoringParams(), name))
             continue
-        context["predictors"] = _predictors(
-            release, environment.autoscaling.min_replicas, environment.canary_replicas
+        platform = PLATFORMS[environment.target]
+        predictors = _predictors(
+            release,
+            environment,
+            threshold=threshold,
+            monitoring=monitoring or MonitoringParams(),
         )
-        for template in ENVIRONMENT_TEMPLATES:
+        if not platform.mirrors and any(predictor.shadow for predictor in predictors):
+            raise DeployError(_cannot_mirror(release))
+        context.update(predictors=predictors, platform=platform, kserve=KSERVE)
+        for template in (platform.workload, *SHARED_TEMPLATES):
             output = f"rendered/{name}/{template.removesuffix('.j2')}"
             files[output] = engine.get_template(template).render(context)
         files.update(monitoring_files(deploy, monitoring or MonitoringParams(), name))
@@ -190,27 +215,99 @@ def monitoring_files(
     return files
 
 
-def _predictors(release: Release, stable_replicas: int, canary_replicas: int) -> list[Predictor]:
+def _predictors(
+    release: Release,
+    environment: RealtimeEnvironmentParams,
+    *,
+    threshold: float,
+    monitoring: MonitoringParams,
+) -> list[Predictor]:
+    """Stable, and the canary or shadow while one runs, each with its bounds and parameters.
+
+    On Seldon each track gets its own autoscaler from its floor to `max_replicas`. KServe v0.20
+    gives a canary fixed replicas and takes them out of the stable predictor's floor
+    (`minReplicas` minus the canaries', at least 1: `reconcileRawDeployment`), so on KServe the
+    stable floor is raised by the canary's replicas: the stable track keeps `min_replicas` pods,
+    as on Seldon (and its ceiling is raised to that floor if it was below).
+    """
     assert release.stable is not None
-    if release.experiment is not None:
-        return [
-            Predictor("stable", release.stable, 100, stable_replicas, experiment=release.experiment)
-        ]
-    traffic = release.traffic
-    predictors = [Predictor("stable", release.stable, traffic["stable"], stable_replicas)]
-    canary = release.canary
+    stable_floor, ceiling = (
+        environment.autoscaling.min_replicas,
+        environment.autoscaling.max_replicas,
+    )
+    canary, experiment = release.canary, release.experiment
+    mount = f"{MODELS_MOUNT}/{CONTROL}" if experiment is not None else MODELS_MOUNT
+    served = partial(_parameters, threshold=threshold, monitoring=monitoring)
+    floor = stable_floor
+    if environment.target == "kserve" and canary is not None:
+        floor = stable_floor + environment.canary_replicas
+    predictors = [
+        Predictor(
+            "stable",
+            release.stable,
+            100 if experiment is not None else release.traffic["stable"],
+            floor,
+            max(ceiling, floor),
+            served(release.stable, mount, experiment),
+            experiment=experiment,
+        )
+    ]
     if canary is not None:
         # The shadow has canary_replicas too: it serves every request, but it is a trial.
         predictors.append(
             Predictor(
                 canary.role,
                 canary.model,
-                traffic[canary.role],
-                canary_replicas,
+                release.traffic[canary.role],
+                environment.canary_replicas,
+                ceiling,
+                served(canary.model, MODELS_MOUNT, None),
                 shadow=canary.shadow,
             )
         )
     return predictors
+
+
+def _parameters(
+    model: ModelVersion,
+    mount: str,
+    experiment: Experiment | None,
+    *,
+    threshold: float,
+    monitoring: MonitoringParams,
+) -> tuple[Parameter, ...]:
+    """The server's parameters for a track serving `model` from `mount` (an experiment: each
+    variant in its own folder, the control's at `mount`)."""
+    parameters = [
+        Parameter("model_uri", "STRING", mount),
+        Parameter("model_version", "STRING", model.version),
+        Parameter("model_hash", "STRING", model.model_hash),
+        Parameter("threshold", "FLOAT", str(threshold)),
+    ]
+    if experiment is not None:
+        parameters.append(
+            Parameter("experiment", "STRING", experiment_parameter(experiment, MODELS_MOUNT))
+        )
+    if monitoring.business is not None:
+        value = json.dumps(monitoring.business.server_value(), sort_keys=True)
+        parameters.append(Parameter("business_value", "STRING", value))
+    if monitoring.request_log.sample_rate > 0:
+        parameters.append(Parameter("request_log", "STRING", monitoring.request_log.path))
+        rate = str(monitoring.request_log.sample_rate)
+        parameters.append(Parameter("request_log_sample_rate", "FLOAT", rate))
+    return tuple(parameters)
+
+
+def _cannot_mirror(release: Release) -> str:
+    """Why a shadow that is running cannot be rendered for a platform that cannot mirror."""
+    where = release.environment
+    return (
+        f"{release.describe()}, but deploy.environments.{where}.target is kserve, and "
+        f"{KSERVE_CANNOT_MIRROR}. End the shadow first: promote it to a canary "
+        f"(modelops release promote --env {where}) or "
+        f"roll it back (modelops release rollback --env {where}); or keep target: seldon "
+        "until it ends"
+    )
 
 
 def experiment_parameter(

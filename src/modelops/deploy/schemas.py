@@ -64,6 +64,7 @@ class Pinned:
 
 _PROMETHEUS = "prometheus-operator/v0.93.0"
 _SPARK_OPERATOR = "spark-operator/v2.5.2"
+_KSERVE = "kserve/v0.20.0"
 PINNED = (
     Pinned(
         api_version="machinelearning.seldon.io/v1",
@@ -80,6 +81,16 @@ PINNED = (
         helm_template=True,
         close_root=False,
         int_or_string_one_of=False,
+    ),
+    Pinned(
+        api_version="serving.kserve.io/v1beta1",
+        kind="InferenceService",
+        repository="kserve/kserve",
+        tag="v0.20.0",
+        path="config/crd/full/serving.kserve.io_inferenceservices.yaml",
+        sha256="57c3bf13f77de94678bf2ae3748056ec071ad2b9e88d6a28f44fb4710758fcff",
+        crd=f"{_KSERVE}/crd/serving.kserve.io_inferenceservices.yaml",
+        strict=f"{_KSERVE}/strict/serving.kserve.io/inferenceservice_v1beta1.json",
     ),
     Pinned(
         api_version="argoproj.io/v1alpha1",

@@ -1,10 +1,11 @@
-"""Check rendered manifests before anything commits them: schemas, and Seldon's webhook rules.
+"""Check rendered manifests before anything commits them: schemas, and the platforms' rules.
 
-- Custom kinds (SeldonDeployment, Argo CD Application, the Prometheus Operator's PodMonitor and
-  PrometheusRule, spark-operator's ScheduledSparkApplication): the pinned upstream CRD schema,
-  strict (unknown fields refused), located or fetched by `schemas.py`. When it cannot be had,
-  that check is a problem where schemas are required (GitHub Actions,
-  `MODELOPS_REQUIRE_SCHEMAS=true`) and is skipped elsewhere, with a note that says how to get it.
+- Custom kinds (SeldonDeployment, KServe's InferenceService, Argo CD Application, the
+  Prometheus Operator's PodMonitor and PrometheusRule, spark-operator's
+  ScheduledSparkApplication): the pinned upstream CRD schema, strict (unknown fields refused),
+  located or fetched by `schemas.py`. When it cannot be had, that check is a problem where
+  schemas are required (GitHub Actions, `MODELOPS_REQUIRE_SCHEMAS=true`) and is skipped
+  elsewhere, with a note that says how to get it.
 - Core kinds (PodDisruptionBudget, NetworkPolicy, CronJob): kubernetes-validate's bundled
   schemas, strict.
 - Argo CD Application: also the values Argo CD needs to sync (source and destination set).
@@ -12,6 +13,12 @@
   adds up to 100, unique predictor names, at most one shadow and never alone, a container named
   after each graph node without an implementation, a modelUri for prepackaged servers; and ours:
   no predictor at 0% (some ingresses read 0 as an equal split).
+- KServe v0.20's admission rules for what we render (`kserve_rules`): a custom predictor's
+  server in `kserve-container`, replicas within their bounds, and for `spec.canary` Standard
+  mode, a stable predictor naming its model, named canaries other than the stable one, no
+  autoscaling on a canary, its replicas within the stable floor, traffic adding up to at most
+  100; and ours: each canary between 1% and 99% (a canary at 0 would be a dark launch that
+  nothing judges, at 100 it is the stable model).
 
 A file may hold several objects (`---`); each is checked.
 """
@@ -28,6 +35,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from modelops.deploy.platforms import KSERVE
 from modelops.deploy.schemas import Pinned, SchemaSource, load, pinned_for
 from modelops.errors import SchemaError
 from modelops.io import JSONObject
@@ -135,6 +143,8 @@ def _check(document: object, schemas: SchemaSource, unavailable: dict[str, str])
             yield from _schema_errors(kind, validator, document)
     if kind == "SeldonDeployment":
         yield from webhook_rules(document)
+    elif kind == "InferenceService":
+        yield from kserve_rules(document)
     elif kind == "Application":
         yield from _application(document)
 
@@ -179,6 +189,82 @@ def webhook_rules(deployment: JSONObject) -> Iterator[str]:
                 )
             if implementation in _PREPACKAGED and not node.get("modelUri"):
                 yield f"graph node {node.get('name')}: prepackaged {implementation} needs modelUri"
+
+
+def kserve_rules(service: JSONObject) -> Iterator[str]:
+    """KServe v0.20's admission rules for a custom predictor and `spec.canary` (its
+    `inference_service_validation.go`), plus ours: every canary takes 1% to 99%."""
+    spec = service.get("spec") or {}
+    stable = spec.get("predictor") or {}
+    yield from _custom_predictor("predictor", stable)
+    stable_floor, ceiling = stable.get("minReplicas", 1), stable.get("maxReplicas", 0)
+    if ceiling and stable_floor > ceiling:
+        yield f"predictor minReplicas {stable_floor} is above its maxReplicas {ceiling}"
+    canaries = spec.get("canary") or []
+    if not canaries:
+        return
+    mode = ((service.get("metadata") or {}).get("annotations") or {}).get(_KSERVE_MODE)
+    if mode != KSERVE.deployment_mode:
+        yield f"spec.canary needs the annotation {_KSERVE_MODE}: {KSERVE.deployment_mode}"
+    if _storage_uri(stable) is None:
+        yield (
+            f"spec.canary needs a stable predictor that names its model ({KSERVE.storage_uri_env} "
+            f"in {KSERVE.container})"
+        )
+    names = [(canary.get("predictor") or {}).get("name") for canary in canaries]
+    if None in names or "" in names:
+        yield "every canary needs predictor.name"
+    if len(set(names)) < len(names) or stable.get("name") in names:
+        yield f"canary names must be unique and differ from the stable predictor's: {names}"
+    traffic = [int(canary.get("trafficPercent") or 0) for canary in canaries]
+    if sum(traffic) > 100:
+        yield f"the canaries' trafficPercent adds up to more than 100: {traffic}"
+    for name, share, canary in zip(names, traffic, canaries, strict=True):
+        predictor = canary.get("predictor") or {}
+        yield from _custom_predictor(f"canary {name}", predictor)
+        if not 0 < share < 100:
+            yield f"canary {name} takes {share}%: a canary takes 1 to 99 (remove it instead)"
+        fixed = sorted(_CANARY_FIXED & set(predictor))
+        if fixed:
+            yield f"canary {name} has fixed replicas: remove {fixed}"
+        if predictor.get("minReplicas", 1) > stable_floor:
+            yield f"canary {name} has more minReplicas than the stable predictor ({stable_floor})"
+
+
+_KSERVE_MODE = "serving.kserve.io/deploymentMode"
+_CANARY_FIXED = {"maxReplicas", "scaleMetric", "scaleTarget", "autoScaling", "workerSpec"}
+_FRAMEWORKS = (
+    "model",
+    "sklearn",
+    "xgboost",
+    "tensorflow",
+    "pytorch",
+    "triton",
+    "onnx",
+    "huggingface",
+    "pmml",
+    "lightgbm",
+    "paddle",
+)
+
+
+def _custom_predictor(where: str, predictor: JSONObject) -> Iterator[str]:
+    """A custom predictor: its containers and no framework, the server in kserve-container."""
+    frameworks = [key for key in _FRAMEWORKS if key in predictor]
+    containers = predictor.get("containers") or []
+    if frameworks or not containers:
+        yield f"{where}: exactly one implementation, the containers (found {frameworks or 'none'})"
+    elif containers[0].get("name") != KSERVE.container:
+        yield f"{where}: the model server's container must be named {KSERVE.container}"
+
+
+def _storage_uri(predictor: JSONObject) -> str | None:
+    for container in predictor.get("containers") or []:
+        if container.get("name") == KSERVE.container:
+            for variable in container.get("env") or []:
+                if variable.get("name") == KSERVE.storage_uri_env:
+                    return str(variable.get("value") or "") or None
+    return None
 
 
 def _graph_nodes(node: JSONObject) -> Iterator[JSONObject]:

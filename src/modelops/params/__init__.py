@@ -35,11 +35,13 @@ from modelops.params.canary import (
     SkipReason,
 )
 from modelops.params.deploy import (
+    KSERVE_CANNOT_MIRROR,
     AutoscalingParams,
     DeployParams,
     EnvironmentParams,
     NetworkPolicyParams,
     RealtimeEnvironmentParams,
+    Target,
     canary_steps,
 )
 from modelops.params.evaluate import (
@@ -121,6 +123,7 @@ from modelops.paths import PARAMS_FILE
 __all__ = [
     "CONTROL",
     "CSV_DELIMITERS",
+    "KSERVE_CANNOT_MIRROR",
     "LATENCY_BOUNDS",
     "PARAMS_FILE",
     "RETRAIN_CRITERIA",
@@ -193,6 +196,7 @@ __all__ = [
     "StatisticsParams",
     "StepDuration",
     "SyntheticParams",
+    "Target",
     "TrackingParams",
     "TrainParams",
     "UnseenObjective",

@@ -258,6 +258,8 @@ _REALTIME_ONLY = {
     "canary_replicas": "a batch run is one Job, not replicas serving traffic",
     "shadow_first": "a batch environment takes a new model at once, as strategy direct does",
     "autoscaling": "a batch run is one Job: size it with resources (engine local) or spark",
+    "target": "a batch run is a CronJob or a ScheduledSparkApplication (choose it with engine), "
+    "not a model server on Seldon or KServe",
 }
 _LOCAL_ONLY = {
     "resources": "size the Spark pods with spark.driver and spark.executor",
@@ -333,9 +335,10 @@ class BatchEnvironmentParams(Frozen):
     canary_replicas: SkipJsonSchema[None] = Field(None, exclude=True)
     shadow_first: SkipJsonSchema[None] = Field(None, exclude=True)
     autoscaling: SkipJsonSchema[None] = Field(None, exclude=True)
+    target: SkipJsonSchema[None] = Field(None, exclude=True)
 
     @field_validator(
-        "canary_steps", "canary_replicas", "shadow_first", "autoscaling", mode="before"
+        "canary_steps", "canary_replicas", "shadow_first", "autoscaling", "target", mode="before"
     )
     @classmethod
     def _realtime_key(cls, value: object, info: ValidationInfo) -> None:

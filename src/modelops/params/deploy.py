@@ -29,13 +29,31 @@ class AutoscalingParams(Frozen):
         return self
 
 
+Target: TypeAlias = Literal["seldon", "kserve"]
+"""The platform that serves a real-time environment (runbooks/deploy.md#choose-the-platform)."""
+KSERVE_CANNOT_MIRROR = (
+    "a KServe InferenceService (v1beta1, v0.20) has no way to mirror requests, and a canary at "
+    "trafficPercent 0 gets no requests at all, so a shadow would have nothing to be judged on"
+)
+"""Why a KServe environment has no shadow stage (the refusals add what to do instead)."""
+
+
 class RealtimeEnvironmentParams(Frozen):
-    """A real-time deployment target: where, how big, and how a new model reaches it."""
+    """A real-time deployment target: where, on which platform, how big, and how a new model
+    reaches it."""
 
     namespace: str = Field(pattern=DNS_LABEL)
     strategy: Literal["direct", "canary"] = Field(
         description="`direct`: a new model takes all traffic at once; `canary`: it starts at "
         "the first of `canary_steps` and `modelops release promote` moves it through them."
+    )
+    target: Target = Field(
+        "seldon",
+        description="The platform serving the model: `seldon` renders a SeldonDeployment "
+        "(Seldon Core v1; 1.17.1 is its last Apache-2.0 release, later ones are under the "
+        "Business Source License), `kserve` an InferenceService in Standard mode (KServe, "
+        "Apache-2.0, a CNCF project; v0.20 or later, and no shadow stage: it cannot mirror "
+        "requests). The same server image, telemetry and release commands on both.",
     )
     canary_steps: tuple[int, ...] = Field(
         (10, 25, 50, 100),
@@ -44,10 +62,10 @@ class RealtimeEnvironmentParams(Frozen):
     canary_replicas: int = Field(1, ge=1)
     shadow_first: bool = Field(
         False,
-        description="With strategy `canary`: a new model first runs as a Seldon shadow "
-        "predictor on mirrored traffic (no user sees its answers) and is judged against stable "
-        "before it takes real traffic; the first `modelops release promote` makes it a canary "
-        "at the first of `canary_steps`.",
+        description="With strategy `canary` and target `seldon`: a new model first runs as a "
+        "Seldon shadow predictor on mirrored traffic (no user sees its answers) and is judged "
+        "against stable before it takes real traffic; the first `modelops release promote` "
+        "makes it a canary at the first of `canary_steps`.",
     )
     resources: ResourcesParams = ResourcesParams()
     autoscaling: AutoscalingParams = AutoscalingParams()
@@ -78,13 +96,20 @@ class RealtimeEnvironmentParams(Frozen):
     @field_validator("shadow_first")
     @classmethod
     def _shadow_needs_a_canary(cls, shadow_first: bool, info: ValidationInfo) -> bool:
-        # `strategy` is declared first, so it is validated (or failed) by now.
+        # `strategy` and `target` are declared first, so they are validated (or failed) by now.
         strategy = info.data.get("strategy")
         if shadow_first and strategy is not None and strategy != "canary":
             raise ValueError(
                 f"shadow_first needs strategy canary, this environment's is {strategy}: a new "
                 "model then takes all traffic at once, with no stage to shadow before. Set "
                 "strategy: canary, or shadow_first: false"
+            )
+        if shadow_first and info.data.get("target") == "kserve":
+            raise ValueError(
+                f"target kserve cannot run a shadow: {KSERVE_CANNOT_MIRROR}. Set shadow_first: "
+                "false (the new model then starts as a canary at the first of canary_steps: "
+                "keep that step small), or target: seldon, whose shadow predictor gets a copy "
+                "of every request"
             )
         return shadow_first
 
@@ -103,14 +128,15 @@ class NetworkPolicyParams(Frozen):
     ingress_namespaces: tuple[_Namespace, ...] = Field(
         ("istio-system",),
         min_length=1,
-        description="Namespaces of the ingress gateway that sends predictions (to the Seldon "
-        "executor: REST 8000, gRPC 5001), e.g. istio-system or ambassador.",
+        description="Namespaces of the ingress gateway that sends predictions (on Seldon to "
+        "the executor: REST 8000, gRPC 5001; on KServe to the model: REST 9000), e.g. "
+        "istio-system, ambassador, or your Gateway API implementation's.",
     )
     prometheus_namespaces: tuple[_Namespace, ...] = Field(
         ("monitoring",),
         min_length=1,
-        description="Namespaces of the Prometheus that scrapes the metrics (executor 8000, "
-        "model 6000).",
+        description="Namespaces of the Prometheus that scrapes the metrics (model 6000; on "
+        "Seldon the executor's 8000 too).",
     )
 
 
@@ -129,7 +155,9 @@ def _realtime_pair() -> dict[str, EnvironmentParams]:
 class DeployParams(Frozen):
     """GitOps deploys: what is deployed where, and where published models live."""
 
-    name: str = Field("churn", pattern=DNS_LABEL, description="SeldonDeployment name.")
+    name: str = Field(
+        "churn", pattern=DNS_LABEL, description="SeldonDeployment (or InferenceService) name."
+    )
     registered_model: str = Field(
         "churn", min_length=1, description="MLflow registered model (when a server is set)."
     )

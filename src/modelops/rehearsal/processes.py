@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TypedDict
 
-from modelops_contract import FEEDBACK_KEY_ENV
+from modelops_contract import FEEDBACK_KEY_ENV, PARAMETERS_ENV
 
 from modelops.errors import RehearsalError
 from modelops.io import process_alive
@@ -411,7 +411,7 @@ def _spawn_server(
     (grpc_port,) = free_ports(1)
     parameters = server_parameters(server, threshold=threshold, business_value=business_value)
     env = {
-        "PREDICTIVE_UNIT_PARAMETERS": json.dumps(parameters),
+        PARAMETERS_ENV: json.dumps(parameters),
         "INCLUDE_METRICS_IN_CLIENT_RESPONSE": "false",
         # What the Seldon operator sets in a pod: metrics at /prometheus, not seldon's /metrics.
         "PREDICTIVE_UNIT_METRICS_ENDPOINT": "/prometheus",
