@@ -64,10 +64,10 @@ def strict(
         }
         if int_or_string_one_of and out.get("x-kubernetes-int-or-string") is True:
             out["oneOf"] = [dict(option) for option in _INT_OR_STRING]
+        listed = "properties" in out and "additionalProperties" not in out
         kept = out.get("x-kubernetes-preserve-unknown-fields") is True
-        if "properties" in out and "additionalProperties" not in out and not kept:
-            if close_root or not root:
-                out["additionalProperties"] = False
+        if listed and not kept and (close_root or not root):
+            out["additionalProperties"] = False
         return out
 
     closed = close(schema, root=True)

@@ -63,7 +63,9 @@ def status(releases: Mapping[str, Release], params: Params, *, history: int) -> 
 def _kind(environment: EnvironmentParams) -> str:
     """How a new model reaches the environment, in a few words."""
     if isinstance(environment, RealtimeEnvironmentParams):
-        return environment.strategy + (", shadow first" if environment.shadow_first else "")
+        platform = " on KServe" if environment.target == "kserve" else ""
+        shadow = ", shadow first" if environment.shadow_first else ""
+        return f"{environment.strategy}{platform}{shadow}"
     schedule = f"{environment.schedule!r} {environment.time_zone}"
     return f"batch, {environment.engine} engine, schedule {schedule}"
 
