@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from modelops_contract import PARAMETERS_ENV
+from modelops_contract import PARAMETERS_ENV as PARAMETERS_ENV  # seldon-core's; the contract's
 
 EXECUTABLE = "modelops-microservice"
 SERVER_CLASS = "modelops_serving.server.ModelServer"

@@ -58,6 +58,10 @@ class Platform:
     prediction_ports: tuple[int, ...]
     metrics_ports: tuple[int, ...]
     mirrors: bool
+    canary_out_of_stable_floor: bool
+    """During a canary the platform runs the canary's replicas out of the stable predictor's
+    `minReplicas` (KServe v0.20: `minReplicas` minus the canaries', at least 1, in
+    `reconcileRawDeployment`); the Seldon operator gives each predictor its own."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ PLATFORMS: Mapping[Target, Platform] = {
         prediction_ports=(SELDON_PORTS.executor_http, SELDON_PORTS.executor_grpc),
         metrics_ports=(SELDON_PORTS.executor_http, SELDON_PORTS.model_metrics),
         mirrors=True,
+        canary_out_of_stable_floor=False,
     ),
     "kserve": Platform(
         target="kserve",
@@ -96,5 +101,6 @@ PLATFORMS: Mapping[Target, Platform] = {
         prediction_ports=(SELDON_PORTS.model_http,),
         metrics_ports=(SELDON_PORTS.model_metrics,),
         mirrors=False,
+        canary_out_of_stable_floor=True,
     ),
 }

@@ -135,7 +135,6 @@ def render(
         autoescape=False,
     )
     engine.filters["q"] = json.dumps
-    engine.filters["compact_json"] = lambda value: json.dumps(value, sort_keys=True)
     files: dict[str, str] = {}
     for name in sorted(deploy.environments):
         environment = deploy.environments[name]
@@ -224,11 +223,11 @@ def _predictors(
 ) -> list[Predictor]:
     """Stable, and the canary or shadow while one runs, each with its bounds and parameters.
 
-    On Seldon each track gets its own autoscaler from its floor to `max_replicas`. KServe v0.20
-    gives a canary fixed replicas and takes them out of the stable predictor's floor
-    (`minReplicas` minus the canaries', at least 1: `reconcileRawDeployment`), so on KServe the
-    stable floor is raised by the canary's replicas: the stable track keeps `min_replicas` pods,
-    as on Seldon (and its ceiling is raised to that floor if it was below).
+    On Seldon each track gets its own autoscaler from its floor to `max_replicas`. Where the
+    platform runs a canary out of the stable predictor's floor (KServe, which also gives a
+    canary fixed replicas), the stable floor is raised by the canary's replicas first: the
+    stable track keeps `min_replicas` pods on either platform (and its ceiling is raised to
+    that floor if it was below).
     """
     assert release.stable is not None
     stable_floor, ceiling = (
@@ -239,7 +238,7 @@ def _predictors(
     mount = f"{MODELS_MOUNT}/{CONTROL}" if experiment is not None else MODELS_MOUNT
     served = partial(_parameters, threshold=threshold, monitoring=monitoring)
     floor = stable_floor
-    if environment.target == "kserve" and canary is not None:
+    if PLATFORMS[environment.target].canary_out_of_stable_floor and canary is not None:
         floor = stable_floor + environment.canary_replicas
     predictors = [
         Predictor(
