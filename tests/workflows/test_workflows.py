@@ -157,6 +157,8 @@ NODE24_PINS = {
     # create-github-app-token v3.1.1 (2026-04-11), download-artifact v8.0.1 (2026-03-11).
     "actions/create-github-app-token": "1b10c78c7865c340bc4f6099eb2f838309f1e8c3",
     "actions/download-artifact": "3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c",
+    # helm/kind-action v1.14.0 (2026-01-26; it downloads kind and kubectl sha256-checked).
+    "helm/kind-action": "ef37e7f390d99f746eb8b610417061a60e82a6cc",
 }
 # A secret, the workflow token, or a token minted by a step, anywhere in an expression.
 SECRET = re.compile(r"\$\{\{[^}]*\b(secrets\.|github\.token|outputs\.token)")
@@ -641,3 +643,22 @@ def test_the_rollout_workflow_judges_running_experiments_daily_and_fails_on_stop
     assert "release experiment conclude" in change["run"]
     assert "--verdict" in change["run"]
     assert "release experiment stop" in change["run"]
+
+
+def test_the_cluster_workflow_dry_runs_every_generated_object_on_a_pinned_kind_cluster() -> None:
+    workflow = _load(REPO_ROOT / ".github" / "workflows" / "cluster.yml")
+    assert _triggers(workflow)["pull_request"]["paths"] == [
+        "manifests/**",
+        "params.yaml",
+        "src/modelops/deploy/**",
+    ]
+    job = _job(workflow, "dry-run")
+    assert job["permissions"] == {"contents": "read"}
+    assert _secret_steps(job) == set()
+    kind = next(s for s in job["steps"] if s.get("uses", "").startswith("helm/kind-action@"))
+    assert kind["with"]["version"] == "v0.32.0"
+    assert re.fullmatch(r"kindest/node:v[\d.]+@sha256:[0-9a-f]{64}", kind["with"]["node_image"])
+    runs = "\n".join(s.get("run", "") for s in job["steps"])
+    assert 'modelops crds "$RUNNER_TEMP/prerequisites"' in runs
+    assert "kubectl apply --server-side --dry-run=server -R -f manifests/rendered" in runs
+    assert runs.index("modelops render") < runs.index("modelops crds") < runs.index("--dry-run")

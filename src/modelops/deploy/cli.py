@@ -159,6 +159,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     render.add_argument("--check", action="store_true", help="only check they are current")
     render.set_defaults(handler=one_at_a_time(_render))
 
+    crds = commands.add_parser(
+        "crds",
+        help="Write the pinned CRDs and the namespaces the generated manifests need into a "
+        "folder, to apply to an empty cluster before a server-side dry run.",
+        description="Write, into OUT, one file per CRD of the custom kinds the generated "
+        "manifests use (as pinned upstream, sha256-checked) and namespaces.yaml; pr.yml's "
+        "cluster job applies them to a kind cluster, then dry-runs every generated object.",
+    )
+    crds.add_argument("out", type=Path, help="the folder to write (replaced whole)")
+    crds.set_defaults(handler=_crds)
+
 
 def _experiment_actions(
     action: Callable[[str, Handler, str], argparse.ArgumentParser],
@@ -322,6 +333,15 @@ def _render(args: argparse.Namespace, paths: ProjectPaths) -> int:
     if differences:
         print(text.STALE_HINT, file=sys.stderr)
     return ExitCode.FAILED if differences else ExitCode.OK
+
+
+def _crds(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.deploy import cluster, schemas
+
+    source = schemas.schema_source(paths.root)
+    written = cluster.write_prerequisites(paths.root, args.out, source)
+    print("\n".join(paths.show(path) for path in written))
+    return ExitCode.OK
 
 
 def _finish(

@@ -16,11 +16,32 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader parses ~
 _INT_OR_STRING = [{"type": "integer"}, {"type": "string"}]
 
 
-def storage_schema(text: str, *, helm_template: bool = False) -> JSONObject:
-    """The `openAPIV3Schema` of the storage version of the first CRD in `text`.
+def storage_schema(
+    text: str, *, helm_template: bool = False, kind: str | None = None
+) -> JSONObject:
+    """The `openAPIV3Schema` of the storage version of a CRD in `text`.
 
     `helm_template`: the file is a Helm chart template (Seldon ships its CRD that way); its
     `{{- ... }}` control lines are dropped first, the quoted `{{ ... }}` values stay as text.
+    `kind`: the CRD of that kind, for files that hold several (VPA's); default the first.
+    """
+    documents = definitions(text, helm_template=helm_template)
+    chosen = [d for d in documents if kind is None or d["spec"]["names"]["kind"] == kind]
+    if not chosen:
+        raise CrdError(f"no CustomResourceDefinition of kind {kind} in the file")
+    versions = [v for v in chosen[0]["spec"]["versions"] if v.get("storage")]
+    if len(versions) != 1:
+        raise CrdError(f"expected one storage version, found {len(versions)}")
+    schema: JSONObject = versions[0]["schema"]["openAPIV3Schema"]
+    return schema
+
+
+def definitions(text: str, *, helm_template: bool = False) -> list[JSONObject]:
+    """The CustomResourceDefinitions in `text`, as an API server would take them.
+
+    A Helm template's control lines are dropped, and so are the labels and annotations whose
+    values are template expressions (`'{{ .Release.Name }}'` is no valid label value); the
+    rest of each definition is kept as upstream wrote it.
     """
     if helm_template:
         text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("{{-"))
@@ -28,13 +49,19 @@ def storage_schema(text: str, *, helm_template: bool = False) -> JSONObject:
         documents = [d for d in yaml.load_all(text, Loader=_LOADER) if d]
     except yaml.YAMLError as exc:
         raise CrdError(f"not valid YAML ({exc})") from None
-    if not documents or documents[0].get("kind") != "CustomResourceDefinition":
+    found = [d for d in documents if d.get("kind") == "CustomResourceDefinition"]
+    if not found:
         raise CrdError("no CustomResourceDefinition in the file")
-    versions = [v for v in documents[0]["spec"]["versions"] if v.get("storage")]
-    if len(versions) != 1:
-        raise CrdError(f"expected one storage version, found {len(versions)}")
-    schema: JSONObject = versions[0]["schema"]["openAPIV3Schema"]
-    return schema
+    for definition in found:
+        metadata = definition.get("metadata", {})
+        for field in ("labels", "annotations"):
+            values = metadata.get(field) or {}
+            kept = {k: v for k, v in values.items() if "{{" not in str(v)}
+            if kept:
+                metadata[field] = kept
+            else:
+                metadata.pop(field, None)
+    return found
 
 
 def strict(
