@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from modelops.deploy.render import render
-from modelops.params import DeployParams, Target
+from modelops.params import DeployParams, RealtimeEnvironmentParams, Target
 from modelops.releases import state
 from modelops.releases.experiment import start_experiment
 from modelops.releases.state import Experiment, Release, Variant
@@ -71,7 +71,11 @@ STATES = {
     "canary-25": releases(25),
     "shadow": releases(None, shadow=True),
     "experiment": experiment(),
+    "autoscaled": releases(25),
 }
+AUTOSCALED = {"requests_per_replica": 40.0, "vertical": "recommend"}
+"""State `autoscaled`: a canary at 25% where production scales with KEDA on 40 requests per
+second per replica and a VerticalPodAutoscaler recommends (the others use the defaults)."""
 RENDERED: tuple[tuple[Target, str], ...] = tuple(
     (target, name)
     for target in TARGETS
@@ -81,14 +85,19 @@ RENDERED: tuple[tuple[Target, str], ...] = tuple(
 """(target, state) pairs that render: every one but a shadow on KServe."""
 
 
-def deploy_params(target: Target = "seldon") -> DeployParams:
+def deploy_params(target: Target = "seldon", state: str | None = None) -> DeployParams:
     """The default deploy params (golden files do not move when params.yaml is edited), with
-    every real-time environment on `target`."""
+    every real-time environment on `target`, and production autoscaled in state `autoscaled`."""
     defaults = DeployParams()
     environments = {
         name: environment.model_copy(update={"target": target})
         for name, environment in defaults.environments.items()
     }
+    if state == "autoscaled":
+        production = environments["production"]
+        assert isinstance(production, RealtimeEnvironmentParams)
+        scaled = production.autoscaling.model_copy(update=AUTOSCALED)
+        environments["production"] = production.model_copy(update={"autoscaling": scaled})
     return defaults.model_copy(update={"environments": environments})
 
 
@@ -97,3 +106,8 @@ def render_state(
 ) -> dict[str, str]:
     """Every file `releases` render to, on `target` (or with `deploy` as given)."""
     return render(TEMPLATES, deploy or deploy_params(target), releases, threshold=0.5)
+
+
+def render_named(name: str, target: Target) -> dict[str, str]:
+    """Every file the state called `name` renders to on `target`, with its own params."""
+    return render_state(STATES[name], target, deploy_params(target, name))

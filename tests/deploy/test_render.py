@@ -47,6 +47,7 @@ from tests.deploy.states import (
     V2,
     WORKLOAD,
     deploy_params,
+    render_named,
     render_state,
 )
 from tests.deploy.support import change
@@ -67,7 +68,7 @@ def _predictors(files: dict[str, str], environment: str) -> list[dict]:
 
 @pytest.mark.parametrize(("target", "name"), RENDERED, ids=[f"{t}-{n}" for t, n in RENDERED])
 def test_each_state_renders_its_golden_files(target: Target, name: str) -> None:
-    files = render_state(STATES[name], target)
+    files = render_named(name, target)
     folder = GOLDEN / target / name
     if os.environ.get("UPDATE_GOLDEN"):
         shutil.rmtree(folder, ignore_errors=True)
@@ -84,7 +85,7 @@ def test_each_state_renders_its_golden_files(target: Target, name: str) -> None:
 
 @pytest.mark.parametrize(("target", "name"), RENDERED, ids=[f"{t}-{n}" for t, n in RENDERED])
 def test_rendered_files_are_valid_and_free_of_template_syntax(target: Target, name: str) -> None:
-    files = render_state(STATES[name], target)
+    files = render_named(name, target)
     objects = {path: text for path, text in files.items() if not path.startswith(PLAIN)}
     templated = templated_files(objects)
     assert templated == {p for p in objects if not p.endswith(GENERATED_IN_CODE)}

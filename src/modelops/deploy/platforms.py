@@ -54,10 +54,16 @@ class Platform:
     target: Target
     workload: str
     """The template of the model pods' object (its output file drops `.j2`)."""
+    model_container: str
+    """The model server's container in each pod."""
     pod_label: str
     prediction_ports: tuple[int, ...]
     metrics_ports: tuple[int, ...]
     mirrors: bool
+    own_scaled_object: bool
+    """With KEDA, the ScaledObject is ours to render (KServe, told its autoscaler is
+    `external`); Seldon's operator makes it from each predictor's `kedaSpec` instead, since an
+    autoscaler it did not make would fight it over the Deployment's replicas."""
     canary_out_of_stable_floor: bool
     """During a canary the platform runs the canary's replicas out of the stable predictor's
     `minReplicas` (KServe v0.20: `minReplicas` minus the canaries', at least 1, in
@@ -88,19 +94,23 @@ PLATFORMS: Mapping[Target, Platform] = {
     "seldon": Platform(
         target="seldon",
         workload="seldondeployment.yaml.j2",
+        model_container="classifier",
         pod_label="seldon-deployment-id",
         prediction_ports=(SELDON_PORTS.executor_http, SELDON_PORTS.executor_grpc),
         metrics_ports=(SELDON_PORTS.executor_http, SELDON_PORTS.model_metrics),
         mirrors=True,
+        own_scaled_object=False,
         canary_out_of_stable_floor=False,
     ),
     "kserve": Platform(
         target="kserve",
         workload="inferenceservice.yaml.j2",
+        model_container=KSERVE.container,
         pod_label="serving.kserve.io/inferenceservice",
         prediction_ports=(SELDON_PORTS.model_http,),
         metrics_ports=(SELDON_PORTS.model_metrics,),
         mirrors=False,
+        own_scaled_object=True,
         canary_out_of_stable_floor=True,
     ),
 }

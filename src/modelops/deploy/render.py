@@ -24,7 +24,8 @@ from modelops_contract import (
 from modelops_contract import experiment as served_experiment
 
 from modelops.deploy.batch import BATCH_MOUNTS, batch_run
-from modelops.deploy.platforms import KSERVE, PLATFORMS, SELDON_PORTS
+from modelops.deploy.platforms import KSERVE, PLATFORMS, SELDON_PORTS, Platform
+from modelops.deploy.scaling import POLLING_SECONDS, Scaling, scaling
 from modelops.errors import DeployError
 from modelops.observability import dashboards, rules
 from modelops.params import (
@@ -49,6 +50,10 @@ SHARED_TEMPLATES = (
     "podmonitor.yaml.j2",
 )
 """A real-time environment's templates besides its platform's workload (`Platform.workload`)."""
+SCALED_OBJECT_TEMPLATE = "scaledobject.yaml.j2"
+"""KEDA's ScaledObject, where the platform leaves it to us (`Platform.own_scaled_object`)."""
+VERTICAL_TEMPLATE = "verticalpodautoscaler.yaml.j2"
+"""One VerticalPodAutoscaler per track, recommending only (`autoscaling.vertical`)."""
 BATCH_TEMPLATES: Mapping[str, Mapping[str, str]] = {
     "local": {
         "cronjob.yaml.j2": "cronjob.yaml",
@@ -98,6 +103,8 @@ class Predictor:
     parameters: tuple[Parameter, ...]
     """What the server is started with: the graph's `parameters` on Seldon, the container's
     PARAMETERS_ENV on KServe."""
+    scaling: Scaling
+    """How the track scales: CPU or KEDA, and whether a VerticalPodAutoscaler recommends."""
     shadow: bool = False
     experiment: Experiment | None = None
     """During an A/B experiment (the stable predictor only): every variant it serves."""
@@ -167,17 +174,34 @@ def render(
         predictors = _predictors(
             release,
             environment,
+            deploy_name=deploy.name,
             threshold=threshold,
             monitoring=monitoring or MonitoringParams(),
         )
         if not platform.mirrors and any(predictor.shadow for predictor in predictors):
             raise DeployError(_cannot_mirror(release))
-        context.update(predictors=predictors, platform=platform, kserve=KSERVE)
-        for template in (platform.workload, *SHARED_TEMPLATES):
+        context.update(
+            predictors=predictors, platform=platform, kserve=KSERVE, polling=POLLING_SECONDS
+        )
+        for template in (
+            platform.workload,
+            *SHARED_TEMPLATES,
+            *_scaling_templates(platform, predictors),
+        ):
             output = f"rendered/{name}/{template.removesuffix('.j2')}"
             files[output] = engine.get_template(template).render(context)
         files.update(monitoring_files(deploy, monitoring or MonitoringParams(), name))
     return files
+
+
+def _scaling_templates(platform: Platform, predictors: list[Predictor]) -> tuple[str, ...]:
+    """The autoscaling objects an environment renders besides its workload's own."""
+    stable = predictors[0].scaling
+    keda = stable.triggers is not None and platform.own_scaled_object
+    return (
+        *((SCALED_OBJECT_TEMPLATE,) if keda else ()),
+        *((VERTICAL_TEMPLATE,) if stable.vertical else ()),
+    )
 
 
 def monitoring_files(
@@ -218,6 +242,7 @@ def _predictors(
     release: Release,
     environment: RealtimeEnvironmentParams,
     *,
+    deploy_name: str,
     threshold: float,
     monitoring: MonitoringParams,
 ) -> list[Predictor]:
@@ -237,6 +262,13 @@ def _predictors(
     canary, experiment = release.canary, release.experiment
     mount = f"{MODELS_MOUNT}/{CONTROL}" if experiment is not None else MODELS_MOUNT
     served = partial(_parameters, threshold=threshold, monitoring=monitoring)
+    scaled = partial(
+        scaling,
+        environment.autoscaling,
+        target=environment.target,
+        deploy_name=deploy_name,
+        namespace=environment.namespace,
+    )
     floor = stable_floor
     if PLATFORMS[environment.target].canary_out_of_stable_floor and canary is not None:
         floor = stable_floor + environment.canary_replicas
@@ -248,6 +280,7 @@ def _predictors(
             floor,
             max(ceiling, floor),
             served(release.stable, mount, experiment),
+            scaled(track="stable", replicas=stable_floor, max_replicas=max(ceiling, stable_floor)),
             experiment=experiment,
         )
     ]
@@ -261,6 +294,9 @@ def _predictors(
                 environment.canary_replicas,
                 ceiling,
                 served(canary.model, MODELS_MOUNT, None),
+                scaled(
+                    track=canary.role, replicas=environment.canary_replicas, max_replicas=ceiling
+                ),
                 shadow=canary.shadow,
             )
         )

@@ -143,10 +143,29 @@ def _check(document: object, schemas: SchemaSource, unavailable: dict[str, str])
             yield from _schema_errors(kind, validator, document)
     if kind == "SeldonDeployment":
         yield from webhook_rules(document)
+        for scaled in seldon_scaled_objects(document):
+            yield from _check(scaled, schemas, unavailable)
     elif kind == "InferenceService":
         yield from kserve_rules(document)
     elif kind == "Application":
         yield from _application(document)
+
+
+def seldon_scaled_objects(deployment: JSONObject) -> Iterator[JSONObject]:
+    """The KEDA ScaledObject the Seldon operator makes of each predictor's `kedaSpec`, to be
+    checked against KEDA's own schema (Seldon's CRD only knows the fields' shapes)."""
+    for predictor in deployment.get("spec", {}).get("predictors") or []:
+        for component in predictor.get("componentSpecs") or []:
+            if "kedaSpec" in component:
+                yield {
+                    "apiVersion": "keda.sh/v1alpha1",
+                    "kind": "ScaledObject",
+                    "metadata": {"name": f"{deployment['metadata']['name']}-{predictor['name']}"},
+                    "spec": {
+                        "scaleTargetRef": {"name": "the predictor's Deployment"},
+                        **component["kedaSpec"],
+                    },
+                }
 
 
 def webhook_rules(deployment: JSONObject) -> Iterator[str]:

@@ -14,11 +14,34 @@ from modelops.params.batch import BatchEnvironmentParams, batch_name_problem
 
 
 class AutoscalingParams(Frozen):
-    """Horizontal autoscaling of each predictor on CPU utilisation."""
+    """Horizontal autoscaling of each predictor: on CPU utilisation, or on the request rate per
+    replica (KEDA) with CPU beside it; and, if asked, a VerticalPodAutoscaler that only
+    recommends (runbooks/deploy.md#autoscaling says which to choose)."""
 
     min_replicas: int = Field(1, ge=1)
     max_replicas: int = Field(3, ge=1)
     target_cpu_utilization: int = Field(70, ge=1, le=100)
+    requests_per_replica: float | None = Field(
+        None,
+        gt=0,
+        description="Requests per second one replica should take, from `modelops capacity` "
+        "(its proposal's target, headroom included). Set: KEDA scales each track on its "
+        "request rate per replica, read from Prometheus, with CPU as a second trigger (needs "
+        "KEDA in the cluster; on Seldon, the operator installed with KEDA enabled). null: the "
+        "CPU autoscaler alone.",
+    )
+    prometheus_url: str = Field(
+        "http://prometheus-operated.monitoring.svc:9090",
+        pattern=r"^https?://\S+$",
+        description="The in-cluster Prometheus KEDA reads the request rate from (the "
+        "Prometheus Operator's service by default).",
+    )
+    vertical: Literal["off", "recommend"] = Field(
+        "off",
+        description="`recommend`: a VerticalPodAutoscaler per track in recommendation-only "
+        "mode (updateMode Off): it suggests requests and never evicts a pod, so it cannot "
+        "fight the horizontal autoscaler over CPU. Needs the VPA recommender in the cluster.",
+    )
 
     @model_validator(mode="after")
     def _bounds_ordered(self) -> Self:
