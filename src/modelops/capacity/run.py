@@ -48,8 +48,8 @@ from modelops.paths import ProjectPaths
 from modelops.telemetry.prometheus import connect
 from modelops.telemetry.promql import scalar
 
-BODIES = 200
-"""Distinct request bodies per size, cycled through."""
+BODIES_ROWS = 4000
+"""Rows of distinct request bodies per size (at most 200 bodies, at least 10), cycled."""
 STEP_OVERHEAD_SECONDS = 6.0
 """What a step costs beyond its own length: locust starting, the lead-in, the settling after."""
 MIN_BUDGET_SECONDS = 30.0
@@ -222,6 +222,8 @@ def _climb(
         if time.monotonic() + seconds + timeout + STEP_OVERHEAD_SECONDS > until:
             out_of_budget = True
             break
+        if steps:  # the last step may have left a queue behind
+            load.settle(target.url, first_body, threshold=objective.threshold_seconds)
         planned = max(1, round(rate * seconds))
         generated = load.generate(
             target,
@@ -236,7 +238,6 @@ def _climb(
         step = summarize(rate, seconds, planned, generated.samples, objective, generated.usage)
         steps.append(step)
         say(document.step_line(rows, step))
-        load.settle(target.url, first_body, threshold=objective.threshold_seconds)
     return Curve(rows, tuple(steps), limited_by(ladder, steps, out_of_budget=out_of_budget))
 
 
@@ -296,7 +297,7 @@ def _model(request: CapacityRequest, params: Params, paths: ProjectPaths) -> tup
 
 def request_bodies(paths: ProjectPaths, sizes: tuple[int, ...]) -> dict[int, list[str]]:
     """Seldon requests of each size made of the prepared test rows, as the rehearsal's traffic
-    sends them (missing values as null), `BODIES` of each."""
+    sends them (missing values as null), `BODIES_ROWS` rows' worth of each."""
     from modelops.prepared import load_prepared
     from modelops.rehearsal.traffic import requests_from
 
@@ -307,7 +308,8 @@ def request_bodies(paths: ProjectPaths, sizes: tuple[int, ...]) -> dict[int, lis
         made = requests_from(
             prepared.test, list(schema.features), schema.label, per_request=rows, seed=rows
         )
-        bodies[rows] = [json.dumps(next(made)[0]) for _ in range(BODIES)]
+        count = max(10, min(200, BODIES_ROWS // rows))
+        bodies[rows] = [json.dumps(next(made)[0]) for _ in range(count)]
     return bodies
 
 
