@@ -95,16 +95,18 @@ def to_markdown(capacity: Capacity) -> str:
     if capacity.cautions:
         lines += ["", "## Cautions", ""] + [f"- {caution}." for caution in capacity.cautions]
     for curve in capacity.curves:
-        lines += _curve_section(curve)
+        lines += curve_section(curve)
     lines += _proposal_section(capacity)
     lines += _setup_section(capacity)
     return "\n".join(lines) + "\n"
 
 
-def _curve_section(curve: Curve) -> list[str]:
+def curve_section(curve: Curve, *, title: str = "") -> list[str]:
+    """One request size's table of steps and its knee, in Markdown, under `title` (default:
+    the request size)."""
     lines = [
         "",
-        f"## {curve.rows} row(s) per request",
+        f"## {title or f'{curve.rows} row(s) per request'}",
         "",
         "| offered req/s | seconds | requests | errors | slow | p50 ms | p95 ms | p99 ms | "
         "answered req/s | send lag p99 ms | server CPU (cores) | server MiB | generator CPU "

@@ -51,6 +51,8 @@ class Target:
 
     url: str
     pid: int | None = None
+    path: str = PREDICT_PATH
+    """Where predictions are posted (the protocol: Seldon's by default)."""
     server_cpus: tuple[int, ...] = ()
     generator_cpus: tuple[int, ...] = ()
     workers: int = DEFAULT_WORKERS
@@ -88,7 +90,7 @@ def served(
     try:
         assert server.process is not None
         _pin(server.process.pid, cpus[0])
-        yield Target(server.url, server.process.pid, *cpus)
+        yield Target(server.url, server.process.pid, server_cpus=cpus[0], generator_cpus=cpus[1])
     finally:
         server.stop()
 
@@ -111,34 +113,32 @@ def available_cpus() -> tuple[int, ...]:
         return ()
 
 
-def check_answers(url: str, body: str, *, timeout: float = 10.0) -> None:
+def check_answers(target: Target, body: str, *, timeout: float = 10.0) -> None:
     """One request, answered 200, before any load: a server that does not answer, or refuses
     the template's request, stops the run here with the reason.
 
     Raises:
         CapacityError: no answer, or an answer other than 200.
     """
-    status, text = post(url, body, timeout=timeout)
+    address = f"{target.url}{target.path}"
+    status, text = post(address, body, timeout=timeout)
     if status == 0:
         raise CapacityError(
-            f"nothing answers at {url}{PREDICT_PATH} ({text}): start the server (`make serve`) "
-            "or leave out --url to let `modelops capacity` start one"
+            f"nothing answers at {address} ({text}): start the server (`make serve`) or leave "
+            "out --url to let `modelops capacity` start one"
         )
     if status != 200:
         raise CapacityError(
-            f"{url}{PREDICT_PATH} answered {status} to the template's request: {text[:300]} "
-            "(is it this project's model server, serving a model of this data?)"
+            f"{address} answered {status} to the template's request: {text[:300]} (is it this "
+            "project's model server, serving a model of this data?)"
         )
 
 
-def post(url: str, body: str, *, timeout: float) -> tuple[int, str]:
-    """POST `body` to the prediction endpoint: (status, answer text); status 0 and the reason
-    when nothing answered."""
+def post(address: str, body: str, *, timeout: float) -> tuple[int, str]:
+    """POST `body` (JSON) to `address`: (status, answer text); status 0 and the reason when
+    nothing answered."""
     request = urllib.request.Request(
-        f"{url}{PREDICT_PATH}",
-        data=body.encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
+        address, data=body.encode(), headers={"Content-Type": "application/json"}, method="POST"
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:
@@ -149,12 +149,12 @@ def post(url: str, body: str, *, timeout: float) -> tuple[int, str]:
         return 0, str(getattr(error, "reason", error))
 
 
-def settle(url: str, body: str, *, threshold: float) -> None:
+def settle(target: Target, body: str, *, threshold: float) -> None:
     """Wait (up to SETTLE_SECONDS) until one request is answered within the threshold again."""
     deadline = time.monotonic() + SETTLE_SECONDS
     while time.monotonic() < deadline:
         started = time.monotonic()
-        status, _ = post(url, body, timeout=SETTLE_SECONDS)
+        status, _ = post(f"{target.url}{target.path}", body, timeout=SETTLE_SECONDS)
         if status == 200 and time.monotonic() - started <= threshold:
             return
         time.sleep(0.5)
@@ -195,7 +195,7 @@ def generate(
         "rate": rate,
         "requests": requests,
         "users": users,
-        "path": PREDICT_PATH,
+        "path": target.path,
         "timeout_seconds": timeout,
         "lead_seconds": LEAD_SECONDS,
         "out": str(out),

@@ -104,7 +104,7 @@ def to_json(capacity: Capacity) -> bytes:
             "threshold_seconds": objective.threshold_seconds,
             "confidence": objective.confidence,
         },
-        "curves": [_curve(curve) for curve in capacity.curves],
+        "curves": [curve_json(curve) for curve in capacity.curves],
         "traffic": asdict(capacity.traffic),
         "proposal": asdict(capacity.proposal) if capacity.proposal else None,
         "current": capacity.current,
@@ -125,7 +125,8 @@ def to_json(capacity: Capacity) -> bytes:
     return json_bytes(document)
 
 
-def _curve(curve: Curve) -> JSONObject:
+def curve_json(curve: Curve) -> JSONObject:
+    """One request size's curve and knee, as the report's JSON holds it."""
     found = curve.knee
     usage = found.step.usage if found.step else None
     return {

@@ -19,7 +19,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,8 +50,9 @@ from modelops.telemetry.promql import scalar
 
 BODIES_ROWS = 4000
 """Rows of distinct request bodies per size (at most 200 bodies, at least 10), cycled."""
-STEP_OVERHEAD_SECONDS = 6.0
-"""What a step costs beyond its own length: locust starting, the lead-in, the settling after."""
+STEP_OVERHEAD_SECONDS = 5.0
+"""What a step costs beyond its own length and its requests' timeout: locust starting, the
+lead-in. A step starts only when it can end within the budget."""
 MIN_BUDGET_SECONDS = 30.0
 
 
@@ -129,6 +130,10 @@ def measure(
     model_dir, model_hash, described = _model(request, params, paths)
     bodies = request_bodies(paths, request.rows)
     cpus = cpu_split(environment.resources.cpu_limit, load.available_cpus())
+    ladder = replace(
+        first_ladder(objective, duration=request.duration, max_rate=request.max_rate),
+        rates=request.rates,
+    )
     with tempfile.TemporaryDirectory(prefix="modelops-capacity-") as scratch:
         work = Path(scratch)
         with _target(request, model_dir, model_hash, objective, paths, work, cpus) as target:
@@ -138,8 +143,18 @@ def measure(
                 until = time.monotonic() + (deadline - time.monotonic()) / left
                 body_file = work / f"bodies-{rows}.json"
                 body_file.write_text(json.dumps(bodies[rows]), encoding="utf-8")
-                load.check_answers(target.url, bodies[rows][0])
-                curve = _climb(request, objective, target, body_file, rows, until, work, say)
+                load.check_answers(target, bodies[rows][0])
+                curve = climb(
+                    target,
+                    body_file,
+                    rows=rows,
+                    objective=objective,
+                    ladder=ladder,
+                    duration=request.duration,
+                    until=until,
+                    work=work,
+                    say=say,
+                )
                 curves.append(curve)
     knees = [(curve.knee.rate, curve.rows) for curve in curves]
     proposal = None
@@ -199,31 +214,31 @@ def _cautions(curves: list[Curve], target: load.Target, load_before: str) -> tup
     return tuple(said)
 
 
-def _climb(
-    request: CapacityRequest,
-    objective: Objective,
+def climb(
     target: load.Target,
     body_file: Path,
+    *,
     rows: int,
+    objective: Objective,
+    ladder: Ladder,
+    duration: float,
     until: float,
     work: Path,
     say: Callable[[str], None],
 ) -> Curve:
-    """One request size's steps, from the ladder's first rate until it is done or the time
-    runs out."""
-    start = max(1.0, float(round(objective.requests_wanted() / request.duration)))
-    ladder = Ladder(start=start, max_rate=request.max_rate, rates=request.rates)
+    """One request size's steps against `target` (its bodies in `body_file`), from the
+    ladder's first rate until it is done or the clock reaches `until` (time.monotonic)."""
     timeout = max(1.0, 10 * objective.threshold_seconds)
     first_body = json.loads(body_file.read_text(encoding="utf-8"))[0]
     steps: list[Step] = []
     out_of_budget = False
     while (rate := next_rate(ladder, steps)) is not None:
-        seconds = step_seconds(rate, request.duration, objective)
+        if steps:  # the last step may have left a queue behind
+            load.settle(target, first_body, threshold=objective.threshold_seconds)
+        seconds = step_seconds(rate, duration, objective)
         if time.monotonic() + seconds + timeout + STEP_OVERHEAD_SECONDS > until:
             out_of_budget = True
             break
-        if steps:  # the last step may have left a queue behind
-            load.settle(target.url, first_body, threshold=objective.threshold_seconds)
         planned = max(1, round(rate * seconds))
         generated = load.generate(
             target,
@@ -239,6 +254,13 @@ def _climb(
         steps.append(step)
         say(document.step_line(rows, step))
     return Curve(rows, tuple(steps), limited_by(ladder, steps, out_of_budget=out_of_budget))
+
+
+def first_ladder(objective: Objective, *, duration: float, max_rate: float) -> Ladder:
+    """The search's ladder: it starts at the lowest rate at which a step of `duration` holds
+    the requests the objective wants."""
+    start = max(1.0, float(round(objective.requests_wanted() / duration)))
+    return Ladder(start=start, max_rate=max_rate)
 
 
 def _target(
