@@ -166,11 +166,15 @@ def markdown(result: dict[str, Any], curves: list[tuple[str, str, Curve]]) -> st
         "server CPU at knee (cores) | server MiB at knee |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+
+    def shown(value: Any) -> str:
+        return "-" if value is None else f"{value:g}"
+
     for point in result["points"]:
         lines.append(
             f"| {point['server']} | {point['protocol']} | {point['rows']} | "
-            f"{point['knee_rps']} | {point['upper_rps']} | {point['limited_by']} | "
-            f"{point['knee_cpu_cores']} | {point['knee_memory_mib']} |"
+            f"{shown(point['knee_rps'])} | {shown(point['upper_rps'])} | {point['limited_by']} | "
+            f"{shown(point['knee_cpu_cores'])} | {shown(point['knee_memory_mib'])} |"
         )
     said = [caution for point in result["points"] for caution in point["cautions"]]
     busy = float(result["load_before"].split()[0]) > (os.cpu_count() or 1) / 2

@@ -2,7 +2,7 @@
 a small budget; and the ways it refuses to start, each before anything is written.
 
 The load runs on this shared machine beside other tests, so the project's latency objective
-is made lenient here (p90 within 500 ms): the test checks that a knee is found and reported,
+is made lenient here (p90 within 1 s): the test checks that a knee is found and reported,
 not how high it is (benchmarks/bench_capacity.py measures that at a quiet moment).
 """
 
@@ -41,7 +41,7 @@ def project(trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     (root / "serving" / ".venv").symlink_to(REPO_ROOT / "serving" / ".venv")
     params = yaml.safe_load((root / "params.yaml").read_text())
     objectives = params.setdefault("monitoring", {}).setdefault("objectives", {})
-    objectives["latency"] = {"target": 0.9, "threshold_seconds": 0.5}
+    objectives["latency"] = {"target": 0.9, "threshold_seconds": 1.0}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     monkeypatch.chdir(root)
     return root
@@ -54,23 +54,23 @@ def _children() -> list[psutil.Process]:
 def test_a_small_budget_finds_the_knee_writes_the_report_and_leaves_nothing_running(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given the trained model and rates a replica passes (20/s) and cannot pass (1,500/s),
+    # Given the trained model and rates a replica passes (20/s) and cannot pass (1,000/s),
     # when capacity runs with a 120 s budget, then the knee is 20, bounded by the objective.
     code, err = _modelops(
-        *("capacity", "--env", "production", "--rows", "1", "--rates", "20,1500"),
-        *("--duration", "3", "--budget", "120", "--peak-rps", "45", "--baseline-rps", "10"),
+        *("capacity", "--env", "production", "--rows", "1", "--rates", "20,1000"),
+        *("--duration", "4", "--budget", "120", "--peak-rps", "45", "--baseline-rps", "10"),
     )
     out = capsys.readouterr().out
     assert code == 0, err + out
     assert "capacity: 1 row(s), 20 req/s for 4 s: pass" in out
-    assert "capacity: 1 row(s), 1500 req/s for 3 s: fail" in out
+    assert "capacity: 1 row(s), 1000 req/s for 4 s: fail" in out
     document = json.loads((project / "reports" / "capacity" / "production.json").read_text())
     (curve,) = document["curves"]
-    assert (curve["knee_rps"], curve["upper_rps"], curve["limited_by"]) == (20, 1500, "objective")
+    assert (curve["knee_rps"], curve["upper_rps"], curve["limited_by"]) == (20, 1000, "objective")
     knee_step = curve["steps"][0]
     assert knee_step["requests"] == 80, "p90: 69 requests wanted, so 4 s at 20/s"
     assert knee_step["errors"] == 0
-    assert knee_step["p99_ms"] < 500
+    assert knee_step["p99_ms"] < 1000
     assert curve["knee_cpu_cores"] > 0, "read from the server's PIDs"
     assert curve["knee_memory_mib"] > 50, "read from the server's PIDs"
     # target = 20 * 0.7 = 14; min = max(2, ceil(10 / 14) + 1) = 2; max = ceil(45 / 14) + 1 = 5.
@@ -82,9 +82,9 @@ def test_a_small_budget_finds_the_knee_writes_the_report_and_leaves_nothing_runn
         "knee_rps": 20.0,
         "rows_per_request": 1,
     }
-    assert document["objective"] == {"quantile": 0.9, "threshold_seconds": 0.5, "confidence": 0.95}
+    assert document["objective"] == {"quantile": 0.9, "threshold_seconds": 1.0, "confidence": 0.95}
     markdown = (project / "reports" / "capacity" / "production.md").read_text()
-    assert "Knee: 20 requests/s and below 1500" in markdown
+    assert "Knee: 20 requests/s and below 1000" in markdown
     assert "| min_replicas | 2 | 2 |" in markdown
     assert _children() == [], "the server and every locust process are stopped"
 

@@ -10,8 +10,16 @@ import pytest
 
 from modelops.capacity.document import to_markdown
 from modelops.capacity.policy import Objective, Step, Traffic, Usage, propose
-from modelops.capacity.report import Capacity, Curve, Setup, read_capacity, to_json
+from modelops.capacity.report import (
+    Capacity,
+    Curve,
+    Setup,
+    read_capacity,
+    report_file,
+    to_json,
+)
 from modelops.errors import CapacityError, ExitCode
+from modelops.paths import ProjectPaths
 
 
 def _step(rate: float, verdict: str) -> Step:
@@ -81,6 +89,9 @@ def test_the_json_holds_the_curve_the_knee_and_the_proposal_and_reads_back(
         "rows_per_request": 1,
     }
     report = read_capacity(path)
+    assert report_file(ProjectPaths(tmp_path), "production") == (
+        tmp_path / "reports" / "capacity" / "production.json"
+    )
     assert (report.environment, report.measured_at) == ("production", "2026-12-06T20:00:00Z")
     assert report.proposal == capacity().proposal
     assert capacity().exit_code == ExitCode.OK

@@ -32,6 +32,7 @@ from modelops.capacity.policy import (
 )
 from modelops.errors import CapacityError, ExitCode
 from modelops.io import JSONObject, json_bytes
+from modelops.paths import ProjectPaths
 
 SCHEMA = 1
 
@@ -155,6 +156,12 @@ class CapacityReport:
     measured_at: str
     proposal: Proposal | None
     source: Path
+
+
+def report_file(paths: ProjectPaths, env: str) -> Path:
+    """Where `modelops capacity --env ENV` keeps the environment's JSON report (its Markdown
+    beside it, `.md`): read it with `read_capacity`."""
+    return paths.capacity_dir / f"{env}.json"
 
 
 def read_capacity(path: Path) -> CapacityReport:

@@ -40,7 +40,7 @@ from modelops.capacity.policy import (
     step_seconds,
     summarize,
 )
-from modelops.capacity.report import Capacity, Curve, Setup, to_json
+from modelops.capacity.report import Capacity, Curve, Setup, report_file, to_json
 from modelops.errors import CapacityError
 from modelops.io import bytes_writer, commit
 from modelops.params import Params, RealtimeEnvironmentParams
@@ -373,11 +373,12 @@ def read_traffic(request: CapacityRequest, params: Params, namespace: str) -> Tr
 def keep(paths: ProjectPaths, capacity: Capacity, folder: Path | None = None) -> list[Path]:
     """Write the report as Markdown and JSON to `folder` (default reports/capacity/), both or
     neither."""
-    where = folder if folder is not None else paths.capacity_dir
-    name = capacity.environment
+    json_file = report_file(paths, capacity.environment)
+    if folder is not None:
+        json_file = folder / json_file.name
     targets = {
-        where / f"{name}.md": document.to_markdown(capacity).encode(),
-        where / f"{name}.json": to_json(capacity),
+        json_file.with_suffix(".md"): document.to_markdown(capacity).encode(),
+        json_file: to_json(capacity),
     }
     commit({path: bytes_writer(content) for path, content in targets.items()})
     return list(targets)
