@@ -25,7 +25,7 @@ from pathlib import Path
 
 import psutil
 from modelops_contract import FEEDBACK_KEY_ENV
-from modelops_serving.launch import DEFAULT_THREADS, DEFAULT_WORKERS, PARAMETERS_ENV, Server
+from modelops_serving.launch import PARAMETERS_ENV, Server
 
 from modelops.capacity.policy import Usage
 from modelops.errors import CapacityError
@@ -55,8 +55,9 @@ class Target:
     """Where predictions are posted (the protocol: Seldon's by default)."""
     server_cpus: tuple[int, ...] = ()
     generator_cpus: tuple[int, ...] = ()
-    workers: int = DEFAULT_WORKERS
-    threads: int = DEFAULT_THREADS
+    workers: int = 0
+    threads: int = 0
+    """gunicorn's workers and threads per worker (0: not started here, not known)."""
 
 
 @contextlib.contextmanager
@@ -90,7 +91,14 @@ def served(
     try:
         assert server.process is not None
         _pin(server.process.pid, cpus[0])
-        yield Target(server.url, server.process.pid, server_cpus=cpus[0], generator_cpus=cpus[1])
+        yield Target(
+            server.url,
+            server.process.pid,
+            server_cpus=cpus[0],
+            generator_cpus=cpus[1],
+            workers=server.workers,
+            threads=server.threads,
+        )
     finally:
         server.stop()
 
