@@ -53,6 +53,7 @@ SECONDS = {
     "tests/rehearsal/test_batch_up_e2e.py": 45,
     "tests/rehearsal/test_up_down.py": 30,
     "tests/serving/test_batch_push.py": 30,
+    "tests/capacity/test_capacity_cli.py": 70,
 }
 # Scopes whose time is mostly waiting on the clock, not computing.
 WAITING = ("tests/rehearsal/", "tests/serving/test_batch_push.py")

@@ -5,11 +5,12 @@ own layer or the ones below it, and never so that two of them import each other,
 indirectly (`tests/test_layers.py` holds both rules; README.md draws the same table):
 
     cli          the `modelops` command: each handler turns argv into one call and prints
-    jobs         stages gates canary experiments monitoring deploy rehearsal batch report
-                 summary
+    jobs         stages gates canary experiments capacity monitoring deploy rehearsal batch
+                 report summary
                  what users run: the DVC stages, the pull-request gates, the canary judge,
-                 A/B experiments between models, the drift monitor, the release commands,
-                 the local rehearsal, batch scoring, the report
+                 A/B experiments between models, the load test that sizes replicas, the
+                 drift monitor, the release commands, the local rehearsal, batch scoring,
+                 the report
     services     releases observability telemetry
                  what the jobs share: release state and files, rules and dashboards, the
                  reference profile and Prometheus
@@ -33,6 +34,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "gates",
             "canary",
             "experiments",
+            "capacity",
             "monitoring",
             "deploy",
             "rehearsal",

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from modelops import interrupt, orphan
 from modelops.batch import cli as batch_cli
 from modelops.canary import cli as canary_cli
+from modelops.capacity import cli as capacity_cli
 from modelops.deploy import cli as deploy_cli
 from modelops.errors import ExitCode, ModelopsError
 from modelops.experiments import cli as experiment_cli
@@ -142,6 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     experiment_cli.register(commands)
     monitor_cli.register(commands)
     batch_cli.register(commands)
+    capacity_cli.register(commands)
     return parser
 
 

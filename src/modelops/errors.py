@@ -23,7 +23,8 @@ traceback.
      ├── RowsError            a request log the server did not write
      ├── RetrainError         the retraining branch cannot be made
      ├── RehearsalError       the rehearsal cannot start as asked
-     └── BatchError           no model to score with, or no batch engine installed
+     ├── BatchError           no model to score with, or no batch engine installed
+     └── CapacityError        a load test that cannot run: bad options, no server answering
 
 Exit codes, the same for every command (`ExitCode`; the handlers return them by name):
 
@@ -133,3 +134,8 @@ class RehearsalError(ModelopsError):
 
 class BatchError(ModelopsError):
     """No model to score with (none trained, none released, not in the store), no engine."""
+
+
+class CapacityError(ModelopsError):
+    """A capacity run that cannot run as asked: bad options, a server that does not start or
+    answer, a load generator that fails, or a capacity report that is not one."""

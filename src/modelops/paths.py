@@ -149,6 +149,12 @@ class ProjectPaths:
         return self.root / REPORTS_DIR / "experiments"
 
     @property
+    def capacity_dir(self) -> Path:
+        """`modelops capacity` writes each environment's report here (<env>.md, <env>.json):
+        commit them, autoscaling is rendered from the JSON's proposal."""
+        return self.root / REPORTS_DIR / "capacity"
+
+    @property
     def monitor_dir(self) -> Path:
         """`modelops monitor` writes its reports here, one folder per environment (and rows/)."""
         return self.root / REPORTS_DIR / "monitor"

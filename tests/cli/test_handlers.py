@@ -27,6 +27,7 @@ SOURCE = REPO_ROOT / "src" / "modelops"
 COMMAND_MODULES = (
     SOURCE / "cli.py",
     SOURCE / "canary" / "cli.py",
+    SOURCE / "capacity" / "cli.py",
     SOURCE / "deploy" / "cli.py",
     SOURCE / "monitoring" / "cli.py",
     SOURCE / "rehearsal" / "cli.py",

@@ -80,20 +80,26 @@ def chosen_model(request: ScoreRequest, params: Params, paths: ProjectPaths) -> 
         raise BatchError(
             f"no environment {request.env!r} in params.yaml (deploy.environments: {known})"
         )
-    release = load_releases(paths.root, params)[request.env]
-    if release.stable is None:
+    model = released_model(request.env, params, paths)
+    if model is None:
         raise ReleaseError(
             f"{release_file(request.env)}: nothing is released to {request.env} yet; "
             f"`modelops release deploy --env {request.env}` releases the gated model"
         )
-    model = release.stable
+    return model
+
+
+def released_model(env: str, params: Params, paths: ProjectPaths) -> Model | None:
+    """The stable model `env`'s release file names, fetched from the store (its content hash
+    checked) into .models/; None when nothing is released there yet."""
+    stable = load_releases(paths.root, params)[env].stable
+    if stable is None:
+        return None
     try:
-        directory = fetched(model.model_uri, cache=paths.fetched_models_dir, root=paths.root)
+        directory = fetched(stable.model_uri, cache=paths.fetched_models_dir, root=paths.root)
     except PublishError as exc:
-        raise BatchError(f"{request.env}'s model {model.version}: {exc}") from None
-    return Model(
-        directory, model.model_hash, f"{request.env}'s release {model.version}", model.version
-    )
+        raise BatchError(f"{env}'s model {stable.version}: {exc}") from None
+    return Model(directory, stable.model_hash, f"{env}'s release {stable.version}", stable.version)
 
 
 def engine_command(
