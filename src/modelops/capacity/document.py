@@ -175,8 +175,11 @@ def _proposal_section(capacity: Capacity) -> list[str]:
         "min_replicas = max(2, ceil(baseline / target) + 1); max_replicas = max(min_replicas, "
         "ceil(peak / target) + 1). The + 1 keeps every replica at its target with one of them "
         "lost (a node drain, a crash); headroom is the room an autoscaler needs while it adds "
-        "a replica. Apply by editing `deploy.environments."
-        f"{capacity.environment}.autoscaling` in params.yaml.",
+        "a replica. Apply by setting `deploy.environments."
+        f"{capacity.environment}.autoscaling` in params.yaml to min_replicas: "
+        f"{proposal.min_replicas}, max_replicas: {proposal.max_replicas} and "
+        f"requests_per_replica: {proposal.target_rps_per_replica:g} (KEDA then scales on it: "
+        "runbooks/deploy.md#autoscaling).",
     ]
     return lines
 
