@@ -71,7 +71,9 @@ _INTEGERS = {
 _FLOATS = {"FP16": 65504.0, "FP32": 3.4028234663852886e38, "FP64": sys.float_info.max}
 DATATYPES = ("BOOL", *_INTEGERS, *_FLOATS, "BYTES")
 """The protocol's tensor datatypes (its BF16 has no JSON form)."""
+_DATATYPE_SET = frozenset(DATATYPES)
 _NUMERIC = frozenset(("BOOL", *_INTEGERS, *_FLOATS))
+_CHECKED_BY_TO_BATCH = {"BYTES": "string", "FP64": "number"}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
 TENSOR_FORM = '{"name": "<input>", "shape": [<rows>], "datatype": "FP64", "data": [...]}'
 
@@ -205,19 +207,23 @@ def parse(
             rows = shape[0]
             if rows == 0:
                 raise RequestError(
-                    f"the input {quote.name(name)} has shape {shape}: send at least one row",
+                    f"{_input(name)} has shape {shape}: send at least one row",
                     reason="no_rows",
                 )
             check_row_count(rows, max_rows=max_rows)
         elif shape[0] != rows:
             raise RequestError(
-                f"the input {quote.name(name)} has {shape[0]} rows and {quote.name(names[0])} "
+                f"{_input(name)} has {shape[0]} rows and {quote.name(names[0])} "
                 f"has {rows}: every input holds the same rows",
                 reason="shape_mismatch",
             )
         values = _values(tensor, name, shape)
-        _fits(name, datatype, kinds.get(name))
-        columns.append(_typed(values, datatype, name))
+        kind = kinds.get(name)
+        _fits(name, datatype, kind)
+        # `to_batch` checks each value of an input as it checks Seldon's (strings, finite
+        # numbers); here only what a datatype narrows further (integers, ranges, booleans).
+        checked = _CHECKED_BY_TO_BATCH.get(datatype) == kind
+        columns.append(values if checked else _typed(values, datatype, name))
         names.append(name)
     return Inference(
         request={
@@ -354,40 +360,50 @@ def _outputs(requested: Any, available: Sequence[str]) -> tuple[str, ...]:
 
 def _header(tensor: Any, position: int) -> tuple[str, str, list[int]]:
     """A tensor's name, datatype and shape, checked: one input column, [rows] or [rows, 1]."""
-    where = f"'inputs[{position}]'"
     if not isinstance(tensor, dict):
-        raise RequestError(f"{where} must be a tensor: {TENSOR_FORM}", reason="bad_tensor")
+        raise RequestError(
+            f"'inputs[{position}]' must be a tensor: {TENSOR_FORM}", reason="bad_tensor"
+        )
     name = tensor.get("name")
     if not isinstance(name, str) or not name:
         raise RequestError(
-            f"{where} needs a 'name', the input it holds: {TENSOR_FORM}", reason="bad_tensor"
+            f"'inputs[{position}]' needs a 'name', the input it holds: {TENSOR_FORM}",
+            reason="bad_tensor",
         )
-    where = f"the input {quote.name(name)}"
     datatype = tensor.get("datatype")
-    if not isinstance(datatype, str):
-        raise RequestError(f"{where} needs a 'datatype': {TENSOR_FORM}", reason="bad_tensor")
-    if datatype not in DATATYPES:
+    if type(datatype) is not str or datatype not in _DATATYPE_SET:
+        if not isinstance(datatype, str):
+            raise RequestError(
+                f"{_input(name)} needs a 'datatype': {TENSOR_FORM}", reason="bad_tensor"
+            )
         raise RequestError(
-            f"{where} has datatype {quote.name(datatype)}: the protocol's are "
+            f"{_input(name)} has datatype {quote.name(datatype)}: the protocol's are "
             f"{', '.join(DATATYPES)}",
             reason="unknown_datatype",
         )
     shape = tensor.get("shape")
-    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+    if type(shape) is not list or not all(type(d) is int and d >= 0 for d in shape):
         raise RequestError(
-            f"{where} needs a 'shape', a list of whole numbers: [rows] or [rows, 1]",
+            f"{_input(name)} needs a 'shape', a list of whole numbers: [rows] or [rows, 1]",
             reason="bad_tensor",
         )
-    if len(shape) not in (1, 2) or shape[1:] not in ([], [1]):
+    if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
         raise RequestError(
-            f"{where} has shape {quote.excerpt(shape)}: each input is a tensor of its own, of "
-            "shape [rows] or [rows, 1]; one tensor of several inputs is not taken, send one "
-            "per input",
+            f"{_input(name)} has shape {quote.excerpt(shape)}: each input is a tensor of its "
+            "own, of shape [rows] or [rows, 1]; one tensor of several inputs is not taken, send "
+            "one per input",
             reason="shape_mismatch",
         )
-    if not isinstance(tensor.get("parameters", {}), dict):
-        raise RequestError(f"{where} has 'parameters' that are not an object", reason="bad_tensor")
+    if type(tensor.get("parameters", {})) is not dict:
+        raise RequestError(
+            f"{_input(name)} has 'parameters' that are not an object", reason="bad_tensor"
+        )
     return name, datatype, shape
+
+
+def _input(name: str) -> str:
+    """How a refusal names a tensor: `the input <name>` (quoted as a client's name is)."""
+    return f"the input {quote.name(name)}"
 
 
 def _values(tensor: Mapping[str, Any], name: str, shape: list[int]) -> list[Any]:
@@ -395,7 +411,7 @@ def _values(tensor: Mapping[str, Any], name: str, shape: list[int]) -> list[Any]
     data = tensor.get("data")
     if not isinstance(data, list):
         raise RequestError(
-            f"the input {quote.name(name)} needs 'data', a list of its values in row-major order",
+            f"{_input(name)} needs 'data', a list of its values in row-major order",
             reason="bad_tensor",
         )
     # Nesting is bounded by the body's (body.MAX_DEPTH); each pass is linear in the values.
@@ -409,8 +425,7 @@ def _values(tensor: Mapping[str, Any], name: str, shape: list[int]) -> list[Any]
         data = flat
     if len(data) != shape[0]:
         raise RequestError(
-            f"the input {quote.name(name)} has {len(data)} values for its shape {shape}: send "
-            "one value per row",
+            f"{_input(name)} has {len(data)} values for its shape {shape}: send one value per row",
             reason="shape_mismatch",
         )
     return data
@@ -428,7 +443,7 @@ def _fits(name: str, datatype: str, kind: str | None) -> None:
         return
     what = {"string": "categorical", "number": "numeric", UNIT: "the experiment's unit"}[kind]
     raise RequestError(
-        f"the input {quote.name(name)} is {what}: send it as {fix}, not {datatype}",
+        f"{_input(name)} is {what}: send it as {fix}, not {datatype}",
         reason="datatype_mismatch",
     )
 
@@ -468,7 +483,7 @@ def _typed(values: list[Any], datatype: str, name: str) -> list[Any]:
         what = "a number" if datatype == "FP64" else f"a number within ±{largest:.5g}"
     if bad >= 0:
         raise RequestError(
-            f"the input {quote.name(name)} at row {bad} is {quote.excerpt(values[bad])}, not "
+            f"{_input(name)} at row {bad} is {quote.excerpt(values[bad])}, not "
             f"{what}: every value of a {datatype} tensor is {what}, or null for a missing value",
             reason="datatype_mismatch",
         )

@@ -9,6 +9,8 @@ Seldon's feedback message. Over HTTP: test_v2_protocol.py.
 
 from __future__ import annotations
 
+import json
+import random
 from typing import Any
 
 import pytest
@@ -16,6 +18,8 @@ from modelops_contract.experiment import MODEL_VERSIONS_TAG, VARIANTS_TAG
 from modelops_serving import v2
 from modelops_serving.artifact import Column
 from modelops_serving.validation import RequestError, to_batch
+
+from tests.serving.test_http import _random_json
 
 COLUMNS = (Column("plan", "string"), Column("age", "number"), Column("calls", "number"))
 KINDS: dict[str, str] = {c.name: c.kind for c in COLUMNS}
@@ -204,16 +208,17 @@ GOOD_PLAN = _tensor("plan", "BYTES", ["basic"])
             "the input age at row 0 is 1e+39, not a number within ±3.4028e+38",
         ),
         (
-            _inputs(_tensor("age", "FP64", [True])),
+            _inputs(_tensor("extra", "BYTES", ["a", 3])),
             "datatype_mismatch",
             400,
-            "the input age at row 0 is True, not a number",
+            "the input extra at row 1 is 3, not a string: every value of a BYTES tensor is a "
+            "string, or null for a missing value",
         ),
         (
-            _inputs(_tensor("plan", "BYTES", [3])),
+            _inputs(_tensor("extra", "FP64", [True])),
             "datatype_mismatch",
             400,
-            "the input plan at row 0 is 3, not a string",
+            "the input extra at row 0 is True, not a number",
         ),
         (
             _inputs(_tensor("age", "BOOL", [1])),
@@ -229,6 +234,31 @@ def test_a_request_the_protocol_or_the_model_cannot_take_says_why(
     refused = _refused(payload)
     assert (refused.reason, refused.status) == (reason, status), refused.message
     assert expected in refused.message, refused.message
+
+
+@pytest.mark.parametrize(
+    ("tensor", "reason", "expected"),
+    [
+        (
+            _tensor("age", "FP64", [30, True]),
+            "not_a_number",
+            "the input 'age' at row 1 must be a number or null, got True",
+        ),
+        (
+            _tensor("plan", "BYTES", ["basic", 3]),
+            "not_a_string",
+            "the input 'plan' at row 1 must be a string or null, got 3",
+        ),
+    ],
+)
+def test_an_inputs_values_are_checked_as_seldons_are(
+    tensor: Any, reason: str, expected: str
+) -> None:
+    """FP64 numbers and BYTES strings of the model's inputs: `to_batch`'s own checks."""
+    others = [t for t in _request()["inputs"] if t["name"] != tensor["name"]]
+    refused = _outcome({"inputs": [*others, tensor]})
+    assert refused is not None
+    assert (refused.reason, refused.message) == (reason, expected)
 
 
 def test_an_experiments_unit_may_be_text_or_a_number_but_not_a_bool() -> None:
@@ -419,3 +449,64 @@ def test_row_count_reads_the_first_tensors_shape_when_it_can() -> None:
     assert v2.row_count(_request()) == 2
     assert v2.row_count({"inputs": [{"shape": ["2"]}]}) == 0
     assert v2.row_count([]) == 0
+
+
+FUZZ_REQUESTS = 3000
+
+
+def mutated(randomness: random.Random, good: dict[str, Any]) -> Any:
+    """A valid V2 request with up to three random mutations: of its fields, its tensors and
+    their values."""
+    payload = json.loads(json.dumps(good))
+    tensors = payload["inputs"]
+    for _ in range(randomness.randint(0, 3)):
+        tensor = randomness.choice(tensors) if tensors else {}
+        action = randomness.randrange(8)
+        if action == 0:
+            tensor[randomness.choice(["name", "shape", "datatype", "data", "parameters"])] = (
+                _random_json(randomness, depth=2)
+            )
+        elif action == 1 and isinstance(tensor.get("data"), list) and tensor["data"]:
+            tensor["data"][randomness.randrange(len(tensor["data"]))] = _random_json(
+                randomness, depth=1
+            )
+        elif action == 2:
+            tensor["datatype"] = randomness.choice(v2.DATATYPES)
+        elif action == 3:
+            tensor["shape"] = randomness.choice([[0], [2], [1, 1], [1, 2], [3, 1], [], [-1]])
+        elif action == 4 and tensors:
+            tensors.pop(randomness.randrange(len(tensors)))
+        elif action == 5:
+            payload[randomness.choice(["id", "parameters", "outputs", "inputs"])] = _random_json(
+                randomness, depth=2
+            )
+        elif action == 6:
+            tensors.append(json.loads(json.dumps(tensor)))
+        else:
+            return _random_json(randomness, depth=3)
+    return payload
+
+
+def _outcome(payload: Any) -> RequestError | None:
+    """None when the request passes every check, else its refusal; anything else raises."""
+    try:
+        inference = _parse(payload)
+        to_batch(inference.request, COLUMNS, max_rows=10, fields=v2.FIELDS)
+    except RequestError as refused:
+        return refused
+    return None
+
+
+def test_random_requests_are_answered_or_refused_never_an_exception() -> None:
+    randomness = random.Random(22)
+    good = _request()
+    answered = 0
+    for _ in range(FUZZ_REQUESTS):
+        payload = mutated(randomness, good)
+        refused = _outcome(payload)
+        if refused is None:
+            answered += 1
+        else:
+            assert refused.status in (400, 413), refused.message
+            assert len(refused.message) < 2000
+    assert 0 < answered < FUZZ_REQUESTS, "both answers and refusals were tried"

@@ -15,7 +15,10 @@ the metadata and infers over loopback against the server Seldon's protocol is se
 
 from __future__ import annotations
 
+import http.client
 import json
+import random
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,7 @@ from tests.serving.conftest import SERVING_BIN
 from tests.serving.experiment_models import UNIT, alone, half_and_half, with_candidate
 from tests.serving.test_http import _send
 from tests.serving.test_telemetry import Samples, _scrape, _value
+from tests.serving.test_v2_conversion import mutated
 
 MODEL = "modelops-classifier"
 """The default model name: what the Seldon metadata and /v2/models/<name> call the model."""
@@ -345,6 +349,30 @@ def test_too_many_rows_an_oversized_body_and_malformed_json_are_refused(
     status, body = server.get("/v2/nowhere")
     assert status == 404
     assert set(body) == {"error"}
+
+
+def test_a_thousand_random_v2_requests_get_no_5xx_and_each_refusal_is_the_protocols(
+    server: Server, frame: pd.DataFrame
+) -> None:
+    good = v2.request_body(list(frame.columns), _rows(frame.head(2)))
+    randomness = random.Random(20261206)
+    statuses: Counter[int] = Counter()
+    connection = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=30)
+    try:
+        for _ in range(1000):
+            body = json.dumps(mutated(randomness, good), allow_nan=True).encode()
+            connection.request(
+                "POST", f"/v2/models/{MODEL}/infer", body, {"Content-Type": "application/json"}
+            )
+            response = connection.getresponse()
+            answer = json.loads(response.read())
+            statuses[response.status] += 1
+            assert response.status < 500, f"{response.status} for {body[:300]!r}"
+            assert response.status == 200 or set(answer) == {"error"}, answer
+    finally:
+        connection.close()
+    assert statuses[200] > 100, f"the fuzz also sends valid requests: {statuses}"
+    assert server.get("/v2/health/ready") == (200, {"ready": True})
 
 
 @pytest.fixture(scope="module")
