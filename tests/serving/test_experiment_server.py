@@ -43,23 +43,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from modelops.data import features
 from modelops.prepared import load_prepared
 from tests.serving.conftest import SERVING_BIN
-from tests.serving.experiment_models import COVARIATE, UNIT, half_and_half, with_candidate
+from tests.serving.experiment_models import COVARIATE, UNIT
 from tests.serving.experiment_models import alone as _alone
 from tests.serving.test_telemetry import SETTLE_SECONDS, Samples, _scrape, _value
 
 FEEDBACK_KEY = "tests-only-experiment-key-0123456789abcdef"
 Replicas = dict[str, Server]
-
-
-@pytest.fixture(scope="module")
-def models(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The replicas' model_uri, holding `b/`: the trained model with its baseline shifted."""
-    return with_candidate(model_dir, tmp_path_factory.mktemp("experiment"))
-
-
-@pytest.fixture(scope="module")
-def experiment(model_dir: Path, models: Path) -> Experiment:
-    return half_and_half(model_dir, models)
 
 
 def _replica(models: Path, raw: str, log: Path, *, workers: int = 1) -> Server:

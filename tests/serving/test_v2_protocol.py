@@ -36,8 +36,8 @@ from tritonclient.utils import InferenceServerException
 
 from modelops.data import features
 from modelops.prepared import load_prepared
-from tests.serving.conftest import SERVING_BIN
-from tests.serving.experiment_models import UNIT, alone, half_and_half, with_candidate
+from tests.serving.conftest import SERVING_BIN, serving
+from tests.serving.experiment_models import UNIT, alone
 from tests.serving.test_http import _send
 from tests.serving.test_telemetry import Samples, _scrape, _value
 from tests.serving.test_v2_conversion import mutated
@@ -51,19 +51,17 @@ EXPERIMENT_MODEL = "churn-offer"
 @pytest.fixture(scope="module")
 def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = tmp_path_factory.mktemp("v2") / "server.log"
-    running = Server(
-        SERVING_BIN,
-        model_dir,
-        workers=2,
-        log_file=log,
-        model_hash=content_hash(model_dir),
-        extra_env={FEEDBACK_KEY_ENV: FEEDBACK_KEY},
+    yield from serving(
+        Server(
+            SERVING_BIN,
+            model_dir,
+            workers=2,
+            log_file=log,
+            model_hash=content_hash(model_dir),
+            extra_env={FEEDBACK_KEY_ENV: FEEDBACK_KEY},
+        ),
+        log,
     )
-    running.start()
-    try:
-        yield running
-    finally:
-        assert running.stop() == 0, log.read_text()[-2000:]
 
 
 @pytest.fixture
@@ -376,16 +374,6 @@ def test_a_thousand_random_v2_requests_get_no_5xx_and_each_refusal_is_the_protoc
 
 
 @pytest.fixture(scope="module")
-def models(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return with_candidate(model_dir, tmp_path_factory.mktemp("v2-models"))
-
-
-@pytest.fixture(scope="module")
-def experiment(model_dir: Path, models: Path) -> Experiment:
-    return half_and_half(model_dir, models)
-
-
-@pytest.fixture(scope="module")
 def experiment_server(
     models: Path, experiment: Experiment, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
@@ -395,18 +383,10 @@ def experiment_server(
         {"name": "model_name", "type": "STRING", "value": EXPERIMENT_MODEL},
     ]
     log = tmp_path_factory.mktemp("v2-experiment") / "server.log"
-    running = Server(
-        SERVING_BIN,
-        models,
-        workers=1,
-        log_file=log,
-        extra_env={PARAMETERS_ENV: json.dumps(parameters), FEEDBACK_KEY_ENV: FEEDBACK_KEY},
+    environment = {PARAMETERS_ENV: json.dumps(parameters), FEEDBACK_KEY_ENV: FEEDBACK_KEY}
+    yield from serving(
+        Server(SERVING_BIN, models, workers=1, log_file=log, extra_env=environment), log
     )
-    running.start()
-    try:
-        yield running
-    finally:
-        assert running.stop() == 0, log.read_text()[-2000:]
 
 
 def test_an_experiment_assigns_each_v2_row_by_its_unit_tensor(
