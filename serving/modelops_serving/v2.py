@@ -93,8 +93,9 @@ def is_v2(path: str) -> bool:
 
 
 def is_infer(path: str) -> bool:
-    """Whether a path is an inference endpoint: `/v2/models/<m>[/versions/<v>]/infer`."""
-    parts = path.split("/")
+    """Whether a path is an inference endpoint: `/v2/models/<m>[/versions/<v>]/infer` (its
+    routes take a trailing slash too)."""
+    parts = path.removesuffix("/").split("/")
     return (
         len(parts) in (5, 7)
         and parts[1:3] == ["v2", "models"]

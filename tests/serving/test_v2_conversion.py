@@ -385,6 +385,7 @@ def test_a_v2_prediction_becomes_seldons_feedback_message() -> None:
         ("/v2", True, False),
         ("/v2/health/ready", True, False),
         ("/v2/models/churn/infer", True, True),
+        ("/v2/models/churn/infer/", True, True),
         ("/v2/models/churn/versions/abc/infer", True, True),
         ("/v2/models/churn/versions/infer", True, False),
         ("/v2/models/churn/ready", True, False),
