@@ -26,7 +26,7 @@ from modelops_contract import Experiment, UnitError, unit_text
 from modelops_contract.experiment import unit_digest
 
 from modelops_serving import quote
-from modelops_serving.validation import RequestError
+from modelops_serving.validation import SELDON, Fields, RequestError
 
 UNIT_COLUMN = "\0unit"
 """Where a prediction id's digest holds each row's unit (its canonical text)."""
@@ -43,7 +43,12 @@ class Extras:
 
 
 def split_fields(
-    payload: Any, experiment: Experiment, inputs: frozenset[str], *, max_rows: int
+    payload: Any,
+    experiment: Experiment,
+    inputs: frozenset[str],
+    *,
+    max_rows: int,
+    fields: Fields = SELDON,
 ) -> tuple[Any, Extras]:
     """The request as the models take it, and its unit and covariate values.
 
@@ -57,13 +62,13 @@ def split_fields(
         return payload, Extras()
     if not 0 < len(rows) <= max_rows:
         return payload, Extras()
-    fields = [f for f in (experiment.unit, experiment.covariate) if f is not None and f in names]
-    if not fields:
+    named = [f for f in (experiment.unit, experiment.covariate) if f is not None and f in names]
+    if not named:
         return payload, Extras()
-    for field in fields:
+    for field in named:
         if names.count(field) > 1:
             raise RequestError(
-                f"'data.names' repeats {quote.name(field)}: name each field once",
+                f"{fields.names} repeats {quote.name(field)}: name each field once",
                 reason="repeated_name",
             )
     width = len(names)
@@ -71,11 +76,11 @@ def split_fields(
         if not isinstance(row, list) or len(row) != width:
             size = f"{len(row)} values" if isinstance(row, list) else type(row).__name__
             raise RequestError(
-                f"'data.ndarray[{index}]' has {size}; each row needs {width} values, one per "
-                "name of 'data.names'",
+                f"{fields.row(index)} has {size}; each row needs {width} values, one per "
+                f"name of {fields.names}",
                 reason="wrong_row_length",
             )
-    where = {field: names.index(field) for field in fields}
+    where = {field: names.index(field) for field in named}
     extras = Extras(
         units=[row[where[experiment.unit]] for row in rows] if experiment.unit in where else None,
         covariates=(
@@ -84,7 +89,7 @@ def split_fields(
             else None
         ),
     )
-    dropped = {where[field] for field in fields if field not in inputs}
+    dropped = {where[field] for field in named if field not in inputs}
     if not dropped:
         return payload, extras
     keep = [index for index in range(width) if index not in dropped]
@@ -126,7 +131,9 @@ class Rows:
         return signed
 
 
-def assign_rows(experiment: Experiment, extras: Extras, *, rows: int) -> Rows:
+def assign_rows(
+    experiment: Experiment, extras: Extras, *, rows: int, fields: Fields = SELDON
+) -> Rows:
     """Each row's variant; refuses a unit that is not a string or a number, and a covariate
     that is not a number, naming the row."""
     control = experiment.position(experiment.control.name)
@@ -138,7 +145,7 @@ def assign_rows(experiment: Experiment, extras: Extras, *, rows: int) -> Rows:
             text = unit_text(value)
         except UnitError as exc:
             raise RequestError(
-                f"'data.ndarray[{index}]['{experiment.unit}']' is "
+                f"{fields.value(index, experiment.unit)} is "
                 f"{quote.excerpt(value)}: {exc}. Send the unit's id, a string or a number, or "
                 "null for none",
                 reason="unsupported_unit",
@@ -154,11 +161,11 @@ def assign_rows(experiment: Experiment, extras: Extras, *, rows: int) -> Rows:
         assigned=np.array([text is not None for text in texts], dtype=bool),
         texts=texts,
         units=units,
-        covariates=None if extras.covariates is None else _covariates(experiment, extras),
+        covariates=(None if extras.covariates is None else _covariates(experiment, extras, fields)),
     )
 
 
-def _covariates(experiment: Experiment, extras: Extras) -> npt.NDArray[np.float64]:
+def _covariates(experiment: Experiment, extras: Extras, fields: Fields) -> npt.NDArray[np.float64]:
     values = []
     for index, value in enumerate(extras.covariates or ()):
         if value is None:
@@ -168,8 +175,9 @@ def _covariates(experiment: Experiment, extras: Extras) -> npt.NDArray[np.float6
         ):
             values.append(float(value))
         else:
+            assert experiment.covariate is not None  # there are covariates
             raise RequestError(
-                f"'data.ndarray[{index}]['{experiment.covariate}']' is "
+                f"{fields.value(index, experiment.covariate)} is "
                 f"{quote.excerpt(value)}: the covariate is a number (the unit's value before the "
                 "experiment), or null for none",
                 reason="covariate_not_a_number",

@@ -6,6 +6,9 @@
   once, by `body.loads` (the app's JSON provider), before any view or protobuf sees it.
 - Anything else (a bug, a broken model) gets a generic 500 that names an error id; the log has
   that id and the full traceback, and the client never sees exception text.
+- On the Open Inference Protocol's paths (`/v2/...`) the same refusals and 500s take that
+  protocol's shape, `{"error": "<message>"}`; a POST there may leave out its Content-Type (as
+  Triton's clients do), and binary tensor data (Triton's extension) is refused with the fix.
 
 `blueprint` is what `ModelServer.model_error_handler` gives seldon-core to register. seldon-core
 then registers its own handlers for `Exception` and `SeldonMicroserviceException`, which would
@@ -24,7 +27,7 @@ from flask.json.provider import DefaultJSONProvider
 from seldon_core.flask_utils import SeldonMicroserviceException
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from modelops_serving import body, quote
+from modelops_serving import body, quote, v2
 from modelops_serving.validation import RequestError
 
 logger = logging.getLogger(__name__)
@@ -83,7 +86,16 @@ def blueprint(max_body_bytes: int, *, max_rows: int) -> Blueprint:
         form_json = request.args.get("json") or (request.form.get("json") if posted else None)
         if not form_json and not posted:
             return
-        if not form_json and not request.is_json:
+        # Triton's clients send no Content-Type; their binary extension is not JSON at all.
+        untyped = v2.is_v2(request.path) and not request.content_type
+        if posted and v2.is_v2(request.path) and v2.BINARY_HEADER in request.headers:
+            raise RequestError(
+                f"binary tensor data ({v2.BINARY_HEADER}) is not supported: send every tensor "
+                "in the JSON body (tritonclient: set_data_from_numpy(..., binary_data=False))",
+                status=415,
+                reason="not_json",
+            )
+        if not form_json and not (request.is_json or untyped):
             raise RequestError(
                 "send the body as JSON, with Content-Type: application/json",
                 status=415,
@@ -93,7 +105,7 @@ def blueprint(max_body_bytes: int, *, max_rows: int) -> Blueprint:
             if form_json:
                 body.loads(form_json)
             else:
-                request.get_json()
+                request.get_json(force=untyped)
         except (BadRequest, ValueError) as exc:
             # A chunked body (no Content-Length) is cut at the limit, which breaks its JSON.
             if request.content_length is None and len(request.get_data()) >= max_body_bytes:
@@ -164,7 +176,12 @@ def _where() -> str:
 
 
 def _answer(status: int, message: str, reason: str | None) -> Response:
-    """seldon-core's error shape, with the real HTTP status in `code` too."""
+    """seldon-core's error shape, with the real HTTP status in `code` too; the Open Inference
+    Protocol's on its paths."""
+    if v2.is_v2(request.path):
+        response = jsonify({"error": message})
+        response.status_code = status
+        return response
     response = jsonify(
         {
             "status": {

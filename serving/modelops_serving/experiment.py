@@ -43,7 +43,7 @@ from modelops_serving.assignment import Extras, Rows, assign_rows, split_fields,
 from modelops_serving.experiment_telemetry import ExperimentTelemetry
 from modelops_serving.loaded import LoadedModel
 from modelops_serving.request_log import RequestLog
-from modelops_serving.validation import Batch
+from modelops_serving.validation import SELDON, Batch, Fields
 
 logger = logging.getLogger(__name__)
 
@@ -226,12 +226,12 @@ class Served:
         if self.series is not None:
             self.series.started()
 
-    def split(self, payload: Any, *, max_rows: int) -> tuple[Any, Extras]:
-        return split_fields(payload, self.experiment, self.inputs, max_rows=max_rows)
+    def split(self, payload: Any, *, max_rows: int, fields: Fields = SELDON) -> tuple[Any, Extras]:
+        return split_fields(payload, self.experiment, self.inputs, max_rows=max_rows, fields=fields)
 
-    def assign(self, extras: Extras, *, rows: int) -> Rows:
+    def assign(self, extras: Extras, *, rows: int, fields: Fields = SELDON) -> Rows:
         """Each row's variant; the request is then counted under each variant it went to."""
-        assigned = assign_rows(self.experiment, extras, rows=rows)
+        assigned = assign_rows(self.experiment, extras, rows=rows, fields=fields)
         if has_request_context():
             touched = [
                 (self.arms[index].telemetry, rows if chosen is None else int(chosen.size))

@@ -1,4 +1,4 @@
-"""`modelops-microservice`: seldon-core's `seldon-core-microservice`, with six changes.
+"""`modelops-microservice`: seldon-core's `seldon-core-microservice`, with seven changes.
 
 1. **Bind host.** seldon-core 1.17 binds its REST server, metrics server and gRPC server to
    0.0.0.0, so `make serve` on a laptop would answer the whole network. Here they bind to
@@ -29,6 +29,8 @@
 6. **No gRPC server** unless `--grpc-workers` or `GRPC_WORKERS` asks for one: the executor
    calls the model over REST, and seldon-core's gRPC server parsed network protobuf with the
    pure-Python parser before any check of ours (`_without_grpc_unless_asked`).
+7. **The Open Inference Protocol** (`/v2/...`) beside Seldon's, for a model with an `infer`
+   method (`modelops_serving.v2_http`): KServe's, Triton's and MLServer's clients call it.
 
 Everything else is seldon-core's own `main`, with the remaining arguments.
 """
@@ -166,8 +168,9 @@ def _on_host(application: type, host: str) -> type:
 
 def _with_our_handlers(build: Callable[..., Any]) -> Callable[..., Any]:
     """seldon-core's REST app with our error handlers, our feedback view (for a model with a
-    `feedback` method) and, when on, the request counters."""
-    from modelops_serving import errors, telemetry
+    `feedback` method), the `/v2` routes (for a model with `infer`) and, when on, the request
+    counters."""
+    from modelops_serving import errors, telemetry, v2_http
 
     def build_app(user_model: Any, seldon_metrics: Any, *args: Any, **kwargs: Any) -> Any:
         app = build(user_model, seldon_metrics, *args, **kwargs)
@@ -175,6 +178,8 @@ def _with_our_handlers(build: Callable[..., Any]) -> Callable[..., Any]:
         feedback = getattr(user_model, "feedback", None)
         if callable(feedback):
             app.view_functions[FEEDBACK_VIEW] = _feedback_view(feedback, seldon_metrics)
+        if callable(getattr(user_model, "infer", None)):
+            v2_http.install(app, user_model)
         recorder = getattr(user_model, "telemetry", None)
         if isinstance(recorder, telemetry.Telemetry):
             telemetry.install(app, recorder)

@@ -14,6 +14,10 @@ answer's signed prediction id proves that this deployment gave it (`prediction_i
 With the `experiment` parameter (an A/B experiment's JSON, `modelops_contract.experiment`) it
 serves every variant's model and scores each row with its unit's variant
 (`modelops_serving.experiment`); without it, nothing of that runs.
+
+The Open Inference Protocol (`/v2/...`, `modelops_serving.v2_http`) reaches the same checks,
+scoring, telemetry and prediction ids: `infer` turns its tensors into the Seldon request that
+`predict_raw` answers (`modelops_serving.v2`), and the answer back into tensors.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ import functools
 import logging
 import math
 import os
-import random
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,11 +40,12 @@ from seldon_core.flask_utils import SeldonMicroserviceException
 from seldon_core.metrics import SeldonMetrics
 from seldon_core.proto import prediction_pb2
 
-from modelops_serving import errors, quote, telemetry
+from modelops_serving import errors, quote, telemetry, v2
 from modelops_serving.artifact import Artifact, read_artifact
 from modelops_serving.assignment import Rows, extra_fields
 from modelops_serving.body import body_limit
 from modelops_serving.experiment import ExperimentSetupError, Served, read_experiment
+from modelops_serving.faults import INJECT_ENV, Faults
 from modelops_serving.loaded import LoadedModel, example_batch, load_model
 from modelops_serving.model_telemetry import model_telemetry
 from modelops_serving.prediction_ids import (
@@ -54,13 +58,14 @@ from modelops_serving.prediction_ids import (
 from modelops_serving.request_log import from_settings
 from modelops_serving.skops_types import REVIEWED_SKOPS_TYPES
 from modelops_serving.telemetry import BUSINESS_VALUE_ENV, TELEMETRY_ENV
-from modelops_serving.validation import Batch, RequestError, to_batch
+from modelops_serving.validation import SELDON, Batch, Fields, RequestError, to_batch
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_URI = "/mnt/models"
-INJECT_ENV = "MODELOPS_INJECT_SERVER_ERRORS"
 DEFAULT_MAX_BATCH_ROWS = 1000
+DEFAULT_MODEL_NAME = "modelops-classifier"
+MODEL_NAME_ENV = "MODELOPS_MODEL_NAME"
 TRUTH_FORM = '{"truth": {"data": {"ndarray": [[<class>], ...]}}}'
 FEEDBACK_FORM = (
     '{"request": {"data": {"names": [...], "ndarray": [...]}}, "response": <the prediction\'s '
@@ -68,17 +73,10 @@ FEEDBACK_FORM = (
 )
 FEEDBACK_FIELDS = ("request", "response", "truth", "reward")
 """Seldon's Feedback message, as JSON."""
-# How /metadata types each input (Open Inference Protocol tensor datatypes, which seldon-core
-# 1.17's metadata schema accepts per input, with a name and a shape).
-_DATATYPES = {"number": "FP64", "string": "BYTES"}
 
 
 class ModelLoadError(RuntimeError):
     """The model cannot be served. Not an AttributeError: seldon-core swallows those in load()."""
-
-
-class InjectedError(RuntimeError):
-    """A server error on purpose (`inject_server_errors`), to rehearse a failing canary."""
 
 
 class ModelServer:
@@ -103,8 +101,16 @@ class ModelServer:
         request_log_sample_rate: float | str = "",
         feedback_max_age_days: float | str = DEFAULT_MAX_AGE_DAYS,
         experiment: str = "",
+        model_name: str = "",
     ) -> None:
         self.model_uri = model_uri or os.environ.get("MODEL_URI", DEFAULT_MODEL_URI)
+        # What metadata calls the model, and what the V2 paths must name (/v2/models/<name>).
+        self.model_name = model_name or os.environ.get(MODEL_NAME_ENV) or DEFAULT_MODEL_NAME
+        if not v2.valid_name(self.model_name):
+            raise ModelLoadError(
+                f"model_name (or ${MODEL_NAME_ENV}) must be letters, digits, '.', '_' or '-', "
+                f"starting with a letter or digit (one URL path segment), got {self.model_name!r}"
+            )
         self.max_batch_rows = int(max_batch_rows)
         self.threshold = float(threshold)
         self._version_override = model_version or os.environ.get("MODEL_VERSION", "")
@@ -130,6 +136,11 @@ class ModelServer:
             extra = extra_fields(running, frozenset(self.artifact.names)) + 2
         else:
             self.artifact = _verified_artifact(Path(self.model_uri), expected_hash)
+        self.v2_kinds: dict[str, str] = {c.name: c.kind for c in self.artifact.columns}
+        if running is not None:  # a unit or covariate that is also an input stays one
+            self.v2_kinds = {running.unit: v2.UNIT, **self.v2_kinds}
+            if running.covariate is not None:
+                self.v2_kinds.setdefault(running.covariate, "number")
         self.max_body_bytes = body_limit(
             self.max_batch_rows,
             inputs=len(self.artifact.columns) + extra,
@@ -148,11 +159,8 @@ class ModelServer:
             self.telemetry = telemetry_of(self.artifact, model_version=self.tags()["model_version"])
         except ValueError as exc:
             raise ModelLoadError(str(exc)) from None
-        self.inject_server_errors = _injected_share(
-            inject_server_errors or os.environ.get(INJECT_ENV, "") or 0.0
-        )
-        self._faults = random.Random()
         try:
+            self.faults = Faults(inject_server_errors or os.environ.get(INJECT_ENV, "") or 0.0)
             self.request_log = from_settings(
                 request_log, request_log_sample_rate, model_version=self.tags()["model_version"]
             )
@@ -207,12 +215,32 @@ class ModelServer:
 
     def predict_raw(self, request: Any) -> dict[str, Any]:
         """Answer a Seldon JSON request; a bad one raises RequestError (a 4xx naming the field)."""
+        return self.predict_request(request, SELDON)
+
+    def infer(self, payload: Any) -> dict[str, Any]:
+        """Answer an Open Inference Protocol request by `predict_raw`'s path (`v2.parse`)."""
+        inference = v2.parse(
+            payload,
+            kinds=self.v2_kinds,
+            available=v2.outputs_of(experiment=self.served is not None),
+            max_rows=self.max_batch_rows,
+        )
+        return v2.answer(
+            self.predict_request(inference.request, v2.FIELDS),
+            model_name=self.model_name,
+            inference=inference,
+            positive_label=self.artifact.positive_label,
+            threshold=self.threshold,
+        )
+
+    def predict_request(self, request: Any, fields: Fields) -> dict[str, Any]:
+        """Score a Seldon request and count it; `fields` names its parts in refusals."""
         artifact = self.artifact
         _note_rows(request)
         if self.served is not None:
-            return self._predict_experiment(request, self.served)
-        batch = to_batch(request, artifact.columns, max_rows=self.max_batch_rows)
-        self._maybe_fail()
+            return self._predict_experiment(request, self.served, fields)
+        batch = to_batch(request, artifact.columns, max_rows=self.max_batch_rows, fields=fields)
+        self.faults.maybe_fail()
         ordered = self._proba(batch)
         positive = ordered[:, artifact.classes.index(artifact.positive_label)]
         if self.telemetry is not None:
@@ -228,13 +256,14 @@ class ModelServer:
             "meta": {"tags": {**self.tags(), PREDICTION_ID_TAG: prediction_id}},
         }
 
-    def _predict_experiment(self, request: Any, served: Served) -> dict[str, Any]:
+    def _predict_experiment(self, request: Any, served: Served, fields: Fields) -> dict[str, Any]:
         """`predict_raw` in an experiment: each row scored by its variant's model; the answer
         lists each row's variant, and its id covers each row's unit."""
-        model_request, extras = served.split(request, max_rows=self.max_batch_rows)
-        batch = to_batch(model_request, self.artifact.columns, max_rows=self.max_batch_rows)
-        rows = served.assign(extras, rows=_row_count(batch))
-        self._maybe_fail()
+        limit = self.max_batch_rows
+        model_request, extras = served.split(request, max_rows=limit, fields=fields)
+        batch = to_batch(model_request, self.artifact.columns, max_rows=limit, fields=fields)
+        rows = served.assign(extras, rows=_row_count(batch), fields=fields)
+        self.faults.maybe_fail()
         ordered = served.proba(batch, rows)
         served.predicted(batch, rows, ordered)
         classes = list(self.artifact.classes)
@@ -245,12 +274,6 @@ class ModelServer:
         )
         tags = {**self.tags(), PREDICTION_ID_TAG: prediction_id, **served.tags(rows)}
         return {"data": {"names": classes, "ndarray": ordered.tolist()}, "meta": {"tags": tags}}
-
-    def _maybe_fail(self) -> None:
-        if self.inject_server_errors and self._faults.random() < self.inject_server_errors:
-            raise InjectedError(
-                f"injected server error (inject_server_errors {self.inject_server_errors:g})"
-            )
 
     def feedback(self, message: Any) -> dict[str, Any]:
         """Count a client's truth for rows this deployment scored; the answer's JSON body.
@@ -417,22 +440,18 @@ class ModelServer:
     def init_metadata(self) -> dict[str, Any]:
         """Seldon metadata (GET /metadata): inputs, outputs, their types. Needs no loaded model."""
         artifact = self.artifact
-        versions = [self._version_override or artifact.content_hash[:12]]
+        versions = [self.tags()["model_version"]]
         served = self.served
-        custom = {} if served is None else served.metadata()
         if served is not None:
             versions += [v.model_version for v in served.experiment.variants if v.name != CONTROL]
         return {
-            "name": "modelops-classifier",
+            "name": self.model_name,
             "versions": versions,
-            "platform": "scikit-learn",
+            "platform": v2.PLATFORM,
             # One entry per input, in the order of a row's values, with its type: "FP64" takes
             # numbers, "BYTES" strings (both take null). seldon-core's `custom` takes strings
             # only, so the types cannot go there without being a JSON string inside the JSON.
-            "inputs": [
-                {"name": c.name, "datatype": _DATATYPES[c.kind], "shape": [-1]}
-                for c in artifact.columns
-            ],
+            "inputs": v2.input_metadata([(c.name, c.kind) for c in artifact.columns]),
             "outputs": [
                 {
                     "messagetype": "ndarray",
@@ -441,12 +460,32 @@ class ModelServer:
             ],
             "custom": {
                 "request_form": "data.ndarray: rows of values in the order of inputs",
-                "positive_label": artifact.positive_label,
-                "data_version": artifact.data_version,
-                "max_batch_rows": str(self.max_batch_rows),
-                "max_body_bytes": str(self.max_body_bytes),
-                **custom,
+                **self._described(),
             },
+        }
+
+    def v2_metadata(self) -> dict[str, Any]:
+        """The Open Inference Protocol's model metadata (GET /v2/models/<name>)."""
+        artifact = self.artifact
+        return v2.model_metadata(
+            name=self.model_name,
+            version=self.tags()["model_version"],
+            kinds=[(c.name, c.kind) for c in artifact.columns],
+            classes=artifact.classes,
+            experiment=self.served is not None,
+            parameters={"threshold": self.threshold, **self._described()},
+        )
+
+    def _described(self) -> dict[str, str]:
+        """What both protocols' metadata say besides inputs and outputs (strings, as Seldon's
+        `custom` takes them)."""
+        artifact = self.artifact
+        return {
+            "positive_label": artifact.positive_label,
+            "data_version": artifact.data_version,
+            "max_batch_rows": str(self.max_batch_rows),
+            "max_body_bytes": str(self.max_body_bytes),
+            **({} if self.served is None else self.served.metadata()),
         }
 
 
@@ -529,25 +568,6 @@ def _answer(response: Any) -> tuple[list[str], npt.NDArray[np.float64] | None]:
     if scores.ndim != 2 or scores.shape[1] != len(names):
         return names, None
     return names, scores
-
-
-def _injected_share(raw: float | str) -> float:
-    """The share of predictions to fail on purpose: 0 (the default, always in production) to 1."""
-    try:
-        share = float(raw)
-    except ValueError:
-        raise ModelLoadError(
-            f"inject_server_errors (or ${INJECT_ENV}) must be a share from 0 to 1, got {raw!r}"
-        ) from None
-    if not 0.0 <= share <= 1.0:
-        raise ModelLoadError(f"inject_server_errors must be from 0 to 1, got {share:g}")
-    if share:
-        logger.warning(
-            "injecting server errors into %.1f%% of predictions (inject_server_errors): a "
-            "rehearsal setting, never for real traffic",
-            share * 100,
-        )
-    return share
 
 
 def _note_rows(request: Any) -> None:

@@ -68,6 +68,7 @@ from modelops_contract import (
 )
 from prometheus_client import Counter, Gauge, Histogram, values
 
+from modelops_serving import v2
 from modelops_serving.errors import OUTCOME
 from modelops_serving.profile import (
     CategoricalBins,
@@ -520,6 +521,14 @@ class _Guard:
         return True
 
 
+def endpoint_of(path: str) -> str:
+    """The `endpoint` label of a request path: Seldon's and the Open Inference Protocol's
+    inference paths are both `predict`; "" for a path that is not counted."""
+    if path in PREDICT_PATHS or v2.is_infer(path):
+        return PREDICT
+    return FEEDBACK if path in FEEDBACK_PATHS else ""
+
+
 def install(app: Flask, telemetry: Telemetry) -> None:
     """Count every answer of the predict and feedback endpoints, and time it, on `app`.
 
@@ -533,10 +542,7 @@ def install(app: Flask, telemetry: Telemetry) -> None:
 
     def count(response: Response) -> Response:
         with telemetry._guard():
-            path = request.path
-            endpoint = (
-                PREDICT if path in PREDICT_PATHS else FEEDBACK if path in FEEDBACK_PATHS else ""
-            )
+            endpoint = endpoint_of(request.path)
             started = g.get(_STARTED)
             if endpoint and started is not None:
                 status = response.status_code

@@ -7,6 +7,10 @@ no such numbers and the model treats them as data, not as missing).
 
 Every check costs time linear in the request's size (a body at the size limit is refused in
 milliseconds, whatever its shape), and a message quotes at most a short excerpt of a bad value.
+
+The Open Inference Protocol's requests (`modelops_serving.v2`) become this same request before
+these checks; `Fields` names the parts of a request in the protocol the client spoke, so a V2
+client reads `the input 'age' at row 3`, not `data.ndarray[3]['age']`.
 """
 
 from __future__ import annotations
@@ -28,6 +32,32 @@ _SHOWN = 20
 _DATA_KEYS = ("names", "ndarray")
 LARGEST_NUMBER = sys.float_info.max
 """The largest number an input may hold (a double's): beyond it a value cannot be scored."""
+
+
+@dataclass(frozen=True)
+class Fields:
+    """How a refusal names the parts of a request: the input names, a row, a row's value."""
+
+    names: str
+    """The list of input names, e.g. `'data.names'`."""
+    row_at: str
+    """A row, formatted with `row`."""
+    value_at: str
+    """A row's value of an input, formatted with `row` and `column`."""
+
+    def row(self, row: int) -> str:
+        return self.row_at.format(row=row)
+
+    def value(self, row: int, column: str) -> str:
+        return self.value_at.format(row=row, column=column)
+
+
+SELDON = Fields(
+    names="'data.names'",
+    row_at="'data.ndarray[{row}]'",
+    value_at="'data.ndarray[{row}]['{column}']'",
+)
+"""Seldon's protocol: `{"data": {"names": [...], "ndarray": [[...], ...]}}`."""
 
 
 class RequestError(Exception):
@@ -57,11 +87,14 @@ class Batch:
         return pd.DataFrame(self.columns)
 
 
-def to_batch(payload: Any, columns: Sequence[Column], *, max_rows: int) -> Batch:
+def to_batch(
+    payload: Any, columns: Sequence[Column], *, max_rows: int, fields: Fields = SELDON
+) -> Batch:
     """Validate a parsed JSON request against the model's inputs.
 
     Raises:
-        RequestError: what is wrong, where (`data.ndarray[row]['column']`), and the expected form.
+        RequestError: what is wrong, where (`data.ndarray[row]['column']`, or as `fields` names
+            it), and the expected form.
     """
     if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
         raise RequestError(
@@ -82,25 +115,20 @@ def to_batch(payload: Any, columns: Sequence[Column], *, max_rows: int) -> Batch
         )
     if not rows:
         raise RequestError("'data.ndarray' is empty: send at least one row", reason="no_rows")
-    if len(rows) > max_rows:
-        raise RequestError(
-            f"the batch has {len(rows)} rows, over the limit of {max_rows}: split it",
-            status=413,
-            reason="too_many_rows",
-        )
-    order = _order(data.get("names"), columns)
+    check_row_count(len(rows), max_rows=max_rows)
+    order = _order(data.get("names"), columns, fields)
     width = len(columns)
     for index, row in enumerate(rows):
         if not isinstance(row, list) or len(row) != width:
             size = f"{len(row)} values" if isinstance(row, list) else _kind(row)
             raise RequestError(
-                f"'data.ndarray[{index}]' has {size}; each row needs {width} values, for "
+                f"{fields.row(index)} has {size}; each row needs {width} values, for "
                 f"{_names(c.name for c in columns)}",
                 reason="wrong_row_length",
             )
     values = list(zip(*rows, strict=True))
     by_column = {
-        column.name: _column(values[order[position]], column)
+        column.name: _column(values[order[position]], column, fields)
         for position, column in enumerate(columns)
     }
     missing = np.zeros(len(rows), dtype=bool)
@@ -113,7 +141,17 @@ def to_batch(payload: Any, columns: Sequence[Column], *, max_rows: int) -> Batch
     return Batch(columns=by_column, rows_with_missing=int(missing.sum()))
 
 
-def _order(names: Any, columns: Sequence[Column]) -> list[int]:
+def check_row_count(rows: int, *, max_rows: int) -> None:
+    """Refuse a batch over the row limit (413), whatever the protocol."""
+    if rows > max_rows:
+        raise RequestError(
+            f"the batch has {rows} rows, over the limit of {max_rows}: split it",
+            status=413,
+            reason="too_many_rows",
+        )
+
+
+def _order(names: Any, columns: Sequence[Column], fields: Fields) -> list[int]:
     """For each model input, its position in the request's rows.
 
     A list longer than the model's inputs is refused on its length alone; every later step then
@@ -124,17 +162,17 @@ def _order(names: Any, columns: Sequence[Column]) -> list[int]:
         return list(range(len(columns)))
     if not isinstance(names, list):
         raise RequestError(
-            "'data.names' must be a list of input names (strings)", reason="names_not_strings"
+            f"{fields.names} must be a list of input names (strings)", reason="names_not_strings"
         )
     if len(names) > len(expected):
         raise RequestError(
-            f"'data.names' has {len(names)} names, more than the model's {len(expected)} "
+            f"{fields.names} has {len(names)} names, more than the model's {len(expected)} "
             f"inputs. Expected, in any order: {_names(expected)}",
             reason="too_many_names",
         )
     if not all(isinstance(n, str) for n in names):
         raise RequestError(
-            "'data.names' must be a list of input names (strings)", reason="names_not_strings"
+            f"{fields.names} must be a list of input names (strings)", reason="names_not_strings"
         )
     position: dict[str, int] = {}
     repeated: dict[str, None] = {}
@@ -154,19 +192,19 @@ def _order(names: Any, columns: Sequence[Column]) -> list[int]:
         ]
         found = "; ".join(problem for problem in problems if problem)
         raise RequestError(
-            f"'data.names' does not match the model's inputs ({found}). "
+            f"{fields.names} does not match the model's inputs ({found}). "
             f"Expected, in any order: {_names(expected)}",
             reason="unknown_name" if unknown else "missing_name" if missing else "repeated_name",
         )
     return [position[name] for name in expected]
 
 
-def _column(values: Sequence[Any], column: Column) -> Any:
+def _column(values: Sequence[Any], column: Column, fields: Fields) -> Any:
     if column.kind == "string":
         for index, value in enumerate(values):
             if value is not None and not isinstance(value, str):
                 raise RequestError(
-                    f"'data.ndarray[{index}]['{column.name}']' must be a string or null, "
+                    f"{fields.value(index, column.name)} must be a string or null, "
                     f"got {quote.excerpt(value)}",
                     reason="not_a_string",
                 )
@@ -176,19 +214,19 @@ def _column(values: Sequence[Any], column: Column) -> Any:
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise RequestError(
-                f"'data.ndarray[{index}]['{column.name}']' must be a number or null, "
+                f"{fields.value(index, column.name)} must be a number or null, "
                 f"got {quote.excerpt(value)}",
                 reason="not_a_number",
             )
         if isinstance(value, int) and abs(value) > LARGEST_NUMBER:
             raise RequestError(
-                f"'data.ndarray[{index}]['{column.name}']' is too large for a number "
+                f"{fields.value(index, column.name)} is too large for a number "
                 f"(an integer of {value.bit_length()} bits)",
                 reason="number_too_large",
             )
         if isinstance(value, float) and not math.isfinite(value):
             raise RequestError(
-                f"'data.ndarray[{index}]['{column.name}']' is {value!r}: NaN and infinity are not "
+                f"{fields.value(index, column.name)} is {value!r}: NaN and infinity are not "
                 "numbers here; send null for a missing value",
                 reason="not_finite",
             )

@@ -20,7 +20,6 @@ directory is given relative to the replicas' model_uri, stable's absolutely.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -29,59 +28,27 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
-import skops.io
 from modelops_contract import (
     EXPERIMENT_SERIES,
     FEEDBACK_KEY_ENV,
     PID,
     Experiment,
     GaugeSeries,
-    Variant,
     assign,
 )
-from modelops_serving.artifact import content_hash, read_artifact
 from modelops_serving.launch import PARAMETERS_ENV, Server
-from modelops_serving.skops_types import REVIEWED_SKOPS_TYPES
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelops.data import features
 from modelops.prepared import load_prepared
 from tests.serving.conftest import SERVING_BIN
+from tests.serving.experiment_models import COVARIATE, UNIT
+from tests.serving.experiment_models import alone as _alone
 from tests.serving.test_telemetry import SETTLE_SECONDS, Samples, _scrape, _value
 
-UNIT, COVARIATE = "customer_id", "spend_before"
 FEEDBACK_KEY = "tests-only-experiment-key-0123456789abcdef"
-SHIFT = 1.0
-"""How much `b` raises every row's log-odds."""
 Replicas = dict[str, Server]
-
-
-@pytest.fixture(scope="module")
-def models(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The replicas' model_uri, holding `b/`: the trained model with its baseline shifted."""
-    base = tmp_path_factory.mktemp("experiment")
-    candidate = Path(shutil.copytree(model_dir, base / "b"))
-    pipeline = skops.io.load(candidate / "model.skops", trusted=sorted(REVIEWED_SKOPS_TYPES))
-    classifier = pipeline.named_steps["classifier"]
-    classifier._baseline_prediction = classifier._baseline_prediction + SHIFT
-    (candidate / "model.skops").write_bytes(skops.io.dumps(pipeline))
-    return base
-
-
-@pytest.fixture(scope="module")
-def experiment(model_dir: Path, models: Path) -> Experiment:
-    return Experiment(
-        name="churn-offer",
-        salt="churn-offer-1",
-        unit=UNIT,
-        covariate=COVARIATE,
-        variants=(
-            Variant("stable", "v-stable", content_hash(model_dir), str(model_dir), 50),
-            Variant("b", "v-b", content_hash(models / "b"), "b", 50),
-        ),
-    )
 
 
 def _replica(models: Path, raw: str, log: Path, *, workers: int = 1) -> Server:
@@ -146,16 +113,6 @@ def _post(server: Server, request: dict[str, Any]) -> dict[str, Any]:
 def _variants(server: Server, request: dict[str, Any]) -> tuple[list[str], list[str]]:
     tags = _post(server, request)["meta"]["tags"]
     return list(tags["variants"]), list(tags["model_versions"])
-
-
-def _alone(model: Path, names: list[str], table: list[list[Any]]) -> np.ndarray:
-    """Class probabilities of `model` on rows, by the pipeline itself, no server."""
-    pipeline = skops.io.load(model / "model.skops", trusted=sorted(REVIEWED_SKOPS_TYPES))
-    frame = pd.DataFrame(table, columns=names)
-    for column in read_artifact(model).columns:
-        if column.kind == "number":
-            frame[column.name] = frame[column.name].astype("float64")
-    return np.asarray(pipeline.predict_proba(frame))
 
 
 def _delta(after: Samples, before: Samples, name: str, **labels: str) -> float:
