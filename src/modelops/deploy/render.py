@@ -261,7 +261,9 @@ def _predictors(
     )
     canary, experiment = release.canary, release.experiment
     mount = f"{MODELS_MOUNT}/{CONTROL}" if experiment is not None else MODELS_MOUNT
-    served = partial(_parameters, threshold=threshold, monitoring=monitoring)
+    served = partial(
+        _parameters, deploy_name=deploy_name, threshold=threshold, monitoring=monitoring
+    )
     scaled = partial(
         scaling,
         environment.autoscaling,
@@ -308,12 +310,15 @@ def _parameters(
     mount: str,
     experiment: Experiment | None,
     *,
+    deploy_name: str,
     threshold: float,
     monitoring: MonitoringParams,
 ) -> tuple[Parameter, ...]:
     """The server's parameters for a track serving `model` from `mount` (an experiment: each
-    variant in its own folder, the control's at `mount`)."""
+    variant in its own folder, the control's at `mount`). The model is named after the
+    deployment, the name the Open Inference Protocol's paths take (`/v2/models/<name>/infer`)."""
     parameters = [
+        Parameter("model_name", "STRING", deploy_name),
         Parameter("model_uri", "STRING", mount),
         Parameter("model_version", "STRING", model.version),
         Parameter("model_hash", "STRING", model.model_hash),
