@@ -8,12 +8,13 @@ as it would serve. The parsing, validation and telemetry around it cost both mod
 are left out: the ratio is the model's share of a request, not the whole request's.
 
 Both models score the same sampled test rows in this process, in paired repeats: in each, for
-each request shape (one-row requests; one batch), the two take turns in a random order, so a
-noisy neighbour or a slower moment hits both alike. Per repeat, the ratio of their times per
-row; the median ratio with the sign test's interval over the repeats decides
-(`statistics.median_interval`): fail when the whole interval is beyond
-1 + `gates.latency.max_slowdown`, pass when it is wholly within, inconclusive otherwise.
-Measuring is impure (`measure`); deciding is a pure function of the timings (`judge`).
+each request shape (one-row requests; batches), the two answer the same requests in turns, in
+a random order each turn, so a noisy neighbour or a slower moment hits both alike. Per repeat,
+the ratio of their median call's time per row; the median of those ratios with the sign test's
+interval over the repeats decides (`statistics.median_interval`): fail when the whole interval
+is beyond 1 + `gates.latency.max_slowdown`, pass when it is wholly within, inconclusive
+otherwise. Measuring is impure (`measure`); deciding is a pure function of the timings
+(`judge`).
 """
 
 from __future__ import annotations
