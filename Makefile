@@ -135,6 +135,7 @@ format: install ## Format and auto-fix lint
 bench: install ## Run the benchmarks; results land in benchmarks/results/
 	python -m benchmarks.bench_pipeline
 	python -m benchmarks.bench_gates
+	python -m benchmarks.bench_latency
 	python -m benchmarks.bench_serving
 	python -m benchmarks.bench_render
 	python -m benchmarks.bench_rules

@@ -113,6 +113,47 @@ def test_a_stage_whose_modules_import_the_contract_lists_it(stage: str) -> None:
     assert CONTRACT not in deps or importing, f"stage {stage} lists {CONTRACT} but uses none of it"
 
 
+def _serving_modules(source: Path) -> set[str]:
+    """The server package's modules a file imports, as paths, and those they import in turn."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        names = (
+            [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else [alias.name for alias in node.names]
+            if isinstance(node, ast.Import)
+            else []
+        )
+        for name in names:
+            if name.startswith("modelops_serving."):
+                module = "serving/" + name.replace(".", "/") + ".py"
+                found |= {module} | _serving_modules(REPO_ROOT / module)
+    return found
+
+
+def test_the_stage_that_times_models_lists_the_server_modules_it_scores_with() -> None:
+    # The latency gate scores both models with the server's own scoring path: when that code
+    # changes, the gate must run again. (No other module of the pipeline imports the server's.)
+    importing = sorted(
+        str(path.relative_to(REPO_ROOT))
+        for path in (REPO_ROOT / "src" / "modelops").rglob("*.py")
+        if _serving_modules(path)
+    )
+    assert importing == ["src/modelops/gates/latency.py"], importing
+    (stage,) = [
+        name
+        for name, spec in STAGES.items()
+        if spec["cmd"].split()[:2] == ["modelops", "gate"] and "latency" in spec["cmd"].split()
+    ]
+    needed = _serving_modules(REPO_ROOT / importing[0])
+    assert needed == {
+        "serving/modelops_serving/scoring.py",
+        "serving/modelops_serving/coded.py",
+    }, needed
+    missing = sorted(needed - set(STAGES[stage]["deps"]))
+    assert not missing, f"stage {stage} must list {missing} in deps"
+
+
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_each_stage_dependency_exists_and_each_param_section_is_real(stage: str) -> None:
     spec = STAGES[stage]

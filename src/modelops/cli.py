@@ -105,7 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     command("train", _train, "Fit the model on the training set and save it under models/.")
     command("evaluate", _evaluate, "Score the model on the test set; record the run in MLflow.")
     command("champion", _champion, "Record which model the champion gate compares with.")
-    gate = command("gate", _gate, "Run the named gates (Deepchecks and champion checks).")
+    gate = command(
+        "gate", _gate, "Run the named gates (Deepchecks, the champion comparison, latency)."
+    )
     gate.add_argument("names", nargs="+", choices=GATE_NAMES, metavar="GATE", help=str(GATE_NAMES))
     # Deepchecks takes seconds to import and run: say what runs before the wait.
     gate.set_defaults(announce=lambda args: f"gate {' '.join(args.names)}: running…")

@@ -11,6 +11,7 @@ cannot tell), with the number of rows that would settle it. Pure functions (NumP
   gives the pull-request gate on the same two samples, which does not shrink as one sample
   grows, with an interval around the population value that narrows as both grow.
 - ROC AUC: the Hanley-McNeil standard error.
+- The median of paired measurements (latency ratios): the sign test's order-statistic interval.
 - Columns checked one by one share the error rate (Bonferroni).
 """
 
@@ -359,6 +360,30 @@ def difference(first: Interval, second: Interval) -> Interval:
     below = math.hypot(first.estimate - first.low, second.high - second.estimate)
     above = math.hypot(first.high - first.estimate, second.estimate - second.low)
     return Interval(estimate, estimate - below, estimate + above)
+
+
+def median_interval(values: Sequence[float], *, confidence: float) -> Interval | None:
+    """The median of independent values, with the sign test's distribution-free interval.
+
+    The interval runs from the k-th smallest to the k-th largest value, k the largest rank
+    whose binomial tail P(B <= k - 1), B ~ Binomial(n, 1/2), is at most (1 - confidence) / 2:
+    it holds the population median with at least `confidence` whatever the distribution, and
+    up to k - 1 outliers on either side (a noisy neighbour's burst) move neither end. None when
+    `values` are too few for any such interval (`median_interval_size`).
+    """
+    ordered = np.sort(np.asarray(values, dtype=np.float64))
+    n = len(ordered)
+    ranks = np.arange(1, n // 2 + 1)
+    allowed = ranks[stats.binom.cdf(ranks - 1, n, 0.5) <= (1.0 - confidence) / 2.0]
+    if allowed.size == 0:
+        return None
+    k = int(allowed.max())
+    return Interval(float(np.median(ordered)), float(ordered[k - 1]), float(ordered[n - k]))
+
+
+def median_interval_size(confidence: float) -> int:
+    """The fewest values for which `median_interval` gives an interval (6 at 95%)."""
+    return math.ceil(math.log2(2.0 / (1.0 - confidence)) - 1e-12)
 
 
 def _dkw(n: int, alpha: float) -> float:

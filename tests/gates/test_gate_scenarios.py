@@ -64,7 +64,12 @@ def baseline(tmp_path_factory: pytest.TempPathFactory, mlflow_store: str) -> Pat
         patch.chdir(root)
         patch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
         run_modelops(
-            "prepare", "train", "evaluate", "gate data drift", "gate model champion", "gates"
+            "prepare",
+            "train",
+            "evaluate",
+            "gate data drift",
+            "gate model champion latency",
+            "gates",
         )
     return root
 
@@ -80,7 +85,13 @@ def project(baseline: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def test_on_good_data_every_gate_passes_and_the_verdict_is_safe(baseline: Path) -> None:
     document = json.loads((baseline / "reports" / "gates.json").read_text())
     statuses = {gate["name"]: gate["status"] for gate in document["gates"]}
-    assert statuses == {"data": "pass", "drift": "pass", "model": "pass", "champion": "skipped"}
+    assert statuses == {
+        "data": "pass",
+        "drift": "pass",
+        "model": "pass",
+        "champion": "skipped",
+        "latency": "skipped",
+    }
     assert document["verdict"]["status"] == "pass"
     champion = document["gates"][3]
     assert "no 'main' branch yet" in champion["notes"][0], "not a git repository: nothing to beat"

@@ -7,16 +7,20 @@ import typing
 
 import pytest
 
-from modelops.errors import ModelopsError
+from modelops.deploy.gated import check_committed
+from modelops.errors import ModelopsError, UngatedModelError
 from modelops.gates import registry
 from modelops.gates.results import (
     CheckRecord,
     GateResult,
+    GatesRecord,
     gate_status,
     gates_document,
     read_gates,
+    read_record,
     verdict,
 )
+from modelops.identity import ModelIdentity
 from modelops.params import DataCheck, DriftCheck, GatesParams, ModelCheck
 
 
@@ -122,18 +126,65 @@ def test_every_check_a_user_can_skip_exists_and_every_check_can_be_skipped(
 
 @pytest.mark.parametrize("gate", registry.GATES, ids=registry.GATE_NAMES)
 def test_each_gate_reads_the_params_section_named_after_it(gate: registry.Gate) -> None:
-    # Given params where only this gate's section `gates.<name>` warns
-    gates = GatesParams.model_validate({gate.name: {"mode": "warn"}})
+    # Given params where only this gate's section `gates.<name>` is off
+    gates = GatesParams.model_validate({gate.name: {"mode": "off"}})
     # Then the registry finds that section for it, and another section for every other gate
+    defaults = {other.name: other.section(GatesParams()).mode for other in registry.GATES}
     modes = {other.name: other.section(gates).mode for other in registry.GATES}
-    assert modes == {other.name: "warn" if other is gate else "enforce" for other in registry.GATES}
+    assert modes == {**defaults, gate.name: "off"}
+    assert "off" not in defaults.values()
 
 
-def test_only_the_champion_comparison_has_no_deepchecks_checks_and_the_model_gates_need_one() -> (
+def test_the_gates_against_the_champion_have_no_deepchecks_checks_and_only_latency_is_timed() -> (
     None
 ):
-    assert [g.name for g in registry.GATES if g.checks is None] == ["champion"]
-    assert [g.name for g in registry.GATES if g.needs_model] == ["model", "champion"]
+    against = [g.name for g in registry.GATES if g.against_champion is not None]
+    assert (
+        against == [g.name for g in registry.GATES if g.checks is None] == ["champion", "latency"]
+    )
+    assert [g.name for g in registry.GATES if g.needs_model] == ["model", "champion", "latency"]
+    assert sorted(registry.UNREPEATABLE) == ["latency"]
+    assert registry.gate("latency").section(GatesParams()).mode == "warn", "warns by default"
+
+
+def _latency(status: str, mode: str = "warn") -> GateResult:
+    check = CheckRecord(
+        "single_row",
+        "Serving latency",
+        "one-row requests, both models",
+        "c",
+        "v",
+        status,  # type: ignore[arg-type]
+    )
+    return GateResult("latency", mode, status, (check,))  # type: ignore[arg-type]
+
+
+def test_a_committed_record_is_held_to_a_runs_verdict_apart_from_timings_that_do_not_block() -> (
+    None
+):
+    judged = ModelIdentity("a" * 64, "inputs")
+    passed = GateResult("model", "enforce", "pass", (_check("pass"),), judged=judged)
+
+    def record(*gates: GateResult) -> GatesRecord:
+        return read_record(gates_document([passed, *gates]))
+
+    # Given a record committed from a laptop where latency passed, and a CI run where it warned
+    laptop, ci = record(_latency("pass")), record(_latency("fail"))
+    assert (laptop.verdict.status, ci.verdict.status) == ("pass", "warn"), "the report warns"
+    # Then the committed record is still the one this run gated: timings differ by machine
+    assert check_committed(ci, laptop, exact=False).startswith("the committed reports/gates.json")
+    assert check_committed(laptop, record(_latency("inconclusive")), exact=False)
+    # But a latency gate that blocks (mode enforce) must agree, either way
+    blocked = record(_latency("fail", mode="enforce"))
+    assert blocked.repeatable.status == "fail"
+    with pytest.raises(UngatedModelError, match="this run says 'Blocked"):
+        check_committed(blocked, laptop, exact=False)
+    with pytest.raises(UngatedModelError, match="says 'Blocked: enforced gate"):
+        check_committed(laptop, blocked, exact=False)
+    # And any other gate's verdict must match exactly, warnings included
+    warned = record(GateResult("drift", "warn", "fail", (_check("fail"),)))
+    with pytest.raises(UngatedModelError, match="this run says 'Safe to merge, with warnings"):
+        check_committed(warned, laptop, exact=False)
 
 
 def test_an_unknown_gate_is_named_with_the_gates_there_are() -> None:

@@ -100,6 +100,45 @@ def _inputs() -> ReportInputs:
                 "source": "the model store (s3://models/churn/1a2b3c)",
             },
         ),
+        GateResult(
+            "latency",
+            "warn",
+            "fail",
+            checks=(
+                CheckRecord(
+                    "single_row",
+                    "Serving latency",
+                    "one-row requests, both models",
+                    "time per row at most 1.2x the champion's",
+                    "candidate 0.61 ms vs champion 0.52 ms per row: 1.17x [1.02x, 1.34x], slower "
+                    "(95% sign-test interval of the median of 20 paired repeats of 10 requests "
+                    "per model)",
+                    "inconclusive",
+                    "inconclusive: 20 paired repeats cannot tell whether the candidate is more "
+                    "than 20% slower per row (1.17x [1.02x, 1.34x]): the timings vary too much; "
+                    "about 87 repeats (gates.latency.repeats), or a quieter machine, would",
+                    tuned_by="gates.latency.max_slowdown = 0.2; gates.latency.repeats = 20; "
+                    "gates.latency.skip: [single_row]",
+                ),
+                CheckRecord(
+                    "batch",
+                    "Serving latency",
+                    "batches of 100 rows, both models",
+                    "time per row at most 1.2x the champion's",
+                    "candidate 61.2 µs vs champion 12.4 µs per row: 4.94x [4.71x, 5.10x], slower "
+                    "(95% sign-test interval of the median of 20 paired repeats of 10 requests "
+                    "per model)",
+                    "fail",
+                    "the candidate takes more than 1.2 times the champion's time per row",
+                    tuned_by="gates.latency.max_slowdown = 0.2; gates.latency.repeats = 20; "
+                    "gates.latency.skip: [batch]",
+                ),
+            ),
+            context={
+                "latency": "200 sampled test rows, 20 paired repeats in 1.4 s, 1 thread; scoring "
+                "path: candidate lookup, champion trees"
+            },
+        ),
     )
     return ReportInputs(
         gates=gates,
@@ -167,6 +206,34 @@ def test_the_first_line_is_the_verdict() -> None:
     checks = (CheckRecord("nulls", "Percent of nulls", "train", "c", "v", "pass"),)
     passing = replace(_inputs(), gates=(GateResult("data", "enforce", "pass", checks),))
     assert render(passing).splitlines()[0] == "## ✅ Safe to merge: 1 check passed"
+
+
+def test_latency_shows_each_request_shape_with_its_decision_first() -> None:
+    text = render(_inputs())
+    assert (
+        "Serving latency against the champion (200 sampled test rows, 20 paired repeats in 1.4 s, "
+        "1 thread; scoring path: candidate lookup, champion trees):\n"
+        "- ❔ inconclusive (one-row requests, both models): candidate 0.61 ms vs champion 0.52 ms "
+        "per row: 1.17x [1.02x, 1.34x]"
+    ) in text, "an inconclusive shape never reads as passed"
+    assert "- ⚠️ fail (does not block) (batches of 100 rows, both models): candidate 61.2 µs" in text
+    assert "| latency | warn | ⚠️ fail (does not block) | 1 failed, 1 inconclusive |" in text
+    # Given the same gate enforced and passing, then it reads as passed and as blocking nothing
+    latency = _inputs().gates[-1]
+    passed = replace(
+        latency,
+        mode="enforce",
+        status="pass",
+        checks=tuple(replace(check, status="pass") for check in latency.checks),
+    )
+    text = render(replace(_inputs(), gates=(passed,)))
+    assert "- ✅ pass (one-row requests, both models): " in text
+    assert text.splitlines()[0] == "## ✅ Safe to merge: 2 checks passed"
+    # And with no champion yet, no latency line: the gate row says why it was skipped
+    skipped = GateResult("latency", "warn", "skipped", notes=("no 'main' branch yet",))
+    text = render(replace(_inputs(), gates=(skipped,)))
+    assert "Serving latency against" not in text
+    assert "| latency | warn | ⏭️ skipped | no 'main' branch yet |" in text
 
 
 def test_failures_say_what_they_mean_and_warn_mode_does_not_block() -> None:
@@ -270,7 +337,7 @@ def test_a_failed_row_names_the_param_that_tunes_it_and_its_value() -> None:
 
 def test_inconclusive_checks_say_what_the_data_cannot_tell_and_do_not_fail() -> None:
     text = render(_inputs())
-    assert "❔ Inconclusive: too little data to tell (1)" in text
+    assert "❔ Inconclusive: too little data to tell (2)" in text
     assert "40 rows cannot show the share duplicated is under 0.05" in text
     assert "about 73 rows at this rate would" in text
     only_unsure = GateResult(

@@ -1,14 +1,16 @@
 """Gate `champion`: is the candidate at least as good as the model it would replace?
 
-Which model that is and where its files come from is `champion_source`'s part. Both models are
-scored on the candidate's test set with the same metric code, so the comparison is fair. The
-gate's context says which champion it was and where it came from.
+Which model that is and where its files come from is `champion_source`'s part; `matchup` loads
+it once for every gate that compares with it (this one and `latency`). Both models are scored
+on the candidate's test set with the same metric code, so the comparison is fair. The gate's
+context says which champion it was and where it came from.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +25,7 @@ from modelops.gates.bootstrap import METRICS, paired_differences
 from modelops.gates.champion_source import NoChampion, find_champion
 from modelops.gates.evidence import MIN_POSITIVES
 from modelops.gates.results import CheckRecord, GateResult, gate_status
-from modelops.params import ChampionGateParams, StatisticsParams
+from modelops.params import ChampionGateParams, GateMode, GatesParams
 from modelops.statistics import Interval, decide_at_least, leans_beyond_limit
 
 if TYPE_CHECKING:
@@ -32,7 +34,29 @@ if TYPE_CHECKING:
 _TITLE = "Champion comparison"
 
 
-def champion_gate(
+@dataclass(frozen=True)
+class Matchup:
+    """The candidate, the champion it would replace, and the test rows both are judged on.
+
+    Found once for every gate that compares the two (`registry.Gate.against_champion`).
+    `champion` is None when there is none yet (`absent` says why: those gates are skipped) or
+    when it could not be obtained (`problem` says why: those gates fail closed).
+    """
+
+    candidate: Classifier
+    champion: Classifier | None
+    context: dict[str, str]
+    """Which champion it is and where it came from, as the report shows it."""
+    test: pd.DataFrame
+    """The test rows; besides this schema's columns, the source's others: after a schema
+    change the champion is scored on the columns it was trained with."""
+    schema: Schema
+    threshold: float
+    absent: str = ""
+    problem: str = ""
+
+
+def matchup(
     params: ChampionGateParams,
     *,
     root: Path,
@@ -40,33 +64,70 @@ def champion_gate(
     test: pd.DataFrame,
     schema: Schema,
     threshold: float,
-    statistics: StatisticsParams,
-) -> GateResult:
-    """Find the champion, score both models on the same test rows, and judge the candidate.
-
-    `test` holds, besides this schema's columns, the test rows' other source columns: after a
-    schema change the champion is scored on the columns it was trained with.
-    """
+) -> Matchup:
+    """Find the champion (`champion_source`) and load it beside the candidate."""
     with tempfile.TemporaryDirectory(prefix="modelops-champion-") as workdir:
         try:
             found = find_champion(root, params, workdir=Path(workdir))
             if isinstance(found, NoChampion):
-                return GateResult(
-                    "champion", params.mode, "skipped", notes=(found.reason,), context=found.context
+                return Matchup(
+                    candidate, None, found.context, test, schema, threshold, absent=found.reason
                 )
             champion = tracking.load_model(found.model_dir)
-            scores = [_positive_scores(model, test, schema) for model in (candidate, champion)]
         except Exception as exc:
-            record = CheckRecord(
-                "champion",
-                _TITLE,
-                "test",
-                "the champion can be obtained and scored",
-                " ".join(f"{type(exc).__name__}: {exc}".split())[:300],
-                "error",
-                "the comparison could not run, so the gate fails closed",
-            )
-            return GateResult("champion", params.mode, "fail", checks=(record,))
+            return Matchup(candidate, None, {}, test, schema, threshold, problem=one_line(exc))
+    return Matchup(candidate, champion, found.context, test, schema, threshold)
+
+
+def without_champion(
+    name: str, mode: GateMode, matchup: Matchup, *, title: str
+) -> GateResult | None:
+    """A gate's result when there is no champion to compare with: skipped when there is none
+    yet, failed closed when it could not be obtained; None when there is one."""
+    if matchup.absent:
+        return GateResult(name, mode, "skipped", notes=(matchup.absent,), context=matchup.context)
+    if matchup.champion is None:
+        return failed_closed(name, mode, title, matchup.problem, context=matchup.context)
+    return None
+
+
+def failed_closed(
+    name: str, mode: GateMode, title: str, problem: str, *, context: Mapping[str, str]
+) -> GateResult:
+    """The comparison could not run: one error record, and the gate fails (fail closed)."""
+    record = CheckRecord(
+        name,
+        title,
+        "test",
+        "the champion can be obtained and scored",
+        problem,
+        "error",
+        "the comparison could not run, so the gate fails closed",
+    )
+    return GateResult(name, mode, "fail", checks=(record,), context=dict(context))
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one short line: its type and message."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+
+
+def champion_gate(gates: GatesParams, matchup: Matchup) -> GateResult:
+    """Score both models on the same test rows and judge the candidate's metrics."""
+    params, statistics = gates.champion, gates.statistics
+    skipped = without_champion("champion", params.mode, matchup, title=_TITLE)
+    if skipped is not None:
+        return skipped
+    assert matchup.champion is not None, "without_champion returned a result otherwise"
+    test, schema, threshold = matchup.test, matchup.schema, matchup.threshold
+    try:
+        scores = [
+            _positive_scores(model, test, schema) for model in (matchup.candidate, matchup.champion)
+        ]
+    except Exception as exc:
+        return failed_closed(
+            "champion", params.mode, _TITLE, one_line(exc), context=matchup.context
+        )
     truth = (test[schema.label] == schema.positive_label).to_numpy(dtype=np.float64)
     metrics: list[str] = [*params.max_drop, *params.max_rise]
     deltas = paired_differences(
@@ -97,7 +158,7 @@ def champion_gate(
         )
     )
     numbers = ", ".join(f"{metric} {observed[metric][1]:.4f}" for metric in metrics)
-    context = {**found.context, "champion_metrics": numbers}
+    context = {**matchup.context, "champion_metrics": numbers}
     return GateResult(
         "champion", params.mode, gate_status(records), checks=records, context=context
     )
@@ -162,10 +223,8 @@ def compare(
     return records
 
 
-def _positive_scores(
-    model: Classifier, test: pd.DataFrame, schema: Schema
-) -> npt.NDArray[np.float64]:
-    """A model's positive-class scores on the test rows, from the columns it was trained with.
+def columns_of(model: Classifier, test: pd.DataFrame, schema: Schema) -> list[str]:
+    """The columns a model was trained with, all of which the test rows must have.
 
     Raises:
         ModelopsError: the model needs a column that the test rows do not have at all.
@@ -179,6 +238,19 @@ def _positive_scores(
             "at least as good. Keep those columns in prepare.source (the candidate can leave "
             "them out with prepare.columns.drop): the champion is then scored on them"
         )
+    return needed
+
+
+def _positive_scores(
+    model: Classifier, test: pd.DataFrame, schema: Schema
+) -> npt.NDArray[np.float64]:
+    """A model's positive-class scores on the test rows, from the columns it was trained with.
+
+    Raises:
+        ModelopsError: a column is missing (`columns_of`), or the model does not predict the
+            positive class.
+    """
+    needed = columns_of(model, test, schema)
     classes = [str(c) for c in model.classes_]
     if schema.positive_label not in classes:
         raise ModelopsError(

@@ -3,7 +3,8 @@
 Everything that lists gates reads `GATES`: the choices of `modelops gate NAME`, the stage that
 runs them, the order of `reports/gates.json` and of the verdict (so the report's), the stage that
 collects them. `dvc.yaml` cannot import it; `tests/test_wiring.py` holds its stages to it. Adding
-a gate is one entry here, its section in `params/gates.py` and its checks in `catalog.py`.
+a gate is one entry here, its section in `params/gates.py` and its checks in `catalog.py` (or,
+for a gate that compares the candidate with the champion, its comparison function).
 
 Importing this module imports no Deepchecks: a gate's checks are read from `catalog` only when it
 runs, so the command line offers the names at once.
@@ -19,16 +20,23 @@ from modelops.errors import ModelopsError
 
 if TYPE_CHECKING:
     from modelops.gates.catalog import CheckSpec
+    from modelops.gates.champion import Matchup
+    from modelops.gates.results import GateResult
     from modelops.params import (
         ChampionGateParams,
         DataGateParams,
         DriftGateParams,
         GatesParams,
+        LatencyGateParams,
         ModelGateParams,
     )
 
-# A string, so that naming the gates (the command line does) imports no pydantic.
-GateParams: TypeAlias = "DataGateParams | DriftGateParams | ModelGateParams | ChampionGateParams"
+# Strings, so that naming the gates (the command line does) imports no pydantic.
+GateParams: TypeAlias = (
+    "DataGateParams | DriftGateParams | ModelGateParams | ChampionGateParams | LatencyGateParams"
+)
+Comparison: TypeAlias = "Callable[[GatesParams, Matchup], GateResult]"
+"""A gate that judges the candidate against the champion (found once for all such gates)."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,13 @@ class Gate:
     # Each gate's checks read its own section (CheckSpec[DataGateParams]...): Any stands for
     # "the type `section` returns", which a tuple of different gates cannot say.
     checks: Callable[[], tuple[CheckSpec[Any], ...]] | None
-    """Its Deepchecks checks (`catalog`); None for the champion comparison (`champion.py`)."""
+    """Its Deepchecks checks (`catalog`); None for a gate against the champion."""
+    against_champion: Callable[[], Comparison] | None = None
+    """Its comparison with the champion (`champion.py`, `latency.py`); None for Deepchecks."""
+    repeatable: bool = True
+    """A rerun on the same inputs gives the same result. A measurement of time does not (the
+    machine and its load differ): a committed record is held to a run's without it, unless it
+    blocks (`results.repeatable_verdict`)."""
 
 
 def _data_checks() -> tuple[CheckSpec[DataGateParams], ...]:
@@ -65,14 +79,42 @@ def _model_checks() -> tuple[CheckSpec[ModelGateParams], ...]:
     return catalog.MODEL
 
 
+def _champion_comparison() -> Comparison:
+    from modelops.gates.champion import champion_gate
+
+    return champion_gate
+
+
+def _latency_comparison() -> Comparison:
+    from modelops.gates.latency import latency_gate
+
+    return latency_gate
+
+
 GATES: tuple[Gate, ...] = (
     Gate("data", lambda gates: gates.data, needs_model=False, checks=_data_checks),
     Gate("drift", lambda gates: gates.drift, needs_model=False, checks=_drift_checks),
     Gate("model", lambda gates: gates.model, needs_model=True, checks=_model_checks),
-    Gate("champion", lambda gates: gates.champion, needs_model=True, checks=None),
+    Gate(
+        "champion",
+        lambda gates: gates.champion,
+        needs_model=True,
+        checks=None,
+        against_champion=_champion_comparison,
+    ),
+    Gate(
+        "latency",
+        lambda gates: gates.latency,
+        needs_model=True,
+        checks=None,
+        against_champion=_latency_comparison,
+        repeatable=False,
+    ),
 )
 """In the order they run and are shown."""
 GATE_NAMES: tuple[str, ...] = tuple(gate.name for gate in GATES)
+UNREPEATABLE: frozenset[str] = frozenset(gate.name for gate in GATES if not gate.repeatable)
+"""Gates whose results a rerun on the same inputs need not repeat (`Gate.repeatable`)."""
 
 
 def gate(name: str) -> Gate:

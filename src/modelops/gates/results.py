@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, NotRequired, Self, TypeAlias, TypedDict
 
 from modelops.errors import ModelopsError
-from modelops.gates.registry import position
+from modelops.gates.registry import UNREPEATABLE, position
 from modelops.identity import IdentityDocument, ModelIdentity
 
 if TYPE_CHECKING:
@@ -165,6 +165,9 @@ class GatesRecord:
 
     judged: ModelIdentity | None
     verdict: Verdict
+    repeatable: Verdict
+    """The verdict a rerun on the same inputs repeats (`repeatable_verdict`): what a committed
+    record is held to."""
 
 
 def gate_status(checks: Sequence[CheckRecord]) -> GateStatus:
@@ -236,6 +239,17 @@ def verdict(gates: Iterable[GateResult]) -> Verdict:
     return Verdict(status="pass", headline=f"Safe to merge: {tally}", blocking=(), warnings=())
 
 
+def repeatable_verdict(gates: Iterable[GateResult]) -> Verdict:
+    """The verdict without what a rerun may not repeat: a gate that measures time (the latency
+    gate, `registry.Gate.repeatable`) counts only when it blocks.
+
+    Its pass, warning or inconclusive depend on the machine and its load, so a record committed
+    from a laptop and a CI run can differ there without either being stale; a block never
+    goes unnoticed.
+    """
+    return verdict(gate for gate in gates if gate.name not in UNREPEATABLE or gate.blocking)
+
+
 def _tally(*, passed: int, inconclusive: int) -> str:
     """'12 checks passed, 3 inconclusive (too little data)'."""
     text = f"{passed} check{'' if passed == 1 else 's'} passed"
@@ -277,7 +291,9 @@ def read_gates(document: GatesDocument) -> tuple[GateResult, ...]:
 def read_record(document: GatesDocument) -> GatesRecord:
     """The judged model and the verdict (recomputed from the gates) of `reports/gates.json`."""
     judged = document.get("judged")
+    gates = read_gates(document)
     return GatesRecord(
         judged=ModelIdentity.from_dict(judged) if judged else None,
-        verdict=verdict(read_gates(document)),
+        verdict=verdict(gates),
+        repeatable=repeatable_verdict(gates),
     )

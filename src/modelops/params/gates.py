@@ -36,6 +36,7 @@ DriftCheck: TypeAlias = Literal[
 ModelCheck: TypeAlias = Literal[
     "performance", "simple_model", "weak_segments", "overfitting", "prediction_drift"
 ]
+LatencyCheck: TypeAlias = Literal["single_row", "batch"]
 if TYPE_CHECKING:
     ChampionHigherBetter: TypeAlias = str
     ChampionLowerBetter: TypeAlias = str
@@ -185,6 +186,52 @@ class ChampionGateParams(Frozen):
     )
 
 
+class LatencyGateParams(Frozen):
+    """Gate `latency`: the candidate's serving time per row against the champion's.
+
+    Both models score the same sampled test rows in this process, the way a server worker does
+    (its scoring path, one thread), interleaved in paired repeats; the ratio of their times
+    per row is decided by its interval (`gates.latency` in runbooks/pr-gates.md).
+    """
+
+    mode: GateMode = "warn"
+    skip: tuple[LatencyCheck, ...] = Field((), description="Checks to leave out.")
+    max_slowdown: float = Field(
+        0.2,
+        ge=0.0,
+        le=100.0,
+        description="How much slower per row than the champion the candidate may be: 0.2 "
+        "allows 1.2 times the champion's time. It fails only when the whole interval of the "
+        "ratio is beyond it.",
+    )
+    rows: int = Field(
+        200, ge=10, le=100_000, description="Test rows sampled (seeded) to build requests from."
+    )
+    requests: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="Requests of each shape (one row, a batch) per model in each repeat; each "
+        "model's median call counts.",
+    )
+    batch_rows: int = Field(
+        100, ge=2, le=100_000, description="Rows in the batch request (at most `rows`)."
+    )
+    repeats: int = Field(
+        20,
+        ge=2,
+        le=1000,
+        description="Paired repeats (each times both models, in random order): the interval "
+        "is the median's over them; at 95% confidence fewer than 6 give none (inconclusive).",
+    )
+    max_seconds: float = Field(
+        10.0,
+        gt=0.0,
+        description="Measuring stops after this long; the repeats done by then decide (too few "
+        "is inconclusive).",
+    )
+
+
 class StatisticsParams(Frozen):
     """How sure a gate must be before it passes or fails a check (otherwise: inconclusive)."""
 
@@ -233,3 +280,4 @@ class GatesParams(Frozen):
     drift: DriftGateParams = DriftGateParams()
     model: ModelGateParams = ModelGateParams()
     champion: ChampionGateParams = ChampionGateParams()
+    latency: LatencyGateParams = LatencyGateParams()

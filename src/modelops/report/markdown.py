@@ -116,6 +116,7 @@ def _gates(gates: Sequence[GateResult], row_limit: int | None) -> str:
     rows = [[gate.name, gate.mode, _gate_result(gate), _gate_summary(gate)] for gate in gates]
     lines = ["### Gates", _table(["Gate", "Mode", "Result", "Conditions"], rows)]
     lines.extend(_champion(gate) for gate in gates if gate.name == "champion" and gate.context)
+    lines.extend(_latency(gate) for gate in gates if gate.name == "latency" and _timed(gate))
     failing = [
         (gate.name, check) for gate in gates for check in gate.checks if check.status in _CHECK_ICON
     ]
@@ -185,6 +186,27 @@ def _champion(gate: GateResult) -> str:
     line = f"Champion: {where}" + (f", from {source}." if source else ".")
     numbers = gate.context.get("champion_metrics")
     return f"{line} Its numbers on these test rows: {numbers}." if numbers else line
+
+
+def _timed(gate: GateResult) -> bool:
+    return "latency" in gate.context
+
+
+def _latency(gate: GateResult) -> str:
+    """The candidate's serving time per row against the champion's: each request shape with its
+    decision first (an inconclusive one says so), then the numbers and how they were taken."""
+    lines = [f"Serving latency against the champion ({gate.context['latency']}):"]
+    for check in gate.checks:
+        if check.status in ("off", "not_applicable"):
+            continue
+        if check.status == "fail" and gate.mode != "enforce":
+            decision = "⚠️ fail (does not block)"
+        else:
+            decision = {"pass": "✅ pass", "inconclusive": "❔ inconclusive"}.get(
+                check.status, _CHECK_ICON.get(check.status, check.status)
+            )
+        lines.append(f"- {decision} ({check.dataset}): {check.value}; needs {check.condition}")
+    return "\n".join(lines)
 
 
 def _gate_result(gate: GateResult) -> str:

@@ -1,9 +1,11 @@
 """Stages `gate_data` and `gate_model`: run the named gates and record each one.
 
-Writes `reports/gates/<gate>.json` for every gate named (deterministic: no timings; the model
-gates also record which model they judged: its content hash and training inputs), and the full
-Deepchecks HTML report of each gate that ran to `reports/deepchecks/<gate>.html` (a run artifact,
-not a DVC output: plotly gives every figure a random id). All files land together at the end.
+Writes `reports/gates/<gate>.json` for every gate named (deterministic, but for the latency
+gate's timings; the model gates also record which model they judged: its content hash and
+training inputs), and the full Deepchecks HTML report of each gate that ran to
+`reports/deepchecks/<gate>.html` (a run artifact, not a DVC output: plotly gives every figure a
+random id). All files land together at the end. The champion is found and loaded once, for
+every gate that compares the candidate with it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING
 from modelops import tracking
 from modelops.data import Schema
 from modelops.gates.catalog import Facts
-from modelops.gates.champion import champion_gate
+from modelops.gates.champion import Matchup, matchup
 from modelops.gates.inputs import (
     ThresholdedClassifier,
     datasets,
@@ -77,25 +79,26 @@ def run(
 
     results: list[GateResult] = []
     outputs: dict[Path, Writer] = {}
+    against: Matchup | None = None
     for current in gates:
         name, gate_params = current.name, current.section(params.gates)
         if current not in active:
             note = f"turned off in params.yaml (gates.{name}.mode: off)"
             results.append(GateResult(name, "off", "off", notes=(note,)))
-        elif current.checks is None:  # the champion comparison, not Deepchecks checks
-            assert pipeline is not None, "loaded above: the champion gate needs the model"
-            results.append(
-                champion_gate(
+        elif current.against_champion is not None:
+            assert pipeline is not None, "loaded above: the champion gates need the model"
+            if against is None:  # found once, for every gate that compares with it
+                against = matchup(
                     params.gates.champion,
                     root=root,
                     candidate=pipeline,
                     test=prepared.test,
                     schema=schema,
                     threshold=params.evaluate.threshold,
-                    statistics=params.gates.statistics,
                 )
-            )
+            results.append(current.against_champion()(params.gates, against))
         else:
+            assert current.checks is not None, "a gate has Deepchecks checks or a comparison"
             gate_inputs = inputs
             if current.needs_model:
                 gate_inputs = _with_model(inputs, pipeline, prepared, params, importance_file)
