@@ -112,3 +112,15 @@ def changed(outcome: Release | Unchanged) -> Release:
     """The release a transition made, failing the test when it changed nothing."""
     assert isinstance(outcome, Release), f"expected a change, got {outcome}"
     return outcome
+
+
+HARDENED = {
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "runAsGroup": 10001,
+    "readOnlyRootFilesystem": True,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+"""The securityContext every container of every rendered pod carries (deploy.run_as_user 10001)."""

@@ -50,7 +50,7 @@ from tests.deploy.states import (
     render_named,
     render_state,
 )
-from tests.deploy.support import change
+from tests.deploy.support import HARDENED, change
 from tests.support import REPO_ROOT
 
 DEPLOY = deploy_params()  # the defaults: golden files do not move when params.yaml is edited
@@ -407,17 +407,6 @@ def test_the_policy_admits_the_namespaces_of_params() -> None:
 
 def _pod_specs(files: dict[str, str], environment: str) -> list[dict]:
     return [p["componentSpecs"][0]["spec"] for p in _predictors(files, environment)]
-
-
-HARDENED = {
-    "runAsNonRoot": True,
-    "runAsUser": 10001,
-    "runAsGroup": 10001,
-    "readOnlyRootFilesystem": True,
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
 
 
 @pytest.mark.parametrize("environment", ["staging", "production"])

@@ -24,21 +24,12 @@ from modelops.deploy.workflow import PLAIN, templated_files
 from modelops.params import BatchEnvironmentParams, DeployParams, parse_params
 from modelops.releases import state
 from modelops.releases.state import Release
-from tests.deploy.support import change, changed, model_version
+from tests.deploy.support import HARDENED, change, changed, model_version
 from tests.support import REPO_ROOT, template_params
 
 TEMPLATES = REPO_ROOT / "manifests" / "templates"
 GOLDEN = Path(__file__).parent / "golden" / "batch"
 V1, V2 = model_version("v1"), model_version("v2")
-HARDENED = {
-    "runAsNonRoot": True,
-    "runAsUser": 10001,
-    "runAsGroup": 10001,
-    "readOnlyRootFilesystem": True,
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
 POD_SECURITY = {
     "runAsNonRoot": True,
     "runAsUser": 10001,

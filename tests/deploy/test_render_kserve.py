@@ -24,18 +24,9 @@ from modelops.params import RealtimeEnvironmentParams
 from modelops.releases import state
 from modelops.releases.experiment import conclude_experiment
 from tests.deploy.states import STATES, STEPS, V1, V2, deploy_params, render_state
-from tests.deploy.support import change
+from tests.deploy.support import HARDENED, change
 
 ISVC = "rendered/{}/inferenceservice.yaml"
-HARDENED = {
-    "runAsNonRoot": True,
-    "runAsUser": 10001,
-    "runAsGroup": 10001,
-    "readOnlyRootFilesystem": True,
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
 
 
 def _service(name: str | dict, environment: str = "production") -> dict[str, Any]:
