@@ -73,7 +73,7 @@ STATES = {
     "experiment": experiment(),
     "autoscaled": releases(25),
 }
-AUTOSCALED = {"requests_per_replica": 40.0, "vertical": "recommend"}
+AUTOSCALED = {"requests_per_replica": 40.0, "recommend_resources": True}
 """State `autoscaled`: a canary at 25% where production scales with KEDA on 40 requests per
 second per replica and a VerticalPodAutoscaler recommends (the others use the defaults)."""
 RENDERED: tuple[tuple[Target, str], ...] = tuple(

@@ -354,3 +354,20 @@ def test_quality_windows_must_outlast_the_label_delay_unless_no_labels_come() ->
 
 def test_durations_are_read_in_seconds() -> None:
     assert [duration_seconds(d) for d in ("5m", "1h", "1d", "2w")] == [300, 3600, 86400, 1209600]
+
+
+def test_the_template_params_stay_valid_after_dvc_rewrites_them(tmp_path: Path) -> None:
+    # `dvc exp run -S key=value` rewrites params.yaml and drops quotes: a value that is a
+    # string only when quoted ("off", "yes", "1") would change type under it.
+    from dvc.utils.serialize import modify_yaml
+
+    from modelops.params import load_params
+
+    path = tmp_path / "params.yaml"
+    path.write_text((REPO_ROOT / "params.yaml").read_text())
+    with modify_yaml(str(path)) as data:
+        data["train"]["model"]["learning_rate"] = 0.05
+    assert load_params(path).train.model.learning_rate == 0.05
+    assert load_params(path).model_dump(exclude={"train"}) == load_params(
+        REPO_ROOT / "params.yaml"
+    ).model_dump(exclude={"train"}), "only the value set changed"

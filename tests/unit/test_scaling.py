@@ -63,7 +63,7 @@ def test_a_name_seldon_would_hash_is_refused_for_a_vpa_rather_than_guessed() -> 
     long_name = "a" * 44
     with pytest.raises(DeployError, match="at most 43 characters") as refused:
         scaling(
-            AutoscalingParams(vertical="recommend"),
+            AutoscalingParams(recommend_resources=True),
             target="seldon",
             deploy_name=long_name,
             namespace="n",
@@ -71,7 +71,7 @@ def test_a_name_seldon_would_hash_is_refused_for_a_vpa_rather_than_guessed() -> 
             replicas=1,
             max_replicas=2,
         )
-    assert "autoscaling.vertical: off" in str(refused.value)
+    assert "autoscaling.recommend_resources: false" in str(refused.value)
     plain = scaling(
         AutoscalingParams(),
         target="seldon",
@@ -89,7 +89,7 @@ def test_a_name_seldon_would_hash_is_refused_for_a_vpa_rather_than_guessed() -> 
     ("fields", "message"),
     [
         ({"requests_per_replica": 0}, "greater than 0"),
-        ({"vertical": "auto"}, "'off' or 'recommend'"),
+        ({"recommend_resources": "sometimes"}, "valid boolean"),
         ({"prometheus_url": "prometheus:9090"}, "should match pattern"),
     ],
 )

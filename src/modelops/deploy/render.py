@@ -53,7 +53,7 @@ SHARED_TEMPLATES = (
 SCALED_OBJECT_TEMPLATE = "scaledobject.yaml.j2"
 """KEDA's ScaledObject, where the platform leaves it to us (`Platform.own_scaled_object`)."""
 VERTICAL_TEMPLATE = "verticalpodautoscaler.yaml.j2"
-"""One VerticalPodAutoscaler per track, recommending only (`autoscaling.vertical`)."""
+"""One VerticalPodAutoscaler per track, recommending only (`autoscaling.recommend_resources`)."""
 BATCH_TEMPLATES: Mapping[str, Mapping[str, str]] = {
     "local": {
         "cronjob.yaml.j2": "cronjob.yaml",

@@ -6,7 +6,7 @@
   Seldon the operator makes the ScaledObject from the predictor's `kedaSpec` (an autoscaler it
   does not own would fight it over the Deployment's replicas); on KServe the InferenceService
   declares an external autoscaler and the ScaledObject is ours.
-- Vertically, with `autoscaling.vertical: recommend`: a VerticalPodAutoscaler per track that
+- Vertically, with `autoscaling.recommend_resources: true`: a VerticalPodAutoscaler per track that
   only recommends (updateMode Off). It must not act on CPU while an HPA scales on CPU: each
   would undo the other (runbooks/deploy.md#autoscaling).
 
@@ -99,7 +99,7 @@ def workload_name(target: Target, deploy_name: str, track: str) -> str:
             f"operator names the {track} Deployment by a hash when {name!r} passes "
             f"{_MAX_NAME} characters. Shorten deploy.name to at most "
             f"{_MAX_NAME - len(name) + len(deploy_name)} characters, or set "
-            "autoscaling.vertical: off"
+            "autoscaling.recommend_resources: false"
         )
     return name
 
@@ -115,7 +115,7 @@ def scaling(
     max_replicas: int,
 ) -> Scaling:
     """How `track` scales between `replicas` and `max_replicas` (the bounds render gives it)."""
-    vertical = autoscaling.vertical == "recommend"
+    vertical = autoscaling.recommend_resources
     return Scaling(
         track=track,
         min_replicas=replicas,

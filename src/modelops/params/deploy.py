@@ -36,9 +36,9 @@ class AutoscalingParams(Frozen):
         description="The in-cluster Prometheus KEDA reads the request rate from (the "
         "Prometheus Operator's service by default).",
     )
-    vertical: Literal["off", "recommend"] = Field(
-        "off",
-        description="`recommend`: a VerticalPodAutoscaler per track in recommendation-only "
+    recommend_resources: bool = Field(
+        False,
+        description="true: a VerticalPodAutoscaler per track in recommendation-only "
         "mode (updateMode Off): it suggests requests and never evicts a pod, so it cannot "
         "fight the horizontal autoscaler over CPU. Needs the VPA recommender in the cluster.",
     )
