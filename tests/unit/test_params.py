@@ -367,7 +367,9 @@ def test_the_template_params_stay_valid_after_dvc_rewrites_them(tmp_path: Path) 
     path.write_text((REPO_ROOT / "params.yaml").read_text())
     with modify_yaml(str(path)) as data:
         data["train"]["model"]["learning_rate"] = 0.05
-    assert load_params(path).train.model.learning_rate == 0.05
+    model = load_params(path).train.model
+    assert isinstance(model, HistGradientBoostingParams)
+    assert model.learning_rate == 0.05
     assert load_params(path).model_dump(exclude={"train"}) == load_params(
         REPO_ROOT / "params.yaml"
     ).model_dump(exclude={"train"}), "only the value set changed"
