@@ -2,12 +2,13 @@
 
 MLServer (`mlserver` + `mlserver-mlflow`, two parallel workers) is what a user would pick instead
 of a seldon-core Python component. It cannot share an environment with seldon-core 1.17, so it
-runs from its own virtualenv, named by `--mlserver-venv` (made with
-`python3.11 -m venv DIR && DIR/bin/pip install mlserver==1.7.1 mlserver-mlflow==1.7.1
-uvloop==0.21.0 mlflow==3.17.2 scikit-learn==1.7.2 skops==0.16.0`; uvloop 0.23 does not start,
-SeldonIO/MLServer#2286). Both servers are up at once and take turns point by point, measured by
-wrk (it corrects for coordinated omission), `OMP_NUM_THREADS=1` for both, on rows without
-missing values (MLServer's pandas codec refuses nulls in FP64 columns).
+runs from its own virtualenv, named by `--mlserver-venv` or `$MODELOPS_MLSERVER_VENV` (made
+with `python3.11 -m venv DIR && DIR/bin/pip install` and the pins of `MLSERVER_PACKAGES`; uvloop
+0.23 does not start, SeldonIO/MLServer#2286). Both servers are up at once and take turns point
+by point, measured by wrk (it corrects for coordinated omission), `OMP_NUM_THREADS=1` for both,
+on rows without missing values (MLServer's pandas codec refuses nulls in FP64 columns).
+`bench_capacity` measures the same MLServer with these pieces (`MLServer`, `v2_body`,
+`MLSERVER_VENV_ENV`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from modelops_serving.launch import Server, free_port
+from modelops_serving.v2 import request_body
 
 from benchmarks.bench_pipeline import machine, write_results
 from benchmarks.bench_serving import SERVING_BIN, _load, _wrk, trained_model
@@ -37,13 +39,41 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 POINTS = ((1, 8), (100, 8), (1, 1))
 ROUNDS = 3
+MLSERVER_PACKAGES = (
+    "mlserver==1.7.1",
+    "mlserver-mlflow==1.7.1",
+    "uvloop==0.21.0",
+    "mlflow==3.17.2",
+    "scikit-learn==1.7.2",
+    "skops==0.16.0",
+)
+"""MLServer's virtualenv: the runtime KServe would use for an MLflow model, and the model's
+libraries at the versions of uv.lock."""
+MLSERVER_VENV_ENV = "MODELOPS_MLSERVER_VENV"
+"""Where MLServer's virtualenv is when `--mlserver-venv` is not given."""
+
+
+def mlserver_venv_problem(venv: Path | None) -> str | None:
+    """Why MLServer cannot run from `venv` (None: it can), with how to make it."""
+    if venv is None:
+        return f"no MLServer virtualenv given (--mlserver-venv DIR or ${MLSERVER_VENV_ENV})"
+    if not (venv / "bin" / "mlserver").is_file():
+        return (
+            f"{venv}/bin/mlserver is missing: make it with `python3.11 -m venv {venv} && "
+            f"{venv}/bin/pip install {' '.join(MLSERVER_PACKAGES)}`"
+        )
+    return None
 
 
 class MLServer:
-    """`mlserver start` on one MLflow model directory, on loopback, two workers."""
+    """`mlserver start` on one MLflow model directory, on loopback, two workers; pinned to
+    `cpus` (every process it starts inherits them) when given."""
 
-    def __init__(self, venv: Path, model_dir: Path) -> None:
-        self.venv, self.model_dir = venv, model_dir
+    name = "churn"
+    """The model's name: its V2 paths are /v2/models/<name>/..."""
+
+    def __init__(self, venv: Path, model_dir: Path, cpus: tuple[int, ...] = ()) -> None:
+        self.venv, self.model_dir, self.cpus = venv, model_dir, cpus
         self.http_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.folder = Path(tempfile.mkdtemp(prefix="mlserver-"))
@@ -62,7 +92,7 @@ class MLServer:
         }
         (self.folder / "settings.json").write_text(json.dumps(settings))
         model = {
-            "name": "churn",
+            "name": self.name,
             "implementation": "mlserver_mlflow.MLflowRuntime",
             "parameters": {"uri": str(self.model_dir)},
         }
@@ -78,11 +108,12 @@ class MLServer:
             stdout=(self.folder / "log").open("wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=(lambda: os.sched_setaffinity(0, self.cpus)) if self.cpus else None,
         )
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and self.process.poll() is None:
             with contextlib.suppress(urllib.error.URLError, OSError):
-                ready = f"{self.url}/v2/models/churn/ready"
+                ready = f"{self.url}/v2/models/{self.name}/ready"
                 with urllib.request.urlopen(ready, timeout=2) as answer:
                     if answer.status == 200:
                         return
@@ -104,20 +135,11 @@ class MLServer:
 
 
 def v2_body(frame: Any) -> bytes:
-    """An Open Inference Protocol request, one input per column, decoded as a DataFrame."""
-    inputs = []
-    for column in frame.columns:
-        values = frame[column].tolist()
-        text = frame[column].dtype == object
-        inputs.append(
-            {
-                "name": column,
-                "shape": [len(values)],
-                "datatype": "BYTES" if text else "FP64",
-                "data": [str(v) for v in values] if text else [float(v) for v in values],
-            }
-        )
-    return json.dumps({"parameters": {"content_type": "pd"}, "inputs": inputs}).encode()
+    """An Open Inference Protocol request, one input per column (the server's own
+    `request_body`), marked for MLServer's codec as a DataFrame (our server ignores the mark)."""
+    body = request_body(list(frame.columns), frame.astype(object).to_numpy().tolist())
+    body["parameters"] = {"content_type": "pd"}
+    return json.dumps(body).encode()
 
 
 def seldon_body(frame: Any) -> bytes:
@@ -127,8 +149,16 @@ def seldon_body(frame: Any) -> bytes:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mlserver-venv", type=Path, required=True)
+    parser.add_argument(
+        "--mlserver-venv",
+        type=Path,
+        default=os.environ.get(MLSERVER_VENV_ENV) or None,
+        help=f"MLServer's virtualenv (default ${MLSERVER_VENV_ENV})",
+    )
     args = parser.parse_args()
+    problem = mlserver_venv_problem(args.mlserver_venv)
+    if problem is not None:
+        sys.exit(f"bench_peers: {problem}")
     wrk = shutil.which("wrk")
     if wrk is None:
         sys.exit("bench_peers needs wrk (apt-get install wrk)")
@@ -153,7 +183,7 @@ def main() -> int:
             for round_number in range(ROUNDS):
                 for name, target, path in (
                     ("modelops", ours, "/api/v1.0/predictions"),
-                    ("mlserver", peer, "/v2/models/churn/infer"),
+                    ("mlserver", peer, f"/v2/models/{peer.name}/infer"),
                 ):
                     run = _wrk(wrk, target, bodies[name], concurrency=concurrency, path=path)
                     run.update(

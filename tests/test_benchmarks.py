@@ -5,11 +5,24 @@ so. Running them is `make bench`'s job (minutes each); importing them is cheap."
 from __future__ import annotations
 
 import ast
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
+from modelops_serving.v2 import outputs_of, parse
+
+from benchmarks.bench_capacity import POINTS, PROTOCOLS, SERVERS, comparisons
+from benchmarks.bench_peers import (
+    MLSERVER_PACKAGES,
+    MLSERVER_VENV_ENV,
+    mlserver_venv_problem,
+    seldon_body,
+    v2_body,
+)
 from tests.support import REPO_ROOT
 
 BENCHMARKS = sorted((REPO_ROOT / "benchmarks").glob("bench_*.py"))
@@ -96,3 +109,73 @@ def test_every_stated_benchmark_command_runs_it_as_a_module() -> None:
     assert unknown == [], f"no such benchmark: {unknown}"
     make_bench = re.findall(r"python -m (benchmarks\.\w+)", (REPO_ROOT / "Makefile").read_text())
     assert make_bench, "`make bench` runs the benchmarks as modules"
+
+
+def test_every_capacity_point_names_a_server_and_a_protocol_it_can_reach() -> None:
+    # Given bench_capacity's points, then each names a known server and protocol, and a
+    # protocol's path needs nothing but the server's model name.
+    unknown = [(s, p) for s, p in POINTS if s not in SERVERS or p not in PROTOCOLS]
+    assert unknown == [], f"points naming no server or protocol: {unknown}"
+    paths = {name: protocol.path.format(model="m") for name, protocol in PROTOCOLS.items()}
+    assert paths == {"seldon": "/api/v1.0/predictions", "v2": "/v2/models/m/infer"}
+
+
+def test_both_protocols_carry_the_same_rows() -> None:
+    # Given rows of both kinds of column, when they become a V2 body (sent to our server and
+    # MLServer alike) and our server's V2 parser reads it back, then it is the Seldon body's
+    # request: the protocols are compared on the same rows.
+    frame = pd.DataFrame({"plan": ["basic", "premium"], "age": [31.0, 62.5]})
+    body = json.loads(v2_body(frame))
+    assert body["parameters"] == {"content_type": "pd"}, "MLServer decodes it as a DataFrame"
+    kinds = {"plan": "string", "age": "number"}
+    parsed = parse(body, kinds=kinds, available=outputs_of(experiment=False), max_rows=10)
+    assert parsed.request == json.loads(seldon_body(frame))
+
+
+def test_capacity_verdicts_need_the_whole_bracket() -> None:
+    # Given knees bracketed by the next failing rate, then a goal is met only when every
+    # capacity the brackets allow reaches it, not met when none does, else inconclusive;
+    # a point without a knee or not measured is said so.
+    def point(
+        server: str, protocol: str, knee: float | None, upper: float | None
+    ) -> dict[str, Any]:
+        return {
+            "server": server,
+            "protocol": protocol,
+            "rows": 1,
+            "knee_rps": knee,
+            "upper_rps": upper,
+            "steps": [],
+        }
+
+    def verdicts(*points: dict[str, Any]) -> tuple[str, str]:
+        row = comparisons(list(points))[0]
+        return row["v2_within_10_percent"], row["ahead_of_mlserver"]
+
+    seldon = point("modelops", "seldon", 146, 159)
+    assert verdicts(seldon, point("modelops", "v2", 146, 159), point("mlserver", "v2", 36, 40)) == (
+        "met",
+        "met",
+    )
+    assert (
+        verdicts(seldon, point("modelops", "v2", 103, 115), point("mlserver", "v2", 103, 146))[0]
+        == "not met"
+    )
+    assert verdicts(
+        seldon, point("modelops", "v2", 133, 146), point("mlserver", "v2", 120, 160)
+    ) == (
+        "inconclusive",
+        "inconclusive",
+    )
+    assert verdicts(seldon, point("modelops", "v2", None, 73)) == ("no knee", "not measured")
+    assert verdicts(seldon, point("modelops", "v2", 146, None))[0] == "met"
+
+
+def test_a_missing_mlserver_virtualenv_says_how_to_make_it(tmp_path: Path) -> None:
+    assert MLSERVER_VENV_ENV in (mlserver_venv_problem(None) or "")
+    said = mlserver_venv_problem(tmp_path) or ""
+    assert f"{tmp_path}/bin/mlserver is missing" in said
+    assert all(package in said for package in MLSERVER_PACKAGES)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "mlserver").write_text("")
+    assert mlserver_venv_problem(tmp_path) is None
