@@ -142,6 +142,7 @@ bench: install ## Run the benchmarks; results land in benchmarks/results/
 	python -m benchmarks.bench_canary
 	python -m benchmarks.bench_monitor
 	python -m benchmarks.bench_experiments
+	python -m benchmarks.bench_capacity
 
 mlflow-ui: install ## Browse MLflow runs of the local store at http://127.0.0.1:$(MLFLOW_PORT)
 	mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/.mlflow/mlflow.db}" \

@@ -1,8 +1,9 @@
 """The capacity of one replica of the template's model; benchmarks/results/capacity.{json,md}.
 
-`python -m benchmarks.bench_capacity --mlserver-venv DIR` (not in `make bench`: it wants a quiet
-machine and 15 to 25 minutes; `--rates 80 --duration 5 --quick` is a two-minute smoke run that
-prints and records nothing): the search of `modelops capacity` (the same policy, the same locust
+`python -m benchmarks.bench_capacity --mlserver-venv DIR` (in `make bench`, where MLServer is
+measured when $MODELOPS_MLSERVER_VENV names its environment; it wants a quiet machine and 15 to
+25 minutes; `--rates 80 --duration 5 --quick` is a two-minute smoke run that prints and records
+nothing): the search of `modelops capacity` (the same policy, the same locust
 steps, open loop, coordinated omission corrected) against one replica pinned to the CPUs of the
 template's production pod (`resources.cpu_limit` 1) with locust on the other, at 1 and 100 rows
 per request, for the template's latency objective (p99 within 100 ms, no error).
