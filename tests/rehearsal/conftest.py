@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from modelops.rehearsal import processes
@@ -45,3 +48,18 @@ def project(rehearsal_project: Path, tmp_path_factory: pytest.TempPathFactory) -
     (root / "serving" / ".venv").symlink_to(REPO_ROOT / "serving" / ".venv")
     yield root
     processes.down(root)
+
+
+@pytest.fixture(autouse=True)
+def reap_what_a_command_stopped() -> Iterator[None]:
+    """Wait for the servers this process started and a `modelops` subprocess stopped.
+
+    `processes.up` runs in this test process, so its servers are this process's children; when
+    `modelops canary auto` (a subprocess) restarts one, the old one exits, but only its parent,
+    this process, can reap it: left alone it stays a zombie until the worker exits.
+    """
+    yield
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error, ChildProcessError):
+            if child.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(child.pid, 0)
