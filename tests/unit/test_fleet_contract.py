@@ -4,6 +4,7 @@ which bundle it takes, and the fleet manifest's parser."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -44,7 +45,9 @@ def test_the_bucket_is_a_stable_function_of_the_salt_and_the_device_in_range() -
     digest = hashlib.sha256(b"devices\x00device-7").digest()
     assert fleet.bucket("device-7", SALT) == int.from_bytes(digest[:8], "big") % 10_000
     reshuffled = [fleet.bucket(f"device-{n}", "other-salt") for n in range(1000)]
-    assert sum(a != b for a, b in zip(buckets, reshuffled)) > 990, "a new salt reshuffles them"
+    assert sum(a != b for a, b in zip(buckets, reshuffled, strict=True)) > 990, (
+        "a new salt reshuffles them"
+    )
 
 
 def test_devices_on_each_side_of_the_cohort_boundary_take_different_bundles() -> None:
@@ -57,9 +60,7 @@ def test_devices_on_each_side_of_the_cohort_boundary_take_different_bundles() ->
     assert _manifest(None).bundle_for(inside) == STABLE, "no rollout: every device is stable"
 
 
-def test_the_share_of_devices_taking_a_candidate_at_25_percent_is_within_its_binomial_interval() -> (
-    None
-):
+def test_the_share_taking_a_candidate_at_25_percent_is_within_its_binomial_interval() -> None:
     devices = 20_000
     taken = sum(
         fleet.takes_candidate(f"store-{n:05d}-till", salt=SALT, percent=25) for n in range(devices)
@@ -73,7 +74,9 @@ def test_a_device_keeps_its_cohort_as_the_percent_grows() -> None:
     ids = [f"phone-{n}" for n in range(5000)]
     steps = (5, 25, 50, 99)
     cohorts = [{d for d in ids if fleet.takes_candidate(d, salt=SALT, percent=p)} for p in steps]
-    for smaller, larger, (low, high) in zip(cohorts, cohorts[1:], zip(steps, steps[1:])):
+    for (smaller, larger), (low, high) in zip(
+        itertools.pairwise(cohorts), itertools.pairwise(steps), strict=True
+    ):
         assert smaller <= larger, f"a device in the {low}% cohort left it at {high}%"
         assert len(smaller) < len(larger), "a wider step adds devices"
 
