@@ -101,7 +101,8 @@ def test_a_rollout_is_read_by_devices_as_the_cohort_rule_says() -> None:
     rolled_back = fleet.parse_fleet_manifest(
         _render(_states()["rolled-back"])[f"rendered/{DEVICES}/fleet.json"]
     )
-    assert rolled_back.candidate is None and rolled_back.stable == manifest.stable
+    assert rolled_back.candidate is None
+    assert rolled_back.stable == manifest.stable
 
 
 def test_the_schema_refuses_what_a_device_could_not_use() -> None:
@@ -147,7 +148,8 @@ def test_an_edge_environment_parses_with_its_defaults() -> None:
     parsed = EdgeEnvironmentParams.model_validate(
         EDGE | {"bundle_base_url": "https://cdn.example/b/"}
     )
-    assert parsed.salt is None and parsed.cohort_steps == STEPS
+    assert parsed.salt is None
+    assert parsed.cohort_steps == STEPS
     assert parsed.bundle_base_url == "https://cdn.example/b", "a trailing slash is dropped"
 
 
@@ -158,7 +160,7 @@ def test_a_bundle_is_read_from_its_manifest_and_a_broken_one_refused(tmp_path: P
     with pytest.raises(DeployError, match="model_hash: the model's content hash"):
         read_bundle(broken)
     (tmp_path / "plain.tar.gz").write_bytes(b"not an archive")
-    with pytest.raises(DeployError, match="not a readable tar.gz bundle"):
+    with pytest.raises(DeployError, match=r"not a readable tar\.gz bundle"):
         read_bundle(tmp_path / "plain.tar.gz")
 
 
@@ -187,16 +189,19 @@ def test_a_fleet_is_rolled_out_by_cohort_promoted_and_rolled_back_by_commits(
     native = bundle(tmp_path, "native", bundle_format="native")
     # A bundle of another format than the devices run is refused, with the command that fixes it.
     code, _, err = modelops("release", "deploy", "--env", DEVICES, "--bundle", str(native))
-    assert code == 1 and "modelops export --format onnx" in err, err
+    assert code == 1, err
+    assert "modelops export --format onnx" in err, err
     # A model directory is refused for an edge environment: devices take bundles.
     code, _, err = modelops("release", "deploy", "--env", DEVICES)
-    assert code == 1 and "--bundle PATH.tar.gz" in err, err
+    assert code == 1, err
+    assert "--bundle PATH.tar.gz" in err, err
     # The first bundle goes to every device (nothing to compare it with), published by sha256.
     sha1, sha2 = archive_sha256(first), archive_sha256(second)
     title = step(repo, "deploy", "--env", DEVICES, "--bundle", str(first))
     assert title == f"deploy: bundle {sha1[:12]} to {DEVICES} (every device)"
     assert (repo / "model-store" / "bundles" / f"{sha1}.tar.gz").read_bytes() == first.read_bytes()
-    assert _fleet(repo)["candidate"] is None and _fleet(repo)["stable"]["sha256"] == sha1
+    assert _fleet(repo)["candidate"] is None
+    assert _fleet(repo)["stable"]["sha256"] == sha1
     assert not (repo / "manifests" / "argocd" / f"{DEVICES}.yaml").exists()
     # The second starts at the first cohort step; promote widens it; rollback takes it out.
     title = step(repo, "deploy", "--env", DEVICES, "--bundle", str(second))
@@ -205,18 +210,22 @@ def test_a_fleet_is_rolled_out_by_cohort_promoted_and_rolled_back_by_commits(
     candidate = _fleet(repo)["candidate"]
     assert (candidate["sha256"], candidate["percent"], candidate["salt"]) == (sha2, 25, DEVICES)
     step(repo, "rollback", "--env", DEVICES, "--reason", "drift on tenure")
-    assert _fleet(repo)["candidate"] is None and _fleet(repo)["stable"]["sha256"] == sha1
+    assert _fleet(repo)["candidate"] is None
+    assert _fleet(repo)["stable"]["sha256"] == sha1
     # Deployed again it is skipped (taken out), unless retried on purpose; then completed.
     code, out, _ = modelops("release", "deploy", "--env", DEVICES, "--bundle", str(second))
-    assert code == 0 and "taken out" in out, out
+    assert code == 0, out
+    assert "taken out" in out, out
     step(repo, "deploy", "--env", DEVICES, "--bundle", str(second), "--retry")
     for _ in STEPS:
         title = step(repo, "promote", "--env", DEVICES, "--reason", "fleet healthy")
     assert title == f"complete: {DEVICES} runs {sha2[:12]} (100%)"
-    assert _fleet(repo)["stable"]["sha256"] == sha2 and _fleet(repo)["candidate"] is None
+    assert _fleet(repo)["stable"]["sha256"] == sha2
+    assert _fleet(repo)["candidate"] is None
     # After completion, rollback returns the fleet to the previous bundle.
     title = step(repo, "rollback", "--env", DEVICES, "--reason", "field reports")
     assert title.startswith(f"rollback: {DEVICES} back to {sha1[:12]}, replacing {sha2[:12]}")
     assert _fleet(repo)["stable"]["sha256"] == sha1
     release = (repo / "manifests" / "releases" / f"{DEVICES}.yaml").read_text()
-    assert f"sha256: {sha1}" in release and "format: onnx" in release
+    assert f"sha256: {sha1}" in release
+    assert "format: onnx" in release

@@ -284,9 +284,9 @@ def _event(value: Any, name: str) -> Event:
 def _model(value: Any, name: str) -> ModelVersion:
     """A model of a release file; its hash must be a sha256 hex digest, before anything renders."""
     fields = _mapping(value, name)
-    bundle = None
-    if fields.get("bundle") is not None:
-        raw = _mapping(fields.pop("bundle"), f"{name}.bundle")
+    bundle, raw_bundle = None, fields.pop("bundle", None)
+    if raw_bundle is not None:
+        raw = _mapping(raw_bundle, f"{name}.bundle")
         bundle = _field(lambda: Bundle(**raw), f"{name}.bundle")
         if not isinstance(bundle.sha256, str) or not CONTENT_HASH.match(bundle.sha256):
             raise ValueError(f"{name}.bundle.sha256: not a sha256 hex digest ({bundle.sha256!r})")
