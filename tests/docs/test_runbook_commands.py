@@ -71,6 +71,9 @@ NOT_RUNNABLE = {
     "tests/rehearsal/test_canary_e2e.py runs it for real",
     r"modelops experiment\b": "asks a running Prometheus about a running experiment: "
     "tests/rehearsal/test_experiment_e2e.py runs it for real",
+    r"modelops release \S+ .*(--bundle|--env devices)\b": "an edge environment and a bundle "
+    "from the exporter: tests/deploy/test_fleet.py deploys, promotes and rolls back a fleet "
+    "through the CLI",
     r"modelops release experiment\b": "needs a candidate published by an earlier release: "
     "tests/deploy/test_walk_experiment.py runs start, conclude and stop through the CLI",
     r"modelops capacity\b": "minutes of load on a shared machine, and the peak from a running "

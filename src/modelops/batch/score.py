@@ -20,7 +20,7 @@ from modelops_contract.batch import DRIFT_FILE, RECORD_FILE, SHADOW_FILE
 from modelops.batch import drift, shadow
 from modelops.errors import BatchError, PublishError, ReleaseError
 from modelops.io import bytes_writer, commit, json_bytes
-from modelops.params import Params, batch_name
+from modelops.params import Params, batch_name, served_by_pods
 from modelops.paths import ProjectPaths
 from modelops.releases.files import load_releases, release_file
 from modelops.releases.publish import fetched
@@ -129,7 +129,8 @@ def push_flags(request: ScoreRequest, model: Model, params: Params) -> list[str]
     if model.version:
         flags += ["--model-version", model.version]
     if request.env is not None:
-        namespace = params.deploy.environments[request.env].namespace
+        environment = params.deploy.environments[request.env]
+        namespace = served_by_pods(environment, name=request.env, what="a push").namespace
         flags += ["--push-job", batch_name(params.deploy.name, request.env)]
         flags += ["--push-label", f"namespace={namespace}"]
     return flags

@@ -19,7 +19,7 @@ from modelops.canary.plan import RolloutPlan, Traffic, plan_rollout, window_seco
 from modelops.canary.queries import covered_query, step_queries, track_counts
 from modelops.errors import CanaryError
 from modelops.io import bytes_writer, commit
-from modelops.params import BatchEnvironmentParams, EnvironmentParams, Params
+from modelops.params import BatchEnvironmentParams, EnvironmentParams, Params, served_by_pods
 from modelops.paths import RELEASES_DIR, ProjectPaths
 from modelops.releases.files import load_releases
 from modelops.releases.state import Canary, Event, Release
@@ -70,7 +70,8 @@ def analyze(
     moment = now or datetime.now(UTC)
     started = parse_time(event.at)
     seconds = max((moment - started).total_seconds(), 0.0)
-    namespace = params.deploy.environments[release.environment].namespace
+    environment = params.deploy.environments[release.environment]
+    namespace = served_by_pods(environment, name=release.environment, what="the judge").namespace
     role = canary.role  # a shadow's series carry track="shadow"
     queries = step_queries(namespace, seconds, (role, "stable"))
     at = moment.timestamp()
@@ -176,7 +177,9 @@ def plan(
 ) -> RolloutPlan:
     """How long each step of the environment's rollout needs at the traffic of the last
     `window` (the canary's and stable's requests together, as one model's)."""
-    settings = environment_of(params, environment)
+    settings = served_by_pods(
+        environment_of(params, environment), name=environment, what="the rollout plan"
+    )
     if isinstance(settings, BatchEnvironmentParams):
         raise CanaryError(
             f"{environment} is a batch environment: it serves no traffic, so there is no "

@@ -22,6 +22,7 @@ from modelops.paths import PREVIEW_DIR
 from modelops.releases.lock import one_at_a_time
 
 if TYPE_CHECKING:
+    from modelops.deploy.fleet_release import BundleRequest
     from modelops.deploy.workflow import DeployRequest, Plan
     from modelops.params import Params
     from modelops.paths import ProjectPaths
@@ -58,10 +59,18 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         _deploy,
         "Publish models/model under its content hash and deploy it: stable in `direct` "
         "environments, a canary at the first step in `canary` ones (first a shadow on mirrored "
-        "traffic where shadow_first is set), the model of the scheduled runs in `batch` ones.",
+        "traffic where shadow_first is set), the model of the scheduled runs in `batch` ones. With "
+        "--bundle: an edge bundle to the first cohort of devices in `edge` ones.",
     )
     deploy.add_argument("--env", action="append", help="only this environment (repeatable)")
     deploy.add_argument("--model-dir", type=Path, help="default: models/model")
+    deploy.add_argument(
+        "--bundle",
+        type=Path,
+        metavar="PATH.tar.gz",
+        help="deploy an edge bundle (modelops export's archive) to the edge environments "
+        "instead: published under its sha256, rolled out from the first of cohort_steps",
+    )
     deploy.add_argument("--commit", help="commit the model was trained at (default: HEAD)")
     deploy.add_argument(
         "--dry-run", action="store_true", help="print the plan; publish and write nothing"
@@ -263,12 +272,15 @@ def _status(args: argparse.Namespace, paths: ProjectPaths) -> int:
 
 
 def _deploy(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from modelops.deploy.fleet_release import deploy_bundle
     from modelops.deploy.workflow import configured_budget, deploy_model
 
     params = _params(paths)
-    plan = deploy_model(
-        paths.root, params, _deploy_request(args, paths), budget=configured_budget(params)
-    )
+    if args.bundle is not None:
+        plan = deploy_bundle(paths.root, params, _bundle_request(args, paths))
+    else:
+        request = _deploy_request(args, paths)
+        plan = deploy_model(paths.root, params, request, budget=configured_budget(params))
     return _finish(args, paths, params, plan, dry_run=args.dry_run)
 
 
@@ -386,6 +398,34 @@ def _deploy_request(args: argparse.Namespace, paths: ProjectPaths) -> DeployRequ
         gates="exact" if args.exact else "merged",
         budget_override=args.override_budget,
     )
+
+
+def _bundle_request(args: argparse.Namespace, paths: ProjectPaths) -> BundleRequest:
+    """`release deploy --bundle`'s options; those that only mean something for a model
+    directory are refused rather than ignored."""
+    from modelops.deploy.fleet_release import BundleRequest
+    from modelops.errors import DeployError
+    from modelops.gitinfo import git_state
+
+    given = [f"--{o}" for o in ("model-dir", "exact", "override-budget") if _given(args, o)]
+    if given:
+        raise DeployError(f"{', '.join(given)}: for a model directory, not with --bundle")
+    commit = args.commit or git_state(paths.root).commit
+    reason = args.reason or f"roll out bundle {args.bundle.name} (at {commit[:12]})"
+    return BundleRequest(
+        archive=args.bundle,
+        trained_at=commit,
+        change=_change(args, paths, reason),
+        environments=tuple(args.env or ()),
+        dry_run=args.dry_run,
+        object_store_only=args.object_store_only,
+        retry=args.retry,
+    )
+
+
+def _given(args: argparse.Namespace, option: str) -> bool:
+    value = getattr(args, option.replace("-", "_"))
+    return value is not None and value is not False
 
 
 def _ask_reason(what: str) -> str:

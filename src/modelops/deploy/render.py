@@ -24,6 +24,7 @@ from modelops_contract import (
 from modelops_contract import experiment as served_experiment
 
 from modelops.deploy.batch import BATCH_MOUNTS, batch_run
+from modelops.deploy.fleet import fleet_path, render_fleet
 from modelops.deploy.platforms import KSERVE, PLATFORMS, SELDON_PORTS, Platform
 from modelops.deploy.scaling import POLLING_SECONDS, Scaling, scaling
 from modelops.errors import DeployError
@@ -32,8 +33,10 @@ from modelops.params import (
     KSERVE_CANNOT_MIRROR,
     BatchEnvironmentParams,
     DeployParams,
+    EdgeEnvironmentParams,
     MonitoringParams,
     RealtimeEnvironmentParams,
+    served_by_pods,
 )
 from modelops.releases.state import Experiment, ModelVersion, Release
 
@@ -131,7 +134,9 @@ def render(
     `argocd/<env>.yaml` that syncs them. One without a release renders nothing yet (an
     Application pointing at an empty folder would only report errors). A batch environment
     renders its scheduled run (BATCH_TEMPLATES) and the rules on what its runs push (no SLO
-    rules or dashboards: its runs serve no requests).
+    rules or dashboards: its runs serve no requests). An edge environment renders only the
+    fleet manifest its devices poll (`rendered/<env>/fleet.json`; no Application: Argo CD
+    has nothing to apply).
     """
     engine = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates),
@@ -155,6 +160,10 @@ def render(
         }
         release = releases.get(name, Release(environment=name))
         if release.stable is None:
+            continue
+        if isinstance(environment, EdgeEnvironmentParams):
+            # Devices poll it; nothing for Argo CD to apply, no pods for the rules to watch.
+            files[fleet_path(name)] = render_fleet(name, environment, release)
             continue
         files[f"argocd/{name}.yaml"] = engine.get_template(APPLICATION_TEMPLATE).render(context)
         if isinstance(environment, BatchEnvironmentParams):
@@ -209,7 +218,8 @@ def monitoring_files(
 ) -> dict[str, str]:
     """An environment's monitoring: its dashboards as ConfigMaps for Grafana's sidecar, its rules
     as a PrometheusRule to apply and as a plain file for any Prometheus."""
-    namespace = deploy.environments[environment].namespace
+    settings = served_by_pods(deploy.environments[environment], name=environment, what="render")
+    namespace = settings.namespace
     groups = rules.environment_groups(deploy, monitoring, environment)
     rule = rules.prometheus_rule(groups, name=deploy.name, namespace=namespace)
     files = {

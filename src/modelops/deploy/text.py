@@ -7,7 +7,13 @@ from pathlib import Path
 
 from modelops.deploy.preview import DeployPreview, diff_stat
 from modelops.deploy.workflow import Plan
-from modelops.params import EnvironmentParams, Params, RealtimeEnvironmentParams, canary_steps
+from modelops.params import (
+    EdgeEnvironmentParams,
+    EnvironmentParams,
+    Params,
+    RealtimeEnvironmentParams,
+    canary_steps,
+)
 from modelops.releases.state import ModelVersion, Release, next_step
 
 STALE_HINT = (
@@ -23,8 +29,9 @@ def status(releases: Mapping[str, Release], params: Params, *, history: int) -> 
     lines = []
     for name, release in releases.items():
         environment = params.deploy.environments[name]
+        where = "" if isinstance(environment, EdgeEnvironmentParams) else environment.namespace
         lines.append(
-            f"{release.describe()}   [{_kind(environment)}, namespace {environment.namespace}]"
+            f"{release.describe()}   [{_kind(environment)}{where and ', namespace '}{where}]"
         )
         models: list[tuple[str, ModelVersion | None]] = [("stable", release.stable)]
         trial = release.canary
@@ -66,6 +73,9 @@ def _kind(environment: EnvironmentParams) -> str:
         platform = " on KServe" if environment.target == "kserve" else ""
         shadow = ", shadow first" if environment.shadow_first else ""
         return f"{environment.strategy}{platform}{shadow}"
+    if isinstance(environment, EdgeEnvironmentParams):
+        steps = ", ".join(f"{step}%" for step in environment.cohort_steps) or "all at once"
+        return f"edge, {environment.format} bundles to devices by cohort ({steps})"
     schedule = f"{environment.schedule!r} {environment.time_zone}"
     return f"batch, {environment.engine} engine, schedule {schedule}"
 

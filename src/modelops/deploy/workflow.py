@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from modelops import tracking
+from modelops.deploy.fleet import fleet_problems, is_fleet_file, model_environments, refuse_edge
 from modelops.deploy.gated import Requirement, check_gated
 from modelops.deploy.render import render
 from modelops.deploy.schemas import schema_source
@@ -28,6 +29,7 @@ from modelops.io import Writer, bytes_writer, commit, leftovers, tree_writer
 from modelops.observability.budget import BudgetCheck, check_budget
 from modelops.params import (
     BatchEnvironmentParams,
+    EdgeEnvironmentParams,
     Params,
     RealtimeEnvironmentParams,
     canary_steps,
@@ -76,10 +78,23 @@ def manifests(root: Path, params: Params, releases: Mapping[str, Release]) -> di
         threshold=params.evaluate.threshold,
         monitoring=params.monitoring,
     )
-    objects = {path: text for path, text in rendered.items() if not path.startswith(PLAIN)}
+    objects = {
+        path: text
+        for path, text in rendered.items()
+        if not path.startswith(PLAIN) and not is_fleet_file(path)
+    }
     checked = validate(objects, schemas=schema_source(root), templated=templated_files(objects))
-    if checked.problems:
-        raise DeployError("the manifests do not validate:\n  " + "\n  ".join(checked.problems))
+    problems = [
+        *checked.problems,
+        *(
+            p
+            for path, text in rendered.items()
+            if is_fleet_file(path)
+            for p in fleet_problems(path, text)
+        ),
+    ]
+    if problems:
+        raise DeployError("the manifests do not validate:\n  " + "\n  ".join(problems))
     return {Path(MANIFESTS_DIR) / path: text for path, text in rendered.items()}
 
 
@@ -138,13 +153,14 @@ def deploy_model(
             "it. Set deploy.store in params.yaml to your bucket (s3://bucket/models, "
             "gs://...) and give the job its credentials"
         )
-    names = list(request.environments or params.deploy.environments)
+    names = list(request.environments or model_environments(params.deploy.environments))
     unknown = sorted(set(names) - set(params.deploy.environments))
     if unknown:
         raise DeployError(
             f"unknown environment(s) {unknown}; params.yaml declares "
             f"{sorted(params.deploy.environments)}"
         )
+    refuse_edge(params.deploy.environments, names)
     identity = _identity(root, model_dir)
     model = _planned_version(
         root, params, model_dir=model_dir, identity=identity, at=request.trained_at
@@ -210,9 +226,12 @@ def _budget_policy(
         return []
     overrides = []
     for name in changed:
+        settings = params.deploy.environments[name]
         if releases[name].history[-1].action not in ("start-canary", "start-shadow"):
             continue
-        check = budget(params.deploy.environments[name].namespace)
+        if isinstance(settings, EdgeEnvironmentParams):
+            continue  # devices spend no budget that Prometheus counts
+        check = budget(settings.namespace)
         if check.note:
             notes.append(f"{name}: {check.note}")
         if check.allows:
@@ -288,9 +307,10 @@ def rollback(root: Path, params: Params, environment: str, *, change: Change) ->
     """
     releases = load_releases(root, params)
     before = release_in(releases, environment)
-    batch = isinstance(params.deploy.environments[environment], BatchEnvironmentParams)
-    if batch and before.canary is None:
-        return _back_to_previous(releases, environment, change=change)
+    settings = params.deploy.environments[environment]
+    if isinstance(settings, BatchEnvironmentParams | EdgeEnvironmentParams) and not before.canary:
+        then = "the devices download it" if isinstance(settings, EdgeEnvironmentParams) else ""
+        return _back_to_previous(releases, environment, change=change, then=then)
     after = state.rollback(before, change=change)
     releases[environment] = after
     assert after.stable is not None
@@ -302,9 +322,12 @@ def rollback(root: Path, params: Params, environment: str, *, change: Change) ->
     return Plan(releases, (environment,), commit_message(title, releases, (environment,), change))
 
 
-def _back_to_previous(releases: dict[str, Release], environment: str, *, change: Change) -> Plan:
-    """A batch environment's rollback: the latest model that was stable before the current one
-    and was not taken out (a second rollback never brings back the model the first left)."""
+def _back_to_previous(
+    releases: dict[str, Release], environment: str, *, change: Change, then: str
+) -> Plan:
+    """A batch or edge environment's rollback with no canary (or candidate) running: the latest
+    model that was stable before the current one and was not taken out (a second rollback
+    never brings back the model the first left)."""
     before = releases[environment]
     candidates = [
         model
@@ -321,9 +344,9 @@ def _back_to_previous(releases: dict[str, Release], environment: str, *, change:
     after = state.restore(before, previous, change=change)
     assert isinstance(after, Release), "the previous model is never the stable one"
     releases[environment] = after
+    then = then or "the next scheduled run scores with it"
     title = (
-        f"rollback: {environment} back to {previous}, replacing {before.stable.version} "
-        "(the next scheduled run scores with it)"
+        f"rollback: {environment} back to {previous}, replacing {before.stable.version} ({then})"
     )
     return Plan(releases, (environment,), commit_message(title, releases, (environment,), change))
 
@@ -518,6 +541,8 @@ def sync_registry(root: Path, params: Params) -> list[str]:
     name = params.deploy.registered_model
     notes = []
     for environment, release in load_releases(root, params).items():
+        if isinstance(params.deploy.environments[environment], EdgeEnvironmentParams):
+            continue  # a bundle is no MLflow model; its release file is its record
         trial = release.canary
         aliases = [(environment, "stable", release.stable)] + [
             (f"{environment}-{role}", role, trial.model if trial and trial.role == role else None)

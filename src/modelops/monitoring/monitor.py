@@ -24,7 +24,13 @@ from modelops.monitoring.windows import (
     trained_query,
     window_queries,
 )
-from modelops.params import BatchEnvironmentParams, Params, batch_name, duration_seconds
+from modelops.params import (
+    BatchEnvironmentParams,
+    Params,
+    batch_name,
+    duration_seconds,
+    served_by_pods,
+)
 from modelops.releases.publish import is_object_store
 from modelops.releases.state import ModelVersion, Release
 from modelops.telemetry.profile import PROFILE_FILE, ReferenceProfile
@@ -164,7 +170,11 @@ def look(
     """Judge the last `monitoring.retrain.windows` windows ending at `at` and decide."""
     model = served_model(release)
     retrain = params.monitoring.retrain
-    environment = params.deploy.environments[release.environment]
+    environment = served_by_pods(
+        params.deploy.environments[release.environment],
+        name=release.environment,
+        what="the monitor",
+    )
     namespace = environment.namespace
     seconds = float(duration_seconds(retrain.window))
     batch = isinstance(environment, BatchEnvironmentParams)

@@ -38,6 +38,7 @@ from modelops.params import (
     MonitoringParams,
     batch_name,
     missed_after_seconds,
+    served_by_pods,
 )
 
 __all__ = [
@@ -90,7 +91,9 @@ def environment_groups(
 ) -> list[RuleGroup]:
     """The rule groups of one environment of `deploy`, linking the repository's runbook (none
     for a batch environment whose runs push nowhere: `monitoring.pushgateway_url` is null)."""
-    settings = deploy.environments[environment]
+    settings = served_by_pods(
+        deploy.environments[environment], name=environment, what="its alerting rules"
+    )
     runbook = runbook_base(monitoring, repo_url=deploy.repo_url, revision=deploy.revision)
     target = Target(environment, settings.namespace, runbook, time_scale)
     if isinstance(settings, BatchEnvironmentParams):

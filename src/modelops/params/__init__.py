@@ -43,6 +43,7 @@ from modelops.params.deploy import (
     RealtimeEnvironmentParams,
     Target,
     canary_steps,
+    served_by_pods,
 )
 from modelops.params.evaluate import (
     EvaluateParams,
@@ -53,6 +54,11 @@ from modelops.params.experiments import (
     Guardrail,
     GuardrailsParams,
     Kpi,
+)
+from modelops.params.fleet import (
+    EdgeEnvironmentParams,
+    bundle_url,
+    fleet_salt,
 )
 from modelops.params.gates import (
     ChampionGateParams,
@@ -152,6 +158,7 @@ __all__ = [
     "DriftGateParams",
     "DriftObjective",
     "Duration",
+    "EdgeEnvironmentParams",
     "EnvironmentParams",
     "ErrorsCriterion",
     "EvaluateParams",
@@ -205,12 +212,15 @@ __all__ = [
     "TrainParams",
     "UnseenObjective",
     "batch_name",
+    "bundle_url",
     "canary_steps",
     "duration_seconds",
+    "fleet_salt",
     "label_text",
     "load_params",
     "longest_gap_seconds",
     "missed_after_seconds",
     "params_schema",
     "parse_params",
+    "served_by_pods",
 ]

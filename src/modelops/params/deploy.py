@@ -9,8 +9,10 @@ from typing import Annotated, Literal, Self, TypeAlias
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from modelops.errors import ParamsError
 from modelops.params.base import DNS_LABEL, Frozen, ResourcesParams
 from modelops.params.batch import BatchEnvironmentParams, batch_name_problem
+from modelops.params.fleet import EdgeEnvironmentParams
 
 
 class AutoscalingParams(Frozen):
@@ -138,9 +140,11 @@ class RealtimeEnvironmentParams(Frozen):
 
 
 EnvironmentParams: TypeAlias = Annotated[
-    RealtimeEnvironmentParams | BatchEnvironmentParams, Field(discriminator="strategy")
+    RealtimeEnvironmentParams | BatchEnvironmentParams | EdgeEnvironmentParams,
+    Field(discriminator="strategy"),
 ]
-"""One environment, of the kind its `strategy` names: real-time (direct, canary) or batch."""
+"""One environment, of the kind its `strategy` names: real-time (direct, canary), batch or
+edge."""
 
 _Namespace: TypeAlias = Annotated[str, Field(pattern=DNS_LABEL)]
 
@@ -253,6 +257,22 @@ class DeployParams(Frozen):
 
 
 def canary_steps(environment: EnvironmentParams) -> tuple[int, ...]:
-    """The canary's traffic steps; none in a batch environment, where a new model replaces the
-    old one at once."""
+    """The canary's traffic steps (an edge environment's: its cohort steps, percents of the
+    devices); none in a batch environment, where a new model replaces the old one at once."""
+    if isinstance(environment, EdgeEnvironmentParams):
+        return environment.cohort_steps
     return environment.canary_steps if isinstance(environment, RealtimeEnvironmentParams) else ()
+
+
+def served_by_pods(
+    environment: EnvironmentParams, *, name: str, what: str
+) -> RealtimeEnvironmentParams | BatchEnvironmentParams:
+    """The environment, when model pods serve it and report to Prometheus; an edge one (devices,
+    no pods, no namespace) is refused with why: `what` is the command that needs the pods."""
+    if isinstance(environment, EdgeEnvironmentParams):
+        raise ParamsError(
+            f"{name} is an edge environment: {what} reads what model pods report to "
+            "Prometheus, and devices run no pods there; a fleet is rolled out with `modelops "
+            "release promote|rollback` (runbooks/edge.md)"
+        )
+    return environment

@@ -22,6 +22,7 @@ from modelops.params import (
     batch_name,
     load_params,
     missed_after_seconds,
+    served_by_pods,
 )
 from modelops.paths import ALERTMANAGER_FILE, ProjectPaths
 from modelops.prepared import TEST_FILE, load_meta
@@ -196,7 +197,9 @@ def _alerting_with(
         rules=rules.to_yaml({"groups": groups}, header="modelops up: rules in compressed time"),
         alertmanager_config=alertmanager_config(example.read_text(encoding="utf-8")),
         alertmanager_port=request.alertmanager_port,
-        namespace=params.deploy.environments[request.env].namespace,
+        namespace=served_by_pods(
+            params.deploy.environments[request.env], name=request.env, what="the rehearsal"
+        ).namespace,
     )
 
 

@@ -14,6 +14,7 @@ from modelops.errors import ReleaseError
 from modelops.releases.state import (
     CONTENT_HASH,
     Action,
+    Bundle,
     Canary,
     Event,
     Experiment,
@@ -21,6 +22,14 @@ from modelops.releases.state import (
     Release,
     Variant,
 )
+
+
+class BundleDocument(TypedDict):
+    """An edge bundle's archive: its sha256, format and model name."""
+
+    sha256: str
+    format: str
+    name: str
 
 
 class ModelDocument(TypedDict):
@@ -33,6 +42,8 @@ class ModelDocument(TypedDict):
     git_commit: str
     mlflow_run_id: str | None
     training_inputs: str | None
+    bundle: NotRequired[BundleDocument]
+    """Written only for an edge environment's bundle."""
 
 
 class CanaryDocument(ModelDocument):
@@ -138,7 +149,7 @@ def _variant(value: Any, name: str) -> Variant:
 
 
 def _model_document(model: ModelVersion) -> ModelDocument:
-    return {
+    document: ModelDocument = {
         "version": model.version,
         "model_uri": model.model_uri,
         "model_hash": model.model_hash,
@@ -147,6 +158,10 @@ def _model_document(model: ModelVersion) -> ModelDocument:
         "mlflow_run_id": model.mlflow_run_id,
         "training_inputs": model.training_inputs,
     }
+    if model.bundle is not None:
+        bundle = model.bundle
+        document["bundle"] = {"sha256": bundle.sha256, "format": bundle.format, "name": bundle.name}
+    return document
 
 
 def _canary_document(canary: Canary) -> CanaryDocument:
@@ -268,7 +283,14 @@ def _event(value: Any, name: str) -> Event:
 
 def _model(value: Any, name: str) -> ModelVersion:
     """A model of a release file; its hash must be a sha256 hex digest, before anything renders."""
-    model = _field(lambda: ModelVersion(**_mapping(value, name)), name)
+    fields = _mapping(value, name)
+    bundle, raw_bundle = None, fields.pop("bundle", None)
+    if raw_bundle is not None:
+        raw = _mapping(raw_bundle, f"{name}.bundle")
+        bundle = _field(lambda: Bundle(**raw), f"{name}.bundle")
+        if not isinstance(bundle.sha256, str) or not CONTENT_HASH.match(bundle.sha256):
+            raise ValueError(f"{name}.bundle.sha256: not a sha256 hex digest ({bundle.sha256!r})")
+    model = _field(lambda: ModelVersion(**fields, bundle=bundle), name)
     if not isinstance(model.model_hash, str) or not CONTENT_HASH.match(model.model_hash):
         raise ValueError(f"{name}.model_hash: not a sha256 hex digest ({model.model_hash!r})")
     return model

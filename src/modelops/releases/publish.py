@@ -7,6 +7,7 @@ URIs (s3://, gs://, ...) go through fsspec with the matching filesystem package 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -126,3 +127,61 @@ def fetched(uri: str, *, cache: Path, root: Path) -> Path:
             if not copy.is_dir():  # another run placed the same version meanwhile: fine
                 raise
     return copy
+
+
+BUNDLES = "bundles"
+"""The store's folder of edge bundle archives, each named `<sha256>.tar.gz`."""
+
+
+def bundle_store_uri(store: str, digest: str) -> str:
+    """The immutable address of a bundle archive in the store."""
+    return f"{store.rstrip('/')}/{BUNDLES}/{digest}.tar.gz"
+
+
+def publish_bundle(archive: Path, *, store: str, root: Path) -> tuple[str, str]:
+    """Copy a bundle archive to the store under its sha256 (unless already there); return
+    (uri, sha256). Like a model, an address that exists is reused only when it holds the same
+    bytes, never overwritten.
+
+    Raises:
+        PublishError: the store cannot be written, or holds other bytes at that address.
+    """
+    digest = file_sha256(archive)
+    uri = bundle_store_uri(store, digest)
+    if is_object_store(store):
+        import fsspec
+
+        protocol = uri.split("://", 1)[0]
+        try:
+            filesystem = fsspec.filesystem(protocol)
+            if not filesystem.exists(uri):  # an object store writes an object whole or not
+                filesystem.put_file(str(archive), uri)
+        except (ImportError, ValueError, OSError) as exc:
+            raise PublishError(
+                f"cannot publish to {uri} ({type(exc).__name__}: {exc}); add its fsspec "
+                "package (for example `uv add s3fs`) or use a local folder as deploy.store"
+            ) from None
+        return uri, digest
+    local = Path(uri.removeprefix("file://"))
+    target = local if local.is_absolute() else root / local
+    if target.exists():
+        if file_sha256(target) != digest:
+            raise PublishError(
+                f"{target} exists but does not hash to its name: the store is corrupted there; "
+                "remove that file by hand after checking it"
+            )
+        return uri, digest
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.copyfile(archive, staging)
+    staging.rename(target)
+    return uri, digest
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

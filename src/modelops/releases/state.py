@@ -39,7 +39,7 @@ Action: TypeAlias = Literal[
     "conclude-experiment",
     "stop-experiment",
 ]
-Strategy: TypeAlias = Literal["direct", "canary", "batch"]
+Strategy: TypeAlias = Literal["direct", "canary", "batch", "edge"]
 """How a new model reaches an environment (`deploy.environments.<env>.strategy`)."""
 KEEP_PREVIOUS = 5
 """Replaced stable models remembered per environment, so `restore` can bring one back."""
@@ -61,6 +61,15 @@ _HAND_EDITED = (
 
 
 @dataclass(frozen=True)
+class Bundle:
+    """An edge bundle archive (an edge environment's model), published under its sha256."""
+
+    sha256: str
+    format: str
+    name: str
+
+
+@dataclass(frozen=True)
 class ModelVersion:
     """A published model, pinned: where it is (immutable), what it is, where it came from."""
 
@@ -73,9 +82,14 @@ class ModelVersion:
     training_inputs: str | None = None
     """Fingerprint of what trained it (data, code, params in dvc.lock): two trainings from the
     same inputs are the same model even though their files differ (timestamps, ids)."""
+    bundle: Bundle | None = None
+    """In an edge environment: the archive devices download (`model_uri` is its address)."""
 
     def same_model(self, other: ModelVersion) -> bool:
-        """The same bytes, or trained from the same inputs."""
+        """The same bytes, or trained from the same inputs; bundles: the same archive (a new
+        export of a model, say a fixed conversion, is a new release)."""
+        if self.bundle is not None or other.bundle is not None:
+            return self.bundle == other.bundle
         return self.model_hash == other.model_hash or (
             self.training_inputs is not None and self.training_inputs == other.training_inputs
         )
@@ -231,8 +245,8 @@ def deploy(
 ) -> Release | Unchanged:
     """A new model for this environment: stable at once, a canary at the first step, or a shadow.
 
-    `direct` and `batch` make it the stable model at once (a batch environment's scheduled runs
-    score with the stable model; it has no traffic to split, so no steps).
+    `direct` and `batch` make it the stable model at once (a batch environment has no traffic
+    to split); `edge` is `canary` over percents of a fleet of devices, without a shadow.
 
     With the `canary` strategy and a stable model to compare with, `shadow_first` starts it as a
     shadow (mirrored requests, 0% of the answers); the first promote makes it a canary. A model
@@ -277,7 +291,7 @@ def deploy(
         release, rolled_back=tuple(m for m in release.rolled_back if not m.same_model(model))
     )
     first_weight = steps[0] if steps else 100
-    if strategy != "canary" or release.stable is None:
+    if strategy not in ("canary", "edge") or release.stable is None:
         return record_step(replace_stable(release, model), "deploy", model, change)
     if shadow_first:
         # Even with steps [100]: mirrored first, then all of the traffic at the first promote.
@@ -376,9 +390,15 @@ def refuse_during_experiment(release: Release, what: str) -> None:
 
 
 def require_immutable(model: ModelVersion) -> None:
-    """A release may only point at a content-addressed model: its URI ends with its hash."""
+    """A release may only point at a content-addressed model: its URI ends with its hash (a
+    bundle's: with `<sha256>.tar.gz`)."""
     if not CONTENT_HASH.match(model.model_hash):
         raise ReleaseError(f"{model.version}: model_hash must be a sha256 hex digest")
+    bundle = model.bundle
+    if bundle is not None and CONTENT_HASH.match(bundle.sha256):
+        if model.model_uri.endswith(f"/{bundle.sha256}.tar.gz"):
+            return
+        raise ReleaseError(f"bundle URI {model.model_uri} must end with its sha256 .tar.gz")
     if not model.model_uri.rstrip("/").endswith("/" + model.model_hash):
         raise ReleaseError(
             f"model URI {model.model_uri} is not immutable: it must end with the model's content "
