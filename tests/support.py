@@ -16,6 +16,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
+from modelops.params import (
+    BatchEnvironmentParams,
+    Params,
+    RealtimeEnvironmentParams,
+    served_by_pods,
+)
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -203,3 +210,10 @@ def recording_shims(
         wrapper.write_text(f'#!/bin/sh\n{record}\nexec "{real}" "$@"\n')
         wrapper.chmod(0o755)
     return folder
+
+
+def pod_environment(
+    params: Params, name: str
+) -> RealtimeEnvironmentParams | BatchEnvironmentParams:
+    """`deploy.environments[name]`, which model pods serve (an edge one fails the test)."""
+    return served_by_pods(params.deploy.environments[name], name=name, what="this test")

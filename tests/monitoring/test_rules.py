@@ -21,7 +21,7 @@ from modelops.deploy.render import monitoring_files
 from modelops.observability import rules
 from modelops.params import BatchEnvironmentParams, MonitoringParams, Params
 from tests.monitoring.cases import Builder, promtool_tests
-from tests.support import REPO_ROOT, template_params, tool_or_skip
+from tests.support import REPO_ROOT, pod_environment, template_params, tool_or_skip
 
 ALERTS_RUNBOOK = REPO_ROOT / "runbooks" / "alerts.md"
 
@@ -90,7 +90,7 @@ def test_promtool_accepts_every_rendered_rules_file(name: str, tmp_path: Path) -
 def test_each_alert_fires_on_a_breach_only(name: str, alert: str, tmp_path: Path) -> None:
     promtool = tool_or_skip("promtool", install="apt-get install prometheus")
     params = PARAMS[name]
-    namespace = params.deploy.environments["production"].namespace
+    namespace = pod_environment(params, "production").namespace
     built = Builder(params.monitoring, namespace).cases()
     assert alert in built, f"{alert} has no promtool cases in tests/monitoring/cases.py"
     groups = _groups(params)
@@ -128,7 +128,7 @@ def _needed_by(groups: list[dict[str, Any]], alert: str) -> list[dict[str, Any]]
 
 def test_every_alert_has_cases_and_no_case_is_for_an_unknown_alert() -> None:
     for params in PARAMS.values():
-        namespace = params.deploy.environments["production"].namespace
+        namespace = pod_environment(params, "production").namespace
         rendered = set(_alerts(_groups(params)))
         built = set(Builder(params.monitoring, namespace).cases())
         assert rendered <= built, f"alerts without cases: {sorted(rendered - built)}"
@@ -142,7 +142,7 @@ def test_every_alert_has_cases_and_no_case_is_for_an_unknown_alert() -> None:
 
 def test_guarded_alerts_have_a_below_the_minimum_case() -> None:
     params = PARAMS["template"]
-    namespace = params.deploy.environments["production"].namespace
+    namespace = pod_environment(params, "production").namespace
     for alert, rule in _alerts(_groups(params)).items():
         guarded = re.search(r">= \d+", rule["expr"]) is not None
         names = [case.name for case in Builder(params.monitoring, namespace).cases()[alert]]

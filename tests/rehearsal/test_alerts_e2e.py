@@ -26,6 +26,7 @@ from modelops.observability import dashboards
 from modelops.params import Params, load_params
 from modelops.prepared import load_meta
 from modelops.rehearsal import processes
+from tests.support import pod_environment
 
 SHIFT_AT, SHIFT_FOR, SCALE = 30, 45, 120
 DRIFT = "ModelopsFeatureDrift"
@@ -54,7 +55,7 @@ def _in_alertmanager(port: int) -> list[dict[str, Any]]:
 
 
 def _panel_queries(params: Params, environment: str) -> list[tuple[str, str, str]]:
-    namespace = params.deploy.environments[environment].namespace
+    namespace = pod_environment(params, environment).namespace
     objectives = params.monitoring.objectives
     boards = dashboards.dashboards(
         environment=environment,

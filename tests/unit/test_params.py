@@ -19,7 +19,7 @@ from modelops.params import (
     params_schema,
     parse_params,
 )
-from tests.support import REPO_ROOT, template_params
+from tests.support import REPO_ROOT, pod_environment, template_params
 
 
 def _with(path: tuple[str, ...], value: Any) -> dict[str, Any]:
@@ -189,12 +189,12 @@ def test_given_the_removed_canary_inputs_max_psi_then_the_error_points_at_gates_
 
 def test_shadow_first_is_off_unless_asked_for_and_documented_in_the_schema() -> None:
     params = load_params(REPO_ROOT / "params.yaml")
-    assert params.deploy.environments["production"].shadow_first is False
+    assert pod_environment(params, "production").shadow_first is False
     environment = params_schema()["$defs"]["RealtimeEnvironmentParams"]["properties"]
     assert environment["shadow_first"]["default"] is False
     assert "shadow predictor on mirrored traffic" in environment["shadow_first"]["description"]
     on = parse_params(_with(("deploy", "environments", "production", "shadow_first"), True))
-    assert on.deploy.environments["production"].shadow_first is True
+    assert pod_environment(on, "production").shadow_first is True
 
 
 def test_given_shadow_first_with_the_direct_strategy_then_the_error_names_the_key_and_fix() -> None:
@@ -205,19 +205,19 @@ def test_given_shadow_first_with_the_direct_strategy_then_the_error_names_the_ke
     assert "this environment's is direct" in message
     assert "Set strategy: canary, or shadow_first: false" in message
     off = parse_params(_with(("deploy", "environments", "staging", "shadow_first"), False))
-    assert off.deploy.environments["staging"].shadow_first is False, "false is fine with direct"
+    assert pod_environment(off, "staging").shadow_first is False, "false is fine with direct"
 
 
 def test_the_target_is_seldon_unless_set_and_its_schema_states_each_licence() -> None:
     params = load_params(REPO_ROOT / "params.yaml")
-    assert {params.deploy.environments[n].target for n in ("staging", "production")} == {"seldon"}
+    assert {pod_environment(params, n).target for n in ("staging", "production")} == {"seldon"}
     target = params_schema()["$defs"]["RealtimeEnvironmentParams"]["properties"]["target"]
     assert target["enum"] == ["seldon", "kserve"]
     assert target["default"] == "seldon"
     assert "Business Source License" in target["description"]
     assert "Apache-2.0, a CNCF project" in target["description"]
     on = parse_params(_with(("deploy", "environments", "production", "target"), "kserve"))
-    assert on.deploy.environments["production"].target == "kserve"
+    assert pod_environment(on, "production").target == "kserve"
 
 
 def test_given_an_unknown_target_then_the_error_names_the_key_and_the_allowed_values() -> None:
@@ -243,7 +243,7 @@ def test_given_a_kserve_environment_with_shadow_first_then_it_is_refused_saying_
     assert "Set shadow_first: false" in message
     assert "or target: seldon" in message
     raw["deploy"]["environments"]["production"]["shadow_first"] = False
-    assert parse_params(raw).deploy.environments["production"].target == "kserve"
+    assert pod_environment(parse_params(raw), "production").target == "kserve"
 
 
 @pytest.mark.parametrize(
