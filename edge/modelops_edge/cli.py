@@ -17,15 +17,15 @@ from pathlib import Path
 from modelops_contract.bundle import BundleError, check_sums
 
 from modelops_edge import export, signing
-from modelops_edge.convert import ConversionRefused
-from modelops_edge.tables import UnsupportedModel
+from modelops_edge.convert import ConversionRefusedError
+from modelops_edge.tables import UnsupportedModelError
 
 _REFUSALS = (
-    export.ExportRefused,
-    ConversionRefused,
-    UnsupportedModel,
+    export.ExportRefusedError,
+    ConversionRefusedError,
+    UnsupportedModelError,
     BundleError,
-    signing.SignatureRefused,
+    signing.SignatureRefusedError,
 )
 
 

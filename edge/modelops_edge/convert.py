@@ -27,7 +27,7 @@ ONNX_OPSET = 18
 GCC_FLAGS = ("-O2", "-fPIC", "-shared", "-std=c99")
 
 
-class ConversionRefused(Exception):
+class ConversionRefusedError(Exception):
     """A format that cannot hold this model faithfully; the message says why and what to do."""
 
 
@@ -79,11 +79,11 @@ def convert(classifier: Any, fmt: str, *, width: int, directory: Path) -> Conver
     """Write the converted model into `directory`.
 
     Raises:
-        ConversionRefused: `refusal` names a reason.
+        ConversionRefusedError: `refusal` names a reason.
     """
     reason = refusal(classifier, fmt)
     if reason:
-        raise ConversionRefused(f"--format {fmt} cannot hold this model: {reason}")
+        raise ConversionRefusedError(f"--format {fmt} cannot hold this model: {reason}")
     if fmt == FORMAT_ONNX:
         return _onnx(classifier, width=width, directory=directory)
     return _native(classifier, directory=directory)
@@ -112,7 +112,7 @@ def _native(classifier: Any, *, directory: Path) -> Converted:
 
     gcc = shutil.which("gcc")
     if gcc is None:
-        raise ConversionRefused(
+        raise ConversionRefusedError(
             "--format native compiles C with gcc, and gcc is not on PATH: install it "
             "(apt-get install gcc)"
         )
@@ -124,9 +124,13 @@ def _native(classifier: Any, *, directory: Path) -> Converted:
     command = [gcc, *GCC_FLAGS, "-o", str(directory / library), *files, "-lm"]
     built = subprocess.run(command, cwd=sources, capture_output=True, text=True)
     if built.returncode:
-        raise ConversionRefused(f"gcc could not compile the generated C: {built.stderr[-2000:]}")
+        raise ConversionRefusedError(
+            f"gcc could not compile the generated C: {built.stderr[-2000:]}"
+        )
     converters = {name: version(name) for name in ("treelite", "tl2cgen")}
-    build = f"cd {NATIVE_SOURCES} && gcc {' '.join(GCC_FLAGS)} -o ../{library} {' '.join(files)} -lm"
+    build = (
+        f"cd {NATIVE_SOURCES} && gcc {' '.join(GCC_FLAGS)} -o ../{library} {' '.join(files)} -lm"
+    )
     return Converted(
         library,
         {**converters, "gcc": _gcc_version(gcc)},

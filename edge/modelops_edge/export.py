@@ -37,7 +37,7 @@ KEY_ENV = "MODELOPS_SIGNING_KEY"
 """The environment variable naming the private key file when --key is not given."""
 
 
-class ExportRefused(Exception):
+class ExportRefusedError(Exception):
     """The export did not publish: the message says why and how to fix it."""
 
 
@@ -71,19 +71,19 @@ def run(request: dict[str, Any]) -> Exported:
     """Export as `request` (the pipeline's `modelops export` writes it) says.
 
     Raises:
-        ExportRefused: the format cannot hold the model, parity fails, or no key was given.
+        ExportRefusedError: the format cannot hold the model, parity fails, or no key was given.
     """
     key = request.get("key") or os.environ.get(KEY_ENV) or None
     if key is None and not request["unsigned"]:
-        raise ExportRefused(no_key_message())
+        raise ExportRefusedError(no_key_message())
     if key is not None and not Path(key).is_file():
-        raise ExportRefused(f"signing key {key}: no such file")
+        raise ExportRefusedError(f"signing key {key}: no such file")
     pipeline = skops.io.load(request["model_file"], trusted=request["trusted_types"])
     preprocess, classifier = tables.split(pipeline)
     fmt, facts = request["format"], request["manifest"]
     reason = convert.refusal(classifier, fmt)
     if reason:
-        raise ExportRefused(f"--format {fmt} cannot hold this model: {reason}")
+        raise ExportRefusedError(f"--format {fmt} cannot hold this model: {reason}")
     out = Path(request["out_dir"])
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{request['name']}-{fmt}-{facts['model_hash'][:12]}"
@@ -149,7 +149,7 @@ def _build(
     (bundle / PARITY).write_bytes(_json(parity.to_dict()))
     if not parity.passed:
         worst = parity.worst_row
-        raise ExportRefused(
+        raise ExportRefusedError(
             f"{parity.summary()} (worst row {worst}); nothing was published. The converted "
             f"model does not score as the trained pipeline does: try the other --format "
             "(runbooks/edge.md, A parity refusal)"

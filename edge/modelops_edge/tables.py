@@ -24,7 +24,7 @@ from sklearn.preprocessing import (
 )
 
 
-class UnsupportedModel(Exception):
+class UnsupportedModelError(Exception):
     """A pipeline whose preprocessing the tables cannot express."""
 
 
@@ -36,7 +36,7 @@ def split(pipeline: Pipeline) -> tuple[ColumnTransformer, Any]:
     """(preprocessing, classifier) of a template pipeline."""
     steps = dict(pipeline.steps)
     if set(steps) != {"preprocess", "classifier"}:
-        raise UnsupportedModel(
+        raise UnsupportedModelError(
             f"the pipeline's steps are {list(steps)}, not the template's preprocess and "
             "classifier (src/modelops/model.py)"
         )
@@ -54,7 +54,9 @@ def encoding_tables(preprocess: ColumnTransformer) -> dict[str, Any]:
         elif name == "numeric":
             columns += _numeric(transformer, list(features))
         else:
-            raise UnsupportedModel(f"unknown transformer {name!r} in the pipeline's preprocess")
+            raise UnsupportedModelError(
+                f"unknown transformer {name!r} in the pipeline's preprocess"
+            )
     width = sum(int(column.get("width", 1)) for column in columns)
     return {"columns": columns, "width": width}
 
@@ -64,7 +66,9 @@ def _categorical(transformer: Pipeline, features: list[str]) -> list[dict[str, A
     encoder = steps["encode"]
     missing = steps["missing_nan"].fill_value
     if not isinstance(encoder, OrdinalEncoder | OneHotEncoder):
-        raise UnsupportedModel(f"categorical encoder {type(encoder).__name__} is not supported")
+        raise UnsupportedModelError(
+            f"categorical encoder {type(encoder).__name__} is not supported"
+        )
     widths = (
         [1] * len(features)
         if isinstance(encoder, OrdinalEncoder)
@@ -79,7 +83,7 @@ def _categorical(transformer: Pipeline, features: list[str]) -> list[dict[str, A
         block = encoder.transform(probe)[:, offsets[index] : offsets[index + 1]]
         if isinstance(encoder, OrdinalEncoder):
             codes = [None if np.isnan(code) else int(code) for code in block[:, 0]]
-            spec = {"encoding": ORDINAL}
+            spec: dict[str, object] = {"encoding": ORDINAL}
         else:
             codes = [int(row.argmax()) if row.any() else None for row in np.asarray(block)]
             spec = {"encoding": ONE_HOT, "width": widths[index]}
@@ -104,7 +108,7 @@ def _numeric(transformer: Any, features: list[str]) -> list[dict[str, Any]]:
     steps = dict(transformer.steps)
     imputer, scaler = steps.get("impute"), steps.get("scale")
     if not isinstance(imputer, SimpleImputer) or not isinstance(scaler, StandardScaler):
-        raise UnsupportedModel(f"numeric preprocessing {list(steps)} is not supported")
+        raise UnsupportedModelError(f"numeric preprocessing {list(steps)} is not supported")
     return [
         {
             "name": feature,

@@ -70,9 +70,13 @@ def test_given_native_categorical_false_then_the_trees_split_category_codes_as_n
     classifier = model.named_steps["classifier"]
     assert isinstance(classifier, HistGradientBoostingClassifier)
     assert classifier.is_categorical_ is None, "no native categorical splits"
-    assert _fit("hist_gradient_boosting", frame, schema).named_steps[  # type: ignore[attr-defined]
-        "classifier"
-    ].is_categorical_.any(), "the default keeps them"
+    assert (
+        _fit("hist_gradient_boosting", frame, schema)
+        .named_steps[  # type: ignore[attr-defined]
+            "classifier"
+        ]
+        .is_categorical_.any()
+    ), "the default keeps them"
 
 
 # Small data: warnings that name the param and a value, from scikit-learn's own rules.

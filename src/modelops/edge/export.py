@@ -57,7 +57,9 @@ def export(request: ExportRequest, params: Params, paths: ProjectPaths) -> dict[
     model_dir, model_hash = _model(request, params, paths)
     exporter = paths.root / EDGE_BIN / "modelops-edge"
     if not exporter.is_file():
-        raise ExportError(f"{paths.show(exporter)} is missing: `make install-edge` builds edge/.venv")
+        raise ExportError(
+            f"{paths.show(exporter)} is missing: `make install-edge` builds edge/.venv"
+        )
     document = _request(request, params, paths, model_dir=model_dir, model_hash=model_hash)
     with tempfile.TemporaryDirectory(prefix="modelops-export-") as scratch:
         request_file = Path(scratch) / "request.json"
