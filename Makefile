@@ -29,7 +29,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install install-pipeline install-spark install-spark-connect spark-image demo repro exp-show report serve up down render status test lint format bench mlflow-ui lock clean
+.PHONY: help install install-pipeline install-spark install-spark-connect install-edge spark-image demo repro exp-show report serve up down render status test lint format bench mlflow-ui lock clean
 
 help: ## List the tasks
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -66,6 +66,15 @@ CONNECT_INSTALLED := serving/.venv-connect/.installed
 install-spark-connect: $(CONNECT_INSTALLED) ## Build serving/.venv-connect/: modelops-score for a Spark Connect server (SPARK_REMOTE=sc://...)
 $(CONNECT_INSTALLED): $(UV) serving/pyproject.toml serving/uv.lock
 	cd serving && UV_PROJECT_ENVIRONMENT=.venv-connect ../$(UV) sync --frozen --no-default-groups --group connect
+	@touch $@
+
+# The edge exporter (`modelops export`): skl2onnx, onnxruntime, Treelite, TL2cgen and OpenSSF
+# model-signing in an environment of their own, edge/.venv (skl2onnx's tree converter fails under
+# the pipeline's protobuf 7). ~580 MB; a no-op once built. Native bundles also need gcc.
+EDGE_INSTALLED := edge/.venv/.installed
+install-edge: $(EDGE_INSTALLED) ## Build edge/.venv/: the exporter of `modelops export` (ONNX, compiled trees, signing)
+$(EDGE_INSTALLED): $(UV) edge/pyproject.toml edge/uv.lock edge/device/pyproject.toml
+	cd edge && ../$(UV) sync --frozen
 	@touch $@
 
 # The image spark-operator runs the driver and executors of a batch environment with engine spark
@@ -152,4 +161,4 @@ lock: $(UV) ## Re-resolve uv.lock after editing dependencies in pyproject.toml
 	$(UV) lock
 
 clean: ## Remove environments and caches (not data, models or MLflow runs)
-	rm -rf $(VENV) serving/.venv serving/.venv-connect $(TOOLS) .pytest_cache .mypy_cache .ruff_cache benchmarks/.work
+	rm -rf $(VENV) serving/.venv serving/.venv-connect edge/.venv $(TOOLS) .pytest_cache .mypy_cache .ruff_cache benchmarks/.work

@@ -39,6 +39,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "deploy",
             "rehearsal",
             "batch",
+            "edge",
             "report",
             "summary",
         ),

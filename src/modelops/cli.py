@@ -25,6 +25,7 @@ from modelops.batch import cli as batch_cli
 from modelops.canary import cli as canary_cli
 from modelops.capacity import cli as capacity_cli
 from modelops.deploy import cli as deploy_cli
+from modelops.edge import cli as edge_cli
 from modelops.errors import ExitCode, ModelopsError
 from modelops.experiments import cli as experiment_cli
 from modelops.gates.registry import GATE_NAMES
@@ -146,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     monitor_cli.register(commands)
     batch_cli.register(commands)
     capacity_cli.register(commands)
+    edge_cli.register(commands)
     return parser
 
 

@@ -24,7 +24,9 @@ traceback.
      ├── RetrainError         the retraining branch cannot be made
      ├── RehearsalError       the rehearsal cannot start as asked
      ├── BatchError           no model to score with, or no batch engine installed
-     └── CapacityError        a load test that cannot run: bad options, no server answering
+     ├── CapacityError        a load test that cannot run: bad options, no server answering
+     └── ExportError          an edge bundle refused: a format that cannot hold the model,
+                              parity outside tolerance, no signing key, no exporter installed
 
 Exit codes, the same for every command (`ExitCode`; the handlers return them by name):
 
@@ -139,3 +141,9 @@ class BatchError(ModelopsError):
 class CapacityError(ModelopsError):
     """A capacity run that cannot run as asked: bad options, a server that does not start or
     answer, a load generator that fails, or a capacity report that is not one."""
+
+
+class ExportError(ModelopsError):
+    """An edge export that did not publish (`modelops export`): the exporter's refusal (a format
+    that cannot hold the model faithfully, parity outside tolerance, no signing key), or no
+    exporter environment (edge/.venv)."""

@@ -329,6 +329,8 @@ def _hist_gradient_boosting(
         validation_fraction=params.validation_fraction,
         n_iter_no_change=params.n_iter_no_change,
         class_weight=params.class_weight,
-        categorical_features=list(range(len(schema.categorical))) or None,
+        categorical_features=(
+            list(range(len(schema.categorical))) or None if params.native_categorical else None
+        ),
         random_state=seed,
     )

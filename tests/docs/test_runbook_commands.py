@@ -76,6 +76,9 @@ NOT_RUNNABLE = {
     "through the CLI",
     r"modelops release experiment\b": "needs a candidate published by an earlier release: "
     "tests/deploy/test_walk_experiment.py runs start, conclude and stop through the CLI",
+    r"modelops export\b|make install-edge\b|edge/\.venv/bin/|openssl\b": "builds edge/.venv "
+    "(~580 MB), compiles C and makes keys: tests/edge/test_export.py runs export, verify and "
+    "the key commands for real",
     r"modelops capacity\b": "minutes of load on a shared machine, and the peak from a running "
     "Prometheus: tests/capacity/test_capacity_cli.py runs it on a small budget",
     r"modelops (monitor|monitor-issues|retrain)\b": "asks a running Prometheus, a server's "

@@ -57,6 +57,28 @@ def test_none_and_nan_categories_give_the_same_prediction(
     assert np.isfinite(predict(unseen)).all(), "an unseen category still gets a prediction"
 
 
+def test_given_native_categorical_false_then_the_trees_split_category_codes_as_numbers(
+    dataset: tuple[pd.DataFrame, Schema],
+) -> None:
+    # Given train.model.native_categorical: false (what an ONNX export needs), when trained,
+    # then no feature is categorical to the classifier, and the model still learns.
+    frame, schema = dataset
+    params = TrainParams.model_validate(
+        {"seed": 0, "model": {"kind": "hist_gradient_boosting", "native_categorical": False}}
+    )
+    model = build_pipeline(schema, params).fit(features(frame, schema), frame[schema.label])
+    classifier = model.named_steps["classifier"]
+    assert isinstance(classifier, HistGradientBoostingClassifier)
+    assert classifier.is_categorical_ is None, "no native categorical splits"
+    assert (
+        _fit("hist_gradient_boosting", frame, schema)
+        .named_steps[  # type: ignore[attr-defined]
+            "classifier"
+        ]
+        .is_categorical_.any()
+    ), "the default keeps them"
+
+
 # Small data: warnings that name the param and a value, from scikit-learn's own rules.
 
 

@@ -23,6 +23,9 @@ class HistGradientBoostingParams(Frozen):
     validation_fraction: float = Field(0.1, gt=0.0, lt=1.0)
     n_iter_no_change: int = Field(10, ge=1)
     class_weight: Literal["balanced"] | None = None
+    native_categorical: bool = True
+    """Split categories by set (scikit-learn's categorical_features); false treats their codes
+    as numbers, which ONNX can hold (`modelops export --format onnx`; onnx/sklearn-onnx#1051)."""
 
 
 class RandomForestParams(Frozen):

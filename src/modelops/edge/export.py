@@ -1,0 +1,134 @@
+"""`modelops export`: gather what the exporter needs, run it in edge/.venv, read its answer.
+
+The converters cannot share the pipeline's environment (skl2onnx's tree converter fails under
+its protobuf 7), so the exporter (`modelops_edge`) runs as a subprocess, as the model server
+runs from serving/.venv. This side supplies what only the project knows: the model file and the
+types its MLmodel trusts, the test rows and the edge cases (`cases`), the manifest's facts
+(the model's content hash, the data version, the git commit) and the gate's threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelops.edge.cases import edge_cases, table_columns
+from modelops.errors import ExportError
+from modelops.gitinfo import git_state
+from modelops.identity import content_hash
+from modelops.params import Params
+from modelops.paths import MODEL_CARD, ProjectPaths
+from modelops.prepared import load_prepared
+
+EDGE_BIN = Path("edge") / ".venv" / "bin"
+BUNDLES_DIR = "bundles"
+# Probabilities from float32 inputs (ONNX) differ from scikit-learn's float64 by about 1e-7 on
+# this template's models; 1e-5 leaves room for that and still catches any real change (a flipped
+# split moves a probability by 1e-3 or more).
+DEFAULT_TOLERANCE = 1e-5
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What `modelops export` was asked."""
+
+    format: str
+    model_dir: Path | None = None
+    env: str | None = None
+    out_dir: Path | None = None
+    key: Path | None = None
+    unsigned: bool = False
+    name: str = "model"
+    tolerance: float = DEFAULT_TOLERANCE
+
+
+def export(request: ExportRequest, params: Params, paths: ProjectPaths) -> dict[str, Any]:
+    """Run the exporter; returns what it published (directory, archive, sha256, parity).
+
+    Raises:
+        ExportError: no model, no exporter environment, or the exporter refused (its message).
+    """
+    model_dir, model_hash = _model(request, params, paths)
+    exporter = paths.root / EDGE_BIN / "modelops-edge"
+    if not exporter.is_file():
+        raise ExportError(
+            f"{paths.show(exporter)} is missing: `make install-edge` builds edge/.venv"
+        )
+    document = _request(request, params, paths, model_dir=model_dir, model_hash=model_hash)
+    with tempfile.TemporaryDirectory(prefix="modelops-export-") as scratch:
+        request_file = Path(scratch) / "request.json"
+        request_file.write_text(json.dumps(document), encoding="utf-8")
+        result_file = Path(scratch) / "result.json"
+        command = [str(exporter), "export", str(request_file), "--result", str(result_file)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode:
+            raise ExportError(_refusal(done.stderr))
+        published: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
+    return published
+
+
+def _refusal(stderr: str) -> str:
+    """The exporter's `error: ...` line (Treelite and gcc may log around it), else its output."""
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    return errors[-1].removeprefix("error: ") if errors else stderr.strip()
+
+
+def _model(request: ExportRequest, params: Params, paths: ProjectPaths) -> tuple[Path, str]:
+    """The model directory (--model, the environment's released model, or models/model) and
+    its content hash (the release's, checked when fetched)."""
+    if request.env is not None:
+        from modelops.batch.score import released_model
+
+        released = released_model(request.env, params, paths)
+        if released is None:
+            raise ExportError(f"{request.env} has no released model yet; give --model DIR")
+        return released.directory, released.expected_hash
+    directory = request.model_dir or paths.model_dir
+    if not (directory / "MLmodel").is_file():
+        raise ExportError(f"{paths.show(directory)}: no trained model; run `dvc repro` first")
+    return directory, content_hash(directory)
+
+
+def _request(
+    request: ExportRequest,
+    params: Params,
+    paths: ProjectPaths,
+    *,
+    model_dir: Path,
+    model_hash: str,
+) -> dict[str, Any]:
+    """The exporter's request (JSON): everything it needs, nothing it must look up."""
+    flavor = yaml.safe_load((model_dir / "MLmodel").read_text(encoding="utf-8"))["flavors"]
+    sklearn = flavor["sklearn"]
+    card = json.loads((model_dir / MODEL_CARD).read_text(encoding="utf-8"))
+    prepared = load_prepared(paths.prepared_dir)
+    schema = prepared.schema
+    return {
+        "format": request.format,
+        "name": request.name,
+        "model_file": str((model_dir / sklearn["pickled_model"]).resolve()),
+        "trusted_types": list(sklearn.get("skops_trusted_types") or []),
+        "out_dir": str((request.out_dir or paths.root / BUNDLES_DIR).resolve()),
+        "key": str(request.key.resolve()) if request.key else None,
+        "unsigned": request.unsigned,
+        "tolerance": request.tolerance,
+        "threshold": params.evaluate.threshold,
+        "positive_label": card["positive_label"],
+        "categorical": list(schema.categorical),
+        "manifest": {
+            "model_hash": model_hash,
+            "model_kind": card.get("model_kind", ""),
+            "data_version": card.get("data_version", prepared.meta.data_hash),
+            "git_commit": git_state(paths.root).commit,
+        },
+        "rows": {
+            "test": table_columns(schema, prepared.test),
+            "edge": edge_cases(schema, prepared.train),
+        },
+    }
