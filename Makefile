@@ -128,7 +128,7 @@ test: install ## Run the whole test suite (TEST_WORKERS=1 for one process)
 	python -m slipcover --json --out reports/coverage.json -m pytest -n $(TEST_WORKERS) --dist loadscope
 	python -m tests.coverage_floor reports/coverage.json
 
-lint: install ## Check formatting, lint, types, and that manifests/ is what renders
+lint: install install-edge ## Check formatting, lint, types, and that manifests/ is what renders
 	modelops render --check
 	ruff format --check .
 	ruff check .
@@ -136,6 +136,8 @@ lint: install ## Check formatting, lint, types, and that manifests/ is what rend
 	mypy --python-executable serving/.venv/bin/python --strict --ignore-missing-imports \
 		serving/modelops_serving serving/contract/modelops_contract \
 		tests/serving/faulty/faulty_server.py tests/serving/clients/seldon_client_calls.py
+	mypy --python-executable edge/.venv/bin/python --strict --ignore-missing-imports \
+		edge/modelops_edge edge/device/modelops_device
 
 format: install ## Format and auto-fix lint
 	ruff format .
