@@ -1,5 +1,7 @@
-"""Edge bundles and edge params for the fleet tests: small archives built here (a manifest.json
-and a dummy model file), the shape `modelops export` writes, so these tests do not need it."""
+"""Edge bundles and edge params for the fleet tests: small archives built here (a manifest.json,
+a dummy model file and their SHA256SUMS), the shape `modelops export` writes, so these tests do
+not need its environment. The signature is not checked at deploy (devices verify it), only that
+the manifest says the bundle is signed."""
 
 from __future__ import annotations
 
@@ -32,8 +34,10 @@ def bundle(
     *,
     bundle_format: str = "onnx",
     manifest: dict[str, Any] | None = None,
+    tamper: bool = False,
 ) -> Path:
-    """A bundle archive `folder/<name>.tar.gz`: manifest.json at its root and a model file.
+    """A bundle archive `folder/<name>.tar.gz`: manifest.json at its root, a model file and
+    SHA256SUMS (with `tamper`, the model file is changed after summing).
 
     Built with fixed member times, so the same name gives the same bytes (the same sha256).
     """
@@ -43,6 +47,7 @@ def bundle(
         "model_hash": model_hash(name),
         "data_version": hashlib.sha256(b"data").hexdigest(),
         "git_commit": hashlib.sha1(name.encode()).hexdigest(),
+        "signed": True,
     }
     path = folder / f"{name}.tar.gz"
     with (
@@ -50,10 +55,15 @@ def bundle(
         gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as zipped,
         tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as archive,
     ):
-        for member, data in (
-            ("manifest.json", json.dumps(document, sort_keys=True).encode()),
-            (f"model.{bundle_format}", f"weights of {name}".encode()),
-        ):
+        files = {
+            "manifest.json": json.dumps(document, sort_keys=True).encode(),
+            f"model.{bundle_format}": f"weights of {name}".encode(),
+        }
+        sums = "".join(f"{hashlib.sha256(data).hexdigest()}  {f}\n" for f, data in files.items())
+        if tamper:
+            files[f"model.{bundle_format}"] += b" and then some"
+        files["SHA256SUMS"] = sums.encode()
+        for member, data in files.items():
             info = tarfile.TarInfo(member)
             info.size, info.mtime = len(data), 0
             archive.addfile(info, io.BytesIO(data))

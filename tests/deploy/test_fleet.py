@@ -164,6 +164,16 @@ def test_a_bundle_is_read_from_its_manifest_and_a_broken_one_refused(tmp_path: P
         read_bundle(tmp_path / "plain.tar.gz")
 
 
+def test_a_tampered_or_unsigned_bundle_is_refused_before_it_is_published(tmp_path: Path) -> None:
+    with pytest.raises(DeployError, match=r"not what its SHA256SUMS says \(changed: model\.onnx\)"):
+        read_bundle(bundle(tmp_path, "tampered", tamper=True))
+    unsigned = {"name": "churn", "format": "onnx", "model_hash": model_hash("u"), "signed": False}
+    with pytest.raises(
+        DeployError, match=r"is unsigned: devices refuse.*Export it again with --key"
+    ):
+        read_bundle(bundle(tmp_path, "unsigned", manifest=unsigned))
+
+
 @pytest.fixture
 def edge_repo(repo: Path) -> Path:
     """The template's repository with an edge environment `devices` declared."""

@@ -1,10 +1,11 @@
 """`modelops release deploy --bundle`: an edge bundle published to the store, rolled out by cohort.
 
-The archive (`modelops export`'s output: a tar.gz with `manifest.json` at its root) is read for
-its model name, format and model hash, published under its sha256 (`<store>/bundles/<sha256>.
-tar.gz`) and deployed by the release state machine, as models are: the first step of the
-environment's cohort steps (every device when it has none), then promote, rollback and
-restore as for any other release, each a commit.
+The archive (`modelops export`'s output: a tar.gz with `manifest.json` at its root) is unpacked
+and checked as a device will check it (every file as its SHA256SUMS says, nothing more; signed),
+read for its model name, format and model hash, published under its sha256
+(`<store>/bundles/<sha256>.tar.gz`) and deployed by the release state machine, as models are:
+the first step of the environment's cohort steps (every device when it has none), then promote,
+rollback and restore as for any other release, each a commit.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from __future__ import annotations
 import json
 import re
 import tarfile
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from modelops_contract.bundle import MANIFEST, BundleError, check_sums
 
 from modelops.deploy.workflow import Plan, commit_message, release_in
 from modelops.errors import DeployError
@@ -24,10 +28,8 @@ from modelops.releases.files import load_releases
 from modelops.releases.publish import bundle_store_uri, file_sha256, is_object_store, publish_bundle
 from modelops.releases.state import Bundle, Change, ModelVersion, Unchanged
 
-MANIFEST = "manifest.json"
-"""The bundle's manifest, at the archive's root."""
-_MANIFEST_LIMIT = 1 << 20
-"""A manifest bigger than this is not one (and is not read into memory)."""
+_BUNDLE_LIMIT = 256 << 20
+"""Unpacked bytes beyond this are not an edge bundle (one is well under a megabyte)."""
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -58,25 +60,25 @@ class BundleRequest:
 
 
 def read_bundle(archive: Path) -> BundleManifest:
-    """The manifest of a bundle archive.
+    """The manifest of a bundle archive, once the bundle is checked as a device checks it.
 
     Raises:
-        DeployError: not a tar.gz, no manifest.json at its root, or a field missing or wrong.
+        DeployError: not a tar.gz; a file not as its SHA256SUMS says, or one it does not list;
+            unsigned; no manifest.json at its root, or a field missing or wrong.
     """
-    try:
-        with tarfile.open(archive, mode="r:gz") as bundle:
-            members = {m.name.removeprefix("./"): m for m in bundle.getmembers()}
-            member = members.get(MANIFEST)
-            if member is None or not member.isfile() or member.size > _MANIFEST_LIMIT:
-                raise DeployError(
-                    f"{archive}: no {MANIFEST} at the archive's root; build the bundle with "
-                    "modelops export"
-                )
-            stream = bundle.extractfile(member)
-            assert stream is not None, "a regular file has content"
-            raw = stream.read()
-    except (OSError, tarfile.TarError) as exc:
-        raise DeployError(f"{archive}: not a readable tar.gz bundle ({exc})") from None
+    with tempfile.TemporaryDirectory(prefix="modelops-bundle-") as unpacked:
+        folder = Path(unpacked)
+        _unpack(archive, folder)
+        if not (folder / MANIFEST).is_file():
+            raise DeployError(
+                f"{archive}: no {MANIFEST} at the archive's root; build the bundle with "
+                "modelops export"
+            )
+        try:
+            check_sums(folder)
+        except BundleError as exc:
+            raise DeployError(f"{archive}: {exc}".replace(f"{folder}: ", "")) from None
+        raw = (folder / MANIFEST).read_bytes()
     try:
         document = json.loads(raw)
     except ValueError as exc:
@@ -90,6 +92,11 @@ def read_bundle(archive: Path) -> BundleManifest:
         problems.append("model_hash: the model's content hash, 64 lowercase hex digits")
     if problems:
         raise DeployError(f"{archive}: {MANIFEST} " + "; ".join(problems))
+    if document.get("signed") is not True:
+        raise DeployError(
+            f"{archive} is unsigned: devices refuse a bundle they cannot verify. Export it "
+            "again with --key (runbooks/edge.md#signing-keys)"
+        )
     return BundleManifest(
         name=document["name"],
         format=document["format"],
@@ -172,6 +179,18 @@ def deploy_bundle(root: Path, params: Params, request: BundleRequest) -> Plan:
     )
     message = commit_message(title, releases, changed, request.change, body=(provenance,))
     return Plan(releases=releases, changed=tuple(changed), message=message, notes=tuple(notes))
+
+
+def _unpack(archive: Path, folder: Path) -> None:
+    """Unpack regular files and folders only, inside `folder` (tarfile's `data` filter)."""
+    try:
+        with tarfile.open(archive, mode="r:gz") as bundle:
+            members = bundle.getmembers()
+            if sum(member.size for member in members) > _BUNDLE_LIMIT:
+                raise DeployError(f"{archive}: unpacks to over {_BUNDLE_LIMIT >> 20} MiB")
+            bundle.extractall(folder, filter="data")
+    except (OSError, tarfile.TarError) as exc:
+        raise DeployError(f"{archive}: not a readable tar.gz bundle ({exc})") from None
 
 
 def _cohort(traffic: dict[str, int]) -> str:
