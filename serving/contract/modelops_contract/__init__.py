@@ -15,6 +15,8 @@ environments install it; nothing here imports either side.
 - `pod`: the environment variables that carry the server's parameters and ports in a pod
   (seldon-core's, set by the Seldon operator or by the KServe InferenceService);
 - `batch`: the files a batch run writes beside its scores;
+- `bundle`, `fleet`, `edge`: an edge bundle's layout, the fleet manifest devices poll and the
+  cohort rule, and what a device reports (counts in the profile's bins);
 - `experiment`: an A/B experiment's form (the server's `experiment` parameter) and the sticky
   assignment of units to its variants.
 
