@@ -39,6 +39,7 @@ from modelops_contract import (
     records,
 )
 from modelops_contract import batch as batch_contract
+from modelops_contract import edge as edge_contract
 
 from modelops.canary.queries import covered_query, step_queries
 from modelops.deploy.render import monitoring_files
@@ -50,8 +51,8 @@ from modelops.rehearsal.plan import queries as rehearsal_queries
 from tests.support import REPO_ROOT, template_params
 
 CONTRACT = REPO_ROOT / "serving" / "contract" / "modelops_contract"
-ALL_SERIES = (*SERIES, *batch_contract.SERIES)
-"""The server's series and the ones a batch run pushes."""
+ALL_SERIES = (*SERIES, *batch_contract.SERIES, *edge_contract.SERIES)
+"""The server's series and the ones a batch run and a device push."""
 SOURCE_ROOTS = ("src", "serving", "benchmarks")
 BIN_FORMAT = "the bin label format b{index:02d}"
 DOCS = sorted(
@@ -189,6 +190,8 @@ def spelled_in() -> dict[str, set[str]]:
 def _home(fact: str) -> str:
     if fact in {s.name for s in batch_contract.SERIES}:
         module = "batch"
+    elif fact in {s.name for s in edge_contract.SERIES}:
+        module = "edge"
     elif fact in {s.name for s in SERIES} or fact in NUMBERS:
         module = "series"
     elif fact in (MISSING, OTHER, UNSEEN, BIN_FORMAT):
@@ -365,6 +368,7 @@ def _metrics_table(doc: Path = REPO_ROOT / "serving" / "README.md") -> list[list
     [
         ("serving/README.md", SERIES),
         ("runbooks/batch-scoring.md", batch_contract.PUSHED),
+        ("runbooks/edge.md", edge_contract.SERIES),
     ],
 )
 def test_the_metrics_table_lists_every_series_with_its_kind_and_labels(

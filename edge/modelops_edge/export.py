@@ -24,6 +24,7 @@ from modelops_contract.bundle import (
     ENCODING,
     MANIFEST,
     PARITY,
+    PROFILE,
     SIGNATURE,
     SUMS,
     check_sums,
@@ -144,6 +145,7 @@ def _build(
     }
     for name, document in ((ENCODING, encoding), (SIGNATURE, signature), (MANIFEST, manifest)):
         (bundle / name).write_bytes(_json(document))
+    shutil.copyfile(request["profile_file"], bundle / PROFILE)  # the bins a device counts in
     (bundle / SUMS).write_text(sums_text(bundle), encoding="utf-8")  # what load() checks
     parity = measure(bundle, pipeline, request, positive=positive)
     (bundle / PARITY).write_bytes(_json(parity.to_dict()))

@@ -79,6 +79,8 @@ NOT_RUNNABLE = {
     r"modelops export\b|make install-edge\b|edge/\.venv/bin/|openssl\b": "builds edge/.venv "
     "(~580 MB), compiles C and makes keys: tests/edge/test_export.py runs export, verify and "
     "the key commands for real",
+    r"modelops-device\b": "a device's commands: a fleet manifest, signed bundles and a "
+    "Pushgateway; tests/edge/test_device_fleet.py runs update, score and report for real",
     r"modelops capacity\b": "minutes of load on a shared machine, and the peak from a running "
     "Prometheus: tests/capacity/test_capacity_cli.py runs it on a small budget",
     r"modelops (monitor|monitor-issues|retrain)\b": "asks a running Prometheus, a server's "

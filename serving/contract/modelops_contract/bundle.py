@@ -8,6 +8,9 @@ A bundle is a directory (shipped as a deterministic tar.gz with `manifest.json` 
   one-hot columns, missing and unseen values, imputation and scaling);
 - `signature.json`: the raw input columns and their kinds, the classes and the positive one;
 - `parity.json`: the bundle's scores against the reference pipeline's (the export's gate);
+- `profile.json`: the model's reference profile, as training wrote it beside the model: the
+  bins a device counts its rows in (per feature, and for the score), so it reports drift
+  without sending raw rows (`modelops_contract.edge`);
 - the model: `model.onnx` (format onnx), or `model.so` with its C sources under `model-c/`
   (format native);
 - `SHA256SUMS`: the sha256 of every other file (`sha256sum -c` reads it);
@@ -26,6 +29,8 @@ MANIFEST: Final = "manifest.json"
 ENCODING: Final = "encoding.json"
 SIGNATURE: Final = "signature.json"
 PARITY: Final = "parity.json"
+PROFILE: Final = "profile.json"
+"""The model directory's reference profile, copied byte for byte."""
 SUMS: Final = "SHA256SUMS"
 SIGNATURE_FILE: Final = "model.sig"
 """model-signing's signature (a Sigstore bundle); covers every file but itself."""

@@ -25,6 +25,7 @@ from modelops.identity import content_hash
 from modelops.params import Params
 from modelops.paths import MODEL_CARD, ProjectPaths
 from modelops.prepared import load_prepared
+from modelops.telemetry.profile import PROFILE_FILE
 
 EDGE_BIN = Path("edge") / ".venv" / "bin"
 BUNDLES_DIR = "bundles"
@@ -59,6 +60,11 @@ def export(request: ExportRequest, params: Params, paths: ProjectPaths) -> dict[
     if not exporter.is_file():
         raise ExportError(
             f"{paths.show(exporter)} is missing: `make install-edge` builds edge/.venv"
+        )
+    if not (model_dir / PROFILE_FILE).is_file():
+        raise ExportError(
+            f"{paths.show(model_dir)}: no {PROFILE_FILE}, the bins a device counts its rows in; "
+            "retrain the model with this pipeline (`dvc repro`), which writes it beside the model"
         )
     document = _request(request, params, paths, model_dir=model_dir, model_hash=model_hash)
     with tempfile.TemporaryDirectory(prefix="modelops-export-") as scratch:
@@ -113,6 +119,7 @@ def _request(
         "format": request.format,
         "name": request.name,
         "model_file": str((model_dir / sklearn["pickled_model"]).resolve()),
+        "profile_file": str((model_dir / PROFILE_FILE).resolve()),
         "trusted_types": list(sklearn.get("skops_trusted_types") or []),
         "out_dir": str((request.out_dir or paths.root / BUNDLES_DIR).resolve()),
         "key": str(request.key.resolve()) if request.key else None,
