@@ -29,6 +29,7 @@ from modelops.releases.state import ModelVersion
 from modelops.statistics import category_table, cramers_v
 from modelops.synth import CATEGORICAL, NUMERIC, generate_churn
 from modelops.telemetry.profile import ReferenceProfile, build_profile
+from modelops.telemetry.selector import Selector
 from tests.support import REPO_ROOT
 
 LIMITS = limits(load_params(REPO_ROOT / "params.yaml"))  # the template's
@@ -267,6 +268,7 @@ def _look(profile: ReferenceProfile, window: Window) -> Look:
         decision=decide([findings], breaches=1, retrain_on=[], age_days=None, max_age_days=90),
         queries={},
         prometheus="http://127.0.0.1:9090",
+        selector=Selector("production", "pods", (("namespace", "churn-production"),)),
     )
 
 
