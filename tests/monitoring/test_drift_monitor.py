@@ -47,6 +47,11 @@ def _labels(scores: np.ndarray, seed: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def profile() -> ReferenceProfile:
+    return synthetic_profile()
+
+
+def synthetic_profile() -> ReferenceProfile:
+    """The profile of a model trained on 8,000 synthetic rows, its scores `_scores`."""
     train = generate_churn(8000, seed=100)
     test = generate_churn(4000, seed=101)
     scores = _scores(test)
