@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterator, Mapping
 import pandas as pd
 import pytest
 import yaml
-from modelops_contract import edge
+from modelops_contract import BIN, FEATURE, MODEL_VERSION, edge
+from modelops_contract.fleet import F_STABLE
 
 from modelops.monitoring import monitor
 from modelops.monitoring.monitor import Look
@@ -149,22 +150,19 @@ class Device:
 
     def exposition(self) -> str:
         """The push's body: Prometheus text format, the contract's series and labels."""
-        base = {edge.MODEL_VERSION: VERSION, edge.TRACK: edge.F_STABLE}
+        base = {MODEL_VERSION: VERSION, edge.TRACK: F_STABLE}
         families = [
             (edge.ROWS, [(base, self.rows)]),
             (
                 edge.FEATURE_BIN,
                 [
-                    ({**base, edge.FEATURE: feature, edge.BIN: label}, count)
+                    ({**base, FEATURE: feature, BIN: label}, count)
                     for (feature, label), count in sorted(self.features.items())
                 ],
             ),
             (
                 edge.SCORE_BIN,
-                [
-                    ({**base, edge.BIN: label}, count)
-                    for label, count in sorted(self.scores.items())
-                ],
+                [({**base, BIN: label}, count) for label, count in sorted(self.scores.items())],
             ),
             (edge.LAST_REPORT, [(base, time.time())]),
         ]
