@@ -7,16 +7,23 @@ monitor's own look reads and judges the windows.
 Both servers listen on loopback ports of their own and are stopped by the PIDs this test
 started. Three edge environments are pushed in one timeline of about 15 seconds, each a story:
 `devices` (rows like the profile's; one device stops reporting), `tills` (one feature moved on
-every device) and `gateways` (too few rows). The monitor's windows are 8 seconds here (params
-accept minutes at least; the look is the same at any window length), two of them.
+every device) and `gateways` (too few rows). The monitor's windows are 8 seconds here, two of
+them; the last test runs `modelops monitor` itself on the same timeline.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import io
+import json
 import subprocess
+import tarfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -24,14 +31,17 @@ import yaml
 from modelops_contract import BIN, FEATURE, MODEL_VERSION, edge
 from modelops_contract.fleet import F_STABLE
 
+from modelops.cli import main
 from modelops.monitoring import monitor
 from modelops.monitoring.monitor import Look
 from modelops.monitoring.windows import window_of
 from modelops.params import Params
 from modelops.rehearsal.processes import free_ports
+from modelops.releases import state
+from modelops.releases.files import release_file, release_text
 from modelops.releases.state import Bundle, ModelVersion, Release
 from modelops.synth import generate_churn
-from modelops.telemetry.profile import ReferenceProfile
+from modelops.telemetry.profile import PROFILE_FILE, ReferenceProfile
 from modelops.telemetry.prometheus import Prometheus
 from tests.deploy.fleet_support import EDGE
 from tests.monitoring.test_drift_monitor import _scores, synthetic_profile
@@ -205,34 +215,29 @@ STOPPED = ("devices", "device-3")
 STOPPED_JOB = edge.edge_job("churn", STOPPED[0])
 
 
-def _params() -> Params:
+def _declared() -> dict[str, Any]:
+    """The template's params with the three edge environments and two windows of 8 s."""
     declared = template_params()
     for environment in STORIES:
         declared["deploy"]["environments"][environment] = EDGE
-    params = Params.model_validate(declared)
-    retrain = params.monitoring.retrain.model_copy(
-        update={"window": f"{WINDOW_SECONDS}s", "windows": 2}
-    )
-    monitoring = params.monitoring.model_copy(update={"retrain": retrain})
-    return params.model_copy(update={"monitoring": monitoring})
+    declared["monitoring"]["retrain"].update(window=f"{WINDOW_SECONDS}s", windows=2, breaches=2)
+    return declared
 
 
-def _release(environment: str) -> Release:
-    stable = ModelVersion(
-        VERSION,
-        f"model-store/bundles/{BUNDLE}.tar.gz",
-        "a" * 64,
-        "data",
-        "commit",
-        bundle=Bundle(sha256=BUNDLE, format="onnx", name="churn"),
-    )
-    return Release(environment, stable=stable)
+STABLE = ModelVersion(
+    VERSION,
+    f"model-store/bundles/{BUNDLE}.tar.gz",
+    "a" * 64,
+    "data",
+    "commit",
+    bundle=Bundle(sha256=BUNDLE, format="onnx", name="churn"),
+)
 
 
 @pytest.fixture(scope="module")
-def looks(servers: tuple[str, str], profile: ReferenceProfile) -> dict[str, Look]:
-    """Each environment's look at the end of the timeline: zeros when each device installs the
-    bundle, then counts every few seconds; `device-3` of `devices` stops after its first."""
+def timeline(servers: tuple[str, str], profile: ReferenceProfile) -> tuple[str, float]:
+    """(Prometheus URL, the moment to look at): zeros when each device installs the bundle,
+    then counts every few seconds; `device-3` of `devices` stops after its first."""
     gateway, prometheus = servers
     fleet = [
         Device(environment, f"device-{i}")
@@ -258,11 +263,18 @@ def looks(servers: tuple[str, str], profile: ReferenceProfile) -> dict[str, Look
     push_at(10.0, 3, stopped=True)
     at = start + 13.5  # windows (-2.5, 5.5] and (5.5, 13.5] from the start
     time.sleep(max(at + 1.5 - time.time(), 0.0))  # the last scrape before `at` is in
-    params = _params()
+    return prometheus, at
+
+
+@pytest.fixture(scope="module")
+def looks(timeline: tuple[str, float], profile: ReferenceProfile) -> dict[str, Look]:
+    """Each environment's look at the end of the timeline."""
+    prometheus, at = timeline
+    params = Params.model_validate(_declared())
     return {
         environment: monitor.look(
             params,
-            _release(environment),
+            Release(environment, stable=STABLE),
             profile,
             Prometheus(prometheus),
             profile_source="the test's profile",
@@ -324,3 +336,53 @@ def test_too_few_rows_is_inconclusive_never_a_pass(looks: dict[str, Look]) -> No
     assert reported[0] == 2
     assert 0 < reported[1] < 1000, "below monitoring.objectives.feature_drift.min_rows"
     assert not look.decision.retrain
+
+
+def test_modelops_monitor_reads_a_fleet_from_the_release_file_and_the_bundles_profile(
+    timeline: tuple[str, float],
+    profile: ReferenceProfile,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a project whose edge environment's release names the bundle, published in the
+    # store with the profile its devices bin by
+    prometheus, at = timeline
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(_declared(), sort_keys=False))
+    change = state.Change(at="2026-12-01T00:00:00Z", by="test", reason="first bundle")
+    release = state.deploy(
+        Release("devices"), STABLE, strategy="edge", steps=(5, 25, 50), change=change
+    )
+    assert isinstance(release, Release)
+    (tmp_path / release_file("devices")).parent.mkdir(parents=True)
+    (tmp_path / release_file("devices")).write_text(release_text(release))
+    archive = tmp_path / STABLE.model_uri
+    archive.parent.mkdir(parents=True)
+    with tarfile.open(archive, "w:gz") as bundle:
+        info = tarfile.TarInfo(PROFILE_FILE)
+        info.size = len(profile.to_json())
+        bundle.addfile(info, io.BytesIO(profile.to_json()))
+    # When the monitor looks, as monitor.yml runs it
+    monkeypatch.chdir(tmp_path)
+    when = dt.datetime.fromtimestamp(at, dt.UTC).isoformat()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(
+            [
+                "monitor",
+                "--env",
+                "devices",
+                "--prometheus",
+                prometheus,
+                "--at",
+                when,
+                "--if-released",
+            ]
+        )
+    # Then it judged the windows against the bundle's profile, saying how many devices reported
+    assert code == 0, printed.getvalue()
+    assert "devices/rows       4/" in printed.getvalue(), printed.getvalue()
+    document = json.loads((tmp_path / "reports/monitor/devices/report.json").read_text())
+    assert document["kind"] == "edge"
+    assert document["profile"] == f"{PROFILE_FILE} in {STABLE.model_uri}"
+    assert [w["devices"]["reported"] for w in document["windows"]] == [4, 3]
+    assert (tmp_path / "manifests/decisions/devices.jsonl").is_file()
