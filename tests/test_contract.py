@@ -48,6 +48,8 @@ from modelops.observability.dashboards import DashboardWindows, dashboards, pane
 from modelops.params import LATENCY_BOUNDS, Params
 from modelops.rehearsal.experiment import queries as experiment_queries
 from modelops.rehearsal.plan import queries as rehearsal_queries
+from modelops.telemetry.selector import selector
+from tests.deploy.fleet_support import DEVICES, EDGE
 from tests.support import REPO_ROOT, template_params
 
 CONTRACT = REPO_ROOT / "serving" / "contract" / "modelops_contract"
@@ -69,6 +71,8 @@ NOT_SERIES = {"modelops_serving", "modelops_contract"}
 SCRAPE_LABELS = {LE, TRACK, NAMESPACE, "pod", "container", "job", "instance", "slo"}
 """Labels a query may select on besides the series' own: the scrape's, a histogram's bucket
 bound, and the `slo` label of the SLI recording rules."""
+PUSH_LABELS = {edge_contract.DEVICE}
+"""Grouping labels of a push (besides `job`): an edge device's id."""
 
 
 # --- what a source file spells ---------------------------------------------------------------
@@ -307,7 +311,10 @@ def test_the_rules_record_every_family_of_the_contract_and_read_only_what_they_r
 
 def _promql() -> list[tuple[str, str]]:
     """(where, PromQL) of every query the pipeline builds for the template's params."""
-    params = Params.model_validate(template_params())
+    declared = template_params()
+    declared["deploy"]["environments"][DEVICES] = EDGE
+    params = Params.model_validate(declared)
+    monitored = [selector(params.deploy, env) for env in ("production", "nightly", DEVICES)]
     windows = DashboardWindows.from_objectives(params.monitoring.objectives)
     boards = dashboards(
         environment="production",
@@ -325,8 +332,16 @@ def _promql() -> list[tuple[str, str]]:
         *((f"dashboard {t}", q) for board in boards for t, q in panel_queries(board)),
         *((f"canary {k}", q) for k, q in step_queries("churn-production", 60).items()),
         ("canary covered", covered_query("churn-production", "1h")),
-        *((f"monitor {k}", q) for k, q in window_queries("churn-production", "v1", "1d").items()),
-        ("monitor trained", trained_query("churn-production", "v1")),
+        *(
+            (f"monitor {where.environment} {k}", q)
+            for where in monitored
+            for k, q in window_queries(where, "v1", "1d").items()
+        ),
+        *(
+            (f"monitor {where.environment} trained", q)
+            for where in monitored
+            if (q := trained_query(where, "v1")) is not None
+        ),
         *((f"rehearsal {t}", q) for t, q in rehearsal_queries(feature="plan", positive_label="1")),
         *((f"rehearsal experiment {t}", q) for t, q in experiment_queries()),
     ]
@@ -337,7 +352,8 @@ MATCHER = re.compile(r"[{,]\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
 
 
 def test_every_query_selects_only_on_labels_the_series_carry_or_the_scrape_adds() -> None:
-    known = {label for series in ALL_SERIES for label in series.labels} | SCRAPE_LABELS
+    known = {label for series in ALL_SERIES for label in series.labels}
+    known |= SCRAPE_LABELS | PUSH_LABELS
     for where, expr in _promql():
         used = {m.strip() for group in LABEL_LISTS.findall(expr) for m in group.split(",")}
         used |= set(MATCHER.findall(expr))

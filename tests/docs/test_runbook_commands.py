@@ -84,8 +84,9 @@ NOT_RUNNABLE = {
     r"modelops capacity\b": "minutes of load on a shared machine, and the peak from a running "
     "Prometheus: tests/capacity/test_capacity_cli.py runs it on a small budget",
     r"modelops (monitor|monitor-issues|retrain)\b": "asks a running Prometheus, a server's "
-    "request log or GitHub: tests/rehearsal/test_monitor_e2e.py and "
-    "tests/monitoring/test_retrain.py run them for real",
+    "request log or GitHub: tests/rehearsal/test_monitor_e2e.py, "
+    "tests/monitoring/test_fleet_monitor.py and tests/monitoring/test_retrain.py run them for "
+    "real",
 }
 # Everything else must be one of these: they run in the story's copy of the template.
 RUNNABLE = (

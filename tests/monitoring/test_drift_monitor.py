@@ -29,6 +29,7 @@ from modelops.releases.state import ModelVersion
 from modelops.statistics import category_table, cramers_v
 from modelops.synth import CATEGORICAL, NUMERIC, generate_churn
 from modelops.telemetry.profile import ReferenceProfile, build_profile
+from modelops.telemetry.selector import Selector
 from tests.support import REPO_ROOT
 
 LIMITS = limits(load_params(REPO_ROOT / "params.yaml"))  # the template's
@@ -46,6 +47,11 @@ def _labels(scores: np.ndarray, seed: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def profile() -> ReferenceProfile:
+    return synthetic_profile()
+
+
+def synthetic_profile() -> ReferenceProfile:
+    """The profile of a model trained on 8,000 synthetic rows, its scores `_scores`."""
     train = generate_churn(8000, seed=100)
     test = generate_churn(4000, seed=101)
     scores = _scores(test)
@@ -267,6 +273,7 @@ def _look(profile: ReferenceProfile, window: Window) -> Look:
         decision=decide([findings], breaches=1, retrain_on=[], age_days=None, max_age_days=90),
         queries={},
         prometheus="http://127.0.0.1:9090",
+        selector=Selector("production", "pods", (("namespace", "churn-production"),)),
     )
 
 

@@ -137,6 +137,7 @@ def test_a_profile_from_another_model_than_the_served_one_is_refused(tmp_path: P
     from modelops.errors import MonitorError
     from modelops.identity import content_hash
     from modelops.monitoring.monitor import load_profile
+    from modelops.params import DeployParams
     from modelops.releases.state import ModelVersion
 
     served, canary = tmp_path / "served", tmp_path / "canary"
@@ -146,9 +147,9 @@ def test_a_profile_from_another_model_than_the_served_one_is_refused(tmp_path: P
         (directory / "profile.json").write_text("{}")
     model = ModelVersion("v7", "model-store/v7", content_hash(served), "d", "c")
     with pytest.raises(MonitorError, match="is served: judged against another model's profile"):
-        load_profile(tmp_path, model, canary)
+        load_profile(tmp_path, model, canary, deploy=DeployParams())
     with pytest.raises(MonitorError, match="not a model directory"):
-        load_profile(tmp_path, model, tmp_path / "profile.json")
+        load_profile(tmp_path, model, tmp_path / "profile.json", deploy=DeployParams())
     # The served model's own directory gets past the check (to reading its profile).
     with pytest.raises(MonitorError, match="is not a reference profile"):
-        load_profile(tmp_path, model, served / "profile.json")
+        load_profile(tmp_path, model, served / "profile.json", deploy=DeployParams())

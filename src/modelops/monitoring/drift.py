@@ -69,6 +69,8 @@ class Window:
     """Feedback rows per confusion cell (true_positive...), at the deployment's threshold."""
     labelled: Mapping[str, Sequence[float]] | None = None
     """True class -> feedback rows per profile score bin."""
+    devices: Mapping[str, float] | None = None
+    """Edge: rows per device that reported rows in the window (None where no devices report)."""
 
 
 @dataclass(frozen=True)

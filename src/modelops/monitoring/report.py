@@ -15,7 +15,7 @@ from modelops_contract import bin_labels
 
 from modelops.monitoring.decide import Decision
 from modelops.monitoring.drift import CRITERIA, Finding, Status
-from modelops.monitoring.monitor import JudgedWindow, Look, silent
+from modelops.monitoring.monitor import JudgedWindow, Look, devices, silent, unjudged
 from modelops.statistics import Interval
 from modelops.telemetry.profile import ReferenceProfile
 from modelops.telemetry.promql import increase_note
@@ -52,10 +52,18 @@ class EstimateDocument(TypedDict):
     positive_share: IntervalDocument
 
 
+class DevicesDocument(TypedDict):
+    """Edge: the devices that reported rows in a window, and those rows."""
+
+    reported: int
+    rows: int
+
+
 class WindowDocument(TypedDict):
     end: str
     findings: list[FindingDocument]
     estimate: EstimateDocument | None
+    devices: DevicesDocument | None
 
 
 class CauseDocument(TypedDict):
@@ -81,6 +89,9 @@ class ReportDocument(TypedDict):
     """`reports/monitor/<env>/report.json`: the whole look, for machines."""
 
     environment: str
+    kind: str
+    """How the environment's telemetry reaches Prometheus: pods, batch or edge."""
+    telemetry: str
     model_version: str
     profile: str
     at: str
@@ -88,6 +99,7 @@ class ReportDocument(TypedDict):
     label_delay: str | None
     prometheus: str
     warning: str | None
+    not_judged: str | None
     decision: DecisionDocument
     windows: list[WindowDocument]
     queries: dict[str, str]
@@ -102,6 +114,8 @@ def to_json(look: Look) -> str:
     decision = look.decision
     document: ReportDocument = {
         "environment": look.environment,
+        "kind": look.selector.kind,
+        "telemetry": look.selector.describe(),
         "model_version": look.model.version,
         "profile": look.profile_source,
         "at": stamp(look.at),
@@ -109,6 +123,7 @@ def to_json(look: Look) -> str:
         "label_delay": look.label_delay,
         "prometheus": look.prometheus,
         "warning": silent(look),
+        "not_judged": unjudged(look),
         "decision": {
             "retrain": decision.retrain,
             "reasons": list(decision.reasons),
@@ -145,8 +160,9 @@ def to_markdown(look: Look) -> str:
         *([f"\n**Warning**: {warning}"] if (warning := silent(look)) else []),
         "",
         f"Windows of {look.window}, the latest ending {stamp(latest.window.end)}; reference "
-        f"profile from {look.profile_source}; counts from {look.prometheus} "
-        f"({increase_note('window')}; rows below are rounded). A criterion is a breach only "
+        f"profile from {look.profile_source}; counts from {look.prometheus}, "
+        f"{look.selector.describe()} ({_counted(look)}; rows below are rounded). A criterion "
+        "is a breach only "
         "when its interval is beyond the limit (the pull-request drift gate's statistics and "
         "limits); too few rows is n/a, never a breach. Each interval is of the statistic "
         "named before it.",
@@ -159,6 +175,16 @@ def to_markdown(look: Look) -> str:
     for cause in decision.causes:
         marks = " | ".join(_MARK[s] for s in cause.statuses)
         lines.append(f"| {cause.criterion} | {marks} |")
+    reported = [devices(j.window) for j in look.judged]
+    if all(r is not None for r in reported):
+        shown = " | ".join(f"{r[0]} ({r[1]:.0f} rows)" for r in reported if r is not None)
+        lines.append(f"| devices reporting | {shown} |")
+        lines += [
+            "",
+            "A device counts in a window when it pushed rows in it; one that has not reported "
+            "within the window adds nothing. Devices running a candidate bundle are not "
+            "counted here (the stable bundle's drift is judged).",
+        ]
     age = "unknown" if decision.age_days is None else f"{decision.age_days:.1f} days"
     lines += [
         "",
@@ -179,7 +205,9 @@ def to_markdown(look: Look) -> str:
         cells = (f.criterion, f.subject, _MARK[f.status], value, limit, str(f.rows), f.reason)
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     lines += ["", "## Quality", ""]
-    if look.label_delay is None:
+    if (cannot := unjudged(look)) is not None:
+        lines.append(f"Not judged here: {cannot}.")
+    elif look.label_delay is None:
         lines.append("No labels are expected (monitoring.labels.expected: false).")
     else:
         lines.append(
@@ -230,7 +258,13 @@ def to_text(look: Look, seconds: float) -> str:
         marks = " ".join(_TERMINAL.get(status, "?") for status in cause.statuses)
         subjects = f" ({', '.join(cause.subjects)})" if cause.subjects else ""
         lines.append(f"  {cause.criterion:<18} {marks}{subjects}")
+    reported = [devices(j.window) for j in look.judged]
+    if all(r is not None for r in reported):
+        counts = " ".join(f"{r[0]}/{r[1]:.0f}" for r in reported if r is not None)
+        lines.append(f"  {'devices/rows':<18} {counts}")
     lines.append("  (X breach, . ok, ? too little data, d dismissed; oldest window first)")
+    if (cannot := unjudged(look)) is not None:
+        lines.append(f"  not judged: {cannot}")
     warning = silent(look)
     if warning:
         lines.append(f"  warning: {warning}")
@@ -260,6 +294,9 @@ def _window_document(judged: JudgedWindow) -> WindowDocument:
     return {
         "end": stamp(judged.window.end),
         "findings": [_finding_document(f) for f in judged.findings],
+        "devices": None
+        if (reported := devices(judged.window)) is None
+        else {"reported": reported[0], "rows": round(reported[1])},
         "estimate": None
         if estimate is None
         else {
@@ -270,6 +307,13 @@ def _window_document(judged: JudgedWindow) -> WindowDocument:
             "positive_share": _interval(estimate.positive_share),
         },
     }
+
+
+def _counted(look: Look) -> str:
+    """How the window's counts were read."""
+    if look.selector.kind == "batch":
+        return "each window is the last successful run before its end"
+    return increase_note("window")
 
 
 def _finding_document(f: Finding) -> FindingDocument:

@@ -85,7 +85,7 @@ def look(
     if release.stable is None and if_released:
         return Watched(environment, None, None)
     model = served_model(release)
-    reference, source = load_profile(root, model, profile)
+    reference, source = load_profile(root, model, profile, deploy=params.deploy)
     prometheus = connect(prometheus_url, params.monitoring.prometheus_url)
     when = moment(at)
     started = time.perf_counter()

@@ -2,8 +2,10 @@
 
 Every count is `increase(...)` over the window, summed over the served model's series in the
 environment's namespace (`model_version` of the release's stable model; a shadow's mirrored
-traffic is left out so no request counts twice). The PromQL is built here once, so the report
-shows exactly what each window was judged on.
+traffic is left out so no request counts twice). A batch environment's window is its last
+successful run's pushed counts; an edge environment's is what its devices running the stable
+bundle pushed, summed over devices. The PromQL is built here once, so the report shows exactly
+what each window was judged on.
 """
 
 from __future__ import annotations
@@ -22,30 +24,40 @@ from modelops_contract import (
     FALSE_NEGATIVE,
     FALSE_POSITIVE,
     FEATURE,
+    NAMESPACE,
     SCORE_GRID,
     SHADOW,
     TRUE_NEGATIVE,
     TRUE_POSITIVE,
     batch,
     bin_labels,
+    edge,
 )
+from modelops_contract.fleet import F_STABLE
 
 from modelops.monitoring.drift import Window
 from modelops.telemetry.profile import ReferenceProfile, bin_counts, bin_index
 from modelops.telemetry.promql import Vector, cumulative_buckets, sample_value
+from modelops.telemetry.selector import Selector
 
 
-def selector(namespace: str, model_version: str) -> str:
-    """The label matchers of the served model's series."""
+def _scraped(namespace: str, model_version: str) -> str:
+    """The label matchers of the served model's series, scraped from its pods."""
     return f'namespace="{namespace}", model_version="{model_version}", track!="{SHADOW}"'
 
 
-def window_queries(namespace: str, model_version: str, window: str) -> dict[str, str]:
-    """The PromQL of each kind of count over one window (a Prometheus duration)."""
-    where = selector(namespace, model_version)
+def window_queries(where: Selector, model_version: str, window: str) -> dict[str, str]:
+    """The PromQL of each kind of count over one window (a Prometheus duration) in the
+    environment `where` selects, as its telemetry reaches Prometheus."""
+    if where.kind == "batch":
+        return _batch_queries(where, model_version)
+    if where.kind == "edge":
+        return _edge_queries(where, model_version, window)
+    namespace = where.value(NAMESPACE) or ""
+    matchers = _scraped(namespace, model_version)
 
     def increase(metric: str, by: str) -> str:
-        return f"sum by ({by}) (increase({metric}{{{where}}}[{window}]))"
+        return f"sum by ({by}) (increase({metric}{{{matchers}}}[{window}]))"
 
     return {
         "features": increase(contract.FEATURE_BIN.total, "feature, bin"),
@@ -56,20 +68,40 @@ def window_queries(namespace: str, model_version: str, window: str) -> dict[str,
     }
 
 
-def batch_window_queries(namespace: str, job: str, model_version: str) -> dict[str, str]:
+def _batch_queries(where: Selector, model_version: str) -> dict[str, str]:
     """A batch environment's window: the counts its last successful run pushed (gauges, read as
     they stood at the window's end; `modelops_contract.batch`). No feedback comes back to a
     batch run, so there are no labelled counts."""
-    where = f'namespace="{namespace}", job="{job}", model_version="{model_version}"'
+    matchers = f'{where.matchers()}, model_version="{model_version}"'
     return {
-        "features": f"max by (feature, bin) ({batch.FEATURE_BIN_ROWS.name}{{{where}}})",
-        "scores": f"max by (bin) ({batch.SCORE_BIN_ROWS.name}{{{where}}})",
+        "features": f"max by (feature, bin) ({batch.FEATURE_BIN_ROWS.name}{{{matchers}}})",
+        "scores": f"max by (bin) ({batch.SCORE_BIN_ROWS.name}{{{matchers}}})",
     }
 
 
-def trained_query(namespace: str, model_version: str) -> str:
-    """When the served model finished training (seconds since the epoch)."""
-    return f"max({contract.MODEL_TRAINED.name}{{{selector(namespace, model_version)}}})"
+def _edge_queries(where: Selector, model_version: str, window: str) -> dict[str, str]:
+    """An edge environment's window: what the devices running the stable bundle counted in it,
+    summed over devices (`modelops_contract.edge`), and each device's rows, so the report can
+    say how many reported. A device that pushed nothing new in the window adds zero."""
+    matchers = f'{where.matchers()}, model_version="{model_version}", {edge.TRACK}="{F_STABLE}"'
+
+    def increase(metric: str, by: str) -> str:
+        return f"sum by ({by}) (increase({metric}{{{matchers}}}[{window}]))"
+
+    return {
+        "features": increase(edge.FEATURE_BIN.total, f"{FEATURE}, {BIN}"),
+        "scores": increase(edge.SCORE_BIN.total, BIN),
+        "devices": increase(edge.ROWS.total, edge.DEVICE),
+    }
+
+
+def trained_query(where: Selector, model_version: str) -> str | None:
+    """When the served model finished training (seconds since the epoch), as its pods say;
+    None where no pods serve it (runs and devices do not push it)."""
+    if where.kind != "pods":
+        return None
+    namespace = where.value(NAMESPACE) or ""
+    return f"max({contract.MODEL_TRAINED.name}{{{_scraped(namespace, model_version)}}})"
 
 
 def to_window(
@@ -81,6 +113,9 @@ def to_window(
         features.setdefault(labels.get(FEATURE, ""), {})[labels.get(BIN, "")] = value
     scores = {labels.get(BIN, ""): value for labels, value in _rows(answers, "scores")}
     cells = {labels.get(CELL, ""): value for labels, value in _rows(answers, "cells")}
+    devices = None
+    if "devices" in answers:
+        devices = {labels.get(edge.DEVICE, ""): v for labels, v in _rows(answers, "devices")}
     grid = cumulative_buckets(_rows(answers, "grid"))
     labelled: dict[str, list[float]] = {}
     cuts = profile.score.cuts
@@ -99,6 +134,7 @@ def to_window(
         grid=grid,
         cells=cells,
         labelled=labelled,
+        devices=devices,
     )
 
 
