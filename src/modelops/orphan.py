@@ -29,8 +29,7 @@ def stopped_when_dvc_is_gone() -> Iterator[None]:
     if "DVC_STAGE" not in os.environ or threading.current_thread() is not threading.main_thread():
         yield
         return
-    parent = os.getppid()
-    watched = _parent_of(parent) if _command_name(parent) in _SHELLS else parent
+    parent, watched = _STARTED_UNDER
     done = threading.Event()
     threading.Thread(
         target=_watch, args=(parent, watched, done), name="dvc-watch", daemon=True
@@ -69,3 +68,16 @@ def _parent_of(pid: int) -> int | None:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, IndexError, ValueError):
         return None
+
+
+def _started_under() -> tuple[int, int | None]:
+    """This process's parent, and the dvc to watch: the parent, or its parent when dvc ran the
+    command through a shell."""
+    parent = os.getppid()
+    return parent, (_parent_of(parent) if _command_name(parent) in _SHELLS else parent)
+
+
+_STARTED_UNDER = _started_under()
+"""Read when `modelops` starts (this module is among its first imports). Read later, a dvc killed
+while the command was still importing would be missed: by then the orphan's parent (or its
+shell's) is already init, which stays alive."""
