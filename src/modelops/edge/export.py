@@ -148,9 +148,7 @@ def _request(
         "out_dir": str((request.out_dir or paths.root / BUNDLES_DIR).resolve()),
         "key": str(request.key.resolve()) if request.key else None,
         "unsigned": request.unsigned,
-        "tolerance": params.gates.edge.tolerance
-        if request.tolerance is None
-        else request.tolerance,
+        "tolerance": _tolerance(request, params),
         "threshold": params.evaluate.threshold,
         "positive_label": card["positive_label"],
         "categorical": list(schema.categorical),
@@ -165,3 +163,8 @@ def _request(
             "edge": edge_cases(schema, prepared.train),
         },
     }
+
+
+def _tolerance(request: ExportRequest, params: Params) -> float:
+    """--tolerance, else the gate's: one limit for the pull request and the release."""
+    return params.gates.edge.tolerance if request.tolerance is None else request.tolerance
