@@ -91,6 +91,13 @@ def test_the_gate_publishes_nothing(gated: dict[str, Any], edge_project: Path) -
     assert not list(edge_project.glob("**/*.tar.gz"))
 
 
+def test_the_record_repeats_exactly_on_the_same_inputs(
+    gated: dict[str, Any], edge_project: Path
+) -> None:
+    # A DVC output, like every gate's record but latency's: no timings, no temporary paths.
+    assert _gate(edge_project) == gated
+
+
 def test_without_an_edge_environment_it_does_not_apply(trained_project: Path) -> None:
     # The shared project's own `dvc repro` ran the gate in gate_model, with no edge environment.
     record = json.loads((trained_project / "reports" / "gates" / "edge.json").read_text())

@@ -402,13 +402,13 @@ def test_the_edge_gate_shows_each_format_with_its_decision_first() -> None:
                 tuned_by="deploy.environments.devices.format = onnx",
             ),
         ),
-        context={"edge": "native for tills; onnx for devices; 4.2 s"},
+        context={"edge": "native for tills; onnx for devices"},
     )
     text = render(replace(_inputs(), gates=(edge,)))
     # Then each format has its line, the decision first; the refusal's cause is under What failed
     assert (
         "Edge bundles of this model, as `modelops export` builds them (unsigned, nothing "
-        "published): native for tills; onnx for devices; 4.2 s\n"
+        "published): native for tills; onnx for devices\n"
         "- ✅ pass **native** (600 test rows + 91 edge cases): max |Δp| 2.22e-16 (mean "
         f"3.41e-17), 0 of 691 rows classed differently; archive 41.4 KB; needs {condition}\n"
         "- ❌ fail **onnx** (test set + edge cases): refused before any row was scored (why: "
