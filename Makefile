@@ -143,7 +143,7 @@ format: install ## Format and auto-fix lint
 	ruff format .
 	ruff check --fix .
 
-bench: install ## Run the benchmarks; results land in benchmarks/results/
+bench: install install-edge ## Run the benchmarks; results land in benchmarks/results/
 	python -m benchmarks.bench_pipeline
 	python -m benchmarks.bench_gates
 	python -m benchmarks.bench_latency
@@ -154,6 +154,7 @@ bench: install ## Run the benchmarks; results land in benchmarks/results/
 	python -m benchmarks.bench_monitor
 	python -m benchmarks.bench_experiments
 	python -m benchmarks.bench_capacity
+	python -m benchmarks.bench_edge
 
 mlflow-ui: install ## Browse MLflow runs of the local store at http://127.0.0.1:$(MLFLOW_PORT)
 	mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/.mlflow/mlflow.db}" \

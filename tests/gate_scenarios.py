@@ -175,7 +175,9 @@ def run_scenario(root: Path, name: str, rows: int, seed: int) -> Outcome:
     refused = _refused(root)
     if refused:
         return Outcome(verdict="refused", gates={}, checks={}, refusal=refused)
-    run_modelops("train", "evaluate", "gate data drift", "gate model champion latency", "gates")
+    run_modelops(
+        "train", "evaluate", "gate data drift", "gate model champion latency edge", "gates"
+    )
     return read_outcome(root)
 
 
@@ -196,7 +198,7 @@ def run_defect(clean: Path, root: Path, name: str, rows: int, seed: int) -> Outc
         params = scenario_params(rows, champion=str(champion))
         params["train"]["model"].update(WEAK)
         write_params(root, params)
-        run_modelops("train", "evaluate", "gate model champion latency", "gates")
+        run_modelops("train", "evaluate", "gate model champion latency edge", "gates")
         return read_outcome(root)
     table = defect.make(clean_table(rows, seed), np.random.default_rng(seed + 1))
     table.to_csv(root / DATA, index=False)

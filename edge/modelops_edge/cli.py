@@ -3,7 +3,8 @@
 `export REQUEST.json --result RESULT.json` builds a bundle and writes what it published as one
 JSON object (not on stdout, where Treelite logs);
 `verify BUNDLE --public-key PUB` checks a bundle's sums and signature offline. A refusal prints
-`error: ...` on stderr and exits 1.
+`error: ...` on stderr and exits 1; an export's refusal is also the result: `refused` (the
+message) and `parity` (its figures, when parity refused).
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{args.bundle}: sums and signature verified")
     except _REFUSALS as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if args.command == "export":
+            parity = getattr(exc, "parity", None)
+            refused = {"refused": str(exc), "parity": parity.to_dict() if parity else None}
+            args.result.write_text(json.dumps(refused, sort_keys=True), encoding="utf-8")
         return 1
     return 0
 

@@ -39,7 +39,12 @@ KEY_ENV = "MODELOPS_SIGNING_KEY"
 
 
 class ExportRefusedError(Exception):
-    """The export did not publish: the message says why and how to fix it."""
+    """The export did not publish: the message says why and how to fix it; `parity` holds the
+    figures when it was parity that refused (the pull-request gate records them)."""
+
+    def __init__(self, message: str, parity: Parity | None = None) -> None:
+        super().__init__(message)
+        self.parity = parity
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,8 @@ def run(request: dict[str, Any]) -> Exported:
     Raises:
         ExportRefusedError: the format cannot hold the model, parity fails, or no key was given.
     """
-    key = request.get("key") or os.environ.get(KEY_ENV) or None
+    # Unsigned means unsigned, whatever the environment holds (the gate exports unsigned).
+    key = None if request["unsigned"] else request.get("key") or os.environ.get(KEY_ENV) or None
     if key is None and not request["unsigned"]:
         raise ExportRefusedError(no_key_message())
     if key is not None and not Path(key).is_file():
@@ -154,7 +160,8 @@ def _build(
         raise ExportRefusedError(
             f"{parity.summary()} (worst row {worst}); nothing was published. The converted "
             f"model does not score as the trained pipeline does: try the other --format "
-            "(runbooks/edge.md, A parity refusal)"
+            "(runbooks/edge.md, A parity refusal)",
+            parity,
         )
     (bundle / SUMS).write_text(sums_text(bundle), encoding="utf-8")
     return parity

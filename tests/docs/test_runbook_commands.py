@@ -279,7 +279,7 @@ def _interrupt_a_run(story: Story) -> None:
         assert run.stdout is not None
         for line in run.stdout:
             # Once the gate says it runs it is inside the command, seconds before it finishes.
-            if line.startswith("gate model champion latency: running"):
+            if line.startswith("gate model champion latency edge: running"):
                 time.sleep(0.2)
                 os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's group
                 break

@@ -68,7 +68,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory, mlflow_store: str) -> Pat
             "train",
             "evaluate",
             "gate data drift",
-            "gate model champion latency",
+            "gate model champion latency edge",
             "gates",
         )
     return root
@@ -91,6 +91,7 @@ def test_on_good_data_every_gate_passes_and_the_verdict_is_safe(baseline: Path) 
         "model": "pass",
         "champion": "skipped",
         "latency": "skipped",
+        "edge": "skipped",
     }
     assert document["verdict"]["status"] == "pass"
     champion = document["gates"][3]

@@ -139,10 +139,15 @@ def test_the_gates_against_the_champion_have_no_deepchecks_checks_and_only_laten
     None
 ):
     against = [g.name for g in registry.GATES if g.against_champion is not None]
-    assert (
-        against == [g.name for g in registry.GATES if g.checks is None] == ["champion", "latency"]
-    )
-    assert [g.name for g in registry.GATES if g.needs_model] == ["model", "champion", "latency"]
+    exporting = [g.name for g in registry.GATES if g.judge_export is not None]
+    assert (against, exporting) == (["champion", "latency"], ["edge"])
+    assert [g.name for g in registry.GATES if g.checks is None] == [*against, *exporting]
+    assert [g.name for g in registry.GATES if g.needs_model] == [
+        "model",
+        "champion",
+        "latency",
+        "edge",
+    ]
     assert sorted(registry.UNREPEATABLE) == ["latency"]
     assert registry.gate("latency").section(GatesParams()).mode == "warn", "warns by default"
 

@@ -77,6 +77,7 @@ def test_on_the_default_data_every_gate_passes(repo: Path) -> None:
         "model": "pass",
         "champion": "skipped",
         "latency": "skipped",
+        "edge": "skipped",
     }
     assert "has no trained model yet" in document["gates"][3]["notes"][0]
     assert document["gates"][4]["notes"] == document["gates"][3]["notes"], "the same reason"

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from modelops.deploy.preview import DeployPreview, EnvironmentChange
+from modelops.gates.edge import NOT_APPLICABLE
 from modelops.gates.results import CheckRecord, GateResult
 from modelops.paths import ProjectPaths
 from modelops.report.inputs import BaseRef, Plot, ReportInputs, ValueChange
@@ -370,3 +371,55 @@ def test_a_lower_log_loss_reads_better_and_a_higher_one_worse() -> None:
     assert "▲" not in render(improved)
     worse = replace(_inputs(), metrics=(ValueChange("log_loss", 0.40, 0.42),))
     assert "(worse: +0.0200 vs `main`)" in render(worse)
+
+
+def test_the_edge_gate_shows_each_format_with_its_decision_first() -> None:
+    # Given an edge gate with a format within parity, one refused and one left out
+    condition = "max |Δp| ≤ 1e-05 and the same class at evaluate.threshold 0.5 on every row"
+    edge = GateResult(
+        "edge",
+        "enforce",
+        "fail",
+        checks=(
+            CheckRecord(
+                "native",
+                "Edge bundle parity (native)",
+                "600 test rows + 91 edge cases",
+                condition,
+                "max |Δp| 2.22e-16 (mean 3.41e-17), 0 of 691 rows classed differently; "
+                "archive 41.4 KB",
+                "pass",
+            ),
+            CheckRecord(
+                "onnx",
+                "Edge bundle parity (onnx)",
+                "test set + edge cases",
+                "`modelops export --format onnx` converts the model",
+                "refused before any row was scored",
+                "fail",
+                "--format onnx cannot hold this model: skl2onnx ignores HistGradientBoosting's "
+                "native categorical splits. Use --format native",
+                tuned_by="deploy.environments.devices.format = onnx",
+            ),
+        ),
+        context={"edge": "native for tills; onnx for devices"},
+    )
+    text = render(replace(_inputs(), gates=(edge,)))
+    # Then each format has its line, the decision first; the refusal's cause is under What failed
+    assert (
+        "Edge bundles of this model, as `modelops export` builds them (unsigned, nothing "
+        "published): native for tills; onnx for devices\n"
+        "- ✅ pass **native** (600 test rows + 91 edge cases): max |Δp| 2.22e-16 (mean "
+        f"3.41e-17), 0 of 691 rows classed differently; archive 41.4 KB; needs {condition}\n"
+        "- ❌ fail **onnx** (test set + edge cases): refused before any row was scored (why: "
+        "What failed)"
+    ) in text
+    assert "| edge | Edge bundle parity (onnx) | test set + edge cases |" in text
+    assert "| refused before any row was scored | ❌ fail | --format onnx cannot hold" in text
+    assert "Use --format native | `deploy.environments.devices.format = onnx` |" in text
+    assert text.splitlines()[0] == "## ❌ Blocked: enforced gate(s) failed: edge"
+    # And without an edge environment: no section, the row says it does not apply
+    skipped = GateResult("edge", "enforce", "skipped", notes=(NOT_APPLICABLE,))
+    text = render(replace(_inputs(), gates=(skipped,)))
+    assert "Edge bundles of this model" not in text
+    assert f"| edge | enforce | ⏭️ skipped | {NOT_APPLICABLE} |" in text

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support import REPO_ROOT, git, venv_bin
 
@@ -191,3 +192,54 @@ def test_a_failed_upload_keeps_the_local_link_and_warns(tmp_path: Path) -> None:
     assert done.returncode == 0, "a missing plot does not fail the gates"
     assert "::warning::could not upload plots/roc.png: npm error network" in done.stdout
     assert report.read_text() == "![ROC](plots/roc.png)\n"
+
+
+EDGE_SCRIPT = REPO_ROOT / ".github" / "scripts" / "install-edge-if-needed.sh"
+
+
+def test_the_gates_and_a_reproducing_deploy_build_edge_venv_before_the_pipeline_runs() -> None:
+    for name, job, reproduce in (
+        ("pr.yml", "gates", "Reproduce the pipeline and run the gates"),
+        ("deploy.yml", "deploy", "Reproduce the model and run its gates (no DVC remote)"),
+    ):
+        workflow = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / name).read_text())
+        steps = workflow["jobs"][job]["steps"]
+        runs = [step.get("run", "") for step in steps]
+        (index,) = [i for i, run in enumerate(runs) if EDGE_SCRIPT.name in run]
+        at = [step.get("name") for step in steps].index(reproduce)
+        assert index == at - 1, f"{name}: edge/.venv is built right before the pipeline runs"
+        assert steps[index].get("if") == steps[at].get("if"), name
+
+
+@pytest.mark.parametrize("edge", [False, True], ids=["no-edge-environment", "an-edge-environment"])
+def test_edge_venv_is_built_only_for_an_edge_environment(tmp_path: Path, edge: bool) -> None:
+    # Given the template's params, with or without an edge environment, the real `modelops
+    # params` in .venv, and a `make` first on PATH that records what it was asked
+    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    if edge:
+        params["deploy"]["environments"]["tills"] = {
+            "strategy": "edge",
+            "format": "native",
+            "bundle_base_url": "https://models.example.com/churn/bundles",
+            "public_key": "churn-edge.pub",
+        }
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "bin").symlink_to(venv_bin())
+    fake = tmp_path / "fake-bin"
+    fake.mkdir()
+    (fake / "make").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "made"}\n')
+    (fake / "make").chmod(0o755)
+    # When the workflows' step runs
+    done = subprocess.run(
+        [str(EDGE_SCRIPT)],
+        cwd=tmp_path,
+        env={**os.environ, "PATH": f"{fake}{os.pathsep}{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+    )
+    # Then edge/.venv is built exactly when an edge environment needs it
+    assert done.returncode == 0, done.stdout + done.stderr
+    made = (tmp_path / "made").read_text() if (tmp_path / "made").exists() else ""
+    assert made == ("install-edge\n" if edge else "")
+    assert ("the edge gate does not apply" in done.stdout) is not edge

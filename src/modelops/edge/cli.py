@@ -6,8 +6,6 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelops.edge.export import DEFAULT_TOLERANCE
-
 if TYPE_CHECKING:
     from modelops.edge.export import ExportRequest
     from modelops.paths import ProjectPaths
@@ -37,8 +35,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     export.add_argument(
         "--tolerance",
         type=float,
-        default=DEFAULT_TOLERANCE,
-        help=f"largest |Δp| parity accepts (default {DEFAULT_TOLERANCE:g})",
+        help="largest |Δp| parity accepts (default: gates.edge.tolerance in params.yaml)",
     )
     export.set_defaults(handler=_export)
 

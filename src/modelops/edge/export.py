@@ -29,10 +29,6 @@ from modelops.telemetry.profile import PROFILE_FILE
 
 EDGE_BIN = Path("edge") / ".venv" / "bin"
 BUNDLES_DIR = "bundles"
-# Probabilities from float32 inputs (ONNX) differ from scikit-learn's float64 by about 1e-7 on
-# this template's models; 1e-5 leaves room for that and still catches any real change (a flipped
-# split moves a probability by 1e-3 or more).
-DEFAULT_TOLERANCE = 1e-5
 
 
 @dataclass(frozen=True)
@@ -46,7 +42,19 @@ class ExportRequest:
     key: Path | None = None
     unsigned: bool = False
     name: str = "model"
-    tolerance: float = DEFAULT_TOLERANCE
+    tolerance: float | None = None
+    """The largest |Δp| parity accepts; None: `gates.edge.tolerance` (the gate's too)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The exporter's answer: what it published, or why it refused (cause and fix)."""
+
+    published: dict[str, Any] | None
+    """directory, archive, archive_sha256, archive_bytes, signed, parity, summary."""
+    refusal: str = ""
+    parity: dict[str, Any] | None = None
+    """`parity.json`'s figures, published or not (None when refused before measuring)."""
 
 
 def export(request: ExportRequest, params: Params, paths: ProjectPaths) -> dict[str, Any]:
@@ -55,12 +63,32 @@ def export(request: ExportRequest, params: Params, paths: ProjectPaths) -> dict[
     Raises:
         ExportError: no model, no exporter environment, or the exporter refused (its message).
     """
+    outcome = attempt(request, params, paths)
+    if outcome.published is None:
+        raise ExportError(outcome.refusal)
+    return outcome.published
+
+
+def exporter(paths: ProjectPaths) -> Path:
+    """The exporter's command in edge/.venv.
+
+    Raises:
+        ExportError: edge/.venv is not built; the message says how to build it.
+    """
+    command = paths.root / EDGE_BIN / "modelops-edge"
+    if not command.is_file():
+        raise ExportError(f"{paths.show(command)} is missing: run `make install-edge`")
+    return command
+
+
+def attempt(request: ExportRequest, params: Params, paths: ProjectPaths) -> Outcome:
+    """Run the exporter; its bundle and parity, or its refusal with the figures it measured.
+
+    Raises:
+        ExportError: no model, no exporter environment, or an exporter that crashed.
+    """
     model_dir, model_hash = _model(request, params, paths)
-    exporter = paths.root / EDGE_BIN / "modelops-edge"
-    if not exporter.is_file():
-        raise ExportError(
-            f"{paths.show(exporter)} is missing: `make install-edge` builds edge/.venv"
-        )
+    command = exporter(paths)
     if not (model_dir / PROFILE_FILE).is_file():
         raise ExportError(
             f"{paths.show(model_dir)}: no {PROFILE_FILE}, the bins a device counts its rows in; "
@@ -71,12 +99,15 @@ def export(request: ExportRequest, params: Params, paths: ProjectPaths) -> dict[
         request_file = Path(scratch) / "request.json"
         request_file.write_text(json.dumps(document), encoding="utf-8")
         result_file = Path(scratch) / "result.json"
-        command = [str(exporter), "export", str(request_file), "--result", str(result_file)]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode:
-            raise ExportError(_refusal(done.stderr))
-        published: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
-    return published
+        run = [str(command), "export", str(request_file), "--result", str(result_file)]
+        done = subprocess.run(run, capture_output=True, text=True)
+        if not result_file.is_file():
+            raise ExportError(f"the exporter failed: {_refusal(done.stderr)}")
+        result: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
+    if done.returncode:
+        refusal = str(result.get("refused") or _refusal(done.stderr))
+        return Outcome(None, refusal=refusal, parity=result.get("parity"))
+    return Outcome(result, parity=result["parity"])
 
 
 def _refusal(stderr: str) -> str:
@@ -124,7 +155,7 @@ def _request(
         "out_dir": str((request.out_dir or paths.root / BUNDLES_DIR).resolve()),
         "key": str(request.key.resolve()) if request.key else None,
         "unsigned": request.unsigned,
-        "tolerance": request.tolerance,
+        "tolerance": _tolerance(request, params),
         "threshold": params.evaluate.threshold,
         "positive_label": card["positive_label"],
         "categorical": list(schema.categorical),
@@ -139,3 +170,8 @@ def _request(
             "edge": edge_cases(schema, prepared.train),
         },
     }
+
+
+def _tolerance(request: ExportRequest, params: Params) -> float:
+    """--tolerance, else the gate's: one limit for the pull request and the release."""
+    return params.gates.edge.tolerance if request.tolerance is None else request.tolerance

@@ -4,7 +4,8 @@ Everything that lists gates reads `GATES`: the choices of `modelops gate NAME`, 
 runs them, the order of `reports/gates.json` and of the verdict (so the report's), the stage that
 collects them. `dvc.yaml` cannot import it; `tests/test_wiring.py` holds its stages to it. Adding
 a gate is one entry here, its section in `params/gates.py` and its checks in `catalog.py` (or,
-for a gate that compares the candidate with the champion, its comparison function).
+for a gate that compares the candidate with the champion, its comparison function; for the gate
+of the edge exporter's answers, its judgment).
 
 Importing this module imports no Deepchecks: a gate's checks are read from `catalog` only when it
 runs, so the command line offers the names at once.
@@ -21,22 +22,29 @@ from modelops.errors import ModelopsError
 if TYPE_CHECKING:
     from modelops.gates.catalog import CheckSpec
     from modelops.gates.champion import Matchup
+    from modelops.gates.edge import Exporter
     from modelops.gates.results import GateResult
     from modelops.params import (
         ChampionGateParams,
         DataGateParams,
         DriftGateParams,
+        EdgeGateParams,
         GatesParams,
         LatencyGateParams,
         ModelGateParams,
+        Params,
     )
 
 # Strings, so that naming the gates (the command line does) imports no pydantic.
 GateParams: TypeAlias = (
     "DataGateParams | DriftGateParams | ModelGateParams | ChampionGateParams | LatencyGateParams"
+    " | EdgeGateParams"
 )
 Comparison: TypeAlias = "Callable[[GatesParams, Matchup], GateResult]"
 """A gate that judges the candidate against the champion (found once for all such gates)."""
+ExportJudgment: TypeAlias = "Callable[[Params, Exporter], GateResult]"
+"""A gate that judges the edge exporter's answers on the candidate; the stage gives it the
+exporter (`modelops.edge`, which the gates cannot import: it imports what imports them)."""
 
 
 @dataclass(frozen=True)
@@ -52,9 +60,11 @@ class Gate:
     # Each gate's checks read its own section (CheckSpec[DataGateParams]...): Any stands for
     # "the type `section` returns", which a tuple of different gates cannot say.
     checks: Callable[[], tuple[CheckSpec[Any], ...]] | None
-    """Its Deepchecks checks (`catalog`); None for a gate against the champion."""
+    """Its Deepchecks checks (`catalog`); None for the gates that have none."""
     against_champion: Callable[[], Comparison] | None = None
     """Its comparison with the champion (`champion.py`, `latency.py`); None for Deepchecks."""
+    judge_export: Callable[[], ExportJudgment] | None = None
+    """Its judgment of the edge exporter's answers (`edge.py`); None for the others."""
     repeatable: bool = True
     """A rerun on the same inputs gives the same result. A measurement of time does not (the
     machine and its load differ): a committed record is held to a run's without it, unless it
@@ -91,6 +101,12 @@ def _latency_comparison() -> Comparison:
     return latency_gate
 
 
+def _edge_judgment() -> ExportJudgment:
+    from modelops.gates.edge import edge_gate
+
+    return edge_gate
+
+
 GATES: tuple[Gate, ...] = (
     Gate("data", lambda gates: gates.data, needs_model=False, checks=_data_checks),
     Gate("drift", lambda gates: gates.drift, needs_model=False, checks=_drift_checks),
@@ -109,6 +125,13 @@ GATES: tuple[Gate, ...] = (
         checks=None,
         against_champion=_latency_comparison,
         repeatable=False,
+    ),
+    Gate(
+        "edge",
+        lambda gates: gates.edge,
+        needs_model=True,
+        checks=None,
+        judge_export=_edge_judgment,
     ),
 )
 """In the order they run and are shown."""

@@ -57,6 +57,7 @@ from modelops.params.experiments import (
 )
 from modelops.params.fleet import (
     EdgeEnvironmentParams,
+    EdgeFormat,
     bundle_url,
     fleet_salt,
 )
@@ -68,6 +69,7 @@ from modelops.params.gates import (
     DataGateParams,
     DriftCheck,
     DriftGateParams,
+    EdgeGateParams,
     GateMode,
     GateRunnerParams,
     GatesParams,
@@ -159,6 +161,8 @@ __all__ = [
     "DriftObjective",
     "Duration",
     "EdgeEnvironmentParams",
+    "EdgeFormat",
+    "EdgeGateParams",
     "EnvironmentParams",
     "ErrorsCriterion",
     "EvaluateParams",

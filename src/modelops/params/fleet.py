@@ -10,7 +10,7 @@ There are no pods here, so the real-time and batch keys are refused with what to
 from __future__ import annotations
 
 import itertools
-from typing import Literal
+from typing import Literal, TypeAlias
 
 from pydantic import Field, field_validator, model_validator
 
@@ -28,6 +28,8 @@ _NOT_HERE = {
     "schedule": "devices score when they are asked to; a scheduled table is strategy batch",
     "engine": "the bundle's runtime is chosen with format (onnx or native)",
 }
+EdgeFormat: TypeAlias = Literal["onnx", "native"]
+"""What a bundle holds: ONNX for onnxruntime, or a compiled tree library (native)."""
 _KEY_NAME = r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$|^[A-Za-z0-9][A-Za-z0-9._:@/-]*$"
 
 
@@ -39,7 +41,7 @@ class EdgeEnvironmentParams(Frozen):
         "new bundle reaches the first of `cohort_steps` percent of them, `modelops release "
         "promote` widens it."
     )
-    format: Literal["onnx", "native"] = Field(
+    format: EdgeFormat = Field(
         description="The bundle format the devices run: `onnx` (onnxruntime) or `native` (a "
         "compiled library). A bundle of another format is refused at deploy."
     )

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 
 from modelops.metric_registry import with_direction
 from modelops.params.base import Frozen
+from modelops.params.fleet import EdgeFormat
 
 GateMode: TypeAlias = Literal["enforce", "warn", "off"]
 DataCheck: TypeAlias = Literal[
@@ -232,6 +233,31 @@ class LatencyGateParams(Frozen):
     )
 
 
+class EdgeGateParams(Frozen):
+    """Gate `edge`: does the candidate make an edge bundle that scores as the trained pipeline?
+
+    Only with an edge environment in `deploy.environments`: the gate runs `modelops export`
+    (unsigned, into a temporary folder) for each format those environments use, and records its
+    parity or its refusal (`gates.edge` in runbooks/pr-gates.md).
+    """
+
+    mode: GateMode = Field(
+        "enforce",
+        description="`enforce` by default: a bundle that fails parity cannot be published, so "
+        "the model it comes from cannot reach the devices.",
+    )
+    skip: tuple[EdgeFormat, ...] = Field((), description="Formats to leave out.")
+    tolerance: float = Field(
+        1e-5,
+        gt=0.0,
+        lt=1.0,
+        description="The largest |Δp| between the bundle's probability and the trained "
+        "pipeline's on any row, here and in `modelops export` (its --tolerance default). "
+        "float32 inputs (ONNX) move a probability by about 1e-7; a flipped split by 1e-3 or "
+        "more. The class at evaluate.threshold must also agree on every row.",
+    )
+
+
 class StatisticsParams(Frozen):
     """How sure a gate must be before it passes or fails a check (otherwise: inconclusive)."""
 
@@ -281,3 +307,4 @@ class GatesParams(Frozen):
     model: ModelGateParams = ModelGateParams()
     champion: ChampionGateParams = ChampionGateParams()
     latency: LatencyGateParams = LatencyGateParams()
+    edge: EdgeGateParams = EdgeGateParams()

@@ -10,7 +10,7 @@ import posixpath
 from collections.abc import Iterable, Sequence
 
 from modelops.deploy.preview import DeployPreview
-from modelops.gates.results import GateResult, verdict
+from modelops.gates.results import CheckRecord, GateResult, verdict
 from modelops.metric_registry import HEADLINE, SUMMARY, better
 from modelops.paths import REPORT_FILE
 from modelops.report.inputs import BaseRef, Plot, ReportInputs, ValueChange
@@ -117,6 +117,7 @@ def _gates(gates: Sequence[GateResult], row_limit: int | None) -> str:
     lines = ["### Gates", _table(["Gate", "Mode", "Result", "Conditions"], rows)]
     lines.extend(_champion(gate) for gate in gates if gate.name == "champion" and gate.context)
     lines.extend(_latency(gate) for gate in gates if gate.name == "latency" and _timed(gate))
+    lines.extend(_edge(gate) for gate in gates if gate.name == "edge" and "edge" in gate.context)
     failing = [
         (gate.name, check) for gate in gates for check in gate.checks if check.status in _CHECK_ICON
     ]
@@ -199,14 +200,37 @@ def _latency(gate: GateResult) -> str:
     for check in gate.checks:
         if check.status in ("off", "not_applicable"):
             continue
-        if check.status == "fail" and gate.mode != "enforce":
-            decision = "⚠️ fail (does not block)"
-        else:
-            decision = {"pass": "✅ pass", "inconclusive": "❔ inconclusive"}.get(
-                check.status, _CHECK_ICON.get(check.status, check.status)
-            )
-        lines.append(f"- {decision} ({check.dataset}): {check.value}; needs {check.condition}")
+        lines.append(
+            f"- {_decision(gate, check)} ({check.dataset}): {check.value}; needs {check.condition}"
+        )
     return "\n".join(lines)
+
+
+def _edge(gate: GateResult) -> str:
+    """Each edge format's bundle, its decision first: parity against the trained pipeline, or
+    the exporter's refusal (its cause and fix are under What failed)."""
+    lines = [
+        "Edge bundles of this model, as `modelops export` builds them (unsigned, nothing "
+        f"published): {gate.context['edge']}"
+    ]
+    for check in gate.checks:
+        if check.status in ("off", "not_applicable"):
+            lines.append(f"- ⏸️ {check.check}: {check.reason}")
+            continue
+        then = f"; needs {check.condition}" if check.status == "pass" else " (why: What failed)"
+        lines.append(
+            f"- {_decision(gate, check)} **{check.check}** ({check.dataset}): {check.value}{then}"
+        )
+    return "\n".join(lines)
+
+
+def _decision(gate: GateResult, check: CheckRecord) -> str:
+    """A check's outcome as its gate's mode makes it: a failure warns in warn mode."""
+    if check.status == "fail" and gate.mode != "enforce":
+        return "⚠️ fail (does not block)"
+    return {"pass": "✅ pass", "inconclusive": "❔ inconclusive"}.get(
+        check.status, _CHECK_ICON.get(check.status, check.status)
+    )
 
 
 def _gate_result(gate: GateResult) -> str:

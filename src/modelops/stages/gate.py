@@ -5,13 +5,15 @@ gate's timings; the model gates also record which model they judged: its content
 training inputs), and the full Deepchecks HTML report of each gate that ran to
 `reports/deepchecks/<gate>.html` (a run artifact, not a DVC output: plotly gives every figure a
 random id). All files land together at the end. The champion is found and loaded once, for
-every gate that compares the candidate with it.
+every gate that compares the candidate with it; the edge gate gets `modelops export`'s own code,
+run on the candidate unsigned into a temporary folder.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -19,8 +21,10 @@ from typing import TYPE_CHECKING
 
 from modelops import tracking
 from modelops.data import Schema
+from modelops.edge.export import ExportRequest, Outcome, attempt
 from modelops.gates.catalog import Facts
 from modelops.gates.champion import Matchup, matchup
+from modelops.gates.edge import Exporter
 from modelops.gates.inputs import (
     ThresholdedClassifier,
     datasets,
@@ -33,7 +37,8 @@ from modelops.gates.results import GateResult
 from modelops.gates.runner import GateInputs, RunSettings, run_gate
 from modelops.identity import identify
 from modelops.io import Writer, bytes_writer, commit, json_bytes
-from modelops.params import Params
+from modelops.params import EdgeFormat, Params
+from modelops.paths import ProjectPaths
 from modelops.prepared import Prepared, load_prepared
 
 if TYPE_CHECKING:
@@ -56,7 +61,9 @@ def run(
     prepared = load_prepared(data_dir)
     schema = prepared.schema
     active = [g for g in gates if g.section(params.gates).mode != "off"]
-    pipeline = tracking.load_model(model_dir) if any(g.needs_model for g in active) else None
+    # The edge gate's exporter loads the model in its own environment.
+    loads = any(g.needs_model and g.judge_export is None for g in active)
+    pipeline = tracking.load_model(model_dir) if loads else None
     train, test = datasets(prepared.train, prepared.test, schema)
     runner, statistics = params.gates.runner, params.gates.statistics
     inputs = GateInputs(
@@ -97,6 +104,10 @@ def run(
                     threshold=params.evaluate.threshold,
                 )
             results.append(current.against_champion()(params.gates, against))
+        elif current.judge_export is not None:
+            with tempfile.TemporaryDirectory(prefix="modelops-edge-gate-") as scratch:
+                export = _exporter(params, ProjectPaths(root), model_dir, Path(scratch))
+                results.append(current.judge_export()(params, export))
         else:
             assert current.checks is not None, "a gate has Deepchecks checks or a comparison"
             gate_inputs = inputs
@@ -127,6 +138,17 @@ def run(
         outputs[out_dir / f"{result.name}.json"] = bytes_writer(json_bytes(result.to_dict()))
     commit(outputs)
     return tuple(results)
+
+
+def _exporter(params: Params, paths: ProjectPaths, model_dir: Path, scratch: Path) -> Exporter:
+    """`modelops export` on the candidate, unsigned (a pull request holds no signing key), into
+    `scratch` (it publishes nothing)."""
+
+    def export(fmt: EdgeFormat) -> Outcome:
+        request = ExportRequest(fmt, model_dir=model_dir, out_dir=scratch / fmt, unsigned=True)
+        return attempt(request, params, paths)
+
+    return export
 
 
 def _facts(params: Params, schema: Schema) -> Facts:
