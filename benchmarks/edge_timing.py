@@ -77,7 +77,7 @@ def _timed(
 
 def measure(request: dict[str, Any]) -> dict[str, Any]:
     """Parity per part and timings of the bundle and of the pipeline (see the module doc)."""
-    import modelops_device  # type: ignore[import-not-found]  # in edge/.venv only
+    import modelops_device
     import skops.io
     from threadpoolctl import threadpool_limits
 
