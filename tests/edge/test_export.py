@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from modelops.cli import main
+from modelops.identity import content_hash
 from tests.edge.conftest import EDGE_VENV
 
 
@@ -259,3 +260,72 @@ def test_native_of_logistic_regression_is_refused_naming_onnx(logistic: Path) ->
     code, _, err = _modelops(logistic, "export", "--format", "native", "--unsigned")
     assert code == 1
     assert "Use --format onnx" in err, err
+
+
+def _retrained(edge_project: Path, name: str, model: dict[str, Any]) -> Path:
+    """A copy of the project with `train.model` changed and the model trained again."""
+    root = edge_project.parent / name
+    shutil.copytree(edge_project, root, symlinks=True)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["train"]["model"] = model
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    code, _, err = _modelops(root, "train")
+    assert code == 0, err
+    return root
+
+
+@pytest.fixture(scope="module")
+def without_native_splits(edge_project: Path) -> Path:
+    """HistGradientBoosting trained with `native_categorical: false`: what ONNX can hold."""
+    return _retrained(
+        edge_project,
+        "ordinal",
+        {"kind": "hist_gradient_boosting", "native_categorical": False},
+    )
+
+
+@pytest.fixture(scope="module")
+def forest(edge_project: Path) -> Path:
+    """A random forest (one-hot, imputed), small enough to train in a second."""
+    return _retrained(edge_project, "forest", {"kind": "random_forest", "n_estimators": 20})
+
+
+@pytest.mark.parametrize("bundle_format", ["onnx", "native"])
+@pytest.mark.parametrize("model", ["without_native_splits", "forest"])
+def test_tree_models_export_to_both_formats_exact_at_the_threshold(
+    model: str, bundle_format: str, request: pytest.FixtureRequest
+) -> None:
+    root: Path = request.getfixturevalue(model)
+    out = root / f"{bundle_format}-bundles"
+    code, printed, err = _modelops(
+        root, "export", "--format", bundle_format, "--unsigned", "--out", str(out)
+    )
+    assert code == 0, err
+    assert "parity pass: " in printed
+    bundle = _only_bundle(out)
+    parity = json.loads((bundle / "parity.json").read_text())
+    assert parity["passed"], parity
+    assert parity["disagreements"] == 0, "every row gets the same class at the threshold"
+    # float32 thresholds in ONNX's trees; the compiled trees compute in float64 as sklearn does
+    assert parity["max_abs_diff"] < (1e-5 if bundle_format == "onnx" else 1e-12), parity
+    assert (bundle / ("model.onnx" if bundle_format == "onnx" else "model.so")).is_file()
+
+
+def test_an_environments_released_model_is_exported_not_the_workspaces(
+    edge_project: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "released"
+    shutil.copytree(edge_project, root, symlinks=True)
+    code, _, err = _modelops(root, "export", "--format", "native", "--env", "staging", "--unsigned")
+    assert code == 1
+    assert "staging has no released model yet; give --model DIR" in err
+    assert _modelops(root, "release", "deploy", "--env", "staging")[0] == 0
+    released = content_hash(root / "models" / "model")
+    shutil.rmtree(root / "models" / "model")  # what is exported is the release's, fetched
+    code, printed, err = _modelops(
+        root, "export", "--format", "native", "--env", "staging", "--unsigned"
+    )
+    assert code == 0, err
+    assert "parity pass: " in printed
+    manifest = json.loads((_only_bundle(root / "bundles") / "manifest.json").read_text())
+    assert manifest["model_hash"] == released

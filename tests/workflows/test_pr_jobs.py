@@ -197,10 +197,16 @@ def test_a_failed_upload_keeps_the_local_link_and_warns(tmp_path: Path) -> None:
 EDGE_SCRIPT = REPO_ROOT / ".github" / "scripts" / "install-edge-if-needed.sh"
 
 
-def test_the_gates_and_a_reproducing_deploy_build_edge_venv_before_the_pipeline_runs() -> None:
+def test_the_gates_a_reproducing_deploy_and_a_retraining_build_edge_venv_first() -> None:
     for name, job, reproduce in (
         ("pr.yml", "gates", "Reproduce the pipeline and run the gates"),
         ("deploy.yml", "deploy", "Reproduce the model and run its gates (no DVC remote)"),
+        (
+            "monitor.yml",
+            "monitor",
+            "On a retraining decision, refresh, reproduce and commit branch retrain/<env> "
+            "(no token)",
+        ),
     ):
         workflow = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / name).read_text())
         steps = workflow["jobs"][job]["steps"]
