@@ -216,10 +216,15 @@ def test_a_fleet_is_rolled_out_by_cohort_promoted_and_rolled_back_by_commits(
     # The second starts at the first cohort step; promote widens it; rollback takes it out.
     title = step(repo, "deploy", "--env", DEVICES, "--bundle", str(second))
     assert title == f"deploy: bundle {sha2[:12]} to {DEVICES} (5% of devices)"
-    step(repo, "promote", "--env", DEVICES, "--reason", "bin counts as stable's")
+    title = step(repo, "promote", "--env", DEVICES, "--reason", "bin counts as stable's")
+    assert title == f"promote: {DEVICES} candidate {sha2[:12]} 5% -> 25% of devices"
     candidate = _fleet(repo)["candidate"]
     assert (candidate["sha256"], candidate["percent"], candidate["salt"]) == (sha2, 25, DEVICES)
-    step(repo, "rollback", "--env", DEVICES, "--reason", "drift on tenure")
+    title = step(repo, "rollback", "--env", DEVICES, "--reason", "drift on tenure")
+    assert (
+        title
+        == f"rollback: {DEVICES} candidate {sha2[:12]} removed, {sha1[:12]} takes every device"
+    )
     assert _fleet(repo)["candidate"] is None
     assert _fleet(repo)["stable"]["sha256"] == sha1
     # Deployed again it is skipped (taken out), unless retried on purpose; then completed.
@@ -229,7 +234,7 @@ def test_a_fleet_is_rolled_out_by_cohort_promoted_and_rolled_back_by_commits(
     step(repo, "deploy", "--env", DEVICES, "--bundle", str(second), "--retry")
     for _ in STEPS:
         title = step(repo, "promote", "--env", DEVICES, "--reason", "fleet healthy")
-    assert title == f"complete: {DEVICES} runs {sha2[:12]} (100%)"
+    assert title == f"complete: {DEVICES} runs {sha2[:12]} (every device)"
     assert _fleet(repo)["stable"]["sha256"] == sha2
     assert _fleet(repo)["candidate"] is None
     # After completion, rollback returns the fleet to the previous bundle.

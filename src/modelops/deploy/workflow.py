@@ -287,14 +287,17 @@ def promote(root: Path, params: Params, environment: str, *, change: Change) -> 
     releases[environment] = after
     event = after.history[-1]
     assert before.canary is not None
+    fleet = isinstance(settings, EdgeEnvironmentParams)
     if after.canary is None:
-        title = f"complete: {environment} runs {event.version} (100%)"
+        title = (
+            f"complete: {environment} runs {event.version} ({'every device' if fleet else '100%'})"
+        )
     elif before.canary.shadow:
         title = f"promote: {environment} shadow {event.version} -> canary at {after.canary.weight}%"
     else:
         title = (
-            f"promote: {environment} canary {event.version} "
-            f"{before.canary.weight}% -> {after.canary.weight}%"
+            f"promote: {environment} {'candidate' if fleet else 'canary'} {event.version} "
+            f"{before.canary.weight}% -> {after.canary.weight}%{' of devices' if fleet else ''}"
         )
     return Plan(releases, (environment,), commit_message(title, releases, (environment,), change))
 
@@ -315,9 +318,11 @@ def rollback(root: Path, params: Params, environment: str, *, change: Change) ->
     releases[environment] = after
     assert after.stable is not None
     assert before.canary is not None
+    fleet = isinstance(settings, EdgeEnvironmentParams)
     title = (
-        f"rollback: {environment} {before.canary.role} {after.history[-1].version} removed, "
-        f"{after.stable.version} takes 100%"
+        f"rollback: {environment} {'candidate' if fleet else before.canary.role} "
+        f"{after.history[-1].version} removed, {after.stable.version} takes "
+        f"{'every device' if fleet else '100%'}"
     )
     return Plan(releases, (environment,), commit_message(title, releases, (environment,), change))
 
