@@ -214,9 +214,14 @@ def test_units_keep_their_variant_across_replicas_and_a_restart_and_a_true_effec
 
 def test_a_broken_split_stops_the_experiment_on_a_sample_ratio_mismatch(repo: Path) -> None:
     started = time.perf_counter()
-    prometheus, _, printed = _up(repo, "--broken-split", "b=0.3")
+    # Half of b's units lost: the mismatch is found at about 600 units (two processes may count
+    # each), far before the KPI can conclude (about 2,500 units here). A 30% loss took about
+    # 1,500, near enough that the KPI's "no difference" sometimes came first under load: the
+    # test then judged a race, not the check (the power against a loss:
+    # benchmarks/results/experiments.md).
+    prometheus, _, printed = _up(repo, "--broken-split", "b=0.5")
     try:
-        assert "the client loses 30% of b's units" in printed
+        assert "the client loses 50% of b's units" in printed
         verdict, seen = _until(repo, prometheus, 1)
     finally:
         processes.down(repo)
