@@ -124,7 +124,7 @@ def _build(
     signed: bool,
 ) -> Parity:
     """Write every file but the signature; refuse unless parity passes."""
-    encoding = tables.encoding_tables(preprocess)
+    encoding = tables.encoding_tables(preprocess, classifier)
     converted = convert.convert(
         classifier, request["format"], width=int(encoding["width"]), directory=bundle
     )

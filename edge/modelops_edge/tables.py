@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from modelops_contract.bundle import ONE_HOT, ORDINAL
+from modelops_contract.bundle import INPUTS_AS_FLOAT32, ONE_HOT, ORDINAL
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
@@ -43,7 +43,18 @@ def split(pipeline: Pipeline) -> tuple[ColumnTransformer, Any]:
     return steps["preprocess"], steps["classifier"]
 
 
-def encoding_tables(preprocess: ColumnTransformer) -> dict[str, Any]:
+def reads_float32(classifier: Any) -> bool:
+    """Whether the classifier compares its inputs as float32: scikit-learn's decision trees
+    (a random forest's) cast X to float32 first; HistGradientBoosting and linear models do not."""
+    from sklearn.tree import BaseDecisionTree
+
+    trees = getattr(classifier, "estimators_", None)
+    return isinstance(classifier, BaseDecisionTree) or (
+        isinstance(trees, list) and bool(trees) and isinstance(trees[0], BaseDecisionTree)
+    )
+
+
+def encoding_tables(preprocess: ColumnTransformer, classifier: Any) -> dict[str, Any]:
     """`encoding.json`: per raw column, in the order the model's inputs come out."""
     columns: list[dict[str, Any]] = []
     for name, transformer, features in preprocess.transformers_:
@@ -58,7 +69,7 @@ def encoding_tables(preprocess: ColumnTransformer) -> dict[str, Any]:
                 f"unknown transformer {name!r} in the pipeline's preprocess"
             )
     width = sum(int(column.get("width", 1)) for column in columns)
-    return {"columns": columns, "width": width}
+    return {"columns": columns, "width": width, INPUTS_AS_FLOAT32: reads_float32(classifier)}
 
 
 def _categorical(transformer: Pipeline, features: list[str]) -> list[dict[str, Any]]:

@@ -296,7 +296,7 @@ def test_tree_models_export_to_both_formats_exact_at_the_threshold(
     model: str, bundle_format: str, request: pytest.FixtureRequest
 ) -> None:
     root: Path = request.getfixturevalue(model)
-    out = root / f"{bundle_format}-bundles"
+    out = root / "exported" / bundle_format  # the copied project holds others' bundles
     code, printed, err = _modelops(
         root, "export", "--format", bundle_format, "--unsigned", "--out", str(out)
     )
@@ -309,6 +309,8 @@ def test_tree_models_export_to_both_formats_exact_at_the_threshold(
     # float32 thresholds in ONNX's trees; the compiled trees compute in float64 as sklearn does
     assert parity["max_abs_diff"] < (1e-5 if bundle_format == "onnx" else 1e-12), parity
     assert (bundle / ("model.onnx" if bundle_format == "onnx" else "model.so")).is_file()
+    encoding = json.loads((bundle / "encoding.json").read_text())
+    assert encoding["inputs_as_float32"] is (model == "forest"), "a forest's trees read float32"
 
 
 def test_an_environments_released_model_is_exported_not_the_workspaces(

@@ -15,7 +15,7 @@ from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-from modelops_contract.bundle import ONE_HOT, ORDINAL
+from modelops_contract.bundle import INPUTS_AS_FLOAT32, ONE_HOT, ORDINAL
 
 Rows: TypeAlias = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
 """Raw rows: a list of {column: value}, or {column: values} (one sequence per column)."""
@@ -31,7 +31,10 @@ def encode(rows: Rows, encoding: Mapping[str, Any]) -> npt.NDArray[np.float64]:
     blocks = [_encode_column(columns[spec["name"]], spec) for spec in encoding["columns"]]
     if not blocks:
         return np.empty((0, 0))
-    return np.concatenate(blocks, axis=1)
+    inputs = np.concatenate(blocks, axis=1)
+    if encoding.get(INPUTS_AS_FLOAT32):
+        return inputs.astype(np.float32).astype(np.float64)
+    return inputs
 
 
 def _columns(rows: Rows, names: Sequence[str]) -> dict[str, list[Any]]:

@@ -61,6 +61,11 @@ MANIFEST_FIELDS: Final = (
 `model_hash` is the model directory's content hash as releases spell it; `platform` is the
 platform the native library was built for (empty for onnx)."""
 
+INPUTS_AS_FLOAT32: Final = "inputs_as_float32"
+"""`encoding.json`'s flag: the model compares its inputs rounded to float32 (scikit-learn's
+decision trees cast X to float32 before walking a tree), so a device rounds them alike, or a
+value between a float64 threshold and its float32 neighbour takes the other branch."""
+
 ONE_HOT: Final = "one_hot"
 ORDINAL: Final = "ordinal"
 """How `encoding.json` encodes a categorical column: one column per category, or one code."""
