@@ -17,7 +17,6 @@ import contextlib
 import datetime as dt
 import io
 import json
-import subprocess
 import tarfile
 import time
 import urllib.request
@@ -36,7 +35,6 @@ from modelops.monitoring import monitor
 from modelops.monitoring.monitor import Look
 from modelops.monitoring.windows import window_of
 from modelops.params import Params
-from modelops.rehearsal.processes import free_ports
 from modelops.releases import state
 from modelops.releases.files import release_file, release_text
 from modelops.releases.state import Bundle, ModelVersion, Release
@@ -45,9 +43,9 @@ from modelops.telemetry.profile import PROFILE_FILE, ReferenceProfile
 from modelops.telemetry.prometheus import Prometheus
 from tests.deploy.fleet_support import EDGE
 from tests.monitoring.test_drift_monitor import _scores, synthetic_profile
-from tests.support import template_params, tool_or_skip
+from tests.pushgateway import pushgateway_and_prometheus
+from tests.support import template_params
 
-READY_SECONDS = 20.0
 WINDOW_SECONDS = 8
 BUNDLE = "3f9c2a7d41b0" + "5" * 52
 """The stable bundle's archive sha256; its first 12 characters are its model version."""
@@ -55,80 +53,18 @@ VERSION = BUNDLE[:12]
 DRIFT_CRITERIA = ("feature_drift", "score_drift", "missing_values", "unseen_categories")
 
 
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except OSError:
-        return False
-
-
 SCRAPED = 'up{job="pushgateway"} == 1'
 
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """(Pushgateway URL, Prometheus URL): Prometheus scrapes the gateway every second."""
-    pushgateway = tool_or_skip(
-        "prometheus-pushgateway", "pushgateway", install="apt-get install prometheus-pushgateway"
-    )
-    prometheus = tool_or_skip("prometheus", install="apt-get install prometheus")
+    """(Pushgateway URL, Prometheus URL), once Prometheus has scraped the gateway: a device's
+    zeros must be seen before its counts."""
     folder = tmp_path_factory.mktemp("fleet")
-    gateway_port, prometheus_port = free_ports(2)
-    gateway = f"127.0.0.1:{gateway_port}"
-    config = {
-        "global": {"scrape_interval": "1s"},
-        "scrape_configs": [
-            {
-                "job_name": "pushgateway",
-                "honor_labels": True,
-                "static_configs": [{"targets": [gateway]}],
-            }
-        ],
-    }
-    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
-    started: list[subprocess.Popen[bytes]] = []
-    log = (folder / "servers.log").open("wb")
-    try:
-        started.append(
-            subprocess.Popen(
-                [pushgateway, f"--web.listen-address={gateway}"], stdout=log, stderr=log
-            )
-        )
-        started.append(
-            subprocess.Popen(
-                [
-                    prometheus,
-                    f"--config.file={folder / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={folder / 'tsdb'}",
-                    f"--web.listen-address=127.0.0.1:{prometheus_port}",
-                ],
-                stdout=log,
-                stderr=log,
-            )
-        )
-        urls = (f"http://{gateway}", f"http://127.0.0.1:{prometheus_port}")
-        deadline = time.monotonic() + READY_SECONDS
-        # Ready, and the gateway scraped once: a device's zeros must be seen before its counts.
-        while not (
-            _ready(f"{urls[0]}/-/ready")
-            and _ready(f"{urls[1]}/-/ready")
-            and Prometheus(urls[1]).query(SCRAPED)
-        ):
-            assert all(p.poll() is None for p in started), (folder / "servers.log").read_text()
-            assert time.monotonic() < deadline, (folder / "servers.log").read_text()
-            time.sleep(0.2)
+    with pushgateway_and_prometheus(
+        folder, until=lambda url: bool(Prometheus(url).query(SCRAPED))
+    ) as urls:
         yield urls
-    finally:
-        for process in started:
-            process.terminate()
-        for process in started:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -32,11 +32,11 @@ from modelops.rehearsal.processes import free_ports
 from modelops.releases.state import ModelVersion, Release
 from modelops.telemetry.profile import ReferenceProfile
 from modelops.telemetry.prometheus import Prometheus
+from tests.pushgateway import READY_SECONDS, pushgateway_and_prometheus
 from tests.serving.conftest import SERVING_BIN
-from tests.support import template_params, tool_or_skip
+from tests.support import template_params
 
 TIME_SCALE = 36_000.0
-READY_SECONDS = 20.0
 ALERT_SECONDS = 60.0
 
 
@@ -45,22 +45,10 @@ def _get(url: str) -> Any:
         return answer.read()
 
 
-def _ready(url: str) -> bool:
-    try:
-        _get(url)
-        return True
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def servers(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """(Pushgateway URL, Prometheus URL): Prometheus scrapes the gateway every second and
     evaluates the nightly environment's rendered rules, compressed."""
-    pushgateway = tool_or_skip(
-        "prometheus-pushgateway", "pushgateway", install="apt-get install prometheus-pushgateway"
-    )
-    prometheus = tool_or_skip("prometheus", install="apt-get install prometheus")
     params = Params.model_validate(template_params())
     nightly = params.deploy.environments["nightly"]
     assert isinstance(nightly, BatchEnvironmentParams)
@@ -72,57 +60,8 @@ def servers(tmp_path: Path) -> Iterator[tuple[str, str]]:
     for group in groups:
         group["interval"] = "1s"  # type: ignore[typeddict-unknown-key]
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
-    gateway_port, prometheus_port = free_ports(2)
-    gateway = f"127.0.0.1:{gateway_port}"
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(tmp_path / "rules.yaml")],
-        "scrape_configs": [
-            {
-                "job_name": "pushgateway",
-                "honor_labels": True,
-                "static_configs": [{"targets": [gateway]}],
-            }
-        ],
-    }
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    started: list[subprocess.Popen[bytes]] = []
-    log = (tmp_path / "servers.log").open("wb")
-    try:
-        started.append(
-            subprocess.Popen(
-                [pushgateway, f"--web.listen-address={gateway}"], stdout=log, stderr=log
-            )
-        )
-        started.append(
-            subprocess.Popen(
-                [
-                    prometheus,
-                    f"--config.file={tmp_path / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                    f"--web.listen-address=127.0.0.1:{prometheus_port}",
-                ],
-                stdout=log,
-                stderr=log,
-            )
-        )
-        urls = (f"http://{gateway}", f"http://127.0.0.1:{prometheus_port}")
-        deadline = time.monotonic() + READY_SECONDS
-        while not (_ready(f"{urls[0]}/-/ready") and _ready(f"{urls[1]}/-/ready")):
-            assert all(p.poll() is None for p in started), (tmp_path / "servers.log").read_text()
-            assert time.monotonic() < deadline, (tmp_path / "servers.log").read_text()
-            time.sleep(0.1)
+    with pushgateway_and_prometheus(tmp_path, rule_files=[tmp_path / "rules.yaml"]) as urls:
         yield urls
-    finally:
-        for process in started:
-            process.terminate()
-        for process in started:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log.close()
 
 
 def _score(
