@@ -33,7 +33,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from modelops_contract.bundle import SIGNATURE_FILE, sha256_file
+from modelops_contract.bundle import SIGNATURE_FILE, file_problems
 
 SIGSTORE_BUNDLE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 IN_TOTO_PAYLOAD = "application/vnd.in-toto+json"
@@ -165,13 +165,7 @@ def check_files(directory: Path, statement: Mapping[str, Any]) -> None:
         if path.is_file() and not path.is_symlink()
     } - {SIGNATURE_FILE}
     problems = [f"a link: {name}" for name in links]
-    problems += [f"missing: {name}" for name in sorted(set(signed) - present)]
-    problems += [f"not signed: {name}" for name in sorted(present - set(signed))]
-    problems += [
-        f"changed: {name}"
-        for name in sorted(present & set(signed))
-        if sha256_file(directory / name) != signed[name]
-    ]
+    problems += file_problems(directory, signed, present, unlisted="not signed")
     if problems:
         raise SignatureError(
             f"tampered: {directory} is not what was signed ({'; '.join(problems)}); do not use "

@@ -22,6 +22,7 @@ Standard library only: the exporter's environment and a device's both import it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Set
 from pathlib import Path
 from typing import Final
 
@@ -111,6 +112,21 @@ def parse_sums(text: str) -> dict[str, str]:
     return sums
 
 
+def file_problems(
+    directory: Path, expected: Mapping[str, str], present: Set[str], *, unlisted: str
+) -> list[str]:
+    """How the files `present` in `directory` differ from `expected` ({file: sha256}): each
+    missing, each there but not expected (`unlisted: file`), each changed; sorted by kind."""
+    problems = [f"missing: {name}" for name in sorted(set(expected) - present)]
+    problems += [f"{unlisted}: {name}" for name in sorted(present - set(expected))]
+    problems += [
+        f"changed: {name}"
+        for name in sorted(present & set(expected))
+        if sha256_file(directory / name) != expected[name]
+    ]
+    return problems
+
+
 def check_sums(directory: Path) -> None:
     """Refuse a bundle whose files are not exactly those SHA256SUMS lists, with those bytes.
 
@@ -123,13 +139,7 @@ def check_sums(directory: Path) -> None:
         raise BundleError(f"{directory}: no {SUMS}; not a bundle, or an incomplete copy of one")
     expected = parse_sums(sums_file.read_text(encoding="utf-8"))
     present = set(summed_files(directory))
-    problems = [f"missing: {name}" for name in sorted(set(expected) - present)]
-    problems += [f"not listed in {SUMS}: {name}" for name in sorted(present - set(expected))]
-    problems += [
-        f"changed: {name}"
-        for name in sorted(present & set(expected))
-        if sha256_file(directory / name) != expected[name]
-    ]
+    problems = file_problems(directory, expected, present, unlisted=f"not listed in {SUMS}")
     if problems:
         raise BundleError(
             f"{directory}: the bundle is not what its {SUMS} says ({'; '.join(problems)}); "
