@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,8 @@ import pytest
 
 from modelops.paths import ProjectPaths
 from tests.shared import build_template_project, build_trained_project, built_once
-from tests.support import isolate, small_params, write_params
+from tests.support import isolate, small_params, venv_bin, write_params
+from tests.warm import SHIMS_VARIABLE, SOCKET_VARIABLE, start
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -26,6 +29,23 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     """One SQLite tracking store for the session (creating one costs about 2 s)."""
     return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _warm_modelops(tmp_path_factory: pytest.TempPathFactory, mlflow_store: str) -> Iterator[None]:
+    """The pipeline stages that tests run through `dvc` start warm (tests/warm.py): one fork
+    server per test process, started in the tests' environment, stopped by its pid at the end."""
+    with pytest.MonkeyPatch.context() as patch:
+        isolate(patch, store=mlflow_store)  # what the libraries read as they are imported
+        server = start(tmp_path_factory.mktemp("warm"), venv_bin() / "modelops")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SOCKET_VARIABLE, str(server.socket))
+        patch.setenv(SHIMS_VARIABLE, str(server.shims))
+        patch.setenv("PATH", f"{server.shims}{os.pathsep}{os.environ['PATH']}")
+        try:
+            yield
+        finally:
+            server.stop()
 
 
 @pytest.fixture(autouse=True)

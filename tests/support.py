@@ -22,6 +22,7 @@ from modelops.params import (
     RealtimeEnvironmentParams,
     served_by_pods,
 )
+from tests.warm import SHIMS_VARIABLE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,6 +69,14 @@ def write_params(root: Path, params: dict[str, Any]) -> None:
 def venv_bin() -> Path:
     """The bin directory of the environment running the tests (dvc, modelops)."""
     return Path(sys.executable).parent
+
+
+def command_path(*first: Path) -> str:
+    """PATH for a command a test starts: `first`, the warm `modelops` (tests/warm.py) when this
+    test process runs one, then this environment's commands."""
+    warm = os.environ.get(SHIMS_VARIABLE)
+    folders = [*map(str, first), *([warm] if warm else []), str(venv_bin()), os.environ["PATH"]]
+    return os.pathsep.join(folders)
 
 
 def declared_outputs(root: Path = REPO_ROOT) -> list[str]:
@@ -124,8 +133,9 @@ def copy_template(dest: Path, params: dict[str, Any]) -> Path:
 
 
 def run_dvc(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run the real `dvc` of this environment in `root`, with its commands on PATH."""
-    env = {**os.environ, "PATH": f"{venv_bin()}{os.pathsep}{os.environ['PATH']}"}
+    """Run the real `dvc` of this environment in `root`, with its commands on PATH (`modelops`
+    warm: tests/warm.py)."""
+    env = {**os.environ, "PATH": command_path()}
     done = subprocess.run(
         [str(venv_bin() / "dvc"), *args], cwd=root, capture_output=True, text=True, env=env
     )

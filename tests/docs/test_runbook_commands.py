@@ -39,7 +39,7 @@ import pytest
 import yaml
 
 from tests.shared import copy_project
-from tests.support import REPO_ROOT, git, venv_bin, write_params
+from tests.support import REPO_ROOT, command_path, git, venv_bin, write_params
 
 DOCS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "runbooks").glob("*.md"))]
 SHARED_SCHEMAS = REPO_ROOT.parent / "shared" / "schemas"
@@ -399,7 +399,7 @@ STORY = [*TRAINING_STORY, *RELEASE_STORY]
 def _environment(root: Path, tools: Path) -> dict[str, str]:
     env = {
         **os.environ,
-        "PATH": os.pathsep.join([str(tools), str(venv_bin()), os.environ["PATH"]]),
+        "PATH": command_path(tools),
         "DVC_NO_ANALYTICS": "1",
         "MLFLOW_DISABLE_TELEMETRY": "true",
         # The project's own local store, named absolutely so queued experiments use it too.

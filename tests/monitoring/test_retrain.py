@@ -23,6 +23,7 @@ from modelops.gates.registry import GATE_NAMES
 from modelops.synth import generate_churn
 from tests.github_fake import TOKEN, serve
 from tests.support import (
+    command_path,
     copy_template,
     git,
     isolate,
@@ -40,13 +41,12 @@ def _modelops(
 ) -> str:
     import os
 
-    search = f"{path}:" if path else ""
     done = subprocess.run(
         [str(venv_bin() / "modelops"), *args],
         cwd=root,
         capture_output=True,
         text=True,
-        env={**os.environ, "PATH": f"{search}{venv_bin()}:{os.environ['PATH']}", **(env or {})},
+        env={**os.environ, "PATH": command_path(*([Path(path)] if path else [])), **(env or {})},
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
