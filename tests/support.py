@@ -79,6 +79,13 @@ def command_path(*first: Path) -> str:
     return os.pathsep.join(folders)
 
 
+def modelops_command() -> str:
+    """The `modelops` a test starts as a process: warm (tests/warm.py) when this test process
+    runs a server, else as installed."""
+    warm = os.environ.get(SHIMS_VARIABLE)
+    return str(Path(warm) / "modelops") if warm else str(venv_bin() / "modelops")
+
+
 def declared_outputs(root: Path = REPO_ROOT) -> list[str]:
     """Every path `dvc.yaml` declares as an output, metric or plot."""
     stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]

@@ -17,7 +17,7 @@ from modelops.deploy.cluster import custom_kinds, namespaces, prerequisite_files
 from modelops.deploy.crd import definitions, storage_schema
 from modelops.deploy.schemas import Pinned
 from modelops.errors import CrdError
-from tests.support import REPO_ROOT, venv_bin
+from tests.support import REPO_ROOT, modelops_command
 
 GOLDEN = REPO_ROOT / "tests" / "deploy" / "golden"
 
@@ -138,7 +138,7 @@ def _project(tmp_path: Path, *states: str) -> Path:
 
 def _crds(root: Path, out: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(venv_bin() / "modelops"), "crds", out],
+        [modelops_command(), "crds", out],
         cwd=root,
         capture_output=True,
         text=True,

@@ -27,10 +27,10 @@ from tests.support import (
     copy_template,
     git,
     isolate,
+    modelops_command,
     recording_shims,
     run_dvc,
     small_params,
-    venv_bin,
 )
 
 ENV = "production"
@@ -42,7 +42,7 @@ def _modelops(
     import os
 
     done = subprocess.run(
-        [str(venv_bin() / "modelops"), *args],
+        [modelops_command(), *args],
         cwd=root,
         capture_output=True,
         text=True,
@@ -167,7 +167,7 @@ def test_no_decision_means_no_branch_and_a_dirty_checkout_is_refused(project: Pa
     params["train"]["seed"] = 7
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     done = subprocess.run(
-        [str(venv_bin() / "modelops"), "retrain", "--env", ENV],
+        [modelops_command(), "retrain", "--env", ENV],
         cwd=project,
         capture_output=True,
         text=True,
@@ -220,7 +220,7 @@ def test_as_monitor_yml_runs_it_the_token_reaches_the_push_alone(project: Path) 
     assert git(project.parent / "origin.git", "rev-parse", "retrain/production").strip() == commit
     assert git(project, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
     again = subprocess.run(
-        [str(venv_bin() / "modelops"), "retrain", "--env", ENV, "--push-only"],
+        [modelops_command(), "retrain", "--env", ENV, "--push-only"],
         cwd=project,
         capture_output=True,
         text=True,

@@ -42,7 +42,7 @@ from modelops.rehearsal import processes
 from modelops.releases import state
 from modelops.releases.files import load_releases
 from modelops.releases.publish import publish
-from tests.support import git, run_modelops, venv_bin, write_params
+from tests.support import git, modelops_command, run_modelops, venv_bin, write_params
 
 ENV = "production"
 STEPS = [25, 50, 100]
@@ -140,7 +140,7 @@ def _up(root: Path, *extra: str) -> int:
 def _auto(root: Path, prometheus: int) -> subprocess.CompletedProcess[str]:
     """One scheduled run of rollout.yml's auto job: judge, commit and push what it decided."""
     message = root / ".rehearsal" / "auto-message.txt"
-    command = [str(venv_bin() / "modelops"), "canary", "auto", "--env", ENV]
+    command = [modelops_command(), "canary", "auto", "--env", ENV]
     command += ["--prometheus", f"http://127.0.0.1:{prometheus}", "--message-file", str(message)]
     env = {**os.environ, "BRANCH": "main", "WORKFLOW": "rollout", "BACKOFF": "0"}
     env["PATH"] = f"{venv_bin()}{os.pathsep}{env['PATH']}"

@@ -26,6 +26,7 @@ from tests.deploy.support import change, model_version
 from tests.support import (
     REPO_ROOT,
     git,
+    modelops_command,
     recording_shims,
     template_params,
     venv_bin,
@@ -90,7 +91,7 @@ def release(
         "PATH": f"{venv_bin()}{os.pathsep}{os.environ['PATH']}",
         **(env or {}),
     }
-    command = [str(venv_bin() / "modelops"), "release", *args, "--message-file", str(message)]
+    command = [modelops_command(), "release", *args, "--message-file", str(message)]
     return subprocess.run(
         ["bash", str(SCRIPT), str(message), "--", *before, *command],
         cwd=root,
@@ -104,7 +105,7 @@ def person_releases(person: Path, *args: str) -> None:
     """Someone else changes the release and pushes first."""
     message = person.parent / "person-message.txt"
     done = subprocess.run(
-        [str(venv_bin() / "modelops"), "release", *args, "--message-file", str(message)],
+        [modelops_command(), "release", *args, "--message-file", str(message)],
         cwd=person,
         capture_output=True,
         text=True,
@@ -122,9 +123,7 @@ def remote_log(remote: Path) -> list[str]:
 def remote_release(remote: Path, tmp_path: Path) -> dict:
     check = tmp_path / "check"
     git(tmp_path, "clone", "--quiet", str(remote), str(check))
-    done = subprocess.run(
-        [str(venv_bin() / "modelops"), "render", "--check"], cwd=check, capture_output=True
-    )
+    done = subprocess.run([modelops_command(), "render", "--check"], cwd=check, capture_output=True)
     assert done.returncode == 0, "main's manifests are what its releases render"
     loaded: dict = yaml.safe_load((check / RELEASE).read_text())
     return loaded
