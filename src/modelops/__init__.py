@@ -19,7 +19,7 @@ indirectly (`tests/test_layers.py` holds both rules; README.md draws the same ta
                  pure functions over tables, models and numbers, and one seam per outside
                  service (MLflow, GitHub, git)
     config       params paths metric_registry
-    base         errors io interrupt lockfile authorized
+    base         errors io yamltext interrupt orphan lockfile authorized
 
 The server (`serving/`) imports nothing from here; the telemetry contract both sides share is
 the `modelops_contract` distribution (serving/contract/), below every layer.
@@ -63,6 +63,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("config", ("params", "paths", "metric_registry")),
-    ("base", ("errors", "io", "interrupt", "orphan", "lockfile", "authorized")),
+    ("base", ("errors", "io", "yamltext", "interrupt", "orphan", "lockfile", "authorized")),
 )
 """(layer, the packages and modules in it), top to bottom."""

@@ -29,6 +29,7 @@ import modelops_contract as contract
 import yaml
 from modelops_contract import records
 
+from modelops import yamltext
 from modelops.io import JSONObject
 from modelops.observability.grafana import (
     EXPECTED,
@@ -179,7 +180,7 @@ def config_maps_yaml(maps: Iterable[ConfigMap]) -> str:
     )
 
 
-class _LiteralDumper(yaml.SafeDumper):
+class _LiteralDumper(yamltext.DUMPER):  # type: ignore[misc]
     """Writes multi-line strings as literal blocks (`|`)."""
 
 

@@ -28,6 +28,7 @@ from typing import TypedDict
 
 import yaml
 
+from modelops import yamltext
 from modelops.errors import ModelopsError
 from modelops.observability.alerts import AlertingRule, Alerts, wilson
 from modelops.observability.batch import BatchAlerts, BatchTarget, batch_records
@@ -145,7 +146,9 @@ def prometheus_rule(groups: Sequence[RuleGroup], *, name: str, namespace: str) -
 
 def to_yaml(document: Mapping[str, object], *, header: str) -> str:
     """Deterministic YAML (one line per expression), after a comment saying where it comes from."""
-    body = yaml.safe_dump(document, sort_keys=False, width=1_000_000, allow_unicode=True)
+    body = yaml.dump(
+        document, Dumper=yamltext.DUMPER, sort_keys=False, width=1_000_000, allow_unicode=True
+    )
     return "".join(f"# {line}\n" for line in header.splitlines()) + body
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Self
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from modelops import yamltext
 from modelops.errors import ExperimentError, ParamsError
 from modelops.io import JSONObject
 from modelops.params.base import Frozen
@@ -104,7 +105,7 @@ def load_params(path: Path) -> Params:
             names every bad key and what is allowed there.
     """
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yamltext.parse(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ParamsError(f"{path}: file not found; run from the project root") from None
     except yaml.YAMLError as exc:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from modelops import yamltext
 from modelops.errors import ReleaseError
 from modelops.params import Params, canary_steps
 from modelops.paths import RELEASES_DIR
@@ -37,7 +38,7 @@ def load_releases(root: Path, params: Params) -> dict[str, Release]:
         if path.is_file():
             source = str(path.relative_to(root))
             try:
-                document = yaml.safe_load(path.read_text(encoding="utf-8"))
+                document = yamltext.parse(path.read_text(encoding="utf-8"))
             except yaml.YAMLError as exc:
                 mark = getattr(exc, "problem_mark", None)
                 where = f" (line {mark.line + 1})" if mark is not None else ""
