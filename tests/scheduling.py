@@ -30,30 +30,37 @@ from xdist.remote import Producer
 from xdist.scheduler import LoadScopeScheduling
 from xdist.workermanage import WorkerController
 
-# Seconds a scope took (its fixtures included) in a run of the whole suite on two busy cores;
-# the order is what matters. A scope not listed counts a second per test.
+# Seconds a scope took (its fixtures included) in a run of the whole suite on two cores, the
+# stages started warm (tests/warm.py); the order is what matters. A scope not listed counts a
+# second per test.
 SECONDS = {
-    "tests/pipeline/test_dvc_pipeline.py": 200,
-    "tests/pipeline/test_champion_freshness.py": 180,
-    "tests/rehearsal/test_canary_e2e.py": 150,
-    "tests/docs/test_runbook_commands.py::TestTheTrainingStory": 140,
-    "tests/rehearsal/test_alerts_e2e.py": 125,
-    "tests/rehearsal/test_monitor_e2e.py": 125,
-    "tests/monitoring/test_retrain.py": 110,
-    "tests/pipeline/test_gated_deploy.py": 100,
-    "tests/monitoring/test_rules.py": 95,
-    "tests/gates/test_sample_sizes.py": 90,
-    "tests/gates/test_gate_scenarios.py": 85,
-    "tests/docs/test_runbook_commands.py::TestTheReleaseStory": 80,
-    "tests/serving/test_telemetry.py": 60,
-    "tests/gates/test_champion.py": 55,
-    "tests/rehearsal/test_experiment_e2e.py": 55,
-    "tests/serving/test_experiment_server.py": 40,
-    "tests/deploy/": 110,
-    "tests/rehearsal/test_batch_up_e2e.py": 45,
-    "tests/rehearsal/test_up_down.py": 30,
-    "tests/serving/test_batch_push.py": 30,
-    "tests/capacity/test_capacity_cli.py": 70,
+    "tests/deploy/": 127,
+    "tests/rehearsal/test_canary_e2e.py": 123,
+    "tests/rehearsal/test_monitor_e2e.py": 119,
+    "tests/rehearsal/test_alerts_e2e.py": 117,
+    "tests/pipeline/test_champion_freshness.py": 82,
+    "tests/pipeline/test_dvc_pipeline.py": 81,
+    "tests/docs/test_runbook_commands.py::TestTheTrainingStory": 66,
+    "tests/serving/test_spark_engine.py": 63,
+    "tests/monitoring/test_rules.py": 59,
+    "tests/gates/test_sample_sizes.py": 59,
+    "tests/edge/test_export.py": 54,
+    "tests/monitoring/test_retrain.py": 46,
+    "tests/gates/test_champion.py": 42,
+    "tests/capacity/test_capacity_cli.py": 42,
+    "tests/serving/test_telemetry.py": 41,
+    "tests/rehearsal/test_experiment_e2e.py": 40,
+    "tests/serving/test_experiment_server.py": 34,
+    "tests/docs/test_runbook_commands.py::TestTheReleaseStory": 31,
+    "tests/gates/test_gate_scenarios.py": 30,
+    "tests/rehearsal/test_batch_up_e2e.py": 30,
+    "tests/serving/test_spark_image.py": 30,
+    "tests/serving/test_v2_protocol.py": 30,
+    "tests/serving/test_batch_push.py": 29,
+    "tests/workflows/test_commit_and_push.py": 27,
+    "tests/serving/test_reference_telemetry.py": 25,
+    "tests/pipeline/test_gated_deploy.py": 24,
+    "tests/rehearsal/test_up_down.py": 20,
 }
 # Scopes whose time is mostly waiting on the clock, not computing.
 WAITING = ("tests/rehearsal/", "tests/serving/test_batch_push.py")
