@@ -220,6 +220,8 @@ def _fork(
         _run(request, fds)
     for fd in fds:
         os.close(fd)
+    # The server's log (its stderr): a line per command, to count what a test run ran.
+    print(child, *request["argv"][1:], f"(in {request['cwd']})", file=sys.stderr, flush=True)
     connection.sendall(f"pid {child}\n".encode())
     return child
 
