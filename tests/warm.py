@@ -172,7 +172,7 @@ def serve(path: Path, owner: int) -> None:
     selector.register(wake_read, selectors.EVENT_READ, "wake")
     children: dict[int, socket.socket] = {}
     deadline = time.monotonic() + LIFETIME_SECONDS
-    while not stopping and time.monotonic() < deadline and _alive(owner):
+    while not stopping and time.monotonic() < deadline and os.getppid() == owner:
         for key, _ in selector.select(timeout=1.0):
             if key.data == "accept":
                 connection, _ = listener.accept()
@@ -308,16 +308,6 @@ def _reap(children: dict[int, socket.socket], selector: selectors.BaseSelector) 
         with contextlib.suppress(OSError):
             connection.sendall(f"{ended}\n".encode())
         connection.close()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return os.getppid() == pid
 
 
 if __name__ == "__main__":
