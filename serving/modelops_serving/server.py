@@ -34,8 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-# Here, in the process that forks gunicorn's workers: they share scikit-learn instead of each
-# importing it to load the model (`artifact.load_pipeline`), 1.6 s of CPU per worker.
+# Here, in the process that forks gunicorn's workers, which then share it (1.6 s of CPU each).
 import skops.io  # noqa: F401
 from flask import g, has_request_context
 from google.protobuf import json_format
