@@ -231,8 +231,8 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"Machine: {result['machine']}. Date: {result['date']}. "
         f"Command: `{result['command']}` (from the repository root).",
-        f"PYTHONDONTWRITEBYTECODE {'set' if result['dont_write_bytecode'] else 'unset'}; "
-        "`make install` compiles every module of both environments (UV_COMPILE_BYTECODE).",
+        f"PYTHONDONTWRITEBYTECODE {'set' if result['dont_write_bytecode'] else 'unset'} in the "
+        "shell; make's tasks unset it, so bytecode is cached as modules are first imported.",
         "",
         "Wall seconds, then CPU seconds (user + system, children included) in brackets. Wall",
         "seconds grow with the load average (last row: at the start, after install, after demo,",
