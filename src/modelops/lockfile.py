@@ -65,8 +65,8 @@ def _stages(lock_text: str | None) -> JSONObject:
         return {}
     import yaml  # here, not at import: `modelops --help` reaches this module
 
-    # DVC writes dvc.lock, so it parses: libyaml's parser (PyYAML's wheels ship it) reads the
-    # same values several times faster than the pure-Python one, for every stage that reads it.
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    stages: JSONObject = (yaml.load(lock_text, Loader=loader) or {}).get("stages") or {}
+    from modelops import yamltext
+
+    # DVC writes dvc.lock, so it parses: libyaml's parser reads it for every stage that does.
+    stages: JSONObject = (yaml.load(lock_text, Loader=yamltext.LOADER) or {}).get("stages") or {}
     return stages

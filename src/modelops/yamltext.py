@@ -11,13 +11,14 @@ import yaml
 
 DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 """`yaml.SafeDumper`'s output, from libyaml's emitter (the golden files hold them equal)."""
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""`yaml.SafeLoader`'s documents, from libyaml's parser, for `yaml.load` and `yaml.load_all`."""
 
 
 def parse(text: str) -> Any:
     """`yaml.safe_load(text)`, faster. A text libyaml refuses is parsed again by PyYAML, so the
     error raised, and its message with the line, is PyYAML's as before."""
     try:
-        return yaml.load(text, Loader=_LOADER)
+        return yaml.load(text, Loader=LOADER)
     except yaml.YAMLError:
         return yaml.safe_load(text)
